@@ -1,0 +1,242 @@
+"""Typed settings, read once: `inkbridge.toml` plus `INKBRIDGE_*` environment overrides.
+
+Secrets are written as references (``env:NAME`` or ``file:PATH``) and resolved once at start into
+``SecretStr`` values, so they never show in a ``repr`` or a log line. This is the only module that
+reads the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as pysecrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+from inkbridge.errors import ConfigError
+
+CONFIG_ENV = "INKBRIDGE_CONFIG"
+ENV_PREFIX = "INKBRIDGE_"
+SANDBOX_CONNECTION = "sandbox"
+
+
+def resolve_secret(reference: str, environ: dict[str, str] | None = None) -> SecretStr:
+    """Turn ``env:NAME`` or ``file:PATH`` into the secret it names."""
+    env = os.environ if environ is None else environ
+    if reference.startswith("env:"):
+        name = reference[4:]
+        if name not in env:
+            raise ConfigError(f"secret reference {reference!r}: environment variable is not set")
+        return SecretStr(env[name])
+    if reference.startswith("file:"):
+        path = Path(reference[5:])
+        try:
+            return SecretStr(path.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(f"secret reference {reference!r}: {exc.strerror}") from exc
+    raise ConfigError("secrets must be written as references (env:NAME or file:PATH), never inline")
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None  # where providers reach inkbridge; defaults to host:port
+    max_body_bytes: int = 1_048_576
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class RegionSettings(BaseModel):
+    database_url: str | None = None  # default: sqlite file <data_dir>/<region>.db
+
+
+class ConnectionSettings(BaseModel):
+    """One provider connection: where its webhooks come in and how they are verified."""
+
+    provider: str = "sandbox"
+    region: str = "default"
+    secrets: list[str] = Field(default_factory=list)  # references; several allow key rotation
+    api_url: str | None = None
+    api_key: str | None = None  # reference
+    tolerance_seconds: int = 300
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class DestinationSettings(BaseModel):
+    """One CRM, marketing or outbound-webhook destination fed by the outbox."""
+
+    kind: Literal["sandbox_crm", "sandbox_marketing", "webhook"] = "sandbox_crm"
+    url: str | None = None
+    secret: str | None = None  # reference; outbound webhooks sign with it
+    regions: list[str] = Field(default_factory=lambda: ["default"])
+    events: list[str] = Field(default_factory=lambda: ["envelope.state_changed"])
+    batch_size: int = 50
+    max_attempts: int = 8
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+    rate_per_second: float = 50.0
+    timeout_seconds: float = 10.0
+
+
+class TemplateSettings(BaseModel):
+    title: str
+    version: int = 1
+    provider_template_id: str | None = None
+
+
+class WorkerSettings(BaseModel):
+    poll_interval_seconds: float = 0.2
+    batch_size: int = 50
+    lease_seconds: float = 30.0
+
+
+class Settings(BaseModel):
+    """Everything inkbridge reads from configuration."""
+
+    data_dir: Path = Path("inkbridge-data")
+    home_region: str = "default"
+    log_level: str = "info"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    regions: dict[str, RegionSettings] = Field(
+        default_factory=lambda: {"default": RegionSettings()}
+    )
+    connections: dict[str, ConnectionSettings] = Field(default_factory=dict)
+    destinations: dict[str, DestinationSettings] = Field(default_factory=dict)
+    templates: dict[str, TemplateSettings] = Field(default_factory=dict)
+    sandbox: bool = False  # serve the built-in sandbox provider and destinations
+
+    @field_validator("regions")
+    @classmethod
+    def _at_least_one_region(cls, value: dict[str, RegionSettings]) -> dict[str, RegionSettings]:
+        if not value:
+            raise ValueError("at least one region must be configured")
+        return value
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Settings:
+        if self.home_region not in self.regions:
+            raise ValueError(f"home_region {self.home_region!r} is not a configured region")
+        for name, conn in self.connections.items():
+            if conn.region not in self.regions:
+                raise ValueError(f"connection {name!r} names unknown region {conn.region!r}")
+        for name, dest in self.destinations.items():
+            unknown = [r for r in dest.regions if r not in self.regions]
+            if unknown:
+                raise ValueError(f"destination {name!r} names unknown regions {unknown}")
+        return self
+
+    def database_url(self, region: str) -> str:
+        url = self.regions[region].database_url
+        if url:
+            return url
+        return f"sqlite:///{(self.data_dir / f'{region}.db').as_posix()}"
+
+    def resolve(self, reference: str) -> SecretStr:
+        return resolve_secret(reference)
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
+    node = tree
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """``INKBRIDGE_SERVER__PORT=9000`` becomes ``{"server": {"port": "9000"}}``."""
+    tree: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == CONFIG_ENV:
+            continue
+        path = [part.lower() for part in key[len(ENV_PREFIX) :].split("__")]
+        if path and all(path):
+            _set_path(tree, path, value)
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def sandbox_defaults(data_dir: Path) -> dict[str, Any]:
+    """The configuration `inkbridge serve` uses when there is no file: a working sandbox."""
+    secret_file = data_dir / "sandbox-webhook.secret"
+    hook_file = data_dir / "sandbox-outbound.secret"
+    return {
+        "sandbox": True,
+        "connections": {
+            SANDBOX_CONNECTION: {"provider": "sandbox", "secrets": [f"file:{secret_file}"]}
+        },
+        "destinations": {
+            "crm": {"kind": "sandbox_crm"},
+            "marketing": {"kind": "sandbox_marketing"},
+        },
+        "templates": {
+            "nda": {"title": "Mutual non-disclosure agreement", "version": 1},
+            "msa": {"title": "Master services agreement", "version": 1},
+        },
+        "_secret_files": [str(secret_file), str(hook_file)],
+    }
+
+
+def ensure_sandbox_secrets(data_dir: Path) -> None:
+    """Create the sandbox's webhook secrets once, readable by the owner only."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("sandbox-webhook.secret", "sandbox-outbound.secret"):
+        path = data_dir / name
+        if not path.exists():
+            path.write_text("whsec_" + _b64_secret(), encoding="utf-8")
+            path.chmod(0o600)
+
+
+def _b64_secret() -> str:
+    import base64
+
+    return base64.b64encode(pysecrets.token_bytes(24)).decode()
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Read settings once: file (or the sandbox defaults), then environment, then overrides."""
+    env = dict(os.environ if environ is None else environ)
+    if path is None and env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
+    if path is None and Path("inkbridge.toml").exists():
+        path = Path("inkbridge.toml")
+    raw: dict[str, Any]
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+    else:
+        raw = {}
+    raw = _merge(raw, _env_overrides(env))
+    if overrides:
+        raw = _merge(raw, overrides)
+    if path is None:
+        data_dir = Path(raw.get("data_dir", "inkbridge-data"))
+        defaults = sandbox_defaults(data_dir)
+        defaults.pop("_secret_files")
+        raw = _merge(defaults, raw)
+        ensure_sandbox_secrets(data_dir)
+    try:
+        return Settings.model_validate(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""CRM, marketing and outbound-webhook destinations, behind the shape in connectors.base."""

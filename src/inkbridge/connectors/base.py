@@ -1,0 +1,53 @@
+"""The shape every destination connector has: apply a batch of outbox changes.
+
+A connector turns vendor failures into ``RetryableError`` (timeouts, 429, 5xx; carrying
+``retry_after`` when the vendor says) or ``PermanentError`` at its boundary, and reports a
+per-change result so one bad record does not hold back a whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Change:
+    """One outbox row as a connector sees it.
+
+    ``record_key`` names the destination record (``envelope:env_…``); ``fact_keys`` lists every
+    business fact this change carries (several when pending changes were coalesced).
+    """
+
+    outbox_id: int
+    record_key: str
+    kind: str
+    idempotency_key: str
+    payload: Mapping[str, Any]
+    correlation_id: str | None
+    fact_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    outbox_id: int
+    ok: bool
+    retryable: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    results: Sequence[ChangeResult]
+    retry_after: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """One destination. ``apply`` may raise RetryableError/PermanentError for the whole batch."""
+
+    name: str
+    max_batch: int
+
+    async def apply(self, changes: Sequence[Change]) -> BatchResult: ...

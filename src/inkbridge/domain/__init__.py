@@ -1,0 +1,1 @@
+"""Pure rules of inkbridge: no I/O, no framework imports."""

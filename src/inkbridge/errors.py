@@ -1,0 +1,104 @@
+"""The error hierarchy: one root, and errors that carry fields rather than formatted strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class InkbridgeError(Exception):
+    """Root of every error inkbridge raises on purpose."""
+
+
+@dataclass
+class NotFound(InkbridgeError):
+    """A resource named by the caller does not exist (in any region the caller may see)."""
+
+    kind: str
+    identifier: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.identifier!r} not found"
+
+
+@dataclass
+class InvalidInput(InkbridgeError):
+    """The caller sent something that cannot be accepted as it is."""
+
+    detail: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return self.detail if self.field is None else f"{self.field}: {self.detail}"
+
+
+@dataclass
+class ResidencyViolation(InkbridgeError):
+    """Personal data would cross from one region to another, which policy forbids."""
+
+    record_region: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"data of region {self.record_region!r} may not go to {self.target!r}"
+
+
+@dataclass
+class ConfigError(InkbridgeError):
+    """The configuration is incomplete or contradicts itself."""
+
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+@dataclass
+class SignatureInvalid(InkbridgeError):
+    """A webhook's signature did not verify; the request must not be trusted."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass
+class MalformedPayload(InkbridgeError):
+    """A webhook passed verification but its body cannot be read."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass
+class UnmigratedDatabase(InkbridgeError):
+    """The database schema is behind the code; run `inkbridge migrate`."""
+
+    region: str
+    current: str | None
+    head: str
+
+    def __str__(self) -> str:
+        return (
+            f"database of region {self.region!r} is at revision {self.current!r}, "
+            f"code needs {self.head!r}: run `inkbridge migrate`"
+        )
+
+
+class RetryableError(InkbridgeError):
+    """A remote failure worth retrying later (timeout, 429, 5xx, lock contention)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class PermanentError(InkbridgeError):
+    """A remote failure that will not heal by retrying (4xx validation, auth revoked)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

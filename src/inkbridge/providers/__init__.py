@@ -1,0 +1,1 @@
+"""E-signature providers: one module per vendor, behind the shapes in providers.base."""

@@ -1,0 +1,99 @@
+"""The shapes every provider adapter has: an inbound half (verify, dedup key, ack, parse) used by
+the webhook hot path and the worker, and an outbound half (create, embed, fetch status)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from inkbridge.domain.events import NormalizedEvent
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """A webhook request as received: raw bytes and lower-cased header names."""
+
+    connection: str
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What the provider expects back once a delivery is durably stored."""
+
+    status: int = 200
+    body: bytes = b""
+    media_type: str = "text/plain"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class WebhookAdapter(Protocol):
+    """The inbound half of a provider. Must be cheap: it runs on the hot path.
+
+    ``verify`` raises ``SignatureInvalid``; ``dedup_key`` and ``parse`` raise
+    ``MalformedPayload``. ``parse`` runs in the worker, never in the request.
+    """
+
+    provider: str
+    content_types: frozenset[str]
+    # Header names that must not be stored with a receipt (signatures, secrets).
+    secret_headers: frozenset[str]
+
+    def verify(self, request: InboundRequest) -> None: ...
+
+    def dedup_key(self, request: InboundRequest) -> str: ...
+
+    def acknowledge(self, request: InboundRequest) -> Acknowledgement: ...
+
+    def parse(self, request: InboundRequest) -> list[NormalizedEvent]: ...
+
+
+@dataclass(frozen=True)
+class Signer:
+    """One recipient of an envelope."""
+
+    email: str
+    name: str
+    recipient_id: str = "1"
+
+
+@dataclass(frozen=True)
+class EnvelopeSpec:
+    """What inkbridge asks a provider to create and send."""
+
+    envelope_id: str  # inkbridge's id, carried in the provider's metadata slot
+    template_id: str
+    title: str
+    signers: tuple[Signer, ...]
+    metadata: Mapping[str, str]
+    merge_fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CreatedEnvelope:
+    provider_envelope_id: str
+    status: str
+
+
+class ProviderClient(Protocol):
+    """The outbound half of a provider."""
+
+    provider: str
+
+    async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope: ...
+
+    async def signing_url(
+        self, provider_envelope_id: str, signer: Signer, return_url: str | None
+    ) -> str: ...
+
+    async def fetch_status(self, provider_envelope_id: str) -> list[NormalizedEvent]: ...

@@ -1,0 +1,1 @@
+"""Persistence: tables, region databases, inbox, outbox, event log, audit log, migrations."""

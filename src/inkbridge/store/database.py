@@ -1,0 +1,121 @@
+"""Region databases: one SQLAlchemy engine per region, tuned for SQLite or PostgreSQL.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before it returns) and
+``BEGIN IMMEDIATE`` so writers queue on the busy timeout instead of failing on lock upgrades.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from inkbridge.errors import NotFound
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE is ours to send.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a region's database URL (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, poolclass=NullPool)
+
+
+@dataclass
+class RegionDatabase:
+    """The database of one region."""
+
+    region: str
+    url: str
+    engine: Engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction: commit on success, roll back on any error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+            conn.rollback()
+
+
+class Databases:
+    """Every region's database, by region name."""
+
+    def __init__(self, urls: dict[str, str], home_region: str) -> None:
+        self.home_region = home_region
+        self._regions = {
+            name: RegionDatabase(region=name, url=url, engine=make_engine(url))
+            for name, url in urls.items()
+        }
+
+    def __getitem__(self, region: str) -> RegionDatabase:
+        try:
+            return self._regions[region]
+        except KeyError:
+            raise NotFound("region", region) from None
+
+    def __iter__(self) -> Iterator[RegionDatabase]:
+        return iter(self._regions.values())
+
+    @property
+    def home(self) -> RegionDatabase:
+        return self._regions[self.home_region]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._regions)
+
+    def dispose(self) -> None:
+        for db in self._regions.values():
+            db.engine.dispose()

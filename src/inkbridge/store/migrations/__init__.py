@@ -1,0 +1,1 @@
+"""Alembic migrations of a region's schema."""

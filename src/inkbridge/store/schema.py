@@ -1,0 +1,279 @@
+"""The tables of one region's database. Every region has the same schema in its own database.
+
+Append-only tables (envelope_events, audit_log, consent_records, touchpoints) are never updated
+by the code; their rows are hash-chained so a verifier can prove them intact.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        assert isinstance(moment, datetime)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = UTCDateTime()
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("region", String(40), nullable=False),
+    Column("email", String(320)),
+    Column("email_hash", String(64), index=True),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("company", String(200)),
+    Column("anonymous_id", String(100), index=True),
+    Column("owner", String(200)),
+    Column("score", Integer, nullable=False, default=0),
+    Column("qualified_at", TS),
+    # First-touch attribution: frozen at creation, never overwritten.
+    Column("first_touch", JSON, nullable=False),
+    Column("correlation_id", String(40), nullable=False, index=True),
+    Column("created_at", TS, nullable=False),
+)
+
+touchpoints = Table(
+    "touchpoints",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("region", String(40), nullable=False),
+    Column("lead_id", String(40), ForeignKey("leads.id"), index=True),
+    Column("anonymous_id", String(100), index=True),
+    Column("occurred_at", TS, nullable=False),
+    Column("utm_source", String(200)),
+    Column("utm_medium", String(200)),
+    Column("utm_campaign", String(200)),
+    Column("utm_term", String(200)),
+    Column("utm_content", String(200)),
+    Column("click_ids", JSON, nullable=False),
+    Column("referrer", Text),
+    Column("landing_page", Text),
+)
+
+consent_records = Table(
+    "consent_records",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("region", String(40), nullable=False),
+    Column("lead_id", String(40), ForeignKey("leads.id"), nullable=False, index=True),
+    Column("kind", String(60), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("text_version_id", String(100)),
+    Column("text_sha256", String(64)),
+    Column("locale", String(20)),
+    Column("jurisdiction", String(20)),
+    Column("method", String(40), nullable=False),
+    Column("source", String(200)),
+    Column("occurred_at", TS, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+envelopes = Table(
+    "envelopes",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("region", String(40), nullable=False),
+    Column("lead_id", String(40), ForeignKey("leads.id"), index=True),
+    Column("connection", String(100), nullable=False),
+    Column("provider", String(40), nullable=False),
+    Column("provider_envelope_id", String(200)),
+    Column("template_key", String(100)),
+    Column("template_version", Integer),
+    Column("correlation_id", String(40), nullable=False, index=True),
+    Column("state", String(30), nullable=False),
+    Column("delivery_failed", Boolean, nullable=False, default=False),
+    Column("conflicts", JSON, nullable=False),
+    Column("milestones", JSON, nullable=False),
+    Column("attribution", JSON, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("linked", Boolean, nullable=False, default=True),
+    Column("needs_reconcile", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False, default=0),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("connection", "provider_envelope_id", name="uq_envelopes_provider_ref"),
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("envelope_id", String(40), ForeignKey("envelopes.id"), primary_key=True),
+    Column("recipient_id", String(200), primary_key=True),
+    Column("email", String(320)),
+    Column("name", String(200)),
+    Column("status", String(20), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("region", String(40), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("dedup_key", String(500), nullable=False),
+    Column("source", String(20), nullable=False),  # webhook | reconcile
+    Column("content_type", String(200)),
+    Column("headers", JSON, nullable=False),  # redacted: no signature or secret headers
+    Column("body", LargeBinary, nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("status", String(20), nullable=False),  # pending | processing | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", TS),
+    Column("processed_at", TS),
+    Column("error", Text),
+    Column("correlation_id", String(40)),
+    UniqueConstraint("connection", "dedup_key", name="uq_webhook_receipts_dedup"),
+    Index("ix_webhook_receipts_claim", "status", "id"),
+)
+
+envelope_events = Table(
+    "envelope_events",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
+    Column("region", String(40), nullable=False),
+    Column("envelope_id", String(40), ForeignKey("envelopes.id"), nullable=False, index=True),
+    Column("receipt_id", BigInteger, nullable=False),
+    Column("event_index", Integer, nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("vendor_event", String(100), nullable=False),
+    Column("recipient_id", String(200)),
+    Column("occurred_at", TS, nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("from_state", String(30), nullable=False),
+    Column("to_state", String(30), nullable=False),
+    Column("correlation_id", String(40)),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("receipt_id", "event_index", name="uq_envelope_events_receipt"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
+    Column("region", String(40), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(100), nullable=False),  # source:subject:action
+    Column("subject_id", String(100)),
+    Column("correlation_id", String(40), index=True),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row per hash chain: the head every append links to, locked while appending.
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("last_hash", String(64), nullable=False),
+    Column("length", BigInteger, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("region", String(40), nullable=False),
+    Column("destination", String(100), nullable=False),
+    Column("idempotency_key", String(300), nullable=False),
+    Column("record_key", String(200), nullable=False),  # per-record order and coalescing
+    Column("kind", String(60), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(20), nullable=False),  # pending|inflight|delivered|superseded|dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("lease_until", TS),
+    Column("last_error", Text),
+    Column("correlation_id", String(40), index=True),
+    Column("created_at", TS, nullable=False),
+    Column("delivered_at", TS),
+    UniqueConstraint("destination", "idempotency_key", name="uq_outbox_fact"),
+    Index("ix_outbox_claim", "destination", "status", "next_attempt_at"),
+    Index("ix_outbox_record", "destination", "record_key", "id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigInteger, nullable=False, index=True),
+    Column("destination", String(100), nullable=False),
+    Column("batch_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS, nullable=False),
+    Column("outcome", String(20), nullable=False),  # delivered | retry | dead | superseded
+    Column("status_code", Integer),
+    Column("error", Text),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
