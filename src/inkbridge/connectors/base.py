@@ -27,6 +27,9 @@ class Change:
     payload: Mapping[str, Any]
     correlation_id: str | None
     fact_keys: tuple[str, ...] = ()
+    # True when an earlier attempt may have reached the destination (timeout, crash mid-send):
+    # connectors that can read back check the destination before writing again.
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,94 @@
+"""The HTTP application: `/v1` routes, the webhook hot path, operations endpoints, and (in the
+sandbox) the built-in provider and destinations. Optionally runs the worker in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+
+from inkbridge import __version__, metrics
+from inkbridge.api import problems
+from inkbridge.api.routes import router
+from inkbridge.api.webhooks import webhook_endpoint
+from inkbridge.bootstrap import Container
+from inkbridge.store.inbox import WriterPool
+from inkbridge.worker import Worker
+
+
+def create_app(
+    container: Container,
+    *,
+    run_worker: bool = False,
+    sandbox_apps: list[tuple[str, Any, Any]] | None = None,
+) -> FastAPI:
+    """Build the app around a wired container. ``sandbox_apps`` are (path, ASGI app, hooks)."""
+    writers = WriterPool(container.databases)
+    worker = Worker(container) if run_worker else None
+    mounted = sandbox_apps or []
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for _path, _sub, hooks in mounted:
+            if hooks is not None:
+                await hooks.start()
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            for _path, _sub, hooks in mounted:
+                if hooks is not None:
+                    await hooks.stop()
+            writers.stop_all()
+
+    app = FastAPI(
+        title="inkbridge",
+        version=__version__,
+        description="E-signature as a governed step of marketing and sales workflows.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    app.state.worker = worker
+    problems.install(app)
+    app.add_route(
+        "/v1/webhooks/{connection}",
+        webhook_endpoint(container.bindings, writers),
+        methods=["POST"],
+        include_in_schema=False,
+    )
+    app.include_router(router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        regions: dict[str, str] = {}
+        for db in container.databases:
+            try:
+                with db.reader() as conn:
+                    conn.execute(text("SELECT 1"))
+                regions[db.region] = "ok"
+            except Exception as exc:
+                regions[db.region] = type(exc).__name__
+        ready = all(v == "ok" for v in regions.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "regions": regions},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus(_request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    for path, sub, _hooks in mounted:
+        app.mount(path, sub)
+    return app

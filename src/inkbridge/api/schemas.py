@@ -1,0 +1,143 @@
+"""Request bodies at the HTTP edge (Pydantic), converted to service inputs by the routes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from inkbridge.domain.attribution import Touchpoint
+from inkbridge.services.leads import ConsentInput, LeadCapture
+
+
+class TouchpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    occurred_at: datetime | None = None
+    utm_source: str | None = Field(None, max_length=200)
+    utm_medium: str | None = Field(None, max_length=200)
+    utm_campaign: str | None = Field(None, max_length=200)
+    utm_term: str | None = Field(None, max_length=200)
+    utm_content: str | None = Field(None, max_length=200)
+    gclid: str | None = Field(None, max_length=300)
+    fbclid: str | None = Field(None, max_length=300)
+    msclkid: str | None = Field(None, max_length=300)
+    click_ids: dict[str, str] = Field(default_factory=dict)
+    referrer: str | None = Field(None, max_length=2000)
+    landing_page: str | None = Field(None, max_length=2000)
+
+    def to_domain(self, default_time: datetime) -> Touchpoint:
+        click_ids = dict(self.click_ids)
+        for name in ("gclid", "fbclid", "msclkid"):
+            value = getattr(self, name)
+            if value:
+                click_ids[name] = value
+        moment = self.occurred_at or default_time
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return Touchpoint(
+            occurred_at=moment,
+            utm_source=self.utm_source,
+            utm_medium=self.utm_medium,
+            utm_campaign=self.utm_campaign,
+            utm_term=self.utm_term,
+            utm_content=self.utm_content,
+            click_ids=click_ids,
+            referrer=self.referrer,
+            landing_page=self.landing_page,
+        )
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    status: str = "granted"
+    text_version_id: str | None = None
+    text_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    locale: str | None = None
+    jurisdiction: str | None = None
+    method: str = "web_form"
+    source: str | None = None
+
+
+class LeadIn(BaseModel):
+    """A lead with the attribution it arrived with and the consents it gave."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(..., max_length=320)
+    first_name: str | None = Field(None, max_length=200)
+    last_name: str | None = Field(None, max_length=200)
+    company: str | None = Field(None, max_length=200)
+    anonymous_id: str | None = Field(None, max_length=100)
+    owner: str | None = Field(None, max_length=200)
+    region: str | None = None
+    # The landing touch can be given flat, like a form post with UTM fields…
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    gclid: str | None = None
+    fbclid: str | None = None
+    msclkid: str | None = None
+    referrer: str | None = None
+    landing_page: str | None = None
+    # …and earlier touches as a list.
+    touchpoints: list[TouchpointIn] = Field(default_factory=list, max_length=200)
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=50)
+
+    def to_capture(self, ip: str | None, user_agent: str | None) -> LeadCapture:
+        now = datetime.now(UTC)
+        touches = [t.to_domain(now) for t in self.touchpoints]
+        flat = TouchpointIn(
+            utm_source=self.utm_source,
+            utm_medium=self.utm_medium,
+            utm_campaign=self.utm_campaign,
+            utm_term=self.utm_term,
+            utm_content=self.utm_content,
+            gclid=self.gclid,
+            fbclid=self.fbclid,
+            msclkid=self.msclkid,
+            referrer=self.referrer,
+            landing_page=self.landing_page,
+        )
+        if any(v for k, v in flat.model_dump().items() if k not in {"click_ids", "occurred_at"}):
+            touches.append(flat.to_domain(now))
+        return LeadCapture(
+            email=self.email,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            company=self.company,
+            anonymous_id=self.anonymous_id,
+            owner=self.owner,
+            region=self.region,
+            touchpoints=tuple(touches),
+            consents=tuple(ConsentInput(**c.model_dump()) for c in self.consents),
+            evidence_ip=ip,
+            evidence_user_agent=user_agent,
+        )
+
+
+class EnvelopeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lead_id: str
+    template_key: str
+    connection: str | None = None
+    merge_fields: dict[str, str] = Field(default_factory=dict)
+
+
+class SigningSessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipient_id: str = "1"
+    return_url: str | None = None
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] | None = None
+    destination: str | None = None

@@ -1,0 +1,257 @@
+"""The one command line: serve, api, worker, migrate, replay, dlq, tokens, verify."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from inkbridge import logs
+from inkbridge.bootstrap import Container, bootstrap
+from inkbridge.config import Settings, load_settings
+from inkbridge.errors import InkbridgeError
+from inkbridge.store import migrate as migrations
+from inkbridge.store.database import Databases
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Path to inkbridge.toml (default: $INKBRIDGE_CONFIG, ./inkbridge.toml, else the sandbox).",
+)
+
+
+def _settings(config_path: Path | None, **overrides: Any) -> Settings:
+    tree: dict[str, Any] = {}
+    server = {k: v for k, v in overrides.items() if k in {"host", "port"} and v is not None}
+    if server:
+        tree["server"] = server
+    settings = load_settings(config_path, overrides=tree or None)
+    logs.configure(settings.log_level)
+    return settings
+
+
+def _databases(settings: Settings) -> Databases:
+    return Databases(
+        {region: settings.database_url(region) for region in settings.regions},
+        home_region=settings.home_region,
+    )
+
+
+@click.group()
+@click.version_option(package_name="inkbridge")
+def main() -> None:
+    """inkbridge: e-signature as a governed step of marketing and sales workflows."""
+
+
+def _serve(settings: Settings, container: Container, *, run_worker: bool, banner: bool) -> None:
+    import uvicorn
+
+    from inkbridge.api.app import create_app
+    from inkbridge.sandbox import sandbox_mounts
+    from inkbridge.services.tokens import create_token
+
+    mounts = sandbox_mounts(settings) if settings.sandbox else []
+    app = create_app(container, run_worker=run_worker, sandbox_apps=mounts)
+    if banner:
+        _, token = create_token(container.databases, "serve-admin", ["admin"])
+        base = settings.server.base_url
+        click.echo(f"inkbridge {'(sandbox) ' if settings.sandbox else ''}listening on {base}")
+        click.echo(f"  dashboard:   {base}/docs")
+        click.echo(f"  admin token: {token}   (shown once; store it now)")
+        if settings.sandbox:
+            click.echo(f"  sandbox provider: {base}/sandbox/provider")
+            click.echo(f"  sandbox CRM:      {base}/sandbox/crm/records")
+        sys.stdout.flush()
+    config = uvicorn.Config(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="warning",
+        access_log=False,
+    )
+    uvicorn.Server(config).run()
+
+
+@main.command()
+@config_option
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--migrate/--no-migrate", default=True, help="Migrate the databases first.")
+def serve(config_path: Path | None, host: str | None, port: int | None, migrate: bool) -> None:
+    """API and worker in one process: the embedded default, ready to use."""
+    settings = _settings(config_path, host=host, port=port)
+    container = bootstrap(settings, auto_migrate=migrate)
+    _serve(settings, container, run_worker=True, banner=True)
+
+
+@main.command()
+@config_option
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--migrate", is_flag=True, help="Migrate the databases first.")
+def api(config_path: Path | None, host: str | None, port: int | None, migrate: bool) -> None:
+    """The HTTP API alone (run workers separately)."""
+    settings = _settings(config_path, host=host, port=port)
+    container = bootstrap(settings, auto_migrate=migrate)
+    _serve(settings, container, run_worker=False, banner=False)
+
+
+@main.command()
+@config_option
+@click.option("--migrate", is_flag=True, help="Migrate the databases first.")
+def worker(config_path: Path | None, migrate: bool) -> None:
+    """Background loops: process receipts and deliver the outbox."""
+    from inkbridge.worker import Worker
+
+    settings = _settings(config_path)
+
+    async def run() -> None:
+        container = bootstrap(settings, auto_migrate=migrate)
+        runner = Worker(container)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(runner.stop()))
+        try:
+            await runner.run_forever()
+        finally:
+            await runner.stop()
+            await container.aclose()
+
+    asyncio.run(run())
+
+
+@main.command()
+@config_option
+def migrate(config_path: Path | None) -> None:
+    """Upgrade every region's database to the current schema."""
+    settings = _settings(config_path)
+    databases = _databases(settings)
+    for db in databases:
+        migrations.upgrade(db)
+        click.echo(f"{db.region}: at {migrations.current_revision(db)}")
+    databases.dispose()
+
+
+@main.command()
+@config_option
+def replay(config_path: Path | None) -> None:
+    """Rebuild every envelope's state from the event log."""
+    from rich.progress import Progress
+
+    from inkbridge.services.replay import rebuild_all
+
+    settings = _settings(config_path)
+    databases = _databases(settings)
+    migrations.ensure_migrated(databases)
+    with Progress(transient=False) as progress:
+        task = progress.add_task("replaying envelopes", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = rebuild_all(databases, advance)
+    click.echo(f"{report.envelopes} envelopes replayed, {len(report.changed)} corrected")
+    for envelope_id in report.changed:
+        click.echo(f"  corrected {envelope_id}")
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: outbox rows past their attempt budget."""
+
+
+@dlq.command("list")
+@config_option
+@click.option("--destination", default=None)
+def dlq_list(config_path: Path | None, destination: str | None) -> None:
+    from inkbridge.services.admin import dead_letters
+
+    databases = _databases(_settings(config_path))
+    rows = dead_letters(databases, destination)
+    for row in rows:
+        click.echo(json.dumps(row))
+    click.echo(f"{len(rows)} dead letters", err=True)
+
+
+@dlq.command("retry")
+@config_option
+@click.option("--destination", default=None)
+@click.option("--id", "ids", type=int, multiple=True, help="Only these outbox ids.")
+def dlq_retry(config_path: Path | None, destination: str | None, ids: tuple[int, ...]) -> None:
+    from inkbridge.services.admin import replay_dead_letters
+
+    databases = _databases(_settings(config_path))
+    count = replay_dead_letters(databases, list(ids) or None, destination)
+    click.echo(f"{count} dead letters queued for delivery again")
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens with scopes (leads:write, envelopes:write, read, admin)."""
+
+
+@tokens.command("create")
+@config_option
+@click.option("--name", default="cli")
+@click.option("--scope", "scopes", multiple=True, required=True)
+def tokens_create(config_path: Path | None, name: str, scopes: tuple[str, ...]) -> None:
+    from inkbridge.services.tokens import create_token
+
+    databases = _databases(_settings(config_path))
+    migrations.ensure_migrated(databases)
+    token_id, token = create_token(databases, name, list(scopes))
+    click.echo(token)
+    click.echo(f"created {token_id} with scopes {', '.join(sorted(scopes))}", err=True)
+
+
+@tokens.command("list")
+@config_option
+def tokens_list(config_path: Path | None) -> None:
+    from inkbridge.services.tokens import list_tokens
+
+    for row in list_tokens(_databases(_settings(config_path))):
+        click.echo(json.dumps(row))
+
+
+@tokens.command("revoke")
+@config_option
+@click.argument("token_id")
+def tokens_revoke(config_path: Path | None, token_id: str) -> None:
+    from inkbridge.services.tokens import revoke_token
+
+    done = revoke_token(_databases(_settings(config_path)), token_id)
+    click.echo("revoked" if done else "no such active token")
+
+
+@main.command()
+@config_option
+def verify(config_path: Path | None) -> None:
+    """Prove the audit log and every envelope's event log intact (hash chains)."""
+    from inkbridge.services.replay import verify_chains
+
+    databases = _databases(_settings(config_path))
+    breaks = verify_chains(databases)
+    for item in breaks:
+        click.echo(f"BROKEN {item.chain} at entry {item.position}: {item.reason}")
+    if breaks:
+        raise SystemExit(1)
+    click.echo("all chains intact")
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=True)
+    except InkbridgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,53 @@
+"""Operator actions: inspect and replay dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from inkbridge.store import audit, outbox
+from inkbridge.store.database import Databases
+
+
+def dead_letters(databases: Databases, destination: str | None) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for db in databases:
+        with db.reader() as conn:
+            rows = outbox.list_dead(conn, destination, limit=500)
+        found.extend(
+            {
+                "id": r.id,
+                "region": r.region,
+                "destination": r.destination,
+                "fact": r.idempotency_key,
+                "record": r.record_key,
+                "kind": r.kind,
+                "attempts": r.attempts,
+                "correlation_id": r.correlation_id,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in rows
+        )
+    return found
+
+
+def replay_dead_letters(
+    databases: Databases, ids: list[int] | None, destination: str | None
+) -> int:
+    """Give dead letters a fresh attempt budget; the delivery loop sends them in record order."""
+    total = 0
+    for db in databases:
+        with db.transaction() as conn:
+            count = outbox.retry_dead(conn, datetime.now(UTC), ids=ids, destination=destination)
+            if count:
+                audit.record(
+                    conn,
+                    region=db.region,
+                    actor="admin",
+                    action="admin:dead_letters:replayed",
+                    subject_id=destination,
+                    correlation_id=None,
+                    details={"count": count, "ids": ids},
+                )
+        total += count
+    return total

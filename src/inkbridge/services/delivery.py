@@ -1,0 +1,244 @@
+"""Delivering the outbox: claim due changes per destination, coalesce per record, pack
+vendor-sized batches, respect the rate limit, retry with backoff, dead-letter past the budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from prometheus_client import Counter
+
+from inkbridge.bootstrap import Container, Destination
+from inkbridge.connectors.base import BatchResult, Change
+from inkbridge.domain.delivery_policy import CircuitBreaker, TokenBucket, backoff_seconds
+from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.ids import new_id
+from inkbridge.metrics import REGISTRY
+from inkbridge.store import outbox
+from inkbridge.store.database import RegionDatabase
+from inkbridge.store.outbox import OutboxRow
+
+log = structlog.get_logger("inkbridge.delivery")
+
+DELIVERED = Counter(
+    "inkbridge_outbox_delivered_total",
+    "Outbox rows delivered (coalesced rows count as superseded).",
+    ["destination", "outcome"],
+    registry=REGISTRY,
+)
+API_CALLS = Counter(
+    "inkbridge_destination_calls_total",
+    "Batches sent to destinations, by result.",
+    ["destination", "result"],
+    registry=REGISTRY,
+)
+
+
+@dataclass
+class DestinationRuntime:
+    """Per-process delivery state of one destination: its rate limit and circuit."""
+
+    destination: Destination
+    bucket: TokenBucket
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+
+    @classmethod
+    def for_destination(cls, destination: Destination) -> DestinationRuntime:
+        rate = destination.settings.rate_per_second
+        return cls(destination=destination, bucket=TokenBucket(rate=rate, burst=max(1.0, rate)))
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    change: Change
+    rows: tuple[OutboxRow, ...]  # the newest last; earlier ones are superseded on success
+
+
+def plan(rows: Sequence[OutboxRow], coalesce: bool) -> list[PlannedChange]:
+    """Group claimed rows per record; coalescing sends only the newest change of a record."""
+    by_record: dict[str, list[OutboxRow]] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        by_record.setdefault(row.record_key, []).append(row)
+    planned: list[PlannedChange] = []
+    for record_rows in by_record.values():
+        groups = [record_rows] if coalesce else [[r] for r in record_rows]
+        for group in groups:
+            newest = group[-1]
+            planned.append(
+                PlannedChange(
+                    change=Change(
+                        outbox_id=newest.id,
+                        record_key=newest.record_key,
+                        kind=newest.kind,
+                        idempotency_key=newest.idempotency_key,
+                        payload=newest.payload,
+                        correlation_id=newest.correlation_id,
+                        fact_keys=tuple(r.idempotency_key for r in group),
+                        uncertain=any(r.lease_expired or r.attempts > 0 for r in group),
+                    ),
+                    rows=tuple(group),
+                )
+            )
+    return planned
+
+
+def _lease_seconds(destination: Destination) -> float:
+    # Longer than any send can take, so a live worker never loses a row to another one.
+    return destination.settings.timeout_seconds * 3 + 30
+
+
+def _claim(db: RegionDatabase, destination: Destination, limit: int) -> list[OutboxRow]:
+    with db.transaction() as conn:
+        return outbox.claim(
+            conn,
+            destination=destination.name,
+            limit=limit,
+            lease_seconds=_lease_seconds(destination),
+            now=datetime.now(UTC),
+            whole_records=destination.coalesce,
+        )
+
+
+def _settle(
+    db: RegionDatabase,
+    destination: Destination,
+    planned: Sequence[PlannedChange],
+    result: BatchResult | None,
+    error: Exception | None,
+    started: datetime,
+    batch_id: str,
+) -> tuple[int, int, int]:
+    """Record the outcome of one batch; returns (delivered, retried, dead) change counts."""
+    finished = datetime.now(UTC)
+    settings = destination.settings
+    outcomes: dict[int, tuple[bool, bool, str | None]] = {}
+    if result is not None:
+        for res in result.results:
+            outcomes[res.outbox_id] = (res.ok, res.retryable, res.error)
+    delivered = retried = dead = 0
+    with db.transaction() as conn:
+        for item in planned:
+            rows = list(item.rows)
+            reason: str | None
+            if error is not None:
+                ok, retryable, reason = False, isinstance(error, RetryableError), str(error)
+            else:
+                ok, retryable, reason = outcomes.get(
+                    item.change.outbox_id, (False, True, "no result for change")
+                )
+            if ok:
+                outbox.mark_delivered(conn, [rows[-1].id], [r.id for r in rows[:-1]], finished)
+                outbox.record_attempts(
+                    conn,
+                    rows,
+                    batch_id=batch_id,
+                    outcome="delivered",
+                    started_at=started,
+                    finished_at=finished,
+                    status_code=None,
+                    error=None,
+                )
+                delivered += 1
+                continue
+            attempt = max(r.attempts for r in rows) + 1
+            ids = [r.id for r in rows]
+            if retryable and attempt < settings.max_attempts:
+                delay = backoff_seconds(
+                    attempt, settings.backoff_base_seconds, settings.backoff_cap_seconds
+                )
+                if isinstance(error, RetryableError) and error.retry_after:
+                    delay = max(delay, error.retry_after)
+                outbox.mark_retry(conn, ids, finished + timedelta(seconds=delay), reason or "")
+                outcome = "retry"
+                retried += 1
+            else:
+                outbox.mark_dead(conn, ids, reason or "")
+                outcome = "dead"
+                dead += 1
+            outbox.record_attempts(
+                conn,
+                rows,
+                batch_id=batch_id,
+                outcome=outcome,
+                started_at=started,
+                finished_at=finished,
+                status_code=None,
+                error=reason,
+            )
+    return delivered, retried, dead
+
+
+async def deliver_once(
+    container: Container, runtime: DestinationRuntime, db: RegionDatabase
+) -> int:
+    """One pass for one destination in one region; returns how many changes were attempted."""
+    destination = runtime.destination
+    if not runtime.breaker.allows(time.monotonic()):
+        return 0
+    limit = destination.settings.batch_size * 4
+    rows = await asyncio.to_thread(_claim, db, destination, limit)
+    if not rows:
+        return 0
+    planned = plan(rows, destination.coalesce)
+    size = max(1, min(destination.connector.max_batch, destination.settings.batch_size))
+    attempted = 0
+    for start in range(0, len(planned), size):
+        batch = planned[start : start + size]
+        wait = runtime.bucket.wait_time(time.monotonic())
+        while wait > 0:
+            await asyncio.sleep(wait)
+            wait = runtime.bucket.wait_time(time.monotonic())
+        runtime.bucket.take(time.monotonic())
+        started = datetime.now(UTC)
+        batch_id = new_id("bat")
+        result: BatchResult | None = None
+        error: Exception | None = None
+        try:
+            result = await destination.connector.apply([p.change for p in batch])
+        except (RetryableError, PermanentError) as exc:
+            error = exc
+        except Exception as exc:
+            error = RetryableError(f"{type(exc).__name__}: {exc}")
+        if isinstance(error, RetryableError):
+            runtime.breaker.record_failure(time.monotonic())
+            if error.retry_after:
+                runtime.bucket.pause(time.monotonic(), error.retry_after)
+            API_CALLS.labels(destination.name, "retryable").inc()
+        elif error is not None:
+            API_CALLS.labels(destination.name, "permanent").inc()
+        else:
+            runtime.breaker.record_success()
+            API_CALLS.labels(destination.name, "ok").inc()
+            if result is not None and result.retry_after:
+                runtime.bucket.pause(time.monotonic(), result.retry_after)
+        delivered, retried, dead = await asyncio.to_thread(
+            _settle, db, destination, batch, result, error, started, batch_id
+        )
+        DELIVERED.labels(destination.name, "delivered").inc(delivered)
+        DELIVERED.labels(destination.name, "retry").inc(retried)
+        DELIVERED.labels(destination.name, "dead").inc(dead)
+        attempted += len(batch)
+        if error is not None:
+            log.warning(
+                "delivery_failed",
+                destination=destination.name,
+                batch_id=batch_id,
+                changes=len(batch),
+                reason=str(error)[:200],
+            )
+            # Give back what this pass claimed but did not send, so it keeps its order.
+            rest = planned[start + size :]
+            if rest:
+                await asyncio.to_thread(_release, db, rest)
+            break
+    return attempted
+
+
+def _release(db: RegionDatabase, planned: Sequence[PlannedChange]) -> None:
+    ids = [r.id for p in planned for r in p.rows]
+    with db.transaction() as conn:
+        outbox.unlease(conn, ids)

@@ -1,0 +1,240 @@
+"""Envelopes: create one at the provider from a lead and a template, read it with its timeline,
+and open an embedded signing session for its signer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from inkbridge.bootstrap import Container
+from inkbridge.domain.attribution import attribution_metadata
+from inkbridge.errors import InvalidInput, NotFound
+from inkbridge.ids import new_id
+from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.services.leads import find_lead
+from inkbridge.services.processing import META_CORRELATION, META_ENVELOPE, META_LEAD
+from inkbridge.store import audit, event_log
+from inkbridge.store import envelopes as envelope_store
+from inkbridge.store.schema import envelopes, outbox, recipients
+
+
+def _pick_connection(container: Container, connection: str | None, region: str) -> str:
+    if connection is not None:
+        if connection not in container.settings.connections:
+            raise InvalidInput(f"unknown connection {connection!r}", field="connection")
+        if container.settings.connections[connection].region != region:
+            raise InvalidInput(
+                f"connection {connection!r} serves another region than the lead's",
+                field="connection",
+            )
+        return connection
+    for name, conn in container.settings.connections.items():
+        if conn.region == region:
+            return name
+    raise InvalidInput(f"no provider connection serves region {region!r}", field="connection")
+
+
+async def create_envelope(
+    container: Container,
+    *,
+    lead_id: str,
+    template_key: str,
+    connection: str | None = None,
+    merge_fields: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Create and send an envelope for a lead; the lead's attribution rides in its metadata."""
+    region, lead = find_lead(container.databases, lead_id)
+    template = container.settings.templates.get(template_key)
+    if template is None:
+        raise InvalidInput(f"unknown template {template_key!r}", field="template_key")
+    connection_name = _pick_connection(container, connection, region)
+    provider = container.providers[connection_name]
+    db = container.databases[region]
+    envelope_id = new_id("env")
+    correlation_id = lead["correlation_id"]
+    attribution = dict(lead["first_touch"] or {})
+    metadata = {
+        META_ENVELOPE: envelope_id,
+        META_LEAD: lead_id,
+        META_CORRELATION: correlation_id,
+        **{f"inkbridge_{k}": v for k, v in attribution_metadata(attribution).items()},
+    }
+    now = datetime.now(UTC)
+    # The row exists before the provider call, so a webhook racing the answer finds it by id.
+    with db.transaction() as conn:
+        envelope_store.insert(
+            conn,
+            {
+                "id": envelope_id,
+                "region": region,
+                "lead_id": lead_id,
+                "connection": connection_name,
+                "provider": container.settings.connections[connection_name].provider,
+                "provider_envelope_id": None,
+                "template_key": template_key,
+                "template_version": template.version,
+                "correlation_id": correlation_id,
+                "state": "created",
+                "delivery_failed": False,
+                "conflicts": [],
+                "milestones": {},
+                "attribution": attribution,
+                "metadata": metadata,
+                "linked": True,
+                "needs_reconcile": False,
+                "version": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        name = " ".join(p for p in (lead["first_name"], lead["last_name"]) if p) or lead["email"]
+        conn.execute(
+            recipients.insert().values(
+                envelope_id=envelope_id,
+                recipient_id="1",
+                email=lead["email"],
+                name=name,
+                status="sent",
+                updated_at=now,
+            )
+        )
+    spec = EnvelopeSpec(
+        envelope_id=envelope_id,
+        template_id=template.provider_template_id or template_key,
+        title=template.title,
+        signers=(Signer(email=lead["email"], name=name, recipient_id="1"),),
+        metadata=metadata,
+        merge_fields=merge_fields or {},
+    )
+    created = await provider.create_envelope(spec)
+    with db.transaction() as conn:
+        envelope_store.set_provider_ref(conn, envelope_id, created.provider_envelope_id)
+        audit.record(
+            conn,
+            region=region,
+            actor="api",
+            action="api:envelope:created",
+            subject_id=envelope_id,
+            correlation_id=correlation_id,
+            details={"template": template_key, "version": template.version},
+        )
+    return envelope_view(container, envelope_id)
+
+
+def _find(container: Container, envelope_id: str) -> tuple[str, Any]:
+    for db in container.databases:
+        with db.reader() as conn:
+            row = envelope_store.get(conn, envelope_id)
+        if row is not None:
+            return db.region, row
+    raise NotFound("envelope", envelope_id)
+
+
+def envelope_view(container: Container, envelope_id: str) -> dict[str, Any]:
+    region, row = _find(container, envelope_id)
+    with container.databases[region].reader() as conn:
+        recipient_list = envelope_store.recipient_rows(conn, envelope_id)
+        events = event_log.for_envelope(conn, envelope_id)
+        deliveries = conn.execute(
+            select(outbox.c.destination, outbox.c.idempotency_key, outbox.c.status)
+            .where(outbox.c.record_key == f"envelope:{envelope_id}")
+            .order_by(outbox.c.id)
+        ).all()
+    return {
+        "id": row.id,
+        "region": region,
+        "lead_id": row.lead_id,
+        "connection": row.connection,
+        "provider": row.provider,
+        "provider_envelope_id": row.provider_envelope_id,
+        "template_key": row.template_key,
+        "template_version": row.template_version,
+        "correlation_id": row.correlation_id,
+        "state": row.state,
+        "delivery_failed": row.delivery_failed,
+        "conflicts": row.conflicts,
+        "needs_reconcile": row.needs_reconcile,
+        "linked": row.linked,
+        "milestones": row.milestones,
+        "attribution": row.attribution,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "recipients": [
+            {
+                "recipient_id": r.recipient_id,
+                "status": r.status,
+                "updated_at": r.updated_at.isoformat(),
+            }
+            for r in recipient_list
+        ],
+        "timeline": [
+            {
+                "seq": e.seq,
+                "event_type": e.event_type,
+                "vendor_event": e.vendor_event,
+                "recipient_id": e.recipient_id,
+                "occurred_at": e.occurred_at.isoformat(),
+                "received_at": e.received_at.isoformat(),
+                "outcome": e.outcome,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "receipt_id": e.receipt_id,
+            }
+            for e in events
+        ],
+        "deliveries": [
+            {"destination": d.destination, "fact": d.idempotency_key, "status": d.status}
+            for d in deliveries
+        ],
+    }
+
+
+def find_by_provider_id(container: Container, provider_envelope_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for db in container.databases:
+        with db.reader() as conn:
+            rows = conn.execute(
+                select(envelopes.c.id).where(
+                    envelopes.c.provider_envelope_id == provider_envelope_id
+                )
+            ).all()
+        found.extend(envelope_view(container, r.id) for r in rows)
+    return found
+
+
+async def signing_session(
+    container: Container, envelope_id: str, *, recipient_id: str = "1", return_url: str | None
+) -> dict[str, Any]:
+    """An embedded signing URL for a recipient of an envelope inkbridge created."""
+    region, row = _find(container, envelope_id)
+    if row.provider_envelope_id is None:
+        raise InvalidInput("the envelope has not reached the provider yet")
+    if row.state in {"completed", "declined", "voided", "expired"}:
+        raise InvalidInput(f"the envelope is {row.state}; there is nothing left to sign")
+    with container.databases[region].reader() as conn:
+        recipient = conn.execute(
+            select(recipients).where(
+                recipients.c.envelope_id == envelope_id, recipients.c.recipient_id == recipient_id
+            )
+        ).first()
+    if recipient is None:
+        raise NotFound("recipient", recipient_id)
+    provider = container.providers[row.connection]
+    url = await provider.signing_url(
+        row.provider_envelope_id,
+        Signer(email=recipient.email or "", name=recipient.name or "", recipient_id=recipient_id),
+        return_url,
+    )
+    with container.databases[region].transaction() as conn:
+        audit.record(
+            conn,
+            region=region,
+            actor="api",
+            action="api:envelope:signing_session",
+            subject_id=envelope_id,
+            correlation_id=row.correlation_id,
+            details={"recipient_id": recipient_id},
+        )
+    return {"url": url, "envelope_id": envelope_id, "recipient_id": recipient_id}

@@ -1,0 +1,256 @@
+"""Capturing leads: immutable first-touch attribution, append-only touchpoints, consent ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from inkbridge.domain.attribution import Touchpoint, first_touch
+from inkbridge.domain.consent import (
+    ConsentEntry,
+    ConsentKind,
+    ConsentStatus,
+    current_status,
+    minimise_ip,
+)
+from inkbridge.errors import InvalidInput, NotFound
+from inkbridge.ids import hash_identifier, new_id
+from inkbridge.store import audit, chains
+from inkbridge.store.database import Databases
+from inkbridge.store.schema import consent_records, leads, touchpoints
+
+CONSENT_CONTENT = [
+    "region",
+    "lead_id",
+    "kind",
+    "status",
+    "text_version_id",
+    "text_sha256",
+    "locale",
+    "jurisdiction",
+    "method",
+    "source",
+    "occurred_at",
+    "evidence",
+]
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    kind: str
+    status: str
+    text_version_id: str | None = None
+    text_sha256: str | None = None
+    locale: str | None = None
+    jurisdiction: str | None = None
+    method: str = "web_form"
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class LeadCapture:
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    anonymous_id: str | None = None
+    owner: str | None = None
+    region: str | None = None
+    touchpoints: tuple[Touchpoint, ...] = ()
+    consents: tuple[ConsentInput, ...] = ()
+    evidence_ip: str | None = None
+    evidence_user_agent: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _consent_chain(lead_id: str) -> str:
+    return f"consent:{lead_id}"
+
+
+def _validate(capture: LeadCapture) -> None:
+    if "@" not in capture.email or len(capture.email) > 320:
+        raise InvalidInput("must be an email address", field="email")
+    for consent in capture.consents:
+        if consent.kind not in ConsentKind.__members__.values():
+            raise InvalidInput(f"unknown consent kind {consent.kind!r}", field="consents")
+        if consent.status not in ConsentStatus.__members__.values():
+            raise InvalidInput(f"unknown consent status {consent.status!r}", field="consents")
+
+
+def capture_lead(databases: Databases, capture: LeadCapture, now: datetime | None = None) -> str:
+    """Store a new lead in its region with first touch frozen; returns the lead id."""
+    _validate(capture)
+    region = capture.region or databases.home_region
+    db = databases[region]
+    moment = now or datetime.now(UTC)
+    lead_id = new_id("lead")
+    correlation_id = new_id("cor")
+    frozen = first_touch(list(capture.touchpoints))
+    evidence = {
+        "ip": minimise_ip(capture.evidence_ip),
+        "user_agent_sha256": hash_identifier(capture.evidence_user_agent)
+        if capture.evidence_user_agent
+        else None,
+    }
+    with db.transaction() as conn:
+        conn.execute(
+            leads.insert().values(
+                id=lead_id,
+                region=region,
+                email=capture.email.strip(),
+                email_hash=hash_identifier(capture.email),
+                first_name=capture.first_name,
+                last_name=capture.last_name,
+                company=capture.company,
+                anonymous_id=capture.anonymous_id,
+                owner=capture.owner,
+                score=0,
+                first_touch=frozen,
+                correlation_id=correlation_id,
+                created_at=moment,
+            )
+        )
+        _add_touchpoints(conn, region, lead_id, capture.anonymous_id, capture.touchpoints)
+        for consent in capture.consents:
+            append_consent(conn, region, lead_id, consent, evidence, moment)
+        audit.record(
+            conn,
+            region=region,
+            actor="api",
+            action="api:lead:captured",
+            subject_id=lead_id,
+            correlation_id=correlation_id,
+            details={"touchpoints": len(capture.touchpoints), "consents": len(capture.consents)},
+        )
+    return lead_id
+
+
+def _add_touchpoints(
+    conn: Connection,
+    region: str,
+    lead_id: str,
+    anonymous_id: str | None,
+    items: tuple[Touchpoint, ...],
+) -> None:
+    if not items:
+        return
+    conn.execute(
+        touchpoints.insert(),
+        [
+            {
+                "region": region,
+                "lead_id": lead_id,
+                "anonymous_id": anonymous_id,
+                "occurred_at": t.occurred_at,
+                "utm_source": t.utm_source,
+                "utm_medium": t.utm_medium,
+                "utm_campaign": t.utm_campaign,
+                "utm_term": t.utm_term,
+                "utm_content": t.utm_content,
+                "click_ids": t.click_ids,
+                "referrer": t.referrer,
+                "landing_page": t.landing_page,
+            }
+            for t in items
+        ],
+    )
+
+
+def append_consent(
+    conn: Connection,
+    region: str,
+    lead_id: str,
+    consent: ConsentInput,
+    evidence: dict[str, Any],
+    at: datetime,
+) -> int:
+    content = {
+        "region": region,
+        "lead_id": lead_id,
+        "kind": consent.kind,
+        "status": consent.status,
+        "text_version_id": consent.text_version_id,
+        "text_sha256": consent.text_sha256,
+        "locale": consent.locale,
+        "jurisdiction": consent.jurisdiction,
+        "method": consent.method,
+        "source": consent.source,
+        "occurred_at": at,
+        "evidence": evidence,
+    }
+    seq, _ = chains.append(conn, consent_records, _consent_chain(lead_id), content)
+    return seq
+
+
+def find_lead(databases: Databases, lead_id: str) -> tuple[str, dict[str, Any]]:
+    """(region, lead row as a dict) or NotFound; leads are looked up in every region."""
+    for db in databases:
+        with db.reader() as conn:
+            row = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+        if row is not None:
+            return db.region, dict(row._mapping)
+    raise NotFound("lead", lead_id)
+
+
+def lead_view(databases: Databases, lead_id: str) -> dict[str, Any]:
+    region, lead = find_lead(databases, lead_id)
+    with databases[region].reader() as conn:
+        tps = conn.execute(
+            select(touchpoints)
+            .where(touchpoints.c.lead_id == lead_id)
+            .order_by(touchpoints.c.occurred_at, touchpoints.c.id)
+        ).all()
+        consents = conn.execute(
+            select(consent_records)
+            .where(consent_records.c.lead_id == lead_id)
+            .order_by(consent_records.c.id)
+        ).all()
+    entries = [
+        ConsentEntry(ConsentKind(c.kind), ConsentStatus(c.status), c.occurred_at) for c in consents
+    ]
+    return {
+        "id": lead["id"],
+        "region": region,
+        "email": lead["email"],
+        "first_name": lead["first_name"],
+        "last_name": lead["last_name"],
+        "company": lead["company"],
+        "owner": lead["owner"],
+        "anonymous_id": lead["anonymous_id"],
+        "correlation_id": lead["correlation_id"],
+        "created_at": lead["created_at"].isoformat(),
+        "first_touch": lead["first_touch"],
+        "touchpoints": [
+            {
+                "occurred_at": t.occurred_at.isoformat(),
+                "utm_source": t.utm_source,
+                "utm_medium": t.utm_medium,
+                "utm_campaign": t.utm_campaign,
+                "utm_term": t.utm_term,
+                "utm_content": t.utm_content,
+                "click_ids": t.click_ids,
+                "referrer": t.referrer,
+                "landing_page": t.landing_page,
+            }
+            for t in tps
+        ],
+        "consents": [
+            {
+                "kind": c.kind,
+                "status": c.status,
+                "text_version_id": c.text_version_id,
+                "text_sha256": c.text_sha256,
+                "locale": c.locale,
+                "jurisdiction": c.jurisdiction,
+                "method": c.method,
+                "source": c.source,
+                "occurred_at": c.occurred_at.isoformat(),
+                "hash": c.hash,
+            }
+            for c in consents
+        ],
+        "consent_status": current_status(entries),
+    }

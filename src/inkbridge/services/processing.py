@@ -1,0 +1,345 @@
+"""Processing receipts: normalize, apply the lifecycle, and write envelope state, event log,
+audit entry and outbox rows in one transaction. The state machine is the only writer of state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from prometheus_client import Counter
+from sqlalchemy import Connection, Row, select
+
+from inkbridge.bootstrap import Container, Destination
+from inkbridge.domain.events import DomainEvent, NormalizedEvent
+from inkbridge.domain.lifecycle import Outcome, apply_event
+from inkbridge.domain.residency import may_send
+from inkbridge.errors import InkbridgeError, MalformedPayload
+from inkbridge.ids import new_id
+from inkbridge.metrics import REGISTRY
+from inkbridge.providers.base import InboundRequest
+from inkbridge.store import audit, event_log, outbox, receipts
+from inkbridge.store import envelopes as envelope_store
+from inkbridge.store.database import RegionDatabase
+from inkbridge.store.receipts import ReceiptRecord
+from inkbridge.store.schema import leads
+
+log = structlog.get_logger("inkbridge.processing")
+
+EVENTS_APPLIED = Counter(
+    "inkbridge_events_applied_total",
+    "Normalized events applied to envelopes, by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+RECEIPTS_PROCESSED = Counter(
+    "inkbridge_receipts_processed_total",
+    "Receipts settled by the worker, by status.",
+    ["status"],
+    registry=REGISTRY,
+)
+RESIDENCY_REFUSALS = Counter(
+    "inkbridge_residency_refusals_total",
+    "Outbox rows not written because the destination is not declared for the region.",
+    ["destination"],
+    registry=REGISTRY,
+)
+
+META_ENVELOPE = "inkbridge_envelope_id"
+META_LEAD = "inkbridge_lead_id"
+META_CORRELATION = "inkbridge_correlation_id"
+
+
+class ConcurrentUpdate(InkbridgeError):
+    """Another worker changed the envelope first; the receipt is retried."""
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    receipt_id: int
+    status: str
+    events: int = 0
+    accepted: int = 0
+
+
+def _request_of(receipt: ReceiptRecord) -> InboundRequest:
+    return InboundRequest(
+        connection=receipt.connection,
+        method="POST",
+        headers=receipt.headers,
+        query={},
+        body=receipt.body,
+        received_at=receipt.received_at,
+    )
+
+
+def _resolve_envelope(
+    conn: Connection,
+    receipt: ReceiptRecord,
+    provider: str,
+    event: NormalizedEvent,
+    now: datetime,
+) -> Row[Any]:
+    """The envelope an event belongs to; an envelope inkbridge did not create is tracked too."""
+    row = envelope_store.find_by_provider_ref(conn, receipt.connection, event.provider_envelope_id)
+    if row is not None:
+        return row
+    own_id = event.metadata.get(META_ENVELOPE)
+    if own_id:
+        candidate = envelope_store.get(conn, own_id)
+        if candidate is not None and candidate.connection == receipt.connection:
+            if candidate.provider_envelope_id is None:
+                envelope_store.set_provider_ref(conn, own_id, event.provider_envelope_id)
+            refreshed = envelope_store.get(conn, own_id)
+            assert refreshed is not None
+            return refreshed
+    lead_id = event.metadata.get(META_LEAD)
+    lead = None
+    if lead_id:
+        lead = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+    envelope_id = new_id("env")
+    envelope_store.insert(
+        conn,
+        {
+            "id": envelope_id,
+            "region": receipt.region,
+            "lead_id": lead.id if lead is not None else None,
+            "connection": receipt.connection,
+            "provider": provider,
+            "provider_envelope_id": event.provider_envelope_id,
+            "template_key": None,
+            "template_version": None,
+            "correlation_id": lead.correlation_id if lead is not None else new_id("cor"),
+            "state": "created",
+            "delivery_failed": False,
+            "conflicts": [],
+            "milestones": {},
+            "attribution": dict(lead.first_touch) if lead is not None else {},
+            "metadata": dict(event.metadata),
+            "linked": lead is not None,
+            "needs_reconcile": False,
+            "version": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    audit.record(
+        conn,
+        region=receipt.region,
+        actor="worker",
+        action="webhook:envelope:tracked",
+        subject_id=envelope_id,
+        correlation_id=None,
+        details={"connection": receipt.connection, "linked": lead is not None},
+    )
+    found = envelope_store.get(conn, envelope_id)
+    assert found is not None
+    return found
+
+
+def _lead_payload(conn: Connection, lead_id: str | None) -> dict[str, Any] | None:
+    if lead_id is None:
+        return None
+    lead = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+    if lead is None:
+        return None
+    return {
+        "id": lead.id,
+        "email": lead.email,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "company": lead.company,
+        "owner": lead.owner,
+        "first_touch": dict(lead.first_touch or {}),
+    }
+
+
+def outbound_payload(
+    envelope: Row[Any],
+    snapshot_state: str,
+    milestones: dict[str, str],
+    delivery_failed: bool,
+    event: DomainEvent,
+    lead: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "event": {
+            "kind": event.kind,
+            "fact_key": event.fact_key,
+            "occurred_at": event.occurred_at.isoformat(),
+            **event.data,
+        },
+        "envelope": {
+            "id": envelope.id,
+            "state": snapshot_state,
+            "provider": envelope.provider,
+            "provider_envelope_id": envelope.provider_envelope_id,
+            "template_key": envelope.template_key,
+            "template_version": envelope.template_version,
+            "milestones": milestones,
+            "delivery_failed": delivery_failed,
+            "lead_id": envelope.lead_id,
+        },
+        "lead": lead,
+        "attribution": dict(envelope.attribution or {}),
+        "correlation_id": envelope.correlation_id,
+    }
+
+
+def route(destinations: Mapping[str, Destination], kind: str, region: str) -> list[Destination]:
+    """Destinations subscribed to a kind of domain event that may receive this region's data."""
+    chosen = []
+    for dest in destinations.values():
+        if kind not in dest.settings.events:
+            continue
+        if not may_send(region, dest.settings.regions):
+            RESIDENCY_REFUSALS.labels(dest.name).inc()
+            continue
+        chosen.append(dest)
+    return chosen
+
+
+def _apply_one(
+    conn: Connection,
+    container: Container,
+    receipt: ReceiptRecord,
+    index: int,
+    event: NormalizedEvent,
+    provider: str,
+    now: datetime,
+) -> tuple[Outcome, str]:
+    envelope = _resolve_envelope(conn, receipt, provider, event, now)
+    snapshot = envelope_store.snapshot_of(
+        envelope, envelope_store.recipient_rows(conn, envelope.id)
+    )
+    applied = apply_event(snapshot, event)
+    correlation_id = envelope.correlation_id
+    event_log.append(
+        conn,
+        region=receipt.region,
+        envelope_id=envelope.id,
+        receipt_id=receipt.id,
+        event_index=index,
+        event=event,
+        received_at=receipt.received_at,
+        outcome=applied.outcome.value,
+        from_state=applied.previous_state.value,
+        to_state=applied.snapshot.state.value,
+        correlation_id=correlation_id,
+    )
+    EVENTS_APPLIED.labels(applied.outcome.value).inc()
+    if applied.snapshot != snapshot:
+        conflict = applied.outcome is Outcome.CONFLICT
+        if not envelope_store.save_snapshot(
+            conn,
+            applied.snapshot,
+            expected_version=envelope.version,
+            now=now,
+            needs_reconcile=True if conflict else None,
+        ):
+            raise ConcurrentUpdate()
+        for recipient_id, status in applied.snapshot.recipients.items():
+            if snapshot.recipients.get(recipient_id) != status:
+                email = event.recipient_email if recipient_id == event.recipient_id else None
+                envelope_store.upsert_recipient(conn, envelope.id, recipient_id, status, now, email)
+    if not applied.events:
+        return applied.outcome, correlation_id
+    milestones = {k: v.isoformat() for k, v in sorted(applied.snapshot.milestones.items())}
+    lead = _lead_payload(conn, envelope.lead_id)
+    for domain_event in applied.events:
+        audit.record(
+            conn,
+            region=receipt.region,
+            actor="worker",
+            action=f"lifecycle:envelope:{domain_event.kind.split('.', 1)[1]}",
+            subject_id=envelope.id,
+            correlation_id=correlation_id,
+            details={"fact": domain_event.fact_key, "receipt_id": receipt.id, **domain_event.data},
+        )
+        payload = outbound_payload(
+            envelope,
+            applied.snapshot.state.value,
+            milestones,
+            applied.snapshot.delivery_failed,
+            domain_event,
+            lead,
+        )
+        for dest in route(container.destinations, domain_event.kind, receipt.region):
+            outbox.enqueue(
+                conn,
+                region=receipt.region,
+                destination=dest.name,
+                idempotency_key=domain_event.fact_key,
+                record_key=f"envelope:{envelope.id}",
+                kind=domain_event.kind,
+                payload=payload,
+                correlation_id=correlation_id,
+                now=now,
+            )
+    return applied.outcome, correlation_id
+
+
+def process_receipt(
+    container: Container, db: RegionDatabase, receipt: ReceiptRecord
+) -> ProcessResult:
+    """Process one claimed receipt in one transaction; safe to run again after a crash."""
+    binding = container.bindings.get(receipt.connection)
+    now = datetime.now(UTC)
+    if binding is None:
+        with db.transaction() as conn:
+            receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown connection")
+        RECEIPTS_PROCESSED.labels("failed").inc()
+        return ProcessResult(receipt.id, "failed")
+    try:
+        events = binding.adapter.parse(_request_of(receipt))
+    except MalformedPayload as exc:
+        with db.transaction() as conn:
+            receipts.settle(conn, receipt.id, status="failed", now=now, error=str(exc))
+        RECEIPTS_PROCESSED.labels("failed").inc()
+        log.warning("receipt_unreadable", receipt_id=receipt.id, reason=str(exc))
+        return ProcessResult(receipt.id, "failed")
+    if not events:
+        with db.transaction() as conn:
+            receipts.settle(conn, receipt.id, status="ignored", now=now)
+        RECEIPTS_PROCESSED.labels("ignored").inc()
+        return ProcessResult(receipt.id, "ignored")
+    accepted = 0
+    try:
+        with db.transaction() as conn:
+            correlation_id = None
+            for index, event in enumerate(events):
+                outcome, correlation_id = _apply_one(
+                    conn, container, receipt, index, event, binding.provider, now
+                )
+                accepted += outcome is Outcome.ACCEPTED
+            receipts.settle(conn, receipt.id, status="done", now=now, correlation_id=correlation_id)
+    except ConcurrentUpdate:
+        with db.transaction() as conn:
+            receipts.release(
+                conn, receipt.id, error="concurrent update", retry_at=now + timedelta(seconds=0.05)
+            )
+        return ProcessResult(receipt.id, "retry")
+    RECEIPTS_PROCESSED.labels("done").inc()
+    log.info(
+        "receipt_processed",
+        receipt_id=receipt.id,
+        connection=receipt.connection,
+        events=len(events),
+        accepted=accepted,
+        correlation_id=correlation_id,
+    )
+    return ProcessResult(receipt.id, "done", events=len(events), accepted=accepted)
+
+
+def process_pending(container: Container, db: RegionDatabase, limit: int = 50) -> int:
+    """Claim and process up to ``limit`` receipts of one region; returns how many were claimed."""
+    settings = container.settings.worker
+    with db.transaction() as conn:
+        claimed = receipts.claim(
+            conn, limit=limit, lease_seconds=settings.lease_seconds, now=datetime.now(UTC)
+        )
+    for receipt in claimed:
+        process_receipt(container, db, receipt)
+    return len(claimed)

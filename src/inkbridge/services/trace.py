@@ -1,0 +1,116 @@
+"""The trace of one correlation id: campaign → lead → envelope → receipts → transitions →
+deliveries, gathered from the region that holds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from inkbridge.errors import NotFound
+from inkbridge.store.database import Databases
+from inkbridge.store.schema import (
+    deliveries,
+    envelope_events,
+    envelopes,
+    leads,
+    outbox,
+    webhook_receipts,
+)
+
+
+def trace(databases: Databases, correlation_id: str) -> dict[str, Any]:
+    for db in databases:
+        with db.reader() as conn:
+            lead_rows = conn.execute(
+                select(leads).where(leads.c.correlation_id == correlation_id)
+            ).all()
+            envelope_rows = conn.execute(
+                select(envelopes)
+                .where(envelopes.c.correlation_id == correlation_id)
+                .order_by(envelopes.c.created_at)
+            ).all()
+            if not lead_rows and not envelope_rows:
+                continue
+            envelope_ids = [e.id for e in envelope_rows]
+            events = conn.execute(
+                select(envelope_events)
+                .where(envelope_events.c.envelope_id.in_(envelope_ids))
+                .order_by(envelope_events.c.seq)
+            ).all()
+            receipt_ids = sorted({e.receipt_id for e in events})
+            receipt_rows = conn.execute(
+                select(
+                    webhook_receipts.c.id,
+                    webhook_receipts.c.connection,
+                    webhook_receipts.c.source,
+                    webhook_receipts.c.dedup_key,
+                    webhook_receipts.c.received_at,
+                    webhook_receipts.c.status,
+                ).where(webhook_receipts.c.id.in_(receipt_ids))
+            ).all()
+            outbox_rows = conn.execute(
+                select(outbox)
+                .where(outbox.c.correlation_id == correlation_id)
+                .order_by(outbox.c.id)
+            ).all()
+            attempts = conn.execute(
+                select(deliveries)
+                .where(deliveries.c.outbox_id.in_([o.id for o in outbox_rows]))
+                .order_by(deliveries.c.id)
+            ).all()
+        lead = lead_rows[0] if lead_rows else None
+        return {
+            "correlation_id": correlation_id,
+            "region": db.region,
+            "campaign": dict(lead.first_touch or {}) if lead is not None else None,
+            "lead": {"id": lead.id, "created_at": lead.created_at.isoformat()} if lead else None,
+            "envelopes": [
+                {
+                    "id": e.id,
+                    "provider": e.provider,
+                    "provider_envelope_id": e.provider_envelope_id,
+                    "state": e.state,
+                    "template_key": e.template_key,
+                }
+                for e in envelope_rows
+            ],
+            "receipts": [
+                {
+                    "id": r.id,
+                    "connection": r.connection,
+                    "source": r.source,
+                    "dedup_key": r.dedup_key,
+                    "received_at": r.received_at.isoformat(),
+                    "status": r.status,
+                }
+                for r in receipt_rows
+            ],
+            "transitions": [
+                {
+                    "envelope_id": e.envelope_id,
+                    "receipt_id": e.receipt_id,
+                    "event_type": e.event_type,
+                    "outcome": e.outcome,
+                    "from_state": e.from_state,
+                    "to_state": e.to_state,
+                    "occurred_at": e.occurred_at.isoformat(),
+                }
+                for e in events
+            ],
+            "deliveries": [
+                {
+                    "outbox_id": o.id,
+                    "destination": o.destination,
+                    "fact": o.idempotency_key,
+                    "status": o.status,
+                    "attempts": [
+                        {"attempt": a.attempt, "outcome": a.outcome, "error": a.error}
+                        for a in attempts
+                        if a.outbox_id == o.id
+                    ],
+                }
+                for o in outbox_rows
+            ],
+        }
+    raise NotFound("correlation id", correlation_id)

@@ -1,0 +1,84 @@
+"""Appending to hash-chained tables (audit log, event log, consent ledger) and verifying them.
+
+The head of each chain lives in ``chain_heads`` and is locked while an entry is appended, so
+concurrent writers on PostgreSQL link one after another; SQLite writers are serialised anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from inkbridge.domain.chain import GENESIS, link_hash
+from inkbridge.store.schema import chain_heads
+
+
+def _lock_head(conn: Connection, name: str) -> tuple[str, int]:
+    dialect = conn.dialect.name
+    stmt_insert: Any
+    if dialect == "postgresql":
+        stmt_insert = postgresql.insert(chain_heads)
+    else:
+        stmt_insert = sqlite.insert(chain_heads)
+    conn.execute(
+        stmt_insert.values(name=name, last_hash=GENESIS, length=0).on_conflict_do_nothing()
+    )
+    query = select(chain_heads.c.last_hash, chain_heads.c.length).where(chain_heads.c.name == name)
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).one()
+    return str(row.last_hash), int(row.length)
+
+
+def append(
+    conn: Connection, table: Table, chain: str, content: Mapping[str, Any]
+) -> tuple[int, str]:
+    """Insert ``content`` as the next entry of ``chain`` and return (primary key, hash)."""
+    # Hash what will be read back: UTC datetimes (the columns store UTC).
+    content = {k: (v.astimezone(UTC) if isinstance(v, datetime) else v) for k, v in content.items()}
+    prev_hash, length = _lock_head(conn, chain)
+    entry_hash = link_hash(prev_hash, content)
+    result = conn.execute(table.insert().values(**content, prev_hash=prev_hash, hash=entry_hash))
+    conn.execute(
+        update(chain_heads)
+        .where(chain_heads.c.name == chain)
+        .values(last_hash=entry_hash, length=length + 1)
+    )
+    key = result.inserted_primary_key
+    return (int(key[0]) if key is not None else 0), entry_hash
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    chain: str
+    position: int  # 0-based index of the first entry that does not link, or the length
+    reason: str
+
+
+def verify_entries(
+    chain: str,
+    rows: Iterator[Mapping[str, Any]],
+    content_columns: list[str],
+    head: tuple[str, int] | None,
+) -> ChainBreak | None:
+    """Walk a chain's rows in order and report the first break, including a truncated tail."""
+    expected_prev = GENESIS
+    count = 0
+    for row in rows:
+        content = {name: row[name] for name in content_columns}
+        if row["prev_hash"] != expected_prev:
+            return ChainBreak(chain, count, "entry does not link to the one before it")
+        if link_hash(row["prev_hash"], content) != row["hash"]:
+            return ChainBreak(chain, count, "entry content does not match its hash")
+        expected_prev = row["hash"]
+        count += 1
+    if head is not None:
+        last_hash, length = head
+        if length != count or last_hash != expected_prev:
+            return ChainBreak(chain, count, f"chain head records {length} entries, found {count}")
+    return None

@@ -1,0 +1,129 @@
+"""Envelopes and their recipients: lookups, and state writes as compare-and-set on ``version``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from inkbridge.domain.lifecycle import EnvelopeSnapshot, EnvelopeState, RecipientState
+from inkbridge.store.schema import envelopes, recipients
+
+
+def get(conn: Connection, envelope_id: str) -> Row[Any] | None:
+    return conn.execute(select(envelopes).where(envelopes.c.id == envelope_id)).first()
+
+
+def find_by_provider_ref(
+    conn: Connection, connection: str, provider_envelope_id: str
+) -> Row[Any] | None:
+    return conn.execute(
+        select(envelopes).where(
+            envelopes.c.connection == connection,
+            envelopes.c.provider_envelope_id == provider_envelope_id,
+        )
+    ).first()
+
+
+def find_by_provider_id(conn: Connection, provider_envelope_id: str) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(envelopes).where(envelopes.c.provider_envelope_id == provider_envelope_id)
+        )
+    )
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(envelopes.insert().values(**values))
+
+
+def set_provider_ref(conn: Connection, envelope_id: str, provider_envelope_id: str) -> bool:
+    """Record the provider's id once; False if another id was recorded first."""
+    result = conn.execute(
+        update(envelopes)
+        .where(envelopes.c.id == envelope_id, envelopes.c.provider_envelope_id.is_(None))
+        .values(provider_envelope_id=provider_envelope_id)
+    )
+    return bool(result.rowcount)
+
+
+def recipient_rows(conn: Connection, envelope_id: str) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(recipients)
+            .where(recipients.c.envelope_id == envelope_id)
+            .order_by(recipients.c.recipient_id)
+        )
+    )
+
+
+def snapshot_of(row: Row[Any], recipient_list: list[Row[Any]]) -> EnvelopeSnapshot:
+    return EnvelopeSnapshot(
+        envelope_id=row.id,
+        state=EnvelopeState(row.state),
+        milestones={k: datetime.fromisoformat(v) for k, v in (row.milestones or {}).items()},
+        recipients={r.recipient_id: RecipientState(r.status) for r in recipient_list},
+        delivery_failed=bool(row.delivery_failed),
+        conflicts=frozenset(EnvelopeState(c) for c in (row.conflicts or [])),
+    )
+
+
+def save_snapshot(
+    conn: Connection,
+    snapshot: EnvelopeSnapshot,
+    *,
+    expected_version: int,
+    now: datetime,
+    needs_reconcile: bool | None = None,
+) -> bool:
+    """Write the state as a compare-and-set; False means another writer got there first."""
+    values: dict[str, Any] = {
+        "state": snapshot.state.value,
+        "milestones": {k: v.isoformat() for k, v in sorted(snapshot.milestones.items())},
+        "delivery_failed": snapshot.delivery_failed,
+        "conflicts": sorted(c.value for c in snapshot.conflicts),
+        "version": expected_version + 1,
+        "updated_at": now,
+    }
+    if needs_reconcile is not None:
+        values["needs_reconcile"] = needs_reconcile
+    result = conn.execute(
+        update(envelopes)
+        .where(envelopes.c.id == snapshot.envelope_id, envelopes.c.version == expected_version)
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+def upsert_recipient(
+    conn: Connection,
+    envelope_id: str,
+    recipient_id: str,
+    status: RecipientState,
+    now: datetime,
+    email: str | None = None,
+) -> None:
+    values = {
+        "envelope_id": envelope_id,
+        "recipient_id": recipient_id,
+        "status": status.value,
+        "updated_at": now,
+        "email": email,
+    }
+    stmt: Any = (
+        postgresql.insert(recipients)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(recipients)
+    )
+    update_values: dict[str, Any] = {"status": status.value, "updated_at": now}
+    conn.execute(
+        stmt.values(**values).on_conflict_do_update(
+            index_elements=["envelope_id", "recipient_id"], set_=update_values
+        )
+    )
+
+
+def list_ids(conn: Connection) -> list[str]:
+    return [r[0] for r in conn.execute(select(envelopes.c.id).order_by(envelopes.c.created_at))]

@@ -1,0 +1,267 @@
+"""The transactional outbox: rows written with the state change that caused them, claimed by the
+delivery loop head-of-record first so per-record order holds with any number of workers.
+
+Rows are unique on (destination, idempotency_key): enqueuing a fact twice is a no-op. Statuses:
+``pending`` → ``inflight`` (leased) → ``delivered`` | ``superseded`` (coalesced into a newer
+change of the same record) | ``dead`` (attempt budget spent; replayable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from inkbridge.store.schema import UTCDateTime, deliveries, outbox
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    region: str
+    destination: str
+    idempotency_key: str
+    record_key: str
+    kind: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    correlation_id: str | None
+    created_at: datetime
+    lease_expired: bool = False
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    region: str,
+    destination: str,
+    idempotency_key: str,
+    record_key: str,
+    kind: str,
+    payload: dict[str, Any],
+    correlation_id: str | None,
+    now: datetime,
+) -> bool:
+    """Insert one outbox row unless the same fact is already queued; True when inserted."""
+    values = {
+        "region": region,
+        "destination": destination,
+        "idempotency_key": idempotency_key,
+        "record_key": record_key,
+        "kind": kind,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "correlation_id": correlation_id,
+        "created_at": now,
+    }
+    stmt: Any = (
+        postgresql.insert(outbox) if conn.dialect.name == "postgresql" else sqlite.insert(outbox)
+    )
+    result = conn.execute(
+        stmt.values(**values).on_conflict_do_nothing(
+            index_elements=["destination", "idempotency_key"]
+        )
+    )
+    return bool(result.rowcount)
+
+
+_HEAD_SQL = """
+SELECT o.id FROM outbox o
+WHERE o.destination = :destination
+  AND ((o.status = 'pending' AND o.next_attempt_at <= :now)
+       OR (o.status = 'inflight' AND o.lease_until < :now))
+  AND NOT EXISTS (
+      SELECT 1 FROM outbox p
+      WHERE p.destination = o.destination AND p.record_key = o.record_key
+        AND p.id < o.id AND p.status IN ('pending', 'inflight'))
+ORDER BY o.id
+LIMIT :limit
+"""
+
+
+def _row(record: Any, lease_expired: bool = False) -> OutboxRow:
+    return OutboxRow(
+        id=int(record.id),
+        region=record.region,
+        destination=record.destination,
+        idempotency_key=record.idempotency_key,
+        record_key=record.record_key,
+        kind=record.kind,
+        payload=dict(record.payload),
+        status=record.status,
+        attempts=int(record.attempts),
+        correlation_id=record.correlation_id,
+        created_at=record.created_at,
+        lease_expired=lease_expired,
+    )
+
+
+def claim(
+    conn: Connection,
+    *,
+    destination: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    whole_records: bool,
+) -> list[OutboxRow]:
+    """Lease the oldest due change of up to ``limit`` records (plus, with ``whole_records``, every
+    later pending change of those records, for coalescing). Skips rows other workers hold."""
+    sql = _HEAD_SQL + (" FOR UPDATE OF o SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
+    # Timestamps are bound through the column type so SQLite compares like with like.
+    query = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
+    params = {"destination": destination, "now": now, "limit": limit}
+    head_ids = [int(r[0]) for r in conn.execute(query, params)]
+    if not head_ids:
+        return []
+    heads = conn.execute(select(outbox).where(outbox.c.id.in_(head_ids))).all()
+    expired = {int(r.id) for r in heads if r.status == "inflight"}
+    ids = set(head_ids)
+    if whole_records:
+        records = {r.record_key for r in heads}
+        later = conn.execute(
+            select(outbox.c.id).where(
+                outbox.c.destination == destination,
+                outbox.c.record_key.in_(records),
+                outbox.c.status == "pending",
+            )
+        ).all()
+        ids |= {int(r.id) for r in later}
+    lease = now + timedelta(seconds=lease_seconds)
+    conn.execute(
+        update(outbox).where(outbox.c.id.in_(ids)).values(status="inflight", lease_until=lease)
+    )
+    rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id)).all()
+    return [_row(r, lease_expired=int(r.id) in expired) for r in rows]
+
+
+def mark_delivered(
+    conn: Connection, ids: Sequence[int], superseded: Sequence[int], now: datetime
+) -> None:
+    if ids:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
+            .values(status="delivered", delivered_at=now, lease_until=None)
+        )
+    if superseded:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(superseded), outbox.c.status == "inflight")
+            .values(status="superseded", delivered_at=now, lease_until=None)
+        )
+
+
+def mark_retry(conn: Connection, ids: Sequence[int], next_attempt_at: datetime, error: str) -> None:
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
+        .values(
+            status="pending",
+            attempts=outbox.c.attempts + 1,
+            next_attempt_at=next_attempt_at,
+            lease_until=None,
+            last_error=error[:2000],
+        )
+    )
+
+
+def mark_dead(conn: Connection, ids: Sequence[int], error: str) -> None:
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
+        .values(
+            status="dead", attempts=outbox.c.attempts + 1, lease_until=None, last_error=error[:2000]
+        )
+    )
+
+
+def record_attempts(
+    conn: Connection,
+    rows: Sequence[OutboxRow],
+    *,
+    batch_id: str,
+    outcome: str,
+    started_at: datetime,
+    finished_at: datetime,
+    status_code: int | None,
+    error: str | None,
+) -> None:
+    if not rows:
+        return
+    conn.execute(
+        deliveries.insert(),
+        [
+            {
+                "outbox_id": row.id,
+                "destination": row.destination,
+                "batch_id": batch_id,
+                "attempt": row.attempts + 1,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "outcome": outcome,
+                "status_code": status_code,
+                "error": error[:2000] if error else None,
+            }
+            for row in rows
+        ],
+    )
+
+
+def list_dead(conn: Connection, destination: str | None, limit: int = 100) -> list[OutboxRow]:
+    query = select(outbox).where(outbox.c.status == "dead").order_by(outbox.c.id).limit(limit)
+    if destination:
+        query = query.where(outbox.c.destination == destination)
+    return [_row(r) for r in conn.execute(query)]
+
+
+def retry_dead(
+    conn: Connection,
+    now: datetime,
+    ids: Sequence[int] | None = None,
+    destination: str | None = None,
+) -> int:
+    """Move dead letters back to pending with a fresh attempt budget; returns how many."""
+    conditions = [outbox.c.status == "dead"]
+    if ids is not None:
+        conditions.append(outbox.c.id.in_(ids))
+    if destination is not None:
+        conditions.append(outbox.c.destination == destination)
+    result = conn.execute(
+        update(outbox)
+        .where(and_(*conditions))
+        .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+    )
+    return int(result.rowcount)
+
+
+def counts(conn: Connection) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        select(outbox.c.destination, outbox.c.status, func.count()).group_by(
+            outbox.c.destination, outbox.c.status
+        )
+    )
+    return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+def pending_exists(conn: Connection) -> bool:
+    query = select(outbox.c.id).where(
+        or_(outbox.c.status == "pending", outbox.c.status == "inflight")
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def unlease(conn: Connection, ids: Sequence[int]) -> None:
+    """Return claimed rows untouched (no attempt counted) to the pending queue."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
+        .values(status="pending", lease_until=None)
+    )

@@ -1,0 +1,117 @@
+"""Claiming and settling inbox receipts for the worker.
+
+Receipts are claimed with a lease (``processing`` until ``lease_until``); a worker that dies
+leaves its lease to expire and another worker takes the receipt over, so every acknowledged
+webhook is processed even across a kill -9. On PostgreSQL, claims skip rows other workers lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, text, update
+
+from inkbridge.store.schema import UTCDateTime, webhook_receipts
+
+
+@dataclass(frozen=True)
+class ReceiptRecord:
+    id: int
+    region: str
+    connection: str
+    dedup_key: str
+    source: str
+    content_type: str | None
+    headers: dict[str, str]
+    body: bytes
+    received_at: datetime
+    attempts: int
+    correlation_id: str | None
+
+
+_CLAIM_SQL = """
+SELECT id FROM webhook_receipts
+WHERE (status = 'pending') OR (status = 'processing' AND lease_until < :now)
+ORDER BY id
+LIMIT :limit
+"""
+
+
+def _record(row: Any) -> ReceiptRecord:
+    return ReceiptRecord(
+        id=int(row.id),
+        region=row.region,
+        connection=row.connection,
+        dedup_key=row.dedup_key,
+        source=row.source,
+        content_type=row.content_type,
+        headers=dict(row.headers),
+        body=bytes(row.body),
+        received_at=row.received_at,
+        attempts=int(row.attempts),
+        correlation_id=row.correlation_id,
+    )
+
+
+def claim(
+    conn: Connection, *, limit: int, lease_seconds: float, now: datetime
+) -> list[ReceiptRecord]:
+    sql = _CLAIM_SQL + (" FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
+    query = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
+    ids = [int(r[0]) for r in conn.execute(query, {"now": now, "limit": limit})]
+    if not ids:
+        return []
+    conn.execute(
+        update(webhook_receipts)
+        .where(webhook_receipts.c.id.in_(ids))
+        .values(
+            status="processing",
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=webhook_receipts.c.attempts + 1,
+        )
+    )
+    rows = conn.execute(
+        select(webhook_receipts)
+        .where(webhook_receipts.c.id.in_(ids))
+        .order_by(webhook_receipts.c.id)
+    )
+    return [_record(r) for r in rows]
+
+
+def load(conn: Connection, receipt_id: int) -> ReceiptRecord | None:
+    row = conn.execute(select(webhook_receipts).where(webhook_receipts.c.id == receipt_id)).first()
+    return _record(row) if row is not None else None
+
+
+def settle(
+    conn: Connection,
+    receipt_id: int,
+    *,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    correlation_id: str | None = None,
+) -> None:
+    """Finish a receipt: ``done`` (processed), ``ignored`` (nothing to do) or ``failed``."""
+    values: dict[str, Any] = {
+        "status": status,
+        "processed_at": now,
+        "lease_until": None,
+        "error": error[:2000] if error else None,
+    }
+    if correlation_id:
+        values["correlation_id"] = correlation_id
+    conn.execute(
+        update(webhook_receipts).where(webhook_receipts.c.id == receipt_id).values(**values)
+    )
+
+
+def release(conn: Connection, receipt_id: int, *, error: str, retry_at: datetime) -> None:
+    """Give a receipt back for a later attempt (e.g. a lost compare-and-set race)."""
+    conn.execute(
+        update(webhook_receipts)
+        .where(webhook_receipts.c.id == receipt_id)
+        .values(status="processing", lease_until=retry_at, error=error[:2000])
+    )

@@ -1,0 +1,90 @@
+"""Background loops: process the inbox of every region and deliver the outbox of every
+destination. Any number of workers may run side by side; claims keep them out of each other's way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from inkbridge.bootstrap import Container
+from inkbridge.services.delivery import DestinationRuntime, deliver_once
+from inkbridge.services.processing import process_pending
+from inkbridge.store.database import RegionDatabase
+
+log = structlog.get_logger("inkbridge.worker")
+
+
+class Worker:
+    """Runs the inbox and delivery loops until ``stop`` is called."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self.runtimes = {
+            name: DestinationRuntime.for_destination(dest)
+            for name, dest in container.destinations.items()
+        }
+
+    def wake(self) -> None:
+        """Called when new receipts arrive in-process, to skip the poll wait."""
+        self._wake.set()
+
+    async def _pause(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self._wake.wait(), timeout=self.container.settings.worker.poll_interval_seconds
+            )
+        self._wake.clear()
+
+    async def _inbox_loop(self, db: RegionDatabase) -> None:
+        batch = self.container.settings.worker.batch_size
+        while not self._stopping.is_set():
+            try:
+                claimed = await asyncio.to_thread(process_pending, self.container, db, batch)
+            except Exception:
+                log.exception("inbox_loop_error", region=db.region)
+                claimed = 0
+                await asyncio.sleep(1.0)
+            if claimed == 0:
+                await self._pause()
+
+    async def _delivery_loop(self, runtime: DestinationRuntime, db: RegionDatabase) -> None:
+        interval = self.container.settings.worker.poll_interval_seconds
+        while not self._stopping.is_set():
+            try:
+                attempted = await deliver_once(self.container, runtime, db)
+            except Exception:
+                log.exception(
+                    "delivery_loop_error", destination=runtime.destination.name, region=db.region
+                )
+                attempted = 0
+                await asyncio.sleep(1.0)
+            if attempted == 0:
+                await asyncio.sleep(interval)
+
+    def start(self) -> None:
+        for db in self.container.databases:
+            self._tasks.append(asyncio.create_task(self._inbox_loop(db)))
+            for name, runtime in self.runtimes.items():
+                if db.region in self.container.destinations[name].settings.regions:
+                    self._tasks.append(asyncio.create_task(self._delivery_loop(runtime, db)))
+        log.info("worker_started", loops=len(self._tasks))
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def run_forever(self) -> None:
+        self.start()
+        await self._stopping.wait()

@@ -1,0 +1,289 @@
+"""The worker's pipeline on real databases: receipts → lifecycle → event log, audit, outbox →
+delivery, with a fake destination whose failures are scripted."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from inkbridge.bootstrap import Container, Destination, bootstrap
+from inkbridge.config import DestinationSettings
+from inkbridge.services.delivery import DestinationRuntime, deliver_once
+from inkbridge.services.leads import LeadCapture, capture_lead
+from inkbridge.services.processing import process_pending
+from inkbridge.services.replay import rebuild_all, verify_chains
+from inkbridge.store import outbox as outbox_store
+from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.schema import envelope_events, envelopes, outbox
+from inkbridge.domain.attribution import Touchpoint
+from tests.support.builders import event_body, make_settings
+from tests.support.fakes import RecordingConnector
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+LIFECYCLE = [
+    ("document_sent", None, 0),
+    ("document_viewed", "1", 5),
+    ("recipient_signed", "1", 9),
+    ("document_completed", None, 10),
+]
+
+
+def _container(tmp_path: Path, db_url: str, connector: RecordingConnector) -> Container:
+    container = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
+    settings = DestinationSettings(
+        kind="sandbox_crm", max_attempts=3, backoff_base_seconds=0.01, backoff_cap_seconds=0.02
+    )
+    container.destinations["crm"] = Destination("crm", settings, connector, coalesce=True)
+    return container
+
+
+def _receive(container: Container, body: bytes, msg_id: str | None = None) -> None:
+    db = container.databases.home
+    with db.transaction() as conn:
+        insert_receipt(
+            conn,
+            ReceiptRow(
+                region="default",
+                connection="sandbox",
+                dedup_key=msg_id or uuid.uuid4().hex,
+                source="webhook",
+                content_type="application/json",
+                headers={"webhook-id": msg_id or ""},
+                body=body,
+                received_at=datetime.now(UTC),
+            ),
+        )
+
+
+def _drain(container: Container) -> None:
+    while process_pending(container, container.databases.home, 50):
+        pass
+
+
+async def _deliver_all(container: Container) -> None:
+    runtime = DestinationRuntime.for_destination(container.destinations["crm"])
+    for _ in range(200):
+        with container.databases.home.reader() as conn:
+            if not outbox_store.pending_exists(conn):
+                return
+        await deliver_once(container, runtime, container.databases.home)
+        await asyncio.sleep(0.01)
+    raise AssertionError("outbox did not drain")
+
+
+def _events(envelope_ref: str) -> list[tuple[str, bytes]]:
+    return [
+        (f"msg_{envelope_ref}_{i}", event_body(kind, envelope_ref, T0 + timedelta(minutes=m), rec))
+        for i, (kind, rec, m) in enumerate(LIFECYCLE)
+    ]
+
+
+def _state(container: Container, provider_ref: str) -> str:
+    with container.databases.home.reader() as conn:
+        return str(
+            conn.execute(
+                select(envelopes.c.state).where(envelopes.c.provider_envelope_id == provider_ref)
+            ).scalar_one()
+        )
+
+
+def test_an_in_order_lifecycle_completes_and_reaches_the_destination(
+    tmp_path: Path, db_url: str
+) -> None:
+    fake = RecordingConnector()
+    container = _container(tmp_path, db_url, fake)
+    for msg_id, body in _events("sbx_1"):
+        _receive(container, body, msg_id)
+    _drain(container)
+    assert _state(container, "sbx_1") == "completed"
+    asyncio.run(_deliver_all(container))
+    assert fake.records["envelope:" + _envelope_id(container, "sbx_1")]["state"] == "completed"
+    assert sorted(fake.facts_written()) == sorted(set(fake.facts_written()))
+    assert len(fake.facts_written()) == 4
+    assert verify_chains(container.databases) == []
+
+
+def _envelope_id(container: Container, provider_ref: str) -> str:
+    with container.databases.home.reader() as conn:
+        return str(
+            conn.execute(
+                select(envelopes.c.id).where(envelopes.c.provider_envelope_id == provider_ref)
+            ).scalar_one()
+        )
+
+
+def test_shuffled_and_duplicated_receipts_converge_with_one_outbox_row_per_change(
+    tmp_path: Path, db_url: str
+) -> None:
+    fake = RecordingConnector()
+    container = _container(tmp_path, db_url, fake)
+    rng = random.Random(7)
+    deliveries = []
+    for n in range(10):
+        events = _events(f"sbx_{n}")
+        deliveries += events + rng.sample(events, 2)
+    rng.shuffle(deliveries)
+    for msg_id, body in deliveries:
+        _receive(container, body, msg_id)
+    _drain(container)
+    with container.databases.home.reader() as conn:
+        states = conn.execute(select(envelopes.c.state)).scalars().all()
+        accepted = conn.execute(
+            select(func.count()).where(envelope_events.c.outcome == "accepted")
+        ).scalar_one()
+        rows = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    assert states == ["completed"] * 10
+    assert rows == accepted  # exactly one outbox row per accepted change
+    asyncio.run(_deliver_all(container))
+    facts = fake.facts_written()
+    assert len(facts) == len(set(facts)) == accepted
+
+
+def test_a_destination_outage_is_retried_then_dead_lettered_and_replayable(
+    tmp_path: Path, db_url: str
+) -> None:
+    fake = RecordingConnector(failures=["retry", "retry", "retry"])
+    container = _container(tmp_path, db_url, fake)
+    for msg_id, body in _events("sbx_out"):
+        _receive(container, body, msg_id)
+    _drain(container)
+    asyncio.run(_deliver_all(container))
+    with container.databases.home.reader() as conn:
+        dead = outbox_store.list_dead(conn, "crm")
+    assert dead and not fake.writes
+    with container.databases.home.transaction() as conn:
+        assert outbox_store.retry_dead(conn, datetime.now(UTC)) == len(dead)
+    asyncio.run(_deliver_all(container))
+    assert [w["state"] for w in fake.writes] == ["completed"]  # coalesced to the newest state
+    assert len(fake.facts_written()) == 4
+
+
+def test_per_record_order_holds_across_retries(tmp_path: Path, db_url: str) -> None:
+    fake = RecordingConnector(failures=["retry"])
+    container = _container(tmp_path, db_url, fake)
+    for kind, rec, minute in LIFECYCLE:
+        _receive(container, event_body(kind, "sbx_o", T0 + timedelta(minutes=minute), rec))
+        _drain(container)
+        asyncio.run(_deliver_all(container))
+    ranks = {"sent": 1, "viewed": 3, "partially_signed": 4, "completed": 9}
+    seen = [ranks[w["state"]] for w in fake.writes]
+    assert seen == sorted(seen)
+    assert seen[-1] == 9
+
+
+def test_a_webhook_for_an_unknown_envelope_is_tracked_unlinked(
+    tmp_path: Path, db_url: str
+) -> None:
+    container = _container(tmp_path, db_url, RecordingConnector())
+    _receive(container, event_body("document_sent", "sbx_foreign", T0))
+    _drain(container)
+    with container.databases.home.reader() as conn:
+        row = conn.execute(
+            select(envelopes).where(envelopes.c.provider_envelope_id == "sbx_foreign")
+        ).one()
+    assert row.state == "sent" and row.linked is False
+
+
+def test_metadata_links_a_webhook_to_its_lead(tmp_path: Path, db_url: str) -> None:
+    container = _container(tmp_path, db_url, RecordingConnector())
+    lead_id = capture_lead(
+        container.databases,
+        LeadCapture(
+            email="ada@example.com",
+            touchpoints=(Touchpoint(occurred_at=T0, utm_campaign="spring"),),
+        ),
+    )
+    body = event_body("document_sent", "sbx_meta", T0, metadata={"inkbridge_lead_id": lead_id})
+    _receive(container, body)
+    _drain(container)
+    with container.databases.home.reader() as conn:
+        row = conn.execute(
+            select(envelopes).where(envelopes.c.provider_envelope_id == "sbx_meta")
+        ).one()
+    assert row.lead_id == lead_id and row.linked is True
+    assert row.attribution["utm_campaign"] == "spring"
+
+
+def test_a_conflicting_terminal_event_keeps_the_state_and_asks_for_reconciliation(
+    tmp_path: Path, db_url: str
+) -> None:
+    container = _container(tmp_path, db_url, RecordingConnector())
+    _receive(container, event_body("document_completed", "sbx_c", T0))
+    _receive(container, event_body("document_declined", "sbx_c", T0 + timedelta(minutes=1)))
+    _drain(container)
+    with container.databases.home.reader() as conn:
+        row = conn.execute(
+            select(envelopes).where(envelopes.c.provider_envelope_id == "sbx_c")
+        ).one()
+    assert row.state == "completed"
+    assert row.conflicts == ["declined"] and row.needs_reconcile is True
+
+
+def test_replay_rebuilds_a_corrupted_state_from_the_event_log(
+    tmp_path: Path, db_url: str
+) -> None:
+    container = _container(tmp_path, db_url, RecordingConnector())
+    for msg_id, body in _events("sbx_r"):
+        _receive(container, body, msg_id)
+    _drain(container)
+    with container.databases.home.transaction() as conn:
+        conn.execute(update(envelopes).values(state="sent", milestones={}))
+    report = rebuild_all(container.databases)
+    assert report.changed
+    assert _state(container, "sbx_r") == "completed"
+
+
+def test_tampering_with_the_event_log_is_detected(tmp_path: Path, db_url: str) -> None:
+    container = _container(tmp_path, db_url, RecordingConnector())
+    for msg_id, body in _events("sbx_t"):
+        _receive(container, body, msg_id)
+    _drain(container)
+    assert verify_chains(container.databases) == []
+    with container.databases.home.transaction() as conn:
+        conn.execute(text("UPDATE envelope_events SET outcome = 'stale' WHERE seq = 2"))
+    breaks = verify_chains(container.databases)
+    assert breaks and "envelope:" in breaks[0].chain
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgres_drain_one_outbox_without_delivering_twice(
+    tmp_path: Path, pg_url: str
+) -> None:
+    fake = RecordingConnector(delay=0.005, max_batch=5)
+    first = _container(tmp_path, pg_url, fake)
+    second = _container(tmp_path / "b", pg_url, fake) if (tmp_path / "b").mkdir() is None else None
+    assert second is not None
+    for n in range(60):
+        for msg_id, body in _events(f"sbx_pg{n}"):
+            _receive(first, body, msg_id)
+
+    async def work(container: Container) -> None:
+        runtime = DestinationRuntime.for_destination(container.destinations["crm"])
+        idle = 0
+        while idle < 20:
+            claimed = await asyncio.to_thread(
+                process_pending, container, container.databases.home, 10
+            )
+            sent = await deliver_once(container, runtime, container.databases.home)
+            idle = idle + 1 if not (claimed or sent) else 0
+            await asyncio.sleep(0.005)
+
+    async def both() -> None:
+        await asyncio.gather(work(first), work(second))
+
+    asyncio.run(both())
+    facts = fake.facts_written()
+    assert len(facts) == len(set(facts))
+    with first.databases.home.reader() as conn:
+        accepted = conn.execute(
+            select(func.count()).where(envelope_events.c.outcome == "accepted")
+        ).scalar_one()
+        states = conn.execute(select(envelopes.c.state)).scalars().all()
+    assert states == ["completed"] * 60
+    assert len(facts) == accepted

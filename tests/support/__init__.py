@@ -1,0 +1,1 @@
+"""Test support: fakes for our own interfaces, builders for settings and signed deliveries."""
