@@ -98,7 +98,9 @@ class Stack:
 
     def start_worker(self, name: str) -> Process:
         proc = Process(
-            [*INKBRIDGE, "worker", "--config", str(self.config)], self.root / f"{name}.log"
+            [*INKBRIDGE, "worker", "--config", str(self.config)],
+            self.root / f"{name}.log",
+            env={"INKBRIDGE_LOG_LEVEL": "info"},
         ).start()
         self.processes.append(proc)
         return proc
@@ -122,7 +124,8 @@ def make_stack(root: Path, **config: object) -> Stack:
 def start_crm(root: Path, name: str = "crm") -> tuple[Process, str]:
     port = free_port()
     proc = Process(
-        [PYTHON, "-m", "inkbridge.web.sandbox_crm", "--port", str(port), "--db", str(root / f"{name}.db")],
+        [PYTHON, "-m", "inkbridge.web.sandbox_crm", "--port", str(port)]
+        + ["--db", str(root / f"{name}.db")],
         root / f"{name}.log",
     ).start()
     url = f"http://127.0.0.1:{port}"
