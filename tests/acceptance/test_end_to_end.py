@@ -73,7 +73,9 @@ def test_a_signed_envelope_reaches_the_crm_with_its_first_touch_campaign(stack: 
 
         def traced():  # type: ignore[no-untyped-def]
             body = api.get(f"/v1/trace/{correlation_id}").json()
-            delivered = [d for d in body["deliveries"] if d["status"] in ("delivered", "superseded")]
+            delivered = [
+                d for d in body["deliveries"] if d["status"] in ("delivered", "superseded")
+            ]
             return body if len(delivered) >= 4 else None
 
         trace = _wait_for(traced)

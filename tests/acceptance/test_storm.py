@@ -24,7 +24,11 @@ COMMON = [
     ("recipient_signed", "1", 30),
     ("document_viewed", "1", 50),
 ]
-TERMINALS = ["document_completed"] * 7 + ["document_declined", "document_voided", "document_expired"]
+TERMINALS = ["document_completed"] * 7 + [
+    "document_declined",
+    "document_voided",
+    "document_expired",
+]
 FINAL = {
     "document_completed": "completed",
     "document_declined": "declined",
@@ -126,5 +130,8 @@ def test_a_storm_of_duplicated_shuffled_deliveries_converges_with_one_crm_write_
     assert len(written) == len(set(written)), "a fact reached the CRM twice"
     assert set(written) == state_facts
     records = httpx.get(stack.base + "/sandbox/crm/records", params={"limit": 500}).json()
-    final = {r["properties"]["inkbridge_provider_envelope_id"]: r["properties"]["inkbridge_status"] for r in records["results"]}
+    final = {
+        r["properties"]["inkbridge_provider_envelope_id"]: r["properties"]["inkbridge_status"]
+        for r in records["results"]
+    }
     assert final == expected

@@ -1,0 +1,155 @@
+"""The destination connector for the sandbox CRM and sandbox marketing tool (``web.sandbox_crm``).
+
+Each change becomes one upsert input keyed by the record key inkbridge owns, carrying the
+envelope's state and milestones, the lead's contact fields and its frozen first-touch
+attribution; a batch goes out as one ``POST /records/batch/upsert``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from inkbridge.connectors.base import BatchResult, Change, ChangeResult
+from inkbridge.connectors.http_errors import raise_for_answer, transport_failure
+from inkbridge.domain.attribution import UTM_FIELDS
+from inkbridge.errors import ConfigError, PermanentError, RetryableError
+
+VENDOR_MAX_BATCH = 100
+LAST_FACT = "inkbridge_last_fact"
+MAX_RECORD_KEY = 255
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def record_properties(change: Change) -> dict[str, str]:
+    """The CRM properties one change sets. Missing values are left out rather than sent empty,
+    so a sparse change never blanks a field an earlier one filled."""
+    payload = _mapping(change.payload)
+    envelope = _mapping(payload.get("envelope"))
+    lead = _mapping(payload.get("lead"))
+    first = _mapping(lead.get("first_touch"))
+    props: dict[str, str | None] = {
+        "inkbridge_status": _text(envelope.get("state")),
+        "inkbridge_envelope_id": _text(envelope.get("id")),
+        "inkbridge_provider": _text(envelope.get("provider")),
+        "inkbridge_provider_envelope_id": _text(envelope.get("provider_envelope_id")),
+        "inkbridge_template": _text(envelope.get("template_key")),
+        "inkbridge_template_version": _text(envelope.get("template_version")),
+        "inkbridge_delivery_failed": _text(envelope.get("delivery_failed")),
+        "inkbridge_correlation_id": _text(payload.get("correlation_id") or change.correlation_id),
+        "inkbridge_lead_id": _text(envelope.get("lead_id") or lead.get("id")),
+        "email": _text(lead.get("email")),
+        "owner": _text(lead.get("owner")),
+        # The newest fact this record carries: lets a retry after an unknown outcome read back
+        # whether the earlier write landed, instead of writing it again.
+        LAST_FACT: _text(change.idempotency_key),
+    }
+    for milestone, at in _mapping(envelope.get("milestones")).items():
+        props[f"inkbridge_{milestone}"] = _text(at)
+    # First-touch attribution: the CRM keeps the first value it ever saw (never overwritten).
+    for name in UTM_FIELDS:
+        props[f"first_touch_{name}"] = _text(first.get(name))
+    props["first_touch_referrer"] = _text(first.get("referrer"))
+    props["first_touch_landing_page"] = _text(first.get("landing_page"))
+    props["first_touch_at"] = _text(first.get("occurred_at"))
+    for click_id, value in _mapping(first.get("click_ids")).items():
+        props[f"first_touch_{click_id}"] = _text(value)
+    return {key: value for key, value in props.items() if value is not None}
+
+
+def upsert_input(change: Change) -> dict[str, Any]:
+    """One ``inputs[]`` item: id, the facts it carries (for the CRM's write log) and properties."""
+    return {
+        "id": change.record_key,
+        "facts": list(change.fact_keys or (change.idempotency_key,)),
+        "properties": record_properties(change),
+    }
+
+
+class SandboxCrmConnector:
+    """``Connector`` for the sandbox CRM / marketing emulator (``base_url`` includes its mount)."""
+
+    def __init__(
+        self, name: str, base_url: str, client: httpx.AsyncClient, max_batch: int = 100
+    ) -> None:
+        if not 1 <= max_batch <= VENDOR_MAX_BATCH:
+            raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
+        self.name = name
+        self.max_batch = max_batch
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/records/batch/upsert"
+        self._client = client
+
+    async def _already_applied(self, change: Change) -> bool:
+        """Whether the CRM record already carries this change's newest fact."""
+        try:
+            response = await self._client.get(f"{self._base}/records/{change.record_key}")
+        except httpx.HTTPError as exc:
+            raise transport_failure(self.name, exc) from exc
+        if response.status_code == 404:
+            return False
+        raise_for_answer(self.name, response)
+        properties = _mapping(response.json().get("properties"))
+        return bool(properties.get(LAST_FACT) == change.idempotency_key)
+
+    async def apply(self, changes: Sequence[Change]) -> BatchResult:
+        """Upsert the changes, ``max_batch`` per request.
+
+        A failure of the first request fails the whole call (nothing was written). A failure
+        of a later request, when a bigger batch than ``max_batch`` was handed in, is reported
+        per change so the written ones are not sent again.
+        """
+        results: dict[int, ChangeResult] = {}
+        sendable: list[Change] = []
+        for change in changes:
+            if not change.record_key or len(change.record_key) > MAX_RECORD_KEY:
+                results[change.outbox_id] = ChangeResult(
+                    change.outbox_id, ok=False, error="record key must be 1..255 characters"
+                )
+            elif change.uncertain and await self._already_applied(change):
+                results[change.outbox_id] = ChangeResult(change.outbox_id, ok=True)
+            else:
+                sendable.append(change)
+        retry_after: float | None = None
+        requests = 0
+        for start in range(0, len(sendable), self.max_batch):
+            chunk = sendable[start : start + self.max_batch]
+            try:
+                requests += 1
+                await self._upsert(chunk)
+            except (RetryableError, PermanentError) as exc:
+                if start == 0 and not results:
+                    raise
+                retryable = isinstance(exc, RetryableError)
+                if isinstance(exc, RetryableError):
+                    retry_after = exc.retry_after
+                for change in sendable[start:]:
+                    results[change.outbox_id] = ChangeResult(
+                        change.outbox_id, ok=False, retryable=retryable, error=exc.reason
+                    )
+                break
+            for change in chunk:
+                results[change.outbox_id] = ChangeResult(change.outbox_id, ok=True)
+        ordered = [results[c.outbox_id] for c in changes]
+        return BatchResult(ordered, retry_after=retry_after, meta={"requests": requests})
+
+    async def _upsert(self, chunk: Sequence[Change]) -> None:
+        body = {"inputs": [upsert_input(change) for change in chunk]}
+        try:
+            response = await self._client.post(self._url, json=body)
+        except httpx.HTTPError as exc:
+            raise transport_failure(self.name, exc) from exc
+        raise_for_answer(self.name, response)

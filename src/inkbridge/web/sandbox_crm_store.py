@@ -1,0 +1,165 @@
+"""The sandbox CRM's records and write log in SQLite.
+
+A file database runs in WAL mode with ``synchronous=FULL`` and commits once per batch, so
+whatever the CRM acknowledged survives ``kill -9``: acceptance tests compare it with inkbridge's
+outbox after a crash. Without a path the same schema lives in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    properties TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS writes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id TEXT NOT NULL,
+    facts TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS writes_by_record ON writes (record_id, seq);
+"""
+
+# Properties with this prefix are attribution frozen at first touch: written once, never again.
+FIRST_TOUCH_PREFIX = "first_touch_"
+
+
+@dataclass(frozen=True)
+class UpsertInput:
+    record_id: str
+    properties: Mapping[str, Any]
+    facts: Sequence[str] = field(default_factory=tuple)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def merge_properties(current: Mapping[str, Any], incoming: Mapping[str, Any]) -> dict[str, Any]:
+    """Incoming values overwrite, except first-touch ones, which only fill empty slots."""
+    merged = dict(current)
+    for key, value in incoming.items():
+        if key.startswith(FIRST_TOUCH_PREFIX) and not _is_empty(merged.get(key)):
+            continue
+        merged[key] = value
+    return merged
+
+
+class CrmStore:
+    """Records upserted by id, and an append-only log of every input that reached the CRM."""
+
+    def __init__(self, path: Path | None) -> None:
+        target = str(path) if path is not None else ":memory:"
+        self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        if path is not None:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def upsert(self, inputs: Sequence[UpsertInput]) -> list[dict[str, Any]]:
+        """Apply a batch in one transaction, in input order; returns the records as stored."""
+        now = datetime.now(UTC).isoformat()
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for item in inputs:
+                    row = db.execute(
+                        "SELECT properties, created_at FROM records WHERE id = ?",
+                        (item.record_id,),
+                    ).fetchone()
+                    current = json.loads(row["properties"]) if row is not None else {}
+                    merged = merge_properties(current, item.properties)
+                    created_at = row["created_at"] if row is not None else now
+                    db.execute(
+                        "INSERT INTO records (id, properties, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                        " properties = excluded.properties, updated_at = excluded.updated_at",
+                        (item.record_id, json.dumps(merged), created_at, now),
+                    )
+                    db.execute(
+                        "INSERT INTO writes (record_id, facts, properties, at) VALUES (?, ?, ?, ?)",
+                        (
+                            item.record_id,
+                            json.dumps(list(item.facts)),
+                            json.dumps(dict(item.properties)),
+                            now,
+                        ),
+                    )
+                    out.append(
+                        {
+                            "id": item.record_id,
+                            "properties": merged,
+                            "createdAt": created_at,
+                            "updatedAt": now,
+                            "new": row is None,
+                        }
+                    )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM records ORDER BY created_at, id").fetchall()
+        return [_record(r) for r in rows]
+
+    def record(self, record_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+        return _record(row) if row is not None else None
+
+    def writes(self, record_id: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if record_id is None:
+                rows = self._conn.execute("SELECT * FROM writes ORDER BY seq").fetchall()
+            else:
+                rows = self._conn.execute(
+                    "SELECT * FROM writes WHERE record_id = ? ORDER BY seq", (record_id,)
+                ).fetchall()
+        return [
+            {
+                "seq": r["seq"],
+                "record_id": r["record_id"],
+                "facts": json.loads(r["facts"]),
+                "properties": json.loads(r["properties"]),
+                "at": r["at"],
+            }
+            for r in rows
+        ]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM records")
+            self._conn.execute("DELETE FROM writes")
+
+
+def _record(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "properties": json.loads(row["properties"]),
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }

@@ -1,0 +1,431 @@
+"""The sandbox CRM emulator and its connector, in process over httpx.ASGITransport."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from inkbridge.connectors.base import Change
+from inkbridge.connectors.sandbox_crm import SandboxCrmConnector, record_properties
+from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.web.sandbox_crm import SandboxCrm, create_crm_app
+
+
+def crm_client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm")
+
+
+@pytest.fixture
+def crm_app() -> Starlette:
+    return create_crm_app(None)
+
+
+@pytest.fixture
+async def crm(crm_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with crm_client(crm_app) as client:
+        yield client
+
+
+def payload(
+    state: str = "completed",
+    *,
+    utm_source: str = "newsletter",
+    milestones: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "event": {
+            "kind": "envelope.state_changed",
+            "fact_key": f"envelope:env_1:state:{state}",
+            "from": "sent",
+            "to": state,
+            "occurred_at": "2024-05-01T10:00:00+00:00",
+        },
+        "envelope": {
+            "id": "env_1",
+            "state": state,
+            "provider": "sandbox",
+            "provider_envelope_id": "sbx_abc",
+            "template_key": "nda",
+            "template_version": 2,
+            "milestones": milestones
+            or {
+                "sent_at": "2024-05-01T09:00:00+00:00",
+                "completed_at": "2024-05-01T10:00:00+00:00",
+            },
+            "delivery_failed": False,
+            "lead_id": "lead_1",
+        },
+        "lead": {
+            "id": "lead_1",
+            "email": "ada@example.test",
+            "owner": "owner-7",
+            "first_touch": {
+                "utm_source": utm_source,
+                "utm_medium": "email",
+                "utm_campaign": "spring",
+                "utm_term": None,
+                "utm_content": "hero",
+                "click_ids": {"gclid": "g-123"},
+                "referrer": "https://news.example.test/",
+                "landing_page": "https://inkbridge.example.test/nda",
+                "occurred_at": "2024-04-30T08:00:00+00:00",
+            },
+        },
+        "correlation_id": "corr-1",
+    }
+
+
+def change(
+    outbox_id: int, record_key: str = "envelope:env_1", state: str = "completed", **kw: Any
+) -> Change:
+    return Change(
+        outbox_id=outbox_id,
+        record_key=record_key,
+        kind="envelope.state_changed",
+        idempotency_key=f"envelope:env_1:state:{state}:{outbox_id}",
+        payload=payload(state, **kw),
+        correlation_id="corr-1",
+    )
+
+
+async def upsert(client: httpx.AsyncClient, *inputs: dict[str, Any]) -> httpx.Response:
+    return await client.post("/records/batch/upsert", json={"inputs": list(inputs)})
+
+
+# -- the emulator ------------------------------------------------------------------------------
+
+
+async def test_upsert_creates_then_updates_a_record_and_logs_every_write(
+    crm: httpx.AsyncClient,
+) -> None:
+    first = await upsert(crm, {"id": "r1", "properties": {"status": "sent"}, "facts": ["f1"]})
+    second = await upsert(crm, {"id": "r1", "properties": {"status": "completed"}, "facts": ["f2"]})
+
+    assert first.status_code == second.status_code == 200
+    assert second.json()["status"] == "COMPLETE"
+    assert second.json()["results"][0]["id"] == "r1"
+    record = (await crm.get("/records/r1")).json()
+    assert record["properties"] == {"status": "completed"}
+    writes = (await crm.get("/writes")).json()["results"]
+    assert [(w["record_id"], w["facts"]) for w in writes] == [("r1", ["f1"]), ("r1", ["f2"])]
+
+
+async def test_first_touch_properties_are_written_once_and_never_overwritten(
+    crm: httpx.AsyncClient,
+) -> None:
+    await upsert(crm, {"id": "r1", "properties": {"first_touch_utm_source": "", "owner": "a"}})
+    await upsert(crm, {"id": "r1", "properties": {"first_touch_utm_source": "ads", "owner": "b"}})
+    await upsert(crm, {"id": "r1", "properties": {"first_touch_utm_source": "tv", "owner": "c"}})
+
+    props = (await crm.get("/records/r1")).json()["properties"]
+    assert props == {"first_touch_utm_source": "ads", "owner": "c"}
+
+
+async def test_more_than_100_inputs_is_refused_with_an_error_body(crm: httpx.AsyncClient) -> None:
+    response = await upsert(crm, *({"id": f"r{i}", "properties": {}} for i in range(101)))
+
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR"
+    assert (await crm.get("/records")).json()["total"] == 0
+
+
+async def test_an_input_without_id_is_refused(crm: httpx.AsyncClient) -> None:
+    response = await upsert(crm, {"properties": {"a": "b"}})
+
+    assert response.status_code == 400
+    assert "id" in response.json()["message"]
+
+
+async def test_an_unknown_record_is_404_and_writes_filter_by_record(
+    crm: httpx.AsyncClient,
+) -> None:
+    await upsert(crm, {"id": "r1", "properties": {}}, {"id": "r2", "properties": {}})
+
+    assert (await crm.get("/records/nope")).status_code == 404
+    only_r2 = (await crm.get("/writes", params={"record": "r2"})).json()["results"]
+    assert [w["record_id"] for w in only_r2] == ["r2"]
+
+
+async def test_reset_clears_records_writes_and_faults(crm: httpx.AsyncClient) -> None:
+    await upsert(crm, {"id": "r1", "properties": {}})
+    await crm.post("/_faults", json={"mode": "down"})
+
+    await crm.delete("/_all")
+
+    assert (await crm.get("/records")).json()["total"] == 0
+    assert (await crm.get("/writes")).json()["total"] == 0
+    assert (await upsert(crm, {"id": "r2", "properties": {}})).status_code == 200
+
+
+async def test_an_error500_fault_hits_only_the_next_n_upserts(crm: httpx.AsyncClient) -> None:
+    await crm.post("/_faults", json={"mode": "error500", "count": 2})
+
+    statuses = [
+        (await upsert(crm, {"id": f"r{i}", "properties": {}})).status_code for i in range(3)
+    ]
+
+    assert statuses == [500, 500, 200]
+    assert (await crm.get("/records")).status_code == 200  # reads are never faulted
+    assert [r["id"] for r in (await crm.get("/records")).json()["results"]] == ["r2"]
+    assert (await crm.get("/_faults")).json()["mode"] == "ok"
+
+
+async def test_a_rate_limit_fault_answers_429_with_retry_after(crm: httpx.AsyncClient) -> None:
+    await crm.post("/_faults", json={"mode": "rate_limit", "count": 1, "retry_after": 7})
+
+    response = await upsert(crm, {"id": "r1", "properties": {}})
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    assert (await crm.get("/records")).json()["total"] == 0
+
+
+async def test_down_answers_503_until_changed(crm: httpx.AsyncClient) -> None:
+    await crm.post("/_faults", json={"mode": "down"})
+    downs = [(await upsert(crm, {"id": "r1", "properties": {}})).status_code for _ in range(3)]
+    await crm.post("/_faults", json={"mode": "ok"})
+
+    assert downs == [503, 503, 503]
+    assert (await upsert(crm, {"id": "r1", "properties": {}})).status_code == 200
+    assert (await crm.get("/_stats")).json()["faulted_total"] == 3
+
+
+async def test_a_slow_fault_delays_the_answer_but_still_writes(crm: httpx.AsyncClient) -> None:
+    await crm.post("/_faults", json={"mode": "slow", "count": 1, "delay": 0.05})
+
+    response = await upsert(crm, {"id": "r1", "properties": {"a": "1"}})
+
+    assert response.status_code == 200
+    assert (await crm.get("/records/r1")).json()["properties"] == {"a": "1"}
+
+
+async def test_an_invalid_fault_mode_is_refused(crm: httpx.AsyncClient) -> None:
+    response = await crm.post("/_faults", json={"mode": "explode"})
+
+    assert response.status_code == 400
+
+
+async def test_the_token_bucket_rejects_beyond_its_limit_and_counts_it() -> None:
+    async with crm_client(create_crm_app(None, rate_limit_per_10s=3)) as client:
+        statuses = [
+            (await upsert(client, {"id": f"r{i}", "properties": {}})).status_code for i in range(5)
+        ]
+        stats = (await client.get("/_stats")).json()
+
+    assert statuses == [200, 200, 200, 429, 429]
+    assert stats["requests_total"] == 5
+    assert stats["rejected_total"] == 2
+    assert stats["max_seen_in_window"] == 5
+
+
+async def test_the_limit_can_be_changed_at_runtime(crm: httpx.AsyncClient) -> None:
+    await crm.post("/_limits", json={"rate_limit_per_10s": 1})
+
+    first = await upsert(crm, {"id": "r1", "properties": {}})
+    second = await upsert(crm, {"id": "r2", "properties": {}})
+
+    assert (first.status_code, second.status_code) == (200, 429)
+    assert int(second.headers["retry-after"]) >= 1
+
+
+async def test_records_survive_reopening_the_database_file(tmp_path: Path) -> None:
+    db = tmp_path / "crm.db"
+    async with crm_client(create_crm_app(db)) as client:
+        await upsert(client, {"id": "r1", "properties": {"a": "1"}, "facts": ["f1"]})
+
+    async with crm_client(create_crm_app(db, kind="marketing")) as client:
+        listing = (await client.get("/records")).json()
+        writes = (await client.get("/writes")).json()
+
+    assert listing["service"] == "sandbox-marketing"
+    assert listing["results"][0]["properties"] == {"a": "1"}
+    assert writes["results"][0]["facts"] == ["f1"]
+
+
+# -- the connector -----------------------------------------------------------------------------
+
+
+def test_a_change_maps_to_inkbridge_and_first_touch_properties() -> None:
+    props = record_properties(change(1))
+
+    assert props == {
+        "inkbridge_last_fact": "envelope:env_1:state:completed:1",
+        "inkbridge_status": "completed",
+        "inkbridge_envelope_id": "env_1",
+        "inkbridge_provider": "sandbox",
+        "inkbridge_provider_envelope_id": "sbx_abc",
+        "inkbridge_template": "nda",
+        "inkbridge_template_version": "2",
+        "inkbridge_delivery_failed": "false",
+        "inkbridge_correlation_id": "corr-1",
+        "inkbridge_lead_id": "lead_1",
+        "inkbridge_sent_at": "2024-05-01T09:00:00+00:00",
+        "inkbridge_completed_at": "2024-05-01T10:00:00+00:00",
+        "email": "ada@example.test",
+        "owner": "owner-7",
+        "first_touch_utm_source": "newsletter",
+        "first_touch_utm_medium": "email",
+        "first_touch_utm_campaign": "spring",
+        "first_touch_utm_content": "hero",
+        "first_touch_referrer": "https://news.example.test/",
+        "first_touch_landing_page": "https://inkbridge.example.test/nda",
+        "first_touch_at": "2024-04-30T08:00:00+00:00",
+        "first_touch_gclid": "g-123",
+    }
+
+
+def test_a_change_without_a_lead_still_maps_the_envelope() -> None:
+    base = change(1)
+    sparse = Change(
+        outbox_id=1,
+        record_key="envelope:env_1",
+        kind=base.kind,
+        idempotency_key="k",
+        payload={**base.payload, "lead": None},
+        correlation_id=None,
+    )
+
+    props = record_properties(sparse)
+
+    assert props["inkbridge_status"] == "completed"
+    assert props["inkbridge_correlation_id"] == "corr-1"
+    assert not any(key.startswith("first_touch_") for key in props)
+    assert "email" not in props
+
+
+async def test_the_connector_upserts_a_batch_in_one_request(
+    crm_app: Starlette, crm: httpx.AsyncClient
+) -> None:
+    app_state: SandboxCrm = crm_app.state.sandbox
+    connector = SandboxCrmConnector("crm", "http://crm", crm)
+    changes = [change(1, "envelope:env_1"), change(2, "envelope:env_2"), change(3, "lead:lead_1")]
+
+    result = await connector.apply(changes)
+
+    assert [r.ok for r in result.results] == [True, True, True]
+    assert [r.outbox_id for r in result.results] == [1, 2, 3]
+    assert app_state.throttle.requests_total == 1
+    stored = app_state.store.record("envelope:env_2")
+    assert stored is not None
+    assert stored["properties"]["inkbridge_status"] == "completed"
+    assert app_state.store.writes("lead:lead_1")[0]["facts"] == [changes[2].idempotency_key]
+
+
+async def test_an_uncertain_change_that_already_landed_is_not_written_again(
+    crm_app: Starlette, crm: httpx.AsyncClient
+) -> None:
+    app_state: SandboxCrm = crm_app.state.sandbox
+    connector = SandboxCrmConnector("crm", "http://crm", crm)
+    first = change(1)
+    await connector.apply([first])  # the write landed, but say its answer was lost in a crash
+    again = dataclasses.replace(first, uncertain=True)
+    newer = dataclasses.replace(change(2, state="declined"), uncertain=True)
+
+    result = await connector.apply([again])
+    assert [r.ok for r in result.results] == [True]
+    assert len(app_state.store.writes("envelope:env_1")) == 1
+    await connector.apply([newer])  # uncertain but never landed: written
+    assert len(app_state.store.writes("envelope:env_1")) == 2
+
+
+async def test_the_connector_splits_big_batches_at_max_batch(crm: httpx.AsyncClient) -> None:
+    connector = SandboxCrmConnector("crm", "http://crm", crm, max_batch=2)
+
+    result = await connector.apply([change(i, f"envelope:env_{i}") for i in range(5)])
+
+    assert all(r.ok for r in result.results)
+    assert result.meta["requests"] == 3
+    assert (await crm.get("/_stats")).json()["requests_total"] == 3
+
+
+async def test_coalesced_facts_are_all_logged_and_first_touch_is_kept(
+    crm: httpx.AsyncClient,
+) -> None:
+    connector = SandboxCrmConnector("crm", "http://crm", crm)
+    first = change(1, utm_source="newsletter")
+    later = Change(
+        outbox_id=2,
+        record_key="envelope:env_1",
+        kind="envelope.state_changed",
+        idempotency_key="envelope:env_1:state:completed",
+        payload=payload("completed", utm_source="paid-search"),
+        correlation_id="corr-1",
+        fact_keys=("envelope:env_1:state:viewed", "envelope:env_1:state:completed"),
+    )
+
+    await connector.apply([first])
+    await connector.apply([later])
+
+    record = (await crm.get("/records/envelope:env_1")).json()
+    assert record["properties"]["first_touch_utm_source"] == "newsletter"
+    writes = (await crm.get("/writes", params={"record": "envelope:env_1"})).json()["results"]
+    assert writes[1]["facts"] == ["envelope:env_1:state:viewed", "envelope:env_1:state:completed"]
+
+
+async def test_a_429_becomes_retryable_with_the_vendors_retry_after(
+    crm: httpx.AsyncClient,
+) -> None:
+    await crm.post("/_faults", json={"mode": "rate_limit", "count": 1, "retry_after": 3})
+    connector = SandboxCrmConnector("crm", "http://crm", crm)
+
+    with pytest.raises(RetryableError) as caught:
+        await connector.apply([change(1)])
+
+    assert caught.value.retry_after == 3.0
+    assert (await crm.get("/records")).json()["total"] == 0
+
+
+@pytest.mark.parametrize("mode", ["error500", "down"])
+async def test_server_errors_become_retryable(crm: httpx.AsyncClient, mode: str) -> None:
+    await crm.post("/_faults", json={"mode": mode, "count": 1})
+    connector = SandboxCrmConnector("crm", "http://crm", crm)
+
+    with pytest.raises(RetryableError):
+        await connector.apply([change(1)])
+    result = await connector.apply([change(1)])
+
+    assert result.results[0].ok
+    assert (await crm.get("/records")).json()["total"] == 1
+
+
+async def test_a_4xx_becomes_permanent() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"status": "error", "category": "VALIDATION_ERROR"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
+        connector = SandboxCrmConnector("crm", "http://crm", client)
+        with pytest.raises(PermanentError) as caught:
+            await connector.apply([change(1)])
+
+    assert "VALIDATION_ERROR" in caught.value.reason
+
+
+async def test_a_refused_connection_becomes_retryable() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(unreachable)) as client:
+        connector = SandboxCrmConnector("crm", "http://crm", client)
+        with pytest.raises(RetryableError):
+            await connector.apply([change(1)])
+
+
+async def test_a_change_with_an_unusable_record_key_fails_alone(crm: httpx.AsyncClient) -> None:
+    connector = SandboxCrmConnector("crm", "http://crm", crm)
+
+    result = await connector.apply([change(1, "x" * 300), change(2, "envelope:env_2")])
+
+    assert [(r.ok, r.retryable) for r in result.results] == [(False, False), (True, False)]
+    assert (await crm.get("/records")).json()["total"] == 1
+
+
+def test_max_batch_beyond_the_vendor_limit_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        SandboxCrmConnector("crm", "http://crm", httpx.AsyncClient(), max_batch=101)
