@@ -15,6 +15,7 @@ from tests.support.builders import SECRET
 from tests.support.processes import INKBRIDGE, PYTHON, Process, cli, free_port, wait_http
 
 pytestmark = pytest.mark.slow
+CRM_COMMAND = [PYTHON, "-m", "inkbridge.web.sandbox_crm"]
 
 
 def write_config(
@@ -124,8 +125,7 @@ def make_stack(root: Path, **config: object) -> Stack:
 def start_crm(root: Path, name: str = "crm") -> tuple[Process, str]:
     port = free_port()
     proc = Process(
-        [PYTHON, "-m", "inkbridge.web.sandbox_crm", "--port", str(port)]
-        + ["--db", str(root / f"{name}.db")],
+        [*CRM_COMMAND, "--port", str(port), "--db", str(root / f"{name}.db")],
         root / f"{name}.log",
     ).start()
     url = f"http://127.0.0.1:{port}"

@@ -30,8 +30,16 @@ def _settings(tmp_path: Path) -> Settings:
             "home_region": "us",
             "regions": {"us": {}, "eu": {}},
             "connections": {
-                "sandbox_us": {"provider": "sandbox", "region": "us", "secrets": [f"file:{secret}"]},
-                "sandbox_eu": {"provider": "sandbox", "region": "eu", "secrets": [f"file:{secret}"]},
+                "sandbox_us": {
+                    "provider": "sandbox",
+                    "region": "us",
+                    "secrets": [f"file:{secret}"],
+                },
+                "sandbox_eu": {
+                    "provider": "sandbox",
+                    "region": "eu",
+                    "secrets": [f"file:{secret}"],
+                },
             },
         }
     )

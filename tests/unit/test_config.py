@@ -22,7 +22,7 @@ def test_no_file_gives_a_working_sandbox(tmp_path: Path) -> None:
 
 def test_environment_overrides_nested_settings(tmp_path: Path) -> None:
     config = tmp_path / "inkbridge.toml"
-    config.write_text('[server]\nport = 8000\n[regions.default]\n')
+    config.write_text("[server]\nport = 8000\n[regions.default]\n")
     settings = load_settings(config, environ={"INKBRIDGE_SERVER__PORT": "9100"})
     assert settings.server.port == 9100
 
