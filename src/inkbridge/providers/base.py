@@ -86,9 +86,15 @@ class CreatedEnvelope:
 
 
 class ProviderClient(Protocol):
-    """The outbound half of a provider."""
+    """The outbound half of a provider.
+
+    ``fetch_status`` returns the provider's own account of the envelope as normalized events
+    (at least its current status with the time it was reached); reconciliation treats a terminal
+    state in it as authoritative. ``min_poll_interval_seconds`` is the vendor's polling rule.
+    """
 
     provider: str
+    min_poll_interval_seconds: float
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope: ...
 

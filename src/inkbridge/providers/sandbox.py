@@ -30,6 +30,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 class SandboxProviderClient:
     """``ProviderClient`` for the sandbox provider's HTTP API (``base_url`` includes its mount)."""
 
+    min_poll_interval_seconds = 0.0  # the sandbox sets no polling rule
+
     def __init__(self, base_url: str, client: httpx.AsyncClient, provider: str = "sandbox") -> None:
         self.provider = provider
         self._base = base_url.rstrip("/")
