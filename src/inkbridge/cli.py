@@ -162,6 +162,33 @@ def replay(config_path: Path | None) -> None:
         click.echo(f"  corrected {envelope_id}")
 
 
+@main.command()
+@config_option
+def reconcile(config_path: Path | None) -> None:
+    """Check stale, conflicting and drop-prone envelopes against their provider now."""
+    from inkbridge.services.processing import process_pending
+    from inkbridge.services.reconcile import reconcile_once
+
+    settings = _settings(config_path)
+
+    async def run() -> None:
+        container = bootstrap(settings)
+        try:
+            for db in container.databases:
+                result = await reconcile_once(container, db, limit=1000)
+                processed = 0
+                while claimed := await asyncio.to_thread(process_pending, container, db, 100):
+                    processed += claimed
+                click.echo(
+                    f"{db.region}: {result.checked} checked, {result.reported} reported, "
+                    f"{result.failed} failed, {processed} receipts processed"
+                )
+        finally:
+            await container.aclose()
+
+    asyncio.run(run())
+
+
 @main.group()
 def dlq() -> None:
     """Dead letters: outbox rows past their attempt budget."""

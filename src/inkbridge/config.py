@@ -89,9 +89,11 @@ class TemplateSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    poll_interval_seconds: float = 0.2
+    poll_interval_seconds: float = 0.1
     batch_size: int = 50
     lease_seconds: float = 30.0
+    reconcile_interval_seconds: float = 30.0
+    stale_after_seconds: float = 3600.0  # an open envelope this long without news is polled
 
 
 class Settings(BaseModel):

@@ -12,6 +12,7 @@ import structlog
 from inkbridge.bootstrap import Container
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.processing import process_pending
+from inkbridge.services.reconcile import reconcile_once
 from inkbridge.store.database import RegionDatabase
 
 log = structlog.get_logger("inkbridge.worker")
@@ -67,9 +68,22 @@ class Worker:
             if attempted == 0:
                 await asyncio.sleep(interval)
 
+    async def _reconcile_loop(self, db: RegionDatabase) -> None:
+        interval = self.container.settings.worker.reconcile_interval_seconds
+        while not self._stopping.is_set():
+            try:
+                result = await reconcile_once(self.container, db)
+                if result.reported:
+                    self.wake()
+            except Exception:
+                log.exception("reconcile_loop_error", region=db.region)
+            await asyncio.sleep(interval)
+
     def start(self) -> None:
         for db in self.container.databases:
             self._tasks.append(asyncio.create_task(self._inbox_loop(db)))
+            if self.container.providers:
+                self._tasks.append(asyncio.create_task(self._reconcile_loop(db)))
             for name, runtime in self.runtimes.items():
                 if db.region in self.container.destinations[name].settings.regions:
                     self._tasks.append(asyncio.create_task(self._delivery_loop(runtime, db)))

@@ -14,6 +14,7 @@ from inkbridge.bootstrap import Container
 from inkbridge.services import envelopes as envelope_service
 from inkbridge.services import leads as lead_service
 from inkbridge.services.admin import dead_letters, replay_dead_letters
+from inkbridge.services.reconcile import reconcile_once
 from inkbridge.services.tokens import TokenIdentity
 from inkbridge.services.trace import trace
 
@@ -115,3 +116,21 @@ async def replay(body: ReplayIn, request: Request, _: IsAdmin) -> dict[str, Any]
         replay_dead_letters, _container(request).databases, body.ids, body.destination
     )
     return {"replayed": count}
+
+
+@router.post("/admin/reconcile", tags=["admin"])
+async def reconcile_now(request: Request, _: IsAdmin) -> dict[str, Any]:
+    """Check stale, conflicting and drop-prone envelopes against their provider now."""
+    container = _container(request)
+    results = {}
+    for db in container.databases:
+        result = await reconcile_once(container, db, limit=500)
+        results[db.region] = {
+            "checked": result.checked,
+            "reported": result.reported,
+            "failed": result.failed,
+        }
+    worker = request.app.state.worker
+    if worker is not None:
+        worker.wake()
+    return {"regions": results}

@@ -238,3 +238,54 @@ def replay(envelope_id: str, events: list[NormalizedEvent]) -> EnvelopeSnapshot:
     for event in events:
         snapshot = apply_event(snapshot, event).snapshot
     return snapshot
+
+
+def resolve_terminal(
+    snapshot: EnvelopeSnapshot, state: EnvelopeState, occurred_at: datetime
+) -> Applied:
+    """The provider's own status is the canonical record of a legal outcome.
+
+    Reconciliation calls this with the provider's terminal state. It overrides a different
+    terminal state inkbridge holds (which a conflicting webhook may have set first), and clears
+    recorded conflicts. Each change emits its domain event once; agreeing again emits nothing.
+    """
+    env_id = snapshot.envelope_id
+    events: list[DomainEvent] = []
+    current = snapshot.state
+    if current != state and (current in TERMINAL or RANK[state] > RANK[current]):
+        events.append(
+            DomainEvent(
+                kind="envelope.state_changed",
+                envelope_id=env_id,
+                fact_key=state_fact_key(env_id, state),
+                occurred_at=occurred_at,
+                data={"from": current.value, "to": state.value, "authoritative": True},
+            )
+        )
+        current = state
+    if snapshot.conflicts:
+        events.append(
+            DomainEvent(
+                kind="envelope.conflict_resolved",
+                envelope_id=env_id,
+                fact_key=f"envelope:{env_id}:conflict_resolved:{state.value}",
+                occurred_at=occurred_at,
+                data={"state": state.value, "claims": sorted(c.value for c in snapshot.conflicts)},
+            )
+        )
+    if not events:
+        return Applied(snapshot, Outcome.STALE, (), snapshot.state)
+    milestones = dict(snapshot.milestones)
+    for event_type, target in TARGET.items():
+        if target is state:
+            name = MILESTONE[event_type]
+            if name not in milestones or occurred_at < milestones[name]:
+                milestones[name] = occurred_at
+    new = replace(snapshot, state=current, conflicts=frozenset(), milestones=milestones)
+    outcome = Outcome.ACCEPTED if new.state != snapshot.state else Outcome.MILESTONE
+    return Applied(new, outcome, tuple(events), snapshot.state)
+
+
+def terminal_state_of(event_type: EventType) -> EnvelopeState | None:
+    target = TARGET[event_type]
+    return target if target in TERMINAL else None

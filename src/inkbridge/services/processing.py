@@ -14,12 +14,20 @@ from sqlalchemy import Connection, Row, select
 
 from inkbridge.bootstrap import Container, Destination
 from inkbridge.domain.events import DomainEvent, NormalizedEvent
-from inkbridge.domain.lifecycle import Outcome, apply_event
+from inkbridge.domain.lifecycle import (
+    Applied,
+    EnvelopeSnapshot,
+    Outcome,
+    apply_event,
+    resolve_terminal,
+    terminal_state_of,
+)
 from inkbridge.domain.residency import may_send
 from inkbridge.errors import InkbridgeError, MalformedPayload
-from inkbridge.ids import new_id
+from inkbridge.ids import hash_identifier, new_id
 from inkbridge.metrics import REGISTRY
 from inkbridge.providers.base import InboundRequest
+from inkbridge.services.reconcile import decode_report
 from inkbridge.store import audit, event_log, outbox, receipts
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store.database import RegionDatabase
@@ -99,6 +107,14 @@ def _resolve_envelope(
     lead = None
     if lead_id:
         lead = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+    if lead is None and event.recipient_email:
+        # Sent by hand or by another integration: link it to the newest lead with that email.
+        lead = conn.execute(
+            select(leads)
+            .where(leads.c.email_hash == hash_identifier(event.recipient_email))
+            .order_by(leads.c.created_at.desc())
+            .limit(1)
+        ).first()
     envelope_id = new_id("env")
     envelope_store.insert(
         conn,
@@ -201,6 +217,22 @@ def route(destinations: Mapping[str, Destination], kind: str, region: str) -> li
     return chosen
 
 
+def _decide(snapshot: EnvelopeSnapshot, event: NormalizedEvent, authoritative: bool) -> Applied:
+    """Apply one event; a provider status report (authoritative) also settles the terminal."""
+    applied = apply_event(snapshot, event)
+    terminal = terminal_state_of(event.type)
+    if not authoritative or terminal is None:
+        return applied
+    settled = resolve_terminal(applied.snapshot, terminal, event.occurred_at)
+    kept = tuple(e for e in applied.events if e.kind != "envelope.conflict_detected")
+    events = kept + settled.events if settled.events else applied.events
+    moved = settled.snapshot.state != snapshot.state
+    outcome = (
+        Outcome.ACCEPTED if moved else (settled.outcome if settled.events else applied.outcome)
+    )
+    return Applied(settled.snapshot, outcome, events, snapshot.state)
+
+
 def _apply_one(
     conn: Connection,
     container: Container,
@@ -209,35 +241,59 @@ def _apply_one(
     event: NormalizedEvent,
     provider: str,
     now: datetime,
-) -> tuple[Outcome, str]:
+    *,
+    authoritative: bool = False,
+    confirm_terminal: bool = False,
+) -> tuple[Outcome | str, str]:
     envelope = _resolve_envelope(conn, receipt, provider, event, now)
     snapshot = envelope_store.snapshot_of(
         envelope, envelope_store.recipient_rows(conn, envelope.id)
     )
-    applied = apply_event(snapshot, event)
     correlation_id = envelope.correlation_id
-    event_log.append(
+    if confirm_terminal and terminal_state_of(event.type) is not None and not snapshot.is_terminal:
+        # The vendor's signature does not cover the body: hold the terminal claim until the
+        # provider's API confirms it (the reconciler picks flagged envelopes up promptly).
+        _log_event(
+            conn,
+            receipt,
+            index,
+            event,
+            envelope.id,
+            "unconfirmed",
+            snapshot,
+            snapshot,
+            correlation_id,
+        )
+        if not envelope_store.save_snapshot(
+            conn, snapshot, expected_version=envelope.version, now=now, needs_reconcile=True
+        ):
+            raise ConcurrentUpdate()
+        return "unconfirmed", correlation_id
+    applied = _decide(snapshot, event, authoritative)
+    _log_event(
         conn,
-        region=receipt.region,
-        envelope_id=envelope.id,
-        receipt_id=receipt.id,
-        event_index=index,
-        event=event,
-        received_at=receipt.received_at,
-        outcome=applied.outcome.value,
-        from_state=applied.previous_state.value,
-        to_state=applied.snapshot.state.value,
-        correlation_id=correlation_id,
+        receipt,
+        index,
+        event,
+        envelope.id,
+        applied.outcome.value,
+        snapshot,
+        applied.snapshot,
+        correlation_id,
     )
     EVENTS_APPLIED.labels(applied.outcome.value).inc()
-    if applied.snapshot != snapshot:
-        conflict = applied.outcome is Outcome.CONFLICT
+    reconcile_flag: bool | None = None
+    if applied.outcome is Outcome.CONFLICT:
+        reconcile_flag = True
+    elif authoritative and envelope.needs_reconcile:
+        reconcile_flag = False
+    if applied.snapshot != snapshot or reconcile_flag is not None:
         if not envelope_store.save_snapshot(
             conn,
             applied.snapshot,
             expected_version=envelope.version,
             now=now,
-            needs_reconcile=True if conflict else None,
+            needs_reconcile=reconcile_flag,
         ):
             raise ConcurrentUpdate()
         for recipient_id, status in applied.snapshot.recipients.items():
@@ -281,6 +337,32 @@ def _apply_one(
     return applied.outcome, correlation_id
 
 
+def _log_event(
+    conn: Connection,
+    receipt: ReceiptRecord,
+    index: int,
+    event: NormalizedEvent,
+    envelope_id: str,
+    outcome: str,
+    before: EnvelopeSnapshot,
+    after: EnvelopeSnapshot,
+    correlation_id: str | None = None,
+) -> None:
+    event_log.append(
+        conn,
+        region=receipt.region,
+        envelope_id=envelope_id,
+        receipt_id=receipt.id,
+        event_index=index,
+        event=event,
+        received_at=receipt.received_at,
+        outcome=outcome,
+        from_state=before.state.value,
+        to_state=after.state.value,
+        correlation_id=correlation_id or receipt.correlation_id,
+    )
+
+
 def process_receipt(
     container: Container, db: RegionDatabase, receipt: ReceiptRecord
 ) -> ProcessResult:
@@ -292,8 +374,13 @@ def process_receipt(
             receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown connection")
         RECEIPTS_PROCESSED.labels("failed").inc()
         return ProcessResult(receipt.id, "failed")
+    authoritative = receipt.source == "reconcile"
+    confirm = bool(getattr(binding.adapter, "terminal_needs_confirmation", False))
     try:
-        events = binding.adapter.parse(_request_of(receipt))
+        if authoritative:
+            events = decode_report(receipt.body)
+        else:
+            events = binding.adapter.parse(_request_of(receipt))
     except MalformedPayload as exc:
         with db.transaction() as conn:
             receipts.settle(conn, receipt.id, status="failed", now=now, error=str(exc))
@@ -311,7 +398,15 @@ def process_receipt(
             correlation_id = None
             for index, event in enumerate(events):
                 outcome, correlation_id = _apply_one(
-                    conn, container, receipt, index, event, binding.provider, now
+                    conn,
+                    container,
+                    receipt,
+                    index,
+                    event,
+                    binding.provider,
+                    now,
+                    authoritative=authoritative,
+                    confirm_terminal=confirm and not authoritative,
                 )
                 accepted += outcome is Outcome.ACCEPTED
             receipts.settle(conn, receipt.id, status="done", now=now, correlation_id=correlation_id)

@@ -144,10 +144,12 @@ envelopes = Table(
     Column("metadata", JSON, nullable=False),
     Column("linked", Boolean, nullable=False, default=True),
     Column("needs_reconcile", Boolean, nullable=False, default=False),
+    Column("last_reconciled_at", TS),
     Column("version", Integer, nullable=False, default=0),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("connection", "provider_envelope_id", name="uq_envelopes_provider_ref"),
+    Index("ix_envelopes_reconcile", "needs_reconcile", "state"),
 )
 
 recipients = Table(

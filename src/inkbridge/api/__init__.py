@@ -1,0 +1,1 @@
+"""HTTP: thin routes and one error mapping; the webhook hot path as a lean endpoint."""

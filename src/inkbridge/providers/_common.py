@@ -1,0 +1,126 @@
+"""Small helpers the vendor webhook adapters share: reading JSON bodies, reading vendor times,
+building bounded dedup keys, comparing secrets in constant time and picking inkbridge's ids out
+of a vendor's metadata slot.
+
+Nothing here knows a vendor; each adapter module owns its own format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from inkbridge.errors import MalformedPayload
+
+# The receipts table's dedup_key width (see api.webhooks.MAX_DEDUP_KEY_LENGTH).
+MAX_DEDUP_KEY_LENGTH = 500
+
+# The ids inkbridge writes into a provider's custom-field slot and expects echoed back.
+META_ENVELOPE = "inkbridge_envelope_id"
+META_LEAD = "inkbridge_lead_id"
+META_CORRELATION = "inkbridge_correlation_id"
+INKBRIDGE_METADATA_KEYS: tuple[str, ...] = (META_ENVELOPE, META_LEAD, META_CORRELATION)
+
+
+def load_json(body: bytes) -> Any:
+    """The decoded JSON body; ``MalformedPayload`` (without quoting the body) when unreadable."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedPayload("body is not valid JSON") from None
+
+
+def load_json_object(body: bytes | str) -> dict[str, Any]:
+    value = load_json(body.encode() if isinstance(body, str) else body)
+    if not isinstance(value, dict):
+        raise MalformedPayload("body must be a JSON object")
+    return value
+
+
+def object_at(container: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``container[key]`` when it is an object, else an empty dict (absent or null)."""
+    value = container.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def text_or_none(value: Any) -> str | None:
+    """A scalar id or address as text; ``None`` for missing, empty or structured values."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str | int):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def parse_time(value: Any, field: str, default: datetime | None = None) -> datetime:
+    """A vendor time as an aware UTC datetime: ISO-8601 text or unix seconds (number or digits).
+
+    ``default`` (the receipt's arrival time) stands in when the vendor left the time out; a time
+    that is present but unreadable is always ``MalformedPayload``.
+    """
+    if (value is None or value == "") and default is not None:
+        return default
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text), tz=UTC)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise MalformedPayload(f"{field} is not an ISO-8601 time") from None
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise MalformedPayload(f"{field} is missing or not a time")
+
+
+def bounded_key(key: str) -> str:
+    """``key`` as it is when it fits the dedup column, else a sha256 of it (still stable)."""
+    if len(key) <= MAX_DEDUP_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def composite_key(parts: Sequence[Any]) -> str:
+    """A dedup key from several fields: a JSON list, so no separator can make two keys collide."""
+    return bounded_key(json.dumps(list(parts), separators=(",", ":"), ensure_ascii=False))
+
+
+def any_secret_matches(
+    secrets: Iterable[SecretStr],
+    expected_for: Callable[[str], bytes],
+    offered: Sequence[bytes],
+) -> bool:
+    """Whether any offered value equals ``expected_for(secret)`` for any configured secret.
+
+    Every pair is compared with ``hmac.compare_digest`` and the loop never stops early, so the
+    time taken does not tell which secret or which offered value came close.
+    """
+    matched = False
+    for secret in secrets:
+        expected = expected_for(secret.get_secret_value())
+        for candidate in offered:
+            matched |= hmac.compare_digest(expected, candidate)
+    return matched
+
+
+def hmac_sha256(key: str, message: bytes) -> bytes:
+    """HMAC-SHA256 with a text key taken as UTF-8 (how every vendor here documents it)."""
+    return hmac.new(key.encode(), message, hashlib.sha256).digest()
+
+
+def inkbridge_metadata(pairs: Mapping[str, Any]) -> dict[str, str]:
+    """inkbridge's own ids from a vendor's metadata mapping; other keys are not carried along."""
+    found: dict[str, str] = {}
+    for key in INKBRIDGE_METADATA_KEYS:
+        value = text_or_none(pairs.get(key))
+        if value is not None:
+            found[key] = value
+    return found

@@ -1,0 +1,166 @@
+"""Reconciliation: ask the provider for the status of envelopes that are stale, in conflict, or
+whose provider is known to drop webhooks, and feed the answer into the same pipeline as a receipt
+with source ``reconcile`` — the state machine stays the only writer of envelope state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, or_, select, update
+
+from inkbridge.bootstrap import Container
+from inkbridge.domain.events import EventType, NormalizedEvent
+from inkbridge.domain.lifecycle import TERMINAL
+from inkbridge.errors import InkbridgeError, MalformedPayload
+from inkbridge.store import audit
+from inkbridge.store.database import RegionDatabase
+from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.schema import envelopes
+
+log = structlog.get_logger("inkbridge.reconcile")
+
+# Providers whose webhooks may stop for good (Acrobat Sign disables a failing webhook), so their
+# open envelopes are polled whatever their age.
+ALWAYS_POLL = frozenset({"acrobat_sign"})
+TERMINAL_VALUES = tuple(s.value for s in TERMINAL)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    checked: int
+    reported: int
+    failed: int
+
+
+def encode_report(envelope_id: str, events: list[NormalizedEvent]) -> bytes:
+    return json.dumps(
+        {
+            "envelope_id": envelope_id,
+            "events": [
+                {
+                    "type": e.type.value,
+                    "provider": e.provider,
+                    "provider_envelope_id": e.provider_envelope_id,
+                    "occurred_at": e.occurred_at.isoformat(),
+                    "recipient_id": e.recipient_id,
+                    "vendor_event": e.vendor_event,
+                }
+                for e in events
+            ],
+        },
+        sort_keys=True,
+    ).encode()
+
+
+def decode_report(body: bytes) -> list[NormalizedEvent]:
+    try:
+        report: dict[str, Any] = json.loads(body)
+        return [
+            NormalizedEvent(
+                type=EventType(item["type"]),
+                provider=str(item["provider"]),
+                provider_envelope_id=str(item["provider_envelope_id"]),
+                occurred_at=datetime.fromisoformat(item["occurred_at"]),
+                recipient_id=item.get("recipient_id"),
+                vendor_event=str(item.get("vendor_event") or item["type"]),
+                metadata={"inkbridge_envelope_id": str(report["envelope_id"])},
+            )
+            for item in report["events"]
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedPayload(f"unreadable reconciliation report: {exc}") from None
+
+
+def _candidates(
+    container: Container, db: RegionDatabase, now: datetime, stale_after: timedelta, limit: int
+) -> list[Any]:
+    open_state = envelopes.c.state.not_in(TERMINAL_VALUES)
+    query = (
+        select(envelopes)
+        .where(
+            envelopes.c.provider_envelope_id.is_not(None),
+            or_(
+                envelopes.c.needs_reconcile.is_(True),
+                and_(open_state, envelopes.c.updated_at < now - stale_after),
+                and_(open_state, envelopes.c.provider.in_(ALWAYS_POLL)),
+            ),
+        )
+        .order_by(envelopes.c.last_reconciled_at.is_not(None), envelopes.c.last_reconciled_at)
+        .limit(limit * 4)
+    )
+    with db.reader() as conn:
+        rows = conn.execute(query).all()
+    due = []
+    for row in rows:
+        client = container.providers.get(row.connection)
+        if client is None:
+            continue
+        interval = timedelta(seconds=client.min_poll_interval_seconds)
+        if row.last_reconciled_at is None or row.last_reconciled_at <= now - interval:
+            due.append(row)
+    return due[:limit]
+
+
+async def reconcile_envelope(container: Container, db: RegionDatabase, row: Any) -> bool:
+    """Fetch one envelope's status and queue it as a reconcile receipt; True if queued."""
+    client = container.providers[row.connection]
+    now = datetime.now(UTC)
+    try:
+        events = await client.fetch_status(row.provider_envelope_id)
+    except InkbridgeError as exc:
+        log.warning("reconcile_fetch_failed", envelope_id=row.id, reason=str(exc)[:200])
+        return False
+    body = encode_report(row.id, events)
+    digest = hashlib.sha256(body).hexdigest()
+    with db.transaction() as conn:
+        _, inserted = insert_receipt(
+            conn,
+            ReceiptRow(
+                region=db.region,
+                connection=row.connection,
+                dedup_key=f"reconcile:{digest}",  # the same report twice is one receipt
+                source="reconcile",
+                content_type="application/json",
+                headers={},
+                body=body,
+                received_at=now,
+                correlation_id=row.correlation_id,
+            ),
+        )
+        conn.execute(
+            update(envelopes).where(envelopes.c.id == row.id).values(last_reconciled_at=now)
+        )
+        audit.record(
+            conn,
+            region=db.region,
+            actor="reconciler",
+            action="reconcile:envelope:checked",
+            subject_id=row.id,
+            correlation_id=row.correlation_id,
+            details={"events": len(events), "new": inserted},
+        )
+    return True
+
+
+async def reconcile_once(
+    container: Container,
+    db: RegionDatabase,
+    *,
+    stale_after: timedelta | None = None,
+    limit: int = 50,
+) -> ReconcileResult:
+    settings = container.settings.worker
+    window = stale_after or timedelta(seconds=settings.stale_after_seconds)
+    rows = _candidates(container, db, datetime.now(UTC), window, limit)
+    reported = failed = 0
+    for row in rows:
+        if await reconcile_envelope(container, db, row):
+            reported += 1
+        else:
+            failed += 1
+    return ReconcileResult(checked=len(rows), reported=reported, failed=failed)

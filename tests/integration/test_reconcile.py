@@ -1,0 +1,154 @@
+"""Reconciliation against the sandbox provider's API: a lost completion webhook is repaired, and
+a terminal conflict is settled in favour of the provider's own status."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from inkbridge.bootstrap import Container, bootstrap
+from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.services.processing import process_pending
+from inkbridge.services.reconcile import reconcile_once
+from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.schema import envelopes, outbox
+from inkbridge.web.sandbox_provider import create_provider_app
+from tests.support.builders import SECRET, event_body, make_settings
+
+
+@pytest.fixture
+def provider_app(tmp_path: Path) -> object:
+    # The emitter is never started: no webhook reaches inkbridge, only the status API does.
+    return create_provider_app(
+        state_path=None,
+        webhook_url="http://127.0.0.1:9/unused",
+        webhook_secret=SECRET,
+        public_url="http://sandbox",
+    )
+
+
+@pytest.fixture
+def container(tmp_path: Path, db_url: str, provider_app: object) -> Iterator[Container]:
+    built = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
+    transport = httpx.ASGITransport(app=provider_app)  # type: ignore[arg-type]
+    built.providers["sandbox"] = SandboxProviderClient(
+        "http://sandbox", httpx.AsyncClient(transport=transport, base_url="http://sandbox")
+    )
+    yield built
+    built.databases.dispose()
+
+
+def _receive(container: Container, body: bytes) -> None:
+    with container.databases.home.transaction() as conn:
+        insert_receipt(
+            conn,
+            ReceiptRow(
+                region="default",
+                connection="sandbox",
+                dedup_key=uuid.uuid4().hex,
+                source="webhook",
+                content_type="application/json",
+                headers={},
+                body=body,
+                received_at=datetime.now(UTC),
+            ),
+        )
+    while process_pending(container, container.databases.home):
+        pass
+
+
+async def _provider_envelope(container: Container, sign: bool) -> str:
+    client = container.providers["sandbox"]
+    created = await client.create_envelope(
+        EnvelopeSpec(
+            envelope_id="env_x",
+            template_id="nda",
+            title="NDA",
+            signers=(Signer(email="ada@example.com", name="Ada"),),
+            metadata={},
+        )
+    )
+    if sign:
+        url = await client.signing_url(created.provider_envelope_id, Signer("a@x", "A"), None)
+        http = client._client  # the same in-process transport as the provider client
+        path = url.removeprefix("http://sandbox")
+        assert (await http.get(path)).status_code == 200
+        assert (await http.post(path + "/sign")).status_code in (200, 303)
+    return created.provider_envelope_id
+
+
+def _row(container: Container, ref: str):  # type: ignore[no-untyped-def]
+    with container.databases.home.reader() as conn:
+        return conn.execute(select(envelopes).where(envelopes.c.provider_envelope_id == ref)).one()
+
+
+def _age(container: Container, hours: int) -> None:
+    with container.databases.home.transaction() as conn:
+        conn.execute(
+            update(envelopes).values(updated_at=datetime.now(UTC) - timedelta(hours=hours))
+        )
+
+
+def test_a_lost_completion_webhook_is_repaired_from_the_provider(container: Container) -> None:
+    ref = asyncio.run(_provider_envelope(container, sign=True))
+    _receive(container, event_body("document_sent", ref, datetime.now(UTC) - timedelta(hours=3)))
+    assert _row(container, ref).state == "sent"
+    _age(container, 2)
+
+    result = asyncio.run(reconcile_once(container, container.databases.home))
+    assert result.reported == 1
+    while process_pending(container, container.databases.home):
+        pass
+    row = _row(container, ref)
+    assert row.state == "completed"
+    assert "completed_at" in row.milestones
+    with container.databases.home.reader() as conn:
+        facts = conn.execute(select(outbox.c.idempotency_key)).scalars().all()
+    assert facts == []  # no destination configured here; nothing routed
+
+
+def test_fresh_open_envelopes_are_left_alone(container: Container) -> None:
+    ref = asyncio.run(_provider_envelope(container, sign=False))
+    _receive(container, event_body("document_sent", ref, datetime.now(UTC)))
+    result = asyncio.run(reconcile_once(container, container.databases.home))
+    assert result.checked == 0
+
+
+def test_a_terminal_conflict_is_settled_in_favour_of_the_provider(container: Container) -> None:
+    ref = asyncio.run(_provider_envelope(container, sign=True))
+    now = datetime.now(UTC)
+    _receive(container, event_body("document_declined", ref, now - timedelta(minutes=5)))
+    _receive(container, event_body("document_completed", ref, now - timedelta(minutes=4)))
+    row = _row(container, ref)
+    assert row.state == "declined" and row.conflicts == ["completed"] and row.needs_reconcile
+
+    asyncio.run(reconcile_once(container, container.databases.home))
+    while process_pending(container, container.databases.home):
+        pass
+    row = _row(container, ref)
+    assert row.state == "completed"  # the provider is the canonical record of completion
+    assert row.conflicts == [] and not row.needs_reconcile
+
+    again = asyncio.run(reconcile_once(container, container.databases.home))
+    assert again.checked == 0  # settled: nothing left to ask
+
+
+def test_the_vendor_polling_rule_is_respected(container: Container) -> None:
+    client = container.providers["sandbox"]
+    client.min_poll_interval_seconds = 900  # type: ignore[misc] - DocuSign's rule
+    ref = asyncio.run(_provider_envelope(container, sign=False))
+    _receive(container, event_body("document_sent", ref, datetime.now(UTC)))
+    _age(container, 2)
+    assert asyncio.run(reconcile_once(container, container.databases.home)).reported == 1
+    while process_pending(container, container.databases.home):
+        pass
+    _age(container, 2)
+    assert asyncio.run(reconcile_once(container, container.databases.home)).checked == 0
