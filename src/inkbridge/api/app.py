@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from inkbridge import __version__, metrics
 from inkbridge.api import problems
+from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
 from inkbridge.api.webhooks import webhook_endpoint
 from inkbridge.bootstrap import Container
@@ -61,6 +62,12 @@ def create_app(
         "/v1/webhooks/{connection}",
         webhook_endpoint(container.bindings, writers),
         methods=["POST"],
+        include_in_schema=False,
+    )
+    app.add_route(
+        "/v1/webhooks/{connection}",
+        registration_endpoint(container.bindings),
+        methods=["GET"],
         include_in_schema=False,
     )
     app.include_router(router)

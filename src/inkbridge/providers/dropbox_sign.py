@@ -103,6 +103,9 @@ class DropboxSignAdapter:
 
     provider = "dropbox_sign"
     content_types = frozenset({MULTIPART, FORM_URLENCODED})
+    # The event hash covers only time and type, never the body: a terminal state is trusted
+    # only once the API confirms it (the worker holds it and asks the reconciler).
+    terminal_needs_confirmation = True
     secret_headers: frozenset[str] = frozenset()  # the hash rides inside the body
 
     def __init__(self, secrets: Sequence[SecretStr]) -> None:
