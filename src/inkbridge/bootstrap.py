@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from inkbridge.config import DestinationSettings, Settings, resolve_secret
+from inkbridge.config import ConnectionSettings, DestinationSettings, Settings, resolve_secret
 from inkbridge.connectors.base import Connector
 from inkbridge.errors import ConfigError
 from inkbridge.providers.base import ProviderClient
@@ -83,13 +83,66 @@ def build_connector(
     raise ConfigError(f"destination {name!r}: unknown kind {dest.kind!r}")
 
 
-def build_provider(settings: Settings, connection: str, http: httpx.AsyncClient) -> ProviderClient:
-    from inkbridge.providers.sandbox import SandboxProviderClient
+def _option(connection: str, conn: ConnectionSettings, name: str) -> str:
+    value = conn.options.get(name)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"connection {connection!r} needs options.{name}")
+    return value
 
+
+def _secret_option(connection: str, conn: ConnectionSettings, name: str) -> str:
+    return resolve_secret(_option(connection, conn, name)).get_secret_value()
+
+
+def _api_key(connection: str, conn: ConnectionSettings) -> str:
+    if not conn.api_key:
+        raise ConfigError(f"connection {connection!r} needs api_key (a secret reference)")
+    return resolve_secret(conn.api_key).get_secret_value()
+
+
+def build_provider(
+    settings: Settings, connection: str, http: httpx.AsyncClient
+) -> ProviderClient | None:
+    """The API client of a connection, or None when it only receives webhooks."""
     conn = settings.connections[connection]
-    if conn.provider in {"sandbox", "standard_webhooks"}:
+    if conn.provider == "sandbox":
+        from inkbridge.providers.sandbox import SandboxProviderClient
+
         url = (conn.api_url or settings.server.base_url + SANDBOX_PROVIDER_PATH).rstrip("/")
         return SandboxProviderClient(base_url=url, client=http)
+    if conn.provider == "standard_webhooks":
+        return None
+    if conn.api_url is None and conn.api_key is None and not conn.options:
+        return None  # webhooks only: no sending, no reconciliation
+    if conn.provider == "docusign":
+        from inkbridge.providers.docusign_client import DocuSignClient
+
+        return DocuSignClient(
+            conn.api_url or "https://demo.docusign.net/restapi",
+            _option(connection, conn, "account_id"),
+            _option(connection, conn, "integration_key"),
+            _option(connection, conn, "user_id"),
+            _secret_option(connection, conn, "private_key"),
+            str(conn.options.get("auth_url", "https://account-d.docusign.com")),
+            http,
+            default_return_url=conn.options.get("default_return_url"),
+        )
+    if conn.provider == "dropbox_sign":
+        from inkbridge.providers.dropbox_sign_client import DropboxSignClient
+
+        return DropboxSignClient(
+            conn.api_url or "https://api.hellosign.com/v3",
+            api_key=_api_key(connection, conn),
+            client=http,
+            test_mode=bool(conn.options.get("test_mode", True)),
+            client_id=conn.options.get("client_id"),
+        )
+    return build_other_provider(connection, conn, http)
+
+
+def build_other_provider(
+    connection: str, conn: ConnectionSettings, http: httpx.AsyncClient
+) -> ProviderClient | None:
     raise ConfigError(f"connection {connection!r}: no API client for {conn.provider!r}")
 
 
@@ -119,5 +172,7 @@ def bootstrap(
     for name, dest in settings.destinations.items():
         container.destinations[name] = build_connector(settings, name, dest, client)
     for name in settings.connections:
-        container.providers[name] = build_provider(settings, name, client)
+        provider = build_provider(settings, name, client)
+        if provider is not None:
+            container.providers[name] = provider
     return container

@@ -191,8 +191,10 @@ class DropboxSignClient:
         found: dict[str, tuple[str, str]] = {}
         for signer in signers:
             for entry in pool:
-                if str(entry.get("signer_email_address", "")).casefold() == signer.email.casefold():
-                    found[signer.recipient_id] = (signer.email, str(entry.get("signature_id")))
+                signature_id = text_or_none(entry.get("signature_id"))
+                address = str(entry.get("signer_email_address", ""))
+                if signature_id and address.casefold() == signer.email.casefold():
+                    found[signer.recipient_id] = (signer.email, signature_id)
                     pool.remove(entry)  # two signers with one address take one signature each
                     break
         self._signatures[request_id] = found

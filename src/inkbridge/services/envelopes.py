@@ -29,9 +29,13 @@ def _pick_connection(container: Container, connection: str | None, region: str) 
                 f"connection {connection!r} serves another region than the lead's",
                 field="connection",
             )
+        if connection not in container.providers:
+            raise InvalidInput(
+                f"connection {connection!r} has no provider API configured", field="connection"
+            )
         return connection
     for name, conn in container.settings.connections.items():
-        if conn.region == region:
+        if conn.region == region and name in container.providers:
             return name
     raise InvalidInput(f"no provider connection serves region {region!r}", field="connection")
 

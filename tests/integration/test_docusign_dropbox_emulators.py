@@ -1,0 +1,256 @@
+"""The DocuSign and Dropbox Sign emulators over real HTTP: each served by uvicorn on a free
+127.0.0.1 port, driven by the real clients, delivering webhooks (with chaos duplicates and a
+refused first delivery) to a receiver served by uvicorn too, which verifies them with the real
+inbound adapters and answers each vendor's acknowledgement."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from inkbridge.domain.events import EventType, NormalizedEvent
+from inkbridge.emulators.docusign import create_docusign_emulator
+from inkbridge.emulators.dropbox_sign import create_dropbox_sign_emulator
+from inkbridge.emulators.emitter import Chaos
+from inkbridge.errors import SignatureInvalid
+from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, WebhookAdapter
+from inkbridge.providers.docusign import DocuSignConnectAdapter
+from inkbridge.providers.docusign_client import DocuSignClient
+from inkbridge.providers.dropbox_sign import DropboxSignAdapter
+from inkbridge.providers.dropbox_sign_client import DropboxSignClient
+
+VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor"
+DOCUSIGN_SCHEMAS = VENDOR / "docusign"
+DROPBOX_OPENAPI = VENDOR / "dropbox-sign" / "openapi.yaml"
+CONNECT_KEYS = ["connect-key-old", "connect-key-new"]
+DROPBOX_API_KEY = "dropbox-api-key"
+ADA = Signer(email="ada@example.test", name="Ada Lovelace", recipient_id="1")
+
+
+def bound_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` (lifespan included) under uvicorn in a thread on a free port."""
+    sock = bound_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for webhooks"
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Receiver:
+    """inkbridge's intake reduced to verify + dedup + parse, behind real HTTP. The first
+    delivery is refused (503) so that a redelivery is seen."""
+
+    adapter: WebhookAdapter
+    refuse_first: bool = True
+    accepted: list[tuple[str, bytes]] = field(default_factory=list)  # (dedup key, body)
+    refused: list[str] = field(default_factory=list)
+    rejected_signatures: int = 0
+    events: list[NormalizedEvent] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/hooks", self.receive, methods=["POST"])])
+
+    async def receive(self, request: Request) -> Response:
+        inbound = InboundRequest(
+            connection=self.adapter.provider,
+            method="POST",
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query={},
+            body=await request.body(),
+            received_at=datetime.now(UTC),
+        )
+        try:
+            self.adapter.verify(inbound)
+        except SignatureInvalid:
+            self.rejected_signatures += 1
+            return Response(status_code=401)
+        key = self.adapter.dedup_key(inbound)
+        if self.refuse_first:
+            self.refuse_first = False
+            self.refused.append(key)
+            return Response(status_code=503)
+        self.accepted.append((key, inbound.body))
+        self.events.extend(self.adapter.parse(inbound))
+        ack = self.adapter.acknowledge(inbound)
+        return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
+
+    def copies_per_key(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key, _ in self.accepted:
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def spec() -> EnvelopeSpec:
+    return EnvelopeSpec(
+        envelope_id="env_http",
+        template_id="tpl_nda",
+        title="Mutual NDA",
+        signers=(ADA,),
+        metadata={
+            "inkbridge_envelope_id": "env_http",
+            "inkbridge_lead_id": "lead_http",
+            "inkbridge_correlation_id": "cor_http",
+        },
+    )
+
+
+def rsa_pem() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+async def test_docusign_emulator_signs_end_to_end_with_chaos_duplicates_over_real_http() -> None:
+    private_pem, public_pem = rsa_pem()
+    receiver = Receiver(DocuSignConnectAdapter([SecretStr(k) for k in CONNECT_KEYS]))
+    with serve(receiver.app()) as hooks_base:
+        app = create_docusign_emulator(
+            connect_url=f"{hooks_base}/hooks",
+            connect_keys=CONNECT_KEYS,
+            schema_dir=DOCUSIGN_SCHEMAS if DOCUSIGN_SCHEMAS.is_dir() else None,
+            chaos=Chaos(duplicate_rate=1.0, seed=7),
+            public_key_pem=public_pem,
+            integration_key="ik-http",
+            user_id="user-http",
+        )
+        emulator = app.state.emulator
+        with serve(app) as base:
+            async with httpx.AsyncClient(timeout=5) as http:
+                client = DocuSignClient(
+                    f"{base}/restapi", "acc-1", "ik-http", "user-http", private_pem, base, http
+                )
+                created = await client.create_envelope(spec())
+                url = await client.signing_url(
+                    created.provider_envelope_id, ADA, "https://app.example.test/done"
+                )
+                page = await http.get(url)
+                signed = await http.post(url + "/sign")
+                await wait_for(
+                    lambda: emulator.emitter.counters.delivered == 2 * len(emulator.messages)
+                )
+                history = await client.fetch_status(created.provider_envelope_id)
+
+    assert page.status_code == 200
+    assert signed.status_code == 303
+    assert receiver.rejected_signatures == 0
+    # Every message arrived twice (chaos) and both copies share one dedup key; the refused
+    # first delivery came back with the same key and a higher retryCount.
+    copies = receiver.copies_per_key()
+    assert len(copies) == len(emulator.messages) == 6
+    assert set(copies.values()) == {2}
+    assert receiver.refused[0] in copies
+    assert any(
+        b'"retryCount":1' in body for key, body in receiver.accepted if key == receiver.refused[0]
+    )
+    assert (
+        {e.type for e in receiver.events}
+        == {e.type for e in history}
+        == {
+            EventType.DOCUMENT_SENT,
+            EventType.DOCUMENT_VIEWED,
+            EventType.RECIPIENT_SIGNED,
+            EventType.DOCUMENT_COMPLETED,
+        }
+    )
+    assert all(e.metadata["inkbridge_envelope_id"] == "env_http" for e in receiver.events)
+
+
+async def test_dropbox_sign_emulator_signs_end_to_end_with_chaos_duplicates_over_real_http() -> (
+    None
+):
+    receiver = Receiver(DropboxSignAdapter([SecretStr(DROPBOX_API_KEY)]))
+    with serve(receiver.app()) as hooks_base:
+        app = create_dropbox_sign_emulator(
+            callback_url=f"{hooks_base}/hooks",
+            api_key=DROPBOX_API_KEY,
+            schema_path=DROPBOX_OPENAPI if DROPBOX_OPENAPI.is_file() else None,
+            chaos=Chaos(duplicate_rate=1.0, seed=11),
+            client_id="app-http",
+        )
+        emulator = app.state.emulator
+        with serve(app) as base:
+            async with httpx.AsyncClient(timeout=5) as http:
+                client = DropboxSignClient(
+                    f"{base}/v3", api_key=DROPBOX_API_KEY, client=http, client_id="app-http"
+                )
+                created = await client.create_envelope(spec())
+                url = await client.signing_url(created.provider_envelope_id, ADA, None)
+                page = await http.get(url)
+                signed = await http.post(url + "/sign")
+                await wait_for(
+                    lambda: emulator.emitter.counters.delivered == 2 * len(emulator.messages)
+                )
+                history = await client.fetch_status(created.provider_envelope_id)
+
+    assert page.status_code == 200 and signed.status_code == 200
+    assert receiver.rejected_signatures == 0
+    copies = receiver.copies_per_key()
+    assert (
+        len(copies) == len(emulator.messages) == 5
+    )  # sent, viewed, signed, all_signed, downloadable
+    assert set(copies.values()) == {2}
+    assert receiver.refused[0] in copies
+    assert (
+        {e.type for e in receiver.events}
+        == {e.type for e in history}
+        == {
+            EventType.DOCUMENT_SENT,
+            EventType.DOCUMENT_VIEWED,
+            EventType.RECIPIENT_SIGNED,
+            EventType.DOCUMENT_COMPLETED,
+        }
+    )
+    assert all(e.metadata["inkbridge_lead_id"] == "lead_http" for e in receiver.events)

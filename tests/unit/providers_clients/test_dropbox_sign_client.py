@@ -1,0 +1,454 @@
+"""DropboxSignClient against the Dropbox Sign emulator in process (httpx.ASGITransport): embedded
+and emailed requests, signature-id lookup, status normalization, metadata limits, the emulator's
+callbacks checked against the published schema and accepted by DropboxSignAdapter (with the
+exact-ack rule); error classification over httpx.MockTransport. Nothing touches the network."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from inkbridge.domain.events import EventType, NormalizedEvent
+from inkbridge.emulators.dropbox_sign import DropboxSignEmulator, create_dropbox_sign_emulator
+from inkbridge.emulators.vendor_schemas import openapi_request_body, openapi_schema
+from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
+from inkbridge.providers.dropbox_sign import DropboxSignAdapter
+from inkbridge.providers.dropbox_sign_client import (
+    DropboxSignClient,
+    DropboxSignTemplate,
+    bounded_metadata,
+)
+
+VENDOR = Path(__file__).resolve().parents[3].parent / "shared" / "vendor"
+OPENAPI = VENDOR / "dropbox-sign" / "openapi.yaml"
+HAVE_VENDOR = OPENAPI.is_file()
+needs_vendor = pytest.mark.skipif(
+    not HAVE_VENDOR, reason=f"Dropbox Sign's published OpenAPI file is absent ({OPENAPI})"
+)
+
+HOST = "http://dropbox-sign.test"
+API_KEY = "emulator-api-key"
+CLIENT_ID = "emulator-client-id"
+ADA = Signer(email="ada@example.test", name="Ada Lovelace", recipient_id="1")
+GRACE = Signer(email="grace@example.test", name="Grace Hopper", recipient_id="2")
+IDS = {
+    "inkbridge_envelope_id": "env_1",
+    "inkbridge_lead_id": "lead_1",
+    "inkbridge_correlation_id": "cor_1",
+}
+
+
+def spec(*signers: Signer, metadata: dict[str, str] | None = None) -> EnvelopeSpec:
+    return EnvelopeSpec(
+        envelope_id="env_1",
+        template_id="tpl_nda",
+        title="Mutual NDA",
+        signers=signers or (ADA,),
+        metadata=metadata if metadata is not None else {**IDS, "inkbridge_utm_source": "news"},
+        merge_fields={"company": "Analytical Engines"},
+    )
+
+
+@dataclass
+class Receiver:
+    """inkbridge's intake reduced to verify + dedup + parse; can answer the wrong ack first."""
+
+    wrong_acks: int = 0
+    adapter: DropboxSignAdapter = field(
+        default_factory=lambda: DropboxSignAdapter([SecretStr(API_KEY)])
+    )
+    keys: list[str] = field(default_factory=list)
+    events: list[NormalizedEvent] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/callbacks", self.receive, methods=["POST"])])
+
+    async def receive(self, request: Request) -> Response:
+        inbound = InboundRequest(
+            connection="dropbox_sign",
+            method="POST",
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query={},
+            body=await request.body(),
+            received_at=datetime.now(UTC),
+        )
+        self.adapter.verify(inbound)
+        self.keys.append(self.adapter.dedup_key(inbound))
+        if self.wrong_acks > 0:
+            self.wrong_acks -= 1
+            return Response("OK", status_code=200)  # a 200 that Dropbox Sign counts as failed
+        self.events.extend(self.adapter.parse(inbound))
+        ack = self.adapter.acknowledge(inbound)
+        return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
+
+
+@dataclass
+class Rig:
+    emulator: DropboxSignEmulator
+    http: httpx.AsyncClient
+    client: DropboxSignClient
+
+
+def make_client(http: httpx.AsyncClient, **options: Any) -> DropboxSignClient:
+    settings: dict[str, Any] = {
+        "api_key": API_KEY,
+        "client": http,
+        "client_id": CLIENT_ID,
+        "template_map": {"tpl_nda": DropboxSignTemplate("dbx-tpl", ("Client", "Witness"))},
+    }
+    return DropboxSignClient(f"{HOST}/v3", **(settings | options))
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    app = create_dropbox_sign_emulator(
+        callback_url=None,
+        api_key=API_KEY,
+        schema_path=OPENAPI if HAVE_VENDOR else None,
+        client_id=CLIENT_ID,
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=HOST) as http:
+        yield Rig(app.state.emulator, http, make_client(http))
+
+
+# Embedded signing end to end
+
+
+async def test_an_embedded_request_is_created_signed_and_read_back(rig: Rig) -> None:
+    created = await rig.client.create_envelope(spec())
+    url = await rig.client.signing_url(created.provider_envelope_id, ADA, None)
+    page = await rig.http.get(url)
+    signed = await rig.http.post(url + "/sign")
+    history = await rig.client.fetch_status(created.provider_envelope_id)
+
+    request = rig.emulator.requests[created.provider_envelope_id]
+    assert page.status_code == 200 and "Ada Lovelace" in page.text
+    assert signed.status_code == 200
+    assert request.is_complete and request.test_mode
+    assert [e.type for e in history] == [
+        EventType.DOCUMENT_SENT,
+        EventType.DOCUMENT_VIEWED,
+        EventType.RECIPIENT_SIGNED,
+        EventType.DOCUMENT_COMPLETED,
+    ]
+    assert history[2].recipient_id == request.signatures[0].signature_id
+    assert history[2].recipient_email == ADA.email
+    assert history[-1].metadata == IDS
+
+
+async def test_the_template_request_names_roles_merge_fields_and_the_api_app(rig: Rig) -> None:
+    created = await rig.client.create_envelope(spec(ADA, GRACE))
+    definition = rig.emulator.requests[created.provider_envelope_id].definition
+
+    assert definition["client_id"] == CLIENT_ID
+    assert definition["template_ids"] == ["dbx-tpl"]
+    assert [s["role"] for s in definition["signers"]] == ["Client", "Witness"]
+    assert definition["custom_fields"] == [{"name": "company", "value": "Analytical Engines"}]
+    assert definition["test_mode"] is True
+
+
+async def test_a_signer_is_found_through_the_api_when_the_create_answer_is_not_at_hand(
+    rig: Rig,
+) -> None:
+    created = await rig.client.create_envelope(spec(ADA, GRACE))
+    fresh = make_client(rig.http, template_map={})  # another process: no remembered ids
+
+    url = await fresh.signing_url(created.provider_envelope_id, GRACE, None)
+    await rig.http.get(url)
+
+    grace = rig.emulator.requests[created.provider_envelope_id].signatures[1]
+    assert grace.email == GRACE.email and grace.last_viewed_at is not None
+
+
+async def test_without_an_api_app_the_request_is_emailed_and_has_no_signing_url(rig: Rig) -> None:
+    client = make_client(rig.http, client_id=None)
+    created = await client.create_envelope(spec())
+
+    with pytest.raises(PermanentError):
+        await client.signing_url(created.provider_envelope_id, ADA, None)
+    assert rig.emulator.requests[created.provider_envelope_id].client_id is None
+    assert "client_id" not in rig.emulator.requests[created.provider_envelope_id].definition
+
+
+async def test_documents_from_urls_go_through_create_embedded(rig: Rig) -> None:
+    template = DropboxSignTemplate(file_urls=("https://files.example.test/nda.pdf",))
+    client = make_client(rig.http, template_map={"tpl_nda": template})
+    created = await client.create_envelope(spec(ADA, GRACE))
+    definition = rig.emulator.requests[created.provider_envelope_id].definition
+
+    assert definition["file_urls"] == ["https://files.example.test/nda.pdf"]
+    assert [s["order"] for s in definition["signers"]] == [0, 1]
+
+
+async def test_a_sign_url_works_once(rig: Rig) -> None:
+    created = await rig.client.create_envelope(spec())
+    url = await rig.client.signing_url(created.provider_envelope_id, ADA, None)
+
+    assert (await rig.http.get(url)).status_code == 200
+    assert (await rig.http.get(url)).status_code == 410
+
+
+@pytest.mark.parametrize(
+    ("action", "last"),
+    [
+        ("decline", EventType.DOCUMENT_DECLINED),
+        ("expire", EventType.DOCUMENT_EXPIRED),
+        ("void", EventType.DOCUMENT_VOIDED),  # answered 410 by the API afterwards
+    ],
+)
+async def test_fetch_status_reports_how_the_request_ended(
+    rig: Rig, action: str, last: EventType
+) -> None:
+    created = await rig.client.create_envelope(spec())
+    answer = await rig.http.post(
+        f"/_emulator/signature_requests/{created.provider_envelope_id}/{action}"
+    )
+    history = await rig.client.fetch_status(created.provider_envelope_id)
+
+    assert answer.status_code == 200
+    assert history[-1].type is last
+
+
+def test_dropbox_sign_sets_no_polling_rule() -> None:
+    assert DropboxSignClient(api_key="k", client=httpx.AsyncClient()).min_poll_interval_seconds == 0
+
+
+# Metadata limits
+
+
+def test_metadata_keeps_inkbridge_ids_first_and_fits_dropbox_sign_limits() -> None:
+    metadata = {f"inkbridge_utm_{n}": "v" * 600 for n in range(12)}
+    metadata |= {"k" * 41: "too long a key", **IDS}
+
+    bounded = bounded_metadata(metadata)
+
+    assert list(bounded)[:3] == list(IDS)
+    assert len(bounded) == 10
+    assert all(len(k) <= 40 and len(v) <= 500 for k, v in bounded.items())
+
+
+async def test_oversized_metadata_is_trimmed_before_the_emulator_would_refuse_it(
+    rig: Rig,
+) -> None:
+    metadata = {**IDS, **{f"inkbridge_click_{n}": "x" * 700 for n in range(12)}}
+    created = await rig.client.create_envelope(spec(metadata=metadata))
+
+    stored = rig.emulator.requests[created.provider_envelope_id].metadata
+    assert len(stored) == 10 and stored["inkbridge_envelope_id"] == "env_1"
+
+
+async def test_the_emulator_refuses_metadata_over_the_limits(rig: Rig) -> None:
+    body = {
+        "client_id": CLIENT_ID,
+        "template_ids": ["t"],
+        "signers": [{"role": "Signer", "name": "Ada", "email_address": ADA.email}],
+        "metadata": {f"k{n}": "v" for n in range(11)},
+    }
+    answer = await rig.http.post(
+        "/v3/signature_request/create_embedded_with_template", json=body, auth=(API_KEY, "")
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["error_name"] == "bad_request"
+
+
+# Authentication and the emulator's own checks
+
+
+async def test_a_wrong_api_key_is_refused_for_good(rig: Rig) -> None:
+    client = make_client(rig.http, api_key="not-the-key")
+
+    with pytest.raises(PermanentError) as refused:
+        await client.create_envelope(spec())
+
+    assert "401" in str(refused.value) and "unauthorized" in str(refused.value)
+    assert "not-the-key" not in repr(client)
+
+
+@needs_vendor
+async def test_the_emulator_refuses_a_body_off_the_published_schema(rig: Rig) -> None:
+    body = {
+        "client_id": CLIENT_ID,
+        "template_ids": ["t"],
+        "signers": [{"name": "Ada", "email_address": ADA.email}],  # no role
+        "test_mode": "1",
+        "titel": "typo",
+    }
+    answer = await rig.http.post(
+        "/v3/signature_request/create_embedded_with_template", json=body, auth=(API_KEY, "")
+    )
+
+    message = answer.json()["error"]["error_msg"]
+    assert answer.status_code == 400
+    assert "titel" in message and "role" in message and "test_mode" in message
+
+
+# Published schemas
+
+
+@needs_vendor
+@pytest.mark.parametrize("client_id", [CLIENT_ID, None])
+@pytest.mark.parametrize(
+    "template",
+    [DropboxSignTemplate("dbx-tpl"), DropboxSignTemplate(file_urls=("https://x.test/a.pdf",))],
+)
+def test_request_bodies_validate_against_the_operation_schemas(
+    client_id: str | None, template: DropboxSignTemplate
+) -> None:
+    client = make_client(
+        httpx.AsyncClient(), client_id=client_id, template_map={"tpl_nda": template}
+    )
+    path, body = client.request_for(spec())
+
+    assert openapi_request_body(OPENAPI, path).problems(body) == []
+
+
+@needs_vendor
+async def test_emulated_answers_and_callbacks_match_the_published_schemas(rig: Rig) -> None:
+    created = await rig.client.create_envelope(spec(ADA, GRACE))
+    request_id = created.provider_envelope_id
+    signature_id = rig.emulator.requests[request_id].signatures[0].signature_id
+    sign_url = await rig.http.get(f"/v3/embedded/sign_url/{signature_id}", auth=(API_KEY, ""))
+    for action in ["bounce", "view", "sign", "sign"]:
+        await rig.http.post(f"/_emulator/signature_requests/{request_id}/{action}")
+    status = await rig.http.get(f"/v3/signature_request/{request_id}", auth=(API_KEY, ""))
+
+    assert openapi_schema(OPENAPI, "EmbeddedSignUrlResponse").problems(sign_url.json()) == []
+    assert openapi_schema(OPENAPI, "SignatureRequestGetResponse").problems(status.json()) == []
+    callback = openapi_schema(OPENAPI, "EventCallbackRequest")
+    assert {m["event"]["event_type"] for m in rig.emulator.messages} == {
+        "signature_request_sent",
+        "signature_request_email_bounce",
+        "signature_request_viewed",
+        "signature_request_signed",
+        "signature_request_all_signed",
+        "signature_request_downloadable",
+    }
+    for message in rig.emulator.messages:
+        assert callback.problems(message) == []
+
+
+# Callbacks
+
+
+async def callback_run(receiver: Receiver, actions: list[str]) -> DropboxSignEmulator:
+    hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app()))
+    app = create_dropbox_sign_emulator(
+        callback_url="http://receiver.test/callbacks",
+        api_key=API_KEY,
+        schema_path=OPENAPI if HAVE_VENDOR else None,
+        client=hooks,
+        client_id=CLIENT_ID,
+        retry_base_seconds=0.01,
+    )
+    emulator: DropboxSignEmulator = app.state.emulator
+    await emulator.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=HOST) as h:
+            created = await make_client(h).create_envelope(spec())
+            for action in actions:
+                path = f"/_emulator/signature_requests/{created.provider_envelope_id}/{action}"
+                assert (await h.post(path)).status_code == 200
+        assert await emulator.drain()
+    finally:
+        await emulator.stop()
+        await hooks.aclose()
+    return emulator
+
+
+async def test_callbacks_verify_parse_and_carry_inkbridge_ids() -> None:
+    receiver = Receiver()
+    emulator = await callback_run(receiver, ["view", "sign"])
+
+    assert [e.vendor_event for e in receiver.events] == [
+        "signature_request_sent",
+        "signature_request_viewed",
+        "signature_request_signed",
+        "signature_request_all_signed",
+    ]  # signature_request_downloadable is stored but maps to nothing
+    assert emulator.emitter.counters.delivered == 5
+    assert all(e.metadata == IDS for e in receiver.events)
+
+
+async def test_a_200_without_the_exact_ack_text_is_retried_with_the_same_dedup_key() -> None:
+    receiver = Receiver(wrong_acks=1)
+    emulator = await callback_run(receiver, [])
+
+    assert len(receiver.keys) == 2 and receiver.keys[0] == receiver.keys[1]
+    assert emulator.emitter.counters.failed_attempts == 1
+    assert [e.type for e in receiver.events] == [EventType.DOCUMENT_SENT]
+
+
+# Error classification at the seam
+
+
+def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> DropboxSignClient:
+    return make_client(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+def dropbox_error(status: int, name: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"error": {"error_msg": "ada@example.test is not allowed", "error_name": name}}
+    return httpx.Response(status, json=body, headers=headers)
+
+
+async def test_the_rate_limit_is_retryable_until_the_reset() -> None:
+    reset = int(time.time()) + 30
+    answer = dropbox_error(429, "exceeded_rate", {"X-Ratelimit-Reset": str(reset)})
+
+    with pytest.raises(RetryableError) as failed:
+        await mock_client(lambda _: answer).create_envelope(spec())
+
+    assert failed.value.retry_after is not None and 20 < failed.value.retry_after <= 30
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_outages_are_retryable(status: int) -> None:
+    with pytest.raises(RetryableError):
+        await mock_client(lambda _: dropbox_error(status, "unknown_error")).fetch_status("sr")
+
+
+@pytest.mark.parametrize(
+    ("status", "name"),
+    [(400, "bad_request"), (402, "payment_required"), (403, "forbidden"), (404, "not_found")],
+)
+async def test_refusals_are_permanent_and_quote_no_personal_data(status: int, name: str) -> None:
+    with pytest.raises(PermanentError) as failed:
+        await mock_client(lambda _: dropbox_error(status, name)).create_envelope(spec())
+
+    assert name in str(failed.value)
+    assert "ada@" not in str(failed.value)
+
+
+async def test_a_connection_failure_is_retryable() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(RetryableError):
+        await mock_client(refuse).fetch_status("sr")
+
+
+async def test_requests_use_basic_auth_with_the_api_key_as_user_name() -> None:
+    seen: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        return dropbox_error(404, "not_found")
+
+    with pytest.raises(PermanentError):
+        await mock_client(record).fetch_status("sr")
+
+    assert seen == ["Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode()]
