@@ -142,7 +142,38 @@ def build_provider(
 
 def build_other_provider(
     connection: str, conn: ConnectionSettings, http: httpx.AsyncClient
-) -> ProviderClient | None:
+) -> ProviderClient:
+    """Acrobat Sign, PandaDoc, Documenso and DocuSeal clients from a connection's settings."""
+    if conn.provider == "acrobat_sign":
+        from inkbridge.providers.acrobat_sign_client import AcrobatSignClient
+
+        return AcrobatSignClient(
+            conn.api_url or "https://api.na1.adobesign.com",
+            _option(connection, conn, "client_id"),
+            _secret_option(connection, conn, "client_secret"),
+            _secret_option(connection, conn, "refresh_token"),
+            http,
+        )
+    if conn.provider == "pandadoc":
+        from inkbridge.providers.pandadoc_client import PandaDocClient
+
+        return PandaDocClient(
+            conn.api_url or "https://api.pandadoc.com/public/v1",
+            api_key=_api_key(connection, conn),
+            client=http,
+        )
+    if conn.provider == "documenso":
+        from inkbridge.providers.documenso_client import DocumensoClient
+
+        if not conn.api_url:
+            raise ConfigError(f"connection {connection!r} needs api_url (your Documenso origin)")
+        return DocumensoClient(conn.api_url, _api_key(connection, conn), http)
+    if conn.provider == "docuseal":
+        from inkbridge.providers.docuseal_client import DocuSealClient
+
+        return DocuSealClient(
+            conn.api_url or "https://api.docuseal.com", _api_key(connection, conn), http
+        )
     raise ConfigError(f"connection {connection!r}: no API client for {conn.provider!r}")
 
 

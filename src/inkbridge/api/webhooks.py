@@ -12,6 +12,7 @@ and no ORM session, because it runs once per delivery and providers time out on 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -23,6 +24,7 @@ from urllib.parse import parse_qsl
 import structlog
 from prometheus_client import Counter
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -85,53 +87,54 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class _Counters:
-    """The outcome counters of one connection, resolved once instead of per request."""
+class _Connection:
+    """What the endpoint needs about one connection, resolved once instead of per request."""
 
-    def __init__(self, connection: str) -> None:
-        self.by_outcome: dict[str, Counter] = {
-            outcome: metrics.WEBHOOKS.labels(connection, outcome)
+    def __init__(self, binding: ConnectionBinding) -> None:
+        self.binding = binding
+        self.adapter = binding.adapter
+        self.redacted = binding.adapter.secret_headers | ALWAYS_REDACTED_HEADERS
+        self.ack_seconds = metrics.ACK_SECONDS.labels(binding.name)
+        self._outcomes: dict[str, Counter] = {
+            outcome: metrics.WEBHOOKS.labels(binding.name, outcome)
             for outcome in metrics.WEBHOOK_OUTCOMES
         }
 
     def count(self, outcome: str) -> None:
-        self.by_outcome[outcome].inc()
+        self._outcomes[outcome].inc()
 
-
-def _too_large(counter: _Counters, binding: ConnectionBinding) -> Response:
-    counter.count("too_large")
-    log.info("webhook_rejected", outcome="too_large", connection=binding.name)
-    return problem(413, f"the body may be at most {binding.max_body_bytes} bytes")
+    def too_large(self) -> Response:
+        self.count("too_large")
+        log.info("webhook_rejected", outcome="too_large", connection=self.binding.name)
+        return problem(413, f"the body may be at most {self.binding.max_body_bytes} bytes")
 
 
 def webhook_endpoint(bindings: Mapping[str, ConnectionBinding], writers: WriterPool) -> Endpoint:
     """The ``POST /v1/webhooks/{connection}`` endpoint for the given connections."""
-    counters = {name: _Counters(name) for name in bindings}
+    connections = {name: _Connection(binding) for name, binding in bindings.items()}
     unknown = metrics.WEBHOOKS.labels(metrics.UNKNOWN_CONNECTION, "unknown_connection")
-    ack_seconds = {name: metrics.ACK_SECONDS.labels(name) for name in bindings}
 
     async def receive_webhook(request: Request) -> Response:
         started = time.perf_counter()
         name: str = request.path_params["connection"]
-        binding = bindings.get(name)
-        if binding is None:
+        connection = connections.get(name)
+        if connection is None:
             unknown.inc()
             log.info("webhook_rejected", outcome="unknown_connection", connection=name[:100])
             return problem(404, "no connection of that name is configured")
-        counter = counters[name]
-        adapter = binding.adapter
+        binding, adapter = connection.binding, connection.adapter
         headers = _header_map(request.scope["headers"])
 
         # Servers reject a non-numeric Content-Length; the streaming limit covers the rest.
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > binding.max_body_bytes:
-            return _too_large(counter, binding)
+            return connection.too_large()
         try:
             body = await _read_body(request, binding.max_body_bytes)
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is left to read an answer
         if body is None:
-            return _too_large(counter, binding)
+            return connection.too_large()
 
         query_string: bytes = request.scope.get("query_string", b"")
         inbound = InboundRequest(
@@ -142,8 +145,9 @@ def webhook_endpoint(bindings: Mapping[str, ConnectionBinding], writers: WriterP
             body=body,
             received_at=datetime.now(UTC),
         )
-        if inbound.content_type not in adapter.content_types:
-            counter.count("unsupported_media_type")
+        media_type = inbound.content_type
+        if media_type not in adapter.content_types:
+            connection.count("unsupported_media_type")
             log.info("webhook_rejected", outcome="unsupported_media_type", connection=name)
             expected = ", ".join(sorted(adapter.content_types))
             return problem(415, f"the body must be one of: {expected}")
@@ -152,7 +156,7 @@ def webhook_endpoint(bindings: Mapping[str, ConnectionBinding], writers: WriterP
             adapter.verify(inbound)
         except SignatureInvalid as exc:
             # Nothing of the request is kept: a counter and a line with the adapter's reason.
-            counter.count("invalid_signature")
+            connection.count("invalid_signature")
             log.warning(
                 "webhook_rejected", outcome="invalid_signature", connection=name, reason=exc.reason
             )
@@ -162,22 +166,18 @@ def webhook_endpoint(bindings: Mapping[str, ConnectionBinding], writers: WriterP
             if len(dedup_key) > MAX_DEDUP_KEY_LENGTH:
                 raise MalformedPayload(f"the delivery id is over {MAX_DEDUP_KEY_LENGTH} characters")
         except MalformedPayload as exc:
-            counter.count("malformed")
+            connection.count("malformed")
             log.info("webhook_rejected", outcome="malformed", connection=name, reason=exc.reason)
             return problem(400, exc.reason)
 
-        hidden = adapter.secret_headers
+        redacted = connection.redacted
         row = ReceiptRow(
             region=binding.region,
             connection=name,
             dedup_key=dedup_key,
             source="webhook",
-            content_type=inbound.content_type,
-            headers={
-                key: value
-                for key, value in headers.items()
-                if key not in hidden and key not in ALWAYS_REDACTED_HEADERS
-            },
+            content_type=media_type,
+            headers={key: value for key, value in headers.items() if key not in redacted},
             body=body,
             received_at=inbound.received_at,
         )
@@ -185,13 +185,15 @@ def webhook_endpoint(bindings: Mapping[str, ConnectionBinding], writers: WriterP
             receipt_id, inserted = await writers.submit(binding.region, row)
         except Exception as exc:
             # The class name only: driver errors quote the statement's parameters (the body).
-            counter.count("store_failed")
+            connection.count("store_failed")
             log.error("webhook_store_failed", connection=name, error=type(exc).__name__)
             return problem(
                 503, "the delivery could not be stored; retry later", {"Retry-After": "1"}
             )
 
-        counter.count("accepted" if inserted else "duplicate")
+        connection.count("accepted" if inserted else "duplicate")
+        # A duplicate gets exactly the acknowledgement the original got: the provider only
+        # needs to know it can stop retrying.
         ack = adapter.acknowledge(inbound)
         response = Response(
             ack.body,
@@ -203,10 +205,16 @@ def webhook_endpoint(bindings: Mapping[str, ConnectionBinding], writers: WriterP
                 "X-Inkbridge-Duplicate": "false" if inserted else "true",
             },
         )
-        ack_seconds[name].observe(time.perf_counter() - started)
+        connection.ack_seconds.observe(time.perf_counter() - started)
         return response
 
     return receive_webhook
+
+
+async def _http_problem(_request: Request, exc: Exception) -> Response:
+    # Routing errors (a wrong path, GET instead of POST) answer in the same problem format.
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, exc.detail, exc.headers)
 
 
 def build_ingest_app(bindings: Mapping[str, ConnectionBinding], writers: WriterPool) -> Starlette:
@@ -214,11 +222,16 @@ def build_ingest_app(bindings: Mapping[str, ConnectionBinding], writers: WriterP
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Everything alive now (modules, tables, compiled statements) lives for the whole process.
+        # Frozen, the cyclic collector stops walking it on every full collection: measured under
+        # load, those walks took ~40 ms each and made the p99 acknowledgement latency.
+        gc.freeze()
         yield
         # Every submitted receipt is committed before the process goes away.
         await asyncio.to_thread(writers.stop_all)
 
     return Starlette(
         routes=[Route(WEBHOOK_PATH, webhook_endpoint(bindings, writers), methods=["POST"])],
+        exception_handlers={HTTPException: _http_problem},
         lifespan=lifespan,
     )

@@ -42,6 +42,8 @@ STATUSES: dict[str, EventType] = {
     "document.completed": EventType.DOCUMENT_COMPLETED,
     "document.declined": EventType.DOCUMENT_DECLINED,
     "document.cancelled": EventType.DOCUMENT_VOIDED,
+    # PandaDoc's status reference: "document.voided" is a document that expired.
+    "document.voided": EventType.DOCUMENT_EXPIRED,
 }
 
 

@@ -34,7 +34,7 @@ ReceiptSource = Literal["webhook", "reconcile"]
 Outcome = tuple[int, bool]  # (receipt id, inserted by this call?)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceiptRow:
     """One delivery as the inbox stores it. ``headers`` are already redacted."""
 
@@ -57,7 +57,7 @@ def _insert_statement(dialect: str) -> Any:
     """The INSERT … ON CONFLICT DO NOTHING RETURNING statement, built once per dialect.
 
     Built without values and executed with parameter dicts, so SQLAlchemy compiles it once
-    and reuses it; building ``.values(...)`` per row cost more CPU than the request itself.
+    and reuses it; building ``.values(...)`` per row measured ten times the CPU per receipt.
     """
     # Both dialects spell ON CONFLICT the same way but through their own insert constructs.
     if dialect == "postgresql":
@@ -168,8 +168,8 @@ def _settle(settlements: list[tuple[asyncio.Future[Outcome], Outcome | Exception
 def _settle_in_loops(batch: list[_Pending], outcomes: Sequence[Outcome | Exception]) -> None:
     """Hand each caller its outcome on its own event loop: one callback per loop per batch.
 
-    Not one per row: every ``call_soon_threadsafe`` wakes the loop and contends with it for the
-    GIL, which under load cost more than the insert itself.
+    Not one per row: every ``call_soon_threadsafe`` wakes the loop from this thread, so one per
+    batch keeps that cost flat however many rows the commit carried.
     """
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Any]]] = {}
     for pending, outcome in zip(batch, outcomes, strict=True):
@@ -210,10 +210,6 @@ class GroupCommitWriter:
         self._accepting = False
         self._batch_metric = metrics.GROUP_COMMIT_BATCH.labels(db.region)
         self._commit_metric = metrics.GROUP_COMMIT_SECONDS.labels(db.region)
-
-    @property
-    def running(self) -> bool:
-        return self._accepting
 
     def start(self) -> None:
         with self._lock:
