@@ -164,6 +164,27 @@ def test_a_destination_outage_is_retried_then_dead_lettered_and_replayable(
     assert len(fake.facts_written()) == 4
 
 
+def test_a_dead_workers_coalesced_claim_is_taken_over_whole(tmp_path: Path, db_url: str) -> None:
+    fake = RecordingConnector()
+    container = _container(tmp_path, db_url, fake)
+    for msg_id, body in _events("sbx_dead"):
+        _receive(container, body, msg_id)
+    _drain(container)
+    with container.databases.home.transaction() as conn:  # a worker claims, then dies
+        claimed = outbox_store.claim(
+            conn,
+            destination="crm",
+            limit=10,
+            lease_seconds=-1,
+            now=datetime.now(UTC),
+            whole_records=True,
+        )
+    assert len(claimed) == 4
+    asyncio.run(_deliver_all(container))
+    assert [(w["state"], w["uncertain"]) for w in fake.writes] == [("completed", True)]
+    assert len(fake.facts_written()) == 4
+
+
 def test_per_record_order_holds_across_retries(tmp_path: Path, db_url: str) -> None:
     fake = RecordingConnector(failures=["retry"])
     container = _container(tmp_path, db_url, fake)
@@ -263,15 +284,20 @@ def test_two_workers_on_postgres_drain_one_outbox_without_delivering_twice(
         for msg_id, body in _events(f"sbx_pg{n}"):
             _receive(first, body, msg_id)
 
+    def settled() -> bool:
+        with first.databases.home.reader() as conn:
+            receipts_open = conn.execute(
+                text("SELECT COUNT(*) FROM webhook_receipts WHERE status <> 'done'")
+            ).scalar_one()
+            return receipts_open == 0 and not outbox_store.pending_exists(conn)
+
     async def work(container: Container) -> None:
         runtime = DestinationRuntime.for_destination(container.destinations["crm"])
-        idle = 0
-        while idle < 20:
-            claimed = await asyncio.to_thread(
-                process_pending, container, container.databases.home, 10
-            )
-            sent = await deliver_once(container, runtime, container.databases.home)
-            idle = idle + 1 if not (claimed or sent) else 0
+        deadline = asyncio.get_running_loop().time() + 120
+        while not await asyncio.to_thread(settled):
+            assert asyncio.get_running_loop().time() < deadline, "workers did not drain"
+            await asyncio.to_thread(process_pending, container, container.databases.home, 10)
+            await deliver_once(container, runtime, container.databases.home)
             await asyncio.sleep(0.005)
 
     async def both() -> None:

@@ -36,7 +36,12 @@ class RecordingConnector:
         for change in changes:
             state = change.payload.get("envelope", {}).get("state")
             self.writes.append(
-                {"record": change.record_key, "facts": list(change.fact_keys), "state": state}
+                {
+                    "record": change.record_key,
+                    "facts": list(change.fact_keys),
+                    "state": state,
+                    "uncertain": change.uncertain,
+                }
             )
             self.records[change.record_key] = {"state": state, **change.payload}
         return BatchResult(results=[ChangeResult(outbox_id=c.outbox_id, ok=True) for c in changes])

@@ -126,14 +126,20 @@ def claim(
     ids = set(head_ids)
     if whole_records:
         records = {r.record_key for r in heads}
+        # Later changes of the same records: pending ones, and ones a dead worker had leased
+        # together with the head (they were coalesced with it, so they travel with it again).
         later = conn.execute(
-            select(outbox.c.id).where(
+            select(outbox.c.id, outbox.c.status).where(
                 outbox.c.destination == destination,
                 outbox.c.record_key.in_(records),
-                outbox.c.status == "pending",
+                or_(
+                    outbox.c.status == "pending",
+                    and_(outbox.c.status == "inflight", outbox.c.lease_until < now),
+                ),
             )
         ).all()
         ids |= {int(r.id) for r in later}
+        expired |= {int(r.id) for r in later if r.status == "inflight"}
     lease = now + timedelta(seconds=lease_seconds)
     conn.execute(
         update(outbox).where(outbox.c.id.in_(ids)).values(status="inflight", lease_until=lease)
