@@ -3,6 +3,7 @@ tests pass their own settings (and, if they like, their own HTTP client)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +62,17 @@ def _destination_url(settings: Settings, dest: DestinationSettings) -> str:
 def build_connector(
     settings: Settings, name: str, dest: DestinationSettings, http: httpx.AsyncClient
 ) -> Destination:
+    """The connector of a destination: sandbox and webhook here, vendors by module convention
+    (``inkbridge.connectors.<kind>.from_settings(name, dest, client)``)."""
     from inkbridge.connectors.sandbox_crm import SandboxCrmConnector
     from inkbridge.connectors.webhook import OutboundWebhookConnector
 
-    url = _destination_url(settings, dest)
     if dest.kind in {"sandbox_crm", "sandbox_marketing"}:
         connector: Connector = SandboxCrmConnector(
-            name=name, base_url=url, client=http, max_batch=min(dest.batch_size, 100)
+            name=name,
+            base_url=_destination_url(settings, dest),
+            client=http,
+            max_batch=min(dest.batch_size, 100),
         )
         return Destination(name=name, settings=dest, connector=connector, coalesce=True)
     if dest.kind == "webhook":
@@ -75,12 +80,17 @@ def build_connector(
             raise ConfigError(f"webhook destination {name!r} needs a secret reference")
         connector = OutboundWebhookConnector(
             name=name,
-            url=url,
+            url=_destination_url(settings, dest),
             secret=resolve_secret(dest.secret).get_secret_value(),
             client=http,
         )
         return Destination(name=name, settings=dest, connector=connector, coalesce=False)
-    raise ConfigError(f"destination {name!r}: unknown kind {dest.kind!r}")
+    try:
+        module = importlib.import_module(f"inkbridge.connectors.{dest.kind}")
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"destination {name!r}: no connector for {dest.kind!r}") from exc
+    connector = module.from_settings(name, dest, http)
+    return Destination(name=name, settings=dest, connector=connector, coalesce=True)
 
 
 def _option(connection: str, conn: ConnectionSettings, name: str) -> str:

@@ -66,20 +66,67 @@ class ConnectionSettings(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+DestinationKind = Literal[
+    "sandbox_crm",
+    "sandbox_marketing",
+    "webhook",
+    "hubspot",
+    "salesforce",
+    "dynamics",
+    "pipedrive",
+    "marketo",
+    "mautic",
+]
+MARKETING_KINDS = frozenset({"sandbox_marketing", "marketo", "mautic"})
+_RECORD_EVENTS = {"envelope.state_changed", "lead.updated", "contact.consent"}
+DEFAULT_EVENTS: dict[str, frozenset[str]] = {
+    "crm": frozenset(_RECORD_EVENTS | {"crm.task"}),
+    "marketing": frozenset(_RECORD_EVENTS | {"journey.enter", "marketing.suppress"}),
+    "webhook": frozenset(
+        {
+            "envelope.state_changed",
+            "recipient.status_changed",
+            "envelope.delivery_failed",
+            "envelope.conflict_detected",
+            "envelope.conflict_resolved",
+        }
+    ),
+}
+
+
 class DestinationSettings(BaseModel):
     """One CRM, marketing or outbound-webhook destination fed by the outbox."""
 
-    kind: Literal["sandbox_crm", "sandbox_marketing", "webhook"] = "sandbox_crm"
+    kind: DestinationKind = "sandbox_crm"
     url: str | None = None
     secret: str | None = None  # reference; outbound webhooks sign with it
+    # "crm" or "marketing": which journey actions reach it. Default: from the kind.
+    role: Literal["crm", "marketing", "webhook"] | None = None
+    fields: dict[str, str] = Field(default_factory=dict)  # canonical field -> vendor property
+    options: dict[str, Any] = Field(default_factory=dict)  # vendor settings (not secret)
+    credentials: dict[str, str] = Field(default_factory=dict)  # name -> secret reference
     regions: list[str] = Field(default_factory=lambda: ["default"])
-    events: list[str] = Field(default_factory=lambda: ["envelope.state_changed"])
-    batch_size: int = 50
+    events: list[str] | None = None  # kinds of change it receives; default: by role
+    batch_size: int = 100
     max_attempts: int = 8
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 300.0
     rate_per_second: float = 50.0
     timeout_seconds: float = 10.0
+
+    @property
+    def subscribed_events(self) -> frozenset[str]:
+        if self.events is not None:
+            return frozenset(self.events)
+        return DEFAULT_EVENTS[self.effective_role]
+
+    @property
+    def effective_role(self) -> str:
+        if self.role:
+            return self.role
+        if self.kind == "webhook":
+            return "webhook"
+        return "marketing" if self.kind in MARKETING_KINDS else "crm"
 
 
 class TemplateSettings(BaseModel):

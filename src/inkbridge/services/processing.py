@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import Connection, Row, select
+from sqlalchemy.exc import IntegrityError
 
 from inkbridge.bootstrap import Container, Destination
 from inkbridge.domain.events import DomainEvent, NormalizedEvent
@@ -55,6 +56,7 @@ RESIDENCY_REFUSALS = Counter(
     registry=REGISTRY,
 )
 
+MAX_RECEIPT_ATTEMPTS = 10
 META_ENVELOPE = "inkbridge_envelope_id"
 META_LEAD = "inkbridge_lead_id"
 META_CORRELATION = "inkbridge_correlation_id"
@@ -116,7 +118,7 @@ def _resolve_envelope(
             .limit(1)
         ).first()
     envelope_id = new_id("env")
-    envelope_store.insert(
+    inserted = envelope_store.insert_tracked(
         conn,
         {
             "id": envelope_id,
@@ -141,6 +143,14 @@ def _resolve_envelope(
             "updated_at": now,
         },
     )
+    if not inserted:
+        # Another worker tracked it first (its insert committed while ours waited): use theirs.
+        raced = envelope_store.find_by_provider_ref(
+            conn, receipt.connection, event.provider_envelope_id
+        )
+        if raced is None:
+            raise ConcurrentUpdate()
+        return raced
     audit.record(
         conn,
         region=receipt.region,
@@ -208,7 +218,7 @@ def route(destinations: Mapping[str, Destination], kind: str, region: str) -> li
     """Destinations subscribed to a kind of domain event that may receive this region's data."""
     chosen = []
     for dest in destinations.values():
-        if kind not in dest.settings.events:
+        if kind not in dest.settings.subscribed_events:
             continue
         if not may_send(region, dest.settings.regions):
             RESIDENCY_REFUSALS.labels(dest.name).inc()
@@ -410,12 +420,30 @@ def process_receipt(
                 )
                 accepted += outcome is Outcome.ACCEPTED
             receipts.settle(conn, receipt.id, status="done", now=now, correlation_id=correlation_id)
-    except ConcurrentUpdate:
+    except (ConcurrentUpdate, IntegrityError) as exc:
+        # Another worker changed the same envelope first: try again in a moment.
         with db.transaction() as conn:
             receipts.release(
-                conn, receipt.id, error="concurrent update", retry_at=now + timedelta(seconds=0.05)
+                conn,
+                receipt.id,
+                error=f"concurrent update: {type(exc).__name__}",
+                retry_at=now + timedelta(seconds=0.05),
             )
         return ProcessResult(receipt.id, "retry")
+    except Exception as exc:
+        # Never lose a receipt to a bug: retry with backoff, then park it as failed (visible,
+        # replayable) instead of blocking the inbox.
+        failed = receipt.attempts >= MAX_RECEIPT_ATTEMPTS
+        with db.transaction() as conn:
+            if failed:
+                receipts.settle(conn, receipt.id, status="failed", now=now, error=repr(exc))
+            else:
+                delay = min(300.0, 2.0**receipt.attempts)
+                receipts.release(
+                    conn, receipt.id, error=repr(exc), retry_at=now + timedelta(seconds=delay)
+                )
+        log.exception("receipt_processing_error", receipt_id=receipt.id, parked=failed)
+        return ProcessResult(receipt.id, "failed" if failed else "retry")
     RECEIPTS_PROCESSED.labels("done").inc()
     log.info(
         "receipt_processed",

@@ -39,6 +39,21 @@ def insert(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(envelopes.insert().values(**values))
 
 
+def insert_tracked(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert an envelope first seen in a webhook; False if another writer tracked it first."""
+    stmt: Any = (
+        postgresql.insert(envelopes)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(envelopes)
+    )
+    result = conn.execute(
+        stmt.values(**values).on_conflict_do_nothing(
+            index_elements=["connection", "provider_envelope_id"]
+        )
+    )
+    return bool(result.rowcount)
+
+
 def set_provider_ref(conn: Connection, envelope_id: str, provider_envelope_id: str) -> bool:
     """Record the provider's id once; False if another id was recorded first."""
     result = conn.execute(
