@@ -35,8 +35,30 @@ def find_by_provider_id(conn: Connection, provider_envelope_id: str) -> list[Row
     )
 
 
+# Milestones kept as plain columns too, so reports scan columns instead of JSON.
+REPORT_MILESTONES = (
+    "sent_at",
+    "first_viewed_at",
+    "first_signed_at",
+    "completed_at",
+    "declined_at",
+    "voided_at",
+    "expired_at",
+    "first_reminder_at",
+)
+
+
+def with_report_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Copy the first-touch campaign fields out of ``attribution`` into their report columns."""
+    attribution = values.get("attribution") or {}
+    return {
+        **values,
+        **{k: attribution.get(k) for k in ("utm_source", "utm_medium", "utm_campaign")},
+    }
+
+
 def insert(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(envelopes.insert().values(**values))
+    conn.execute(envelopes.insert().values(**with_report_columns(values)))
 
 
 def insert_tracked(conn: Connection, values: dict[str, Any]) -> bool:
@@ -47,7 +69,7 @@ def insert_tracked(conn: Connection, values: dict[str, Any]) -> bool:
         else sqlite.insert(envelopes)
     )
     result = conn.execute(
-        stmt.values(**values).on_conflict_do_nothing(
+        stmt.values(**with_report_columns(values)).on_conflict_do_nothing(
             index_elements=["connection", "provider_envelope_id"]
         )
     )
@@ -97,6 +119,7 @@ def save_snapshot(
     values: dict[str, Any] = {
         "state": snapshot.state.value,
         "milestones": {k: v.isoformat() for k, v in sorted(snapshot.milestones.items())},
+        **{name: snapshot.milestones.get(name) for name in REPORT_MILESTONES},
         "delivery_failed": snapshot.delivery_failed,
         "conflicts": sorted(c.value for c in snapshot.conflicts),
         "version": expected_version + 1,

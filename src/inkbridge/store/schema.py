@@ -145,11 +145,24 @@ envelopes = Table(
     Column("linked", Boolean, nullable=False, default=True),
     Column("needs_reconcile", Boolean, nullable=False, default=False),
     Column("last_reconciled_at", TS),
+    # Denormalised for reports (the JSON columns stay the record): milestones and first touch.
+    Column("sent_at", TS),
+    Column("first_viewed_at", TS),
+    Column("first_signed_at", TS),
+    Column("completed_at", TS),
+    Column("declined_at", TS),
+    Column("voided_at", TS),
+    Column("expired_at", TS),
+    Column("first_reminder_at", TS),
+    Column("utm_source", String(200)),
+    Column("utm_medium", String(200)),
+    Column("utm_campaign", String(200)),
     Column("version", Integer, nullable=False, default=0),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("connection", "provider_envelope_id", name="uq_envelopes_provider_ref"),
     Index("ix_envelopes_reconcile", "needs_reconcile", "state"),
+    Index("ix_envelopes_report", "utm_campaign", "template_key", "created_at"),
 )
 
 recipients = Table(
