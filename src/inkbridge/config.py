@@ -133,6 +133,33 @@ class TemplateSettings(BaseModel):
     title: str
     version: int = 1
     provider_template_id: str | None = None
+    # Consent text versions shown at signing; recorded in the ledger when the envelope completes.
+    consent_bundle: list[str] = Field(default_factory=list)
+
+
+class ControllerSettings(BaseModel):
+    """The data controller named on consent receipts."""
+
+    name: str = "inkbridge operator"
+    contact: str | None = None
+    email: str | None = None
+    address: str | None = None
+    policy_url: str | None = None
+
+
+class JourneySettings(BaseModel):
+    """One journey rule (see domain.journeys); ``[[journeys]]`` in the file replaces the
+    defaults (completed → onboarding, expired → nurture, declined → task, completed without
+    marketing consent → suppress)."""
+
+    name: str
+    on_state: Literal["completed", "declined", "voided", "expired", "sent", "viewed"]
+    action: Literal["enter_journey", "create_task", "suppress_marketing"]
+    journey: str | None = None
+    task_subject: str | None = None
+    requires_marketing_consent: bool = False
+    without_marketing_consent: bool = False
+    destinations: list[str] = Field(default_factory=list)
 
 
 class WorkerSettings(BaseModel):
@@ -157,6 +184,8 @@ class Settings(BaseModel):
     connections: dict[str, ConnectionSettings] = Field(default_factory=dict)
     destinations: dict[str, DestinationSettings] = Field(default_factory=dict)
     templates: dict[str, TemplateSettings] = Field(default_factory=dict)
+    journeys: list[JourneySettings] | None = None  # None: the default rules
+    controller: ControllerSettings = Field(default_factory=ControllerSettings)
     sandbox: bool = False  # serve the built-in sandbox provider and destinations
 
     @field_validator("regions")

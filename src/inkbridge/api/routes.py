@@ -9,7 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from inkbridge.api.auth import require
-from inkbridge.api.schemas import EnvelopeIn, LeadIn, ReplayIn, SigningSessionIn
+from inkbridge.api.schemas import (
+    EnvelopeIn,
+    LeadIn,
+    ReplayIn,
+    SigningSessionIn,
+)
 from inkbridge.bootstrap import Container
 from inkbridge.services import envelopes as envelope_service
 from inkbridge.services import leads as lead_service
@@ -37,7 +42,9 @@ def capture_lead(body: LeadIn, request: Request, _: CanWriteLeads) -> JSONRespon
     container = _container(request)
     ip = request.client.host if request.client else None
     capture = body.to_capture(ip, request.headers.get("user-agent"))
-    lead_id = lead_service.capture_lead(container.databases, capture)
+    lead_id = lead_service.capture_lead(
+        container.databases, capture, destinations=container.destinations
+    )
     view = lead_service.lead_view(container.databases, lead_id)
     return JSONResponse(view, status_code=201, headers={"Location": f"/v1/leads/{lead_id}"})
 

@@ -141,3 +141,28 @@ class ReplayIn(BaseModel):
 
     ids: list[int] | None = None
     destination: str | None = None
+
+
+class LeadUpdateIn(BaseModel):
+    """The fields of a lead that may change. First touch is not among them, by design."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner: str | None = Field(None, max_length=200)
+    first_name: str | None = Field(None, max_length=200)
+    last_name: str | None = Field(None, max_length=200)
+    company: str | None = Field(None, max_length=200)
+
+
+class ConsentRecordIn(ConsentIn):
+    lead_id: str
+
+
+class ConsentTextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    text: str = Field(..., min_length=1, max_length=100_000)
+    locale: str | None = None
+    jurisdiction: str | None = None
+    title: str | None = None

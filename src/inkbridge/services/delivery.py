@@ -11,19 +11,28 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from prometheus_client import Counter
+from sqlalchemy import Connection
 
 from inkbridge.bootstrap import Container, Destination
 from inkbridge.connectors.base import BatchResult, Change
+from inkbridge.connectors.kinds import COALESCING_KINDS, MARKETING_ACTIONS
 from inkbridge.domain.delivery_policy import CircuitBreaker, TokenBucket, backoff_seconds
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.ids import new_id
 from inkbridge.metrics import REGISTRY
-from inkbridge.store import outbox
+from inkbridge.services.routing import consent_of, marketing_allowed
+from inkbridge.store import audit, outbox
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.outbox import OutboxRow
 
 log = structlog.get_logger("inkbridge.delivery")
 
+SUPPRESSED = Counter(
+    "inkbridge_marketing_suppressed_total",
+    "Marketing actions not sent because the lead has no marketing consent at send time.",
+    ["destination"],
+    registry=REGISTRY,
+)
 DELIVERED = Counter(
     "inkbridge_outbox_delivered_total",
     "Outbox rows delivered (coalesced rows count as superseded).",
@@ -58,6 +67,23 @@ class PlannedChange:
     rows: tuple[OutboxRow, ...]  # the newest last; earlier ones are superseded on success
 
 
+def _groups(record_rows: list[OutboxRow], coalesce: bool) -> list[list[OutboxRow]]:
+    """Runs of coalescable changes of one kind travel as one (the newest); others alone."""
+    groups: list[list[OutboxRow]] = []
+    for row in record_rows:
+        last = groups[-1] if groups else None
+        if (
+            coalesce
+            and last is not None
+            and row.kind in COALESCING_KINDS
+            and last[-1].kind == row.kind
+        ):
+            last.append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
 def plan(rows: Sequence[OutboxRow], coalesce: bool) -> list[PlannedChange]:
     """Group claimed rows per record; coalescing sends only the newest change of a record."""
     by_record: dict[str, list[OutboxRow]] = {}
@@ -65,7 +91,7 @@ def plan(rows: Sequence[OutboxRow], coalesce: bool) -> list[PlannedChange]:
         by_record.setdefault(row.record_key, []).append(row)
     planned: list[PlannedChange] = []
     for record_rows in by_record.values():
-        groups = [record_rows] if coalesce else [[r] for r in record_rows]
+        groups = _groups(record_rows, coalesce)
         for group in groups:
             newest = group[-1]
             planned.append(
@@ -92,15 +118,44 @@ def _lease_seconds(destination: Destination) -> float:
 
 
 def _claim(db: RegionDatabase, destination: Destination, limit: int) -> list[OutboxRow]:
+    """Lease due changes; marketing actions for leads without marketing consent *now* (it may
+    have been withdrawn since the action was queued) are settled as suppressed, not sent."""
+    now = datetime.now(UTC)
     with db.transaction() as conn:
-        return outbox.claim(
+        rows = outbox.claim(
             conn,
             destination=destination.name,
             limit=limit,
             lease_seconds=_lease_seconds(destination),
-            now=datetime.now(UTC),
+            now=now,
             whole_records=destination.coalesce,
         )
+        blocked = [r for r in rows if r.kind in MARKETING_ACTIONS and not _may_market(conn, r)]
+        if blocked:
+            outbox.mark_suppressed(conn, [r.id for r in blocked], now)
+            for row in blocked:
+                audit.record(
+                    conn,
+                    region=db.region,
+                    actor="worker",
+                    action="consent:marketing:suppressed",
+                    subject_id=_lead_id(row),
+                    correlation_id=row.correlation_id,
+                    details={"destination": destination.name, "fact": row.idempotency_key},
+                )
+            SUPPRESSED.labels(destination.name).inc(len(blocked))
+    blocked_ids = {r.id for r in blocked}
+    return [r for r in rows if r.id not in blocked_ids]
+
+
+def _lead_id(row: OutboxRow) -> str | None:
+    lead = row.payload.get("lead")
+    return str(lead["id"]) if isinstance(lead, dict) and lead.get("id") else None
+
+
+def _may_market(conn: Connection, row: OutboxRow) -> bool:
+    lead_id = _lead_id(row)
+    return lead_id is not None and marketing_allowed(consent_of(conn, lead_id))
 
 
 def _settle(

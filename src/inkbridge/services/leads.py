@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from inkbridge.bootstrap import Destination
 from inkbridge.domain.attribution import Touchpoint, first_touch
 from inkbridge.domain.consent import (
     ConsentEntry,
@@ -20,7 +22,7 @@ from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import hash_identifier, new_id
 from inkbridge.store import audit, chains
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import consent_records, leads, touchpoints
+from inkbridge.store.schema import consent_records, consent_texts, leads, touchpoints
 
 CONSENT_CONTENT = [
     "region",
@@ -70,18 +72,29 @@ def _consent_chain(lead_id: str) -> str:
     return f"consent:{lead_id}"
 
 
+def validate_consent(consent: ConsentInput) -> None:
+    if consent.kind not in ConsentKind.__members__.values():
+        raise InvalidInput(f"unknown consent kind {consent.kind!r}", field="consents")
+    if consent.status not in ConsentStatus.__members__.values():
+        raise InvalidInput(f"unknown consent status {consent.status!r}", field="consents")
+
+
 def _validate(capture: LeadCapture) -> None:
     if "@" not in capture.email or len(capture.email) > 320:
         raise InvalidInput("must be an email address", field="email")
     for consent in capture.consents:
-        if consent.kind not in ConsentKind.__members__.values():
-            raise InvalidInput(f"unknown consent kind {consent.kind!r}", field="consents")
-        if consent.status not in ConsentStatus.__members__.values():
-            raise InvalidInput(f"unknown consent status {consent.status!r}", field="consents")
+        validate_consent(consent)
 
 
-def capture_lead(databases: Databases, capture: LeadCapture, now: datetime | None = None) -> str:
-    """Store a new lead in its region with first touch frozen; returns the lead id."""
+def capture_lead(
+    databases: Databases,
+    capture: LeadCapture,
+    now: datetime | None = None,
+    *,
+    destinations: Mapping[str, Destination] | None = None,
+) -> str:
+    """Store a new lead in its region with first touch frozen; returns the lead id. Its consent
+    is queued for the destinations in the same transaction."""
     _validate(capture)
     region = capture.region or databases.home_region
     db = databases[region]
@@ -114,8 +127,12 @@ def capture_lead(databases: Databases, capture: LeadCapture, now: datetime | Non
             )
         )
         _add_touchpoints(conn, region, lead_id, capture.anonymous_id, capture.touchpoints)
+        check_text_versions(conn, capture.consents)
+        last = 0
         for consent in capture.consents:
-            append_consent(conn, region, lead_id, consent, evidence, moment)
+            last = append_consent(conn, region, lead_id, consent, evidence, moment)
+        if last and destinations:
+            publish_lead(conn, destinations, lead_id, region, "contact.consent", f"consent:{last}")
         audit.record(
             conn,
             region=region,
@@ -183,6 +200,83 @@ def append_consent(
     }
     seq, _ = chains.append(conn, consent_records, _consent_chain(lead_id), content)
     return seq
+
+
+def check_text_versions(conn: Connection, consents: Iterable[ConsentInput]) -> None:
+    """A consent naming a text version must match the registered text's hash exactly."""
+    for consent in consents:
+        if consent.text_version_id is None:
+            continue
+        text = conn.execute(
+            select(consent_texts.c.sha256).where(consent_texts.c.id == consent.text_version_id)
+        ).first()
+        if text is None:
+            raise InvalidInput(
+                f"unknown consent text version {consent.text_version_id!r}", field="consents"
+            )
+        if consent.text_sha256 not in (None, text.sha256):
+            raise InvalidInput(
+                "text_sha256 does not match the registered text of that version", field="consents"
+            )
+
+
+def publish_lead(
+    conn: Connection,
+    destinations: Mapping[str, Destination],
+    lead_id: str,
+    region: str,
+    kind: str,
+    fact: str,
+) -> None:
+    """Queue the lead's current record (contact fields, owner, consent) for its destinations."""
+    from inkbridge.services.routing import enqueue_for, lead_payload
+
+    lead = lead_payload(conn, lead_id)
+    if lead is None:
+        return
+    correlation_id = conn.execute(
+        select(leads.c.correlation_id).where(leads.c.id == lead_id)
+    ).scalar_one()
+    enqueue_for(
+        conn,
+        destinations,
+        kind=kind,
+        region=region,
+        record_key=f"lead:{lead_id}",
+        fact_key=f"lead:{lead_id}:{fact}",
+        payload={"lead": lead, "correlation_id": correlation_id},
+        correlation_id=correlation_id,
+        now=datetime.now(UTC),
+    )
+
+
+def update_lead(
+    databases: Databases,
+    lead_id: str,
+    changes: dict[str, str | None],
+    *,
+    destinations: Mapping[str, Destination] | None = None,
+) -> None:
+    """Change a lead's mutable fields (owner, names, company). First touch is never among them."""
+    allowed = {"owner", "first_name", "last_name", "company"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise InvalidInput(f"only {sorted(allowed)} can change; not {unknown}", field="body")
+    region, lead = find_lead(databases, lead_id)
+    with databases[region].transaction() as conn:
+        conn.execute(leads.update().where(leads.c.id == lead_id).values(**changes))
+        version = new_id("upd")
+        audit.record(
+            conn,
+            region=region,
+            actor="api",
+            action="api:lead:updated",
+            subject_id=lead_id,
+            correlation_id=lead["correlation_id"],
+            details={"fields": sorted(changes)},
+        )
+        if destinations:
+            publish_lead(conn, destinations, lead_id, region, "lead.updated", f"update:{version}")
 
 
 def find_lead(databases: Databases, lead_id: str) -> tuple[str, dict[str, Any]]:

@@ -3,7 +3,6 @@ audit entry and outbox rows in one transaction. The state machine is the only wr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from prometheus_client import Counter
 from sqlalchemy import Connection, Row, select
 from sqlalchemy.exc import IntegrityError
 
-from inkbridge.bootstrap import Container, Destination
+from inkbridge.bootstrap import Container
 from inkbridge.domain.events import DomainEvent, NormalizedEvent
 from inkbridge.domain.lifecycle import (
     Applied,
@@ -23,13 +22,14 @@ from inkbridge.domain.lifecycle import (
     resolve_terminal,
     terminal_state_of,
 )
-from inkbridge.domain.residency import may_send
 from inkbridge.errors import InkbridgeError, MalformedPayload
 from inkbridge.ids import hash_identifier, new_id
 from inkbridge.metrics import REGISTRY
 from inkbridge.providers.base import InboundRequest
+from inkbridge.services.journeys import record_signing_consent, run_journeys
 from inkbridge.services.reconcile import decode_report
-from inkbridge.store import audit, event_log, outbox, receipts
+from inkbridge.services.routing import enqueue_for, lead_payload
+from inkbridge.store import audit, event_log, receipts
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipts import ReceiptRecord
@@ -49,13 +49,6 @@ RECEIPTS_PROCESSED = Counter(
     ["status"],
     registry=REGISTRY,
 )
-RESIDENCY_REFUSALS = Counter(
-    "inkbridge_residency_refusals_total",
-    "Outbox rows not written because the destination is not declared for the region.",
-    ["destination"],
-    registry=REGISTRY,
-)
-
 MAX_RECEIPT_ATTEMPTS = 10
 META_ENVELOPE = "inkbridge_envelope_id"
 META_LEAD = "inkbridge_lead_id"
@@ -165,25 +158,9 @@ def _resolve_envelope(
     return found
 
 
-def _lead_payload(conn: Connection, lead_id: str | None) -> dict[str, Any] | None:
-    if lead_id is None:
-        return None
-    lead = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
-    if lead is None:
-        return None
-    return {
-        "id": lead.id,
-        "email": lead.email,
-        "first_name": lead.first_name,
-        "last_name": lead.last_name,
-        "company": lead.company,
-        "owner": lead.owner,
-        "first_touch": dict(lead.first_touch or {}),
-    }
-
-
 def outbound_payload(
     envelope: Row[Any],
+    document_url: str,
     snapshot_state: str,
     milestones: dict[str, str],
     delivery_failed: bool,
@@ -207,24 +184,12 @@ def outbound_payload(
             "milestones": milestones,
             "delivery_failed": delivery_failed,
             "lead_id": envelope.lead_id,
+            "document_url": document_url,
         },
         "lead": lead,
         "attribution": dict(envelope.attribution or {}),
         "correlation_id": envelope.correlation_id,
     }
-
-
-def route(destinations: Mapping[str, Destination], kind: str, region: str) -> list[Destination]:
-    """Destinations subscribed to a kind of domain event that may receive this region's data."""
-    chosen = []
-    for dest in destinations.values():
-        if kind not in dest.settings.subscribed_events:
-            continue
-        if not may_send(region, dest.settings.regions):
-            RESIDENCY_REFUSALS.labels(dest.name).inc()
-            continue
-        chosen.append(dest)
-    return chosen
 
 
 def _decide(snapshot: EnvelopeSnapshot, event: NormalizedEvent, authoritative: bool) -> Applied:
@@ -313,7 +278,7 @@ def _apply_one(
     if not applied.events:
         return applied.outcome, correlation_id
     milestones = {k: v.isoformat() for k, v in sorted(applied.snapshot.milestones.items())}
-    lead = _lead_payload(conn, envelope.lead_id)
+    lead = lead_payload(conn, envelope.lead_id)
     for domain_event in applied.events:
         audit.record(
             conn,
@@ -326,24 +291,38 @@ def _apply_one(
         )
         payload = outbound_payload(
             envelope,
+            f"{container.settings.server.base_url}/v1/envelopes/{envelope.id}",
             applied.snapshot.state.value,
             milestones,
             applied.snapshot.delivery_failed,
             domain_event,
             lead,
         )
-        for dest in route(container.destinations, domain_event.kind, receipt.region):
-            outbox.enqueue(
+        enqueue_for(
+            conn,
+            container.destinations,
+            kind=domain_event.kind,
+            region=receipt.region,
+            record_key=f"envelope:{envelope.id}",
+            fact_key=domain_event.fact_key,
+            payload=payload,
+            correlation_id=correlation_id,
+            now=now,
+        )
+        if domain_event.kind == "envelope.state_changed" and lead is not None:
+            run_journeys(
                 conn,
+                container,
                 region=receipt.region,
-                destination=dest.name,
-                idempotency_key=domain_event.fact_key,
-                record_key=f"envelope:{envelope.id}",
-                kind=domain_event.kind,
+                envelope_id=envelope.id,
+                to_state=str(domain_event.data["to"]),
+                lead=lead,
                 payload=payload,
                 correlation_id=correlation_id,
                 now=now,
             )
+            if domain_event.data["to"] == "completed":
+                record_signing_consent(conn, container, envelope, lead["id"], now)
     return applied.outcome, correlation_id
 
 

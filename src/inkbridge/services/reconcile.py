@@ -117,13 +117,19 @@ async def reconcile_envelope(container: Container, db: RegionDatabase, row: Any)
         return False
     body = encode_report(row.id, events)
     digest = hashlib.sha256(body).hexdigest()
+    # The same report twice is one receipt, except for an envelope flagged since (a conflict,
+    # an unconfirmed terminal claim): it needs the answer applied again even when the provider
+    # says what it said before, once per envelope version.
+    dedup_key = f"reconcile:{digest}"
+    if row.needs_reconcile:
+        dedup_key += f":v{row.version}"
     with db.transaction() as conn:
         _, inserted = insert_receipt(
             conn,
             ReceiptRow(
                 region=db.region,
                 connection=row.connection,
-                dedup_key=f"reconcile:{digest}",  # the same report twice is one receipt
+                dedup_key=dedup_key,
                 source="reconcile",
                 content_type="application/json",
                 headers={},

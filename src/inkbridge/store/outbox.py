@@ -271,3 +271,12 @@ def unlease(conn: Connection, ids: Sequence[int]) -> None:
         .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
         .values(status="pending", lease_until=None)
     )
+
+
+def mark_suppressed(conn: Connection, ids: Sequence[int], now: datetime) -> None:
+    """Settle changes that policy forbids sending (a marketing action without consent)."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(status="suppressed", delivered_at=now, lease_until=None)
+    )

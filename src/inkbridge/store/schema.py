@@ -124,6 +124,20 @@ consent_records = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# Versioned consent texts: not personal data, so every region holds the same registry.
+consent_texts = Table(
+    "consent_texts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(60), nullable=False),
+    Column("title", String(200)),
+    Column("locale", String(20)),
+    Column("jurisdiction", String(20)),
+    Column("text", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
 envelopes = Table(
     "envelopes",
     metadata,

@@ -1,0 +1,126 @@
+"""Running journey rules on envelope state changes, and recording the consent a signature
+gives — both inside the transaction that accepted the state change."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from inkbridge.bootstrap import Container
+from inkbridge.domain.journeys import ACTION_ROLES, DEFAULT_RULES, JourneyRule, evaluate
+from inkbridge.store import audit
+from inkbridge.store.schema import consent_texts
+
+
+def rules_of(container: Container) -> tuple[JourneyRule, ...]:
+    configured = container.settings.journeys
+    if configured is None:
+        return DEFAULT_RULES
+    return tuple(
+        JourneyRule(
+            name=j.name,
+            on_state=j.on_state,
+            action=j.action,
+            journey=j.journey,
+            task_subject=j.task_subject,
+            requires_marketing_consent=j.requires_marketing_consent,
+            without_marketing_consent=j.without_marketing_consent,
+            destinations=tuple(j.destinations),
+        )
+        for j in configured
+    )
+
+
+def run_journeys(
+    conn: Connection,
+    container: Container,
+    *,
+    region: str,
+    envelope_id: str,
+    to_state: str,
+    lead: dict[str, Any],
+    payload: dict[str, Any],
+    correlation_id: str | None,
+    now: datetime,
+) -> None:
+    from inkbridge.services.routing import enqueue_for
+
+    for firing in evaluate(
+        rules_of(container), envelope_id, to_state, bool(lead.get("marketing_allowed"))
+    ):
+        action_payload = {**payload, "journey": firing.data}
+        record_key = f"lead:{lead['id']}"
+        if firing.kind == "crm.task":
+            record_key = f"task:{firing.fact_key}"
+            action_payload["task"] = {
+                "key": firing.fact_key,
+                "subject": firing.data.get("subject", "Follow up"),
+                "body": f"Envelope {envelope_id} is {to_state}.",
+                "owner": lead.get("owner"),
+                "due_at": (now + timedelta(days=1)).isoformat(),
+            }
+        sent_to = enqueue_for(
+            conn,
+            container.destinations,
+            kind=firing.kind,
+            region=region,
+            record_key=record_key,
+            fact_key=firing.fact_key,
+            payload=action_payload,
+            correlation_id=correlation_id,
+            now=now,
+            role=ACTION_ROLES[firing.rule.action],
+            names=firing.rule.destinations,
+        )
+        audit.record(
+            conn,
+            region=region,
+            actor="worker",
+            action=f"journey:lead:{firing.rule.action}",
+            subject_id=lead["id"],
+            correlation_id=correlation_id,
+            details={"rule": firing.rule.name, "envelope_id": envelope_id, "to": sent_to},
+        )
+
+
+def record_signing_consent(
+    conn: Connection, container: Container, envelope: Any, lead_id: str, now: datetime
+) -> None:
+    """A completed envelope is consent to execute the contract, and to whatever texts its
+    template's consent bundle showed at signing: append those records to the ledger."""
+    from inkbridge.services.leads import ConsentInput, append_consent
+
+    template = container.settings.templates.get(envelope.template_key or "")
+    bundle = list(template.consent_bundle) if template else []
+    texts = {}
+    if bundle:
+        rows = conn.execute(select(consent_texts).where(consent_texts.c.id.in_(bundle))).all()
+        texts = {r.id: r for r in rows}
+    entries = [
+        ConsentInput(
+            kind="contract_execution",
+            status="granted",
+            method="e_signature",
+            source=f"envelope:{envelope.id}",
+        )
+    ]
+    for version_id in bundle:
+        text = texts.get(version_id)
+        if text is None:
+            continue
+        entries.append(
+            ConsentInput(
+                kind=text.kind,
+                status="granted",
+                text_version_id=text.id,
+                text_sha256=text.sha256,
+                locale=text.locale,
+                jurisdiction=text.jurisdiction,
+                method="e_signature",
+                source=f"envelope:{envelope.id}",
+            )
+        )
+    for entry in entries:
+        append_consent(conn, envelope.region, lead_id, entry, {"envelope_id": envelope.id}, now)

@@ -1,0 +1,121 @@
+"""Routing business facts to destinations: who subscribes to a kind of change, who may hold the
+region's data (residency), and the outbox rows that carry it — written in the caller's
+transaction, so a fact and its deliveries commit together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import Connection, select
+
+from inkbridge.bootstrap import Destination
+from inkbridge.domain.consent import ConsentEntry, ConsentKind, ConsentStatus, current_status
+from inkbridge.domain.residency import may_send
+from inkbridge.metrics import REGISTRY
+from inkbridge.store import outbox
+from inkbridge.store.schema import consent_records, leads
+
+RESIDENCY_REFUSALS = Counter(
+    "inkbridge_residency_refusals_total",
+    "Outbox rows not written because the destination is not declared for the region.",
+    ["destination"],
+    registry=REGISTRY,
+)
+
+
+def route(
+    destinations: Mapping[str, Destination],
+    kind: str,
+    region: str,
+    *,
+    role: str | None = None,
+    names: Iterable[str] = (),
+) -> list[Destination]:
+    """Destinations subscribed to ``kind`` (of ``role``, or named) that may hold the region's
+    personal data."""
+    wanted = set(names)
+    chosen = []
+    for dest in destinations.values():
+        if wanted and dest.name not in wanted:
+            continue
+        if not wanted and role is not None and dest.settings.effective_role != role:
+            continue
+        if kind not in dest.settings.subscribed_events:
+            continue
+        if not may_send(region, dest.settings.regions):
+            RESIDENCY_REFUSALS.labels(dest.name).inc()
+            continue
+        chosen.append(dest)
+    return chosen
+
+
+def enqueue_for(
+    conn: Connection,
+    destinations: Mapping[str, Destination],
+    *,
+    kind: str,
+    region: str,
+    record_key: str,
+    fact_key: str,
+    payload: dict[str, Any],
+    correlation_id: str | None,
+    now: datetime,
+    role: str | None = None,
+    names: Iterable[str] = (),
+) -> list[str]:
+    """Write one outbox row per routed destination; returns the destination names."""
+    sent_to = []
+    for dest in route(destinations, kind, region, role=role, names=names):
+        outbox.enqueue(
+            conn,
+            region=region,
+            destination=dest.name,
+            idempotency_key=fact_key,
+            record_key=record_key,
+            kind=kind,
+            payload=payload,
+            correlation_id=correlation_id,
+            now=now,
+        )
+        sent_to.append(dest.name)
+    return sent_to
+
+
+def consent_of(conn: Connection, lead_id: str) -> dict[str, str]:
+    rows = conn.execute(
+        select(consent_records.c.kind, consent_records.c.status, consent_records.c.occurred_at)
+        .where(consent_records.c.lead_id == lead_id)
+        .order_by(consent_records.c.id)
+    ).all()
+    return current_status(
+        ConsentEntry(ConsentKind(r.kind), ConsentStatus(r.status), r.occurred_at) for r in rows
+    )
+
+
+def marketing_allowed(consent: Mapping[str, str]) -> bool:
+    return consent.get(ConsentKind.MARKETING_EMAIL.value) == ConsentStatus.GRANTED.value
+
+
+def lead_payload(conn: Connection, lead_id: str | None) -> dict[str, Any] | None:
+    """The lead as every outbound record carries it: contact fields, frozen first touch, owner,
+    consent per kind, and whether marketing may reach it."""
+    if lead_id is None:
+        return None
+    lead = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+    if lead is None:
+        return None
+    consent = consent_of(conn, lead_id)
+    return {
+        "id": lead.id,
+        "email": lead.email,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "company": lead.company,
+        "owner": lead.owner,
+        "first_touch": dict(lead.first_touch or {}),
+        "consent": consent,
+        "marketing_allowed": marketing_allowed(consent),
+    }
