@@ -257,14 +257,67 @@ def tokens_revoke(config_path: Path | None, token_id: str) -> None:
     click.echo("revoked" if done else "no such active token")
 
 
+@main.group()
+def consent() -> None:
+    """Consent texts and ledgers."""
+
+
+@consent.command("verify")
+@config_option
+def consent_verify(config_path: Path | None) -> None:
+    """Check every lead's consent ledger chain; exit 1 and name each break."""
+    from inkbridge.services.consent import verify_consent_chains
+
+    databases = _databases(_settings(config_path))
+    breaks = verify_consent_chains(databases)
+    for item in breaks:
+        click.echo(f"BROKEN {item.chain} at record {item.position}: {item.reason}")
+    if breaks:
+        raise SystemExit(1)
+    click.echo("every consent ledger is intact")
+
+
+@consent.command("register")
+@config_option
+@click.option("--kind", required=True)
+@click.option("--locale", default=None)
+@click.option("--jurisdiction", default=None)
+@click.option("--title", default=None)
+@click.argument("text_file", type=click.File("r", encoding="utf-8"))
+def consent_register(
+    config_path: Path | None,
+    kind: str,
+    locale: str | None,
+    jurisdiction: str | None,
+    title: str | None,
+    text_file: Any,
+) -> None:
+    """Register a consent text (read from TEXT_FILE, '-' for stdin); prints id and SHA-256."""
+    from inkbridge.services.consent import register_text
+
+    databases = _databases(_settings(config_path))
+    migrations.ensure_migrated(databases)
+    row = register_text(
+        databases,
+        kind=kind,
+        text=text_file.read(),
+        locale=locale,
+        jurisdiction=jurisdiction,
+        title=title,
+    )
+    click.echo(f"{row['id']} sha256={row['sha256']}")
+
+
 @main.command()
 @config_option
 def verify(config_path: Path | None) -> None:
-    """Prove the audit log and every envelope's event log intact (hash chains)."""
+    """Prove the audit log, every event log and every consent ledger intact (hash chains)."""
     from inkbridge.services.replay import verify_chains
 
     databases = _databases(_settings(config_path))
-    breaks = verify_chains(databases)
+    from inkbridge.services.consent import verify_consent_chains
+
+    breaks = verify_chains(databases) + verify_consent_chains(databases)
     for item in breaks:
         click.echo(f"BROKEN {item.chain} at entry {item.position}: {item.reason}")
     if breaks:

@@ -38,9 +38,13 @@ class RecordingConnector:
             self.writes.append(
                 {
                     "record": change.record_key,
+                    "kind": change.kind,
                     "facts": list(change.fact_keys),
                     "state": state,
                     "uncertain": change.uncertain,
+                    "journey": change.payload.get("journey"),
+                    "task": change.payload.get("task"),
+                    "lead": change.payload.get("lead"),
                 }
             )
             self.records[change.record_key] = {"state": state, **change.payload}

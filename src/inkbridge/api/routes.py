@@ -10,15 +10,20 @@ from fastapi.responses import JSONResponse
 
 from inkbridge.api.auth import require
 from inkbridge.api.schemas import (
+    ConsentRecordIn,
+    ConsentTextIn,
     EnvelopeIn,
     LeadIn,
+    LeadUpdateIn,
     ReplayIn,
     SigningSessionIn,
 )
 from inkbridge.bootstrap import Container
+from inkbridge.services import consent as consent_service
 from inkbridge.services import envelopes as envelope_service
 from inkbridge.services import leads as lead_service
 from inkbridge.services.admin import dead_letters, replay_dead_letters
+from inkbridge.services.leads import ConsentInput
 from inkbridge.services.reconcile import reconcile_once
 from inkbridge.services.tokens import TokenIdentity
 from inkbridge.services.trace import trace
@@ -54,10 +59,60 @@ def get_lead(lead_id: str, request: Request, _: CanRead) -> dict[str, Any]:
     return lead_service.lead_view(_container(request).databases, lead_id)
 
 
-@router.get("/consents", tags=["leads"])
+@router.patch("/leads/{lead_id}", tags=["leads"])
+def update_lead(
+    lead_id: str, body: LeadUpdateIn, request: Request, _: CanWriteLeads
+) -> dict[str, Any]:
+    """Change owner, names or company; first-touch attribution can never change."""
+    container = _container(request)
+    lead_service.update_lead(
+        container.databases,
+        lead_id,
+        body.model_dump(exclude_unset=True),
+        destinations=container.destinations,
+    )
+    return lead_service.lead_view(container.databases, lead_id)
+
+
+@router.get("/consents", tags=["consent"])
 def get_consents(request: Request, _: CanRead, lead_id: Annotated[str, Query()]) -> dict[str, Any]:
+    """The consent ledger of a lead and its current status per kind (a projection)."""
     view = lead_service.lead_view(_container(request).databases, lead_id)
     return {"lead_id": lead_id, "ledger": view["consents"], "status": view["consent_status"]}
+
+
+@router.post("/consents", status_code=201, tags=["consent"])
+def append_consent(body: ConsentRecordIn, request: Request, _: CanWriteLeads) -> dict[str, Any]:
+    """Append a grant, denial or withdrawal. Records are never changed or deleted."""
+    container = _container(request)
+    return consent_service.record_consent(
+        container.databases,
+        body.lead_id,
+        ConsentInput(**body.model_dump(exclude={"lead_id"})),
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        destinations=container.destinations,
+    )
+
+
+@router.get("/consents/{lead_id}/receipt", tags=["consent"])
+def consent_receipt(lead_id: str, request: Request, _: CanRead) -> dict[str, Any]:
+    """A consent receipt (Kantara CR v1.1 fields, ISO/IEC TS 27560 records) for a lead."""
+    container = _container(request)
+    return consent_service.consent_receipt(
+        container.databases, lead_id, container.settings.controller
+    )
+
+
+@router.post("/consent-texts", status_code=201, tags=["consent"])
+def register_consent_text(body: ConsentTextIn, request: Request, _: IsAdmin) -> dict[str, Any]:
+    """Register the exact text shown for a kind of consent: a version id and its SHA-256."""
+    return consent_service.register_text(_container(request).databases, **body.model_dump())
+
+
+@router.get("/consent-texts/{version_id}", tags=["consent"])
+def get_consent_text(version_id: str, request: Request, _: CanRead) -> dict[str, Any]:
+    return consent_service.get_text(_container(request).databases, version_id)
 
 
 @router.post("/envelopes", status_code=201, tags=["envelopes"])

@@ -1,0 +1,121 @@
+"""The HTTP API in-process (ASGI): scopes, problem details, consent immutability, lead updates."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from inkbridge.api.app import create_app
+from inkbridge.bootstrap import Container, bootstrap
+from inkbridge.services.tokens import create_token
+from tests.support.builders import make_settings
+
+
+@pytest.fixture
+def api(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[Container, dict[str, str]]]:
+    container = bootstrap(make_settings(tmp_path, sqlite_url), auto_migrate=True)
+    _, token = create_token(container.databases, "test", ["admin"])
+    yield container, {"Authorization": f"Bearer {token}"}
+    container.databases.dispose()
+
+
+def _call(container: Container, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(container))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.request(method, path, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_consent_records_cannot_be_changed_or_deleted_through_the_api(
+    api: tuple[Container, dict[str, str]],
+) -> None:
+    container, auth = api
+    lead = _call(
+        container,
+        "POST",
+        "/v1/leads",
+        headers=auth,
+        json={"email": "c@example.com", "consents": [{"kind": "marketing_email"}]},
+    ).json()
+    for method in ("PUT", "PATCH", "DELETE"):
+        answer = _call(container, method, "/v1/consents", headers=auth, json={})
+        assert answer.status_code == 405
+        answer = _call(container, method, f"/v1/consents/{lead['id']}/receipt", headers=auth)
+        assert answer.status_code == 405
+    withdrawn = _call(
+        container,
+        "POST",
+        "/v1/consents",
+        headers=auth,
+        json={"lead_id": lead["id"], "kind": "marketing_email", "status": "withdrawn"},
+    )
+    assert withdrawn.status_code == 201
+    body = withdrawn.json()
+    assert [e["status"] for e in body["ledger"]] == ["granted", "withdrawn"]  # appended
+    assert body["status"]["marketing_email"] == "withdrawn"
+
+
+def test_a_consent_naming_a_text_version_must_match_its_hash(
+    api: tuple[Container, dict[str, str]],
+) -> None:
+    container, auth = api
+    text = _call(
+        container,
+        "POST",
+        "/v1/consent-texts",
+        headers=auth,
+        json={"kind": "privacy_notice", "text": "We keep your data in the EU.", "locale": "en"},
+    ).json()
+    assert len(text["sha256"]) == 64
+    good = {"kind": "privacy_notice", "text_version_id": text["id"], "text_sha256": text["sha256"]}
+    bad = {**good, "text_sha256": "0" * 64}
+    ok = _call(
+        container, "POST", "/v1/leads", headers=auth, json={"email": "a@x.io", "consents": [good]}
+    )
+    assert ok.status_code == 201
+    refused = _call(
+        container, "POST", "/v1/leads", headers=auth, json={"email": "b@x.io", "consents": [bad]}
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    receipt = _call(container, "GET", f"/v1/consents/{ok.json()['id']}/receipt", headers=auth)
+    assert receipt.json()["records"][0]["notice"]["sha256"] == text["sha256"]
+
+
+def test_first_touch_cannot_be_patched_but_the_owner_can(
+    api: tuple[Container, dict[str, str]],
+) -> None:
+    container, auth = api
+    lead = _call(
+        container,
+        "POST",
+        "/v1/leads",
+        headers=auth,
+        json={"email": "o@example.com", "utm_campaign": "launch", "owner": "ann"},
+    ).json()
+    refused = _call(
+        container, "PATCH", f"/v1/leads/{lead['id']}", headers=auth, json={"first_touch": {}}
+    )
+    assert refused.status_code == 422
+    changed = _call(
+        container, "PATCH", f"/v1/leads/{lead['id']}", headers=auth, json={"owner": "bob"}
+    ).json()
+    assert changed["owner"] == "bob"
+    assert changed["first_touch"]["utm_campaign"] == "launch"
+
+
+def test_errors_are_problem_details(api: tuple[Container, dict[str, str]]) -> None:
+    container, auth = api
+    missing = _call(container, "GET", "/v1/leads/lead_nope", headers=auth)
+    assert missing.status_code == 404
+    assert missing.json()["title"] == "Not found"
+    invalid = _call(container, "POST", "/v1/leads", headers=auth, json={"email": "not-an-email"})
+    assert invalid.status_code == 422
+    assert _call(container, "GET", "/v1/leads/x").status_code == 401
