@@ -162,6 +162,19 @@ class JourneySettings(BaseModel):
     destinations: list[str] = Field(default_factory=list)
 
 
+class TriggerSettings(BaseModel):
+    """An inbound CRM trigger: a deal reaching ``stage`` creates the envelope for it, once."""
+
+    kind: Literal["hubspot", "standard_webhooks"] = "standard_webhooks"
+    secrets: list[str] = Field(default_factory=list)  # references; HubSpot: the app secret
+    stage: str = "contractsent"
+    template_key: str
+    connection: str | None = None
+    api_url: str = "https://api.hubapi.com"  # HubSpot: to look up the deal's contact
+    api_token: str | None = None  # reference; HubSpot private-app token
+    tolerance_seconds: int = 300
+
+
 class WorkerSettings(BaseModel):
     poll_interval_seconds: float = 0.1
     batch_size: int = 50
@@ -186,6 +199,7 @@ class Settings(BaseModel):
     templates: dict[str, TemplateSettings] = Field(default_factory=dict)
     journeys: list[JourneySettings] | None = None  # None: the default rules
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
+    triggers: dict[str, TriggerSettings] = Field(default_factory=dict)
     sandbox: bool = False  # serve the built-in sandbox provider and destinations
 
     @field_validator("regions")

@@ -13,6 +13,7 @@ from inkbridge.bootstrap import Container
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.processing import process_pending
 from inkbridge.services.reconcile import reconcile_once
+from inkbridge.services.triggers import process_triggers
 from inkbridge.store.database import RegionDatabase
 
 log = structlog.get_logger("inkbridge.worker")
@@ -79,11 +80,27 @@ class Worker:
                 log.exception("reconcile_loop_error", region=db.region)
             await asyncio.sleep(interval)
 
+    async def _trigger_loop(self, db: RegionDatabase) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = await process_triggers(self.container, db)
+            except Exception:
+                log.exception("trigger_loop_error", region=db.region)
+                claimed = 0
+                await asyncio.sleep(1.0)
+            if claimed == 0:
+                await self._pause()
+
     def start(self) -> None:
         for db in self.container.databases:
             self._tasks.append(asyncio.create_task(self._inbox_loop(db)))
             if self.container.providers:
                 self._tasks.append(asyncio.create_task(self._reconcile_loop(db)))
+            if (
+                self.container.settings.triggers
+                and db.region == self.container.databases.home_region
+            ):
+                self._tasks.append(asyncio.create_task(self._trigger_loop(db)))
             for name, runtime in self.runtimes.items():
                 if db.region in self.container.destinations[name].settings.regions:
                     self._tasks.append(asyncio.create_task(self._delivery_loop(runtime, db)))

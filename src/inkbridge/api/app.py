@@ -15,6 +15,7 @@ from inkbridge import __version__, metrics
 from inkbridge.api import problems
 from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
+from inkbridge.api.triggers import trigger_endpoint
 from inkbridge.api.webhooks import webhook_endpoint
 from inkbridge.bootstrap import Container
 from inkbridge.store.inbox import WriterPool
@@ -68,6 +69,12 @@ def create_app(
         "/v1/webhooks/{connection}",
         registration_endpoint(container.bindings),
         methods=["GET"],
+        include_in_schema=False,
+    )
+    app.add_route(
+        "/v1/triggers/{name}",
+        trigger_endpoint(container),
+        methods=["POST"],
         include_in_schema=False,
     )
     app.include_router(router)

@@ -47,8 +47,19 @@ async def create_envelope(
     template_key: str,
     connection: str | None = None,
     merge_fields: dict[str, str] | None = None,
+    envelope_id: str | None = None,
+    extra_metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Create and send an envelope for a lead; the lead's attribution rides in its metadata."""
+    """Create and send an envelope for a lead; the lead's attribution rides in its metadata.
+
+    With ``envelope_id`` the call is idempotent: an envelope already at the provider is returned
+    as it is, and one recorded but not yet sent is sent with the same id (which the provider
+    client passes on as its idempotency key where the vendor has one).
+    """
+    if envelope_id is not None:
+        existing = _existing(container, envelope_id)
+        if existing is not None and existing.provider_envelope_id is not None:
+            return envelope_view(container, envelope_id)
     region, lead = find_lead(container.databases, lead_id)
     template = container.settings.templates.get(template_key)
     if template is None:
@@ -56,7 +67,8 @@ async def create_envelope(
     connection_name = _pick_connection(container, connection, region)
     provider = container.providers[connection_name]
     db = container.databases[region]
-    envelope_id = new_id("env")
+    resumed = envelope_id is not None and _existing(container, envelope_id) is not None
+    envelope_id = envelope_id or new_id("env")
     correlation_id = lead["correlation_id"]
     attribution = dict(lead["first_touch"] or {})
     metadata = {
@@ -64,22 +76,70 @@ async def create_envelope(
         META_LEAD: lead_id,
         META_CORRELATION: correlation_id,
         **{f"inkbridge_{k}": v for k, v in attribution_metadata(attribution).items()},
+        **(extra_metadata or {}),
     }
     now = datetime.now(UTC)
+    name = " ".join(p for p in (lead["first_name"], lead["last_name"]) if p) or lead["email"]
     # The row exists before the provider call, so a webhook racing the answer finds it by id.
+    if not resumed:
+        _record_new(
+            db,
+            envelope_id=envelope_id,
+            region=region,
+            lead=lead,
+            name=name,
+            connection=connection_name,
+            provider_name=container.settings.connections[connection_name].provider,
+            template_key=template_key,
+            template_version=template.version,
+            attribution=attribution,
+            metadata=metadata,
+            now=now,
+        )
+    return await _send(
+        container,
+        db,
+        envelope_id,
+        region,
+        correlation_id,
+        template_key,
+        template,
+        lead,
+        name,
+        metadata,
+        merge_fields,
+        provider,
+    )
+
+
+def _record_new(
+    db: Any,
+    *,
+    envelope_id: str,
+    region: str,
+    lead: dict[str, Any],
+    name: str,
+    connection: str,
+    provider_name: str,
+    template_key: str,
+    template_version: int,
+    attribution: dict[str, Any],
+    metadata: dict[str, str],
+    now: datetime,
+) -> None:
     with db.transaction() as conn:
         envelope_store.insert(
             conn,
             {
                 "id": envelope_id,
                 "region": region,
-                "lead_id": lead_id,
-                "connection": connection_name,
-                "provider": container.settings.connections[connection_name].provider,
+                "lead_id": lead["id"],
+                "connection": connection,
+                "provider": provider_name,
                 "provider_envelope_id": None,
                 "template_key": template_key,
-                "template_version": template.version,
-                "correlation_id": correlation_id,
+                "template_version": template_version,
+                "correlation_id": lead["correlation_id"],
                 "state": "created",
                 "delivery_failed": False,
                 "conflicts": [],
@@ -93,7 +153,6 @@ async def create_envelope(
                 "updated_at": now,
             },
         )
-        name = " ".join(p for p in (lead["first_name"], lead["last_name"]) if p) or lead["email"]
         conn.execute(
             recipients.insert().values(
                 envelope_id=envelope_id,
@@ -104,6 +163,22 @@ async def create_envelope(
                 updated_at=now,
             )
         )
+
+
+async def _send(
+    container: Container,
+    db: Any,
+    envelope_id: str,
+    region: str,
+    correlation_id: str,
+    template_key: str,
+    template: Any,
+    lead: dict[str, Any],
+    name: str,
+    metadata: dict[str, str],
+    merge_fields: dict[str, str] | None,
+    provider: Any,
+) -> dict[str, Any]:
     spec = EnvelopeSpec(
         envelope_id=envelope_id,
         template_id=template.provider_template_id or template_key,
@@ -125,6 +200,15 @@ async def create_envelope(
             details={"template": template_key, "version": template.version},
         )
     return envelope_view(container, envelope_id)
+
+
+def _existing(container: Container, envelope_id: str) -> Any:
+    for db in container.databases:
+        with db.reader() as conn:
+            row = envelope_store.get(conn, envelope_id)
+        if row is not None:
+            return row
+    return None
 
 
 def _find(container: Container, envelope_id: str) -> tuple[str, Any]:

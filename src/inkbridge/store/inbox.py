@@ -30,7 +30,7 @@ from inkbridge.store.schema import webhook_receipts
 
 log = structlog.get_logger(__name__)
 
-ReceiptSource = Literal["webhook", "reconcile"]
+ReceiptSource = Literal["webhook", "reconcile", "trigger"]
 Outcome = tuple[int, bool]  # (receipt id, inserted by this call?)
 
 

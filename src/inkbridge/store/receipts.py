@@ -33,7 +33,8 @@ class ReceiptRecord:
 
 _CLAIM_SQL = """
 SELECT id FROM webhook_receipts
-WHERE (status = 'pending') OR (status = 'processing' AND lease_until < :now)
+WHERE ((status = 'pending') OR (status = 'processing' AND lease_until < :now))
+  AND (source = 'trigger') = :triggers
 ORDER BY id
 LIMIT :limit
 """
@@ -56,11 +57,19 @@ def _record(row: Any) -> ReceiptRecord:
 
 
 def claim(
-    conn: Connection, *, limit: int, lease_seconds: float, now: datetime
+    conn: Connection,
+    *,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    triggers: bool = False,
 ) -> list[ReceiptRecord]:
+    """Lease due receipts: provider deliveries and reconcile reports, or (``triggers``) inbound
+    CRM triggers, which the worker runs on its event loop because they call a provider."""
     sql = _CLAIM_SQL + (" FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
     query = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
-    ids = [int(r[0]) for r in conn.execute(query, {"now": now, "limit": limit})]
+    params = {"now": now, "limit": limit, "triggers": triggers}
+    ids = [int(r[0]) for r in conn.execute(query, params)]
     if not ids:
         return []
     conn.execute(

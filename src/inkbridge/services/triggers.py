@@ -1,0 +1,282 @@
+"""Inbound CRM triggers: a deal reaching a stage creates the envelope for that deal, once.
+
+Intake verifies the CRM's signature (HubSpot ``X-HubSpot-Signature-v3``, or Standard Webhooks
+for any other sender), keeps matching events as inbox receipts keyed ``deal:{id}:{stage}`` (so a
+repeated or re-sent trigger is one receipt), and answers. The worker later resolves the deal's
+lead and creates the envelope with an id derived from the trigger, so a retry never sends twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import structlog
+from sqlalchemy import select
+
+from inkbridge.bootstrap import Container
+from inkbridge.config import TriggerSettings, resolve_secret
+from inkbridge.errors import InkbridgeError, MalformedPayload, NotFound, SignatureInvalid
+from inkbridge.ids import hash_identifier
+from inkbridge.providers import standard_webhooks
+from inkbridge.store import audit, receipts
+from inkbridge.store.database import RegionDatabase
+from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipts import ReceiptRecord
+from inkbridge.store.schema import leads
+
+log = structlog.get_logger("inkbridge.triggers")
+
+
+@dataclass(frozen=True)
+class StageReached:
+    deal_id: str
+    stage: str
+    occurred_at: str
+    lead_id: str | None = None
+    email: str | None = None
+
+
+def verify_hubspot_v3(
+    secrets: list[str],
+    method: str,
+    uri: str,
+    body: bytes,
+    headers: dict[str, str],
+    now: datetime,
+    tolerance_seconds: int = 300,
+) -> None:
+    """``X-HubSpot-Signature-v3`` = base64(HMAC-SHA256(app secret, method + uri + body + ts))."""
+    signature = headers.get("x-hubspot-signature-v3", "")
+    stamp = headers.get("x-hubspot-request-timestamp", "")
+    if not signature or not stamp.isdigit():
+        raise SignatureInvalid("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
+    if abs(now.timestamp() * 1000 - int(stamp)) > tolerance_seconds * 1000:
+        raise SignatureInvalid("X-HubSpot-Request-Timestamp is outside the tolerance")
+    content = method.encode() + uri.encode() + body + stamp.encode()
+    for secret in secrets:
+        expected = base64.b64encode(hmac.new(secret.encode(), content, hashlib.sha256).digest())
+        if hmac.compare_digest(expected, signature.encode()):
+            return
+    raise SignatureInvalid("no signature matched")
+
+
+def parse_hubspot(body: bytes, stage: str) -> list[StageReached]:
+    """HubSpot posts a JSON array of events; keep deal stage changes to the wanted stage."""
+    try:
+        events = json.loads(body)
+    except ValueError:
+        raise MalformedPayload("body is not valid JSON") from None
+    if not isinstance(events, list):
+        raise MalformedPayload("a HubSpot webhook body is a JSON array")
+    found = []
+    for event in events:
+        if not isinstance(event, dict):
+            raise MalformedPayload("each HubSpot event must be an object")
+        if (
+            event.get("subscriptionType") in ("deal.propertyChange", "object.propertyChange")
+            and event.get("propertyName") == "dealstage"
+            and event.get("propertyValue") == stage
+            and event.get("objectId") is not None
+        ):
+            occurred = event.get("occurredAt")
+            found.append(
+                StageReached(
+                    deal_id=str(event["objectId"]),
+                    stage=stage,
+                    occurred_at=str(occurred) if occurred is not None else "",
+                )
+            )
+    return found
+
+
+def parse_generic(body: bytes, stage: str) -> list[StageReached]:
+    """``{"type": "deal.stage_reached", "data": {deal_id, stage, lead_id | email}}``."""
+    payload = standard_webhooks.load_json_object(body)
+    data = payload.get("data")
+    if payload.get("type") != "deal.stage_reached" or not isinstance(data, dict):
+        return []
+    if not data.get("deal_id") or data.get("stage") != stage:
+        return []
+    if not data.get("lead_id") and not data.get("email"):
+        raise MalformedPayload("data needs lead_id or email to find the signer")
+    return [
+        StageReached(
+            deal_id=str(data["deal_id"]),
+            stage=stage,
+            occurred_at=str(data.get("occurred_at", "")),
+            lead_id=data.get("lead_id"),
+            email=data.get("email"),
+        )
+    ]
+
+
+def intake(
+    container: Container,
+    name: str,
+    trigger: TriggerSettings,
+    *,
+    method: str,
+    uri: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> int:
+    """Verify and keep a trigger delivery; returns how many new deal triggers were queued."""
+    now = datetime.now(UTC)
+    secrets = [resolve_secret(ref).get_secret_value() for ref in trigger.secrets]
+    if not secrets:
+        raise SignatureInvalid("the trigger has no secret configured")
+    if trigger.kind == "hubspot":
+        verify_hubspot_v3(secrets, method, uri, body, headers, now, trigger.tolerance_seconds)
+        found = parse_hubspot(body, trigger.stage)
+    else:
+        standard_webhooks.verify(
+            [resolve_secret(ref) for ref in trigger.secrets],
+            headers,
+            body,
+            now,
+            trigger.tolerance_seconds,
+        )
+        found = parse_generic(body, trigger.stage)
+    db = container.databases.home
+    queued = 0
+    with db.transaction() as conn:
+        for item in found:
+            _, inserted = insert_receipt(
+                conn,
+                ReceiptRow(
+                    region=db.region,
+                    connection=f"trigger:{name}",
+                    dedup_key=f"deal:{item.deal_id}:{item.stage}",
+                    source="trigger",
+                    content_type="application/json",
+                    headers={},
+                    body=json.dumps(asdict(item)).encode(),
+                    received_at=now,
+                ),
+            )
+            queued += inserted
+    return queued
+
+
+def trigger_envelope_id(name: str, deal_id: str, stage: str) -> str:
+    digest = hashlib.sha256(f"{name}:{deal_id}:{stage}".encode()).hexdigest()
+    return f"env_t{digest[:26]}"
+
+
+async def _lead_of(container: Container, trigger: TriggerSettings, item: StageReached) -> str:
+    if item.lead_id:
+        return item.lead_id
+    email = item.email
+    if email is None and trigger.kind == "hubspot":
+        email = await _hubspot_deal_contact_email(container.http, trigger, item.deal_id)
+    if email:
+        digest = hash_identifier(email)
+        for db in container.databases:
+            with db.reader() as conn:
+                row = conn.execute(
+                    select(leads.c.id)
+                    .where(leads.c.email_hash == digest)
+                    .order_by(leads.c.created_at.desc())
+                    .limit(1)
+                ).first()
+            if row is not None:
+                return str(row.id)
+    raise NotFound("lead for deal", item.deal_id)
+
+
+async def _hubspot_deal_contact_email(
+    http: httpx.AsyncClient, trigger: TriggerSettings, deal_id: str
+) -> str | None:
+    """The email of the first contact associated with a HubSpot deal."""
+    if not trigger.api_token:
+        return None
+    auth = {"Authorization": f"Bearer {resolve_secret(trigger.api_token).get_secret_value()}"}
+    base = trigger.api_url.rstrip("/")
+    deal = await http.get(
+        f"{base}/crm/v3/objects/deals/{deal_id}", params={"associations": "contacts"}, headers=auth
+    )
+    if deal.status_code != 200:
+        return None
+    results = deal.json().get("associations", {}).get("contacts", {}).get("results", [])
+    if not results:
+        return None
+    contact = await http.get(
+        f"{base}/crm/v3/objects/contacts/{results[0]['id']}",
+        params={"properties": "email"},
+        headers=auth,
+    )
+    if contact.status_code != 200:
+        return None
+    email = contact.json().get("properties", {}).get("email")
+    return str(email) if email else None
+
+
+async def process_trigger(container: Container, db: RegionDatabase, receipt: ReceiptRecord) -> str:
+    """Create the deal's envelope (idempotently) and settle the receipt."""
+    from inkbridge.services.envelopes import create_envelope
+
+    name = receipt.connection.removeprefix("trigger:")
+    trigger = container.settings.triggers.get(name)
+    now = datetime.now(UTC)
+    if trigger is None:
+        with db.transaction() as conn:
+            receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown trigger")
+        return "failed"
+    item = StageReached(**json.loads(receipt.body))
+    try:
+        lead_id = await _lead_of(container, trigger, item)
+        view = await create_envelope(
+            container,
+            lead_id=lead_id,
+            template_key=trigger.template_key,
+            connection=trigger.connection,
+            envelope_id=trigger_envelope_id(name, item.deal_id, item.stage),
+            extra_metadata={"inkbridge_deal_id": item.deal_id},
+        )
+    except NotFound as exc:
+        with db.transaction() as conn:
+            receipts.settle(conn, receipt.id, status="failed", now=now, error=str(exc))
+        return "failed"
+    except InkbridgeError as exc:
+        with db.transaction() as conn:
+            receipts.release(conn, receipt.id, error=str(exc), retry_at=now + _backoff(receipt))
+        return "retry"
+    with db.transaction() as conn:
+        receipts.settle(
+            conn, receipt.id, status="done", now=now, correlation_id=view["correlation_id"]
+        )
+        audit.record(
+            conn,
+            region=db.region,
+            actor="worker",
+            action="trigger:deal:envelope_created",
+            subject_id=view["id"],
+            correlation_id=view["correlation_id"],
+            details={"trigger": name, "deal_id": item.deal_id, "stage": item.stage},
+        )
+    log.info("trigger_processed", trigger=name, envelope_id=view["id"])
+    return "done"
+
+
+def _backoff(receipt: ReceiptRecord) -> timedelta:
+    return timedelta(seconds=min(300.0, 2.0**receipt.attempts))
+
+
+async def process_triggers(container: Container, db: RegionDatabase, limit: int = 20) -> int:
+    with db.transaction() as conn:
+        claimed = receipts.claim(
+            conn,
+            limit=limit,
+            lease_seconds=container.settings.worker.lease_seconds,
+            now=datetime.now(UTC),
+            triggers=True,
+        )
+    for receipt in claimed:
+        await process_trigger(container, db, receipt)
+    return len(claimed)
