@@ -12,6 +12,7 @@ import httpx
 
 from inkbridge.config import ConnectionSettings, DestinationSettings, Settings, resolve_secret
 from inkbridge.connectors.base import Connector
+from inkbridge.connectors.throttle import ThrottledTransport, bucket_for
 from inkbridge.errors import ConfigError
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
@@ -42,9 +43,12 @@ class Container:
     http: httpx.AsyncClient
     providers: dict[str, ProviderClient] = field(default_factory=dict)
     destinations: dict[str, Destination] = field(default_factory=dict)
+    extra_clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        for extra in self.extra_clients:
+            await extra.aclose()
         self.databases.dispose()
 
 
@@ -211,7 +215,17 @@ def bootstrap(
         settings=settings, databases=databases, bindings=build_bindings(settings), http=client
     )
     for name, dest in settings.destinations.items():
-        container.destinations[name] = build_connector(settings, name, dest, client)
+        dest_client = client
+        if dest.rate_limit_requests and http is None:
+            dest_client = httpx.AsyncClient(
+                timeout=httpx.Timeout(dest.timeout_seconds),
+                transport=ThrottledTransport(
+                    httpx.AsyncHTTPTransport(),
+                    bucket_for(dest.rate_limit_requests, dest.rate_limit_window_seconds),
+                ),
+            )
+            container.extra_clients.append(dest_client)
+        container.destinations[name] = build_connector(settings, name, dest, dest_client)
     for name in settings.connections:
         provider = build_provider(settings, name, client)
         if provider is not None:

@@ -111,7 +111,10 @@ class DestinationSettings(BaseModel):
     max_attempts: int = 8
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 300.0
-    rate_per_second: float = 50.0
+    rate_per_second: float = 50.0  # batches per second (the engine's own pacing)
+    # The vendor's request quota, enforced per HTTP request: e.g. HubSpot 100 per 10 s.
+    rate_limit_requests: int | None = None
+    rate_limit_window_seconds: float = 10.0
     timeout_seconds: float = 10.0
 
     @property

@@ -1,0 +1,56 @@
+"""Client-side rate limiting per destination, at the level of HTTP requests: a connector may
+make several calls per batch (read, upsert, associate), and every one counts against the
+vendor's quota. A token bucket sized so that no rolling window ever holds more than the limit,
+paused by the vendor's ``Retry-After``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from inkbridge.domain.delivery_policy import TokenBucket
+
+
+def bucket_for(requests: int, window_seconds: float) -> TokenBucket:
+    """A bucket that admits at most ``requests`` in any ``window_seconds``: burst + rate·window
+    never exceeds the limit."""
+    burst = max(1.0, float(requests // 10))
+    rate = max(0.001, (requests - burst) / window_seconds)
+    return TokenBucket(rate=rate, burst=burst, updated_at=time.monotonic())
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class ThrottledTransport(httpx.AsyncBaseTransport):
+    """Waits for a token before each request; a 429 pauses every later request."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, bucket: TokenBucket) -> None:
+        self._inner = inner
+        self.bucket = bucket
+        self._lock = asyncio.Lock()
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async with self._lock:  # one waiter at a time keeps the bucket's arithmetic exact
+            while (wait := self.bucket.wait_time(time.monotonic())) > 0:
+                await asyncio.sleep(wait)
+            self.bucket.take(time.monotonic())
+            self.requests += 1
+        response = await self._inner.handle_async_request(request)
+        if response.status_code == 429:
+            pause = retry_after_seconds(response)
+            self.bucket.pause(time.monotonic(), pause if pause is not None else 1.0)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
