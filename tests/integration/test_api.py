@@ -119,3 +119,25 @@ def test_errors_are_problem_details(api: tuple[Container, dict[str, str]]) -> No
     invalid = _call(container, "POST", "/v1/leads", headers=auth, json={"email": "not-an-email"})
     assert invalid.status_code == 422
     assert _call(container, "GET", "/v1/leads/x").status_code == 401
+
+
+def test_anonymous_touches_stitch_into_the_first_touch_when_the_visitor_converts(
+    api: tuple[Container, dict[str, str]],
+) -> None:
+    container, auth = api
+    early = {
+        "anonymous_id": "anon-42",
+        "occurred_at": "2026-09-01T10:00:00+00:00",
+        "utm_source": "podcast",
+        "utm_campaign": "q3-audio",
+    }
+    assert _call(container, "POST", "/v1/touchpoints", json=early).status_code == 202  # public
+    lead = _call(
+        container,
+        "POST",
+        "/v1/leads",
+        headers=auth,
+        json={"email": "v@example.com", "anonymous_id": "anon-42", "utm_campaign": "retarget"},
+    ).json()
+    assert lead["first_touch"]["utm_campaign"] == "q3-audio"
+    assert lead["first_touch"]["utm_source"] == "podcast"

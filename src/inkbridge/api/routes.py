@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from inkbridge.api.auth import require
 from inkbridge.api.schemas import (
+    AnonymousTouchIn,
     ConsentRecordIn,
     ConsentTextIn,
     EnvelopeIn,
@@ -17,6 +19,7 @@ from inkbridge.api.schemas import (
     LeadUpdateIn,
     ReplayIn,
     SigningSessionIn,
+    TouchpointIn,
 )
 from inkbridge.bootstrap import Container
 from inkbridge.services import consent as consent_service
@@ -52,6 +55,15 @@ def capture_lead(body: LeadIn, request: Request, _: CanWriteLeads) -> JSONRespon
     )
     view = lead_service.lead_view(container.databases, lead_id)
     return JSONResponse(view, status_code=201, headers={"Location": f"/v1/leads/{lead_id}"})
+
+
+@router.post("/touchpoints", status_code=202, tags=["leads"])
+def capture_touchpoint(body: AnonymousTouchIn, request: Request) -> dict[str, str]:
+    """Public: the capture snippet records an anonymous visitor's touch (UTM, click ids,
+    referrer, landing page). It stitches to the lead by anonymous id when the visitor converts."""
+    touch = TouchpointIn(**body.model_dump(exclude={"anonymous_id"})).to_domain(datetime.now(UTC))
+    lead_service.record_touchpoint(_container(request).databases, body.anonymous_id, touch)
+    return {"status": "accepted"}
 
 
 @router.get("/leads/{lead_id}", tags=["leads"])

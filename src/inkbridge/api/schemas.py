@@ -166,3 +166,9 @@ class ConsentTextIn(BaseModel):
     locale: str | None = None
     jurisdiction: str | None = None
     title: str | None = None
+
+
+class AnonymousTouchIn(TouchpointIn):
+    """A touch from a visitor not yet known: stitched to the lead later by ``anonymous_id``."""
+
+    anonymous_id: str = Field(..., min_length=1, max_length=100)

@@ -101,7 +101,8 @@ def capture_lead(
     moment = now or datetime.now(UTC)
     lead_id = new_id("lead")
     correlation_id = new_id("cor")
-    frozen = first_touch(list(capture.touchpoints))
+    earlier = _anonymous_touchpoints(db, capture.anonymous_id)
+    frozen = first_touch([*earlier, *capture.touchpoints])
     evidence = {
         "ip": minimise_ip(capture.evidence_ip),
         "user_agent_sha256": hash_identifier(capture.evidence_user_agent)
@@ -145,10 +146,48 @@ def capture_lead(
     return lead_id
 
 
+def _anonymous_touchpoints(db: Any, anonymous_id: str | None) -> list[Touchpoint]:
+    """Touches recorded before the visitor was known: they stitch to the lead by anonymous id,
+    so the first touch is the visitor's real first touch."""
+    if not anonymous_id:
+        return []
+    with db.reader() as conn:
+        rows = conn.execute(
+            select(touchpoints).where(
+                touchpoints.c.anonymous_id == anonymous_id, touchpoints.c.lead_id.is_(None)
+            )
+        ).all()
+    return [
+        Touchpoint(
+            occurred_at=r.occurred_at,
+            utm_source=r.utm_source,
+            utm_medium=r.utm_medium,
+            utm_campaign=r.utm_campaign,
+            utm_term=r.utm_term,
+            utm_content=r.utm_content,
+            click_ids=dict(r.click_ids or {}),
+            referrer=r.referrer,
+            landing_page=r.landing_page,
+        )
+        for r in rows
+    ]
+
+
+def record_touchpoint(
+    databases: Databases, anonymous_id: str, touch: Touchpoint, region: str | None = None
+) -> None:
+    """Append an anonymous visitor's touch (the capture snippet's page view)."""
+    if not anonymous_id or len(anonymous_id) > 100:
+        raise InvalidInput("anonymous_id must be 1 to 100 characters", field="anonymous_id")
+    db = databases[region or databases.home_region]
+    with db.transaction() as conn:
+        _add_touchpoints(conn, db.region, None, anonymous_id, (touch,))
+
+
 def _add_touchpoints(
     conn: Connection,
     region: str,
-    lead_id: str,
+    lead_id: str | None,
     anonymous_id: str | None,
     items: tuple[Touchpoint, ...],
 ) -> None:
