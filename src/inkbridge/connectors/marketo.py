@@ -1,10 +1,8 @@
 """The Marketo destination: leads upserted by a lookup field, consent as ``unsubscribed``,
 journeys as static-list memberships or requested campaigns.
 
-Marketo reports most failures inside HTTP 200 answers (``success: false`` with
-``errors[].code``), so every answer's body is checked: 601/602 refresh the access token and retry
-the call once, 606/615 (call rate, concurrency) and 607 (daily quota) are retryable with a wait,
-anything else is permanent; per-record ``skipped`` results become per-change failures.
+Calls go through ``MarketoApi``, which reads Marketo's errors out of its HTTP 200 answers;
+per-record ``skipped`` results become per-change failures here.
 
 Marketo cannot write a field only when it is empty, so first-touch fields are read first (one
 read per round of upserts) and sent only where the lead has none. Field names default to the
@@ -14,12 +12,10 @@ camelCase ``inkbridge…`` custom fields below, overridable in ``[destinations.N
 from __future__ import annotations
 
 import asyncio
-import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -32,21 +28,12 @@ from inkbridge.connectors.fields import (
     is_first_touch,
     map_fields,
 )
-from inkbridge.connectors.http_errors import raise_for_answer, transport_failure
+from inkbridge.connectors.marketo_api import TRANSIENT_CODES, MarketoApi
 from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
 VENDOR_MAX_BATCH = 300
 MAX_CAMPAIGN_LEADS = 100
-# Marketo answers 414 past 8 KB of URI; longer reads go as POST ?_method=GET with a form body.
-MAX_QUERY_CHARS = 7000
-TOKEN_MARGIN_SECONDS = 60.0
-RATE_WAIT_SECONDS = 20.0  # 606/615: the call-rate window is 20 s
-TRANSIENT_WAIT_SECONDS = 30.0
-# The daily quota resets at midnight US Central (Marketo's documentation says CST).
-QUOTA_TIMEZONE = timezone(timedelta(hours=-6))
-TOKEN_CODES = frozenset({"601", "602"})
-TRANSIENT_CODES = frozenset({"604", "608", "611", "713"})
 SUPPORTED = frozenset(
     {
         kinds.ENVELOPE_STATE,
@@ -136,19 +123,21 @@ def marketing_allowed(payload: Mapping[str, Any]) -> bool:
     return _mapping(lead.get("consent")).get("marketing_email") == "granted"
 
 
-def seconds_until_quota_reset(now: datetime | None = None) -> float:
-    at = (now or datetime.now(UTC)).astimezone(QUOTA_TIMEZONE)
-    midnight = (at + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (midnight - at).total_seconds()
+class Keyed(Protocol):
+    key: str
 
 
-def rounds_by_key(pending: Sequence[_Pending]) -> list[list[_Pending]]:
+KeyedT = TypeVar("KeyedT", bound=Keyed)
+
+
+def rounds_by_key(pending: Sequence[KeyedT]) -> list[list[KeyedT]]:
     """Split changes into rounds holding at most one change per lead key, order kept.
 
     Marketo resolves every lookup in a request before writing, and upserts of one key that
     overlap can each create a lead: never send two changes of one lead together or at once.
+    (The Mautic connector uses it too, for the same reason on its email merge.)
     """
-    rounds: list[list[_Pending]] = []
+    rounds: list[list[KeyedT]] = []
     seen: dict[str, int] = {}
     for item in pending:
         index = seen.get(item.key, 0)
@@ -157,19 +146,6 @@ def rounds_by_key(pending: Sequence[_Pending]) -> list[list[_Pending]]:
             rounds.append([])
         rounds[index].append(item)
     return rounds
-
-
-def _error_for(name: str, code: str) -> RetryableError | PermanentError:
-    """Classify a response-level error code. Reasons carry the code only, never the message,
-    which can echo the record's values."""
-    reason = f"{name} error {code}"
-    if code in {"606", "615"}:
-        return RetryableError(reason, retry_after=RATE_WAIT_SECONDS)
-    if code == "607":
-        return RetryableError(reason, retry_after=seconds_until_quota_reset())
-    if code in TRANSIENT_CODES or code in TOKEN_CODES:
-        return RetryableError(reason, retry_after=TRANSIENT_WAIT_SECONDS)
-    return PermanentError(reason)
 
 
 class MarketoConnector:
@@ -195,97 +171,20 @@ class MarketoConnector:
             raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
         self.name = name
         self.max_batch = max_batch
-        self._base = base_url.rstrip("/")
-        self._identity = (identity_url or self._base + "/identity").rstrip("/")
-        self._client = client
-        self._client_id = client_id
-        self._client_secret = client_secret
+        self._api = MarketoApi(
+            name,
+            base_url,
+            client,
+            client_id=client_id,
+            client_secret=client_secret,
+            identity_url=identity_url,
+            timeout=timeout,
+        )
         self._lookup_field = lookup_field
         self._fields = dict(fields or {})
         self._journeys = dict(journeys or {})
         self._suppress_list_id = suppress_list_id
-        self._timeout = httpx.Timeout(timeout)
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
         self._stripes = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
-        self._requests = 0
-
-    # -- access token --------------------------------------------------------------------------
-
-    async def _access_token(self, stale: str | None = None) -> str:
-        """The cached token, fetched anew when missing, near expiry or equal to ``stale``."""
-        async with self._token_lock:
-            fresh = self._token is not None and time.monotonic() < self._token_expires
-            if fresh and self._token != stale and self._token is not None:
-                return self._token
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._client_secret,
-            }
-            try:
-                # A form body rather than the documented query string: URLs end up in logs.
-                response = await self._client.post(
-                    self._identity + "/oauth/token", data=form, timeout=self._timeout
-                )
-            except httpx.HTTPError as exc:
-                raise transport_failure(self.name, exc) from exc
-            if response.status_code in {400, 401, 403}:
-                raise PermanentError(f"{self.name} identity refused the client credentials")
-            raise_for_answer(self.name, response)
-            body = _mapping(response.json())
-            token = body.get("access_token")
-            if not isinstance(token, str) or not token:
-                raise RetryableError(f"{self.name} identity answered without a token")
-            lifetime = float(body.get("expires_in") or 0)
-            self._token = token
-            self._token_expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-            return token
-
-    # -- HTTP ----------------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        form: Mapping[str, str] | None = None,
-    ) -> list[Any]:
-        """The ``result`` of a successful answer; one token refresh on 601/602."""
-        token = await self._access_token()
-        for attempt in (1, 2):
-            try:
-                response = await self._client.request(
-                    method,
-                    self._base + path,
-                    params=params,
-                    json=body,
-                    data=form,
-                    headers={"authorization": f"Bearer {token}"},
-                    timeout=self._timeout,
-                )
-            except httpx.HTTPError as exc:
-                raise transport_failure(self.name, exc) from exc
-            self._requests += 1
-            raise_for_answer(self.name, response)
-            try:
-                answer = _mapping(response.json())
-            except ValueError:
-                raise RetryableError(f"{self.name} answered without JSON") from None
-            if answer.get("success") is True:
-                result = answer.get("result")
-                return list(result) if isinstance(result, list) else []
-            errors = answer.get("errors")
-            first = _mapping(errors[0]) if isinstance(errors, list) and errors else {}
-            code = str(first.get("code", "unknown"))
-            if code in TOKEN_CODES and attempt == 1:
-                token = await self._access_token(stale=token)
-                continue
-            raise _error_for(self.name, code)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- preparing changes ---------------------------------------------------------------------
 
@@ -341,7 +240,7 @@ class MarketoConnector:
         """Upsert the batch in rounds (one change per lead per round), then add leads to lists
         and request campaigns. A failure before anything was written is raised for the whole
         call; after that the changes not yet done get the failure as their result."""
-        self._requests = 0
+        self._api.requests = 0
         prepared = [self._prepare(change) for change in changes]
         results = {p.change.outbox_id: p.failed for p in prepared if p.failed is not None}
         sendable = [p for p in prepared if p.failed is None]
@@ -380,7 +279,7 @@ class MarketoConnector:
             for index in stripes:
                 self._stripes[index].release()
         ordered = [results[change.outbox_id] for change in changes]
-        meta = {"requests": self._requests, "rounds": len(rounds)}
+        meta = {"requests": self._api.requests, "rounds": len(rounds)}
         return BatchResult(ordered, retry_after=retry_after, meta=meta)
 
     async def _fill_first_touch(self, batch: Sequence[_Pending]) -> None:
@@ -394,12 +293,11 @@ class MarketoConnector:
             "filterValues": ",".join(keys),
             "fields": ",".join([self._lookup_field, *wanted]),
         }
-        if len(str(httpx.QueryParams(params))) > MAX_QUERY_CHARS:
-            found = await self._call(
-                "POST", "/rest/v1/leads.json", params={"_method": "GET"}, form=params
-            )
-        else:
-            found = await self._call("GET", "/rest/v1/leads.json", params=params)
+        # Always Marketo's POST ?_method=GET form: no 8 KB URI limit, and the emails stay out
+        # of URLs (which HTTP clients and proxies log).
+        found = await self._api.call(
+            "POST", "/rest/v1/leads.json", params={"_method": "GET"}, form=params
+        )
         filled: dict[str, set[str]] = {}
         for lead in found:
             lead = _mapping(lead)
@@ -415,7 +313,7 @@ class MarketoConnector:
             "lookupField": self._lookup_field,
             "input": [item.record for item in batch],
         }
-        result = await self._call("POST", "/rest/v1/leads.json", body=body)
+        result = await self._api.call("POST", "/rest/v1/leads.json", body=body)
         if len(result) != len(batch):
             raise RetryableError(f"{self.name} answered {len(result)} results for {len(batch)}")
         for item, outcome in zip(batch, result, strict=True):
@@ -446,7 +344,13 @@ class MarketoConnector:
                     campaigns.setdefault(campaign_id, []).append(item)
         for list_id, members in lists.items():
             body = {"input": [{"id": item.lead_id} for item in members]}
-            result = await self._call("POST", f"/rest/v1/lists/{list_id}/leads.json", body=body)
+            try:
+                result = await self._api.call(
+                    "POST", f"/rest/v1/lists/{list_id}/leads.json", body=body
+                )
+            except PermanentError as exc:  # e.g. 1013, the list is gone: only its members fail
+                self._fail(members, exc)
+                continue
             outcomes = {_mapping(r).get("id"): _mapping(r) for r in result}
             for item in members:
                 outcome = outcomes.get(item.lead_id, {})
@@ -459,9 +363,17 @@ class MarketoConnector:
                 chunk = members[start : start + MAX_CAMPAIGN_LEADS]
                 leads = [{"id": item.lead_id} for item in chunk]
                 trigger = {"input": {"leads": leads}}
-                await self._call(
-                    "POST", f"/rest/v1/campaigns/{campaign_id}/trigger.json", body=trigger
-                )
+                try:
+                    await self._api.call(
+                        "POST", f"/rest/v1/campaigns/{campaign_id}/trigger.json", body=trigger
+                    )
+                except PermanentError as exc:
+                    self._fail(chunk, exc)
+
+    @staticmethod
+    def _fail(items: Sequence[_Pending], exc: PermanentError) -> None:
+        for item in items:
+            item.failed = ChangeResult(item.change.outbox_id, ok=False, error=exc.reason)
 
 
 def _journeys(name: str, raw: Any) -> dict[str, JourneyTarget]:

@@ -23,7 +23,7 @@ from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
 from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
-from inkbridge.connectors.http_errors import raise_for_answer, retry_after, transport_failure
+from inkbridge.connectors.pipedrive_api import PipedriveApi
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
 DEFAULT_URL = "https://api.pipedrive.com"
@@ -87,31 +87,29 @@ class PipedriveConnector:
     ) -> None:
         if not key_field:
             raise ConfigError(f"destination {name!r}: options.key_field is required")
-        if api_token:
-            self._auth = {"x-api-token": api_token}
-        elif access_token:
-            self._auth = {"authorization": f"Bearer {access_token}"}
-        else:
-            raise ConfigError(f"destination {name!r}: credentials.api_token or access_token")
         self.name = name
-        self._base = base_url.rstrip("/")
-        self._client = client
+        self._api = PipedriveApi(
+            name,
+            base_url,
+            client,
+            api_token=api_token,
+            access_token=access_token,
+            timeout=timeout,
+        )
         self._key_field = key_field
         self._fields = dict(fields or {})
         self._owners = dict(owners or {})
-        self._timeout = httpx.Timeout(timeout)
         # The id map: inkbridge key -> deal id, lower-cased email -> person id, task key ->
         # activity id. Lost on restart, rebuilt from searches.
         self._deal_ids: dict[str, int] = {}
         self._person_ids: dict[str, int] = {}
         self._task_ids: dict[str, int] = {}
-        self._requests = 0
-        self._limits: dict[str, int] = {}
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
-        """Apply the changes in order. A retryable failure before anything was written is
-        raised for the whole call; later it stops the run and marks the rest retryable."""
-        self._requests = 0
+        """Apply the changes in order. A retryable failure of the first change is raised for
+        the whole call; a later one stops the run and marks the rest retryable. Every write is
+        found again by key on a retry, so a change cut off half-way is safe to repeat."""
+        self._api.requests = 0
         results: list[ChangeResult] = []
         for index, change in enumerate(changes):
             try:
@@ -131,7 +129,7 @@ class PipedriveConnector:
         return BatchResult(results, meta=self._meta())
 
     def _meta(self) -> dict[str, Any]:
-        return {"requests": self._requests, **self._limits}
+        return {"requests": self._api.requests, **self._api.limits}
 
     async def _apply_one(self, change: Change) -> None:
         if change.kind == kinds.ENVELOPE_STATE:
@@ -149,59 +147,6 @@ class PipedriveConnector:
         else:
             raise PermanentError(f"{self.name} does not take {change.kind} changes")
 
-    # -- HTTP ----------------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        body: Mapping[str, Any] | None = None,
-    ) -> Any | None:
-        """The ``data`` of a successful answer; None for a 404 (the caller's id went stale)."""
-        try:
-            response = await self._client.request(
-                method,
-                self._base + path,
-                params=params,
-                json=body,
-                headers=self._auth,
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
-        self._requests += 1
-        self._note_limits(response)
-        if response.status_code == 404:
-            return None
-        if response.status_code == 429:
-            # A burst 429 says when the 2-second window frees in x-ratelimit-reset; a spent
-            # daily token budget sends Retry-After.
-            wait = retry_after(response)
-            if wait is None:
-                wait = _number(response.headers.get("x-ratelimit-reset"))
-            raise RetryableError(f"{self.name} answered 429", retry_after=wait)
-        raise_for_answer(self.name, response)
-        try:
-            answer = response.json()
-        except ValueError:
-            raise RetryableError(
-                f"{self.name} answered {response.status_code} without JSON"
-            ) from None
-        if not isinstance(answer, dict) or answer.get("success") is not True:
-            raise PermanentError(f"{self.name} answered success=false")
-        return answer.get("data")
-
-    def _note_limits(self, response: httpx.Response) -> None:
-        for header, key in (
-            ("x-ratelimit-remaining", "ratelimit_remaining"),
-            ("x-daily-requests-left", "daily_requests_left"),
-        ):
-            value = _number(response.headers.get(header))
-            if value is not None:
-                self._limits[key] = int(value)
-
     # -- persons -------------------------------------------------------------------------------
 
     async def _find_person(self, email: str) -> int | None:
@@ -214,7 +159,7 @@ class PipedriveConnector:
             "exact_match": "true",
             "limit": 10,
         }
-        data = _mapping(await self._call("GET", "/api/v2/persons/search", params=params))
+        data = _mapping(await self._api.call("GET", "/api/v2/persons/search", params=params))
         found = [
             int(item["id"])
             for item in (_mapping(entry).get("item") for entry in data.get("items") or [])
@@ -238,45 +183,60 @@ class PipedriveConnector:
             body["owner_id"] = owner
         return body
 
-    async def _person_id(self, fields: Mapping[str, str], extra: Mapping[str, Any]) -> int:
-        """Find the lead's person by email and update it, or create it; returns its id."""
+    async def _person(
+        self, fields: Mapping[str, str], extra: Mapping[str, Any], *, update: bool = True
+    ) -> tuple[int, Mapping[str, Any]]:
+        """Find the lead's person by email (updating it unless ``update`` is off), or create
+        it; returns its id and, when written, the person as Pipedrive answered."""
         email = fields.get("email")
         if not email:
             raise PermanentError("change has no lead email to find the Pipedrive person by")
         body = {**self._person_body(fields), **extra}
         person_id = await self._find_person(email)
         if person_id is not None:
-            if not body:
-                return person_id
-            person = await self._call("PATCH", f"/api/v2/persons/{person_id}", body=body)
+            if not body or not update:
+                return person_id, {}
+            person = await self._api.call("PATCH", f"/api/v2/persons/{person_id}", body=body)
             if person is not None:
-                self._check_marketing_status(_mapping(person), extra)
-                return person_id
+                return person_id, _mapping(person)
             # Deleted in Pipedrive since it was cached: create it again.
             self._person_ids.pop(email.strip().lower(), None)
         create = {"name": email, **body}
         create["emails"] = [{"value": email, "primary": True, "label": "work"}]
-        person = _mapping(await self._call("POST", "/api/v2/persons", body=create))
-        self._check_marketing_status(person, extra)
+        person = _mapping(await self._api.call("POST", "/api/v2/persons", body=create))
         self._person_ids[email.strip().lower()] = int(person["id"])
-        return int(person["id"])
+        return int(person["id"]), person
 
-    def _check_marketing_status(self, person: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
-        """Pipedrive ignores a marketing_status change it forbids (re-subscribing someone who
-        unsubscribed) and answers 200 with the old value: read it back and say so."""
-        wanted = extra.get("marketing_status")
-        if wanted is None:
-            return
-        actual = person.get("marketing_status")
-        if actual is None:
-            raise PermanentError(f"{self.name} has no marketing_status (Campaigns add-on off?)")
-        if actual != wanted and not (wanted in NOT_MARKETABLE and actual in NOT_MARKETABLE):
-            raise PermanentError(f"{self.name} kept marketing_status {actual!r}, not {wanted!r}")
+    async def _person_id(self, fields: Mapping[str, str]) -> int:
+        """The lead's person for a deal or task: found or created, never rewritten."""
+        person_id, _ = await self._person(fields, {}, update=False)
+        return person_id
 
     async def _upsert_person(self, change: Change, marketing_status: str | None) -> None:
         fields = canonical_fields(change.payload)
-        extra = {} if marketing_status is None else {"marketing_status": marketing_status}
-        await self._person_id(fields, extra)
+        if marketing_status is None:
+            await self._person(fields, {})
+            return
+        person_id, person = await self._person(fields, {"marketing_status": marketing_status})
+        actual = person.get("marketing_status")
+        if marketing_status == "no_consent" and actual in {"subscribed", "archived"}:
+            # Consent denied for someone Pipedrive has subscribed: Pipedrive will not go back
+            # to no_consent, and unsubscribed is what stops the mailings.
+            marketing_status = "unsubscribed"
+            body = {"marketing_status": marketing_status}
+            person = _mapping(
+                await self._api.call("PATCH", f"/api/v2/persons/{person_id}", body=body)
+            )
+            actual = person.get("marketing_status")
+        # Pipedrive ignores a marketing_status change it forbids (re-subscribing someone who
+        # unsubscribed) and answers 200 with the old value: read it back and say so.
+        if actual is None:
+            raise PermanentError(f"{self.name} has no marketing_status (Campaigns add-on off?)")
+        both_off = marketing_status in NOT_MARKETABLE and actual in NOT_MARKETABLE
+        if actual != marketing_status and not both_off:
+            raise PermanentError(
+                f"{self.name} kept marketing_status {actual!r}, not {marketing_status!r}"
+            )
 
     # -- deals ---------------------------------------------------------------------------------
 
@@ -289,7 +249,7 @@ class PipedriveConnector:
             "exact_match": "true",
             "limit": 10,
         }
-        data = _mapping(await self._call("GET", "/api/v2/deals/search", params=params))
+        data = _mapping(await self._api.call("GET", "/api/v2/deals/search", params=params))
         found = [
             int(item["id"])
             for item in (_mapping(entry).get("item") for entry in data.get("items") or [])
@@ -319,7 +279,7 @@ class PipedriveConnector:
         )
         body: dict[str, Any] = {}
         if fields.get("email"):
-            body["person_id"] = await self._person_id(fields, {})
+            body["person_id"] = await self._person_id(fields)
         owner = self._owners.get(fields.get("owner", ""))
         if owner is not None:
             body["owner_id"] = owner
@@ -328,16 +288,16 @@ class PipedriveConnector:
             if first:
                 # First touch is written only into empty fields; Pipedrive cannot condition a
                 # write, so read the deal first.
-                deal = await self._call("GET", f"/api/v2/deals/{deal_id}")
+                deal = await self._api.call("GET", f"/api/v2/deals/{deal_id}")
                 current = _mapping(_mapping(deal).get("custom_fields"))
                 first = {k: v for k, v in first.items() if _empty(current.get(k))}
             update = {**body, "custom_fields": {**custom, **first}}
-            if await self._call("PATCH", f"/api/v2/deals/{deal_id}", body=update) is not None:
+            if await self._api.call("PATCH", f"/api/v2/deals/{deal_id}", body=update) is not None:
                 self._deal_ids[key] = deal_id
                 return
             self._deal_ids.pop(key, None)  # deleted in Pipedrive since: create it again
         create = {**body, "title": self._deal_title(fields), "custom_fields": {**custom, **first}}
-        deal = _mapping(await self._call("POST", "/api/v2/deals", body=create))
+        deal = _mapping(await self._api.call("POST", "/api/v2/deals", body=create))
         self._deal_ids[key] = int(deal["id"])
 
     # -- tasks ---------------------------------------------------------------------------------
@@ -353,7 +313,7 @@ class PipedriveConnector:
             params = {"person_id": person_id, "limit": ACTIVITY_PAGE}
         else:
             return None  # nothing to search under: a retry may create the task twice
-        listed = await self._call("GET", "/api/v2/activities", params=params)
+        listed = await self._api.call("GET", "/api/v2/activities", params=params)
         for activity in listed if isinstance(listed, list) else []:
             if marker in str(_mapping(activity).get("note") or ""):
                 return int(activity["id"])
@@ -367,7 +327,7 @@ class PipedriveConnector:
         if task_key in self._task_ids:
             return
         fields = canonical_fields(change.payload)
-        person_id = await self._person_id(fields, {}) if fields.get("email") else None
+        person_id = await self._person_id(fields) if fields.get("email") else None
         deal_id = await self._find_deal(fields["envelope_id"]) if "envelope_id" in fields else None
         marker = f"[{TASK_MARKER}{task_key}]"
         if change.uncertain:
@@ -389,15 +349,8 @@ class PipedriveConnector:
         owner = self._owners.get(str(task.get("owner") or fields.get("owner") or ""))
         if owner is not None:
             body["owner_id"] = owner
-        activity = _mapping(await self._call("POST", "/api/v2/activities", body=body))
+        activity = _mapping(await self._api.call("POST", "/api/v2/activities", body=body))
         self._task_ids[task_key] = int(activity["id"])
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _secret(dest: DestinationSettings, name: str) -> str | None:

@@ -37,6 +37,8 @@ DEFAULT_API_TOKEN = "pipedrive-emulator-token"  # noqa: S105 - a test fixture, n
 
 @dataclass
 class PipedriveLimits:
+    """Pipedrive's limits (None switches one off); defaults are an Essential plan api_token."""
+
     burst_per_2s: int | None = 20
     search_burst_per_2s: int | None = 10
     daily_token_budget: int | None = 30_000
@@ -44,6 +46,8 @@ class PipedriveLimits:
 
 
 class PipedriveRefusal(Exception):
+    """An error Pipedrive answers as ``{"success": false, "error"}`` with this status."""
+
     def __init__(self, status: int, error: str) -> None:
         super().__init__(error)
         self.status = status

@@ -1,0 +1,103 @@
+"""Pipedrive's API as the Pipedrive connector uses it: authenticated calls (API token in the
+``x-api-token`` header, or an OAuth bearer token), answers read as ``{"success", "data"}``, and
+its rate limits: a 429 is retryable after ``Retry-After`` (a spent daily token budget) or
+``x-ratelimit-reset`` (the 2-second burst window), and the remaining allowance of the last answer
+is kept for ``BatchResult.meta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from inkbridge.connectors.http_errors import raise_for_answer, retry_after, transport_failure
+from inkbridge.errors import ConfigError, PermanentError, RetryableError
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return None if value is None else max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class PipedriveApi:
+    """Calls to one Pipedrive company; ``requests`` counts them, ``limits`` holds the last
+    ``x-ratelimit-remaining`` / ``x-daily-requests-left`` seen."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        client: httpx.AsyncClient,
+        *,
+        api_token: str | None = None,
+        access_token: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        # A header rather than the ?api_token= query parameter: URLs end up in logs.
+        if api_token:
+            self._auth = {"x-api-token": api_token}
+        elif access_token:
+            self._auth = {"authorization": f"Bearer {access_token}"}
+        else:
+            raise ConfigError(f"destination {name!r}: credentials.api_token or access_token")
+        self.name = name
+        self._base = base_url.rstrip("/")
+        self._client = client
+        self._timeout = httpx.Timeout(timeout)
+        self.requests = 0
+        self.limits: dict[str, int] = {}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any | None:
+        """The ``data`` of a successful answer; None for a 404 (the caller's id went stale)."""
+        try:
+            response = await self._client.request(
+                method,
+                self._base + path,
+                params=params,
+                json=body,
+                headers=self._auth,
+                timeout=self._timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise transport_failure(self.name, exc) from exc
+        self.requests += 1
+        self._note_limits(response)
+        if response.status_code == 404:
+            return None
+        if response.status_code == 429:
+            # A burst 429 says when the 2-second window frees in x-ratelimit-reset; a spent
+            # daily token budget sends Retry-After.
+            wait = retry_after(response)
+            if wait is None:
+                wait = _number(response.headers.get("x-ratelimit-reset"))
+            raise RetryableError(f"{self.name} answered 429", retry_after=wait)
+        raise_for_answer(self.name, response)
+        try:
+            answer = response.json()
+        except ValueError:
+            raise RetryableError(
+                f"{self.name} answered {response.status_code} without JSON"
+            ) from None
+        if not isinstance(answer, dict) or answer.get("success") is not True:
+            raise PermanentError(f"{self.name} answered success=false")
+        return answer.get("data")
+
+    def _note_limits(self, response: httpx.Response) -> None:
+        for header, key in (
+            ("x-ratelimit-remaining", "ratelimit_remaining"),
+            ("x-daily-requests-left", "daily_requests_left"),
+        ):
+            value = _number(response.headers.get(header))
+            if value is not None:
+                self.limits[key] = int(value)
