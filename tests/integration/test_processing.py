@@ -198,9 +198,7 @@ def test_per_record_order_holds_across_retries(tmp_path: Path, db_url: str) -> N
     assert seen[-1] == 9
 
 
-def test_a_webhook_for_an_unknown_envelope_is_tracked_unlinked(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_a_webhook_for_an_unknown_envelope_is_tracked_unlinked(tmp_path: Path, db_url: str) -> None:
     container = _container(tmp_path, db_url, RecordingConnector())
     _receive(container, event_body("document_sent", "sbx_foreign", T0))
     _drain(container)
@@ -246,9 +244,7 @@ def test_a_conflicting_terminal_event_keeps_the_state_and_asks_for_reconciliatio
     assert row.conflicts == ["declined"] and row.needs_reconcile is True
 
 
-def test_replay_rebuilds_a_corrupted_state_from_the_event_log(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_replay_rebuilds_a_corrupted_state_from_the_event_log(tmp_path: Path, db_url: str) -> None:
     container = _container(tmp_path, db_url, RecordingConnector())
     for msg_id, body in _events("sbx_r"):
         _receive(container, body, msg_id)

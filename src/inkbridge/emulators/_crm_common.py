@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -35,7 +35,6 @@ from starlette.responses import JSONResponse, Response
 from inkbridge.web.sandbox_crm import FaultBody, FaultPlan
 
 __all__ = [
-    "HANG_SECONDS",
     "FaultBody",
     "FaultGate",
     "FaultPlan",
@@ -43,8 +42,13 @@ __all__ = [
     "SlidingWindow",
     "emulator_arguments",
     "hang",
+    "limit_body",
     "now_iso",
     "read_json",
+    "requests_summary",
+    "route_counter",
+    "run_app",
+    "seconds_header",
 ]
 
 # Longer than any sane client timeout: the client gives up first, as with a hung vendor.
@@ -118,10 +122,16 @@ class RecordTable:
 
     def find(self, obj: str, prop: str, value: Any) -> tuple[str, dict[str, Any]] | None:
         """The first record of ``obj`` whose property ``prop`` equals ``value``."""
-        for record_id, props in self.all(obj):
-            if props.get(prop) == value and value not in (None, ""):
-                return record_id, props
-        return None
+        if value in (None, ""):
+            return None
+        path = '$."' + prop.replace('"', "") + '"'
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, properties FROM records WHERE object = ?"
+                " AND json_extract(properties, ?) = ? ORDER BY seq LIMIT 1",
+                (obj, path, value),
+            ).fetchone()
+        return None if row is None else (row["id"], dict(json.loads(row["properties"])))
 
     def all(self, obj: str) -> list[tuple[str, dict[str, Any]]]:
         with self._lock:
@@ -333,7 +343,3 @@ def route_counter() -> tuple[dict[str, int], Callable[[str], None]]:
         counts[name] = counts.get(name, 0) + 1
 
     return counts, count
-
-
-def ordered_unique(values: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(values))

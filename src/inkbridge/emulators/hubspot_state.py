@@ -108,13 +108,9 @@ class HubSpotCrm:
         self.subscriptions = dict(subscriptions or {1: "Marketing Information"})
         # Portals with GDPR features on refuse a SUBSCRIBED status without a legal basis.
         self.require_legal_basis = require_legal_basis
-        self._ids = itertools.count(
-            1
-            + max(
-                (int(r) for o in table.objects() for r, _ in table.all(o) if r.isdigit()),
-                default=1000,
-            )
-        )
+        # Record ids are numbers, as HubSpot's are; a file database resumes after its highest.
+        known = (int(r) for o in table.objects() for r, _ in table.all(o) if r.isdigit())
+        self._ids = itertools.count(1 + max(known, default=1000))
 
     # -- records -----------------------------------------------------------------------------
 
@@ -195,7 +191,7 @@ class HubSpotCrm:
         answer = BatchAnswer()
         for item, (id_property, value) in zip(inputs, keys, strict=True):
             trace = str(item.get("objectWriteTraceId") or "")
-            incoming = {k: v for k, v in dict(item.get("properties") or {}).items()}
+            incoming = dict(item.get("properties") or {})
             invalid = self._validate(obj, incoming)
             if invalid is not None:
                 answer.errors.append(

@@ -1,0 +1,127 @@
+"""What the HubSpot, Salesforce and Dynamics connectors share: per-change outcomes of one batch,
+records merged from several changes, and the per-object field mapping.
+
+A CRM batch takes several vendor calls (read, upsert people, upsert envelopes, consent, tasks).
+``Outcomes`` keeps the first failure of each change: later steps skip records whose changes all
+failed, and a change is reported ok only when no step failed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from inkbridge.connectors.base import Change, ChangeResult
+from inkbridge.connectors.fields import is_first_touch
+from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
+from inkbridge.errors import ConfigError, PermanentError
+
+T = TypeVar("T")
+
+# The first-touch names after ``first_touch_``, in the order vendors' fields are declared.
+FIRST_TOUCH_NAMES = (*UTM_FIELDS, "referrer", "landing_page", "at", *CLICK_IDS)
+
+
+class StepRejected(PermanentError):
+    """A 4xx other than auth or quota: fails the changes of one step, not the whole batch."""
+
+
+@dataclass
+class Outcomes:
+    """Per-change results of one ``apply``, and the number of vendor requests it made."""
+
+    errors: dict[int, ChangeResult] = field(default_factory=dict)
+    requests: int = 0
+
+    def fail(self, outbox_ids: Iterable[int], reason: str, retryable: bool = False) -> None:
+        """Record a failure; a change keeps the first reason it failed for."""
+        for outbox_id in outbox_ids:
+            self.errors.setdefault(outbox_id, ChangeResult(outbox_id, False, retryable, reason))
+
+    def live(self, outbox_ids: Iterable[int]) -> bool:
+        """Whether any of these changes is still worth writing for."""
+        return any(i not in self.errors for i in outbox_ids)
+
+    def results(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        return [self.errors.get(c.outbox_id) or ChangeResult(c.outbox_id, True) for c in changes]
+
+
+@dataclass
+class MergedRecord:
+    """One vendor record to upsert, merged from every change in the batch that touches it
+    (later changes win); ``parent`` is the lead it hangs from, ``contact`` its contact key."""
+
+    key: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    outbox_ids: list[int] = field(default_factory=list)
+    parent: str = ""
+    contact: str | None = None
+
+
+def merge(
+    records: dict[str, MergedRecord],
+    key: str,
+    fields: Mapping[str, Any],
+    change: Change,
+    parent: str = "",
+) -> MergedRecord:
+    record = records.setdefault(key, MergedRecord(key, parent=parent))
+    record.fields.update(fields)
+    record.outbox_ids.append(change.outbox_id)
+    return record
+
+
+def object_fields(
+    defaults: Mapping[str, str], overrides: Mapping[str, str], scope: str
+) -> dict[str, str]:
+    """One vendor object's canonical-to-field mapping: its defaults, overlaid by the config
+    overrides that rename a field it already maps, or that name it (``"envelope.first_touch_at"``
+    adds first touch to the envelope record). A field mapped to "" is not written."""
+    mapping = dict(defaults)
+    for name, target in overrides.items():
+        prefix, dot, canonical = name.partition(".")
+        if dot and prefix == scope:
+            mapping[canonical] = target
+        elif not dot and name in defaults:
+            mapping[name] = target
+    return mapping
+
+
+def first_touch_targets(mapping: Mapping[str, str]) -> set[str]:
+    """The vendor fields a mapping writes first touch into (written only when empty)."""
+    return {target for name, target in mapping.items() if target and is_first_touch(name)}
+
+
+def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body, or None when there is none (an HTML error page from a proxy)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def short_code(value: Any) -> str | None:
+    """A vendor's short error code; never its free-text message, which may quote our data."""
+    return value if isinstance(value, str) and 0 < len(value) <= 60 else None
+
+
+def str_map(destination: str, options: Mapping[str, Any], key: str) -> dict[str, str]:
+    """``options.<key>`` as a name -> id table (ids given as strings or numbers)."""
+    value = options.get(key, {})
+    if not isinstance(value, Mapping) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in value.values()
+    ):
+        raise ConfigError(f"destination {destination!r}: options.{key} must map names to ids")
+    return {str(k): str(v) for k, v in value.items()}
