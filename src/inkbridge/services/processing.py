@@ -355,12 +355,20 @@ def _log_event(
 def process_receipt(
     container: Container, db: RegionDatabase, receipt: ReceiptRecord
 ) -> ProcessResult:
-    """Process one claimed receipt in one transaction; safe to run again after a crash."""
+    """Process one claimed receipt in its own transaction; safe to run again after a crash."""
+    with db.transaction() as conn:
+        return process_receipt_in(container, conn, receipt)
+
+
+def process_receipt_in(
+    container: Container, conn: Connection, receipt: ReceiptRecord
+) -> ProcessResult:
+    """Process one receipt inside the caller's transaction, in a savepoint of its own: a
+    receipt that fails rolls back alone and is retried; the others commit."""
     binding = container.bindings.get(receipt.connection)
     now = datetime.now(UTC)
     if binding is None:
-        with db.transaction() as conn:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown connection")
+        receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown connection")
         RECEIPTS_PROCESSED.labels("failed").inc()
         return ProcessResult(receipt.id, "failed")
     authoritative = receipt.source == "reconcile"
@@ -371,20 +379,18 @@ def process_receipt(
         else:
             events = binding.adapter.parse(_request_of(receipt))
     except MalformedPayload as exc:
-        with db.transaction() as conn:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error=str(exc))
+        receipts.settle(conn, receipt.id, status="failed", now=now, error=str(exc))
         RECEIPTS_PROCESSED.labels("failed").inc()
         log.warning("receipt_unreadable", receipt_id=receipt.id, reason=str(exc))
         return ProcessResult(receipt.id, "failed")
     if not events:
-        with db.transaction() as conn:
-            receipts.settle(conn, receipt.id, status="ignored", now=now)
+        receipts.settle(conn, receipt.id, status="ignored", now=now)
         RECEIPTS_PROCESSED.labels("ignored").inc()
         return ProcessResult(receipt.id, "ignored")
     accepted = 0
+    correlation_id = None
     try:
-        with db.transaction() as conn:
-            correlation_id = None
+        with conn.begin_nested():
             for index, event in enumerate(events):
                 outcome, correlation_id = _apply_one(
                     conn,
@@ -401,26 +407,24 @@ def process_receipt(
             receipts.settle(conn, receipt.id, status="done", now=now, correlation_id=correlation_id)
     except (ConcurrentUpdate, IntegrityError) as exc:
         # Another worker changed the same envelope first: try again in a moment.
-        with db.transaction() as conn:
-            receipts.release(
-                conn,
-                receipt.id,
-                error=f"concurrent update: {type(exc).__name__}",
-                retry_at=now + timedelta(seconds=0.05),
-            )
+        receipts.release(
+            conn,
+            receipt.id,
+            error=f"concurrent update: {type(exc).__name__}",
+            retry_at=now + timedelta(seconds=0.05),
+        )
         return ProcessResult(receipt.id, "retry")
     except Exception as exc:
         # Never lose a receipt to a bug: retry with backoff, then park it as failed (visible,
         # replayable) instead of blocking the inbox.
         failed = receipt.attempts >= MAX_RECEIPT_ATTEMPTS
-        with db.transaction() as conn:
-            if failed:
-                receipts.settle(conn, receipt.id, status="failed", now=now, error=repr(exc))
-            else:
-                delay = min(300.0, 2.0**receipt.attempts)
-                receipts.release(
-                    conn, receipt.id, error=repr(exc), retry_at=now + timedelta(seconds=delay)
-                )
+        if failed:
+            receipts.settle(conn, receipt.id, status="failed", now=now, error=repr(exc))
+        else:
+            delay = min(300.0, 2.0**receipt.attempts)
+            receipts.release(
+                conn, receipt.id, error=repr(exc), retry_at=now + timedelta(seconds=delay)
+            )
         log.exception("receipt_processing_error", receipt_id=receipt.id, parked=failed)
         return ProcessResult(receipt.id, "failed" if failed else "retry")
     RECEIPTS_PROCESSED.labels("done").inc()
@@ -436,12 +440,25 @@ def process_receipt(
 
 
 def process_pending(container: Container, db: RegionDatabase, limit: int = 50) -> int:
-    """Claim and process up to ``limit`` receipts of one region; returns how many were claimed."""
+    """Claim and process up to ``limit`` receipts of one region; returns how many were claimed.
+
+    On SQLite (one writer anyway) the batch is one transaction: one commit, one fsync. Should
+    the process die midway, the whole batch rolls back, claim included, and runs again."""
     settings = container.settings.worker
+    if not db.is_sqlite:
+        # On PostgreSQL many workers run at once: short transactions, one per receipt, so a
+        # worker never holds the audit chain head or an envelope row while it works on others.
+        with db.transaction() as conn:
+            claimed = receipts.claim(
+                conn, limit=limit, lease_seconds=settings.lease_seconds, now=datetime.now(UTC)
+            )
+        for receipt in claimed:
+            process_receipt(container, db, receipt)
+        return len(claimed)
     with db.transaction() as conn:
         claimed = receipts.claim(
             conn, limit=limit, lease_seconds=settings.lease_seconds, now=datetime.now(UTC)
         )
-    for receipt in claimed:
-        process_receipt(container, db, receipt)
+        for receipt in claimed:
+            process_receipt_in(container, conn, receipt)
     return len(claimed)

@@ -11,27 +11,38 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.chain import GENESIS, link_hash
 from inkbridge.store.schema import chain_heads
 
+# Statements built once: executing a prebuilt statement with parameters reuses SQLAlchemy's
+# compiled form, which matters on the worker's path (several chain appends per receipt).
+_SELECT_HEAD = select(chain_heads.c.last_hash, chain_heads.c.length).where(
+    chain_heads.c.name == bindparam("chain")
+)
+_SELECT_HEAD_FOR_UPDATE = _SELECT_HEAD.with_for_update()
+_UPDATE_HEAD = (
+    update(chain_heads)
+    .where(chain_heads.c.name == bindparam("chain"))
+    .values(last_hash=bindparam("new_hash"), length=bindparam("new_length"))
+)
+_INSERT_HEAD = {
+    "postgresql": postgresql.insert(chain_heads).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(chain_heads).on_conflict_do_nothing(),
+}
+
 
 def _lock_head(conn: Connection, name: str) -> tuple[str, int]:
-    dialect = conn.dialect.name
-    stmt_insert: Any
-    if dialect == "postgresql":
-        stmt_insert = postgresql.insert(chain_heads)
-    else:
-        stmt_insert = sqlite.insert(chain_heads)
-    conn.execute(
-        stmt_insert.values(name=name, last_hash=GENESIS, length=0).on_conflict_do_nothing()
-    )
-    query = select(chain_heads.c.last_hash, chain_heads.c.length).where(chain_heads.c.name == name)
-    if dialect == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).one()
+    postgres = conn.dialect.name == "postgresql"
+    query = _SELECT_HEAD_FOR_UPDATE if postgres else _SELECT_HEAD
+    row = conn.execute(query, {"chain": name}).first()
+    if row is None:
+        conn.execute(
+            _INSERT_HEAD[conn.dialect.name], {"name": name, "last_hash": GENESIS, "length": 0}
+        )
+        row = conn.execute(query, {"chain": name}).one()
     return str(row.last_hash), int(row.length)
 
 
@@ -43,12 +54,8 @@ def append(
     content = {k: (v.astimezone(UTC) if isinstance(v, datetime) else v) for k, v in content.items()}
     prev_hash, length = _lock_head(conn, chain)
     entry_hash = link_hash(prev_hash, content)
-    result = conn.execute(table.insert().values(**content, prev_hash=prev_hash, hash=entry_hash))
-    conn.execute(
-        update(chain_heads)
-        .where(chain_heads.c.name == chain)
-        .values(last_hash=entry_hash, length=length + 1)
-    )
+    result = conn.execute(table.insert(), {**content, "prev_hash": prev_hash, "hash": entry_hash})
+    conn.execute(_UPDATE_HEAD, {"chain": chain, "new_hash": entry_hash, "new_length": length + 1})
     key = result.inserted_primary_key
     return (int(key[0]) if key is not None else 0), entry_hash
 

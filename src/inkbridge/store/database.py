@@ -7,9 +7,10 @@ SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before it
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,9 @@ class RegionDatabase:
     region: str
     url: str
     engine: Engine
+    # SQLite has one writer at a time. Within a process, writers queue on this lock and wake the
+    # moment it is free; SQLite's own busy handler would sleep in steps of up to 100 ms.
+    _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -79,7 +83,11 @@ class RegionDatabase:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One write transaction: commit on success, roll back on any error."""
-        with self.engine.begin() as conn:
+        if not self.is_sqlite:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
             yield conn
 
     @contextmanager

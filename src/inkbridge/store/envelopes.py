@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.lifecycle import EnvelopeSnapshot, EnvelopeState, RecipientState
@@ -125,14 +125,31 @@ def save_snapshot(
         "version": expected_version + 1,
         "updated_at": now,
     }
-    if needs_reconcile is not None:
-        values["needs_reconcile"] = needs_reconcile
-    result = conn.execute(
-        update(envelopes)
-        .where(envelopes.c.id == snapshot.envelope_id, envelopes.c.version == expected_version)
-        .values(**values)
-    )
+    values["b_id"] = snapshot.envelope_id
+    values["b_version"] = expected_version
+    if needs_reconcile is None:
+        result = conn.execute(_SAVE, values)
+    else:
+        result = conn.execute(_SAVE_FLAGGED, {**values, "needs_reconcile": needs_reconcile})
     return bool(result.rowcount)
+
+
+# The compare-and-set, built once (bound parameters are prefixed b_ where they name a column).
+_SAVE_COLUMNS = (
+    "state",
+    "milestones",
+    "delivery_failed",
+    "conflicts",
+    "version",
+    "updated_at",
+    *REPORT_MILESTONES,
+)
+_SAVE = (
+    update(envelopes)
+    .where(envelopes.c.id == bindparam("b_id"), envelopes.c.version == bindparam("b_version"))
+    .values({name: bindparam(name) for name in _SAVE_COLUMNS})
+)
+_SAVE_FLAGGED = _SAVE.values(needs_reconcile=bindparam("needs_reconcile"))
 
 
 def upsert_recipient(

@@ -35,6 +35,17 @@ class OutboxRow:
     lease_expired: bool = False
 
 
+# Built once and executed with parameters: SQLAlchemy reuses the compiled statement.
+_ENQUEUE = {
+    "postgresql": postgresql.insert(outbox).on_conflict_do_nothing(
+        index_elements=["destination", "idempotency_key"]
+    ),
+    "sqlite": sqlite.insert(outbox).on_conflict_do_nothing(
+        index_elements=["destination", "idempotency_key"]
+    ),
+}
+
+
 def enqueue(
     conn: Connection,
     *,
@@ -61,14 +72,7 @@ def enqueue(
         "correlation_id": correlation_id,
         "created_at": now,
     }
-    stmt: Any = (
-        postgresql.insert(outbox) if conn.dialect.name == "postgresql" else sqlite.insert(outbox)
-    )
-    result = conn.execute(
-        stmt.values(**values).on_conflict_do_nothing(
-            index_elements=["destination", "idempotency_key"]
-        )
-    )
+    result = conn.execute(_ENQUEUE[conn.dialect.name], values)
     return bool(result.rowcount)
 
 
