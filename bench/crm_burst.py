@@ -100,34 +100,41 @@ async def capture_leads(base: str, token: str, count: int) -> list[str]:
     return ids
 
 
-async def send_lifecycles(base: str, leads: list[str]) -> int:
+async def send_step(
+    client: httpx.AsyncClient, leads: list[str], step: int, kind: str, recipient: str | None
+) -> int:
+    """Send one lifecycle step for every envelope, 16 at a time."""
     t0 = datetime.now(UTC) - timedelta(hours=1)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(len(leads)):
+        queue.put_nowait(n)
     sent = 0
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        for step, (kind, recipient) in enumerate(STEPS):
-            queue: asyncio.Queue[int] = asyncio.Queue()
-            for n in range(len(leads)):
-                queue.put_nowait(n)
 
-            async def worker() -> None:
-                nonlocal sent
-                while not queue.empty():
-                    n = queue.get_nowait()
-                    body = event_body(
-                        kind,
-                        f"sbx_burst_{n:05d}",
-                        t0 + timedelta(minutes=step),
-                        recipient,
-                        {"inkbridge_lead_id": leads[n]},
-                    )
-                    answer = await client.post(
-                        "/v1/webhooks/sandbox", content=body, headers=signed(body)
-                    )
-                    assert answer.status_code == 200, answer.text
-                    sent += 1
+    async def worker() -> None:
+        nonlocal sent
+        while not queue.empty():
+            n = queue.get_nowait()
+            body = event_body(
+                kind,
+                f"sbx_burst_{n:05d}",
+                t0 + timedelta(minutes=step),
+                recipient,
+                {"inkbridge_lead_id": leads[n]},
+            )
+            answer = await client.post("/v1/webhooks/sandbox", content=body, headers=signed(body))
+            assert answer.status_code == 200, answer.text
+            sent += 1
 
-            await asyncio.gather(*(worker() for _ in range(16)))
+    await asyncio.gather(*(worker() for _ in range(16)))
     return sent
+
+
+async def send_lifecycles(base: str, leads: list[str]) -> int:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        total = 0
+        for step, (kind, recipient) in enumerate(STEPS):
+            total += await send_step(client, leads, step, kind, recipient)
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -143,7 +150,8 @@ def wait_drained(db: Path, expected_envelopes: int, deadline: float) -> None:
                 "SELECT COUNT(*) FROM envelopes WHERE state = 'completed'"
             ).fetchone()[0]
             open_receipts = conn.execute(
-                "SELECT COUNT(*) FROM webhook_receipts WHERE status NOT IN ('done','ignored','failed')"
+                "SELECT COUNT(*) FROM webhook_receipts"
+                " WHERE status NOT IN ('done','ignored','failed')"
             ).fetchone()[0]
             busy = conn.execute(
                 "SELECT COUNT(*) FROM outbox WHERE status IN ('pending','inflight')"

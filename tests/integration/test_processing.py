@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text, update
 
 from inkbridge.bootstrap import Container, Destination, bootstrap
 from inkbridge.config import DestinationSettings
+from inkbridge.domain.attribution import Touchpoint
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.processing import process_pending
@@ -21,7 +22,6 @@ from inkbridge.services.replay import rebuild_all, verify_chains
 from inkbridge.store import outbox as outbox_store
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelope_events, envelopes, outbox
-from inkbridge.domain.attribution import Touchpoint
 from tests.support.builders import event_body, make_settings
 from tests.support.fakes import RecordingConnector
 

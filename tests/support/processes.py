@@ -50,9 +50,7 @@ class Process:
     def start(self) -> Process:
         env = {**os.environ, **self.env}
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            list(self.args), stdout=log, stderr=subprocess.STDOUT, env=env
-        )
+        self.proc = subprocess.Popen(list(self.args), stdout=log, stderr=subprocess.STDOUT, env=env)
         return self
 
     def kill9(self) -> None:
@@ -76,7 +74,7 @@ class Process:
 
 def cli(args: Sequence[str], env: dict[str, str] | None = None) -> str:
     """Run one inkbridge CLI command and return its standard output."""
-    done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+    done = subprocess.run(
         [*INKBRIDGE, *args],
         capture_output=True,
         text=True,

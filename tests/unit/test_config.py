@@ -60,5 +60,5 @@ def test_a_connection_in_an_unknown_region_is_rejected(tmp_path: Path) -> None:
 def test_a_broken_file_names_itself(tmp_path: Path) -> None:
     config = tmp_path / "inkbridge.toml"
     config.write_text("[server\n")
-    with pytest.raises(ConfigError, match="inkbridge.toml"):
+    with pytest.raises(ConfigError, match=r"inkbridge\.toml"):
         load_settings(config, environ={})

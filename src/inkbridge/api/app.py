@@ -19,6 +19,7 @@ from inkbridge.api.triggers import trigger_endpoint
 from inkbridge.api.webhooks import webhook_endpoint
 from inkbridge.bootstrap import Container
 from inkbridge.store.inbox import WriterPool
+from inkbridge.web import pages
 from inkbridge.worker import Worker
 
 
@@ -78,6 +79,8 @@ def create_app(
         include_in_schema=False,
     )
     app.include_router(router)
+    for page in pages.ROUTES:
+        app.router.routes.append(page)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from inkbridge.api.auth import require
 from inkbridge.api.schemas import (
@@ -22,9 +23,12 @@ from inkbridge.api.schemas import (
     TouchpointIn,
 )
 from inkbridge.bootstrap import Container
+from inkbridge.errors import InvalidInput
 from inkbridge.services import consent as consent_service
 from inkbridge.services import envelopes as envelope_service
 from inkbridge.services import leads as lead_service
+from inkbridge.services import report_format
+from inkbridge.services import reports as report_service
 from inkbridge.services.admin import dead_letters, replay_dead_letters
 from inkbridge.services.leads import ConsentInput
 from inkbridge.services.reconcile import reconcile_once
@@ -58,12 +62,24 @@ def capture_lead(body: LeadIn, request: Request, _: CanWriteLeads) -> JSONRespon
 
 
 @router.post("/touchpoints", status_code=202, tags=["leads"])
-def capture_touchpoint(body: AnonymousTouchIn, request: Request) -> dict[str, str]:
+async def capture_touchpoint(request: Request) -> JSONResponse:
     """Public: the capture snippet records an anonymous visitor's touch (UTM, click ids,
-    referrer, landing page). It stitches to the lead by anonymous id when the visitor converts."""
+    referrer, landing page), stitched to the lead by anonymous id when the visitor converts.
+    Accepts a JSON body sent as ``text/plain`` too, so browsers post it without a preflight."""
+    raw = await request.body()
+    if len(raw) > 16_384:
+        raise InvalidInput("the touch is too large", field="body")
+    try:
+        body = AnonymousTouchIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidInput(str(exc.errors()[0].get("msg", "invalid touch")), field="body") from None
     touch = TouchpointIn(**body.model_dump(exclude={"anonymous_id"})).to_domain(datetime.now(UTC))
-    lead_service.record_touchpoint(_container(request).databases, body.anonymous_id, touch)
-    return {"status": "accepted"}
+    await run_in_threadpool(
+        lead_service.record_touchpoint, _container(request).databases, body.anonymous_id, touch
+    )
+    return JSONResponse(
+        {"status": "accepted"}, status_code=202, headers={"Access-Control-Allow-Origin": "*"}
+    )
 
 
 @router.get("/leads/{lead_id}", tags=["leads"])
@@ -143,12 +159,15 @@ async def create_envelope(body: EnvelopeIn, request: Request, _: CanWriteEnvelop
 @router.get("/envelopes", tags=["envelopes"])
 def find_envelopes(
     request: Request,
-    provider_envelope_id: Annotated[str, Query()],
     _: CanRead,
+    provider_envelope_id: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    return {
-        "envelopes": envelope_service.find_by_provider_id(_container(request), provider_envelope_id)
-    }
+    """Envelopes by provider envelope id, or the most recent ones (summaries)."""
+    container = _container(request)
+    if provider_envelope_id is not None:
+        return {"envelopes": envelope_service.find_by_provider_id(container, provider_envelope_id)}
+    return {"envelopes": envelope_service.recent(container, limit)}
 
 
 @router.get("/envelopes/{envelope_id}", tags=["envelopes"])
@@ -208,3 +227,105 @@ async def reconcile_now(request: Request, _: IsAdmin) -> dict[str, Any]:
     if worker is not None:
         worker.wake()
     return {"regions": results}
+
+
+# --- reports --------------------------------------------------------------------------------
+# Sync routes: FastAPI runs them in its threadpool, so a long aggregation never blocks the loop.
+
+ReportFormat = Annotated[
+    Literal["json", "csv"] | None,
+    Query(alias="format", description="csv, or json (default); Accept: text/csv works too"),
+]
+Since = Annotated[datetime | None, Query(description="cohort: leads created at or after")]
+Until = Annotated[datetime | None, Query(description="cohort: leads created before")]
+Campaign = Annotated[str | None, Query(description="first-touch campaign")]
+Template = Annotated[str | None, Query(description="envelope template key")]
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _report_filter(
+    since: datetime | None, until: datetime | None, campaign: str | None, template: str | None
+) -> report_service.ReportFilter:
+    return report_service.ReportFilter(
+        since=_as_utc(since), until=_as_utc(until), campaign=campaign, template=template
+    )
+
+
+def _report_answer(report: dict[str, Any], request: Request, fmt: str | None) -> Response:
+    accept = request.headers.get("accept", "")
+    if fmt == "csv" or (fmt is None and "text/csv" in accept):
+        return Response(
+            report_format.to_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{report["report"]}.csv"'},
+        )
+    return JSONResponse(report)
+
+
+@router.get("/reports/funnel", tags=["reports"])
+def report_funnel(
+    request: Request,
+    _: CanRead,
+    since: Since = None,
+    until: Until = None,
+    campaign: Campaign = None,
+    template: Template = None,
+    fmt: ReportFormat = None,
+) -> Response:
+    """Leads captured → qualified → sent → viewed → signed → completed, with drop-off."""
+    report = report_service.funnel_report(
+        _container(request).databases, _report_filter(since, until, campaign, template)
+    )
+    return _report_answer(report, request, fmt)
+
+
+@router.get("/reports/time-to-sign", tags=["reports"])
+def report_time_to_sign(
+    request: Request,
+    _: CanRead,
+    since: Since = None,
+    until: Until = None,
+    campaign: Campaign = None,
+    template: Template = None,
+    group_by: report_service.GroupBy = report_service.GroupBy.NONE,
+    fmt: ReportFormat = None,
+) -> Response:
+    """p50 and p90 of each signing interval, per group and overall."""
+    report = report_service.time_to_sign_report(
+        _container(request).databases,
+        _report_filter(since, until, campaign, template),
+        group_by=group_by,
+    )
+    return _report_answer(report, request, fmt)
+
+
+@router.get("/reports/attribution", tags=["reports"])
+def report_attribution(
+    request: Request,
+    _: CanRead,
+    since: Since = None,
+    until: Until = None,
+    campaign: Campaign = None,
+    template: Template = None,
+    model: Annotated[list[report_service.Model] | None, Query()] = None,
+    group_by: report_service.CreditBy = report_service.CreditBy.CHANNEL,
+    half_life_days: Annotated[float, Query(gt=0)] = report_service.DEFAULT_HALF_LIFE_DAYS,
+    stitch_window_days: Annotated[float, Query(gt=0)] = 30.0,
+    fmt: ReportFormat = None,
+) -> Response:
+    """Completed envelopes credited to channels, campaigns or sources under each model
+    (repeat ``model`` to choose; all six by default)."""
+    report = report_service.attribution_report(
+        _container(request).databases,
+        _report_filter(since, until, campaign, template),
+        models=model or list(report_service.Model),
+        credit_by=group_by,
+        half_life_days=half_life_days,
+        stitch_window=timedelta(days=stitch_window_days),
+    )
+    return _report_answer(report, request, fmt)

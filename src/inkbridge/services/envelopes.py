@@ -326,3 +326,31 @@ async def signing_session(
             details={"recipient_id": recipient_id},
         )
     return {"url": url, "envelope_id": envelope_id, "recipient_id": recipient_id}
+
+
+def recent(container: Container, limit: int) -> list[dict[str, Any]]:
+    """The newest envelopes across regions, as summaries (no timeline)."""
+    rows: list[Any] = []
+    for db in container.databases:
+        with db.reader() as conn:
+            rows.extend(
+                conn.execute(
+                    select(envelopes).order_by(envelopes.c.created_at.desc()).limit(limit)
+                ).all()
+            )
+    rows.sort(key=lambda r: r.created_at, reverse=True)
+    return [
+        {
+            "id": r.id,
+            "region": r.region,
+            "state": r.state,
+            "provider": r.provider,
+            "template_key": r.template_key,
+            "lead_id": r.lead_id,
+            "correlation_id": r.correlation_id,
+            "campaign": (r.attribution or {}).get("utm_campaign"),
+            "created_at": r.created_at.isoformat(),
+            "updated_at": r.updated_at.isoformat(),
+        }
+        for r in rows[:limit]
+    ]
