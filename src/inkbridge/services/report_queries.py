@@ -1,0 +1,275 @@
+"""The SQL of the funnel and time-to-sign reports, for one region's database.
+
+Owns the statements and the little dialect vocabulary they share with the attribution query
+(time arithmetic, filters). Everything reads the plain report columns of ``envelopes``
+(milestones, first-touch campaign and medium) rather than the JSON record, so the database
+aggregates over columns and indexes; the one exception is the lead-level campaign filter of the
+funnel, which has only ``leads.first_touch`` to go by.
+
+SQLite stores our timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` text, which compares correctly as
+text, and does arithmetic on them through ``julianday`` (millisecond resolution). PostgreSQL
+uses ``timestamptz`` natively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    TIMESTAMP,
+    BigInteger,
+    ColumnElement,
+    Float,
+    Label,
+    Select,
+    case,
+    cast,
+    exists,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql
+
+from inkbridge.store.schema import envelopes, leads
+
+NONE_LABEL = "(none)"
+UNIX_EPOCH_JULIAN_DAY = 2440587.5  # julianday('1970-01-01 00:00:00')
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """Which leads a report looks at: the cohort created in ``[since, until)``, optionally only
+    those whose first-touch campaign is ``campaign``, and only envelopes of ``template``."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    campaign: str | None = None
+    template: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "campaign": self.campaign,
+            "template": self.template,
+        }
+
+    def lead_conditions(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            conditions.append(leads.c.created_at >= self.since)
+        if self.until is not None:
+            conditions.append(leads.c.created_at < self.until)
+        return conditions
+
+    def envelope_conditions(self) -> list[ColumnElement[bool]]:
+        # utm_campaign on the envelope is the lead's frozen first-touch campaign, copied when
+        # the envelope was created, so it selects the same leads as the JSON would.
+        conditions: list[ColumnElement[bool]] = []
+        if self.campaign is not None:
+            conditions.append(envelopes.c.utm_campaign == self.campaign)
+        if self.template is not None:
+            conditions.append(envelopes.c.template_key == self.template)
+        return conditions
+
+    @property
+    def needs_leads(self) -> bool:
+        return self.since is not None or self.until is not None
+
+
+# --- dialect vocabulary ---------------------------------------------------------------------
+
+
+def epoch_millis(
+    moment: ColumnElement[Any], dialect: str, *, from_text: bool = False
+) -> ColumnElement[int]:
+    """Integer POSIX milliseconds of a timestamp column, or of ISO-8601 text (``from_text``,
+    e.g. JSON). Integers keep equality and window edges exact, where float seconds would
+    round one way or the other."""
+    if dialect == "sqlite":
+        # julianday() works in whole milliseconds; rounding recovers them exactly.
+        return cast(
+            func.round((func.julianday(moment) - UNIX_EPOCH_JULIAN_DAY) * 86_400_000.0),
+            BigInteger,
+        )
+    if from_text:
+        moment = cast(moment, TIMESTAMP(timezone=True))
+    return cast(func.round(extract("epoch", moment) * 1000), BigInteger)
+
+
+def seconds_between(
+    later: ColumnElement[Any], earlier: ColumnElement[Any], dialect: str
+) -> ColumnElement[float]:
+    if dialect == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return cast(extract("epoch", later - earlier), Float)
+
+
+# --- funnel ---------------------------------------------------------------------------------
+
+FUNNEL_STAGES = ("captured", "qualified", "sent", "viewed", "signed", "completed")
+FUNNEL_EXITS = ("declined", "expired")
+
+
+def _envelope_stage() -> ColumnElement[int]:
+    """How far one envelope got: 1 sent … 4 completed. Reaching a milestone implies the ones
+    before it (a lost ``sent`` webhook must not make a completed envelope vanish from "sent"),
+    and an envelope can only be declined or expire once it was sent."""
+    e = envelopes.c
+    return case(
+        (e.completed_at.is_not(None), 4),
+        (e.first_signed_at.is_not(None), 3),
+        (e.first_viewed_at.is_not(None), 2),
+        (
+            or_(e.sent_at.is_not(None), e.declined_at.is_not(None), e.expired_at.is_not(None)),
+            1,
+        ),
+        else_=0,
+    )
+
+
+def funnel_lead_counts(report_filter: ReportFilter) -> Select[Any]:
+    """(captured, qualified) leads of the cohort. Qualified: ``qualified_at`` set, or the lead
+    has any envelope (a template filter does not narrow what qualified means)."""
+    has_envelope = exists().where(envelopes.c.lead_id == leads.c.id)
+    qualified = case((leads.c.qualified_at.is_not(None), 1), (has_envelope, 1), else_=0)
+    conditions = report_filter.lead_conditions()
+    if report_filter.campaign is not None:
+        conditions.append(leads.c.first_touch["utm_campaign"].as_string() == report_filter.campaign)
+    return select(func.count(), func.coalesce(func.sum(qualified), 0)).where(*conditions)
+
+
+def funnel_stage_counts(report_filter: ReportFilter) -> Select[Any]:
+    """Leads of the cohort whose furthest envelope reached sent, viewed, signed, completed, and
+    leads with any declined or expired envelope: one row of six counts."""
+    e = envelopes.c
+    per_lead = select(
+        e.lead_id,
+        func.max(_envelope_stage()).label("stage"),
+        func.max(case((e.declined_at.is_not(None), 1), else_=0)).label("declined"),
+        func.max(case((e.expired_at.is_not(None), 1), else_=0)).label("expired"),
+    ).where(e.lead_id.is_not(None), *report_filter.envelope_conditions())
+    if report_filter.needs_leads:
+        per_lead = per_lead.join(leads, leads.c.id == e.lead_id).where(
+            *report_filter.lead_conditions()
+        )
+    inner = per_lead.group_by(e.lead_id).subquery("per_lead")
+
+    def reached(stage: int) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(case((inner.c.stage >= stage, 1), else_=0)), 0)
+
+    return select(
+        reached(1),
+        reached(2),
+        reached(3),
+        reached(4),
+        func.coalesce(func.sum(inner.c.declined), 0),
+        func.coalesce(func.sum(inner.c.expired), 0),
+    )
+
+
+# --- time to sign ---------------------------------------------------------------------------
+
+
+class GroupBy(StrEnum):
+    NONE = "none"
+    CAMPAIGN = "campaign"
+    CHANNEL = "channel"
+    TEMPLATE = "template"
+    TEMPLATE_VERSION = "template_version"
+
+
+INTERVALS = (
+    "lead_to_sent",
+    "sent_to_first_view",
+    "first_view_to_completed",
+    "sent_to_first_reminder",
+    "sent_to_completed",
+)
+
+
+def group_columns(group_by: GroupBy) -> list[Label[Any]]:
+    e = envelopes.c
+    if group_by is GroupBy.CAMPAIGN:
+        return [func.coalesce(e.utm_campaign, NONE_LABEL).label("campaign")]
+    if group_by is GroupBy.CHANNEL:
+        return [func.coalesce(e.utm_medium, NONE_LABEL).label("channel")]
+    if group_by is GroupBy.TEMPLATE:
+        return [func.coalesce(e.template_key, NONE_LABEL).label("template")]
+    if group_by is GroupBy.TEMPLATE_VERSION:
+        return [
+            func.coalesce(e.template_key, NONE_LABEL).label("template"),
+            e.template_version.label("template_version"),
+        ]
+    return []
+
+
+def _interval_columns(dialect: str) -> list[ColumnElement[float]]:
+    """The five intervals in seconds; NULL wherever either milestone is missing."""
+    e = envelopes.c
+    pairs = (
+        (e.sent_at, leads.c.created_at),
+        (e.first_viewed_at, e.sent_at),
+        (e.completed_at, e.first_viewed_at),
+        (e.first_reminder_at, e.sent_at),
+        (e.completed_at, e.sent_at),
+    )
+    return [
+        seconds_between(later, earlier, dialect).label(name)
+        for name, (later, earlier) in zip(INTERVALS, pairs, strict=True)
+    ]
+
+
+def _interval_base(
+    report_filter: ReportFilter, columns: Sequence[ColumnElement[Any]]
+) -> Select[Any]:
+    e = envelopes.c
+    return (
+        select(*columns)
+        .select_from(envelopes.outerjoin(leads, leads.c.id == e.lead_id))
+        .where(
+            # Every interval starts at sent or first view; envelopes with neither add nothing.
+            or_(e.sent_at.is_not(None), e.first_viewed_at.is_not(None)),
+            *report_filter.envelope_conditions(),
+            *report_filter.lead_conditions(),
+        )
+    )
+
+
+def interval_values(report_filter: ReportFilter, group_by: GroupBy, dialect: str) -> Select[Any]:
+    """One row per envelope: the group columns, then the five intervals in seconds."""
+    return _interval_base(report_filter, [*group_columns(group_by), *_interval_columns(dialect)])
+
+
+def interval_percentiles(
+    report_filter: ReportFilter, group_by: GroupBy, fractions: Sequence[float]
+) -> Select[Any]:
+    """PostgreSQL only: per group and overall (``grouping`` = 1), count and ``percentile_cont``
+    of each interval, sorted and interpolated by the server."""
+    groups = group_columns(group_by)
+    intervals = _interval_columns("postgresql")
+    inner = _interval_base(report_filter, [*groups, *intervals]).subquery("intervals")
+    keys = [inner.c[g.name] for g in groups]
+    aggregates: list[ColumnElement[Any]] = []
+    for name in INTERVALS:
+        value = inner.c[name]
+        aggregates.append(func.count(value).label(f"{name}_count"))
+        aggregates.append(
+            func.percentile_cont(postgresql.array([literal(f) for f in fractions]))
+            .within_group(value)
+            .label(f"{name}_percentiles")
+        )
+    if not keys:
+        return select(literal(1).label("total"), *aggregates).select_from(inner)
+    total = func.grouping(*keys).label("total")
+    grouping_sets = func.grouping_sets(tuple_(*keys), text("()"))
+    return select(total, *keys, *aggregates).group_by(grouping_sets)

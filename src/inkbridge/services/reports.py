@@ -1,0 +1,309 @@
+"""Signing analytics: the funnel, time-to-sign percentiles and multi-touch attribution, across
+every region.
+
+Owns the use cases and the shape of their answers; the SQL lives in ``report_queries`` and
+``attribution_query``. Each report runs per region and merges: counts and credits add up;
+percentiles are computed over the merged values of every region (never averaged), except on a
+single PostgreSQL region, where ``percentile_cont`` does the sorting in the server.
+
+Percentiles interpolate linearly between the two closest ranks: for sorted values
+``v[0..n-1]`` the p-th is ``v[h]`` with ``h = (n - 1) * p`` read between its neighbours, the
+definition of PostgreSQL's ``percentile_cont`` (and numpy's default).
+
+Every report is a plain dict: ``report``, the ``filters`` it applied, ``columns`` (the order of
+the row keys, also the CSV header), ``rows`` and ``totals``; ``report_format`` renders them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from inkbridge.domain.attribution_models import (
+    DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_STITCH_WINDOW,
+    Model,
+)
+from inkbridge.errors import InvalidInput
+from inkbridge.services.attribution_query import (
+    CreditBy,
+    attribution_credits,
+    conversion_count,
+)
+from inkbridge.services.report_queries import (
+    FUNNEL_EXITS,
+    FUNNEL_STAGES,
+    INTERVALS,
+    GroupBy,
+    ReportFilter,
+    funnel_lead_counts,
+    funnel_stage_counts,
+    group_columns,
+    interval_percentiles,
+    interval_values,
+)
+from inkbridge.store.database import Databases
+
+__all__ = [
+    "DEFAULT_HALF_LIFE_DAYS",
+    "DEFAULT_STITCH_WINDOW",
+    "CreditBy",
+    "GroupBy",
+    "Model",
+    "ReportFilter",
+    "attribution_report",
+    "funnel_report",
+    "percentile",
+    "time_to_sign_report",
+]
+
+PERCENTILES = (0.5, 0.9)
+# The order of funnel_stage_counts' columns.
+ENVELOPE_COUNTS = ("sent", "viewed", "signed", "completed", *FUNNEL_EXITS)
+PERCENTILE_METHOD = "linear interpolation between closest ranks (percentile_cont)"
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(100.0 * part / whole, 2)
+
+
+# --- funnel ---------------------------------------------------------------------------------
+
+
+def funnel_report(
+    databases: Databases, report_filter: ReportFilter | None = None
+) -> dict[str, Any]:
+    """Leads of the cohort at each stage, with the drop-off from the stage before, plus the
+    leads with a declined or an expired envelope. Every stage counts leads; a lead's envelope
+    stage is the furthest any of its envelopes reached."""
+    report_filter = report_filter or ReportFilter()
+    counts = dict.fromkeys((*FUNNEL_STAGES, *FUNNEL_EXITS), 0)
+    for db in databases:
+        with db.reader() as conn:
+            captured, qualified = conn.execute(funnel_lead_counts(report_filter)).one()
+            stages = conn.execute(funnel_stage_counts(report_filter)).one()
+        counts["captured"] += int(captured)
+        counts["qualified"] += int(qualified)
+        for name, value in zip(ENVELOPE_COUNTS, stages, strict=True):
+            counts[name] += int(value)
+    captured_total = counts["captured"]
+    rows: list[dict[str, Any]] = []
+    previous: int | None = None
+    for step, stage in enumerate(FUNNEL_STAGES, start=1):
+        count = counts[stage]
+        rows.append(
+            {
+                "step": step,
+                "stage": stage,
+                "count": count,
+                "drop_off_pct": None if previous is None else _pct(previous - count, previous),
+                "conversion_pct": _pct(count, captured_total),
+            }
+        )
+        previous = count
+    for stage in FUNNEL_EXITS:
+        # Exits are not steps: no drop-off, and their share is of the captured leads too.
+        rows.append(
+            {
+                "step": None,
+                "stage": stage,
+                "count": counts[stage],
+                "drop_off_pct": None,
+                "conversion_pct": _pct(counts[stage], captured_total),
+            }
+        )
+    return {
+        "report": "funnel",
+        "filters": report_filter.as_dict(),
+        "columns": ["step", "stage", "count", "drop_off_pct", "conversion_pct"],
+        "rows": rows,
+        "totals": {**counts, "overall_conversion_pct": _pct(counts["completed"], captured_total)},
+    }
+
+
+# --- time to sign ---------------------------------------------------------------------------
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float | None:
+    """The ``fraction`` percentile of ascending ``ordered`` values, linearly interpolated."""
+    if not ordered:
+        return None
+    rank = (len(ordered) - 1) * fraction
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
+
+
+def _ms(seconds: float | None) -> float | None:
+    # Milliseconds are what SQLite's date arithmetic resolves; the rest is float noise.
+    return None if seconds is None else round(seconds, 3)
+
+
+Key = tuple[Any, ...]
+# Per group key, per interval: (count, p50, p90).
+Summary = dict[Key, list[tuple[int, float | None, float | None]]]
+
+
+def _summarise(values: Sequence[list[float]]) -> list[tuple[int, float | None, float | None]]:
+    out: list[tuple[int, float | None, float | None]] = []
+    for column in values:
+        column.sort()
+        out.append((len(column), percentile(column, 0.5), percentile(column, 0.9)))
+    return out
+
+
+def _collect_values(
+    conn: Connection,
+    report_filter: ReportFilter,
+    group_by: GroupBy,
+    dialect: str,
+    into: dict[Key, list[list[float]]],
+) -> None:
+    """Bucket one region's interval values by group key into ``into`` (regions accumulate)."""
+    width = len(group_columns(group_by))
+    buckets: dict[Key, list[Any]] = {}
+    for row in conn.execute(interval_values(report_filter, group_by, dialect)):
+        buckets.setdefault(tuple(row[:width]), []).append(row[width:])
+    for key, rows in buckets.items():
+        columns = into.setdefault(key, [[] for _ in INTERVALS])
+        # zip(*rows) transposes in C; dropping NULLs leaves each interval's own population.
+        for target, column in zip(columns, zip(*rows, strict=True), strict=True):
+            target.extend(v for v in column if v is not None)
+
+
+def _postgres_summary(
+    conn: Connection, report_filter: ReportFilter, group_by: GroupBy
+) -> tuple[Summary, list[tuple[int, float | None, float | None]]]:
+    width = len(group_columns(group_by))
+    groups: Summary = {}
+    total: list[tuple[int, float | None, float | None]] = []
+    for row in conn.execute(interval_percentiles(report_filter, group_by, PERCENTILES)):
+        summary = []
+        for i in range(len(INTERVALS)):
+            count, fractions = row[1 + width + 2 * i], row[2 + width + 2 * i]
+            p50, p90 = fractions if fractions is not None else (None, None)
+            summary.append((int(count), p50, p90))
+        if row[0]:
+            total = summary
+            if not width:  # ungrouped: the total is also the one group
+                groups[()] = summary
+        else:
+            groups[tuple(row[1 : 1 + width])] = summary
+    return groups, total or [(0, None, None)] * len(INTERVALS)
+
+
+def time_to_sign_report(
+    databases: Databases,
+    report_filter: ReportFilter | None = None,
+    group_by: GroupBy = GroupBy.NONE,
+) -> dict[str, Any]:
+    """p50 and p90, in seconds, of lead→sent, sent→first view, first view→completed,
+    sent→first reminder and sent→completed, per group and overall."""
+    report_filter = report_filter or ReportFilter()
+    regions = list(databases)
+    if len(regions) == 1 and regions[0].is_postgres:
+        with regions[0].reader() as conn:
+            groups, total = _postgres_summary(conn, report_filter, group_by)
+    else:
+        values: dict[Key, list[list[float]]] = {}
+        for db in regions:
+            with db.reader() as conn:
+                _collect_values(conn, report_filter, group_by, db.engine.dialect.name, values)
+        groups = {key: _summarise(columns) for key, columns in values.items()}
+        merged = [
+            sorted(v for columns in values.values() for v in columns[i])
+            for i in range(len(INTERVALS))
+        ]
+        total = [(len(m), percentile(m, 0.5), percentile(m, 0.9)) for m in merged]
+    key_names = [c.name for c in group_columns(group_by)]
+    rows = [
+        {
+            **dict(zip(key_names, key, strict=True)),
+            "interval": name,
+            "count": count,
+            "p50_seconds": _ms(p50),
+            "p90_seconds": _ms(p90),
+        }
+        for key, summary in sorted(groups.items(), key=lambda item: _sort_key(item[0]))
+        for name, (count, p50, p90) in zip(INTERVALS, summary, strict=True)
+        if count
+    ]
+    return {
+        "report": "time_to_sign",
+        "filters": {**report_filter.as_dict(), "group_by": group_by.value},
+        "method": PERCENTILE_METHOD,
+        "columns": [*key_names, "interval", "count", "p50_seconds", "p90_seconds"],
+        "rows": rows,
+        "totals": {
+            name: {"count": count, "p50_seconds": _ms(p50), "p90_seconds": _ms(p90)}
+            for name, (count, p50, p90) in zip(INTERVALS, total, strict=True)
+        },
+    }
+
+
+def _sort_key(key: Key) -> tuple[tuple[bool, Any], ...]:
+    # Nones last; the placeholder is never compared with a real value of another type.
+    return tuple((part is None, 0 if part is None else part) for part in key)
+
+
+# --- attribution ----------------------------------------------------------------------------
+
+
+def attribution_report(
+    databases: Databases,
+    report_filter: ReportFilter | None = None,
+    *,
+    models: Sequence[Model] = tuple(Model),
+    credit_by: CreditBy = CreditBy.CHANNEL,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    stitch_window: timedelta = DEFAULT_STITCH_WINDOW,
+) -> dict[str, Any]:
+    """Completed envelopes of the cohort credited to channels, campaigns or sources under each
+    model; one conversion's credit adds up to 1 whatever the model."""
+    report_filter = report_filter or ReportFilter()
+    if not models:
+        raise InvalidInput("name at least one attribution model", field="model")
+    if not half_life_days > 0:
+        raise InvalidInput("must be a positive number of days", field="half_life_days")
+    credits: dict[str, list[float]] = {}
+    conversions = 0
+    for db in databases:
+        statement = attribution_credits(
+            report_filter,
+            models=models,
+            credit_by=credit_by,
+            half_life_days=half_life_days,
+            window=stitch_window,
+            dialect=db.engine.dialect.name,
+        )
+        with db.reader() as conn:
+            conversions += int(conn.execute(conversion_count(report_filter)).scalar_one())
+            for key, *sums in conn.execute(statement):
+                acc = credits.setdefault(key, [0.0] * len(models))
+                for i, value in enumerate(sums):
+                    acc[i] += float(value or 0.0)
+    names = [m.value for m in models]
+    rows = [
+        {credit_by.value: key, **{n: round(v, 6) for n, v in zip(names, sums, strict=True)}}
+        for key, sums in sorted(credits.items(), key=lambda item: (-item[1][0], item[0]))
+    ]
+    return {
+        "report": "attribution",
+        "filters": {
+            **report_filter.as_dict(),
+            "credit_by": credit_by.value,
+            "models": names,
+            "half_life_days": half_life_days,
+            "stitch_window_days": stitch_window.total_seconds() / 86400,
+        },
+        "columns": [credit_by.value, *names],
+        "rows": rows,
+        "totals": {
+            "conversions": conversions,
+            **{n: round(sum(s[i] for s in credits.values()), 6) for i, n in enumerate(names)},
+        },
+    }
