@@ -1,0 +1,119 @@
+"""In headless Chromium, as a person would: a signer opens the sandbox signing page and signs;
+an operator opens the dashboard with a token; a visitor's landing page loads the capture
+snippet and the touch becomes the lead's first touch."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.acceptance.conftest import Stack
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+]
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with playwright.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield instance
+        instance.close()
+
+
+def _wait_state(stack: Stack, envelope_id: str, state: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    with stack.client() as api:
+        while time.monotonic() < deadline:
+            view: dict[str, Any] = api.get(f"/v1/envelopes/{envelope_id}").json()
+            if view["state"] == state:
+                return view
+            time.sleep(0.2)
+    raise AssertionError(f"envelope never reached {state}")
+
+
+def test_a_signer_signs_on_the_sandbox_signing_page(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    with stack.client() as api:
+        lead = api.post("/v1/leads", json={"email": "signer@example.com", "first_name": "Sam"})
+        envelope = api.post(
+            "/v1/envelopes", json={"lead_id": lead.json()["id"], "template_key": "nda"}
+        )
+        envelope_id = envelope.json()["id"]
+        url = api.post(f"/v1/envelopes/{envelope_id}/signing-session", json={}).json()["url"]
+    page = browser.new_page()
+    page.goto(url)
+    assert "Mutual non-disclosure agreement" in page.content()
+    page.screenshot(path=str(tmp_path / "signing.png"))
+    page.get_by_role("button", name="Sign").click()
+    page.wait_for_load_state()
+    view = _wait_state(stack, envelope_id, "completed")
+    assert [e["to_state"] for e in view["timeline"] if e["outcome"] == "accepted"][
+        -1
+    ] == "completed"
+
+
+def test_the_dashboard_lists_envelopes_for_a_valid_token_only(stack: Stack, browser: Any) -> None:
+    with stack.client() as api:
+        lead = api.post("/v1/leads", json={"email": "d@example.com", "utm_campaign": "dash"})
+        envelope_id = api.post(
+            "/v1/envelopes", json={"lead_id": lead.json()["id"], "template_key": "nda"}
+        ).json()["id"]
+    page = browser.new_page()
+    page.goto(stack.base + "/dashboard")
+    page.get_by_label("API token").fill("ibk_wrong")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_selector("#status.error")
+    page.get_by_label("API token").fill(stack.token)
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_selector(f"text={envelope_id}")
+    assert "dash" in page.inner_text("#envelopes")
+
+
+def test_the_capture_snippet_records_the_first_touch(stack: Stack, browser: Any) -> None:
+    landing = (
+        "<!doctype html><html><head><title>Landing</title>"
+        f'<script src="{stack.base}/capture.js"></script></head><body>Hello</body></html>'
+    )
+    # The landing page is served by the browser's router under the server's origin: Chromium's
+    # local-network rules would block a loopback script from any other origin in a test.
+    site = stack.base + "/landing"
+    page = browser.new_page()
+    page.route(f"{site}/**", lambda route: route.fulfill(body=landing, content_type="text/html"))
+    page.goto(f"{site}/pricing?utm_source=newsletter&utm_campaign=winter&gclid=abc")
+    anonymous_id = page.wait_for_function(
+        "window.inkbridge && window.inkbridge.anonymousId"
+    ).json_value()
+    deadline = time.monotonic() + 10
+    with stack.client() as api:
+        while True:
+            lead = api.post(
+                "/v1/leads",
+                json={"email": f"{anonymous_id}@example.com", "anonymous_id": anonymous_id},
+            ).json()
+            if lead["first_touch"].get("utm_campaign") == "winter" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert lead["first_touch"]["utm_campaign"] == "winter"
+    assert lead["first_touch"]["click_ids"] == {"gclid": "abc"}
+    assert lead["first_touch"]["landing_page"] == f"{site}/pricing"
