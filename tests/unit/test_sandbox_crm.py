@@ -428,3 +428,23 @@ async def test_a_change_with_an_unusable_record_key_fails_alone(crm: httpx.Async
 def test_max_batch_beyond_the_vendor_limit_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         SandboxCrmConnector("crm", "http://crm", httpx.AsyncClient(), max_batch=101)
+
+
+async def test_an_uncertain_coalesced_change_writes_only_the_facts_that_never_landed(
+    crm_app: Starlette, crm: httpx.AsyncClient
+) -> None:
+    app_state: SandboxCrm = crm_app.state.sandbox
+    connector = SandboxCrmConnector("crm", "http://crm", crm)
+    older = dataclasses.replace(change(1, state="viewed"), fact_keys=("f:viewed",))
+    await connector.apply([dataclasses.replace(older, idempotency_key="f:viewed")])
+    newer = dataclasses.replace(
+        change(2, state="completed"),
+        idempotency_key="f:completed",
+        fact_keys=("f:viewed", "f:completed"),
+        uncertain=True,
+    )
+    await connector.apply([newer])
+    facts = [f for w in app_state.store.writes("envelope:env_1") for f in w["facts"]]
+    assert facts == ["f:viewed", "f:completed"]
+    stored = app_state.store.record("envelope:env_1")
+    assert stored is not None and stored["properties"]["inkbridge_status"] == "completed"

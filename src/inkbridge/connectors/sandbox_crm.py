@@ -7,6 +7,7 @@ attribution; a batch goes out as one ``POST /records/batch/upsert``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,17 +94,22 @@ class SandboxCrmConnector:
         self._url = self._base + "/records/batch/upsert"
         self._client = client
 
-    async def _already_applied(self, change: Change) -> bool:
-        """Whether the CRM record already carries this change's newest fact."""
+    async def _unapplied(self, change: Change) -> Change | None:
+        """What of an uncertain change is still to write: the facts after the record's last
+        applied fact (None when all landed). The properties always carry the newest state."""
         try:
             response = await self._client.get(f"{self._base}/records/{change.record_key}")
         except httpx.HTTPError as exc:
             raise transport_failure(self.name, exc) from exc
         if response.status_code == 404:
-            return False
+            return change
         raise_for_answer(self.name, response)
-        properties = _mapping(response.json().get("properties"))
-        return bool(properties.get(LAST_FACT) == change.idempotency_key)
+        last = _mapping(response.json().get("properties")).get(LAST_FACT)
+        facts = list(change.fact_keys or (change.idempotency_key,))
+        if last not in facts:
+            return change
+        remaining = facts[facts.index(last) + 1 :]
+        return dataclasses.replace(change, fact_keys=tuple(remaining)) if remaining else None
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         """Upsert the changes, ``max_batch`` per request.
@@ -119,8 +125,12 @@ class SandboxCrmConnector:
                 results[change.outbox_id] = ChangeResult(
                     change.outbox_id, ok=False, error="record key must be 1..255 characters"
                 )
-            elif change.uncertain and await self._already_applied(change):
-                results[change.outbox_id] = ChangeResult(change.outbox_id, ok=True)
+            elif change.uncertain:
+                rest = await self._unapplied(change)
+                if rest is None:
+                    results[change.outbox_id] = ChangeResult(change.outbox_id, ok=True)
+                else:
+                    sendable.append(rest)
             else:
                 sendable.append(change)
         retry_after: float | None = None
