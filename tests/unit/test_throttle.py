@@ -47,3 +47,24 @@ def test_a_429_pauses_later_requests_for_retry_after() -> None:
 
     asyncio.run(two())
     assert stamps[1] - stamps[0] >= 0.29
+
+
+def test_a_spent_vendor_window_pauses_before_a_429() -> None:
+    stamps: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        stamps.append(time.monotonic())
+        headers = (
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0.3"} if len(stamps) == 1 else {}
+        )
+        return httpx.Response(200, headers=headers)
+
+    transport = ThrottledTransport(httpx.MockTransport(answer), bucket_for(100, 1.0))
+
+    async def two() -> None:
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.get("http://crm/x")
+            await client.get("http://crm/x")
+
+    asyncio.run(two())
+    assert stamps[1] - stamps[0] >= 0.29

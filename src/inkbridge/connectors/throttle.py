@@ -31,6 +31,28 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
+# (remaining header, reset header, unit of the reset value): HubSpot, and the common spelling.
+QUOTA_HEADERS = (
+    ("x-hubspot-ratelimit-remaining", "x-hubspot-ratelimit-interval-milliseconds", 0.001),
+    ("x-ratelimit-remaining", "x-ratelimit-reset", 1.0),
+)
+
+
+def quota_exhausted_for(response: httpx.Response) -> float | None:
+    """Seconds to wait when the vendor reports no requests left in its window, else None."""
+    for remaining_name, reset_name, unit in QUOTA_HEADERS:
+        remaining = response.headers.get(remaining_name)
+        if remaining is None or remaining.strip() != "0":
+            continue
+        try:
+            reset = float(response.headers.get(reset_name, "1")) * unit
+        except ValueError:
+            reset = 1.0
+        # A reset given as a Unix time rather than a delay: never wait longer than a minute.
+        return max(0.0, min(reset, 60.0))
+    return None
+
+
 class ThrottledTransport(httpx.AsyncBaseTransport):
     """Waits for a token before each request; a 429 pauses every later request."""
 
@@ -50,6 +72,10 @@ class ThrottledTransport(httpx.AsyncBaseTransport):
         if response.status_code == 429:
             pause = retry_after_seconds(response)
             self.bucket.pause(time.monotonic(), pause if pause is not None else 1.0)
+        elif (exhausted := quota_exhausted_for(response)) is not None:
+            # The vendor says the window is spent before we think so (another client shares the
+            # quota): wait for its reset instead of running into a 429.
+            self.bucket.pause(time.monotonic(), exhausted)
         return response
 
     async def aclose(self) -> None:
