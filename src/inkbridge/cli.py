@@ -214,10 +214,12 @@ def dlq_list(config_path: Path | None, destination: str | None) -> None:
 @click.option("--destination", default=None)
 @click.option("--id", "ids", type=int, multiple=True, help="Only these outbox ids.")
 def dlq_retry(config_path: Path | None, destination: str | None, ids: tuple[int, ...]) -> None:
-    from inkbridge.services.admin import replay_dead_letters
+    from inkbridge.services.admin import coalescing_destinations, replay_dead_letters
 
-    databases = _databases(_settings(config_path))
-    count = replay_dead_letters(databases, list(ids) or None, destination)
+    settings = _settings(config_path)
+    count = replay_dead_letters(
+        _databases(settings), list(ids) or None, destination, coalescing_destinations(settings)
+    )
     click.echo(f"{count} dead letters queued for delivery again")
 
 

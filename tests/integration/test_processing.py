@@ -309,3 +309,24 @@ def test_two_workers_on_postgres_drain_one_outbox_without_delivering_twice(
         states = conn.execute(select(envelopes.c.state)).scalars().all()
     assert states == ["completed"] * 60
     assert len(facts) == accepted
+
+
+def test_replaying_an_overtaken_dead_letter_never_moves_a_record_back(
+    tmp_path: Path, db_url: str
+) -> None:
+    fake = RecordingConnector(failures=["retry", "retry", "retry"])
+    container = _container(tmp_path, db_url, fake)
+    for msg_id, body in _events("sbx_ov")[:2]:  # sent, viewed: dead after three failures
+        _receive(container, body, msg_id)
+    _drain(container)
+    asyncio.run(_deliver_all(container))
+    for msg_id, body in _events("sbx_ov")[2:]:  # signed, completed: delivered normally
+        _receive(container, body, msg_id)
+    _drain(container)
+    asyncio.run(_deliver_all(container))
+    assert [w["state"] for w in fake.writes] == ["completed"]
+    with container.databases.home.transaction() as conn:
+        replayed = outbox_store.retry_dead(conn, datetime.now(UTC), coalescing=frozenset({"crm"}))
+    assert replayed == 0
+    asyncio.run(_deliver_all(container))
+    assert [w["state"] for w in fake.writes] == ["completed"]  # nothing older re-sent

@@ -29,7 +29,11 @@ from inkbridge.services import envelopes as envelope_service
 from inkbridge.services import leads as lead_service
 from inkbridge.services import report_format
 from inkbridge.services import reports as report_service
-from inkbridge.services.admin import dead_letters, replay_dead_letters
+from inkbridge.services.admin import (
+    coalescing_destinations,
+    dead_letters,
+    replay_dead_letters,
+)
 from inkbridge.services.leads import ConsentInput
 from inkbridge.services.reconcile import reconcile_once
 from inkbridge.services.tokens import TokenIdentity
@@ -206,7 +210,11 @@ def list_dead_letters(
 @router.post("/admin/dead-letters/replay", tags=["admin"])
 async def replay(body: ReplayIn, request: Request, _: IsAdmin) -> dict[str, Any]:
     count = await run_in_threadpool(
-        replay_dead_letters, _container(request).databases, body.ids, body.destination
+        replay_dead_letters,
+        _container(request).databases,
+        body.ids,
+        body.destination,
+        coalescing_destinations(_container(request).settings),
     )
     return {"replayed": count}
 

@@ -93,7 +93,9 @@ def evaluate(
             continue
         data = {"rule": rule.name}
         if rule.journey:
-            data["journey"] = rule.journey
+            # ``name`` is what connectors read (the ``journey.enter`` payload is
+            # ``{name, rule}``, see connectors.kinds); ``journey`` is kept for existing readers.
+            data["name"] = data["journey"] = rule.journey
         if rule.task_subject:
             data["subject"] = rule.task_subject
         fired.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from inkbridge.config import Settings
 from inkbridge.store import audit, outbox
 from inkbridge.store.database import Databases
 
@@ -31,14 +32,24 @@ def dead_letters(databases: Databases, destination: str | None) -> list[dict[str
     return found
 
 
+def coalescing_destinations(settings: Settings) -> frozenset[str]:
+    """Destinations that hold records (upserts), not event streams: every kind but webhooks."""
+    return frozenset(name for name, d in settings.destinations.items() if d.kind != "webhook")
+
+
 def replay_dead_letters(
-    databases: Databases, ids: list[int] | None, destination: str | None
+    databases: Databases,
+    ids: list[int] | None,
+    destination: str | None,
+    coalescing: frozenset[str] = frozenset(),
 ) -> int:
     """Give dead letters a fresh attempt budget; the delivery loop sends them in record order."""
     total = 0
     for db in databases:
         with db.transaction() as conn:
-            count = outbox.retry_dead(conn, datetime.now(UTC), ids=ids, destination=destination)
+            count = outbox.retry_dead(
+                conn, datetime.now(UTC), ids=ids, destination=destination, coalescing=coalescing
+            )
             if count:
                 audit.record(
                     conn,

@@ -237,13 +237,43 @@ def retry_dead(
     now: datetime,
     ids: Sequence[int] | None = None,
     destination: str | None = None,
+    coalescing: frozenset[str] = frozenset(),
 ) -> int:
-    """Move dead letters back to pending with a fresh attempt budget; returns how many."""
+    """Move dead letters back to pending with a fresh attempt budget; returns how many.
+
+    For upsert destinations (``coalescing``), a dead change of a kind that coalesces is
+    superseded instead when a newer change of the same record and kind was delivered since:
+    sending it now would move the record back to an older state."""
+    from inkbridge.connectors.kinds import COALESCING_KINDS
+
     conditions = [outbox.c.status == "dead"]
     if ids is not None:
         conditions.append(outbox.c.id.in_(ids))
     if destination is not None:
         conditions.append(outbox.c.destination == destination)
+    newer = outbox.alias("newer")
+    overtaken = (
+        select(newer.c.id)
+        .where(
+            newer.c.destination == outbox.c.destination,
+            newer.c.record_key == outbox.c.record_key,
+            newer.c.kind == outbox.c.kind,
+            newer.c.id > outbox.c.id,
+            newer.c.status.in_(("delivered", "superseded")),
+        )
+        .exists()
+    )
+    if coalescing:
+        conn.execute(
+            update(outbox)
+            .where(
+                and_(*conditions),
+                outbox.c.destination.in_(coalescing),
+                outbox.c.kind.in_(COALESCING_KINDS),
+                overtaken,
+            )
+            .values(status="superseded", delivered_at=now, last_error="overtaken before replay")
+        )
     result = conn.execute(
         update(outbox)
         .where(and_(*conditions))
