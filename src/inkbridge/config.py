@@ -116,6 +116,8 @@ class DestinationSettings(BaseModel):
     rate_limit_requests: int | None = None
     rate_limit_window_seconds: float = 10.0
     timeout_seconds: float = 10.0
+    circuit_failures: int = 5  # consecutive failed batches that open the circuit
+    circuit_cooldown_seconds: float = 30.0  # then one trial batch after this long
 
     @property
     def subscribed_events(self) -> frozenset[str]:

@@ -57,8 +57,15 @@ class DestinationRuntime:
 
     @classmethod
     def for_destination(cls, destination: Destination) -> DestinationRuntime:
-        rate = destination.settings.rate_per_second
-        return cls(destination=destination, bucket=TokenBucket(rate=rate, burst=max(1.0, rate)))
+        settings = destination.settings
+        rate = settings.rate_per_second
+        return cls(
+            destination=destination,
+            bucket=TokenBucket(rate=rate, burst=max(1.0, rate)),
+            breaker=CircuitBreaker(
+                threshold=settings.circuit_failures, cooldown=settings.circuit_cooldown_seconds
+            ),
+        )
 
 
 @dataclass(frozen=True)
