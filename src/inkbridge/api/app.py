@@ -3,6 +3,7 @@ sandbox) the built-in provider and destinations. Optionally runs the worker in-p
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,6 +37,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Everything alive now lives as long as the process (modules, tables, compiled
+        # statements): freezing it keeps full collections from walking it, which otherwise
+        # shows up as ~40 ms pauses in the webhook acknowledgement p99.
+        gc.collect()
+        gc.freeze()
         for _path, _sub, hooks in mounted:
             if hooks is not None:
                 await hooks.start()
