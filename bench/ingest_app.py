@@ -1,0 +1,48 @@
+"""The inkbridge side of the ingest benchmark: the webhook ingest app over a fresh SQLite file.
+
+uvicorn imports ``ingest_app:app``. The benchmark driver passes the database URL and the
+connection secret in the environment; the database is migrated here, before serving.
+A ``/metrics`` route is added so the driver can read group-commit batch sizes after the run; it
+is not on the measured path.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import Response
+
+from inkbridge import metrics
+from inkbridge.api.webhooks import build_ingest_app
+from inkbridge.providers.registry import ConnectionBinding
+from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
+from inkbridge.store.database import Databases
+from inkbridge.store.inbox import WriterPool
+from inkbridge.store.migrate import upgrade_all
+
+CONNECTION = "bench"
+
+databases = Databases({"default": os.environ["INKBRIDGE_BENCH_DATABASE_URL"]}, "default")
+upgrade_all(databases)
+
+bindings = {
+    CONNECTION: ConnectionBinding(
+        name=CONNECTION,
+        region="default",
+        provider="standard_webhooks",
+        adapter=StandardWebhooksAdapter(
+            [SecretStr(os.environ["INKBRIDGE_BENCH_SECRET"])], provider="standard_webhooks"
+        ),
+        max_body_bytes=1_048_576,
+    )
+}
+
+
+async def metrics_endpoint(_request: Request) -> Response:
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+app = build_ingest_app(bindings, WriterPool(databases))
+app.add_route("/metrics", metrics_endpoint, methods=["GET"])
