@@ -248,6 +248,7 @@ Since = Annotated[datetime | None, Query(description="cohort: leads created at o
 Until = Annotated[datetime | None, Query(description="cohort: leads created before")]
 Campaign = Annotated[str | None, Query(description="first-touch campaign")]
 Template = Annotated[str | None, Query(description="envelope template key")]
+STITCH_WINDOW_DAYS = report_service.DEFAULT_STITCH_WINDOW.total_seconds() / 86400
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:
@@ -323,7 +324,7 @@ def report_attribution(
     model: Annotated[list[report_service.Model] | None, Query()] = None,
     group_by: report_service.CreditBy = report_service.CreditBy.CHANNEL,
     half_life_days: Annotated[float, Query(gt=0)] = report_service.DEFAULT_HALF_LIFE_DAYS,
-    stitch_window_days: Annotated[float, Query(gt=0)] = 30.0,
+    stitch_window_days: Annotated[float, Query(gt=0)] = STITCH_WINDOW_DAYS,
     fmt: ReportFormat = None,
 ) -> Response:
     """Completed envelopes credited to channels, campaigns or sources under each model

@@ -1,7 +1,7 @@
 """The SQL of the funnel and time-to-sign reports, for one region's database.
 
-Owns the statements and the little dialect vocabulary they share with the attribution query
-(time arithmetic, filters). Everything reads the plain report columns of ``envelopes``
+Owns the statements, and the cohort filter and labels the attribution query shares with
+them. Everything reads the plain report columns of ``envelopes``
 (milestones, first-touch campaign and medium) rather than the JSON record, so the database
 aggregates over columns and indexes; the one exception is the lead-level campaign filter of the
 funnel, which has only ``leads.first_touch`` to go by.
@@ -20,12 +20,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    TIMESTAMP,
-    BigInteger,
     ColumnElement,
     Float,
     Label,
     Select,
+    Text,
     case,
     cast,
     exists,
@@ -42,7 +41,6 @@ from sqlalchemy.dialects import postgresql
 from inkbridge.store.schema import envelopes, leads
 
 NONE_LABEL = "(none)"
-UNIX_EPOCH_JULIAN_DAY = 2440587.5  # julianday('1970-01-01 00:00:00')
 
 
 @dataclass(frozen=True)
@@ -87,23 +85,6 @@ class ReportFilter:
 
 
 # --- dialect vocabulary ---------------------------------------------------------------------
-
-
-def epoch_millis(
-    moment: ColumnElement[Any], dialect: str, *, from_text: bool = False
-) -> ColumnElement[int]:
-    """Integer POSIX milliseconds of a timestamp column, or of ISO-8601 text (``from_text``,
-    e.g. JSON). Integers keep equality and window edges exact, where float seconds would
-    round one way or the other."""
-    if dialect == "sqlite":
-        # julianday() works in whole milliseconds; rounding recovers them exactly.
-        return cast(
-            func.round((func.julianday(moment) - UNIX_EPOCH_JULIAN_DAY) * 86_400_000.0),
-            BigInteger,
-        )
-    if from_text:
-        moment = cast(moment, TIMESTAMP(timezone=True))
-    return cast(func.round(extract("epoch", moment) * 1000), BigInteger)
 
 
 def seconds_between(
@@ -245,9 +226,28 @@ def _interval_base(
     )
 
 
-def interval_values(report_filter: ReportFilter, group_by: GroupBy, dialect: str) -> Select[Any]:
-    """One row per envelope: the group columns, then the five intervals in seconds."""
-    return _interval_base(report_filter, [*group_columns(group_by), *_interval_columns(dialect)])
+def interval_value_lists(
+    report_filter: ReportFilter, group_by: GroupBy, dialect: str
+) -> Select[Any]:
+    """One row per group: the group columns, then each interval's values in seconds as one
+    comma-separated text (NULLs skipped; NULL when there is none).
+
+    Shipping a few long strings instead of a million rows is what makes exact percentiles
+    affordable without the server's help: splitting and parsing floats runs in C, where
+    building a row object per envelope does not."""
+    groups = group_columns(group_by)
+    inner = _interval_base(report_filter, [*groups, *_interval_columns(dialect)]).subquery("iv")
+    keys = [inner.c[g.name] for g in groups]
+    lists = [
+        (
+            func.group_concat(inner.c[name])
+            if dialect == "sqlite"
+            else func.string_agg(cast(inner.c[name], Text), ",")
+        ).label(name)
+        for name in INTERVALS
+    ]
+    statement = select(*keys, *lists)
+    return statement.group_by(*keys) if keys else statement
 
 
 def interval_percentiles(

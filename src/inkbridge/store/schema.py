@@ -84,6 +84,7 @@ leads = Table(
     Column("first_touch", JSON, nullable=False),
     Column("correlation_id", String(40), nullable=False, index=True),
     Column("created_at", TS, nullable=False),
+    Index("ix_leads_cohort", "created_at", "qualified_at", "id"),
 )
 
 touchpoints = Table(
