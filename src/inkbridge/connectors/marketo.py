@@ -376,21 +376,27 @@ class MarketoConnector:
             item.failed = ChangeResult(item.change.outbox_id, ok=False, error=exc.reason)
 
 
-def _journeys(name: str, raw: Any) -> dict[str, JourneyTarget]:
+def journey_ids(name: str, raw: Any, target_key: str) -> dict[str, tuple[int | None, int | None]]:
+    """``options.journeys`` of a marketing destination: journey -> (``target_key`` id, campaign
+    id), at least one of them, both integers. Shared by the Marketo and Mautic connectors."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"destination {name!r}: options.journeys must be a table")
-    journeys: dict[str, JourneyTarget] = {}
+    journeys: dict[str, tuple[int | None, int | None]] = {}
     for journey, target in raw.items():
         target = _mapping(target)
-        list_id, campaign_id = target.get("list_id"), target.get("campaign_id")
-        if not isinstance(list_id, int | None) or not isinstance(campaign_id, int | None):
+        first, campaign_id = target.get(target_key), target.get("campaign_id")
+        if not isinstance(first, int | None) or not isinstance(campaign_id, int | None):
             raise ConfigError(f"destination {name!r}: journey {journey!r} ids must be integers")
-        if list_id is None and campaign_id is None:
+        if first is None and campaign_id is None:
             raise ConfigError(
-                f"destination {name!r}: journey {journey!r} needs list_id/campaign_id"
+                f"destination {name!r}: journey {journey!r} needs {target_key} or campaign_id"
             )
-        journeys[str(journey)] = JourneyTarget(list_id, campaign_id)
+        journeys[str(journey)] = (first, campaign_id)
     return journeys
+
+
+def _journeys(name: str, raw: Any) -> dict[str, JourneyTarget]:
+    return {k: JourneyTarget(*ids) for k, ids in journey_ids(name, raw, "list_id").items()}
 
 
 def from_settings(

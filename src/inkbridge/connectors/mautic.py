@@ -23,7 +23,7 @@ from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
 from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
-from inkbridge.connectors.marketo import marketing_allowed, rounds_by_key
+from inkbridge.connectors.marketo import journey_ids, marketing_allowed, rounds_by_key
 from inkbridge.connectors.mautic_api import MauticApi
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
@@ -334,20 +334,7 @@ class MauticConnector:
 
 
 def _journeys(name: str, raw: Any) -> dict[str, JourneyTarget]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"destination {name!r}: options.journeys must be a table")
-    journeys: dict[str, JourneyTarget] = {}
-    for journey, target in raw.items():
-        target = _mapping(target)
-        segment_id, campaign_id = target.get("segment_id"), target.get("campaign_id")
-        if not isinstance(segment_id, int | None) or not isinstance(campaign_id, int | None):
-            raise ConfigError(f"destination {name!r}: journey {journey!r} ids must be integers")
-        if segment_id is None and campaign_id is None:
-            raise ConfigError(
-                f"destination {name!r}: journey {journey!r} needs segment_id or campaign_id"
-            )
-        journeys[str(journey)] = JourneyTarget(segment_id, campaign_id)
-    return journeys
+    return {k: JourneyTarget(*ids) for k, ids in journey_ids(name, raw, "segment_id").items()}
 
 
 def from_settings(
