@@ -362,7 +362,11 @@ def servers(workdir: Path) -> Iterator[tuple[Server, Server, Path]]:
         "INKBRIDGE_BENCH_SECRET": SECRET,
     }
     bare = start_server("bare", "bare_app", {})
-    inkbridge = start_server("inkbridge", "ingest_app", inkbridge_env)
+    try:
+        inkbridge = start_server("inkbridge", "ingest_app", inkbridge_env)
+    except BaseException:
+        bare.process.kill()
+        raise
     try:
         yield bare, inkbridge, database
     finally:

@@ -9,13 +9,12 @@ is not on the measured path.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pydantic import SecretStr
-from starlette.requests import Request
-from starlette.responses import Response
 
 from inkbridge import metrics
-from inkbridge.api.webhooks import build_ingest_app
+from inkbridge.api.webhooks import build_ingest_app, respond
 from inkbridge.providers.registry import ConnectionBinding
 from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
 from inkbridge.store.database import Databases
@@ -40,9 +39,12 @@ bindings = {
 }
 
 
-async def metrics_endpoint(_request: Request) -> Response:
-    return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+ingest = build_ingest_app(bindings, WriterPool(databases))
 
 
-app = build_ingest_app(bindings, WriterPool(databases))
-app.add_route("/metrics", metrics_endpoint, methods=["GET"])
+async def app(scope: Any, receive: Any, send: Any) -> None:
+    """The ingest app, plus ``GET /metrics`` answered before it."""
+    if scope["type"] == "http" and scope["path"] == "/metrics":
+        await respond(send, 200, metrics.render(), "text/plain; version=0.0.4")
+    else:
+        await ingest(scope, receive, send)

@@ -17,7 +17,7 @@ from inkbridge.api import problems
 from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
 from inkbridge.api.triggers import trigger_endpoint
-from inkbridge.api.webhooks import webhook_endpoint
+from inkbridge.api.webhooks import IngestFront, WebhookIngest
 from inkbridge.bootstrap import Container
 from inkbridge.store.inbox import WriterPool
 from inkbridge.web import pages
@@ -29,7 +29,7 @@ def create_app(
     *,
     run_worker: bool = False,
     sandbox_apps: list[tuple[str, Any, Any]] | None = None,
-) -> FastAPI:
+) -> IngestFront:
     """Build the app around a wired container. ``sandbox_apps`` are (path, ASGI app, hooks)."""
     writers = WriterPool(container.databases)
     worker = Worker(container) if run_worker else None
@@ -66,12 +66,6 @@ def create_app(
     app.state.container = container
     app.state.worker = worker
     problems.install(app)
-    app.add_route(
-        "/v1/webhooks/{connection}",
-        webhook_endpoint(container.bindings, writers),
-        methods=["POST"],
-        include_in_schema=False,
-    )
     app.add_route(
         "/v1/webhooks/{connection}",
         registration_endpoint(container.bindings),
@@ -114,4 +108,5 @@ def create_app(
 
     for path, sub, _hooks in mounted:
         app.mount(path, sub)
-    return app
+    # Webhook deliveries never reach the framework: see inkbridge.api.webhooks.
+    return IngestFront(WebhookIngest(container.bindings, writers), app)

@@ -8,6 +8,7 @@ after ``whsec_``. Several secrets may be active at once (rotation); any valid on
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -56,6 +57,26 @@ def verify(
     tolerance_seconds: int = 300,
 ) -> None:
     """Raise ``SignatureInvalid`` unless one ``v1`` signature matches one of the secrets."""
+    verify_with_keys(usable_keys(secrets), headers, body, now, tolerance_seconds)
+
+
+def usable_keys(secrets: Sequence[SecretStr]) -> list[bytes]:
+    """The HMAC keys of ``secrets``; a secret that is not valid base64 matches nothing."""
+    keys: list[bytes] = []
+    for secret in secrets:
+        with contextlib.suppress(ValueError):
+            keys.append(secret_key(secret.get_secret_value()))
+    return keys
+
+
+def verify_with_keys(
+    keys: Sequence[bytes],
+    headers: dict[str, str] | Any,
+    body: bytes,
+    now: datetime,
+    tolerance_seconds: int = 300,
+) -> None:
+    """``verify`` with the keys already decoded, as the hot path holds them."""
     msg_id = headers.get("webhook-id")
     stamp = headers.get("webhook-timestamp")
     signature_header = headers.get("webhook-signature")
@@ -78,11 +99,7 @@ def verify(
     if not offered:
         raise SignatureInvalid("no v1 signature offered")
     content = f"{msg_id}.{timestamp}.".encode() + body
-    for secret in secrets:
-        try:
-            key = secret_key(secret.get_secret_value())
-        except ValueError:
-            continue
+    for key in keys:
         expected = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest())
         # Compare against every offered signature without stopping early on a match.
         if any(hmac.compare_digest(expected, candidate) for candidate in offered):
@@ -124,11 +141,14 @@ class StandardWebhooksAdapter:
         self, secrets: Sequence[SecretStr], tolerance_seconds: int = 300, provider: str = "sandbox"
     ) -> None:
         self.provider = provider
-        self._secrets = list(secrets)
+        # Decoded once: every delivery is checked against each key.
+        self._keys = usable_keys(secrets)
         self._tolerance = tolerance_seconds
 
     def verify(self, request: InboundRequest) -> None:
-        verify(self._secrets, request.headers, request.body, request.received_at, self._tolerance)
+        verify_with_keys(
+            self._keys, request.headers, request.body, request.received_at, self._tolerance
+        )
 
     def dedup_key(self, request: InboundRequest) -> str:
         msg_id = request.headers.get("webhook-id", "")
