@@ -1,4 +1,5 @@
-"""The one command line: serve, api, worker, migrate, replay, dlq, tokens, verify."""
+"""The one command line: serve, api, worker, migrate, replay, reconcile, dlq, tokens, consent,
+verify, and report (in ``inkbridge.cli_reports``)."""
 
 from __future__ import annotations
 
@@ -6,44 +7,17 @@ import asyncio
 import json
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from inkbridge import logs
 from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.config import Settings, load_settings
+from inkbridge.cli_common import config_option, databases_of, settings_from
+from inkbridge.cli_reports import report
+from inkbridge.config import Settings
 from inkbridge.errors import InkbridgeError
-from inkbridge.services import reports as report_service
 from inkbridge.store import migrate as migrations
-from inkbridge.store.database import Databases
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Path to inkbridge.toml (default: $INKBRIDGE_CONFIG, ./inkbridge.toml, else the sandbox).",
-)
-
-
-def _settings(config_path: Path | None, **overrides: Any) -> Settings:
-    tree: dict[str, Any] = {}
-    server = {k: v for k, v in overrides.items() if k in {"host", "port"} and v is not None}
-    if server:
-        tree["server"] = server
-    settings = load_settings(config_path, overrides=tree or None)
-    logs.configure(settings.log_level)
-    return settings
-
-
-def _databases(settings: Settings) -> Databases:
-    return Databases(
-        {region: settings.database_url(region) for region in settings.regions},
-        home_region=settings.home_region,
-    )
 
 
 @click.group()
@@ -88,7 +62,7 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
 @click.option("--migrate/--no-migrate", default=True, help="Migrate the databases first.")
 def serve(config_path: Path | None, host: str | None, port: int | None, migrate: bool) -> None:
     """API and worker in one process: the embedded default, ready to use."""
-    settings = _settings(config_path, host=host, port=port)
+    settings = settings_from(config_path, host=host, port=port)
     container = bootstrap(settings, auto_migrate=migrate)
     _serve(settings, container, run_worker=True, banner=True)
 
@@ -100,7 +74,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, migrate:
 @click.option("--migrate", is_flag=True, help="Migrate the databases first.")
 def api(config_path: Path | None, host: str | None, port: int | None, migrate: bool) -> None:
     """The HTTP API alone (run workers separately)."""
-    settings = _settings(config_path, host=host, port=port)
+    settings = settings_from(config_path, host=host, port=port)
     container = bootstrap(settings, auto_migrate=migrate)
     _serve(settings, container, run_worker=False, banner=False)
 
@@ -112,7 +86,7 @@ def worker(config_path: Path | None, migrate: bool) -> None:
     """Background loops: process receipts and deliver the outbox."""
     from inkbridge.worker import Worker
 
-    settings = _settings(config_path)
+    settings = settings_from(config_path)
 
     async def run() -> None:
         container = bootstrap(settings, auto_migrate=migrate)
@@ -133,8 +107,8 @@ def worker(config_path: Path | None, migrate: bool) -> None:
 @config_option
 def migrate(config_path: Path | None) -> None:
     """Upgrade every region's database to the current schema."""
-    settings = _settings(config_path)
-    databases = _databases(settings)
+    settings = settings_from(config_path)
+    databases = databases_of(settings)
     for db in databases:
         migrations.upgrade(db)
         click.echo(f"{db.region}: at {migrations.current_revision(db)}")
@@ -149,8 +123,8 @@ def replay(config_path: Path | None) -> None:
 
     from inkbridge.services.replay import rebuild_all
 
-    settings = _settings(config_path)
-    databases = _databases(settings)
+    settings = settings_from(config_path)
+    databases = databases_of(settings)
     migrations.ensure_migrated(databases)
     with Progress(transient=False) as progress:
         task = progress.add_task("replaying envelopes", total=None)
@@ -171,7 +145,7 @@ def reconcile(config_path: Path | None) -> None:
     from inkbridge.services.processing import process_pending
     from inkbridge.services.reconcile import reconcile_once
 
-    settings = _settings(config_path)
+    settings = settings_from(config_path)
 
     async def run() -> None:
         container = bootstrap(settings)
@@ -202,7 +176,7 @@ def dlq() -> None:
 def dlq_list(config_path: Path | None, destination: str | None) -> None:
     from inkbridge.services.admin import dead_letters
 
-    databases = _databases(_settings(config_path))
+    databases = databases_of(settings_from(config_path))
     rows = dead_letters(databases, destination)
     for row in rows:
         click.echo(json.dumps(row))
@@ -216,9 +190,9 @@ def dlq_list(config_path: Path | None, destination: str | None) -> None:
 def dlq_retry(config_path: Path | None, destination: str | None, ids: tuple[int, ...]) -> None:
     from inkbridge.services.admin import coalescing_destinations, replay_dead_letters
 
-    settings = _settings(config_path)
+    settings = settings_from(config_path)
     count = replay_dead_letters(
-        _databases(settings), list(ids) or None, destination, coalescing_destinations(settings)
+        databases_of(settings), list(ids) or None, destination, coalescing_destinations(settings)
     )
     click.echo(f"{count} dead letters queued for delivery again")
 
@@ -235,7 +209,7 @@ def tokens() -> None:
 def tokens_create(config_path: Path | None, name: str, scopes: tuple[str, ...]) -> None:
     from inkbridge.services.tokens import create_token
 
-    databases = _databases(_settings(config_path))
+    databases = databases_of(settings_from(config_path))
     migrations.ensure_migrated(databases)
     token_id, token = create_token(databases, name, list(scopes))
     click.echo(token)
@@ -247,7 +221,7 @@ def tokens_create(config_path: Path | None, name: str, scopes: tuple[str, ...]) 
 def tokens_list(config_path: Path | None) -> None:
     from inkbridge.services.tokens import list_tokens
 
-    for row in list_tokens(_databases(_settings(config_path))):
+    for row in list_tokens(databases_of(settings_from(config_path))):
         click.echo(json.dumps(row))
 
 
@@ -257,7 +231,7 @@ def tokens_list(config_path: Path | None) -> None:
 def tokens_revoke(config_path: Path | None, token_id: str) -> None:
     from inkbridge.services.tokens import revoke_token
 
-    done = revoke_token(_databases(_settings(config_path)), token_id)
+    done = revoke_token(databases_of(settings_from(config_path)), token_id)
     click.echo("revoked" if done else "no such active token")
 
 
@@ -272,7 +246,7 @@ def consent_verify(config_path: Path | None) -> None:
     """Check every lead's consent ledger chain; exit 1 and name each break."""
     from inkbridge.services.consent import verify_consent_chains
 
-    databases = _databases(_settings(config_path))
+    databases = databases_of(settings_from(config_path))
     breaks = verify_consent_chains(databases)
     for item in breaks:
         click.echo(f"BROKEN {item.chain} at record {item.position}: {item.reason}")
@@ -299,7 +273,7 @@ def consent_register(
     """Register a consent text (read from TEXT_FILE, '-' for stdin); prints id and SHA-256."""
     from inkbridge.services.consent import register_text
 
-    databases = _databases(_settings(config_path))
+    databases = databases_of(settings_from(config_path))
     migrations.ensure_migrated(databases)
     row = register_text(
         databases,
@@ -318,7 +292,7 @@ def verify(config_path: Path | None) -> None:
     """Prove the audit log, every event log and every consent ledger intact (hash chains)."""
     from inkbridge.services.replay import verify_chains
 
-    databases = _databases(_settings(config_path))
+    databases = databases_of(settings_from(config_path))
     from inkbridge.services.consent import verify_consent_chains
 
     breaks = verify_chains(databases) + verify_consent_chains(databases)
@@ -329,148 +303,7 @@ def verify(config_path: Path | None) -> None:
     click.echo("all chains intact")
 
 
-@main.group()
-def report() -> None:
-    """Signing analytics over every region: funnel, time to sign, attribution."""
-
-
-def _report_options(command: Any) -> Any:
-    """The options every report shares: configuration, cohort filters and output format."""
-    for option in reversed(
-        (
-            config_option,
-            click.option("--since", type=click.DateTime(), help="Leads created at or after (UTC)."),
-            click.option("--until", type=click.DateTime(), help="Leads created before (UTC)."),
-            click.option("--campaign", default=None, help="First-touch campaign."),
-            click.option("--template", default=None, help="Envelope template key."),
-            click.option(
-                "--format",
-                "fmt",
-                type=click.Choice(["table", "json", "csv"]),
-                default="table",
-                show_default=True,
-            ),
-        )
-    ):
-        command = option(command)
-    return command
-
-
-def _run_report(
-    config_path: Path | None,
-    fmt: str,
-    build: Any,
-    since: datetime | None,
-    until: datetime | None,
-    campaign: str | None,
-    template: str | None,
-) -> None:
-    databases = _databases(_settings(config_path))
-    try:
-        migrations.ensure_migrated(databases)
-        # click.DateTime parses naive moments; the report cohort is in UTC.
-        cohort = report_service.ReportFilter(
-            since=since.replace(tzinfo=UTC) if since else None,
-            until=until.replace(tzinfo=UTC) if until else None,
-            campaign=campaign,
-            template=template,
-        )
-        result = build(databases, cohort)
-    finally:
-        databases.dispose()
-    from inkbridge.services import report_format
-
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
-    elif fmt == "csv":
-        click.echo(report_format.to_csv(result), nl=False)
-    else:
-        _print_table(result)
-
-
-def _print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from inkbridge.services import report_format
-
-    table = Table(title=result["report"].replace("_", " "))
-    for column in result["columns"]:
-        text = column in report_format.TEXT_COLUMNS
-        table.add_column(column, justify="left" if text else "right")
-    for cells in report_format.text_rows(result):
-        table.add_row(*cells)
-    console = Console()
-    console.print(table)
-    for line in report_format.totals_lines(result):
-        console.print(line)
-
-
-@report.command("funnel")
-@_report_options
-def report_funnel(config_path: Path | None, fmt: str, **cohort: Any) -> None:
-    """Leads captured, qualified, sent, viewed, signed, completed; drop-off at each step."""
-    _run_report(config_path, fmt, report_service.funnel_report, **cohort)
-
-
-@report.command("time-to-sign")
-@_report_options
-@click.option(
-    "--group-by",
-    type=click.Choice([g.value for g in report_service.GroupBy]),
-    default="none",
-    show_default=True,
-)
-def report_time_to_sign(config_path: Path | None, fmt: str, group_by: str, **cohort: Any) -> None:
-    """p50 and p90 of lead→sent, sent→view, view→completed, sent→reminder, sent→completed."""
-
-    def build(databases: Databases, cohort_filter: report_service.ReportFilter) -> Any:
-        return report_service.time_to_sign_report(
-            databases, cohort_filter, group_by=report_service.GroupBy(group_by)
-        )
-
-    _run_report(config_path, fmt, build, **cohort)
-
-
-@report.command("attribution")
-@_report_options
-@click.option(
-    "--model",
-    "models",
-    multiple=True,
-    type=click.Choice([m.value for m in report_service.Model]),
-    help="Repeat to choose; every model by default.",
-)
-@click.option(
-    "--group-by",
-    type=click.Choice([c.value for c in report_service.CreditBy]),
-    default="channel",
-    show_default=True,
-)
-@click.option("--half-life-days", type=click.FloatRange(min=0, min_open=True), default=7.0)
-@click.option("--stitch-window-days", type=click.FloatRange(min=0, min_open=True), default=30.0)
-def report_attribution(
-    config_path: Path | None,
-    fmt: str,
-    models: tuple[str, ...],
-    group_by: str,
-    half_life_days: float,
-    stitch_window_days: float,
-    **cohort: Any,
-) -> None:
-    """Completed envelopes credited to channels, campaigns or sources under each model."""
-
-    def build(databases: Databases, cohort_filter: report_service.ReportFilter) -> Any:
-        return report_service.attribution_report(
-            databases,
-            cohort_filter,
-            models=[report_service.Model(m) for m in models] or list(report_service.Model),
-            credit_by=report_service.CreditBy(group_by),
-            half_life_days=half_life_days,
-            stitch_window=timedelta(days=stitch_window_days),
-        )
-
-    _run_report(config_path, fmt, build, **cohort)
+main.add_command(report)
 
 
 def run() -> None:
