@@ -428,3 +428,63 @@ async def test_two_writers_racing_on_the_same_keys_store_one_row_per_key(
     for key in keys:
         assert here[key][0] == there[key][0]  # both callers learn the one stored receipt
         assert here[key][1] != there[key][1]  # and exactly one of them inserted it
+
+
+class _BrokenAdapter(StandardWebhooksAdapter):
+    """An adapter with a bug: its dedup key raises something no one planned for."""
+
+    def dedup_key(self, request: Any) -> str:
+        raise KeyError("a bug, not bad input")
+
+
+async def test_an_unexpected_error_is_a_500_problem_that_stores_nothing(
+    databases: Databases,
+) -> None:
+    adapter = _BrokenAdapter([SecretStr(SECRET)], provider="standard_webhooks")
+    broken = ConnectionBinding(
+        name=CONNECTION,
+        region="default",
+        provider="standard_webhooks",
+        adapter=adapter,
+        max_body_bytes=MAX_BODY,
+    )
+    writers = WriterPool(databases)
+    app = build_ingest_app({CONNECTION: broken}, writers)
+    body = event_body()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://inkbridge.test"
+        ) as client:
+            with capture_logs() as logs:
+                response = await client.post(
+                    URL, content=body.encode(), headers=signed_headers(body, "msg_bug")
+                )
+    finally:
+        writers.stop_all()
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert logs == [
+        {
+            "event": "webhook_failed",
+            "log_level": "error",
+            "connection": CONNECTION,
+            "error": "KeyError",
+        }
+    ]
+    assert count_receipts(databases.home) == 0
+
+
+async def test_only_a_post_to_one_connection_takes_the_hot_path(
+    ingest: Ingest,
+) -> None:
+    # A nested path is not a connection name: it is routed like any other unknown path.
+    body = event_body()
+    nested = await ingest.client.post(
+        f"{URL}/extra", content=body.encode(), headers=signed_headers(body, "msg_nested")
+    )
+    empty = await ingest.client.post("/v1/webhooks/", content=body.encode())
+
+    assert nested.status_code == 404
+    assert empty.status_code == 404
+    assert count_receipts(ingest.db) == 0

@@ -287,7 +287,8 @@ class IngestFront:
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
             path: str = scope["path"]
-            if path.startswith(WEBHOOK_PREFIX) and "/" not in path[len(WEBHOOK_PREFIX) :]:
+            rest = path[len(WEBHOOK_PREFIX) :] if path.startswith(WEBHOOK_PREFIX) else "/"
+            if rest and "/" not in rest:
                 await respond_problem(send, 405, "Method Not Allowed", [(b"allow", b"POST")])
             else:
                 await respond_problem(send, 404, "Not Found")
