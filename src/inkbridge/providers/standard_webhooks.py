@@ -131,6 +131,10 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
+# The same for every delivery, so built once (it is immutable).
+_ACKNOWLEDGEMENT = Acknowledgement(status=200, body=b'{"ok":true}', media_type="application/json")
+
+
 class StandardWebhooksAdapter:
     """Inbound adapter for senders that follow Standard Webhooks and inkbridge's event format."""
 
@@ -161,7 +165,7 @@ class StandardWebhooksAdapter:
         return msg_id
 
     def acknowledge(self, request: InboundRequest) -> Acknowledgement:
-        return Acknowledgement(status=200, body=b'{"ok":true}', media_type="application/json")
+        return _ACKNOWLEDGEMENT
 
     def parse(self, request: InboundRequest) -> list[NormalizedEvent]:
         payload = load_json_object(request.body)

@@ -111,57 +111,92 @@ def insert_receipts(conn: Connection, rows: Iterable[ReceiptRow]) -> list[Outcom
     return _insert_receipts_batched(conn, rows)
 
 
-# The SQLite path writes through the driver's own cursor: a receipt is one short statement that
-# sqlite3 keeps prepared, where the general path spends most of its time per row building and
-# processing parameters (measured in bench/README.md). The values are stored exactly as the
-# column types would store them: UTC text timestamps, JSON headers.
-_SQLITE_INSERT = (
-    "INSERT INTO webhook_receipts (region, connection, dedup_key, source, content_type, headers,"
-    " body, received_at, status, attempts, correlation_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)"
-    " ON CONFLICT (connection, dedup_key) DO NOTHING RETURNING id"
+# The SQLite path writes through the driver's own cursor, one multi-row statement per commit:
+# the general path spends most of its time per row building and processing parameters, and one
+# statement per row would give up the GIL (and wait to get it back) once per row instead of once
+# per commit (measured in bench/README.md). Values are stored exactly as the column types would
+# store them: UTC text timestamps, JSON headers.
+_SQLITE_COLUMNS = (
+    "region, connection, dedup_key, source, content_type, headers, body, received_at,"
+    " status, attempts, correlation_id"
 )
+_SQLITE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)"
+# SQLite allows 32,766 variables per statement; 9 per row.
+_SQLITE_MAX_ROWS = 1000
+
+
+@functools.cache
+def _sqlite_insert(rows: int) -> str:
+    # Only constants and placeholders go into the text; every value is a bound parameter.
+    values = ", ".join([_SQLITE_VALUES] * rows)
+    return (
+        f"INSERT INTO webhook_receipts ({_SQLITE_COLUMNS}) VALUES {values}"  # noqa: S608
+        " ON CONFLICT (connection, dedup_key) DO NOTHING RETURNING id, connection, dedup_key"
+    )
+
+
 _SQLITE_FIND = "SELECT id FROM webhook_receipts WHERE connection = ? AND dedup_key = ?"
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _sqlite_time(moment: datetime) -> str:
+    """``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC, as the timestamp columns store it on SQLite."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
-    return moment.astimezone(UTC).strftime(_SQLITE_TIME)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _insert_receipts_sqlite(conn: Connection, rows: Iterable[ReceiptRow]) -> list[Outcome]:
+    rows = list(rows)
+    first_of: dict[_Key, ReceiptRow] = {}
+    for row in rows:
+        first_of.setdefault((row.connection, row.dedup_key), row)
+    unique = list(first_of.values())
+    inserted: dict[_Key, int] = {}
+    stored: dict[_Key, int] = {}
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        ids: dict[_Key, int] = {}
-        outcomes: list[Outcome] = []
-        for row in rows:
-            key = (row.connection, row.dedup_key)
-            known = ids.get(key)
-            if known is not None:
-                outcomes.append((known, False))
-                continue
-            parameters = (
-                row.region,
-                row.connection,
-                row.dedup_key,
-                row.source,
-                row.content_type,
-                json.dumps(row.headers),
-                row.body,
-                _sqlite_time(row.received_at),
-                row.correlation_id,
-            )
-            found = cursor.execute(_SQLITE_INSERT, parameters).fetchone()
-            inserted = found is not None
-            if not inserted:
-                found = cursor.execute(_SQLITE_FIND, key).fetchone()
-            ids[key] = int(found[0])
-            outcomes.append((ids[key], inserted))
-        return outcomes
+        for start in range(0, len(unique), _SQLITE_MAX_ROWS):
+            chunk = unique[start : start + _SQLITE_MAX_ROWS]
+            parameters: list[Any] = []
+            for row in chunk:
+                parameters += (
+                    row.region,
+                    row.connection,
+                    row.dedup_key,
+                    row.source,
+                    row.content_type,
+                    json.dumps(row.headers),
+                    row.body,
+                    _sqlite_time(row.received_at),
+                    row.correlation_id,
+                )
+            cursor.execute(_sqlite_insert(len(chunk)), parameters)
+            for receipt_id, connection, dedup_key in cursor.fetchall():
+                inserted[(connection, dedup_key)] = int(receipt_id)
+        for key in first_of:
+            if key not in inserted:
+                stored[key] = int(cursor.execute(_SQLITE_FIND, key).fetchone()[0])
     finally:
         cursor.close()
+    return _outcomes(rows, inserted, stored)
+
+
+def _outcomes(
+    rows: Sequence[ReceiptRow], inserted: dict[_Key, int], stored: dict[_Key, int]
+) -> list[Outcome]:
+    """Each row's (id, inserted?): the first row of a key inserted by this call reports True."""
+    outcomes: list[Outcome] = []
+    reported: set[_Key] = set()
+    for row in rows:
+        key = (row.connection, row.dedup_key)
+        if key in inserted:
+            outcomes.append((inserted[key], key not in reported))
+            reported.add(key)
+        else:
+            outcomes.append((stored[key], False))
+    return outcomes
 
 
 def _insert_receipts_batched(conn: Connection, rows: Iterable[ReceiptRow]) -> list[Outcome]:
@@ -193,16 +228,7 @@ def _insert_receipts_batched(conn: Connection, rows: Iterable[ReceiptRow]) -> li
             )
         )
         stored = {(c, k): int(i) for i, c, k in found}
-    outcomes: list[Outcome] = []
-    reported: set[_Key] = set()
-    for row in rows:
-        key = (row.connection, row.dedup_key)
-        if key in inserted:
-            outcomes.append((inserted[key], key not in reported))
-            reported.add(key)
-        else:
-            outcomes.append((stored[key], False))
-    return outcomes
+    return _outcomes(rows, inserted, stored)
 
 
 @dataclass(slots=True)
