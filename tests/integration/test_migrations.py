@@ -1,14 +1,24 @@
 """Migrations: the Alembic history builds exactly the schema the code declares, on both
-backends, and upgrades step by step from the first revision."""
+backends, and upgrades step by step from the first revision; data migrations compute what the
+code computes."""
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
 
+from inkbridge.domain.intervals import INTERVAL_COLUMNS, INTERVAL_MOMENTS, interval_columns
 from inkbridge.store import migrate
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import metadata
+from inkbridge.store.schema import envelopes, leads, metadata
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+# The envelope's own milestones among the moments the intervals span.
+MOMENTS = [m for m in INTERVAL_MOMENTS if m != "lead_created_at"]
 
 
 def test_the_migrated_schema_matches_the_declared_tables(db_url: str) -> None:
@@ -26,3 +36,68 @@ def test_the_migrated_schema_matches_the_declared_tables(db_url: str) -> None:
         assert real == []
     finally:
         databases.dispose()
+
+
+def _moment(rng: random.Random, base: datetime) -> datetime | None:
+    if rng.random() < 0.2:
+        return None
+    # Sub-millisecond parts, exact half milliseconds among them, and moments before ``base``.
+    micros = rng.choice([0, 500, 1500, 499_500, rng.randrange(1_000_000)])
+    return base + timedelta(seconds=rng.randrange(-3600, 40 * 86400), microseconds=micros)
+
+
+def test_the_time_to_sign_backfill_computes_what_the_write_path_does(db_url: str) -> None:
+    """Envelopes written at 0005 get from 0006 the intervals the store would have written."""
+    databases = Databases({"default": db_url}, "default")
+    rng = random.Random(11)
+    lead_rows, envelope_rows = [], []
+    for i in range(60):
+        created = T0 + timedelta(hours=i, microseconds=rng.choice([0, 250, 500, 999_999]))
+        lead_rows.append(
+            {
+                "id": f"lead-{i}",
+                "region": "default",
+                "score": 0,
+                "first_touch": {},
+                "correlation_id": f"cor-{i}",
+                "created_at": created,
+            }
+        )
+        moments = {name: _moment(rng, created) for name in MOMENTS}
+        envelope_rows.append(
+            {
+                **moments,
+                "id": f"env-{i}",
+                "region": "default",
+                "lead_id": f"lead-{i}" if i % 7 else None,  # some envelopes have no lead
+                "connection": "sandbox",
+                "provider": "sandbox",
+                "correlation_id": f"cor-{i}",
+                "state": "sent",
+                "conflicts": [],
+                "milestones": {},
+                "attribution": {},
+                "metadata": {},
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+    try:
+        migrate.upgrade(databases.home, "0005")
+        with databases.home.transaction() as conn:
+            conn.execute(leads.insert(), lead_rows)
+            conn.execute(envelopes.insert(), envelope_rows)
+        migrate.upgrade(databases.home, "0006")
+        with databases.home.reader() as conn:
+            stored = {r.id: r for r in conn.execute(select(envelopes))}
+    finally:
+        databases.dispose()
+    created_at = {lead["id"]: lead["created_at"] for lead in lead_rows}
+    for envelope in envelope_rows:
+        row = stored[envelope["id"]]
+        lead_created = created_at.get(envelope["lead_id"])
+        assert row.lead_created_at == lead_created
+        expected = interval_columns({**envelope, "lead_created_at": lead_created})
+        assert {c: getattr(row, c) for c in INTERVAL_COLUMNS} == expected, envelope["id"]
+    filled = [getattr(r, c) for r in stored.values() for c in INTERVAL_COLUMNS]
+    assert sum(v is not None for v in filled) > 100

@@ -38,6 +38,8 @@ from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.cli import main as cli
 from inkbridge.domain.attribution_models import (
+    DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_STITCH_WINDOW,
     Conversion,
     Model,
     ObservedTouch,
@@ -47,6 +49,8 @@ from inkbridge.domain.attribution_models import (
     journey,
     stitch,
 )
+from inkbridge.domain.intervals import interval_columns
+from inkbridge.services.attribution_query import attribution_credits
 from inkbridge.services.report_format import duration_text
 from inkbridge.services.reports import (
     CreditBy,
@@ -58,7 +62,7 @@ from inkbridge.services.reports import (
     time_to_sign_report,
 )
 from inkbridge.services.tokens import create_token
-from inkbridge.store import migrate
+from inkbridge.store import attribution_journeys, migrate
 from inkbridge.store.database import Databases
 from inkbridge.store.envelopes import REPORT_MILESTONES
 from inkbridge.store.schema import envelopes, leads, touchpoints
@@ -204,10 +208,20 @@ def dataset(region_of: Callable[[int], str]) -> dict[str, Rows]:
 
 
 def load(databases: Databases, data: dict[str, Rows]) -> None:
+    """Insert the rows; envelopes get their time-to-sign columns as the store writes them (their
+    lead's creation moment, and the intervals the domain computes from it and the milestones)."""
     for region, rows in data.items():
+        created = {lead["id"]: lead["created_at"] for lead in rows["leads"]}
+        with_intervals = []
+        for envelope in rows["envelopes"]:
+            row = {**envelope, "lead_created_at": created.get(envelope["lead_id"])}
+            with_intervals.append({**row, **interval_columns(row)})
         with databases[region].transaction() as conn:
-            for table in (leads, touchpoints, envelopes):
-                conn.execute(table.insert(), rows[table.name])
+            conn.execute(leads.insert(), rows["leads"])
+            conn.execute(touchpoints.insert(), rows["touchpoints"])
+            conn.execute(envelopes.insert(), with_intervals)
+            # Rows loaded directly: fill the stored journeys as the backfill does.
+            attribution_journeys.rebuild(conn)
 
 
 @pytest.fixture
@@ -500,6 +514,32 @@ def test_sql_attribution_matches_the_domain_on_random_journeys(databases: Databa
         got = _credits(report, "channel", model)
         want = {k: v for k, v in expected[model].items() if v > 1e-12}
         assert got == pytest.approx(want, abs=1e-5), model
+    # The stored journeys give what assembling them at query time (the reference) gives.
+    for credit_by in CreditBy:
+        stored = _sql_credits(databases, credit_by, assemble=False)
+        assert stored == pytest.approx(_sql_credits(databases, credit_by, assemble=True), abs=1e-9)
+
+
+def _sql_credits(
+    databases: Databases, credit_by: CreditBy, *, assemble: bool
+) -> dict[tuple[str, str], float]:
+    """Every model's credit per key, from the stored or the assembled journeys."""
+    db = databases.home
+    statement = attribution_credits(
+        ReportFilter(),
+        models=list(Model),
+        credit_by=credit_by,
+        half_life_days=DEFAULT_HALF_LIFE_DAYS,
+        window=DEFAULT_STITCH_WINDOW,
+        dialect=db.engine.dialect.name,
+        assemble=assemble,
+    )
+    with db.reader() as conn:
+        return {
+            (key, model.value): float(value)
+            for key, *values in conn.execute(statement)
+            for model, value in zip(Model, values, strict=True)
+        }
 
 
 def test_time_decay_stays_exact_long_after_the_journey(databases: Databases) -> None:

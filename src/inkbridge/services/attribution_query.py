@@ -1,60 +1,46 @@
 """The SQL of the attribution report: every model's credit, summed per channel, campaign or
 source, computed by the database in one statement per region.
 
-It applies the rules of ``inkbridge.domain.attribution_models`` (read its docstring first) with
-window functions, so no journey is shipped to Python:
+Journeys come from ``journey_touches``, kept at write time by
+``inkbridge.store.attribution_journeys`` for the stored stitching window
+(``STORED_STITCH_WINDOW``, the default). The report is one scan of it, narrowed by plain
+conditions on its columns, crediting each touch from its position, its journey's count and its
+W-shaped anchors. Time decay also needs per-journey sums of weights, which depend on the
+half-life asked for: a window partitioned by conversion, which the table's primary key order
+serves without a sort (one-touch journeys skip it: their sums are their own weights).
 
-1. ``conversions``: completed envelopes of the cohort, with their lead's created moment and
-   anonymous id, the stitching horizon, and the frozen first touch: its moment from
-   ``leads.first_touch``, its medium, source and campaign from the envelope's report columns
-   (copied from that same frozen record when the envelope was created; the JSON is only read
-   for the moment and, without a medium, the referrer);
-2. ``touches``: per conversion, the frozen first touch, then the lead's touchpoints and the
-   unlinked touchpoints of its anonymous id (up to the horizon) that fall strictly after the
-   first touch and no later than the conversion, each reduced to the one key credited;
-3. one window pass (a single sort): position, count, and the W-shaped anchor positions, which
-   are counts because touches are ordered by time: the last touch at or before a moment is the
-   ``k``-th when ``k`` touches are at or before it; with time decay, the weights are summed in
-   the same pass (see ``_time_decay``);
-4. credit per model, summed per key. First touch alone needs no journey at all.
+Asked for another stitching window (or with ``assemble``), journeys are assembled at query time
+by the statement that fills the table (``inkbridge.store.journey_assembly``), restricted to the
+report's conversions, with the decay sums in its one window pass. That is the reference the
+stored journeys are checked against; the credit expressions are the same either way (they
+apply ``inkbridge.domain.attribution_models``, read its docstring first).
 
-Times compare as they are stored: timestamps on PostgreSQL, canonical UTC text on SQLite
-(``YYYY-MM-DD HH:MM:SS.ffffff`` orders as time). The frozen moment comes from JSON as ISO text
-with an offset, so on SQLite it is normalised to milliseconds and touches are compared with it
-at millisecond resolution; a touch within the same millisecond as the first touch is the first
-touch. A test checks this statement against the domain functions journey by journey.
+First touch alone needs no journey: it is a count of conversions by their first touch. The
+number of conversions is counted from the stored first touches either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     ColumnElement,
     Float,
-    Interval,
     Select,
-    Subquery,
     and_,
     case,
     cast,
-    extract,
     func,
     literal,
     or_,
     select,
-    type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP
 
 from inkbridge.domain.attribution_models import (
-    DIRECT,
-    REFERRAL,
     U_ENDS,
     U_MIDDLE,
     W_ANCHOR,
@@ -62,7 +48,9 @@ from inkbridge.domain.attribution_models import (
     Model,
 )
 from inkbridge.services.report_queries import NONE_LABEL, ReportFilter
-from inkbridge.store.schema import envelopes, leads, touchpoints
+from inkbridge.store.attribution_journeys import STORED_STITCH_WINDOW
+from inkbridge.store.journey_assembly import Over, PerConversion, conversions, journey_rows
+from inkbridge.store.schema import journey_touches
 
 # Exponents stay within ±1000 so powers of two neither underflow nor overflow a double (and
 # PostgreSQL, which raises on either, never sees one).
@@ -72,41 +60,20 @@ CONVERSION_REFERENCE_LIMIT = 900.0
 
 
 class CreditBy(StrEnum):
+    # Named as the key columns of journey_touches.
     CHANNEL = "channel"
     CAMPAIGN = "campaign"
     SOURCE = "source"
 
 
-def _channel(medium: ColumnElement[Any], referrer: ColumnElement[Any]) -> ColumnElement[str]:
-    """``domain.attribution_models.channel_of`` in SQL: empty strings count as missing."""
-    return func.coalesce(
-        func.nullif(medium, ""),
-        case((func.coalesce(referrer, "") != "", REFERRAL), else_=DIRECT),
-    )
+def reads_stored_journeys(window: timedelta) -> bool:
+    """Whether a report with this stitching window can read ``journey_touches``."""
+    return window == STORED_STITCH_WINDOW
 
 
 def _number(value: float) -> ColumnElement[float]:
     # A typed literal keeps the division in floating point on both backends.
     return literal(value, Float)
-
-
-def _frozen_moment(iso_text: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    if dialect == "sqlite":
-        return func.strftime("%Y-%m-%d %H:%M:%f", iso_text)  # UTC, milliseconds
-    return cast(iso_text, TIMESTAMP(timezone=True))
-
-
-def _after_first(moment: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    """A touch's moment in the form it is compared with the first touch's."""
-    return func.substr(moment, 1, 23) if dialect == "sqlite" else moment
-
-
-def _plus(moment: ColumnElement[Any], window: timedelta, dialect: str) -> ColumnElement[Any]:
-    if dialect == "sqlite":
-        # Whole seconds added to the canonical text, its microseconds kept as they were.
-        seconds = f"+{round(window.total_seconds())} seconds"
-        return func.strftime("%Y-%m-%d %H:%M:%S", moment, seconds).concat(func.substr(moment, 20))
-    return moment + literal(window, Interval())
 
 
 def _at_least(value: ColumnElement[float], floor: float, dialect: str) -> ColumnElement[float]:
@@ -119,213 +86,214 @@ def _at_most(value: ColumnElement[float], ceiling: float, dialect: str) -> Colum
     return func.min(value, bound) if dialect == "sqlite" else func.least(value, bound)
 
 
-def _days(moment: ColumnElement[Any], dialect: str) -> ColumnElement[float]:
-    """A moment as a day number, for the arithmetic of time decay only."""
-    if dialect == "sqlite":
-        return func.julianday(moment)
-    return type_coerce(cast(extract("epoch", moment), Float) / _number(86400.0), Float)
+# --- time decay -----------------------------------------------------------------------------
 
 
-def conversions_cte(
-    report_filter: ReportFilter,
-    window: timedelta,
-    dialect: str,
-    credit_by: CreditBy,
-    with_decay: bool,
-) -> CTE:
-    """Completed envelopes of the cohort with what their journeys are assembled from; only the
-    columns the asked models need, since every one is computed for every conversion."""
-    e, lead = envelopes.c, leads.c
-    first = lead.first_touch
-    first_at = func.coalesce(
-        _frozen_moment(first["occurred_at"].as_string(), dialect), lead.created_at
-    )
-    first_key: ColumnElement[Any] = {
-        CreditBy.CHANNEL: _channel(e.utm_medium, first["referrer"].as_string()),
-        CreditBy.SOURCE: e.utm_source,
-        CreditBy.CAMPAIGN: e.utm_campaign,
-    }[credit_by]
-    columns: list[ColumnElement[Any]] = [
-        e.id.label("conversion"),
-        e.lead_id.label("lead_id"),
-        lead.anonymous_id.label("anonymous_id"),
-        e.completed_at.label("converted"),
-        lead.created_at.label("created"),
-        # Without a sent moment the sent anchor falls back to the lead-created one.
-        func.coalesce(e.sent_at, lead.created_at).label("sent"),
-        _plus(lead.created_at, window, dialect).label("horizon"),
-        first_at.label("first_at"),
-        first_key.label("key"),
-    ]
-    if with_decay:
-        converted_day = _days(e.completed_at, dialect)
-        columns += [
-            converted_day.label("converted_day"),
-            (converted_day - _days(first_at, dialect)).label("first_to_conversion"),
-        ]
-    return (
-        select(*columns)
-        .select_from(envelopes.join(leads, lead.id == e.lead_id))
-        .where(
-            e.completed_at.is_not(None),
-            *report_filter.envelope_conditions(),
-            *report_filter.lead_conditions(),
-        )
-        .cte("conversions")
-    )
-
-
-def _touch_key(credit_by: CreditBy) -> ColumnElement[Any]:
-    t = touchpoints.c
-    if credit_by is CreditBy.CHANNEL:
-        return _channel(t.utm_medium, t.referrer)
-    return t.utm_source if credit_by is CreditBy.SOURCE else t.utm_campaign
-
-
-def _touches(
-    conv: CTE, credit_by: CreditBy, dialect: str, half_life_days: float | None
-) -> Subquery:
-    """The touch rows; with a half-life, each also carries its age at the conversion and its
-    distance from the first touch, both in half-lives (one day-number per touch row)."""
-    t = touchpoints.c
-    carried = (conv.c.created, conv.c.sent)
-
-    def decay_terms(day: Callable[[], ColumnElement[float]]) -> tuple[ColumnElement[Any], ...]:
-        if half_life_days is None:
-            return ()
-        half_life = _number(half_life_days)
-        age = (day() - conv.c.converted_day) / half_life
-        # Derived from the age so that each touch row converts its moment only once.
-        since_first = age + conv.c.first_to_conversion / half_life
-        return age.label("age"), since_first.label("since_first")
-
-    frozen = select(
-        conv.c.conversion,
-        conv.c.first_at.label("at"),
-        literal(0).label("tid"),
-        conv.c.key,
-        *carried,
-        *decay_terms(lambda: conv.c.converted_day - conv.c.first_to_conversion),
-    )
-
-    def stitched(join_on: ColumnElement[bool], *extra: ColumnElement[bool]) -> Select[Any]:
-        return (
-            select(
-                conv.c.conversion,
-                t.occurred_at.label("at"),
-                t.id.label("tid"),
-                _touch_key(credit_by).label("key"),
-                *carried,
-                *decay_terms(lambda: _days(t.occurred_at, dialect)),
-            )
-            .select_from(conv.join(touchpoints, join_on))
-            .where(
-                # The plain comparison lets an index on (…, occurred_at) bound the range; the
-                # exact one (milliseconds on SQLite) decides.
-                t.occurred_at > conv.c.first_at,
-                _after_first(t.occurred_at, dialect) > conv.c.first_at,
-                t.occurred_at <= conv.c.converted,
-                *extra,
-            )
-        )
-
-    linked = stitched(t.lead_id == conv.c.lead_id)
-    # "Unlinked" written so that no index on lead_id can serve it: SQLite's planner, without
-    # statistics, would otherwise walk every unlinked touchpoint instead of seeking each
-    # conversion's anonymous id.
-    unlinked = func.coalesce(t.lead_id, "") == ""
-    anonymous = stitched(
-        and_(t.anonymous_id == conv.c.anonymous_id, unlinked), t.occurred_at <= conv.c.horizon
-    )
-    return union_all(frozen, linked, anonymous).subquery("touches")
-
-
-def _positioned(touches: Subquery, dialect: str, with_decay: bool) -> Subquery:
-    c = touches.c
-
-    def over(function: Any) -> Any:
-        # One window definition for all: the database sorts the touches once.
-        return function.over(partition_by=c.conversion, order_by=(c.at, c.tid), rows=(None, None))
-
-    columns: list[ColumnElement[Any]] = [
-        c.conversion,
-        c.key,
-        over(func.row_number()).label("pos"),
-        over(func.count()).label("n"),
-        over(func.sum(case((c.at <= c.created, 1), else_=0))).label("created_pos"),
-        over(func.sum(case((c.at <= c.sent, 1), else_=0))).label("sent_pos"),
-    ]
-    if with_decay:
-        columns += [
-            c.age,
-            c.since_first,
-            over(func.max(c.age)).label("latest_age"),
-            over(func.sum(_from_conversion(c.age, dialect))).label("sum_from_conversion"),
-            over(func.sum(_from_first(c.since_first, dialect))).label("sum_from_first"),
-        ]
-    return select(*columns).subquery("positioned")
+def _half_lives(c: Any, half_life_days: float) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """A touch's age at the conversion and its distance from the first touch, in half-lives."""
+    half_life = _number(half_life_days)
+    return c.age_days / half_life, c.since_first_days / half_life
 
 
 def _from_conversion(age: ColumnElement[Any], dialect: str) -> ColumnElement[float]:
     # PostgreSQL raises on underflow; 2^-1000 is as good as zero next to any weight that counts.
-    return func.power(_number(2.0), _at_least(age, -DECAY_EXPONENT_LIMIT, dialect))
+    exponent = _at_least(age, -DECAY_EXPONENT_LIMIT, dialect)
+    return func.power(_number(2.0), exponent, type_=Float)
 
 
 def _from_first(since_first: ColumnElement[Any], dialect: str) -> ColumnElement[float]:
-    return func.power(_number(2.0), _at_most(since_first, DECAY_EXPONENT_LIMIT, dialect))
+    exponent = _at_most(since_first, DECAY_EXPONENT_LIMIT, dialect)
+    return func.power(_number(2.0), exponent, type_=Float)
 
 
-def _time_decay(c: Any, dialect: str) -> ColumnElement[float]:
-    """2^(-Δt/half-life) back from the conversion, normalised, in the same window pass as the
-    positions. When even the latest touch is too old for that to be representable (900+
-    half-lives before the conversion), the same shares are computed forward from the first
-    touch instead; only journeys that also span 1000+ half-lives come out approximate."""
+def _decay_sums(half_life_days: float, dialect: str) -> PerConversion:
+    """Per journey: the latest touch's age and the sums of the weights both ways."""
+
+    def columns(c: Any, over: Over) -> list[ColumnElement[Any]]:
+        age, since_first = _half_lives(c, half_life_days)
+        # Typed as floats, so that dividing by them stays in double precision on PostgreSQL.
+        return [
+            over(func.max(age, type_=Float)).label("latest_age"),
+            over(func.sum(_from_conversion(age, dialect), type_=Float)).label(
+                "sum_from_conversion"
+            ),
+            over(func.sum(_from_first(since_first, dialect), type_=Float)).label("sum_from_first"),
+        ]
+
+    return columns
+
+
+def _decay_alone(c: Any, half_life_days: float, dialect: str) -> list[ColumnElement[Any]]:
+    """What ``_decay_sums`` gives a journey of one touch: that touch's own age and weights."""
+    age, since_first = _half_lives(c, half_life_days)
+    return [
+        age.label("latest_age"),
+        _from_conversion(age, dialect).label("sum_from_conversion"),
+        _from_first(since_first, dialect).label("sum_from_first"),
+    ]
+
+
+def _time_decay(c: Any, half_life_days: float, dialect: str) -> ColumnElement[float]:
+    """2^(-Δt/half-life) back from the conversion, normalised. When even the latest touch is
+    too old for that to be representable (900+ half-lives before the conversion), the same
+    shares are computed forward from the first touch instead; only journeys that also span
+    1000+ half-lives come out approximate."""
+    age, since_first = _half_lives(c, half_life_days)
     near = c.latest_age >= -CONVERSION_REFERENCE_LIMIT
     return case(
-        (near, _from_conversion(c.age, dialect) / c.sum_from_conversion),
-        else_=_from_first(c.since_first, dialect) / c.sum_from_first,
+        (near, _from_conversion(age, dialect) / c.sum_from_conversion),
+        else_=_from_first(since_first, dialect) / c.sum_from_first,
     )
 
 
-def _credit(model: Model, a: Subquery, dialect: str) -> ColumnElement[float]:
-    c = a.c
+# --- credit ---------------------------------------------------------------------------------
+
+
+def _credit(model: Model, c: Any, half_life_days: float, dialect: str) -> ColumnElement[float]:
+    """One touch's credit under ``model``, from the columns of a journey_touches row (plus the
+    decay sums for time decay)."""
     zero, one = _number(0.0), _number(1.0)
+    position: ColumnElement[int] = c.position
+    touches: ColumnElement[int] = c.touches
     if model is Model.FIRST_TOUCH:
-        return case((c.pos == 1, one), else_=zero)
+        return case((position == 1, one), else_=zero)
     if model is Model.LAST_TOUCH:
-        return case((c.pos == c.n, one), else_=zero)
+        return case((position == touches, one), else_=zero)
     if model is Model.LINEAR:
-        return one / c.n
+        return one / touches
     if model is Model.TIME_DECAY:
-        return _time_decay(c, dialect)
+        return _time_decay(c, half_life_days, dialect)
     if model is Model.POSITION_BASED:
         return case(
-            (c.n == 1, one),
-            (c.n == 2, _number(0.5)),
-            (or_(c.pos == 1, c.pos == c.n), _number(U_ENDS)),
-            else_=_number(U_MIDDLE) / (c.n - 2),
+            (touches == 1, one),
+            (touches == 2, _number(0.5)),
+            (or_(position == 1, position == touches), _number(U_ENDS)),
+            else_=_number(U_MIDDLE) / (touches - 2),
         )
     if model is Model.W_SHAPED:
-        # No touch at or before the moment: the anchor falls back to the first touch.
-        created_pos = case((c.created_pos > 0, c.created_pos), else_=1)
-        sent_pos = case((c.sent_pos > 0, c.sent_pos), else_=1)
+        created, sent = c.created_position, c.sent_position
         anchor_share = (
-            case((c.pos == 1, _number(W_ANCHOR)), else_=zero)
-            + case((c.pos == created_pos, _number(W_ANCHOR)), else_=zero)
-            + case((c.pos == sent_pos, _number(W_ANCHOR)), else_=zero)
+            case((position == 1, _number(W_ANCHOR)), else_=zero)
+            + case((position == created, _number(W_ANCHOR)), else_=zero)
+            + case((position == sent, _number(W_ANCHOR)), else_=zero)
         )
         distinct_anchors = (
             1
-            + case((created_pos != 1, 1), else_=0)
-            + case((and_(sent_pos != 1, sent_pos != created_pos), 1), else_=0)
+            + case((created != 1, 1), else_=0)
+            + case((and_(sent != 1, sent != created), 1), else_=0)
         )
-        middle = c.n - distinct_anchors
+        middle = touches - distinct_anchors
         return case(
             (middle > 0, case((anchor_share > 0, anchor_share), else_=_number(W_MIDDLE) / middle)),
             # No middle touch: the anchors share everything in proportion (see the domain).
             else_=anchor_share / _number(3 * W_ANCHOR),
         )
     raise ValueError(f"unknown attribution model {model!r}")
+
+
+def _summed(
+    c: Any,
+    models: Sequence[Model],
+    credit_by: CreditBy,
+    half_life_days: float,
+    dialect: str,
+) -> Select[Any]:
+    key = func.coalesce(c[credit_by.value], NONE_LABEL).label(credit_by.value)
+    sums = [
+        func.sum(_credit(model, c, half_life_days, dialect)).label(model.value) for model in models
+    ]
+    return select(key, *sums).group_by(key)
+
+
+def _first_touch_count(key_column: ColumnElement[Any], credit_by: CreditBy) -> Select[Any]:
+    key = func.coalesce(key_column, NONE_LABEL).label(credit_by.value)
+    credit = cast(func.count(), Float).label(Model.FIRST_TOUCH.value)
+    return select(key, credit).group_by(key)
+
+
+# --- from journey_touches -------------------------------------------------------------------
+
+
+def _stored_conditions(report_filter: ReportFilter) -> list[ColumnElement[bool]]:
+    """The report filter on journey_touches' own copies of the filtered columns."""
+    j = journey_touches.c
+    conditions: list[ColumnElement[bool]] = []
+    if report_filter.since is not None:
+        conditions.append(j.lead_created_at >= report_filter.since)
+    if report_filter.until is not None:
+        conditions.append(j.lead_created_at < report_filter.until)
+    if report_filter.campaign is not None:
+        conditions.append(j.first_campaign == report_filter.campaign)
+    if report_filter.template is not None:
+        conditions.append(j.template_key == report_filter.template)
+    return conditions
+
+
+def _stored_credits(
+    report_filter: ReportFilter,
+    models: Sequence[Model],
+    credit_by: CreditBy,
+    half_life_days: float,
+    dialect: str,
+) -> Select[Any]:
+    j = journey_touches.c
+    conditions = _stored_conditions(report_filter)
+    if set(models) == {Model.FIRST_TOUCH}:
+        return _first_touch_count(j[credit_by.value], credit_by).where(j.position == 1, *conditions)
+    if Model.TIME_DECAY not in models:
+        return _summed(j, models, credit_by, half_life_days, dialect).where(*conditions)
+
+    def over(function: Any) -> Any:
+        # The whole journey, partitioned as the primary key orders the rows.
+        return function.over(partition_by=j.envelope_id)
+
+    columns = (
+        *(j.position, j.touches, j.created_position, j.sent_position),
+        *(j[credit_by.value], j.age_days, j.since_first_days),
+    )
+    # Only journeys of several touches go through the window (most of the cost on SQLite);
+    # a one-touch journey's sums are its touch's own weights.
+    longer = select(*columns, *_decay_sums(half_life_days, dialect)(j, over)).where(
+        j.touches > 1, *conditions
+    )
+    single = select(*columns, *_decay_alone(j, half_life_days, dialect)).where(
+        j.touches == 1, *conditions
+    )
+    scored = union_all(longer, single).subquery("scored")
+    return _summed(scored.c, models, credit_by, half_life_days, dialect)
+
+
+# --- assembled at query time ----------------------------------------------------------------
+
+
+def _assembled_credits(
+    report_filter: ReportFilter,
+    models: Sequence[Model],
+    credit_by: CreditBy,
+    half_life_days: float,
+    window: timedelta,
+    dialect: str,
+) -> Select[Any]:
+    decays = Model.TIME_DECAY in models
+    keys = [credit_by.value]
+    conv = conversions(
+        [*report_filter.envelope_conditions(), *report_filter.lead_conditions()],
+        window=window,
+        dialect=dialect,
+        keys=keys,
+        decay=decays,
+    )
+    if set(models) == {Model.FIRST_TOUCH}:
+        # The frozen first touch takes it all: no journey needs assembling.
+        return _first_touch_count(conv.c[credit_by.value], credit_by)
+    rows = journey_rows(
+        conv,
+        dialect=dialect,
+        keys=keys,
+        decay=decays,
+        per_conversion=_decay_sums(half_life_days, dialect) if decays else None,
+    ).subquery("positioned")
+    return _summed(rows.c, models, credit_by, half_life_days, dialect)
 
 
 def attribution_credits(
@@ -336,36 +304,18 @@ def attribution_credits(
     half_life_days: float,
     window: timedelta,
     dialect: str,
+    assemble: bool = False,
 ) -> Select[Any]:
-    """One row per key: the key, then the summed credit of each model in ``models``."""
-    decays = Model.TIME_DECAY in models
-    conv = conversions_cte(report_filter, window, dialect, credit_by, with_decay=decays)
-    if set(models) == {Model.FIRST_TOUCH}:
-        # The frozen first touch takes it all: no journey needs assembling.
-        first_key = func.coalesce(conv.c.key, NONE_LABEL).label(credit_by.value)
-        credit = cast(func.count(), Float).label(Model.FIRST_TOUCH.value)
-        return select(first_key, credit).group_by(first_key)
-    touches = _touches(conv, credit_by, dialect, half_life_days if decays else None)
-    scored = _positioned(touches, dialect, with_decay=decays)
-    key = func.coalesce(scored.c.key, NONE_LABEL).label(credit_by.value)
-    columns: list[ColumnElement[Any]] = [key]
-    columns += [func.sum(_credit(model, scored, dialect)).label(model.value) for model in models]
-    return select(*columns).group_by(key)
+    """One row per key: the key, then the summed credit of each model in ``models``. Reads the
+    stored journeys unless ``window`` is not the stored one or ``assemble`` asks for the
+    query-time assembly (the reference)."""
+    if assemble or not reads_stored_journeys(window):
+        return _assembled_credits(report_filter, models, credit_by, half_life_days, window, dialect)
+    return _stored_credits(report_filter, models, credit_by, half_life_days, dialect)
 
 
 def conversion_count(report_filter: ReportFilter) -> Select[Any]:
-    e = envelopes.c
-    statement = (
-        select(func.count())
-        .select_from(envelopes)
-        .where(
-            e.completed_at.is_not(None),
-            e.lead_id.is_not(None),
-            *report_filter.envelope_conditions(),
-        )
-    )
-    if report_filter.needs_leads:
-        statement = statement.join(leads, leads.c.id == e.lead_id).where(
-            *report_filter.lead_conditions()
-        )
-    return statement
+    """Completed envelopes with a lead, of the cohort: each has exactly one first touch among
+    the stored journeys (whatever the stitching window)."""
+    j = journey_touches.c
+    return select(func.count()).where(j.position == 1, *_stored_conditions(report_filter))

@@ -134,6 +134,7 @@ def _record_new(
                 "id": envelope_id,
                 "region": region,
                 "lead_id": lead["id"],
+                "lead_created_at": lead["created_at"],
                 "connection": connection,
                 "provider": provider_name,
                 "provider_envelope_id": None,

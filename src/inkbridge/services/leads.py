@@ -20,7 +20,7 @@ from inkbridge.domain.consent import (
 )
 from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import hash_identifier, new_id
-from inkbridge.store import audit, chains
+from inkbridge.store import attribution_journeys, audit, chains
 from inkbridge.store.database import Databases
 from inkbridge.store.schema import consent_records, consent_texts, leads, touchpoints
 
@@ -193,6 +193,9 @@ def _add_touchpoints(
 ) -> None:
     if not items:
         return
+    # The touches can join the stored journeys of this lead's (or this browser's leads')
+    # conversions: lock those leads first, refresh their journeys after the insert.
+    owners = attribution_journeys.lock_owners(conn, lead_id, anonymous_id)
     conn.execute(
         touchpoints.insert(),
         [
@@ -213,6 +216,7 @@ def _add_touchpoints(
             for t in items
         ],
     )
+    attribution_journeys.refresh_leads(conn, owners)
 
 
 def append_consent(

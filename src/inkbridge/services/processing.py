@@ -117,6 +117,7 @@ def _resolve_envelope(
             "id": envelope_id,
             "region": receipt.region,
             "lead_id": lead.id if lead is not None else None,
+            "lead_created_at": lead.created_at if lead is not None else None,
             "connection": receipt.connection,
             "provider": provider,
             "provider_envelope_id": event.provider_envelope_id,
@@ -240,7 +241,12 @@ def _apply_one(
             correlation_id,
         )
         if not envelope_store.save_snapshot(
-            conn, snapshot, expected_version=envelope.version, now=now, needs_reconcile=True
+            conn,
+            snapshot,
+            expected_version=envelope.version,
+            now=now,
+            lead_created_at=envelope.lead_created_at,
+            needs_reconcile=True,
         ):
             raise ConcurrentUpdate()
         return "unconfirmed", correlation_id
@@ -268,6 +274,7 @@ def _apply_one(
             applied.snapshot,
             expected_version=envelope.version,
             now=now,
+            lead_created_at=envelope.lead_created_at,
             needs_reconcile=reconcile_flag,
         ):
             raise ConcurrentUpdate()

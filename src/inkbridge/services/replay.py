@@ -37,7 +37,11 @@ def rebuild_envelope(db: RegionDatabase, envelope_id: str) -> bool:
         if _same(rebuilt, current):
             return False
         envelope_store.save_snapshot(
-            conn, rebuilt, expected_version=row.version, now=datetime.now(UTC)
+            conn,
+            rebuilt,
+            expected_version=row.version,
+            now=datetime.now(UTC),
+            lead_created_at=row.lead_created_at,
         )
         now = datetime.now(UTC)
         for recipient_id, status in rebuilt.recipients.items():

@@ -2,13 +2,13 @@
 
 Owns the statements, and the cohort filter and labels the attribution query shares with
 them. Everything reads the plain report columns of ``envelopes``
-(milestones, first-touch campaign and medium) rather than the JSON record, so the database
-aggregates over columns and indexes; the one exception is the lead-level campaign filter of the
-funnel, which has only ``leads.first_touch`` to go by.
+(milestones, first-touch campaign and medium, time-to-sign intervals) rather than the JSON
+record, so the database aggregates over columns and indexes; the one exception is the lead-level
+campaign filter of the funnel, which has only ``leads.first_touch`` to go by.
 
 SQLite stores our timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` text, which compares correctly as
-text, and does arithmetic on them through ``julianday`` (millisecond resolution). PostgreSQL
-uses ``timestamptz`` natively.
+text. PostgreSQL uses ``timestamptz`` natively. Time to sign does no date arithmetic at all: it
+reads the intervals each envelope carries in whole milliseconds (``domain.intervals``).
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Float,
     Label,
     Select,
     Text,
     case,
     cast,
     exists,
-    extract,
     func,
     literal,
     or_,
@@ -38,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
+from inkbridge.domain.intervals import INTERVALS
 from inkbridge.store.schema import envelopes, leads
 
 NONE_LABEL = "(none)"
@@ -69,6 +68,16 @@ class ReportFilter:
             conditions.append(leads.c.created_at < self.until)
         return conditions
 
+    def envelope_cohort_conditions(self) -> list[ColumnElement[bool]]:
+        """The cohort without a join: on the envelope's copy of its lead's creation moment. An
+        envelope without a lead belongs to no dated cohort, as through the join."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            conditions.append(envelopes.c.lead_created_at >= self.since)
+        if self.until is not None:
+            conditions.append(envelopes.c.lead_created_at < self.until)
+        return conditions
+
     def envelope_conditions(self) -> list[ColumnElement[bool]]:
         # utm_campaign on the envelope is the lead's frozen first-touch campaign, copied when
         # the envelope was created, so it selects the same leads as the JSON would.
@@ -82,17 +91,6 @@ class ReportFilter:
     @property
     def needs_leads(self) -> bool:
         return self.since is not None or self.until is not None
-
-
-# --- dialect vocabulary ---------------------------------------------------------------------
-
-
-def seconds_between(
-    later: ColumnElement[Any], earlier: ColumnElement[Any], dialect: str
-) -> ColumnElement[float]:
-    if dialect == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-    return cast(extract("epoch", later - earlier), Float)
 
 
 # --- funnel ---------------------------------------------------------------------------------
@@ -169,15 +167,6 @@ class GroupBy(StrEnum):
     TEMPLATE_VERSION = "template_version"
 
 
-INTERVALS = (
-    "lead_to_sent",
-    "sent_to_first_view",
-    "first_view_to_completed",
-    "sent_to_first_reminder",
-    "sent_to_completed",
-)
-
-
 def group_columns(group_by: GroupBy) -> list[Label[Any]]:
     e = envelopes.c
     if group_by is GroupBy.CAMPAIGN:
@@ -194,49 +183,35 @@ def group_columns(group_by: GroupBy) -> list[Label[Any]]:
     return []
 
 
-def _interval_columns(dialect: str) -> list[ColumnElement[float]]:
-    """The five intervals in seconds; NULL wherever either milestone is missing."""
-    e = envelopes.c
-    pairs = (
-        (e.sent_at, leads.c.created_at),
-        (e.first_viewed_at, e.sent_at),
-        (e.completed_at, e.first_viewed_at),
-        (e.first_reminder_at, e.sent_at),
-        (e.completed_at, e.sent_at),
-    )
-    return [
-        seconds_between(later, earlier, dialect).label(name)
-        for name, (later, earlier) in zip(INTERVALS, pairs, strict=True)
-    ]
+def _interval_columns() -> list[Label[int]]:
+    """The five intervals in whole milliseconds, labelled by name; NULL wherever either moment
+    is missing."""
+    return [envelopes.c[f"{name}_ms"].label(name) for name in INTERVALS]
 
 
 def _interval_base(
     report_filter: ReportFilter, columns: Sequence[ColumnElement[Any]]
 ) -> Select[Any]:
     e = envelopes.c
-    return (
-        select(*columns)
-        .select_from(envelopes.outerjoin(leads, leads.c.id == e.lead_id))
-        .where(
-            # Every interval starts at sent or first view; envelopes with neither add nothing.
-            or_(e.sent_at.is_not(None), e.first_viewed_at.is_not(None)),
-            *report_filter.envelope_conditions(),
-            *report_filter.lead_conditions(),
-        )
+    return select(*columns).where(
+        # Every interval starts at sent or first view; envelopes with neither add nothing.
+        or_(e.sent_at.is_not(None), e.first_viewed_at.is_not(None)),
+        *report_filter.envelope_conditions(),
+        *report_filter.envelope_cohort_conditions(),
     )
 
 
 def interval_value_lists(
     report_filter: ReportFilter, group_by: GroupBy, dialect: str
 ) -> Select[Any]:
-    """One row per group: the group columns, then each interval's values in seconds as one
+    """One row per group: the group columns, then each interval's values in milliseconds as one
     comma-separated text (NULLs skipped; NULL when there is none).
 
     Shipping a few long strings instead of a million rows is what makes exact percentiles
-    affordable without the server's help: splitting and parsing floats runs in C, where
+    affordable without the server's help: splitting and parsing numbers runs in C, where
     building a row object per envelope does not."""
     groups = group_columns(group_by)
-    inner = _interval_base(report_filter, [*groups, *_interval_columns(dialect)]).subquery("iv")
+    inner = _interval_base(report_filter, [*groups, *_interval_columns()]).subquery("iv")
     keys = [inner.c[g.name] for g in groups]
     lists = [
         (
@@ -254,9 +229,9 @@ def interval_percentiles(
     report_filter: ReportFilter, group_by: GroupBy, fractions: Sequence[float]
 ) -> Select[Any]:
     """PostgreSQL only: per group and overall (``grouping`` = 1), count and ``percentile_cont``
-    of each interval, sorted and interpolated by the server."""
+    of each interval in milliseconds, sorted and interpolated by the server."""
     groups = group_columns(group_by)
-    intervals = _interval_columns("postgresql")
+    intervals = _interval_columns()
     inner = _interval_base(report_filter, [*groups, *intervals]).subquery("intervals")
     keys = [inner.c[g.name] for g in groups]
     aggregates: list[ColumnElement[Any]] = []

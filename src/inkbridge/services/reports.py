@@ -6,9 +6,8 @@ Owns the use cases and the shape of their answers; the SQL lives in ``report_que
 percentiles are computed over the merged values of every region (never averaged), except on a
 single PostgreSQL region, where ``percentile_cont`` does the sorting in the server.
 
-Percentiles interpolate linearly between the two closest ranks: for sorted values
-``v[0..n-1]`` the p-th is ``v[h]`` with ``h = (n - 1) * p`` read between its neighbours, the
-definition of PostgreSQL's ``percentile_cont`` (and numpy's default).
+Percentiles interpolate linearly between the two closest ranks, the definition of
+PostgreSQL's ``percentile_cont`` (see ``percentiles``).
 
 Every report is a plain dict: ``report``, the ``filters`` it applied, ``columns`` (the order of
 the row keys, also the CSV header), ``rows`` and ``totals``; ``report_format`` renders them.
@@ -16,7 +15,6 @@ the row keys, also the CSV header), ``rows`` and ``totals``; ``report_format`` r
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,16 +27,17 @@ from inkbridge.domain.attribution_models import (
     DEFAULT_STITCH_WINDOW,
     Model,
 )
+from inkbridge.domain.intervals import INTERVALS
 from inkbridge.errors import InvalidInput
 from inkbridge.services.attribution_query import (
     CreditBy,
     attribution_credits,
     conversion_count,
 )
+from inkbridge.services.percentiles import percentile, percentile_of_runs
 from inkbridge.services.report_queries import (
     FUNNEL_EXITS,
     FUNNEL_STAGES,
-    INTERVALS,
     GroupBy,
     ReportFilter,
     funnel_lead_counts,
@@ -139,19 +138,10 @@ def funnel_report(
 # --- time to sign ---------------------------------------------------------------------------
 
 
-def percentile(ordered: Sequence[float], fraction: float) -> float | None:
-    """The ``fraction`` percentile of ascending ``ordered`` values, linearly interpolated."""
-    if not ordered:
-        return None
-    rank = (len(ordered) - 1) * fraction
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
-
-
-def _ms(seconds: float | None) -> float | None:
-    # Milliseconds are what SQLite's date arithmetic resolves; the rest is float noise.
-    return None if seconds is None else round(seconds, 3)
+def _seconds(milliseconds: float | None) -> float | None:
+    # Intervals are stored in whole milliseconds; an interpolated percentile's fraction of a
+    # millisecond is not worth reporting.
+    return None if milliseconds is None else round(milliseconds / 1000, 3)
 
 
 Key = tuple[Any, ...]
@@ -160,6 +150,7 @@ Summary = dict[Key, list[tuple[int, float | None, float | None]]]
 
 
 def _summarise(values: Sequence[list[float]]) -> list[tuple[int, float | None, float | None]]:
+    """Sorts each interval's values in place, then reads its percentiles."""
     out: list[tuple[int, float | None, float | None]] = []
     for column in values:
         column.sort()
@@ -170,15 +161,14 @@ def _summarise(values: Sequence[list[float]]) -> list[tuple[int, float | None, f
 def _merged_total(
     per_group: list[list[list[float]]],
 ) -> list[tuple[int, float | None, float | None]]:
-    """Percentiles over every group's values at once (never an average of the groups')."""
-    if len(per_group) == 1:
-        return _summarise(per_group[0])  # already sorted: the one group is the whole
-    merged: list[list[float]] = [[] for _ in INTERVALS]
-    for columns in per_group:
-        for target, column in zip(merged, columns, strict=True):
-            target += column
-    # Each group's values are sorted runs, which the sort merges rather than re-sorts.
-    return _summarise(merged)
+    """Percentiles over every group's values at once (never an average of the groups'), read
+    from the groups' values once ``_summarise`` has sorted them, without merging them."""
+    out: list[tuple[int, float | None, float | None]] = []
+    for i in range(len(INTERVALS)):
+        runs = [columns[i] for columns in per_group]
+        count = sum(len(run) for run in runs)
+        out.append((count, percentile_of_runs(runs, 0.5), percentile_of_runs(runs, 0.9)))
+    return out
 
 
 def _collect_values(
@@ -188,12 +178,16 @@ def _collect_values(
     dialect: str,
     into: dict[Key, list[list[float]]],
 ) -> None:
-    """Add one region's interval values, by group key, to ``into`` (regions accumulate)."""
+    """Add one region's interval values (whole milliseconds), by group key, to ``into`` (regions
+    accumulate)."""
     width = len(group_columns(group_by))
     for row in conn.execute(interval_value_lists(report_filter, group_by, dialect)):
         columns = into.setdefault(tuple(row[:width]), [[] for _ in INTERVALS])
         for target, joined in zip(columns, row[width:], strict=True):
             if joined:
+                # Read as floats (exact below 2**53): CPython parses them faster than ints and
+                # sorts them faster than ints of 2**30 ms (12 days) and more, which it compares
+                # the slow way.
                 target.extend(map(float, joined.split(",")))
 
 
@@ -243,8 +237,8 @@ def time_to_sign_report(
             **dict(zip(key_names, key, strict=True)),
             "interval": name,
             "count": count,
-            "p50_seconds": _ms(p50),
-            "p90_seconds": _ms(p90),
+            "p50_seconds": _seconds(p50),
+            "p90_seconds": _seconds(p90),
         }
         for key, summary in sorted(groups.items(), key=lambda item: _sort_key(item[0]))
         for name, (count, p50, p90) in zip(INTERVALS, summary, strict=True)
@@ -257,7 +251,7 @@ def time_to_sign_report(
         "columns": [*key_names, "interval", "count", "p50_seconds", "p90_seconds"],
         "rows": rows,
         "totals": {
-            name: {"count": count, "p50_seconds": _ms(p50), "p90_seconds": _ms(p90)}
+            name: {"count": count, "p50_seconds": _seconds(p50), "p90_seconds": _seconds(p90)}
             for name, (count, p50, p90) in zip(INTERVALS, total, strict=True)
         },
     }
@@ -281,7 +275,10 @@ def attribution_report(
     stitch_window: timedelta = DEFAULT_STITCH_WINDOW,
 ) -> dict[str, Any]:
     """Completed envelopes of the cohort credited to channels, campaigns or sources under each
-    model; one conversion's credit adds up to 1 whatever the model."""
+    model; one conversion's credit adds up to 1 whatever the model.
+
+    Journeys are read as stored at write time for the default stitching window; any other
+    ``stitch_window`` assembles them at query time (same credits, several times slower)."""
     report_filter = report_filter or ReportFilter()
     if not models:
         raise InvalidInput("name at least one attribution model", field="model")

@@ -1,4 +1,5 @@
-"""Envelopes and their recipients: lookups, and state writes as compare-and-set on ``version``."""
+"""Envelopes and their recipients: lookups, and state writes as compare-and-set on ``version``,
+with the report columns (milestones, first touch, time-to-sign intervals) kept in step."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from inkbridge.domain.intervals import INTERVAL_COLUMNS, interval_columns
 from inkbridge.domain.lifecycle import EnvelopeSnapshot, EnvelopeState, RecipientState
+from inkbridge.store import attribution_journeys
 from inkbridge.store.schema import envelopes, recipients
 
 
@@ -49,11 +52,16 @@ REPORT_MILESTONES = (
 
 
 def with_report_columns(values: dict[str, Any]) -> dict[str, Any]:
-    """Copy the first-touch campaign fields out of ``attribution`` into their report columns."""
+    """Fill the report columns of a new envelope: the first-touch campaign fields out of
+    ``attribution``, and the time-to-sign intervals from the milestone columns given and
+    ``lead_created_at``, which an envelope with a lead must carry (its lead's ``created_at``)."""
+    if values.get("lead_id") is not None and "lead_created_at" not in values:
+        raise ValueError("an envelope with a lead needs its lead's created_at")
     attribution = values.get("attribution") or {}
     return {
         **values,
         **{k: attribution.get(k) for k in ("utm_source", "utm_medium", "utm_campaign")},
+        **interval_columns(values),
     }
 
 
@@ -113,13 +121,18 @@ def save_snapshot(
     *,
     expected_version: int,
     now: datetime,
+    lead_created_at: datetime | None,
     needs_reconcile: bool | None = None,
 ) -> bool:
-    """Write the state as a compare-and-set; False means another writer got there first."""
+    """Write the state as a compare-and-set; False means another writer got there first.
+
+    ``lead_created_at`` is the envelope row's own (set when it got its lead): the intervals are
+    recomputed from it and the milestones on every write."""
     values: dict[str, Any] = {
         "state": snapshot.state.value,
         "milestones": {k: v.isoformat() for k, v in sorted(snapshot.milestones.items())},
         **{name: snapshot.milestones.get(name) for name in REPORT_MILESTONES},
+        **interval_columns({**snapshot.milestones, "lead_created_at": lead_created_at}),
         "delivery_failed": snapshot.delivery_failed,
         "conflicts": sorted(c.value for c in snapshot.conflicts),
         "version": expected_version + 1,
@@ -127,11 +140,32 @@ def save_snapshot(
     }
     values["b_id"] = snapshot.envelope_id
     values["b_version"] = expected_version
+    before = conn.execute(_JOURNEY_INPUTS, {"b_id": snapshot.envelope_id}).first()
     if needs_reconcile is None:
         result = conn.execute(_SAVE, values)
     else:
         result = conn.execute(_SAVE_FLAGGED, {**values, "needs_reconcile": needs_reconcile})
-    return bool(result.rowcount)
+    saved = bool(result.rowcount)
+    if saved and _changes_journey(before, snapshot):
+        attribution_journeys.refresh_envelopes(conn, [snapshot.envelope_id])
+    return saved
+
+
+# What a conversion's stored journey depends on among the columns a snapshot writes.
+_JOURNEY_INPUTS = select(envelopes.c.lead_id, envelopes.c.sent_at, envelopes.c.completed_at).where(
+    envelopes.c.id == bindparam("b_id")
+)
+
+
+def _changes_journey(before: Row[Any, Any, Any] | None, snapshot: EnvelopeSnapshot) -> bool:
+    """A conversion (an envelope with a lead, completed before or after) got or changed
+    ``completed_at`` or ``sent_at``."""
+    completed = snapshot.milestones.get("completed_at")
+    if before is None or before.lead_id is None:
+        return False
+    if before.completed_at is None and completed is None:
+        return False
+    return (before.sent_at, before.completed_at) != (snapshot.milestones.get("sent_at"), completed)
 
 
 # The compare-and-set, built once (bound parameters are prefixed b_ where they name a column).
@@ -143,6 +177,7 @@ _SAVE_COLUMNS = (
     "version",
     "updated_at",
     *REPORT_MILESTONES,
+    *INTERVAL_COLUMNS,
 )
 _SAVE = (
     update(envelopes)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -172,6 +173,14 @@ envelopes = Table(
     Column("utm_source", String(200)),
     Column("utm_medium", String(200)),
     Column("utm_campaign", String(200)),
+    # Time to sign (domain.intervals): the lead's creation, copied when the envelope gets its
+    # lead, and each interval in milliseconds, NULL when either of its moments is missing.
+    Column("lead_created_at", TS),
+    Column("lead_to_sent_ms", BigInteger),
+    Column("sent_to_first_view_ms", BigInteger),
+    Column("first_view_to_completed_ms", BigInteger),
+    Column("sent_to_first_reminder_ms", BigInteger),
+    Column("sent_to_completed_ms", BigInteger),
     Column("version", Integer, nullable=False, default=0),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
@@ -306,4 +315,32 @@ api_tokens = Table(
     Column("scopes", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS),
+)
+
+# Each conversion's attributed journey, one row per touch in journey order (the primary key),
+# kept at write time for the stored stitching window and derived from envelopes, leads and
+# touchpoints: inkbridge.store.attribution_journeys owns its rows, the attribution report reads
+# them. Ids, positions, credit keys and day offsets only; the filter columns are copied so a
+# report never joins.
+journey_touches = Table(
+    "journey_touches",
+    metadata,
+    Column("envelope_id", String(40), primary_key=True),  # the conversion
+    Column("position", Integer, primary_key=True, autoincrement=False),  # 1 = frozen first
+    Column("lead_id", String(40), nullable=False),
+    Column("touches", Integer, nullable=False),  # of the journey
+    # W-shaped anchors: the last touch at or before the lead was created / the envelope sent.
+    Column("created_position", Integer, nullable=False),
+    Column("sent_position", Integer, nullable=False),
+    Column("channel", String(200), nullable=False),
+    Column("source", String(200)),
+    Column("campaign", String(200)),
+    # Time decay: days from the conversion back to the touch (<= 0) and from the first touch.
+    Column("age_days", Float, nullable=False),
+    Column("since_first_days", Float, nullable=False),
+    # Report filters: the cohort, the first-touch campaign and the template of the envelope.
+    Column("lead_created_at", TS, nullable=False),
+    Column("first_campaign", String(200)),
+    Column("template_key", String(100)),
+    sqlite_with_rowid=False,
 )
