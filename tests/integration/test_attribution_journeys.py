@@ -233,3 +233,27 @@ def test_a_touch_racing_a_completion_is_in_the_journey(pg_url: str, first: str) 
             assert kept_rows == [tuple(r) for r in rebuilt]
     finally:
         databases.dispose()
+
+
+def test_an_upgrade_from_before_the_table_fills_it_at_head(databases: Databases) -> None:
+    db = databases.home
+    load(databases, dataset(lambda _i: db.region))  # fills journey_touches by a rebuild
+    j = journey_touches.c
+    by_key = (j.envelope_id, j.position)
+    with db.reader() as conn:
+        expected = [tuple(r) for r in conn.execute(select(journey_touches).order_by(*by_key))]
+    assert expected
+    # The same rows in a database as revision 0006 left it: no table, conversions present.
+    with db.transaction() as conn:
+        conn.exec_driver_sql("DROP TABLE journey_touches")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
+
+    migrate.upgrade_all(databases)
+
+    assert migrate.current_revision(db) == migrate.head_revision()
+    with db.reader() as conn:
+        assert [tuple(r) for r in conn.execute(select(journey_touches).order_by(*by_key))] == (
+            expected
+        )
+    with db.transaction() as conn:
+        assert attribution_journeys.ensure_built(conn) is False  # built already: left alone

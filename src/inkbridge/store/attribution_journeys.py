@@ -14,8 +14,11 @@ statement restricted to it) in the same transaction as any change that can alter
   insert, ``refresh_leads`` after it).
 
 Leads' created moment, anonymous id and frozen first touch, and an envelope's lead, template
-and first-touch campaign never change once written. ``rebuild`` refills the whole table (the
-migration's backfill, or after loading rows by other means).
+and first-touch campaign never change once written. ``rebuild`` refills the whole table (after
+loading rows by other means); ``ensure_built`` is the backfill of a database that had
+conversions before the table existed, run by ``inkbridge.store.migrate`` once the schema is at
+head (the migration itself only creates the table, so it never runs code written for a later
+schema).
 
 On PostgreSQL, a touch and a completion of the same lead's envelope must not each refresh
 the journey without the other's change. Recording touches first locks the leads they belong to
@@ -53,6 +56,27 @@ def rebuild(conn: Connection) -> None:
     """Replace every stored journey with one assembled from the current rows (the backfill)."""
     conn.execute(journey_touches.delete())
     conn.execute(_insert([], conn.dialect.name))
+
+
+_ANY_JOURNEY = select(journey_touches.c.envelope_id).limit(1)
+_ANY_CONVERSION = (
+    select(envelopes.c.id)
+    .where(envelopes.c.completed_at.is_not(None), envelopes.c.lead_id.is_not(None))
+    .limit(1)
+)
+
+
+def ensure_built(conn: Connection) -> bool:
+    """Fill the table when it is empty although conversions exist: a database upgraded from
+    before the table existed (every write path keeps it whole after that). Run once the schema
+    is at head, so the statement of the current code reads the schema it was written for;
+    returns whether it rebuilt."""
+    if conn.execute(_ANY_JOURNEY).first() is not None:
+        return False
+    if conn.execute(_ANY_CONVERSION).first() is None:
+        return False
+    rebuild(conn)
+    return True
 
 
 # The write-time statements, built once (building the insert costs more than running it for

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from inkbridge.errors import UnmigratedDatabase
+from inkbridge.store import attribution_journeys
 from inkbridge.store.database import Databases, RegionDatabase
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,10 +35,14 @@ def current_revision(db: RegionDatabase) -> str | None:
 
 
 def upgrade(db: RegionDatabase, revision: str = "head") -> None:
+    """Upgrade to ``revision``; at head, also fill derived tables a revision created empty
+    (in the same transaction, with the current code's statements)."""
     config = _config()
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+        if MigrationContext.configure(conn).get_current_revision() == head_revision():
+            attribution_journeys.ensure_built(conn)
 
 
 def upgrade_all(databases: Databases) -> None:

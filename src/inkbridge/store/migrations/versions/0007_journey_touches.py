@@ -7,17 +7,16 @@ Create Date: 2026-11-26
 ``journey_touches`` holds one row per touch of each conversion's journey, stored in journey
 order (primary key (envelope, position); WITHOUT ROWID on SQLite, so the rows are the key's
 B-tree), for the default stitching window. The attribution report reads it instead of
-assembling journeys at query time. The upgrade fills it from the existing rows with the same
-statement the write paths use (``inkbridge.store.attribution_journeys.rebuild``); measured in
-bench/REPORTS.md.
+assembling journeys at query time. This revision only creates the table: the existing rows'
+journeys are filled once the schema is at head (``inkbridge.store.migrate`` calls
+``attribution_journeys.ensure_built``), with the statement the write paths use, so a later
+revision can change what that statement reads; measured in bench/REPORTS.md.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from inkbridge.store import attribution_journeys
 
 revision = "0007"
 down_revision = "0006"
@@ -45,7 +44,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("envelope_id", "position", name=op.f("pk_journey_touches")),
         sqlite_with_rowid=False,
     )
-    attribution_journeys.rebuild(op.get_bind())
 
 
 def downgrade() -> None:
