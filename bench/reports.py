@@ -9,9 +9,9 @@ later) across 40 campaigns, organic, referral and direct traffic. The rows go, c
 into a fresh SQLite file migrated with ``upgrade_all`` (executemany on a plain connection) and
 into a fresh PostgreSQL schema (COPY), which is then vacuumed and analysed, as autovacuum would.
 SQLite gets no ANALYZE: the embedded default never runs one. The stored attribution journeys
-are then backfilled on each backend (``attribution_journeys.rebuild``, what migration 0007 runs
-on an existing database; on PostgreSQL followed by a vacuum and analyse of the new rows), timed
-with the setup. Then each report is run three
+are then backfilled on each backend (``attribution_journeys.rebuild``, what ``ensure_built``
+runs after an upgrade of an existing database; on PostgreSQL followed by a vacuum and analyse
+of the new rows), timed with the setup. Then each report is run three
 times per backend through ``inkbridge.services.reports``, the median is kept, and the two
 backends' totals are compared.
 
