@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,6 +62,57 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, poolclass=NullPool)
 
 
+class WriteQueue:
+    """The in-process queue for SQLite's single writer: waiters get the lock in arrival order,
+    except that urgent ones (the webhook receipt writer, whose every commit a provider is
+    waiting on) go first, up to ``URGENT_STREAK`` times in a row while others wait.
+
+    ``threading.Lock`` instead lets the thread that releases it take it straight back, so one
+    busy loop of short transactions could keep the others waiting for as long as it has work;
+    here a release hands the lock over.
+    """
+
+    URGENT_STREAK = 4
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held = False
+        self._streak = 0
+        self._urgent: deque[threading.Lock] = deque()
+        self._others: deque[threading.Lock] = deque()
+
+    def acquire(self, urgent: bool = False) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                self._streak = 1 if urgent else 0
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            (self._urgent if urgent else self._others).append(turn)
+        turn.acquire()  # released by the holder handing over: the lock stays held
+
+    def release(self) -> None:
+        with self._guard:
+            urgent_first = self._urgent and (not self._others or self._streak < self.URGENT_STREAK)
+            if urgent_first:
+                self._streak += 1
+                self._urgent.popleft().release()
+            elif self._others:
+                self._streak = 0
+                self._others.popleft().release()
+            else:
+                self._held = False
+
+    @contextmanager
+    def held(self, urgent: bool = False) -> Iterator[None]:
+        self.acquire(urgent)
+        try:
+            yield
+        finally:
+            self.release()
+
+
 @dataclass
 class RegionDatabase:
     """The database of one region."""
@@ -68,9 +120,9 @@ class RegionDatabase:
     region: str
     url: str
     engine: Engine
-    # SQLite has one writer at a time. Within a process, writers queue on this lock and wake the
-    # moment it is free; SQLite's own busy handler would sleep in steps of up to 100 ms.
-    _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # SQLite has one writer at a time. Within a process, writers queue here and wake the moment
+    # it is their turn; SQLite's own busy handler would sleep in steps of up to 100 ms.
+    _write_lock: WriteQueue = field(default_factory=WriteQueue, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -81,13 +133,14 @@ class RegionDatabase:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One write transaction: commit on success, roll back on any error."""
+    def transaction(self, *, urgent: bool = False) -> Iterator[Connection]:
+        """One write transaction: commit on success, roll back on any error. ``urgent`` puts it
+        ahead of the queue of this process's SQLite writers (see ``WriteQueue``)."""
         if not self.is_sqlite:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.begin() as conn:
+        with self._write_lock.held(urgent), self.engine.begin() as conn:
             yield conn
 
     @contextmanager

@@ -356,7 +356,8 @@ class GroupCommitWriter:
     def _write(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            with self.db.transaction() as conn:
+            # Urgent: every row in it is a provider waiting for its acknowledgement.
+            with self.db.transaction(urgent=True) as conn:
                 outcomes = insert_receipts(conn, [pending.row for pending in batch])
         except Exception as exc:
             # Only the class name: a driver error's text carries the statement's parameters,

@@ -210,8 +210,10 @@ def _routes(crm: SandboxCrm) -> Sequence[Route]:
         except ValidationError as exc:
             return _fail(400, "VALIDATION_ERROR", _validation(exc))
         started = datetime.now(UTC).isoformat()
-        results = crm.store.upsert(
-            [UpsertInput(i.id, i.properties, tuple(i.facts)) for i in body.inputs]
+        # A durable commit: off the event loop, which serves webhooks in the same process.
+        results = await asyncio.to_thread(
+            crm.store.upsert,
+            [UpsertInput(i.id, i.properties, tuple(i.facts)) for i in body.inputs],
         )
         return _json(
             {
