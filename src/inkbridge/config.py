@@ -186,6 +186,9 @@ class WorkerSettings(BaseModel):
     lease_seconds: float = 30.0
     reconcile_interval_seconds: float = 30.0
     stale_after_seconds: float = 3600.0  # an open envelope this long without news is polled
+    # SQLite only: a processing transaction takes more receipts while it has run less than this.
+    # Webhook acknowledgements in the same process wait for it to commit.
+    sqlite_transaction_seconds: float = Field(default=0.02, gt=0)
 
 
 class Settings(BaseModel):

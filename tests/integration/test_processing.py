@@ -17,7 +17,7 @@ from inkbridge.config import DestinationSettings
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.leads import LeadCapture, capture_lead
-from inkbridge.services.processing import process_pending
+from inkbridge.services.processing import SQLITE_CLAIM_CHUNK, process_pending
 from inkbridge.services.replay import rebuild_all, verify_chains
 from inkbridge.store import outbox as outbox_store
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
@@ -330,3 +330,26 @@ def test_replaying_an_overtaken_dead_letter_never_moves_a_record_back(
     assert replayed == 0
     asyncio.run(_deliver_all(container))
     assert [w["state"] for w in fake.writes] == ["completed"]  # nothing older re-sent
+
+
+def test_on_sqlite_a_processing_transaction_stops_taking_receipts_when_its_time_is_up(
+    tmp_path: Path, db_url: str
+) -> None:
+    container = _container(tmp_path, db_url, RecordingConnector())
+    for n in range(10):
+        for msg_id, body in _events(f"sbx_budget_{n}"):
+            _receive(container, body, msg_id)
+    db = container.databases.home
+
+    container.settings.worker.sqlite_transaction_seconds = 1e-9  # up after the first claim
+    first = process_pending(container, db, 50)
+    container.settings.worker.sqlite_transaction_seconds = 60.0
+    second = process_pending(container, db, 50)
+
+    if db.is_sqlite:
+        assert first == SQLITE_CLAIM_CHUNK
+        assert second == 40 - SQLITE_CLAIM_CHUNK
+    else:  # one transaction per receipt there: the limit alone decides
+        assert (first, second) == (40, 0)
+    assert process_pending(container, db, 50) == 0
+    assert {_state(container, f"sbx_budget_{n}") for n in range(10)} == {"completed"}

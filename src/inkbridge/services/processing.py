@@ -3,6 +3,7 @@ audit entry and outbox rows in one transaction. The state machine is the only wr
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -446,11 +447,16 @@ def process_receipt_in(
     return ProcessResult(receipt.id, "done", events=len(events), accepted=accepted)
 
 
+# On SQLite, receipts claimed at a time within one processing transaction.
+SQLITE_CLAIM_CHUNK = 4
+
+
 def process_pending(container: Container, db: RegionDatabase, limit: int = 50) -> int:
     """Claim and process up to ``limit`` receipts of one region; returns how many were claimed.
 
-    On SQLite (one writer anyway) the batch is one transaction: one commit, one fsync. Should
-    the process die midway, the whole batch rolls back, claim included, and runs again."""
+    On SQLite (one writer anyway) the batch is one transaction: one commit, one fsync; it stops
+    taking receipts once it has run ``worker.sqlite_transaction_seconds``. Should the process die
+    midway, the whole batch rolls back, claims included, and runs again."""
     settings = container.settings.worker
     if not db.is_sqlite:
         # On PostgreSQL many workers run at once: short transactions, one per receipt, so a
@@ -462,10 +468,19 @@ def process_pending(container: Container, db: RegionDatabase, limit: int = 50) -
         for receipt in claimed:
             process_receipt(container, db, receipt)
         return len(claimed)
+    # Claimed a few at a time while the transaction is young: it holds SQLite's one write lock,
+    # which the webhook receipt writer of this process waits for.
+    deadline = time.monotonic() + settings.sqlite_transaction_seconds
+    done = 0
     with db.transaction() as conn:
-        claimed = receipts.claim(
-            conn, limit=limit, lease_seconds=settings.lease_seconds, now=datetime.now(UTC)
-        )
-        for receipt in claimed:
-            process_receipt_in(container, conn, receipt)
-    return len(claimed)
+        while done < limit:
+            chunk = min(SQLITE_CLAIM_CHUNK, limit - done)
+            claimed = receipts.claim(
+                conn, limit=chunk, lease_seconds=settings.lease_seconds, now=datetime.now(UTC)
+            )
+            for receipt in claimed:
+                process_receipt_in(container, conn, receipt)
+            done += len(claimed)
+            if len(claimed) < chunk or time.monotonic() >= deadline:
+                break
+    return done
