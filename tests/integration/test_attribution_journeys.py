@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,30 +25,16 @@ from inkbridge.services.report_queries import ReportFilter
 from inkbridge.services.reports import Model
 from inkbridge.store import attribution_journeys, migrate
 from inkbridge.store.database import Databases, RegionDatabase
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelopes, journey_touches, touchpoints
 from tests.integration.test_reports import dataset, load
-from tests.support.builders import event_body, make_settings
+from tests.support.builders import event_body, make_settings, store_delivery
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 H, DAY = timedelta(hours=1), timedelta(days=1)
 
 
 def _receive(container: Container, body: bytes) -> None:
-    with container.databases.home.transaction() as conn:
-        insert_receipt(
-            conn,
-            ReceiptRow(
-                region="default",
-                connection="sandbox",
-                dedup_key=uuid.uuid4().hex,
-                source="webhook",
-                content_type="application/json",
-                headers={},
-                body=body,
-                received_at=datetime.now(UTC),
-            ),
-        )
+    store_delivery(container.databases.home, body)
 
 
 def _events(container: Container, lead_id: str, ref: str, steps: list[tuple[str, Any]]) -> None:

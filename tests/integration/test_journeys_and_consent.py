@@ -23,9 +23,8 @@ from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.leads import ConsentInput, LeadCapture, capture_lead, update_lead
 from inkbridge.services.processing import process_pending
 from inkbridge.store import outbox as outbox_store
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.schema import consent_records, outbox
-from tests.support.builders import event_body, make_settings
+from tests.support.builders import event_body, make_settings, store_delivery
 from tests.support.fakes import RecordingConnector
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
@@ -62,20 +61,7 @@ def _events(container: Container, lead_id: str, ref: str, terminal: str) -> None
         body = event_body(
             kind, ref, T0 + timedelta(minutes=minute), "1", {"inkbridge_lead_id": lead_id}
         )
-        with container.databases.home.transaction() as conn:
-            insert_receipt(
-                conn,
-                ReceiptRow(
-                    region="default",
-                    connection="sandbox",
-                    dedup_key=uuid.uuid4().hex,
-                    source="webhook",
-                    content_type="application/json",
-                    headers={},
-                    body=body,
-                    received_at=datetime.now(UTC),
-                ),
-            )
+        store_delivery(container.databases.home, body)
     while process_pending(container, container.databases.home):
         pass
 

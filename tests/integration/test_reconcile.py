@@ -4,7 +4,6 @@ a terminal conflict is settled in favour of the provider's own status."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,10 +17,9 @@ from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.services.processing import process_pending
 from inkbridge.services.reconcile import reconcile_once
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelopes, outbox
 from inkbridge.web.sandbox_provider import create_provider_app
-from tests.support.builders import SECRET, event_body, make_settings
+from tests.support.builders import SECRET, event_body, make_settings, store_delivery
 
 
 @pytest.fixture
@@ -47,20 +45,7 @@ def container(tmp_path: Path, db_url: str, provider_app: object) -> Iterator[Con
 
 
 def _receive(container: Container, body: bytes) -> None:
-    with container.databases.home.transaction() as conn:
-        insert_receipt(
-            conn,
-            ReceiptRow(
-                region="default",
-                connection="sandbox",
-                dedup_key=uuid.uuid4().hex,
-                source="webhook",
-                content_type="application/json",
-                headers={},
-                body=body,
-                received_at=datetime.now(UTC),
-            ),
-        )
+    store_delivery(container.databases.home, body)
     while process_pending(container, container.databases.home):
         pass
 

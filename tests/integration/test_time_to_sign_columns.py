@@ -5,7 +5,6 @@ all), events out of order with a late, earlier ``sent``, and a replay from the e
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,10 +23,9 @@ from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.processing import process_pending
 from inkbridge.services.replay import rebuild_all
 from inkbridge.services.reports import time_to_sign_report
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelopes
 from inkbridge.web.sandbox_provider import create_provider_app
-from tests.support.builders import SECRET, event_body, make_settings
+from tests.support.builders import SECRET, event_body, make_settings, store_delivery
 
 # The lead is created a quarter of a millisecond after the hour.
 CREATED = datetime(2026, 3, 1, 9, 0, 0, 250, tzinfo=UTC)
@@ -62,20 +60,7 @@ def _receive(container: Container, *events: tuple[str, str, datetime, dict[str, 
     """Deliver each (event type, provider envelope id, moment, metadata) and process it."""
     for kind, ref, at, metadata in events:
         body = event_body(kind, ref, at, recipient_id="1", metadata=metadata)
-        with container.databases.home.transaction() as conn:
-            insert_receipt(
-                conn,
-                ReceiptRow(
-                    region="default",
-                    connection="sandbox",
-                    dedup_key=uuid.uuid4().hex,
-                    source="webhook",
-                    content_type="application/json",
-                    headers={},
-                    body=body,
-                    received_at=datetime.now(UTC),
-                ),
-            )
+        store_delivery(container.databases.home, body)
         while process_pending(container, container.databases.home):
             pass
 

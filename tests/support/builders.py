@@ -10,6 +10,8 @@ from typing import Any
 
 from inkbridge.config import Settings
 from inkbridge.providers.standard_webhooks import signed_headers
+from inkbridge.store.database import RegionDatabase
+from inkbridge.store.inbox import ReceiptRow, insert_receipt
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -56,3 +58,22 @@ def signed(body: bytes, msg_id: str | None = None, secret: str = SECRET) -> dict
     headers = signed_headers(secret, msg, int(datetime.now(UTC).timestamp()), body)
     headers["content-type"] = "application/json"
     return headers
+
+
+def store_delivery(db: RegionDatabase, body: bytes, connection: str = "sandbox") -> None:
+    """Store ``body`` as a sandbox webhook receipt with a fresh delivery id (what the hot path
+    does once a delivery is verified), for tests that then run the worker's processing."""
+    with db.transaction() as conn:
+        insert_receipt(
+            conn,
+            ReceiptRow(
+                region=db.region,
+                connection=connection,
+                dedup_key=uuid.uuid4().hex,
+                source="webhook",
+                content_type="application/json",
+                headers={},
+                body=body,
+                received_at=datetime.now(UTC),
+            ),
+        )
