@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -334,13 +334,24 @@ def report_suite() -> dict[str, Report]:
         "funnel": funnel_report,
         "funnel (campaign email-01)": lambda d: funnel_report(d, ReportFilter(campaign="email-01")),
         "funnel (cohort Mar-May)": lambda d: funnel_report(d, quarter),
-        "time_to_sign by campaign": lambda d: time_to_sign_report(d, group_by=GroupBy.CAMPAIGN),
     }
+    for group_by in GroupBy:
+        suite[f"time_to_sign by {group_by.value}"] = lambda d, g=group_by: time_to_sign_report(
+            d, group_by=g
+        )
+    suite["time_to_sign by campaign (cohort Mar-May)"] = lambda d: time_to_sign_report(
+        d, quarter, group_by=GroupBy.CAMPAIGN
+    )
     for model in Model:
         suite[f"attribution {model.value}"] = lambda d, m=model: attribution_report(d, models=[m])
     suite["attribution all six models"] = attribution_report
     suite["attribution linear by campaign"] = lambda d: attribution_report(
         d, models=[Model.LINEAR], credit_by=CreditBy.CAMPAIGN
+    )
+    suite["attribution all six models (cohort Mar-May)"] = lambda d: attribution_report(d, quarter)
+    # Another stitching window than the stored one: journeys assembled at query time.
+    suite["attribution linear, 14-day window (assembled)"] = lambda d: attribution_report(
+        d, models=[Model.LINEAR], stitch_window=timedelta(days=14)
     )
     return suite
 
