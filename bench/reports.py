@@ -25,6 +25,7 @@ Results go to ``bench/results/reports-<date>.json``; bench/REPORTS.md has the re
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -169,7 +170,7 @@ class Generator:
         qualified = None
         if count or rng.random() < 0.1:
             qualified = stamp(created + int(rng.expovariate(1 / (6 * HOUR))))
-        first_touch = {
+        first_touch: dict[str, Any] = {
             "occurred_at": iso(first_at),
             "utm_source": first[0],
             "utm_medium": first[1],
@@ -336,14 +337,14 @@ def report_suite() -> dict[str, Report]:
         "funnel (cohort Mar-May)": lambda d: funnel_report(d, quarter),
     }
     for group_by in GroupBy:
-        suite[f"time_to_sign by {group_by.value}"] = lambda d, g=group_by: time_to_sign_report(
-            d, group_by=g
+        suite[f"time_to_sign by {group_by.value}"] = functools.partial(
+            time_to_sign_report, group_by=group_by
         )
     suite["time_to_sign by campaign (cohort Mar-May)"] = lambda d: time_to_sign_report(
         d, quarter, group_by=GroupBy.CAMPAIGN
     )
     for model in Model:
-        suite[f"attribution {model.value}"] = lambda d, m=model: attribution_report(d, models=[m])
+        suite[f"attribution {model.value}"] = functools.partial(attribution_report, models=[model])
     suite["attribution all six models"] = attribution_report
     suite["attribution linear by campaign"] = lambda d: attribution_report(
         d, models=[Model.LINEAR], credit_by=CreditBy.CAMPAIGN
