@@ -10,22 +10,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
-from inkbridge.bootstrap import Container, bootstrap
+from inkbridge.bootstrap import Container
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.domain.intervals import INTERVAL_COLUMNS
-from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.services.envelopes import create_envelope
 from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.processing import process_pending
 from inkbridge.services.replay import rebuild_all
 from inkbridge.services.reports import time_to_sign_report
 from inkbridge.store.schema import envelopes
-from inkbridge.web.sandbox_provider import create_provider_app
-from tests.support.builders import SECRET, event_body, make_settings, store_delivery
+from tests.support.builders import event_body, sandbox_container, store_delivery
 
 # The lead is created a quarter of a millisecond after the hour.
 CREATED = datetime(2026, 3, 1, 9, 0, 0, 250, tzinfo=UTC)
@@ -34,17 +31,7 @@ H, MIN, US = timedelta(hours=1), timedelta(minutes=1), timedelta(microseconds=1)
 
 @pytest.fixture
 def container(tmp_path: Path, db_url: str) -> Iterator[Container]:
-    built = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
-    provider = create_provider_app(
-        state_path=None,
-        webhook_url="http://127.0.0.1:9/unused",
-        webhook_secret=SECRET,
-        public_url="http://sandbox",
-    )
-    transport = httpx.ASGITransport(app=provider)
-    built.providers["sandbox"] = SandboxProviderClient(
-        "http://sandbox", httpx.AsyncClient(transport=transport, base_url="http://sandbox")
-    )
+    built = sandbox_container(tmp_path, db_url)
     yield built
     built.databases.dispose()
 

@@ -8,10 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import Settings
+from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.providers.standard_webhooks import signed_headers
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.web.sandbox_provider import create_provider_app
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -37,6 +42,7 @@ def event_body(
     occurred_at: datetime,
     recipient_id: str | None = None,
     metadata: dict[str, str] | None = None,
+    recipient_email: str | None = None,
 ) -> bytes:
     return json.dumps(
         {
@@ -46,7 +52,7 @@ def event_body(
                 "envelope_id": provider_envelope_id,
                 "occurred_at": occurred_at.isoformat(),
                 "recipient_id": recipient_id,
-                "recipient_email": None,
+                "recipient_email": recipient_email,
                 "metadata": metadata or {},
             },
         }
@@ -58,6 +64,24 @@ def signed(body: bytes, msg_id: str | None = None, secret: str = SECRET) -> dict
     headers = signed_headers(secret, msg, int(datetime.now(UTC).timestamp()), body)
     headers["content-type"] = "application/json"
     return headers
+
+
+def sandbox_container(tmp_path: Path, db_url: str) -> Container:
+    """A migrated container whose sandbox provider runs in-process (envelopes can be created
+    through the real service); its webhooks go nowhere, tests deliver them with
+    ``store_delivery``. The caller disposes of ``container.databases``."""
+    built = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
+    provider = create_provider_app(
+        state_path=None,
+        webhook_url="http://127.0.0.1:9/unused",
+        webhook_secret=SECRET,
+        public_url="http://sandbox",
+    )
+    transport = httpx.ASGITransport(app=provider)
+    built.providers["sandbox"] = SandboxProviderClient(
+        "http://sandbox", httpx.AsyncClient(transport=transport, base_url="http://sandbox")
+    )
+    return built
 
 
 def store_delivery(db: RegionDatabase, body: bytes, connection: str = "sandbox") -> None:

@@ -4,7 +4,7 @@ audit entry and outbox rows in one transaction. The state machine is the only wr
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -210,6 +210,23 @@ def _decide(snapshot: EnvelopeSnapshot, event: NormalizedEvent, authoritative: b
     return Applied(settled.snapshot, outcome, events, snapshot.state)
 
 
+def _as_known_recipient(event: NormalizedEvent, rows: list[Row[Any]]) -> NormalizedEvent:
+    """The event about the recipient inkbridge already knows, when the vendor names it otherwise.
+
+    inkbridge gives the signer of an envelope it creates the id ``1``; a vendor may name the same
+    person its own way (a DocuSign server template's recipient ids, Dropbox Sign's
+    ``signature_id``). An id the envelope has never seen, whose email is that of exactly one
+    known recipient under another id, is that recipient. The event is logged as rewritten, so
+    a replay of the event log arrives at the same recipients."""
+    if event.recipient_id is None or not event.recipient_email:
+        return event
+    if any(row.recipient_id == event.recipient_id for row in rows):
+        return event
+    email = event.recipient_email.strip().lower()
+    same = [row.recipient_id for row in rows if (row.email or "").strip().lower() == email]
+    return replace(event, recipient_id=same[0]) if len(same) == 1 else event
+
+
 def _apply_one(
     conn: Connection,
     container: Container,
@@ -223,9 +240,9 @@ def _apply_one(
     confirm_terminal: bool = False,
 ) -> tuple[Outcome | str, str]:
     envelope = _resolve_envelope(conn, receipt, provider, event, now)
-    snapshot = envelope_store.snapshot_of(
-        envelope, envelope_store.recipient_rows(conn, envelope.id)
-    )
+    recipient_rows = envelope_store.recipient_rows(conn, envelope.id)
+    event = _as_known_recipient(event, recipient_rows)
+    snapshot = envelope_store.snapshot_of(envelope, recipient_rows)
     correlation_id = envelope.correlation_id
     if confirm_terminal and terminal_state_of(event.type) is not None and not snapshot.is_terminal:
         # The vendor's signature does not cover the body: hold the terminal claim until the
