@@ -261,9 +261,8 @@ def _apply_one(
         if not envelope_store.save_snapshot(
             conn,
             snapshot,
-            expected_version=envelope.version,
+            current=envelope,
             now=now,
-            lead_created_at=envelope.lead_created_at,
             needs_reconcile=True,
         ):
             raise ConcurrentUpdate()
@@ -290,9 +289,8 @@ def _apply_one(
         if not envelope_store.save_snapshot(
             conn,
             applied.snapshot,
-            expected_version=envelope.version,
+            current=envelope,
             now=now,
-            lead_created_at=envelope.lead_created_at,
             needs_reconcile=reconcile_flag,
         ):
             raise ConcurrentUpdate()

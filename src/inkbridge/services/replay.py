@@ -39,9 +39,8 @@ def rebuild_envelope(db: RegionDatabase, envelope_id: str) -> bool:
         envelope_store.save_snapshot(
             conn,
             rebuilt,
-            expected_version=row.version,
+            current=row,
             now=datetime.now(UTC),
-            lead_created_at=row.lead_created_at,
         )
         now = datetime.now(UTC)
         for recipient_id, status in rebuilt.recipients.items():

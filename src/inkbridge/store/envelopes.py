@@ -119,20 +119,22 @@ def save_snapshot(
     conn: Connection,
     snapshot: EnvelopeSnapshot,
     *,
-    expected_version: int,
+    current: Row[Any],
     now: datetime,
-    lead_created_at: datetime | None,
     needs_reconcile: bool | None = None,
 ) -> bool:
-    """Write the state as a compare-and-set; False means another writer got there first.
+    """Write the state over ``current``, the envelope row it was derived from, as a
+    compare-and-set on its version; False means another writer got there first.
 
-    ``lead_created_at`` is the envelope row's own (set when it got its lead): the intervals are
-    recomputed from it and the milestones on every write."""
+    The intervals are recomputed from the milestones and the row's ``lead_created_at`` on every
+    write; ``current`` is also what the stored attribution journey is compared against (when
+    the write succeeds, it is exactly the row replaced)."""
+    expected_version = int(current.version)
     values: dict[str, Any] = {
         "state": snapshot.state.value,
         "milestones": {k: v.isoformat() for k, v in sorted(snapshot.milestones.items())},
         **{name: snapshot.milestones.get(name) for name in REPORT_MILESTONES},
-        **interval_columns({**snapshot.milestones, "lead_created_at": lead_created_at}),
+        **interval_columns({**snapshot.milestones, "lead_created_at": current.lead_created_at}),
         "delivery_failed": snapshot.delivery_failed,
         "conflicts": sorted(c.value for c in snapshot.conflicts),
         "version": expected_version + 1,
@@ -140,28 +142,21 @@ def save_snapshot(
     }
     values["b_id"] = snapshot.envelope_id
     values["b_version"] = expected_version
-    before = conn.execute(_JOURNEY_INPUTS, {"b_id": snapshot.envelope_id}).first()
     if needs_reconcile is None:
         result = conn.execute(_SAVE, values)
     else:
         result = conn.execute(_SAVE_FLAGGED, {**values, "needs_reconcile": needs_reconcile})
     saved = bool(result.rowcount)
-    if saved and _changes_journey(before, snapshot):
+    if saved and _changes_journey(current, snapshot):
         attribution_journeys.refresh_envelopes(conn, [snapshot.envelope_id])
     return saved
 
 
-# What a conversion's stored journey depends on among the columns a snapshot writes.
-_JOURNEY_INPUTS = select(envelopes.c.lead_id, envelopes.c.sent_at, envelopes.c.completed_at).where(
-    envelopes.c.id == bindparam("b_id")
-)
-
-
-def _changes_journey(before: Row[Any, Any, Any] | None, snapshot: EnvelopeSnapshot) -> bool:
+def _changes_journey(before: Row[Any], snapshot: EnvelopeSnapshot) -> bool:
     """A conversion (an envelope with a lead, completed before or after) got or changed
     ``completed_at`` or ``sent_at``."""
     completed = snapshot.milestones.get("completed_at")
-    if before is None or before.lead_id is None:
+    if before.lead_id is None:
         return False
     if before.completed_at is None and completed is None:
         return False
