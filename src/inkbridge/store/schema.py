@@ -315,6 +315,54 @@ api_tokens = Table(
     Column("scopes", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS),
+    Column("expires_at", TS),  # none: never expires
+    Column("last_used_at", TS),  # refreshed at most once a minute
+    Column("rotated_to", String(40)),  # the successor minted by `tokens rotate`
+)
+
+# Publishable keys of the public capture endpoints (the snippet, POST /v1/touchpoints): they
+# carry the capture scope only and are checked against an allow-list of origins.
+publishable_keys = Table(
+    "publishable_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("origins", JSON, nullable=False),  # e.g. ["https://www.example.com"]
+    Column("region", String(40)),  # the region its captures belong to (none: home)
+    Column("rate_per_minute", Integer),  # none: the configured default
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+# When the server first saw an anonymous visitor: no touch of theirs may be dated earlier.
+anonymous_visitors = Table(
+    "anonymous_visitors",
+    metadata,
+    Column("anonymous_id", String(100), primary_key=True),
+    Column("first_seen_at", TS, nullable=False),
+)
+
+# One-time, short-lived signing links for a signer the integrator authenticated. Only the
+# token's SHA-256 is stored; the subject is stored hashed, IP and user agent minimised.
+signer_sessions = Table(
+    "signer_sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("envelope_id", String(40), ForeignKey("envelopes.id"), nullable=False, index=True),
+    Column("recipient_id", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("subject_hash", String(64), nullable=False),
+    Column("auth_method", String(40), nullable=False),
+    Column("authenticated_at", TS, nullable=False),
+    Column("return_url", Text),
+    Column("issued_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("redeemed_at", TS),
+    Column("revoked_at", TS),
+    Column("redeemed_ip", String(64)),
+    Column("redeemed_user_agent", String(200)),
+    Column("correlation_id", String(40)),
 )
 
 # Each conversion's attributed journey, one row per touch in journey order (the primary key),
