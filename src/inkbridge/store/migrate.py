@@ -45,6 +45,14 @@ def upgrade(db: RegionDatabase, revision: str = "head") -> None:
             attribution_journeys.ensure_built(conn)
 
 
+def downgrade(db: RegionDatabase, revision: str) -> None:
+    """Step the schema back to ``revision`` (each revision's own downgrade)."""
+    config = _config()
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
 def upgrade_all(databases: Databases) -> None:
     for db in databases:
         upgrade(db)
