@@ -1,5 +1,5 @@
-"""The one command line: serve, api, worker, migrate, replay, reconcile, dlq, tokens, consent,
-verify, and report (in ``inkbridge.cli_reports``)."""
+"""The one command line: serve, api, worker, migrate, replay, reconcile, dlq, tokens,
+publishable-keys, consent, verify, and report (in ``inkbridge.cli_reports``)."""
 
 from __future__ import annotations
 
@@ -233,6 +233,57 @@ def tokens_revoke(config_path: Path | None, token_id: str) -> None:
 
     done = revoke_token(databases_of(settings_from(config_path)), token_id)
     click.echo("revoked" if done else "no such active token")
+
+
+@main.group("publishable-keys")
+def publishable_keys() -> None:
+    """Publishable keys of the capture snippet and POST /v1/touchpoints (capture scope only)."""
+
+
+@publishable_keys.command("create")
+@config_option
+@click.option("--name", required=True)
+@click.option(
+    "--origin", "origins", multiple=True, required=True, help="scheme://host[:port]; repeatable."
+)
+@click.option("--rate-per-minute", type=int, default=None, help="This key's budget.")
+@click.option("--region", default=None, help="Region its touches belong to (default: home).")
+def publishable_keys_create(
+    config_path: Path | None,
+    name: str,
+    origins: tuple[str, ...],
+    rate_per_minute: int | None,
+    region: str | None,
+) -> None:
+    """Create a key; prints it once (stdout), its id and origins on stderr."""
+    from inkbridge.services.publishable_keys import create_key
+
+    databases = databases_of(settings_from(config_path))
+    migrations.ensure_migrated(databases)
+    key_id, key = create_key(
+        databases, name, list(origins), rate_per_minute=rate_per_minute, region=region
+    )
+    click.echo(key)
+    click.echo(f"created {key_id} for {', '.join(origins)}", err=True)
+
+
+@publishable_keys.command("list")
+@config_option
+def publishable_keys_list(config_path: Path | None) -> None:
+    from inkbridge.services.publishable_keys import list_keys
+
+    for row in list_keys(databases_of(settings_from(config_path))):
+        click.echo(json.dumps(row))
+
+
+@publishable_keys.command("revoke")
+@config_option
+@click.argument("key_id")
+def publishable_keys_revoke(config_path: Path | None, key_id: str) -> None:
+    from inkbridge.services.publishable_keys import revoke_key
+
+    done = revoke_key(databases_of(settings_from(config_path)), key_id)
+    click.echo("revoked" if done else "no such active key")
 
 
 @main.group()

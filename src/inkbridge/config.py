@@ -191,6 +191,18 @@ class WorkerSettings(BaseModel):
     sqlite_transaction_seconds: float = Field(default=0.02, gt=0)
 
 
+class CaptureSettings(BaseModel):
+    """The public capture endpoint (``POST /v1/touchpoints``): its rate limits and how far a
+    visitor's clock is trusted. A publishable key may set its own per-key rate."""
+
+    rate_per_minute_per_ip: int = Field(default=60, ge=1)
+    rate_per_minute_per_key: int = Field(default=600, ge=1)
+    # Rate-limit state is kept in memory; idle buckets go first once this many are held.
+    max_tracked_clients: int = Field(default=10_000, ge=1)
+    # A client-sent touch time within this of the server's clock is kept, otherwise replaced.
+    clock_skew_seconds: float = Field(default=300.0, ge=0)
+
+
 class Settings(BaseModel):
     """Everything inkbridge reads from configuration."""
 
@@ -209,6 +221,7 @@ class Settings(BaseModel):
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     triggers: dict[str, TriggerSettings] = Field(default_factory=dict)
     sandbox: bool = False  # serve the built-in sandbox provider and destinations
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
 
     @field_validator("regions")
     @classmethod

@@ -102,3 +102,33 @@ class PermanentError(InkbridgeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass
+class PublishableKeyRefused(InkbridgeError):
+    """A public capture call carried no publishable key, or one that is unknown or revoked."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass
+class OriginNotAllowed(InkbridgeError):
+    """A public capture call came from an origin its publishable key does not allow (or from
+    none). The origin itself is not repeated: it is caller-controlled text."""
+
+    def __str__(self) -> str:
+        return "the request's Origin is not on this key's allow-list"
+
+
+@dataclass
+class RateLimited(InkbridgeError):
+    """A caller spent its request budget; it may try again after ``retry_after`` seconds."""
+
+    limit: str  # what ran out: "ip" or "key"
+    retry_after: int
+
+    def __str__(self) -> str:
+        return f"too many requests for this {self.limit}; retry after {self.retry_after} s"

@@ -1,6 +1,6 @@
 """In headless Chromium, as a person would: a signer opens the sandbox signing page and signs;
 an operator opens the dashboard with a token; a visitor's landing page loads the capture
-snippet and the touch becomes the lead's first touch."""
+snippet with the site's publishable key and the touch becomes the lead's first touch."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.acceptance.conftest import Stack
+from tests.support.processes import cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -91,12 +92,20 @@ def test_the_dashboard_lists_envelopes_for_a_valid_token_only(stack: Stack, brow
 
 
 def test_the_capture_snippet_records_the_first_touch(stack: Stack, browser: Any) -> None:
+    # The landing page is served by the browser's router under the server's origin: Chromium's
+    # local-network rules would block a loopback script from any other origin in a test. The
+    # site's publishable key allows that origin.
+    key = cli(
+        [
+            *("publishable-keys", "create", "--config", str(stack.config)),
+            *("--name", "landing", "--origin", stack.base),
+        ]
+    ).strip()
     landing = (
         "<!doctype html><html><head><title>Landing</title>"
-        f'<script src="{stack.base}/capture.js"></script></head><body>Hello</body></html>'
+        f'<script src="{stack.base}/capture.js" data-key="{key}"></script></head>'
+        "<body>Hello</body></html>"
     )
-    # The landing page is served by the browser's router under the server's origin: Chromium's
-    # local-network rules would block a loopback script from any other origin in a test.
     site = stack.base + "/landing"
     page = browser.new_page()
     page.route(f"{site}/**", lambda route: route.fulfill(body=landing, content_type="text/html"))

@@ -12,6 +12,7 @@ import pytest
 
 from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container, bootstrap
+from inkbridge.services.publishable_keys import create_key
 from inkbridge.services.tokens import create_token
 from tests.support.builders import make_settings
 
@@ -125,13 +126,17 @@ def test_anonymous_touches_stitch_into_the_first_touch_when_the_visitor_converts
     api: tuple[Container, dict[str, str]],
 ) -> None:
     container, auth = api
-    early = {
-        "anonymous_id": "anon-42",
-        "occurred_at": "2026-09-01T10:00:00+00:00",
-        "utm_source": "podcast",
-        "utm_campaign": "q3-audio",
-    }
-    assert _call(container, "POST", "/v1/touchpoints", json=early).status_code == 202  # public
+    _, key = create_key(container.databases, "site", ["https://www.example.com"])
+    early = {"anonymous_id": "anon-42", "utm_source": "podcast", "utm_campaign": "q3-audio"}
+    # Public: a publishable key and an origin it allows, no bearer token.
+    answer = _call(
+        container,
+        "POST",
+        f"/v1/touchpoints?key={key}",
+        json=early,
+        headers={"Origin": "https://www.example.com"},
+    )
+    assert answer.status_code == 202
     lead = _call(
         container,
         "POST",

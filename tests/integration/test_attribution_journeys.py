@@ -33,6 +33,11 @@ T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 H, DAY = timedelta(hours=1), timedelta(days=1)
 
 
+def _visit(databases: Databases, touch: Touchpoint) -> None:
+    """The browser's touch, as the server received it at the touch's own time."""
+    record_touchpoint(databases, "anon-1", touch, received_at=touch.occurred_at)
+
+
 def _receive(container: Container, body: bytes) -> None:
     store_delivery(container.databases.home, body)
 
@@ -79,7 +84,7 @@ def test_write_paths_keep_the_stored_journeys_equal_to_a_rebuild(
     databases = container.databases
     try:
         # A browser's visit before it is known, then two leads captured from it.
-        record_touchpoint(databases, "anon-1", Touchpoint(T0 - 3 * DAY, utm_medium="email"))
+        _visit(databases, Touchpoint(T0 - 3 * DAY, utm_medium="email"))
         alice = capture_lead(
             databases,
             LeadCapture(
@@ -92,9 +97,7 @@ def test_write_paths_keep_the_stored_journeys_equal_to_a_rebuild(
         bob = capture_lead(
             databases, LeadCapture(email="bob@example.com", anonymous_id="anon-1"), now=T0 + H
         )
-        record_touchpoint(
-            databases, "anon-1", Touchpoint(T0 + H, referrer="https://news.example.com/")
-        )
+        _visit(databases, Touchpoint(T0 + H, referrer="https://news.example.com/"))
         lifecycle = [
             ("document_sent", T0 + 2 * H),
             ("document_viewed", T0 + 3 * H),
@@ -107,8 +110,8 @@ def test_write_paths_keep_the_stored_journeys_equal_to_a_rebuild(
 
         # Recorded after Alice signed: a visit from before her signature joins her journey, one
         # from after it does not; both join Bob's, who signs later (same browser).
-        record_touchpoint(databases, "anon-1", Touchpoint(T0 + 5 * H, utm_medium="social"))
-        record_touchpoint(databases, "anon-1", Touchpoint(T0 + 3 * DAY, utm_medium="display"))
+        _visit(databases, Touchpoint(T0 + 5 * H, utm_medium="social"))
+        _visit(databases, Touchpoint(T0 + 3 * DAY, utm_medium="display"))
         assert _channels(container, alice) == [["email", "cpc", "referral", "social"]]
         _events(container, bob, "sbx_bob", [(k, at + 3 * DAY) for k, at in lifecycle])
         assert _channels(container, bob) == [["email", "referral", "social", "display"]]

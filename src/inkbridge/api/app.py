@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from inkbridge import __version__, metrics
-from inkbridge.api import problems
+from inkbridge.api import capture, problems
 from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
 from inkbridge.api.triggers import trigger_endpoint
 from inkbridge.api.webhooks import IngestFront, WebhookIngest
 from inkbridge.bootstrap import Container
+from inkbridge.services.rate_limits import CaptureLimits
 from inkbridge.store.inbox import WriterPool
 from inkbridge.web import pages
 from inkbridge.worker import Worker
@@ -65,6 +66,7 @@ def create_app(
     )
     app.state.container = container
     app.state.worker = worker
+    app.state.capture_limits = CaptureLimits(container.settings.capture)
     problems.install(app)
     app.add_route(
         "/v1/webhooks/{connection}",
@@ -79,6 +81,7 @@ def create_app(
         include_in_schema=False,
     )
     app.include_router(router)
+    app.include_router(capture.router)
     for page in pages.ROUTES:
         app.router.routes.append(page)
 

@@ -14,7 +14,10 @@ from inkbridge.errors import (
     InkbridgeError,
     InvalidInput,
     NotFound,
+    OriginNotAllowed,
     PermanentError,
+    PublishableKeyRefused,
+    RateLimited,
     ResidencyViolation,
     RetryableError,
 )
@@ -37,6 +40,9 @@ _STATUS: list[tuple[type[InkbridgeError], int, str]] = [
     (RetryableError, 502, "Provider unavailable"),
     (PermanentError, 502, "Provider refused the request"),
     (ConfigError, 500, "Configuration error"),
+    (PublishableKeyRefused, 401, "Publishable key required"),
+    (OriginNotAllowed, 403, "Origin not allowed"),
+    (RateLimited, 429, "Too many requests"),
 ]
 
 
@@ -44,7 +50,10 @@ async def _inkbridge_error(_request: Request, exc: Exception) -> JSONResponse:
     for kind, status, title in _STATUS:
         if isinstance(exc, kind):
             extra = {"field": exc.field} if isinstance(exc, InvalidInput) and exc.field else {}
-            return problem(status, title, str(exc), **extra)
+            response = problem(status, title, str(exc), **extra)
+            if isinstance(exc, RateLimited):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
     return problem(500, "Internal error")
 
 

@@ -8,11 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 
 from inkbridge.api.auth import require
 from inkbridge.api.schemas import (
-    AnonymousTouchIn,
     ConsentRecordIn,
     ConsentTextIn,
     EnvelopeIn,
@@ -20,10 +18,8 @@ from inkbridge.api.schemas import (
     LeadUpdateIn,
     ReplayIn,
     SigningSessionIn,
-    TouchpointIn,
 )
 from inkbridge.bootstrap import Container
-from inkbridge.errors import InvalidInput
 from inkbridge.services import consent as consent_service
 from inkbridge.services import envelopes as envelope_service
 from inkbridge.services import leads as lead_service
@@ -59,31 +55,13 @@ def capture_lead(body: LeadIn, request: Request, _: CanWriteLeads) -> JSONRespon
     ip = request.client.host if request.client else None
     capture = body.to_capture(ip, request.headers.get("user-agent"))
     lead_id = lead_service.capture_lead(
-        container.databases, capture, destinations=container.destinations
+        container.databases,
+        capture,
+        destinations=container.destinations,
+        clock_skew=timedelta(seconds=container.settings.capture.clock_skew_seconds),
     )
     view = lead_service.lead_view(container.databases, lead_id)
     return JSONResponse(view, status_code=201, headers={"Location": f"/v1/leads/{lead_id}"})
-
-
-@router.post("/touchpoints", status_code=202, tags=["leads"])
-async def capture_touchpoint(request: Request) -> JSONResponse:
-    """Public: the capture snippet records an anonymous visitor's touch (UTM, click ids,
-    referrer, landing page), stitched to the lead by anonymous id when the visitor converts.
-    Accepts a JSON body sent as ``text/plain`` too, so browsers post it without a preflight."""
-    raw = await request.body()
-    if len(raw) > 16_384:
-        raise InvalidInput("the touch is too large", field="body")
-    try:
-        body = AnonymousTouchIn.model_validate_json(raw)
-    except ValidationError as exc:
-        raise InvalidInput(str(exc.errors()[0].get("msg", "invalid touch")), field="body") from None
-    touch = TouchpointIn(**body.model_dump(exclude={"anonymous_id"})).to_domain(datetime.now(UTC))
-    await run_in_threadpool(
-        lead_service.record_touchpoint, _container(request).databases, body.anonymous_id, touch
-    )
-    return JSONResponse(
-        {"status": "accepted"}, status_code=202, headers={"Access-Control-Allow-Origin": "*"}
-    )
 
 
 @router.get("/leads/{lead_id}", tags=["leads"])

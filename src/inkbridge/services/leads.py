@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -18,11 +18,15 @@ from inkbridge.domain.consent import (
     current_status,
     minimise_ip,
 )
+from inkbridge.domain.touch_times import public_touch_time, submitted_touch_time
 from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import hash_identifier, new_id
-from inkbridge.store import attribution_journeys, audit, chains
+from inkbridge.store import anonymous_visitors, attribution_journeys, audit, chains
 from inkbridge.store.database import Databases
 from inkbridge.store.schema import consent_records, consent_texts, leads, touchpoints
+
+# How far a client's clock may be from the server's (config: capture.clock_skew_seconds).
+DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 
 CONSENT_CONTENT = [
     "region",
@@ -92,9 +96,12 @@ def capture_lead(
     now: datetime | None = None,
     *,
     destinations: Mapping[str, Destination] | None = None,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> str:
     """Store a new lead in its region with first touch frozen; returns the lead id. Its consent
-    is queued for the destinations in the same transaction."""
+    is queued for the destinations in the same transaction. The submitted touches' times are
+    settled first (domain.touch_times.submitted_touch_time): none in the future beyond
+    ``clock_skew``, none before the server first saw the lead's anonymous id."""
     _validate(capture)
     region = capture.region or databases.home_region
     db = databases[region]
@@ -102,6 +109,7 @@ def capture_lead(
     lead_id = new_id("lead")
     correlation_id = new_id("cor")
     earlier = _anonymous_touchpoints(db, capture.anonymous_id)
+    capture = _settle_submitted_times(db, capture, moment, clock_skew)
     frozen = first_touch([*earlier, *capture.touchpoints])
     evidence = {
         "ip": minimise_ip(capture.evidence_ip),
@@ -146,6 +154,22 @@ def capture_lead(
     return lead_id
 
 
+def _settle_submitted_times(
+    db: Any, capture: LeadCapture, received_at: datetime, skew: timedelta
+) -> LeadCapture:
+    if not capture.touchpoints:
+        return capture
+    first_seen = None
+    if capture.anonymous_id:
+        with db.reader() as conn:
+            first_seen = anonymous_visitors.first_seen_at(conn, capture.anonymous_id)
+    settled = tuple(
+        replace(t, occurred_at=submitted_touch_time(t.occurred_at, received_at, skew, first_seen))
+        for t in capture.touchpoints
+    )
+    return replace(capture, touchpoints=settled)
+
+
 def _anonymous_touchpoints(db: Any, anonymous_id: str | None) -> list[Touchpoint]:
     """Touches recorded before the visitor was known: they stitch to the lead by anonymous id,
     so the first touch is the visitor's real first touch."""
@@ -174,14 +198,27 @@ def _anonymous_touchpoints(db: Any, anonymous_id: str | None) -> list[Touchpoint
 
 
 def record_touchpoint(
-    databases: Databases, anonymous_id: str, touch: Touchpoint, region: str | None = None
-) -> None:
-    """Append an anonymous visitor's touch (the capture snippet's page view)."""
+    databases: Databases,
+    anonymous_id: str,
+    touch: Touchpoint,
+    region: str | None = None,
+    *,
+    received_at: datetime | None = None,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+) -> datetime:
+    """Append an anonymous visitor's touch (the capture snippet's page view); returns the time
+    stored. ``touch.occurred_at`` is the client's claim: the stored time is the server's
+    (``received_at``, default now) unless the claim is within ``clock_skew`` of it, and never
+    before the server first saw ``anonymous_id`` (recorded here on the first touch)."""
     if not anonymous_id or len(anonymous_id) > 100:
         raise InvalidInput("anonymous_id must be 1 to 100 characters", field="anonymous_id")
     db = databases[region or databases.home_region]
+    received = received_at or datetime.now(UTC)
     with db.transaction() as conn:
-        _add_touchpoints(conn, db.region, None, anonymous_id, (touch,))
+        first_seen = anonymous_visitors.seen(conn, anonymous_id, received)
+        moment = public_touch_time(touch.occurred_at, received, clock_skew, first_seen)
+        _add_touchpoints(conn, db.region, None, anonymous_id, (replace(touch, occurred_at=moment),))
+    return moment
 
 
 def _add_touchpoints(

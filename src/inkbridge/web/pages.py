@@ -57,9 +57,16 @@ if(saved){$('token').value=saved;load(saved);}
 
 CAPTURE = """// inkbridge capture snippet: records this visit's touch (UTM fields, click ids,
 // referrer, landing page) under an anonymous id, so the first touch is known at conversion.
+// Include it as <script src=".../capture.js" data-key="pk_..."></script>: the publishable key
+// admits touches from the origins it allows only. The server dates the touch itself.
 (function () {
   var script = document.currentScript;
   var base = (script && script.src) ? new URL(script.src).origin : '';
+  var publishable = script ? script.getAttribute('data-key') : null;
+  if (!publishable) {
+    console.warn('inkbridge: capture.js needs data-key="pk_..." on its script tag');
+    return;
+  }
   var key = 'inkbridge-anonymous-id';
   var id = localStorage.getItem(key);
   if (!id) {
@@ -77,7 +84,8 @@ CAPTURE = """// inkbridge capture snippet: records this visit's touch (UTM field
   });
   window.inkbridge = {anonymousId: id};
   // text/plain keeps it a simple request: no CORS preflight from the landing page's origin.
-  fetch(base + '/v1/touchpoints', {method: 'POST', headers: {'content-type': 'text/plain'},
+  fetch(base + '/v1/touchpoints?key=' + encodeURIComponent(publishable),
+        {method: 'POST', headers: {'content-type': 'text/plain'},
         body: JSON.stringify(touch), keepalive: true, mode: 'no-cors'});
 })();
 """
