@@ -44,6 +44,8 @@ class Container:
     providers: dict[str, ProviderClient] = field(default_factory=dict)
     destinations: dict[str, Destination] = field(default_factory=dict)
     extra_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    # The key of signer subject hashes (settings.signing.subject_hash_key), resolved once.
+    signing_subject_key: bytes | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -214,6 +216,9 @@ def bootstrap(
     container = Container(
         settings=settings, databases=databases, bindings=build_bindings(settings), http=client
     )
+    if settings.signing.subject_hash_key:
+        key = resolve_secret(settings.signing.subject_hash_key).get_secret_value()
+        container.signing_subject_key = key.encode("utf-8")
     for name, dest in settings.destinations.items():
         dest_client = client
         if dest.rate_limit_requests and http is None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import secrets as pysecrets
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from inkbridge.domain.signer_session import normalise_origin
 from inkbridge.errors import ConfigError
 
 CONFIG_ENV = "INKBRIDGE_CONFIG"
@@ -64,6 +66,17 @@ class ConnectionSettings(BaseModel):
     api_key: str | None = None  # reference
     tolerance_seconds: int = 300
     options: dict[str, Any] = Field(default_factory=dict)
+    # Where a signer may be sent back after signing: exact origins (scheme://host[:port]).
+    return_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("return_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return _normalised_origins(value)
+
+
+def _normalised_origins(value: list[str]) -> list[str]:
+    return [normalise_origin(origin) for origin in value]
 
 
 DestinationKind = Literal[
@@ -140,6 +153,26 @@ class TemplateSettings(BaseModel):
     provider_template_id: str | None = None
     # Consent text versions shown at signing; recorded in the ledger when the envelope completes.
     consent_bundle: list[str] = Field(default_factory=list)
+    # Where a signer may be sent back after signing, in addition to the connection's origins.
+    return_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("return_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return _normalised_origins(value)
+
+
+class SigningSettings(BaseModel):
+    """Verified signer sessions (``POST /v1/envelopes/{id}/signing-session``).
+
+    Durations are seconds or ISO 8601 (``PT10M``)."""
+
+    max_auth_age: timedelta = timedelta(minutes=10)  # the integrator's sign-in, at most this old
+    clock_skew: timedelta = timedelta(seconds=60)  # an authentication this far ahead is accepted
+    session_ttl: timedelta = timedelta(minutes=5)  # a /sign/ link must be opened within this
+    # Optional key (a secret reference) for HMAC-SHA-256 of the integrator's subject; without
+    # one the evidence holds its plain SHA-256.
+    subject_hash_key: str | None = None
 
 
 class ControllerSettings(BaseModel):
@@ -220,6 +253,7 @@ class Settings(BaseModel):
     journeys: list[JourneySettings] | None = None  # None: the default rules
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     triggers: dict[str, TriggerSettings] = Field(default_factory=dict)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
     sandbox: bool = False  # serve the built-in sandbox provider and destinations
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
 

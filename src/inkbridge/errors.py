@@ -32,6 +32,34 @@ class InvalidInput(InkbridgeError):
 
 
 @dataclass
+class StateConflict(InkbridgeError):
+    """The resource is in a state that does not allow the request (a finished envelope, a
+    recipient who already signed)."""
+
+    kind: str
+    identifier: str
+    state: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.identifier!r} is {self.state}"
+
+
+@dataclass
+class SignerMismatch(InkbridgeError):
+    """The person the caller vouches for is not the recipient the envelope names. Carries no
+    address: neither the stored one nor the one sent may be echoed."""
+
+    envelope_id: str
+    recipient_id: str
+
+    def __str__(self) -> str:
+        return (
+            f"the signer does not match recipient {self.recipient_id!r} "
+            f"of envelope {self.envelope_id!r}"
+        )
+
+
+@dataclass
 class ResidencyViolation(InkbridgeError):
     """Personal data would cross from one region to another, which policy forbids."""
 

@@ -1,4 +1,5 @@
-"""In headless Chromium, as a person would: a signer opens the sandbox signing page and signs;
+"""In headless Chromium, as a person would: a signer opens a verified signer session's link,
+lands on the sandbox signing page bound to that browser and signs;
 an operator opens the dashboard with a token; a visitor's landing page loads the capture
 snippet with the site's publishable key and the touch becomes the lead's first touch."""
 
@@ -7,11 +8,13 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from inkbridge.domain.signer_session import SIGNER_COOKIE
 from tests.acceptance.conftest import Stack
 from tests.support.processes import cli
 
@@ -52,26 +55,70 @@ def _wait_state(stack: Stack, envelope_id: str, state: str) -> dict[str, Any]:
     raise AssertionError(f"envelope never reached {state}")
 
 
-def test_a_signer_signs_on_the_sandbox_signing_page(
-    stack: Stack, browser: Any, tmp_path: Path
-) -> None:
+def _signing_session(stack: Stack, email: str) -> tuple[str, str]:
+    """(envelope id, session URL) for a new envelope whose signer the integrator just signed
+    in with a one-time code."""
     with stack.client() as api:
-        lead = api.post("/v1/leads", json={"email": "signer@example.com", "first_name": "Sam"})
+        lead = api.post("/v1/leads", json={"email": email, "first_name": "Sam"})
         envelope = api.post(
             "/v1/envelopes", json={"lead_id": lead.json()["id"], "template_key": "nda"}
         )
         envelope_id = envelope.json()["id"]
-        url = api.post(f"/v1/envelopes/{envelope_id}/signing-session", json={}).json()["url"]
-    page = browser.new_page()
-    page.goto(url)
+        session = api.post(
+            f"/v1/envelopes/{envelope_id}/signing-session",
+            json={
+                "email": email,
+                "subject": "integrator-user-42",
+                "auth_method": "otp",
+                "authenticated_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        assert session.status_code == 200, session.text
+    return envelope_id, str(session.json()["url"])
+
+
+def test_a_signer_signs_through_a_verified_session(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    envelope_id, url = _signing_session(stack, "signer@example.com")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)  # /sign/{opaque} redeems, sets the __Host- cookie, redirects
+    assert "/sandbox/provider/sign/" in page.url
     assert "Mutual non-disclosure agreement" in page.content()
+    (cookie,) = [c for c in context.cookies() if c["name"] == SIGNER_COOKIE]
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["path"] == "/"
+    assert cookie["sameSite"] == "Lax"
     page.screenshot(path=str(tmp_path / "signing.png"))
     page.get_by_role("button", name="Sign").click()
     page.wait_for_load_state()
+    assert page.locator("#outcome").get_attribute("data-outcome") == "signed"
     view = _wait_state(stack, envelope_id, "completed")
     assert [e["to_state"] for e in view["timeline"] if e["outcome"] == "accepted"][
         -1
     ] == "completed"
+    with stack.client() as api:
+        trace = api.get(f"/v1/trace/{view['correlation_id']}").json()
+    (evidence,) = trace["signer_sessions"]
+    assert evidence["status"] == "redeemed"
+    assert evidence["user_agent"].startswith(("Chrome ", "Headless Chrome "))
+
+
+def test_a_used_session_link_and_a_stranger_browser_are_turned_away(
+    stack: Stack, browser: Any
+) -> None:
+    _, url = _signing_session(stack, "second@example.com")
+    signer = browser.new_context()
+    page = signer.new_page()
+    page.goto(url)
+    provider_url = page.url
+
+    again = signer.new_page().goto(url)
+    assert again is not None and again.status == 410
+    stranger = browser.new_context().new_page()
+    refused = stranger.goto(provider_url)
+    assert refused is not None and refused.status == 403
+    assert "Mutual non-disclosure agreement" not in stranger.content()
 
 
 def test_the_dashboard_lists_envelopes_for_a_valid_token_only(stack: Stack, browser: Any) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -40,13 +41,31 @@ def test_a_signed_envelope_reaches_the_crm_with_its_first_touch_campaign(stack: 
         envelope = api.post("/v1/envelopes", json={"lead_id": lead_id, "template_key": "nda"})
         assert envelope.status_code == 201, envelope.text
         envelope_id = envelope.json()["id"]
-        session = api.post(f"/v1/envelopes/{envelope_id}/signing-session", json={})
+        # The integrator signed Ada in a minute ago and vouches for her.
+        signed_in = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        session = api.post(
+            f"/v1/envelopes/{envelope_id}/signing-session",
+            json={
+                "email": "ada@example.com",
+                "subject": "crm-user-17",
+                "auth_method": "password",
+                "authenticated_at": signed_in,
+            },
+        )
         assert session.status_code == 200, session.text
         url = session.json()["url"]
+        assert url.startswith(f"{stack.base}/sign/")
 
-        page = httpx.get(url, timeout=10)  # the signer opens the page: viewed
+        opened = httpx.get(url, timeout=10)  # redeemed: a cookie and the provider's page
+        assert opened.status_code == 303
+        cookie = opened.headers["set-cookie"].split(";", 1)[0]
+        browser = {"cookie": cookie}
+        provider_url = opened.headers["location"]
+        assert httpx.get(url, timeout=10).status_code == 410  # one time only
+        assert httpx.get(provider_url, timeout=10).status_code == 403  # another browser
+        page = httpx.get(provider_url, headers=browser, timeout=10)  # the signer: viewed
         assert page.status_code == 200 and "Sign" in page.text
-        signed = httpx.post(url + "/sign", timeout=10)
+        signed = httpx.post(provider_url + "/sign", headers=browser, timeout=10)
         assert signed.status_code in (200, 303)
 
         def crm_record():  # type: ignore[no-untyped-def]
@@ -85,6 +104,10 @@ def test_a_signed_envelope_reaches_the_crm_with_its_first_touch_campaign(stack: 
         assert len(trace["receipts"]) >= 4
         assert {t["to_state"] for t in trace["transitions"]} >= {"sent", "completed"}
         assert all(d["destination"] in ("crm",) for d in trace["deliveries"])
+        (evidence,) = trace["signer_sessions"]
+        assert evidence["status"] == "redeemed"
+        assert evidence["auth_method"] == "password"
+        assert evidence["ip"] == "127.0.0.0/24"
 
 
 def test_requests_without_the_right_scope_are_refused(stack: Stack) -> None:

@@ -4,6 +4,7 @@ a terminal conflict is settled in favour of the provider's own status."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from sqlalchemy import select, update
 
 from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.domain.signer_session import SIGNER_COOKIE
+from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.services.processing import process_pending
 from inkbridge.services.reconcile import reconcile_once
@@ -62,11 +64,18 @@ async def _provider_envelope(container: Container, sign: bool) -> str:
         )
     )
     if sign:
-        url = await client.signing_url(created.provider_envelope_id, Signer("a@x", "A"), None)
+        binding = hashlib.sha256(b"browser-cookie").hexdigest()
+        url = await client.signing_url(
+            created.provider_envelope_id,
+            Signer("a@x", "A"),
+            None,
+            SignerAuthentication("password", datetime.now(UTC), binding),
+        )
         http = client._client  # the same in-process transport as the provider client
         path = url.removeprefix("http://sandbox")
-        assert (await http.get(path)).status_code == 200
-        assert (await http.post(path + "/sign")).status_code in (200, 303)
+        browser = {"cookie": f"{SIGNER_COOKIE}=browser-cookie"}
+        assert (await http.get(path, headers=browser)).status_code == 200
+        assert (await http.post(path + "/sign", headers=browser)).status_code in (200, 303)
     return created.provider_envelope_id
 
 

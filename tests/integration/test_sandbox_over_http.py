@@ -31,14 +31,18 @@ from inkbridge.connectors.base import Change
 from inkbridge.connectors.sandbox_crm import SandboxCrmConnector
 from inkbridge.connectors.webhook import OutboundWebhookConnector
 from inkbridge.domain.events import EventType, NormalizedEvent
+from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import RetryableError
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
+from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
 from inkbridge.web.sandbox_crm import create_crm_app
 from inkbridge.web.sandbox_provider import create_provider_app
+from inkbridge.web.sandbox_provider_store import cookie_binding
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+COOKIE = "browser-cookie"
+BINDING = cookie_binding(COOKIE)
 
 
 def bound_socket() -> socket.socket:
@@ -220,9 +224,14 @@ async def test_the_sandbox_provider_signs_end_to_end_over_real_http(tmp_path: Pa
                         metadata={"correlation_id": "corr-http"},
                     )
                 )
-                url = await client.signing_url(created.provider_envelope_id, signer, None)
-                page = await http.get(url)
-                signed = await http.post(url + "/sign")
+                # The browser inkbridge's /sign/ redemption bound with its signer cookie.
+                authentication = SignerAuthentication("otp", datetime.now(UTC), BINDING)
+                url = await client.signing_url(
+                    created.provider_envelope_id, signer, None, authentication
+                )
+                browser = {"cookie": f"{SIGNER_COOKIE}={COOKIE}"}
+                page = await http.get(url, headers=browser)
+                signed = await http.post(url + "/sign", headers=browser)
                 assert receiver.done.wait(timeout=10)
                 history = await client.fetch_status(created.provider_envelope_id)
 

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from starlette.routing import Mount, Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.domain.lifecycle import EnvelopeState, replay
+from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
+from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
 from inkbridge.web.sandbox_provider import (
@@ -34,8 +35,13 @@ from inkbridge.web.sandbox_provider import (
     create_provider_app,
     signed_delivery,
 )
+from inkbridge.web.sandbox_provider_store import EnvelopeBook, cookie_binding
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+# The browser of these tests holds the signer cookie inkbridge's /sign/ redemption would set.
+COOKIE = "browser-cookie-" + base64.urlsafe_b64encode(os.urandom(12)).decode()
+BINDING = cookie_binding(COOKIE)
+AUTH = SignerAuthentication("password", datetime.now(UTC), BINDING)
 
 
 @dataclass
@@ -107,9 +113,8 @@ class Sandbox:
         return str(response.json()["envelope_id"])
 
     async def signing_link(self, envelope_id: str, recipient_id: str, **extra: Any) -> str:
-        response = await self.api.post(
-            f"/envelopes/{envelope_id}/signing-url", json={"recipient_id": recipient_id, **extra}
-        )
+        body = {"recipient_id": recipient_id, "binding": BINDING, **extra}
+        response = await self.api.post(f"/envelopes/{envelope_id}/signing-url", json=body)
         assert response.status_code == 200, response.text
         return str(response.json()["url"])
 
@@ -135,6 +140,7 @@ async def running_sandbox(
     provider: SandboxProvider = app.state.sandbox
     await provider.start()
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox")
+    api.cookies.set(SIGNER_COOKIE, COOKIE)
     try:
         yield Sandbox(app, provider, api, receiver)
     finally:
@@ -240,7 +246,7 @@ async def test_decline_emits_document_declined_and_returns_to_the_caller(
     status = (await sandbox.api.get(f"/envelopes/{envelope_id}")).json()
     assert status["status"] == "declined"
     refused = await sandbox.api.post(
-        f"/envelopes/{envelope_id}/signing-url", json={"recipient_id": "1"}
+        f"/envelopes/{envelope_id}/signing-url", json={"recipient_id": "1", "binding": BINDING}
     )
     assert refused.status_code == 409
 
@@ -266,10 +272,86 @@ async def test_a_return_url_must_be_http(sandbox: Sandbox) -> None:
 
     response = await sandbox.api.post(
         f"/envelopes/{envelope_id}/signing-url",
-        json={"recipient_id": "1", "return_url": "javascript:alert(1)"},
+        json={"recipient_id": "1", "return_url": "javascript:alert(1)", "binding": BINDING},
     )
 
     assert response.status_code == 400
+
+
+async def test_a_signing_link_needs_a_browser_binding(sandbox: Sandbox) -> None:
+    envelope_id = await sandbox.create()
+
+    response = await sandbox.api.post(
+        f"/envelopes/{envelope_id}/signing-url", json={"recipient_id": "1"}
+    )
+
+    assert response.status_code == 400
+    with pytest.raises(PermanentError):
+        await SandboxProviderClient("http://sandbox", sandbox.api).signing_url(
+            envelope_id, Signer("s1@example.test", "Signer 1", "1"), None
+        )
+
+
+@pytest.mark.parametrize("cookie", [None, "another-browser"])
+async def test_the_signing_page_refuses_a_browser_without_the_bound_cookie(
+    sandbox: Sandbox, cookie: str | None
+) -> None:
+    envelope_id = await sandbox.create()
+    url = await sandbox.signing_link(envelope_id, "1")
+    sandbox.api.cookies.clear()
+    if cookie is not None:
+        sandbox.api.cookies.set(SIGNER_COOKIE, cookie)
+
+    page = await sandbox.api.get(url)
+    signed = await sandbox.api.post(url + "/sign")
+    declined = await sandbox.api.post(url + "/decline")
+    await sandbox.idle()
+
+    assert [page.status_code, signed.status_code, declined.status_code] == [403, 403, 403]
+    assert "Signer 1" not in page.text
+    assert page.headers["cache-control"] == "no-store"
+    status = (await sandbox.api.get(f"/envelopes/{envelope_id}")).json()
+    assert status["status"] == "sent"
+    assert status["recipients"][0]["status"] == "sent"
+    assert sandbox.receiver.types() == ["document_sent"]
+
+
+async def test_a_new_link_revokes_the_recipients_older_ones(sandbox: Sandbox) -> None:
+    envelope_id = await sandbox.create(signers=2)
+    older = await sandbox.signing_link(envelope_id, "1")
+    other_recipient = await sandbox.signing_link(envelope_id, "2")
+    newer = await sandbox.signing_link(envelope_id, "1")
+
+    stale = await sandbox.api.get(older)
+    stale_sign = await sandbox.api.post(older + "/sign")
+
+    assert stale.status_code == 410
+    assert stale_sign.status_code == 410
+    assert (await sandbox.api.get(newer)).status_code == 200
+    assert (await sandbox.api.get(other_recipient)).status_code == 200
+
+
+async def test_a_link_expires_unopened_and_a_session_expires_after_opening(
+    sandbox: Sandbox,
+) -> None:
+    envelope_id = await sandbox.create(signers=2)
+    unopened = await sandbox.signing_link(envelope_id, "1")
+    opened = await sandbox.signing_link(envelope_id, "2")
+    assert (await sandbox.api.get(opened)).status_code == 200
+    issued = datetime.now(UTC)
+
+    def later(minutes: float) -> None:
+        sandbox.provider.book = EnvelopeBook(
+            sandbox.provider.db, clock=lambda: issued + timedelta(minutes=minutes)
+        )
+
+    later(6)
+    assert (await sandbox.api.get(unopened)).status_code == 410
+    assert (await sandbox.api.get(opened)).status_code == 200  # within its 30 minutes
+    later(45)
+    assert (await sandbox.api.post(opened + "/sign")).status_code == 410
+    status = (await sandbox.api.get(f"/envelopes/{envelope_id}")).json()
+    assert [r["status"] for r in status["recipients"]] == ["sent", "viewed"]
 
 
 async def test_duplicates_reuse_the_webhook_id_and_body(sandbox: Sandbox) -> None:
@@ -506,9 +588,12 @@ async def test_the_provider_works_mounted_under_a_prefix_when_the_host_starts_it
                 transport=httpx.ASGITransport(app=host), base_url="http://host"
             ) as api,
         ):
+            api.cookies.set(SIGNER_COOKIE, COOKIE)
             client = SandboxProviderClient("http://host/sandbox/provider", api)
             created = await client.create_envelope(spec())
-            url = await client.signing_url(created.provider_envelope_id, spec().signers[0], None)
+            url = await client.signing_url(
+                created.provider_envelope_id, spec().signers[0], None, AUTH
+            )
             assert url.startswith("http://host/sandbox/provider/sign/")
             assert (await api.post(url + "/sign")).status_code == 200
             assert await provider_app.state.sandbox.wait_idle()
@@ -536,7 +621,7 @@ async def test_the_client_creates_signs_and_reads_back_a_replayable_history(
     client = SandboxProviderClient("http://sandbox", sandbox.api)
 
     created = await client.create_envelope(spec())
-    url = await client.signing_url(created.provider_envelope_id, spec().signers[0], None)
+    url = await client.signing_url(created.provider_envelope_id, spec().signers[0], None, AUTH)
     await sandbox.api.get(url)
     await sandbox.api.post(url + "/sign")
     history = await client.fetch_status(created.provider_envelope_id)

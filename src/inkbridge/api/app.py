@@ -21,7 +21,7 @@ from inkbridge.api.webhooks import IngestFront, WebhookIngest
 from inkbridge.bootstrap import Container
 from inkbridge.services.rate_limits import CaptureLimits
 from inkbridge.store.inbox import WriterPool
-from inkbridge.web import pages
+from inkbridge.web import pages, signing_link
 from inkbridge.worker import Worker
 
 
@@ -84,6 +84,8 @@ def create_app(
     app.include_router(capture.router)
     for page in pages.ROUTES:
         app.router.routes.append(page)
+    # Public: a verified signer session's one-time link (the opaque token is the credential).
+    app.router.routes.extend(signing_link.ROUTES)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

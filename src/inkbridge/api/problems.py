@@ -20,6 +20,8 @@ from inkbridge.errors import (
     RateLimited,
     ResidencyViolation,
     RetryableError,
+    SignerMismatch,
+    StateConflict,
 )
 
 PROBLEM = "application/problem+json"
@@ -36,6 +38,8 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
 _STATUS: list[tuple[type[InkbridgeError], int, str]] = [
     (NotFound, 404, "Not found"),
     (InvalidInput, 422, "Invalid input"),
+    (StateConflict, 409, "Conflict"),
+    (SignerMismatch, 403, "Signer mismatch"),
     (ResidencyViolation, 403, "Residency policy"),
     (RetryableError, 502, "Provider unavailable"),
     (PermanentError, 502, "Provider refused the request"),

@@ -18,6 +18,7 @@ from inkbridge.api.schemas import (
     LeadUpdateIn,
     ReplayIn,
     SigningSessionIn,
+    SigningSessionOut,
 )
 from inkbridge.bootstrap import Container
 from inkbridge.services import consent as consent_service
@@ -25,6 +26,7 @@ from inkbridge.services import envelopes as envelope_service
 from inkbridge.services import leads as lead_service
 from inkbridge.services import report_format
 from inkbridge.services import reports as report_service
+from inkbridge.services import signer_sessions as session_service
 from inkbridge.services.admin import (
     coalescing_destinations,
     dead_letters,
@@ -158,15 +160,41 @@ def get_envelope(envelope_id: str, request: Request, _: CanRead) -> dict[str, An
     return envelope_service.envelope_view(_container(request), envelope_id)
 
 
-@router.post("/envelopes/{envelope_id}/signing-session", tags=["envelopes"])
+_PROBLEM_JSON: dict[str, Any] = {"application/problem+json": {}}
+
+
+@router.post(
+    "/envelopes/{envelope_id}/signing-session",
+    tags=["envelopes"],
+    responses={
+        403: {"description": "the email does not match the recipient", "content": _PROBLEM_JSON},
+        404: {"description": "no such envelope or recipient", "content": _PROBLEM_JSON},
+        409: {"description": "the envelope is finished or not sent yet", "content": _PROBLEM_JSON},
+        422: {
+            "description": "invalid body, stale or future authentication, return_url off the "
+            "allow-list",
+            "content": _PROBLEM_JSON,
+        },
+    },
+)
 async def signing_session(
     envelope_id: str,
     body: SigningSessionIn,
     request: Request,
-    _: CanWriteEnvelopes,
-) -> dict[str, Any]:
-    return await envelope_service.signing_session(
-        _container(request), envelope_id, recipient_id=body.recipient_id, return_url=body.return_url
+    identity: CanWriteEnvelopes,
+) -> SigningSessionOut:
+    """A verified signer session: a one-time, short-lived ``/sign/{opaque}`` link for a signer
+    the caller authenticated. The provider's own signing URL is only asked for when the link
+    is opened, and never shown here."""
+    issued = await run_in_threadpool(
+        session_service.issue_session,
+        _container(request),
+        envelope_id,
+        body.to_request(),
+        token_id=identity.token_id,
+    )
+    return SigningSessionOut(
+        url=issued.url, expires_at=issued.expires_at, session_id=issued.session_id
     )
 
 

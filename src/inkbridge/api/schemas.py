@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from inkbridge.domain.attribution import Touchpoint
+from inkbridge.domain.signer_session import AuthMethod
 from inkbridge.services.leads import ConsentInput, LeadCapture
+from inkbridge.services.signer_sessions import SessionRequest
 
 
 class TouchpointIn(BaseModel):
@@ -130,10 +132,41 @@ class EnvelopeIn(BaseModel):
 
 
 class SigningSessionIn(BaseModel):
+    """The integrator's account of a signer it authenticated itself (login, SSO, a code)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    recipient_id: str = "1"
-    return_url: str | None = None
+    recipient_id: str = Field("1", min_length=1, max_length=200)
+    email: str = Field(..., min_length=3, max_length=320, description="the signer's email")
+    subject: str = Field(
+        ..., min_length=1, max_length=200, description="the integrator's user id for the signer"
+    )
+    auth_method: AuthMethod
+    authenticated_at: AwareDatetime = Field(
+        ..., description="when the integrator authenticated the signer"
+    )
+    return_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="where the provider sends the signer afterwards; its origin must be on "
+        "the template's or connection's return_origins",
+    )
+
+    def to_request(self) -> SessionRequest:
+        return SessionRequest(
+            recipient_id=self.recipient_id,
+            email=self.email,
+            subject=self.subject,
+            auth_method=self.auth_method,
+            authenticated_at=self.authenticated_at,
+            return_url=self.return_url,
+        )
+
+
+class SigningSessionOut(BaseModel):
+    url: str = Field(description="{public_url}/sign/{opaque}: one-time, short-lived")
+    expires_at: datetime
+    session_id: str
 
 
 class ReplayIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,13 +42,15 @@ def current_status(entries: Iterable[ConsentEntry]) -> dict[str, str]:
 
 
 def minimise_ip(ip: str | None) -> str | None:
-    """Keep the network, drop the host: /24 for IPv4, /48 for IPv6."""
+    """Keep the network, drop the host: /24 for IPv4, /48 for IPv6 (an IPv4-mapped IPv6
+    address counts as IPv4). Anything that is not an address gives None."""
     if not ip:
         return None
-    if ":" in ip:
-        parts = ip.split(":")
-        return ":".join(parts[:3]) + "::/48"
-    octets = ip.split(".")
-    if len(octets) != 4:
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
         return None
-    return ".".join([*octets[:3], "0"]) + "/24"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))

@@ -25,7 +25,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 
 PROVIDER = "acrobat_sign"
 API = "/api/rest/v6"
@@ -123,7 +123,11 @@ class AcrobatSignClient:
             )
 
     async def signing_url(
-        self, provider_envelope_id: str, signer: Signer, return_url: str | None
+        self,
+        provider_envelope_id: str,
+        signer: Signer,
+        return_url: str | None,
+        authentication: SignerAuthentication | None = None,
     ) -> str:
         # Acrobat fixes the post-sign redirect at creation (postSignOption); return_url is unused.
         data = await self._call("GET", f"{API}/agreements/{provider_envelope_id}/signingUrls")

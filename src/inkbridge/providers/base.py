@@ -80,6 +80,21 @@ class EnvelopeSpec:
 
 
 @dataclass(frozen=True)
+class SignerAuthentication:
+    """Who vouched for the signer and which browser opened the session, handed to the provider
+    with the request for its embedded signing URL.
+
+    ``method`` is one of ``domain.signer_session.AuthMethod``; ``binding`` is the SHA-256 (hex)
+    of the signer cookie inkbridge set in that browser. Vendors that can record the
+    authentication (DocuSign) do; the sandbox admits only the bound browser; others ignore it.
+    """
+
+    method: str
+    authenticated_at: datetime
+    binding: str
+
+
+@dataclass(frozen=True)
 class CreatedEnvelope:
     provider_envelope_id: str
     status: str
@@ -99,7 +114,11 @@ class ProviderClient(Protocol):
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope: ...
 
     async def signing_url(
-        self, provider_envelope_id: str, signer: Signer, return_url: str | None
+        self,
+        provider_envelope_id: str,
+        signer: Signer,
+        return_url: str | None,
+        authentication: SignerAuthentication | None = None,
     ) -> str: ...
 
     async def fetch_status(self, provider_envelope_id: str) -> list[NormalizedEvent]: ...

@@ -24,7 +24,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 
 PROVIDER = "documenso"
 DEFAULT_BASE_URL = "https://app.documenso.com"
@@ -87,7 +87,11 @@ class DocumensoClient:
         return CreatedEnvelope(provider_envelope_id=envelope_id, status="PENDING")
 
     async def signing_url(
-        self, provider_envelope_id: str, signer: Signer, return_url: str | None
+        self,
+        provider_envelope_id: str,
+        signer: Signer,
+        return_url: str | None,
+        authentication: SignerAuthentication | None = None,
     ) -> str:
         # The redirect after signing is the envelope's documentMeta.redirectUrl, set in the
         # template; a per-link return URL does not exist.

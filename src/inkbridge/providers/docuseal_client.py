@@ -24,7 +24,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 
 PROVIDER = "docuseal"
 DEFAULT_BASE_URL = "https://api.docuseal.com"
@@ -104,7 +104,11 @@ class DocuSealClient:
         return CreatedEnvelope(provider_envelope_id=submission_id, status="pending")
 
     async def signing_url(
-        self, provider_envelope_id: str, signer: Signer, return_url: str | None
+        self,
+        provider_envelope_id: str,
+        signer: Signer,
+        return_url: str | None,
+        authentication: SignerAuthentication | None = None,
     ) -> str:
         # The redirect after signing (completed_redirect_url) is fixed when the submission is
         # created; return_url is not used per link.

@@ -29,7 +29,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.docusign import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
 from inkbridge.providers.docusign_auth import DocuSignJwtAuth
 
@@ -60,6 +60,19 @@ class DocuSignTemplate:
     template_id: str | None = None
     role_names: tuple[str, ...] = ("signer",)
     document: DocuSignDocument | None = None
+
+
+# inkbridge's authentication methods as the nearest of DocuSign's documented
+# ``authenticationMethod`` values (DocuSign has no one-time-code or passkey value); the exact
+# method stays in inkbridge's audit log.
+AUTHENTICATION_METHODS = {
+    "password": "Password",
+    "sso": "SingleSignOn_Other",
+    "otp": "Email",
+    "mfa": "Password",
+    "passkey": "Biometric",
+    "magic_link": "Email",
+}
 
 
 def client_user_id(signer: Signer) -> str:
@@ -112,9 +125,13 @@ class DocuSignClient:
         return CreatedEnvelope(provider_envelope_id=envelope_id, status=str(data.get("status")))
 
     async def signing_url(
-        self, provider_envelope_id: str, signer: Signer, return_url: str | None
+        self,
+        provider_envelope_id: str,
+        signer: Signer,
+        return_url: str | None,
+        authentication: SignerAuthentication | None = None,
     ) -> str:
-        body = self.recipient_view_request(signer, return_url)
+        body = self.recipient_view_request(signer, return_url, authentication)
         data = await self._call("POST", f"/envelopes/{provider_envelope_id}/views/recipient", body)
         url = data.get("url")
         if not isinstance(url, str) or not url:
@@ -177,18 +194,29 @@ class DocuSignClient:
         body["templateRoles"] = roles
         return body
 
-    def recipient_view_request(self, signer: Signer, return_url: str | None) -> dict[str, str]:
-        """The ``recipientViewRequest`` for an embedded signer."""
+    def recipient_view_request(
+        self,
+        signer: Signer,
+        return_url: str | None,
+        authentication: SignerAuthentication | None = None,
+    ) -> dict[str, str]:
+        """The ``recipientViewRequest`` for an embedded signer. With the integrator's account of
+        the signer's authentication, DocuSign records its method and time in the envelope's
+        certificate of completion."""
         target = return_url or self._default_return_url
         if not target:
             raise PermanentError("docusign needs a return URL for embedded signing")
-        return {
+        body = {
             "returnUrl": target,
             "authenticationMethod": "none",
             "clientUserId": client_user_id(signer),
             "userName": signer.name,
             "email": signer.email,
         }
+        if authentication is not None:
+            body["authenticationMethod"] = AUTHENTICATION_METHODS.get(authentication.method, "None")
+            body["authenticationInstant"] = authentication.authenticated_at.isoformat()
+        return body
 
     async def _call(
         self,

@@ -32,7 +32,7 @@ from inkbridge.providers._common import (
     object_at,
     text_or_none,
 )
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 
 DEFAULT_BASE_URL = "https://api.hellosign.com/v3"
 MAX_METADATA_KEYS = 10
@@ -150,7 +150,11 @@ class DropboxSignClient:
         return f"/signature_request/{path}", body
 
     async def signing_url(
-        self, provider_envelope_id: str, signer: Signer, return_url: str | None
+        self,
+        provider_envelope_id: str,
+        signer: Signer,
+        return_url: str | None,
+        authentication: SignerAuthentication | None = None,
     ) -> str:
         if self.client_id is None:
             raise PermanentError("dropbox sign embedded signing needs an API app client_id")

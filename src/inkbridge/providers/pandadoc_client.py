@@ -23,7 +23,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 
 PROVIDER = "pandadoc"
 DEFAULT_BASE_URL = "https://api.pandadoc.com/public/v1"
@@ -136,7 +136,11 @@ class PandaDocClient:
         }
 
     async def signing_url(
-        self, provider_envelope_id: str, signer: Signer, return_url: str | None
+        self,
+        provider_envelope_id: str,
+        signer: Signer,
+        return_url: str | None,
+        authentication: SignerAuthentication | None = None,
     ) -> str:
         # PandaDoc's embedded session reports completion to the host page by postMessage;
         # it takes no return URL.

@@ -25,9 +25,10 @@ from inkbridge.services.leads import (
     publish_lead,
     validate_consent,
 )
+from inkbridge.services.signer_evidence import signer_evidence
 from inkbridge.store import audit, chains
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import chain_heads, consent_records, consent_texts
+from inkbridge.store.schema import chain_heads, consent_records, consent_texts, envelopes
 
 
 def register_text(
@@ -114,10 +115,22 @@ def consent_receipt(
     databases: Databases, lead_id: str, controller: ControllerSettings
 ) -> dict[str, Any]:
     """A consent receipt for one lead: Kantara Consent Receipt v1.1 fields, with the record
-    structure of ISO/IEC TS 27560 (one record per ledger entry, notice version and hash)."""
+    structure of ISO/IEC TS 27560 (one record per ledger entry, notice version and hash).
+
+    ``signerAuthentication`` (an extension) lists the redeemed signer sessions of the lead's
+    envelopes: how the integrator authenticated the signer; a ``contract_execution`` record
+    carries those of its envelope."""
     view = lead_view(databases, lead_id)
+    now = datetime.now(UTC)
+    with databases[view["region"]].reader() as conn:
+        envelope_ids = [
+            r.id for r in conn.execute(select(envelopes.c.id).where(envelopes.c.lead_id == lead_id))
+        ]
+        evidence = signer_evidence(conn, envelope_ids, now, redeemed_only=True)
     records = []
     for entry in view["consents"]:
+        source = entry["source"] or ""
+        signed = [e for e in evidence if source == f"envelope:{e['envelope_id']}"]
         records.append(
             {
                 "recordId": entry["hash"],
@@ -134,6 +147,7 @@ def consent_receipt(
                     "language": entry["locale"],
                 },
                 "jurisdiction": entry["jurisdiction"],
+                **({"signerAuthentication": signed} if signed else {}),
             }
         )
     return {
@@ -171,6 +185,7 @@ def consent_receipt(
             }
         ],
         "records": records,
+        "signerAuthentication": evidence,
         "sensitive": False,
     }
 

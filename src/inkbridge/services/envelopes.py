@@ -1,5 +1,5 @@
-"""Envelopes: create one at the provider from a lead and a template, read it with its timeline,
-and open an embedded signing session for its signer."""
+"""Envelopes: create one at the provider from a lead and a template, and read it with its
+timeline. Signing sessions live in ``services.signer_sessions``."""
 
 from __future__ import annotations
 
@@ -291,42 +291,6 @@ def find_by_provider_id(container: Container, provider_envelope_id: str) -> list
             ).all()
         found.extend(envelope_view(container, r.id) for r in rows)
     return found
-
-
-async def signing_session(
-    container: Container, envelope_id: str, *, recipient_id: str = "1", return_url: str | None
-) -> dict[str, Any]:
-    """An embedded signing URL for a recipient of an envelope inkbridge created."""
-    region, row = _find(container, envelope_id)
-    if row.provider_envelope_id is None:
-        raise InvalidInput("the envelope has not reached the provider yet")
-    if row.state in {"completed", "declined", "voided", "expired"}:
-        raise InvalidInput(f"the envelope is {row.state}; there is nothing left to sign")
-    with container.databases[region].reader() as conn:
-        recipient = conn.execute(
-            select(recipients).where(
-                recipients.c.envelope_id == envelope_id, recipients.c.recipient_id == recipient_id
-            )
-        ).first()
-    if recipient is None:
-        raise NotFound("recipient", recipient_id)
-    provider = container.providers[row.connection]
-    url = await provider.signing_url(
-        row.provider_envelope_id,
-        Signer(email=recipient.email or "", name=recipient.name or "", recipient_id=recipient_id),
-        return_url,
-    )
-    with container.databases[region].transaction() as conn:
-        audit.record(
-            conn,
-            region=region,
-            actor="api",
-            action="api:envelope:signing_session",
-            subject_id=envelope_id,
-            correlation_id=row.correlation_id,
-            details={"recipient_id": recipient_id},
-        )
-    return {"url": url, "envelope_id": envelope_id, "recipient_id": recipient_id}
 
 
 def recent(container: Container, limit: int) -> list[dict[str, Any]]:

@@ -1,13 +1,16 @@
 """The trace of one correlation id: campaign → lead → envelope → receipts → transitions →
-deliveries, gathered from the region that holds it."""
+deliveries, and the signer sessions that authenticated its signers, gathered from the region
+that holds it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from inkbridge.errors import NotFound
+from inkbridge.services.signer_evidence import signer_evidence
 from inkbridge.store.database import Databases
 from inkbridge.store.schema import (
     deliveries,
@@ -59,6 +62,7 @@ def trace(databases: Databases, correlation_id: str) -> dict[str, Any]:
                 .where(deliveries.c.outbox_id.in_([o.id for o in outbox_rows]))
                 .order_by(deliveries.c.id)
             ).all()
+            sessions = signer_evidence(conn, envelope_ids, datetime.now(UTC))
         lead = lead_rows[0] if lead_rows else None
         return {
             "correlation_id": correlation_id,
@@ -112,5 +116,7 @@ def trace(databases: Databases, correlation_id: str) -> dict[str, Any]:
                 }
                 for o in outbox_rows
             ],
+            # The signer's authentication evidence: each signer session and its audit entries.
+            "signer_sessions": sessions,
         }
     raise NotFound("correlation id", correlation_id)

@@ -8,8 +8,12 @@ API (relative to where the app is mounted; ``public_url`` must include that pref
 
 - ``POST /envelopes`` create and send (honours ``Idempotency-Key``)
 - ``GET /envelopes/{id}`` status, recipients and the full event history
-- ``POST /envelopes/{id}/signing-url`` a single-use link to ``GET /sign/{token}``
-- ``POST /sign/{token}/sign`` and ``POST /sign/{token}/decline`` (the page's buttons)
+- ``POST /envelopes/{id}/signing-url`` a single-use link to ``GET /sign/{token}``, bound to
+  the browser whose signer cookie (``__Host-inkbridge-signer``) hashes to ``binding``: only
+  inkbridge's ``/sign/{opaque}`` redemption sets that cookie, so the page is reachable only
+  through a verified signer session
+- ``POST /sign/{token}/sign`` and ``POST /sign/{token}/decline`` (the page's buttons; the same
+  cookie is required)
 - ``POST /envelopes/{id}/void|expire|bounce|remind`` admin actions for tests
 - ``GET|POST /_chaos`` delivery misbehaviour; ``GET /_outbox`` delivery counts
 
@@ -42,6 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from inkbridge.domain.signer_session import SIGNER_COOKIE, origin_of
 from inkbridge.errors import ConfigError
 from inkbridge.providers.standard_webhooks import secret_key
 from inkbridge.web.sandbox_provider_db import ProviderDatabase
@@ -88,13 +93,16 @@ class CreateEnvelopeBody(_Body):
 class SigningUrlBody(_Body):
     recipient_id: str = Field(min_length=1, max_length=100)
     return_url: str | None = Field(default=None, max_length=2000)
+    # SHA-256 (hex) of the signer cookie of the one browser that may open the link.
+    binding: str = Field(pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("return_url")
     @classmethod
     def _http_only(cls, value: str | None) -> str | None:
-        # Anything else (javascript:, data:) would turn the redirect after signing into a hole.
-        if value is not None and urlsplit(value).scheme not in {"http", "https"}:
-            raise ValueError("return_url must be an http(s) URL")
+        # Anything else (javascript:, data:, credentials or backslashes that move the host)
+        # would turn the redirect after signing into a hole.
+        if value is not None and origin_of(value) is None:
+            raise ValueError("return_url must be an absolute http(s) URL")
         return value
 
 
@@ -228,7 +236,10 @@ class _Endpoints:
         try:
             body = SigningUrlBody.model_validate(await _json(request))
             token = self.p.book.issue_token(
-                request.path_params["envelope_id"], body.recipient_id, body.return_url
+                request.path_params["envelope_id"],
+                body.recipient_id,
+                body.return_url,
+                body.binding,
             )
         except ValueError as exc:
             return _invalid(exc)
@@ -261,7 +272,9 @@ class _Endpoints:
 
     async def signing_page(self, request: Request) -> Response:
         try:
-            session = self.p.book.open_session(request.path_params["token"])
+            session = self.p.book.open_session(
+                request.path_params["token"], request.cookies.get(SIGNER_COOKIE)
+            )
         except SandboxRefusal as exc:
             return unavailable_page(exc.reason, exc.status)
         self.p.emitter.wake()
@@ -274,7 +287,9 @@ class _Endpoints:
 
     async def sign(self, request: Request) -> Response:
         try:
-            session = self.p.book.sign(request.path_params["token"])
+            session = self.p.book.sign(
+                request.path_params["token"], request.cookies.get(SIGNER_COOKIE)
+            )
         except SandboxRefusal as exc:
             return unavailable_page(exc.reason, exc.status)
         self.p.emitter.wake()
@@ -282,7 +297,9 @@ class _Endpoints:
 
     async def decline(self, request: Request) -> Response:
         try:
-            session = self.p.book.decline(request.path_params["token"])
+            session = self.p.book.decline(
+                request.path_params["token"], request.cookies.get(SIGNER_COOKIE)
+            )
         except SandboxRefusal as exc:
             return unavailable_page(exc.reason, exc.status)
         self.p.emitter.wake()

@@ -57,9 +57,22 @@ CREATE TABLE IF NOT EXISTS tokens (
     recipient_id TEXT NOT NULL,
     return_url TEXT,
     used INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    binding TEXT,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    opened_at TEXT
 );
 """
+
+# Columns added after the first release, for state files written before them. A token row
+# without a binding opens for no browser.
+_ADDED_COLUMNS = {
+    "tokens": (
+        ("binding", "TEXT"),
+        ("revoked", "INTEGER NOT NULL DEFAULT 0"),
+        ("opened_at", "TEXT"),
+    )
+}
 
 # Delivery states of an event row; "pending" rows are what the emitter still owes the receiver.
 PENDING, DELIVERED, DROPPED, FAILED = "pending", "delivered", "dropped", "failed"
@@ -89,6 +102,14 @@ class ProviderDatabase:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in present:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:

@@ -1,6 +1,11 @@
 """The sandbox provider's state and rules: envelopes, recipients, single-use signing tokens and
 the event history, which doubles as the webhook outbox.
 
+A signing token works like a vendor's embedded view URL: it is bound to the browser inkbridge
+redirected (the SHA-256 of that browser's signer cookie), must be opened within ``open_within``
+of being issued and used within ``session_lifetime`` of being opened, is burnt by signing or
+declining, and issuing a new one for a recipient revokes that recipient's older ones.
+
 Every change and the events it causes are written in one SQLite transaction, so a restart (with a
 state file) resumes delivering exactly the events that were not yet acknowledged. Without a state
 file the same schema lives in memory.
@@ -8,12 +13,14 @@ file the same schema lives in memory.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from inkbridge.domain.events import EventType
@@ -62,11 +69,30 @@ class SigningSession:
     return_url: str | None
 
 
+OPEN_WITHIN = timedelta(minutes=5)
+SESSION_LIFETIME = timedelta(minutes=30)
+
+
+def cookie_binding(cookie_value: str) -> str:
+    """The binding a signer cookie value stands for: its SHA-256, hex."""
+    return hashlib.sha256(cookie_value.encode("utf-8")).hexdigest()
+
+
 class EnvelopeBook:
     """The envelope rules over a ``ProviderDatabase``; each method is one transaction."""
 
-    def __init__(self, db: ProviderDatabase) -> None:
+    def __init__(
+        self,
+        db: ProviderDatabase,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        open_within: timedelta = OPEN_WITHIN,
+        session_lifetime: timedelta = SESSION_LIFETIME,
+    ) -> None:
         self._db = db
+        self._clock = clock
+        self._open_within = open_within
+        self._session_lifetime = session_lifetime
 
     # -- envelopes ---------------------------------------------------------------------------
 
@@ -86,7 +112,7 @@ class EnvelopeBook:
         created the first time, so a client retrying after a lost answer sends nothing twice.
         """
         envelope_id = "sbx_" + secrets.token_hex(12)
-        now = utc_now()
+        now = self._clock()
         with self._db.transaction() as db:
             if idempotency_key is not None:
                 earlier = db.execute(
@@ -175,7 +201,7 @@ class EnvelopeBook:
         """void / expire / bounce / remind. ``force`` emits the event even on a finished
         envelope (leaving its status alone), which is how tests provoke terminal conflicts."""
         event_type, new_status = ADMIN_ACTIONS[action]
-        when = occurred_at or utc_now()
+        when = occurred_at or self._clock()
         with self._db.transaction() as db:
             envelope = self._envelope(db, envelope_id)
             if envelope["status"] in TERMINAL_STATUSES and not force:
@@ -193,7 +219,11 @@ class EnvelopeBook:
 
     # -- signing -----------------------------------------------------------------------------
 
-    def issue_token(self, envelope_id: str, recipient_id: str, return_url: str | None) -> str:
+    def issue_token(
+        self, envelope_id: str, recipient_id: str, return_url: str | None, binding: str
+    ) -> str:
+        """A signing token for one recipient, bound to one browser; the recipient's older
+        unused tokens stop working."""
         with self._db.transaction() as db:
             envelope = self._envelope(db, envelope_id)
             if envelope["status"] in TERMINAL_STATUSES:
@@ -201,26 +231,44 @@ class EnvelopeBook:
             recipient = self._recipient(db, envelope_id, recipient_id)
             if recipient["status"] in {"signed", "declined"}:
                 raise SandboxRefusal(409, f"recipient has already {recipient['status']}")
+            db.execute(
+                "UPDATE tokens SET revoked = 1"
+                " WHERE envelope_id = ? AND recipient_id = ? AND used = 0 AND revoked = 0",
+                (envelope_id, recipient_id),
+            )
             token = secrets.token_urlsafe(24)
             db.execute(
-                "INSERT INTO tokens (token, envelope_id, recipient_id, return_url, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (token, envelope_id, recipient_id, return_url, utc_now().isoformat()),
+                "INSERT INTO tokens (token, envelope_id, recipient_id, return_url, created_at,"
+                " binding) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    token,
+                    envelope_id,
+                    recipient_id,
+                    return_url,
+                    self._clock().isoformat(),
+                    binding,
+                ),
             )
         return token
 
-    def open_session(self, token: str) -> SigningSession:
-        """The signing page was shown: the recipient's first view emits ``document_viewed``."""
+    def open_session(self, token: str, cookie: str | None) -> SigningSession:
+        """The signing page was shown to the bound browser: the token's opening starts its
+        session lifetime, and the recipient's first view emits ``document_viewed``."""
+        now = self._clock()
         with self._db.transaction() as db:
-            envelope, recipient, row = self._redeemable(db, token)
-            self._mark_viewed(db, envelope, recipient)
+            envelope, recipient, row = self._redeemable(db, token, cookie, now)
+            if row["opened_at"] is None:
+                db.execute(
+                    "UPDATE tokens SET opened_at = ? WHERE token = ?", (now.isoformat(), token)
+                )
+            self._mark_viewed(db, envelope, recipient, now)
             return self._session(envelope, recipient, row)
 
-    def sign(self, token: str) -> SigningSession:
+    def sign(self, token: str, cookie: str | None) -> SigningSession:
         """Sign and burn the token; the last signature completes the envelope."""
-        now = utc_now()
+        now = self._clock()
         with self._db.transaction() as db:
-            envelope, recipient, row = self._redeemable(db, token)
+            envelope, recipient, row = self._redeemable(db, token, cookie, now)
             self._burn(db, token)
             self._mark_viewed(db, envelope, recipient, now)
             db.execute(
@@ -239,10 +287,10 @@ class EnvelopeBook:
                 self._emit(db, envelope, EventType.DOCUMENT_COMPLETED, None, now)
             return self._session(envelope, recipient, row)
 
-    def decline(self, token: str) -> SigningSession:
-        now = utc_now()
+    def decline(self, token: str, cookie: str | None) -> SigningSession:
+        now = self._clock()
         with self._db.transaction() as db:
-            envelope, recipient, row = self._redeemable(db, token)
+            envelope, recipient, row = self._redeemable(db, token, cookie, now)
             self._burn(db, token)
             self._mark_viewed(db, envelope, recipient, now)
             db.execute(
@@ -282,15 +330,33 @@ class EnvelopeBook:
         return row
 
     def _redeemable(
-        self, db: sqlite3.Connection, token: str
+        self, db: sqlite3.Connection, token: str, cookie: str | None, now: datetime
     ) -> tuple[sqlite3.Row, sqlite3.Row, sqlite3.Row]:
         row: sqlite3.Row | None = db.execute(
             "SELECT * FROM tokens WHERE token = ?", (token,)
         ).fetchone()
         if row is None:
             raise SandboxRefusal(404, "This signing link is not valid.")
+        binding = row["binding"]
+        if (
+            cookie is None
+            or binding is None
+            or not hmac.compare_digest(cookie_binding(cookie), binding)
+        ):
+            raise SandboxRefusal(
+                403, "This signing page opens only in the browser that started the signing."
+            )
         if row["used"]:
             raise SandboxRefusal(410, "This signing link has already been used.")
+        if row["revoked"]:
+            raise SandboxRefusal(410, "This signing link was replaced by a newer one.")
+        opened = row["opened_at"]
+        if opened is None:
+            expired = now - datetime.fromisoformat(row["created_at"]) > self._open_within
+        else:
+            expired = now - datetime.fromisoformat(opened) > self._session_lifetime
+        if expired:
+            raise SandboxRefusal(410, "This signing link has expired.")
         envelope = self._envelope(db, row["envelope_id"])
         if envelope["status"] in TERMINAL_STATUSES:
             raise SandboxRefusal(410, f"This document is {envelope['status']}.")
@@ -312,7 +378,7 @@ class EnvelopeBook:
     ) -> None:
         if recipient["viewed_at"] is not None:
             return
-        now = when or utc_now()
+        now = when or self._clock()
         db.execute(
             "UPDATE recipients SET viewed_at = ?, status = 'viewed'"
             " WHERE envelope_id = ? AND recipient_id = ? AND status = 'sent'",

@@ -27,7 +27,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.emulators.docusign import DocuSignEmulator, create_docusign_emulator
 from inkbridge.emulators.vendor_schemas import sample_message, swagger_definition
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
+from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
 from inkbridge.providers.docusign import DocuSignConnectAdapter
 from inkbridge.providers.docusign_client import (
     DocuSignClient,
@@ -224,6 +224,40 @@ async def test_an_inline_document_is_sent_with_an_anchored_signature(rig: Rig) -
     assert "templateId" not in definition
     assert definition["recipients"]["signers"][0]["tabs"]["signHereTabs"][0]["anchorString"]
     assert url.startswith(f"{HOST}/signing/")
+
+
+async def test_a_verified_session_tells_docusign_how_and_when_the_signer_authenticated(
+    rig: Rig,
+) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def record(request: httpx.Request) -> None:
+        if request.url.path.endswith("/views/recipient"):
+            sent.append(json.loads(request.content))
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=rig.app),
+        base_url=HOST,
+        event_hooks={"request": [record]},
+    ) as http:
+        client = make_client(http)
+        created = await client.create_envelope(spec())
+        authenticated = datetime(2026, 12, 3, 10, 58, tzinfo=UTC)
+        url = await client.signing_url(
+            created.provider_envelope_id,
+            ADA,
+            "https://app.test/back",
+            SignerAuthentication("sso", authenticated, "ab" * 32),
+        )
+        page = await http.get(url)
+
+    assert page.status_code == 200 and "Ada Lovelace" in page.text
+    (view,) = sent
+    assert view["clientUserId"] == "inkbridge-1"  # the captive signer created with it
+    assert view["authenticationMethod"] == "SingleSignOn_Other"
+    assert view["authenticationInstant"] == "2026-12-03T10:58:00+00:00"
+    envelope = rig.emulator.envelopes[created.provider_envelope_id]
+    assert envelope.definition["templateRoles"][0]["clientUserId"] == "inkbridge-1"
 
 
 async def test_a_signing_link_works_once(rig: Rig) -> None:
