@@ -10,7 +10,7 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -98,7 +98,7 @@ def _dependency_access(route: APIRoute) -> Access | None:
     return None
 
 
-def _access_of(route: Route, method: str, path: str) -> Access | None:
+def _access_of(route: BaseRoute, endpoint: object, method: str, path: str) -> Access | None:
     reason = PUBLIC_ROUTES.get((method, path))
     if reason is not None:
         return public(reason)
@@ -106,20 +106,32 @@ def _access_of(route: Route, method: str, path: str) -> Access | None:
         found = _dependency_access(route)
         if found is not None:
             return found
-    return declared(route.endpoint)
+    return declared(endpoint)
 
 
-def route_table(routes: list[BaseRoute], prefix: str = "") -> Iterator[RouteEntry]:
+def _flattened(routes: Sequence[BaseRoute]) -> Iterator[tuple[BaseRoute, str, object]]:
+    """(route as written, the path it is served at, its endpoint), with included routers
+    expanded (FastAPI keeps them as one lazily resolved entry)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # an older FastAPI copies included routes in place
+        for route in routes:
+            yield route, str(getattr(route, "path", "")), getattr(route, "endpoint", None)
+        return
+    for context in iter_route_contexts(routes):
+        yield context.original_route, str(context.path), context.endpoint
+
+
+def route_table(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[RouteEntry]:
     """Every (method, path) of ``routes``, descending into mounted apps, with its declaration."""
-    for route in routes:
+    for route, route_path, endpoint in _flattened(routes):
         if isinstance(route, Mount):
-            sub = route.routes or list(getattr(getattr(route.app, "router", None), "routes", []))
-            yield from route_table(sub, prefix + route.path)
+            yield from route_table(route.routes, prefix + route.path)
         elif isinstance(route, Route):
-            path = prefix + route.path
+            path = prefix + route_path
             for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
-                yield RouteEntry(method, path, _access_of(route, method, path))
+                yield RouteEntry(method, path, _access_of(route, endpoint, method, path))
         else:
             # A websocket or other route kind: nothing inkbridge serves today, so it must not
             # slip through unnoticed either.
-            yield RouteEntry("?", prefix + str(getattr(route, "path", route)), None)
+            yield RouteEntry("?", prefix + route_path, None)
