@@ -90,7 +90,7 @@ def test_inkbridges_own_sandbox_clients_work_with_the_service_credential(
         assert all(r.ok for r in again.results)
         return created.provider_envelope_id, url, len(history)
 
-    provider_id, url, events = asyncio.run(run())
+    _, url, events = asyncio.run(run())
     assert url.startswith(f"{BASE}/sandbox/provider/sign/") and events >= 1
 
     async def read_back() -> httpx.Response:
@@ -101,7 +101,7 @@ def test_inkbridges_own_sandbox_clients_work_with_the_service_credential(
     record = asyncio.run(read_back())
     assert record.status_code == 200
     assert record.json()["properties"]["inkbridge_status"] == "sent"
-    assert provider_id
+    assert record.json()["properties"]["inkbridge_envelope_id"] == "env_1"
 
 
 def test_the_service_credential_opens_no_personal_data_and_no_admin_route(
