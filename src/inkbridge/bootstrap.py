@@ -10,7 +10,13 @@ from pathlib import Path
 
 import httpx
 
-from inkbridge.config import ConnectionSettings, DestinationSettings, Settings, resolve_secret
+from inkbridge.config import (
+    SANDBOX_CONNECTION,
+    ConnectionSettings,
+    DestinationSettings,
+    Settings,
+    resolve_secret,
+)
 from inkbridge.connectors.base import Connector
 from inkbridge.connectors.throttle import ThrottledTransport, bucket_for
 from inkbridge.errors import ConfigError
@@ -79,6 +85,7 @@ def build_connector(
             base_url=_destination_url(settings, dest),
             client=http,
             max_batch=min(dest.batch_size, 100),
+            service_credential=sandbox_credential(settings, SANDBOX_CONNECTION),
         )
         return Destination(name=name, settings=dest, connector=connector, coalesce=True)
     if dest.kind == "webhook":
@@ -97,6 +104,17 @@ def build_connector(
         raise ConfigError(f"destination {name!r}: no connector for {dest.kind!r}") from exc
     connector = module.from_settings(name, dest, http)
     return Destination(name=name, settings=dest, connector=connector, coalesce=True)
+
+
+def sandbox_credential(settings: Settings, connection: str) -> str | None:
+    """The sandbox service credential the clients of a sandbox connection present: derived
+    from its current secret (never an admin token). None when it has no secret."""
+    from inkbridge.web.sandbox_guard import service_credential
+
+    conn = settings.connections.get(connection)
+    if conn is None or not conn.secrets:
+        return None
+    return service_credential(resolve_secret(conn.secrets[0]).get_secret_value())
 
 
 def _option(connection: str, conn: ConnectionSettings, name: str) -> str:
@@ -125,7 +143,9 @@ def build_provider(
         from inkbridge.providers.sandbox import SandboxProviderClient
 
         url = (conn.api_url or settings.server.base_url + SANDBOX_PROVIDER_PATH).rstrip("/")
-        return SandboxProviderClient(base_url=url, client=http)
+        return SandboxProviderClient(
+            base_url=url, client=http, service_credential=sandbox_credential(settings, connection)
+        )
     if conn.provider == "standard_webhooks":
         return None
     if conn.api_url is None and conn.api_key is None and not conn.options:

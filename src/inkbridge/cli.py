@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.cli_common import config_option, databases_of, settings_from
 from inkbridge.cli_reports import report
 from inkbridge.config import Settings
-from inkbridge.errors import InkbridgeError
+from inkbridge.errors import InkbridgeError, InvalidInput
 from inkbridge.store import migrate as migrations
 
 
@@ -31,19 +32,24 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
 
     from inkbridge.api.app import create_app
     from inkbridge.sandbox import sandbox_mounts
-    from inkbridge.services.tokens import create_token
+    from inkbridge.services.tokens import ensure_admin_token
 
-    mounts = sandbox_mounts(settings) if settings.sandbox else []
+    mounts = sandbox_mounts(settings, container.databases) if settings.sandbox else []
     app = create_app(container, run_worker=run_worker, sandbox_apps=mounts)
     if banner:
-        _, token = create_token(container.databases, "serve-admin", ["admin"])
+        issued = ensure_admin_token(container.databases)
         base = settings.server.base_url
         click.echo(f"inkbridge {'(sandbox) ' if settings.sandbox else ''}listening on {base}")
         click.echo(f"  dashboard:   {base}/dashboard   (API docs: {base}/docs)")
-        click.echo(f"  admin token: {token}   (shown once; store it now)")
+        if issued is not None:
+            click.echo(f"  admin token: {issued.token}   (shown once; store it now)")
+        else:
+            click.echo("  admin token: not shown again; make another with")
+            click.echo("               inkbridge tokens create --scope admin [--expires-in 30d]")
         if settings.sandbox:
-            click.echo(f"  sandbox provider: {base}/sandbox/provider")
-            click.echo(f"  sandbox CRM:      {base}/sandbox/crm/records")
+            click.echo("  sandbox (admin token required):")
+            click.echo(f"    provider webhooks: {base}/sandbox/provider/_outbox")
+            click.echo(f"    CRM records:       {base}/sandbox/crm/records")
         sys.stdout.flush()
     config = uvicorn.Config(
         app,
@@ -55,14 +61,48 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
     uvicorn.Server(config).run()
 
 
+def _refuse_remote_sandbox(settings: Settings, allow_remote: bool) -> None:
+    """Exit before anything starts when the sandbox would listen beyond this machine."""
+    from inkbridge.sandbox import is_loopback
+
+    host = settings.server.host
+    if not settings.sandbox or allow_remote or is_loopback(host):
+        return
+    click.echo(
+        f"error: refusing to serve the sandbox on {host!r}, which other machines can reach.\n"
+        "The sandbox is for trying inkbridge out: its provider signs documents for anyone\n"
+        "who holds a link and its CRM holds personal data. Bind it to this machine\n"
+        "(--host 127.0.0.1), turn it off (sandbox = false in the config), or pass\n"
+        "--allow-remote-sandbox if you mean to expose it.",
+        err=True,
+    )
+    raise SystemExit(2)
+
+
+allow_remote_sandbox_option = click.option(
+    "--allow-remote-sandbox",
+    is_flag=True,
+    help="Serve the sandbox on a non-loopback address (refused otherwise).",
+)
+
+
 @main.command()
 @config_option
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--migrate/--no-migrate", default=True, help="Migrate the databases first.")
-def serve(config_path: Path | None, host: str | None, port: int | None, migrate: bool) -> None:
-    """API and worker in one process: the embedded default, ready to use."""
+@allow_remote_sandbox_option
+def serve(
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    migrate: bool,
+    allow_remote_sandbox: bool,
+) -> None:
+    """API and worker in one process: the embedded default, ready to use. The first start
+    mints an admin token and shows it once."""
     settings = settings_from(config_path, host=host, port=port)
+    _refuse_remote_sandbox(settings, allow_remote_sandbox)
     container = bootstrap(settings, auto_migrate=migrate)
     _serve(settings, container, run_worker=True, banner=True)
 
@@ -72,9 +112,17 @@ def serve(config_path: Path | None, host: str | None, port: int | None, migrate:
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
 @click.option("--migrate", is_flag=True, help="Migrate the databases first.")
-def api(config_path: Path | None, host: str | None, port: int | None, migrate: bool) -> None:
+@allow_remote_sandbox_option
+def api(
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    migrate: bool,
+    allow_remote_sandbox: bool,
+) -> None:
     """The HTTP API alone (run workers separately)."""
     settings = settings_from(config_path, host=host, port=port)
+    _refuse_remote_sandbox(settings, allow_remote_sandbox)
     container = bootstrap(settings, auto_migrate=migrate)
     _serve(settings, container, run_worker=False, banner=False)
 
@@ -142,16 +190,17 @@ def replay(config_path: Path | None) -> None:
 @config_option
 def reconcile(config_path: Path | None) -> None:
     """Check stale, conflicting and drop-prone envelopes against their provider now."""
+    from inkbridge.services.admin import reconcile_now
     from inkbridge.services.processing import process_pending
-    from inkbridge.services.reconcile import reconcile_once
 
     settings = settings_from(config_path)
 
     async def run() -> None:
         container = bootstrap(settings)
         try:
+            results = await reconcile_now(container, source="cli", actor="cli", limit=1000)
             for db in container.databases:
-                result = await reconcile_once(container, db, limit=1000)
+                result = results[db.region]
                 processed = 0
                 while claimed := await asyncio.to_thread(process_pending, container, db, 100):
                     processed += claimed
@@ -192,9 +241,25 @@ def dlq_retry(config_path: Path | None, destination: str | None, ids: tuple[int,
 
     settings = settings_from(config_path)
     count = replay_dead_letters(
-        databases_of(settings), list(ids) or None, destination, coalescing_destinations(settings)
+        databases_of(settings),
+        list(ids) or None,
+        destination,
+        coalescing_destinations(settings),
+        source="cli",
+        actor="cli",
     )
     click.echo(f"{count} dead letters queued for delivery again")
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    from inkbridge.services.tokens import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.detail) from None
 
 
 @main.group()
@@ -206,29 +271,74 @@ def tokens() -> None:
 @config_option
 @click.option("--name", default="cli")
 @click.option("--scope", "scopes", multiple=True, required=True)
-def tokens_create(config_path: Path | None, name: str, scopes: tuple[str, ...]) -> None:
+@click.option(
+    "--expires-in",
+    callback=_duration,
+    default=None,
+    help="Lifetime: 30d, 12h or 90m (default: none).",
+)
+def tokens_create(
+    config_path: Path | None, name: str, scopes: tuple[str, ...], expires_in: timedelta | None
+) -> None:
+    """Create a token and print it (shown this once)."""
     from inkbridge.services.tokens import create_token
 
     databases = databases_of(settings_from(config_path))
     migrations.ensure_migrated(databases)
-    token_id, token = create_token(databases, name, list(scopes))
-    click.echo(token)
-    click.echo(f"created {token_id} with scopes {', '.join(sorted(scopes))}", err=True)
+    issued = create_token(databases, name, list(scopes), expires_in=expires_in)
+    click.echo(issued.token)
+    click.echo(
+        f"created {issued.token_id} with scopes {', '.join(issued.scopes)}, "
+        f"{_expiry(issued.expires_at)}",
+        err=True,
+    )
+
+
+def _expiry(expires_at: datetime | None) -> str:
+    return f"expires {expires_at.isoformat()}" if expires_at else "never expires"
 
 
 @tokens.command("list")
 @config_option
 def tokens_list(config_path: Path | None) -> None:
+    """Every token (never the secret) with its expiry, last use and successor, one JSON a line."""
     from inkbridge.services.tokens import list_tokens
 
     for row in list_tokens(databases_of(settings_from(config_path))):
         click.echo(json.dumps(row))
 
 
+@tokens.command("rotate")
+@config_option
+@click.argument("token_id")
+@click.option(
+    "--overlap",
+    callback=_duration,
+    default="24h",
+    show_default=True,
+    help="How long the old token keeps working: 24h, 90m, 7d.",
+)
+def tokens_rotate(config_path: Path | None, token_id: str, overlap: timedelta) -> None:
+    """Create a successor (same name, scopes and lifetime; printed once); the old token stops
+    working after the overlap."""
+    from inkbridge.services.tokens import rotate_token
+
+    databases = databases_of(settings_from(config_path))
+    migrations.ensure_migrated(databases)
+    issued = rotate_token(databases, token_id, overlap=overlap)
+    click.echo(issued.token)
+    click.echo(
+        f"{token_id} rotated to {issued.token_id} ({_expiry(issued.expires_at)}); "
+        f"{token_id} stops working in {overlap}",
+        err=True,
+    )
+
+
 @tokens.command("revoke")
 @config_option
 @click.argument("token_id")
 def tokens_revoke(config_path: Path | None, token_id: str) -> None:
+    """Stop a token working now."""
     from inkbridge.services.tokens import revoke_token
 
     done = revoke_token(databases_of(settings_from(config_path)), token_id)
@@ -333,6 +443,8 @@ def consent_register(
         locale=locale,
         jurisdiction=jurisdiction,
         title=title,
+        source="cli",
+        actor="cli",
     )
     click.echo(f"{row['id']} sha256={row['sha256']}")
 

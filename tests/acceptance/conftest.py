@@ -141,8 +141,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     running.stop()
 
 
-def crm_writes(url: str) -> list[dict[str, object]]:
-    answer = httpx.get(url + "/writes", timeout=30.0)
+def crm_writes(url: str, headers: dict[str, str] | None = None) -> list[dict[str, object]]:
+    """The CRM's write log; the sandbox mounted in inkbridge needs an admin token's headers."""
+    answer = httpx.get(url + "/writes", headers=headers, timeout=30.0)
     answer.raise_for_status()
     return list(answer.json()["results"])
 

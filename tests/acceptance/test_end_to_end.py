@@ -69,7 +69,9 @@ def test_a_signed_envelope_reaches_the_crm_with_its_first_touch_campaign(stack: 
         assert signed.status_code in (200, 303)
 
         def crm_record():  # type: ignore[no-untyped-def]
-            answer = httpx.get(f"{stack.base}/sandbox/crm/records/envelope:{envelope_id}")
+            answer = httpx.get(
+                f"{stack.base}/sandbox/crm/records/envelope:{envelope_id}", headers=stack.headers
+            )
             if answer.status_code != 200:
                 return None
             props = answer.json()["properties"]

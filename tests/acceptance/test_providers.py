@@ -110,7 +110,11 @@ def test_full_lifecycle_created_sent_viewed_signed_ends_completed(
     assert {"sent_at", "first_viewed_at", "completed_at"} <= set(view["milestones"])
 
     def crm_record() -> dict[str, Any] | None:
-        answer = httpx.get(f"{world.base}/sandbox/crm/records/envelope:{view['id']}", timeout=10)
+        answer = httpx.get(
+            f"{world.base}/sandbox/crm/records/envelope:{view['id']}",
+            headers={"Authorization": f"Bearer {world.token}"},
+            timeout=10,
+        )
         if answer.status_code != 200:
             return None
         props: dict[str, Any] = answer.json()["properties"]

@@ -125,14 +125,16 @@ def test_a_storm_of_duplicated_shuffled_deliveries_converges_with_one_crm_write_
         state_facts |= {f"envelope:{view['id']}:state:{s}" for s in entered}
         assert view["lead_id"] in leads
 
-    writes = crm_writes(stack.base + "/sandbox/crm")
+    writes = crm_writes(stack.base + "/sandbox/crm", stack.headers)
     written = [fact for w in writes for fact in w["facts"]]  # type: ignore[union-attr]
     assert len(written) == len(set(written)), "a fact reached the CRM twice"
     assert {f for f in written if ":state:" in f} == state_facts
     # Journey rules ride along: one task per declined envelope, nothing else.
     tasks = {f for f in written if f.endswith(":journey:declined_task")}
     assert len(tasks) == sum(1 for state in expected.values() if state == "declined")
-    records = httpx.get(stack.base + "/sandbox/crm/records", params={"limit": 500}).json()
+    records = httpx.get(
+        stack.base + "/sandbox/crm/records", params={"limit": 500}, headers=stack.headers
+    ).json()
     final = {
         r["properties"]["inkbridge_provider_envelope_id"]: r["properties"]["inkbridge_status"]
         for r in records["results"]

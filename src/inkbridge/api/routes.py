@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,10 +32,10 @@ from inkbridge.services import signer_sessions as session_service
 from inkbridge.services.admin import (
     coalescing_destinations,
     dead_letters,
+    reconcile_now,
     replay_dead_letters,
 )
 from inkbridge.services.leads import ConsentInput
-from inkbridge.services.reconcile import reconcile_once
 from inkbridge.services.tokens import TokenIdentity
 from inkbridge.services.trace import trace
 
@@ -117,9 +119,11 @@ def consent_receipt(lead_id: str, request: Request, _: CanRead) -> dict[str, Any
 
 
 @router.post("/consent-texts", status_code=201, tags=["consent"])
-def register_consent_text(body: ConsentTextIn, request: Request, _: IsAdmin) -> dict[str, Any]:
+def register_consent_text(body: ConsentTextIn, request: Request, admin: IsAdmin) -> dict[str, Any]:
     """Register the exact text shown for a kind of consent: a version id and its SHA-256."""
-    return consent_service.register_text(_container(request).databases, **body.model_dump())
+    return consent_service.register_text(
+        _container(request).databases, **body.model_dump(), actor=admin.actor
+    )
 
 
 @router.get("/consent-texts/{version_id}", tags=["consent"])
@@ -214,9 +218,9 @@ def list_dead_letters(
 
 
 @router.post("/admin/dead-letters/replay", tags=["admin"])
-async def replay(body: ReplayIn, request: Request, _: IsAdmin) -> dict[str, Any]:
+async def replay(body: ReplayIn, request: Request, admin: IsAdmin) -> dict[str, Any]:
     count = await run_in_threadpool(
-        replay_dead_letters,
+        partial(replay_dead_letters, actor=admin.actor),
         _container(request).databases,
         body.ids,
         body.destination,
@@ -226,21 +230,13 @@ async def replay(body: ReplayIn, request: Request, _: IsAdmin) -> dict[str, Any]
 
 
 @router.post("/admin/reconcile", tags=["admin"])
-async def reconcile_now(request: Request, _: IsAdmin) -> dict[str, Any]:
+async def reconcile(request: Request, admin: IsAdmin) -> dict[str, Any]:
     """Check stale, conflicting and drop-prone envelopes against their provider now."""
-    container = _container(request)
-    results = {}
-    for db in container.databases:
-        result = await reconcile_once(container, db, limit=500)
-        results[db.region] = {
-            "checked": result.checked,
-            "reported": result.reported,
-            "failed": result.failed,
-        }
+    results = await reconcile_now(_container(request), source="api", actor=admin.actor, limit=500)
     worker = request.app.state.worker
     if worker is not None:
         worker.wake()
-    return {"regions": results}
+    return {"regions": {region: asdict(result) for region, result in results.items()}}
 
 
 # --- reports --------------------------------------------------------------------------------

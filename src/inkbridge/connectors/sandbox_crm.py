@@ -84,7 +84,12 @@ class SandboxCrmConnector:
     """``Connector`` for the sandbox CRM / marketing emulator (``base_url`` includes its mount)."""
 
     def __init__(
-        self, name: str, base_url: str, client: httpx.AsyncClient, max_batch: int = 100
+        self,
+        name: str,
+        base_url: str,
+        client: httpx.AsyncClient,
+        max_batch: int = 100,
+        service_credential: str | None = None,
     ) -> None:
         if not 1 <= max_batch <= VENDOR_MAX_BATCH:
             raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
@@ -93,12 +98,16 @@ class SandboxCrmConnector:
         self._base = base_url.rstrip("/")
         self._url = self._base + "/records/batch/upsert"
         self._client = client
+        # The least-privilege sandbox service credential: the upsert and a record read-back.
+        self._auth = {"authorization": f"Bearer {service_credential}"} if service_credential else {}
 
     async def _unapplied(self, change: Change) -> Change | None:
         """What of an uncertain change is still to write: the facts after the record's last
         applied fact (None when all landed). The properties always carry the newest state."""
         try:
-            response = await self._client.get(f"{self._base}/records/{change.record_key}")
+            response = await self._client.get(
+                f"{self._base}/records/{change.record_key}", headers=self._auth
+            )
         except httpx.HTTPError as exc:
             raise transport_failure(self.name, exc) from exc
         if response.status_code == 404:
@@ -159,7 +168,7 @@ class SandboxCrmConnector:
     async def _upsert(self, chunk: Sequence[Change]) -> None:
         body = {"inputs": [upsert_input(change) for change in chunk]}
         try:
-            response = await self._client.post(self._url, json=body)
+            response = await self._client.post(self._url, json=body, headers=self._auth)
         except httpx.HTTPError as exc:
             raise transport_failure(self.name, exc) from exc
         raise_for_answer(self.name, response)

@@ -32,10 +32,18 @@ class SandboxProviderClient:
 
     min_poll_interval_seconds = 0.0  # the sandbox sets no polling rule
 
-    def __init__(self, base_url: str, client: httpx.AsyncClient, provider: str = "sandbox") -> None:
+    def __init__(
+        self,
+        base_url: str,
+        client: httpx.AsyncClient,
+        provider: str = "sandbox",
+        service_credential: str | None = None,
+    ) -> None:
         self.provider = provider
         self._base = base_url.rstrip("/")
         self._client = client
+        # The least-privilege sandbox service credential: create, status and signing link only.
+        self._auth = {"authorization": f"Bearer {service_credential}"} if service_credential else {}
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope:
         # inkbridge's own id rides in the metadata slot so every webhook echoes it back.
@@ -115,7 +123,7 @@ class SandboxProviderClient:
     ) -> dict[str, Any]:
         try:
             response = await self._client.request(
-                method, self._base + path, json=body, headers=headers
+                method, self._base + path, json=body, headers={**self._auth, **(headers or {})}
             )
         except httpx.HTTPError as exc:
             raise RetryableError(f"sandbox provider unreachable: {type(exc).__name__}") from exc

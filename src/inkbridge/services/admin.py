@@ -1,11 +1,15 @@
-"""Operator actions: inspect and replay dead letters."""
+"""Operator actions: inspect and replay dead letters, reconcile on demand. Each privileged one is
+an audit entry ``<source>:<subject>:<action>`` naming who asked (``cli`` or ``token:<id>``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
+from inkbridge.bootstrap import Container
 from inkbridge.config import Settings
+from inkbridge.services.reconcile import ReconcileResult, reconcile_once
 from inkbridge.store import audit, outbox
 from inkbridge.store.database import Databases
 
@@ -42,6 +46,9 @@ def replay_dead_letters(
     ids: list[int] | None,
     destination: str | None,
     coalescing: frozenset[str] = frozenset(),
+    *,
+    source: str = "api",
+    actor: str = "admin",
 ) -> int:
     """Give dead letters a fresh attempt budget; the delivery loop sends them in record order."""
     total = 0
@@ -54,11 +61,32 @@ def replay_dead_letters(
                 audit.record(
                     conn,
                     region=db.region,
-                    actor="admin",
-                    action="admin:dead_letters:replayed",
+                    actor=actor,
+                    action=f"{source}:dead_letters:replayed",
                     subject_id=destination,
                     correlation_id=None,
                     details={"count": count, "ids": ids},
                 )
         total += count
     return total
+
+
+async def reconcile_now(
+    container: Container, *, source: str, actor: str, limit: int
+) -> dict[str, ReconcileResult]:
+    """Reconcile every region now (an operator's request, unlike the worker's own rounds)."""
+    results: dict[str, ReconcileResult] = {}
+    for db in container.databases:
+        result = await reconcile_once(container, db, limit=limit)
+        results[db.region] = result
+        with db.transaction() as conn:
+            audit.record(
+                conn,
+                region=db.region,
+                actor=actor,
+                action=f"{source}:reconcile:requested",
+                subject_id=None,
+                correlation_id=None,
+                details=dataclasses.asdict(result),
+            )
+    return results

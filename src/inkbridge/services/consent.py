@@ -39,6 +39,8 @@ def register_text(
     locale: str | None = None,
     jurisdiction: str | None = None,
     title: str | None = None,
+    source: str = "api",
+    actor: str = "api",
 ) -> dict[str, Any]:
     """Register the exact text shown for a kind of consent; returns its version id and SHA-256.
     Every region holds the registry (texts are not personal data)."""
@@ -64,8 +66,8 @@ def register_text(
             audit.record(
                 conn,
                 region=db.region,
-                actor="api",
-                action="api:consent_text:registered",
+                actor=actor,
+                action=f"{source}:consent_text:registered",
                 subject_id=version_id,
                 correlation_id=None,
                 details={"kind": kind, "sha256": digest},

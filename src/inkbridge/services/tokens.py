@@ -1,16 +1,19 @@
 """API tokens: random bearer secrets stored only as SHA-256 hashes, each with least-privilege
-scopes. A token is shown once, when it is created."""
+scopes, an optional expiry and the time of last use. A token is shown once, when it is created
+or rotated; creating, rotating and revoking one are audit entries naming who did it."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, or_, select, update
 
-from inkbridge.errors import InvalidInput
+from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import new_id
 from inkbridge.store import audit
 from inkbridge.store.database import Databases
@@ -18,6 +21,11 @@ from inkbridge.store.schema import api_tokens
 
 SCOPES = frozenset({"leads:write", "envelopes:write", "read", "admin"})
 TOKEN_PREFIX = "ibk_"  # noqa: S105 - a format prefix, not a secret
+# last_used_at is a hint for operators, not a ledger: refreshing it at most this often keeps
+# the authentication read path from writing on every request.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([dhm])\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 @dataclass(frozen=True)
@@ -30,76 +38,241 @@ class TokenIdentity:
         """``admin`` holds every scope; otherwise the scope must be granted by name."""
         return "admin" in self.scopes or scope in self.scopes
 
+    @property
+    def actor(self) -> str:
+        """How audit entries name this token."""
+        return f"token:{self.token_id}"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token as created or rotated: its id, the secret (shown this once) and its expiry."""
+
+    token_id: str
+    token: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+
+    def __iter__(self) -> Iterator[str]:
+        """Unpacks as ``token_id, token``, the shape callers had before expiry existed."""
+        return iter((self.token_id, self.token))
+
+
+def parse_duration(text: str, field: str = "expires_in") -> timedelta:
+    """``30d``, ``12h`` or ``90m`` as a positive duration."""
+    match = _DURATION.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise InvalidInput(f"{text!r} is not a duration like 30d, 12h or 90m", field=field)
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(databases: Databases, name: str, scopes: list[str]) -> tuple[str, str]:
-    """Create a token; returns (token id, the token itself — shown this once)."""
+def _checked_scopes(scopes: list[str]) -> list[str]:
     unknown = sorted(set(scopes) - SCOPES)
     if unknown or not scopes:
         raise InvalidInput(
             f"scopes must be among {sorted(SCOPES)}; got {unknown or 'none'}", field="scopes"
         )
+    return sorted(set(scopes))
+
+
+def _insert(
+    conn: Connection, name: str, scopes: list[str], now: datetime, expires_at: datetime | None
+) -> IssuedToken:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = new_id("tok")
+    conn.execute(
+        api_tokens.insert().values(
+            id=token_id,
+            name=name,
+            token_hash=_digest(token),
+            scopes=scopes,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return IssuedToken(token_id, token, tuple(scopes), expires_at)
+
+
+def create_token(
+    databases: Databases,
+    name: str,
+    scopes: list[str],
+    *,
+    expires_in: timedelta | None = None,
+    actor: str = "cli",
+    source: str = "cli",
+) -> IssuedToken:
+    """Create a token (shown this once), audited as ``<source>:token:created``."""
+    checked = _checked_scopes(scopes)
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise InvalidInput("the lifetime must be positive", field="expires_in")
+    now = datetime.now(UTC)
     with databases.home.transaction() as conn:
-        conn.execute(
-            api_tokens.insert().values(
-                id=token_id,
-                name=name,
-                token_hash=_digest(token),
-                scopes=sorted(set(scopes)),
-                created_at=datetime.now(UTC),
-            )
-        )
-        audit.record(
-            conn,
-            region=databases.home_region,
-            actor="cli",
-            action="cli:token:created",
-            subject_id=token_id,
-            correlation_id=None,
-            details={"name": name, "scopes": sorted(set(scopes))},
-        )
-    return token_id, token
+        issued = _insert(conn, name, checked, now, now + expires_in if expires_in else None)
+        _record_created(conn, databases, source=source, actor=actor, name=name, issued=issued)
+    return issued
 
 
-def authenticate(databases: Databases, token: str) -> TokenIdentity | None:
+def ensure_admin_token(databases: Databases) -> IssuedToken | None:
+    """The first start's admin token: created only when no usable admin token exists."""
+    now = datetime.now(UTC)
+    with databases.home.transaction() as conn:
+        for row in conn.execute(select(api_tokens).where(api_tokens.c.revoked_at.is_(None))):
+            if "admin" in row.scopes and _usable(row.expires_at, now):
+                return None
+        issued = _insert(conn, "serve-admin", ["admin"], now, None)
+        _record_created(
+            conn, databases, source="serve", actor="serve", name="serve-admin", issued=issued
+        )
+    return issued
+
+
+def _usable(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is None or expires_at > now
+
+
+def authenticate(
+    databases: Databases, token: str, *, now: datetime | None = None
+) -> TokenIdentity | None:
+    """The identity of an unrevoked, unexpired token; None for anything else."""
     if not token.startswith(TOKEN_PREFIX):
         return None
+    moment = now or datetime.now(UTC)
     with databases.home.reader() as conn:
         row = conn.execute(
             select(api_tokens).where(
                 api_tokens.c.token_hash == _digest(token), api_tokens.c.revoked_at.is_(None)
             )
         ).first()
-    if row is None:
+    if row is None or not _usable(row.expires_at, moment):
         return None
+    if row.last_used_at is None or row.last_used_at <= moment - LAST_USED_RESOLUTION:
+        _touch(databases, row.id, moment)
     return TokenIdentity(token_id=row.id, name=row.name, scopes=frozenset(row.scopes))
 
 
-def revoke_token(databases: Databases, token_id: str) -> bool:
+def _touch(databases: Databases, token_id: str, moment: datetime) -> None:
+    # Guarded, so concurrent requests (or processes) refresh it once per resolution window.
+    cutoff = moment - LAST_USED_RESOLUTION
+    with databases.home.transaction() as conn:
+        conn.execute(
+            update(api_tokens)
+            .where(
+                api_tokens.c.id == token_id,
+                or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at <= cutoff),
+            )
+            .values(last_used_at=moment)
+        )
+
+
+def rotate_token(
+    databases: Databases, token_id: str, *, overlap: timedelta, actor: str = "cli"
+) -> IssuedToken:
+    """A successor with the same name, scopes and lifetime; the old token stops working after
+    ``overlap`` (or at its own expiry, if sooner) and records the successor in ``rotated_to``."""
+    if overlap < timedelta(0):
+        raise InvalidInput("the overlap must not be negative", field="overlap")
+    now = datetime.now(UTC)
+    with databases.home.transaction() as conn:
+        old = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+        if old is None or old.revoked_at is not None or not _usable(old.expires_at, now):
+            raise NotFound("active token", token_id)
+        if old.rotated_to is not None:
+            raise InvalidInput(f"already rotated to {old.rotated_to}", field="token_id")
+        lifetime = old.expires_at - old.created_at if old.expires_at is not None else None
+        issued = _insert(
+            conn, old.name, list(old.scopes), now, now + lifetime if lifetime else None
+        )
+        retire_at = now + overlap
+        if old.expires_at is not None:
+            retire_at = min(retire_at, old.expires_at)
+        conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.id == token_id)
+            .values(expires_at=retire_at, rotated_to=issued.token_id)
+        )
+        audit.record(
+            conn,
+            region=databases.home_region,
+            actor=actor,
+            action="cli:token:rotated",
+            subject_id=token_id,
+            correlation_id=None,
+            details={
+                "successor": issued.token_id,
+                "old_expires_at": retire_at.isoformat(),
+                "overlap_seconds": int(overlap.total_seconds()),
+            },
+        )
+    return issued
+
+
+def revoke_token(databases: Databases, token_id: str, *, actor: str = "cli") -> bool:
     with databases.home.transaction() as conn:
         result = conn.execute(
             update(api_tokens)
             .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
+        if result.rowcount:
+            audit.record(
+                conn,
+                region=databases.home_region,
+                actor=actor,
+                action="cli:token:revoked",
+                subject_id=token_id,
+                correlation_id=None,
+            )
     return bool(result.rowcount)
 
 
 def list_tokens(databases: Databases) -> list[dict[str, object]]:
+    now = datetime.now(UTC)
     with databases.home.reader() as conn:
         rows = conn.execute(select(api_tokens).order_by(api_tokens.c.created_at)).all()
+
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment is not None else None
+
     return [
         {
             "id": r.id,
             "name": r.name,
             "scopes": r.scopes,
             "created_at": r.created_at.isoformat(),
+            "expires_at": iso(r.expires_at),
+            "last_used_at": iso(r.last_used_at),
+            "rotated_to": r.rotated_to,
             "revoked": r.revoked_at is not None,
+            "expired": not _usable(r.expires_at, now),
         }
         for r in rows
     ]
+
+
+def _record_created(
+    conn: Connection,
+    databases: Databases,
+    *,
+    source: str,
+    actor: str,
+    name: str,
+    issued: IssuedToken,
+) -> None:
+    audit.record(
+        conn,
+        region=databases.home_region,
+        actor=actor,
+        action=f"{source}:token:created",
+        subject_id=issued.token_id,
+        correlation_id=None,
+        details={
+            "name": name,
+            "scopes": list(issued.scopes),
+            "expires_at": issued.expires_at.isoformat() if issued.expires_at else None,
+        },
+    )

@@ -9,6 +9,9 @@ API:
 - ``GET|POST /_limits`` the built-in token bucket; ``GET /_stats`` counters of upsert requests
   (requests_total, rejected_total by the bucket, faulted_total, max_seen_in_window per 10 s)
 
+Access: the upsert and the single-record read take the sandbox service credential (inkbridge's
+connector) or an admin token; everything else needs admin.
+
 It needs no lifespan, so it can be mounted anywhere. ``python -m inkbridge.web.sandbox_crm``
 runs it as its own process, which is how acceptance tests kill it mid-load.
 """
@@ -32,7 +35,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from inkbridge.access import ADMIN, SANDBOX_SERVICE
 from inkbridge.web.sandbox_crm_store import CrmStore, UpsertInput
+from inkbridge.web.sandbox_guard import Authorizer, Endpoint, guarded
 
 MAX_BATCH = 100
 WINDOW_SECONDS = 10.0
@@ -178,7 +183,7 @@ def _validation(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
-def _routes(crm: SandboxCrm) -> Sequence[Route]:
+def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
     async def upsert(request: Request) -> Response:
         fault = crm.faults.take()
         wait = crm.throttle.arrive()
@@ -270,15 +275,22 @@ def _routes(crm: SandboxCrm) -> Sequence[Route]:
     async def stats(request: Request) -> Response:
         return _json({"service": crm.service, **crm.throttle.stats()})
 
+    def service(endpoint: Endpoint) -> Endpoint:
+        return guarded(endpoint, SANDBOX_SERVICE, authorizer)
+
+    def admin(endpoint: Endpoint) -> Endpoint:
+        return guarded(endpoint, ADMIN, authorizer)
+
     return [
-        Route("/records/batch/upsert", upsert, methods=["POST"]),
-        Route("/records", list_records, methods=["GET"]),
-        Route("/records/{record_id:path}", get_record, methods=["GET"]),
-        Route("/writes", list_writes, methods=["GET"]),
-        Route("/_all", reset, methods=["DELETE"]),
-        Route("/_faults", faults, methods=["GET", "POST"]),
-        Route("/_limits", limits, methods=["GET", "POST"]),
-        Route("/_stats", stats, methods=["GET"]),
+        Route("/records/batch/upsert", service(upsert), methods=["POST"]),
+        Route("/records", admin(list_records), methods=["GET"]),
+        # The connector reads a record back after an uncertain write.
+        Route("/records/{record_id:path}", service(get_record), methods=["GET"]),
+        Route("/writes", admin(list_writes), methods=["GET"]),
+        Route("/_all", admin(reset), methods=["DELETE"]),
+        Route("/_faults", admin(faults), methods=["GET", "POST"]),
+        Route("/_limits", admin(limits), methods=["GET", "POST"]),
+        Route("/_stats", admin(stats), methods=["GET"]),
     ]
 
 
@@ -287,10 +299,15 @@ def create_crm_app(
     *,
     kind: Literal["crm", "marketing"] = "crm",
     rate_limit_per_10s: int | None = None,
+    authorizer: Authorizer | None = None,
 ) -> Starlette:
-    """The sandbox CRM (or marketing tool) as an ASGI app; its state is ``app.state.sandbox``."""
+    """The sandbox CRM (or marketing tool) as an ASGI app; its state is ``app.state.sandbox``.
+
+    ``authorizer`` checks every route (see ``web.sandbox_guard``); the host that mounts the
+    sandbox passes one. The emulator run as its own process (a test tool) has none.
+    """
     crm = SandboxCrm(CrmStore(db_path), kind, rate_limit_per_10s)
-    app = Starlette(routes=list(_routes(crm)))
+    app = Starlette(routes=list(_routes(crm, authorizer)))
     app.state.sandbox = crm
     return app
 

@@ -17,6 +17,9 @@ API (relative to where the app is mounted; ``public_url`` must include that pref
 - ``POST /envelopes/{id}/void|expire|bounce|remind`` admin actions for tests
 - ``GET|POST /_chaos`` delivery misbehaviour; ``GET /_outbox`` delivery counts
 
+Access: the first three routes take the sandbox service credential (inkbridge's own client) or
+an admin token; the signing page and its buttons are open to the signer; the rest need admin.
+
 Starting the emitter: standalone, the app's lifespan starts and stops it. Mounted inside another
 app (Starlette does not run a mounted app's lifespan), the host does it in its own lifespan::
 
@@ -46,9 +49,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from inkbridge.access import ADMIN, SANDBOX_SERVICE
 from inkbridge.domain.signer_session import SIGNER_COOKIE, origin_of
 from inkbridge.errors import ConfigError
 from inkbridge.providers.standard_webhooks import secret_key
+from inkbridge.web.sandbox_guard import Authorizer, Endpoint, guarded, open_to_all
 from inkbridge.web.sandbox_provider_db import ProviderDatabase
 from inkbridge.web.sandbox_provider_outbox import Chaos, WebhookEmitter
 from inkbridge.web.sandbox_provider_store import (
@@ -70,6 +75,7 @@ __all__ = [
 ]
 
 Scalar = str | int | float | bool | None
+SIGNING_PAGE_REASON = "the signing page and its buttons: reached through a signer session"
 
 
 class _Body(BaseModel):
@@ -350,10 +356,13 @@ def create_provider_app(
     http_client: httpx.AsyncClient | None = None,
     max_attempts: int = 20,
     retry_base_seconds: float = 0.1,
+    authorizer: Authorizer | None = None,
 ) -> Starlette:
     """The sandbox provider as an ASGI app; its ``SandboxProvider`` is ``app.state.sandbox``.
 
     ``http_client`` (optional) carries the webhooks, e.g. over ``httpx.ASGITransport`` in tests.
+    ``authorizer`` checks every route but the signing pages (see ``web.sandbox_guard``); the
+    host that mounts the sandbox passes one, tests may leave it out.
     """
     provider = SandboxProvider(
         state_path=state_path,
@@ -375,16 +384,25 @@ def create_provider_app(
         finally:
             await provider.stop()
 
+    def service(endpoint: Endpoint) -> Endpoint:
+        return guarded(endpoint, SANDBOX_SERVICE, authorizer)
+
+    def admin(endpoint: Endpoint) -> Endpoint:
+        return guarded(endpoint, ADMIN, authorizer)
+
+    def signer(endpoint: Endpoint) -> Endpoint:
+        return open_to_all(endpoint, SIGNING_PAGE_REASON)
+
     routes = [
-        Route("/envelopes", ep.create_envelope, methods=["POST"]),
-        Route("/envelopes/{envelope_id}", ep.get_envelope, methods=["GET"]),
-        Route("/envelopes/{envelope_id}/signing-url", ep.signing_url, methods=["POST"]),
-        Route("/envelopes/{envelope_id}/{action}", ep.admin_action, methods=["POST"]),
-        Route("/sign/{token}", ep.signing_page, methods=["GET"]),
-        Route("/sign/{token}/sign", ep.sign, methods=["POST"]),
-        Route("/sign/{token}/decline", ep.decline, methods=["POST"]),
-        Route("/_chaos", ep.chaos, methods=["GET", "POST"]),
-        Route("/_outbox", ep.outbox, methods=["GET"]),
+        Route("/envelopes", service(ep.create_envelope), methods=["POST"]),
+        Route("/envelopes/{envelope_id}", service(ep.get_envelope), methods=["GET"]),
+        Route("/envelopes/{envelope_id}/signing-url", service(ep.signing_url), methods=["POST"]),
+        Route("/envelopes/{envelope_id}/{action}", admin(ep.admin_action), methods=["POST"]),
+        Route("/sign/{token}", signer(ep.signing_page), methods=["GET"]),
+        Route("/sign/{token}/sign", signer(ep.sign), methods=["POST"]),
+        Route("/sign/{token}/decline", signer(ep.decline), methods=["POST"]),
+        Route("/_chaos", admin(ep.chaos), methods=["GET", "POST"]),
+        Route("/_outbox", admin(ep.outbox), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = provider
