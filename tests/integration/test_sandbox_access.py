@@ -4,8 +4,10 @@ least-privilege service credential, which opens nothing else; a stranger gets no
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,7 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.connectors.base import Change
 from inkbridge.connectors.sandbox_crm import SandboxCrmConnector
 from inkbridge.errors import PermanentError
-from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.sandbox import is_loopback, sandbox_mounts
 from inkbridge.services.tokens import create_token
@@ -82,7 +84,10 @@ def test_inkbridges_own_sandbox_clients_work_with_the_service_credential(
 
     async def run() -> tuple[str, str, int]:
         created = await provider.create_envelope(_spec("env_service"))
-        url = await provider.signing_url(created.provider_envelope_id, Signer("a@b.c", "A"), None)
+        vouched = SignerAuthentication("sso", datetime.now(UTC), hashlib.sha256(b"c").hexdigest())
+        url = await provider.signing_url(
+            created.provider_envelope_id, Signer("a@b.c", "A"), None, vouched
+        )
         history = await provider.fetch_status(created.provider_envelope_id)
         await connector.apply([_change("envelope:env_service")])
         # An uncertain retry reads the record back: the one read the credential allows.
