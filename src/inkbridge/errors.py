@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class InkbridgeError(Exception):
@@ -102,3 +104,12 @@ class PermanentError(InkbridgeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def redacted_error(exc: BaseException) -> str:
+    """A failure as it may be stored or logged: the exception's type and the line that raised
+    it, with a fixed message. Never the exception's own message, which can quote the payload
+    (a driver error quotes its parameters; a decode error quotes the offending text)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}: processing failed (details withheld)"
