@@ -325,8 +325,10 @@ def report_attribution(
     template: Template = None,
     model: Annotated[list[report_service.Model] | None, Query()] = None,
     group_by: report_service.CreditBy = report_service.CreditBy.CHANNEL,
-    half_life_days: Annotated[float, Query(gt=0)] = report_service.DEFAULT_HALF_LIFE_DAYS,
-    stitch_window_days: Annotated[float, Query(gt=0)] = STITCH_WINDOW_DAYS,
+    half_life_days: Annotated[
+        float, Query(gt=0, le=36_500)
+    ] = report_service.DEFAULT_HALF_LIFE_DAYS,
+    stitch_window_days: Annotated[float, Query(gt=0, le=36_500)] = STITCH_WINDOW_DAYS,
     fmt: ReportFormat = None,
 ) -> Response:
     """Completed envelopes credited to channels, campaigns or sources under each model
