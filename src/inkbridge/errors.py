@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,5 +112,8 @@ def redacted_error(exc: BaseException) -> str:
     it, with a fixed message. Never the exception's own message, which can quote the payload
     (a driver error quotes its parameters; a decode error quotes the offending text)."""
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    # The innermost line of ours, rather than one deep inside a driver.
+    ours = [frame for frame in frames if f"{os.sep}inkbridge{os.sep}" in frame.filename]
+    chosen = ours or frames
+    where = f" at {Path(chosen[-1].filename).name}:{chosen[-1].lineno}" if chosen else ""
     return f"{type(exc).__name__}{where}: processing failed (details withheld)"

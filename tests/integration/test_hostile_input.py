@@ -708,3 +708,22 @@ async def test_the_valid_triggers_the_cases_start_from_are_queued(
     hubspot = await client.post("/v1/triggers/hubspot", **hubspot_trigger(hubspot_body))
     assert (crm.status_code, crm.json()) == (200, {"queued": 1})
     assert (hubspot.status_code, hubspot.json()) == (200, {"queued": 1})
+
+
+async def test_an_oversized_chunked_lead_is_refused_before_it_is_read_in_full(
+    stack: Stack, client: httpx.AsyncClient
+) -> None:
+    sent: list[int] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"email":"chunked@example.com","company":"'
+        for _ in range(5 * 1024):  # 5 MiB in all, were it all read
+            sent.append(1)
+            yield b"x" * 1024
+
+    async def send() -> httpx.Response:
+        return await client.post("/v1/leads", content=chunks(), headers={**stack.admin, **JSON})
+
+    await assert_refused_without_change(stack, send, 413)
+    # Reading stopped at the limit: about 64 of the 5,120 chunks were ever asked for.
+    assert sum(sent) <= API_MAX_BODY // 1024 + 1
