@@ -45,7 +45,9 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None  # where providers reach inkbridge; defaults to host:port
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: int = Field(default=1_048_576, gt=0)  # webhooks, triggers, the sandbox
+    max_json_body_bytes: int = Field(default=65_536, gt=0)  # `/v1` JSON bodies
+    max_json_depth: int = Field(default=32, ge=2, le=200)  # arrays/objects, any body
 
     @property
     def base_url(self) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import structlog
 
 from inkbridge.bootstrap import Container
+from inkbridge.errors import redacted_error
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.processing import process_pending
 from inkbridge.services.reconcile import reconcile_once
@@ -48,8 +49,8 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 claimed = await asyncio.to_thread(process_pending, self.container, db, batch)
-            except Exception:
-                log.exception("inbox_loop_error", region=db.region)
+            except Exception as exc:
+                log.error("inbox_loop_error", region=db.region, error=redacted_error(exc))
                 claimed = 0
                 await asyncio.sleep(1.0)
             if claimed == 0:
@@ -60,9 +61,12 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 attempted = await deliver_once(self.container, runtime, db)
-            except Exception:
-                log.exception(
-                    "delivery_loop_error", destination=runtime.destination.name, region=db.region
+            except Exception as exc:
+                log.error(
+                    "delivery_loop_error",
+                    destination=runtime.destination.name,
+                    region=db.region,
+                    error=redacted_error(exc),
                 )
                 attempted = 0
                 await asyncio.sleep(1.0)
@@ -76,16 +80,16 @@ class Worker:
                 result = await reconcile_once(self.container, db)
                 if result.reported:
                     self.wake()
-            except Exception:
-                log.exception("reconcile_loop_error", region=db.region)
+            except Exception as exc:
+                log.error("reconcile_loop_error", region=db.region, error=redacted_error(exc))
             await asyncio.sleep(interval)
 
     async def _trigger_loop(self, db: RegionDatabase) -> None:
         while not self._stopping.is_set():
             try:
                 claimed = await process_triggers(self.container, db)
-            except Exception:
-                log.exception("trigger_loop_error", region=db.region)
+            except Exception as exc:
+                log.error("trigger_loop_error", region=db.region, error=redacted_error(exc))
                 claimed = 0
                 await asyncio.sleep(1.0)
             if claimed == 0:

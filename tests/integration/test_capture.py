@@ -168,7 +168,7 @@ def test_an_api_token_is_not_a_publishable_key_and_a_publishable_key_is_not_a_to
         "POST",
         "/v1/touchpoints",
         content=_json(touch),
-        headers={"Origin": SITE, **capture.bearer()},
+        headers={"Origin": SITE, "content-type": "application/json", **capture.bearer()},
     )
     _is_problem(bearer_only, 401)
     as_bearer = {"Authorization": f"Bearer {capture.key}"}

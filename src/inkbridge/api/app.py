@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from inkbridge import __version__, metrics
-from inkbridge.api import capture, problems
+from inkbridge.api import capture, openapi, problems
+from inkbridge.api.body_limits import BodyLimits, Limits
 from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
 from inkbridge.api.triggers import trigger_endpoint
@@ -113,5 +114,8 @@ def create_app(
 
     for path, sub, _hooks in mounted:
         app.mount(path, sub)
+    openapi.install(app)
+    server = container.settings.server
+    limits = Limits(server.max_json_body_bytes, server.max_body_bytes, server.max_json_depth)
     # Webhook deliveries never reach the framework: see inkbridge.api.webhooks.
-    return IngestFront(WebhookIngest(container.bindings, writers), app)
+    return IngestFront(WebhookIngest(container.bindings, writers), BodyLimits(app, limits))

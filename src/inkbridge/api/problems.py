@@ -64,8 +64,12 @@ async def _inkbridge_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+    # The first offending field by name ("utm_source", "touchpoints.0.referrer"); the location
+    # kind ("body", "query") is left off. Values are never echoed back.
+    first = [str(part) for part in errors[0]["loc"][1:]] if errors else []
+    extra = {"field": ".".join(first)} if first else {}
     return problem(
-        422, "Invalid input", "the request body or parameters are invalid", errors=errors
+        422, "Invalid input", "the request body or parameters are invalid", errors=errors, **extra
     )
 
 

@@ -89,7 +89,9 @@ def update_lead(
 
 
 @router.get("/consents", tags=["consent"])
-def get_consents(request: Request, _: CanRead, lead_id: Annotated[str, Query()]) -> dict[str, Any]:
+def get_consents(
+    request: Request, _: CanRead, lead_id: Annotated[str, Query(max_length=100)]
+) -> dict[str, Any]:
     """The consent ledger of a lead and its current status per kind (a projection)."""
     view = lead_service.lead_view(_container(request).databases, lead_id)
     return {"lead_id": lead_id, "ledger": view["consents"], "status": view["consent_status"]}
@@ -148,7 +150,7 @@ async def create_envelope(body: EnvelopeIn, request: Request, _: CanWriteEnvelop
 def find_envelopes(
     request: Request,
     _: CanRead,
-    provider_envelope_id: Annotated[str | None, Query()] = None,
+    provider_envelope_id: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Envelopes by provider envelope id, or the most recent ones (summaries)."""
@@ -212,7 +214,7 @@ def get_trace(correlation_id: str, request: Request, _: CanRead) -> dict[str, An
 def list_dead_letters(
     request: Request,
     _: IsAdmin,
-    destination: str | None = None,
+    destination: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     return {"dead_letters": dead_letters(_container(request).databases, destination)}
 
@@ -248,8 +250,8 @@ ReportFormat = Annotated[
 ]
 Since = Annotated[datetime | None, Query(description="cohort: leads created at or after")]
 Until = Annotated[datetime | None, Query(description="cohort: leads created before")]
-Campaign = Annotated[str | None, Query(description="first-touch campaign")]
-Template = Annotated[str | None, Query(description="envelope template key")]
+Campaign = Annotated[str | None, Query(max_length=200, description="first-touch campaign")]
+Template = Annotated[str | None, Query(max_length=100, description="envelope template key")]
 STITCH_WINDOW_DAYS = report_service.DEFAULT_STITCH_WINDOW.total_seconds() / 86400
 
 
@@ -325,8 +327,10 @@ def report_attribution(
     template: Template = None,
     model: Annotated[list[report_service.Model] | None, Query()] = None,
     group_by: report_service.CreditBy = report_service.CreditBy.CHANNEL,
-    half_life_days: Annotated[float, Query(gt=0)] = report_service.DEFAULT_HALF_LIFE_DAYS,
-    stitch_window_days: Annotated[float, Query(gt=0)] = STITCH_WINDOW_DAYS,
+    half_life_days: Annotated[
+        float, Query(gt=0, le=36_500)
+    ] = report_service.DEFAULT_HALF_LIFE_DAYS,
+    stitch_window_days: Annotated[float, Query(gt=0, le=36_500)] = STITCH_WINDOW_DAYS,
     fmt: ReportFormat = None,
 ) -> Response:
     """Completed envelopes credited to channels, campaigns or sources under each model

@@ -1,8 +1,13 @@
-"""Request bodies at the HTTP edge (Pydantic), converted to service inputs by the routes."""
+"""Request bodies at the HTTP edge (Pydantic), converted to service inputs by the routes.
+
+Every string has a maximum length (shown in the OpenAPI document), no longer than the column
+that keeps it, so an overlong value is a 422 naming the field here, never an error further in.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -11,22 +16,35 @@ from inkbridge.domain.signer_session import AuthMethod
 from inkbridge.services.leads import ConsentInput, LeadCapture
 from inkbridge.services.signer_sessions import SessionRequest
 
+# Lengths shared by several bodies (the columns they end up in are no narrower).
+ID_LENGTH = 100
+NAME_LENGTH = 200
+URL_LENGTH = 2000
+CLICK_ID_LENGTH = 300
+MAX_INT64 = 2**63 - 1
+
+Id = Annotated[str, Field(max_length=ID_LENGTH)]
+ClickIdName = Annotated[str, Field(min_length=1, max_length=40)]
+ClickIdValue = Annotated[str, Field(max_length=CLICK_ID_LENGTH)]
+MergeFieldName = Annotated[str, Field(min_length=1, max_length=ID_LENGTH)]
+MergeFieldValue = Annotated[str, Field(max_length=URL_LENGTH)]
+
 
 class TouchpointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     occurred_at: datetime | None = None
-    utm_source: str | None = Field(None, max_length=200)
-    utm_medium: str | None = Field(None, max_length=200)
-    utm_campaign: str | None = Field(None, max_length=200)
-    utm_term: str | None = Field(None, max_length=200)
-    utm_content: str | None = Field(None, max_length=200)
-    gclid: str | None = Field(None, max_length=300)
-    fbclid: str | None = Field(None, max_length=300)
-    msclkid: str | None = Field(None, max_length=300)
-    click_ids: dict[str, str] = Field(default_factory=dict)
-    referrer: str | None = Field(None, max_length=2000)
-    landing_page: str | None = Field(None, max_length=2000)
+    utm_source: str | None = Field(None, max_length=NAME_LENGTH)
+    utm_medium: str | None = Field(None, max_length=NAME_LENGTH)
+    utm_campaign: str | None = Field(None, max_length=NAME_LENGTH)
+    utm_term: str | None = Field(None, max_length=NAME_LENGTH)
+    utm_content: str | None = Field(None, max_length=NAME_LENGTH)
+    gclid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
+    fbclid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
+    msclkid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
+    click_ids: dict[ClickIdName, ClickIdValue] = Field(default_factory=dict, max_length=20)
+    referrer: str | None = Field(None, max_length=URL_LENGTH)
+    landing_page: str | None = Field(None, max_length=URL_LENGTH)
 
     def to_domain(self, default_time: datetime) -> Touchpoint:
         click_ids = dict(self.click_ids)
@@ -53,14 +71,14 @@ class TouchpointIn(BaseModel):
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str
-    status: str = "granted"
-    text_version_id: str | None = None
-    text_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
-    locale: str | None = None
-    jurisdiction: str | None = None
-    method: str = "web_form"
-    source: str | None = None
+    kind: str = Field(..., max_length=60)
+    status: str = Field("granted", max_length=20)
+    text_version_id: str | None = Field(None, max_length=ID_LENGTH)
+    text_sha256: str | None = Field(None, max_length=64, pattern=r"^[0-9a-f]{64}$")
+    locale: str | None = Field(None, max_length=20)
+    jurisdiction: str | None = Field(None, max_length=20)
+    method: str = Field("web_form", max_length=40)
+    source: str | None = Field(None, max_length=NAME_LENGTH)
 
 
 class LeadIn(BaseModel):
@@ -74,18 +92,18 @@ class LeadIn(BaseModel):
     company: str | None = Field(None, max_length=200)
     anonymous_id: str | None = Field(None, max_length=100)
     owner: str | None = Field(None, max_length=200)
-    region: str | None = None
+    region: str | None = Field(None, max_length=40)
     # The landing touch can be given flat, like a form post with UTM fields…
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    utm_term: str | None = None
-    utm_content: str | None = None
-    gclid: str | None = None
-    fbclid: str | None = None
-    msclkid: str | None = None
-    referrer: str | None = None
-    landing_page: str | None = None
+    utm_source: str | None = Field(None, max_length=NAME_LENGTH)
+    utm_medium: str | None = Field(None, max_length=NAME_LENGTH)
+    utm_campaign: str | None = Field(None, max_length=NAME_LENGTH)
+    utm_term: str | None = Field(None, max_length=NAME_LENGTH)
+    utm_content: str | None = Field(None, max_length=NAME_LENGTH)
+    gclid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
+    fbclid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
+    msclkid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
+    referrer: str | None = Field(None, max_length=URL_LENGTH)
+    landing_page: str | None = Field(None, max_length=URL_LENGTH)
     # …and earlier touches as a list.
     touchpoints: list[TouchpointIn] = Field(default_factory=list, max_length=200)
     consents: list[ConsentIn] = Field(default_factory=list, max_length=50)
@@ -125,10 +143,12 @@ class LeadIn(BaseModel):
 class EnvelopeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lead_id: str
-    template_key: str
-    connection: str | None = None
-    merge_fields: dict[str, str] = Field(default_factory=dict)
+    lead_id: Id
+    template_key: Id
+    connection: Id | None = None
+    merge_fields: dict[MergeFieldName, MergeFieldValue] = Field(
+        default_factory=dict, max_length=100
+    )
 
 
 class SigningSessionIn(BaseModel):
@@ -136,7 +156,7 @@ class SigningSessionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipient_id: str = Field("1", min_length=1, max_length=200)
+    recipient_id: str = Field("1", min_length=1, max_length=ID_LENGTH)
     email: str = Field(..., min_length=3, max_length=320, description="the signer's email")
     subject: str = Field(
         ..., min_length=1, max_length=200, description="the integrator's user id for the signer"
@@ -147,7 +167,7 @@ class SigningSessionIn(BaseModel):
     )
     return_url: str | None = Field(
         None,
-        max_length=2000,
+        max_length=URL_LENGTH,
         description="where the provider sends the signer afterwards; its origin must be on "
         "the template's or connection's return_origins",
     )
@@ -172,8 +192,8 @@ class SigningSessionOut(BaseModel):
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] | None = None
-    destination: str | None = None
+    ids: list[Annotated[int, Field(ge=1, le=MAX_INT64)]] | None = Field(None, max_length=1000)
+    destination: Id | None = None
 
 
 class LeadUpdateIn(BaseModel):
@@ -181,27 +201,28 @@ class LeadUpdateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    owner: str | None = Field(None, max_length=200)
-    first_name: str | None = Field(None, max_length=200)
-    last_name: str | None = Field(None, max_length=200)
-    company: str | None = Field(None, max_length=200)
+    owner: str | None = Field(None, max_length=NAME_LENGTH)
+    first_name: str | None = Field(None, max_length=NAME_LENGTH)
+    last_name: str | None = Field(None, max_length=NAME_LENGTH)
+    company: str | None = Field(None, max_length=NAME_LENGTH)
 
 
 class ConsentRecordIn(ConsentIn):
-    lead_id: str
+    lead_id: Id
 
 
 class ConsentTextIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str
-    text: str = Field(..., min_length=1, max_length=100_000)
-    locale: str | None = None
-    jurisdiction: str | None = None
-    title: str | None = None
+    kind: str = Field(..., max_length=60)
+    # Under the `/v1` body limit (server.max_json_body_bytes) with room for the other fields.
+    text: str = Field(..., min_length=1, max_length=60_000)
+    locale: str | None = Field(None, max_length=20)
+    jurisdiction: str | None = Field(None, max_length=20)
+    title: str | None = Field(None, max_length=NAME_LENGTH)
 
 
 class AnonymousTouchIn(TouchpointIn):
     """A touch from a visitor not yet known: stitched to the lead later by ``anonymous_id``."""
 
-    anonymous_id: str = Field(..., min_length=1, max_length=100)
+    anonymous_id: str = Field(..., min_length=1, max_length=ID_LENGTH)

@@ -51,7 +51,7 @@ EVENTS: dict[str, EventType] = {
 }
 
 
-def _json_field_of_multipart(content_type_header: str, body: bytes) -> str | None:
+def _json_field_of_multipart(content_type_header: str, body: bytes, errors: str) -> str | None:
     # The stdlib MIME parser needs the boundary, which only the request's header carries.
     head = f"Content-Type: {content_type_header}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
@@ -62,23 +62,30 @@ def _json_field_of_multipart(content_type_header: str, body: bytes) -> str | Non
             continue
         raw = part.get_payload(decode=True)
         if isinstance(raw, bytes):
-            return raw.decode(part.get_content_charset() or "utf-8")
+            return raw.decode(part.get_content_charset() or "utf-8", errors)
     return None
 
 
-def _event_json(request: InboundRequest) -> dict[str, Any]:
-    """The callback's JSON document, from whichever form encoding carried it."""
+def _event_json(request: InboundRequest, *, strict: bool = True) -> dict[str, Any]:
+    """The callback's JSON document, from whichever form encoding carried it (``strict``: see
+    untrusted_json.loads)."""
+    # Strictly, text that is not UTF-8 is refused; leniently it is replaced (U+FFFD), so that
+    # the signature can still be read and the strict reading gives the answer (400).
+    errors = "strict" if strict else "replace"
     try:
         if request.content_type == FORM_URLENCODED:
-            values = parse_qs(request.body.decode("utf-8"), keep_blank_values=True)
+            values = parse_qs(
+                request.body.decode("utf-8", errors), keep_blank_values=True, errors=errors
+            )
             text = values.get(JSON_FIELD, [None])[0]
         else:
-            text = _json_field_of_multipart(request.headers.get("content-type", ""), request.body)
+            content_type = request.headers.get("content-type", "")
+            text = _json_field_of_multipart(content_type, request.body, errors)
     except (UnicodeError, LookupError, ValueError):
         raise MalformedPayload("the form body cannot be read") from None
     if text is None:
         raise MalformedPayload("the form has no 'json' field")
-    return load_json_object(text)
+    return load_json_object(text, strict=strict)
 
 
 def _event_of(document: dict[str, Any]) -> dict[str, Any]:
@@ -113,8 +120,10 @@ class DropboxSignAdapter:
         self._secrets = list(secrets)
 
     def verify(self, request: InboundRequest) -> None:
+        # Read leniently: a signed body with, say, a repeated key is a 400 from dedup_key (which
+        # reads strictly), not a signature failure.
         try:
-            event = _event_of(_event_json(request))
+            event = _event_of(_event_json(request, strict=False))
         except MalformedPayload:
             raise SignatureInvalid("no event_hash could be read from the body") from None
         offered = text_or_none(event.get("event_hash"))

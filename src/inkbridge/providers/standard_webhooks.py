@@ -11,7 +11,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
+from inkbridge.providers._common import load_json_object
 from inkbridge.providers.base import Acknowledgement, InboundRequest
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
@@ -119,16 +119,6 @@ def _parse_time(value: Any, field: str) -> datetime:
     except ValueError:
         raise MalformedPayload(f"{field} is not an ISO-8601 time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def load_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedPayload("body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise MalformedPayload("body must be a JSON object")
-    return value
 
 
 # The same for every delivery, so built once (it is immutable).

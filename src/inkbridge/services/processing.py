@@ -23,7 +23,7 @@ from inkbridge.domain.lifecycle import (
     resolve_terminal,
     terminal_state_of,
 )
-from inkbridge.errors import InkbridgeError, MalformedPayload
+from inkbridge.errors import InkbridgeError, MalformedPayload, redacted_error
 from inkbridge.ids import hash_identifier, new_id
 from inkbridge.metrics import REGISTRY
 from inkbridge.providers.base import InboundRequest
@@ -440,15 +440,16 @@ def process_receipt_in(
     except Exception as exc:
         # Never lose a receipt to a bug: retry with backoff, then park it as failed (visible,
         # replayable) instead of blocking the inbox.
+        # The error is redacted in the column and the log alike: an exception's message may
+        # quote payload values (see errors.redacted_error).
         failed = receipt.attempts >= MAX_RECEIPT_ATTEMPTS
+        error = redacted_error(exc)
         if failed:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error=repr(exc))
+            receipts.settle(conn, receipt.id, status="failed", now=now, error=error)
         else:
             delay = min(300.0, 2.0**receipt.attempts)
-            receipts.release(
-                conn, receipt.id, error=repr(exc), retry_at=now + timedelta(seconds=delay)
-            )
-        log.exception("receipt_processing_error", receipt_id=receipt.id, parked=failed)
+            receipts.release(conn, receipt.id, error=error, retry_at=now + timedelta(seconds=delay))
+        log.error("receipt_processing_error", receipt_id=receipt.id, parked=failed, error=error)
         return ProcessResult(receipt.id, "failed" if failed else "retry")
     RECEIPTS_PROCESSED.labels("done").inc()
     log.info(

@@ -73,7 +73,7 @@ def decode_report(body: bytes) -> list[NormalizedEvent]:
             for item in report["events"]
         ]
     except (ValueError, KeyError, TypeError) as exc:
-        raise MalformedPayload(f"unreadable reconciliation report: {exc}") from None
+        raise MalformedPayload(f"unreadable reconciliation report: {type(exc).__name__}") from None
 
 
 def _candidates(

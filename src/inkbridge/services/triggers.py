@@ -21,9 +21,16 @@ from sqlalchemy import select
 
 from inkbridge.bootstrap import Container
 from inkbridge.config import TriggerSettings, resolve_secret
-from inkbridge.errors import InkbridgeError, MalformedPayload, NotFound, SignatureInvalid
+from inkbridge.errors import (
+    InkbridgeError,
+    MalformedPayload,
+    NotFound,
+    SignatureInvalid,
+    redacted_error,
+)
 from inkbridge.ids import hash_identifier
 from inkbridge.providers import standard_webhooks
+from inkbridge.providers._common import load_json, load_json_object
 from inkbridge.store import audit, receipts
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
@@ -66,12 +73,23 @@ def verify_hubspot_v3(
     raise SignatureInvalid("no signature matched")
 
 
+def _short_text(value: object, field: str, limit: int = 200) -> str:
+    """A scalar id as text of 1 to ``limit`` characters; anything else is ``MalformedPayload``."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MalformedPayload(f"{field} must be a string or an integer")
+    text = str(value)
+    if not 0 < len(text) <= limit:
+        raise MalformedPayload(f"{field} must be 1 to {limit} characters")
+    return text
+
+
+def _optional_text(value: object, field: str, limit: int) -> str | None:
+    return None if value is None else _short_text(value, field, limit)
+
+
 def parse_hubspot(body: bytes, stage: str) -> list[StageReached]:
     """HubSpot posts a JSON array of events; keep deal stage changes to the wanted stage."""
-    try:
-        events = json.loads(body)
-    except ValueError:
-        raise MalformedPayload("body is not valid JSON") from None
+    events = load_json(body)
     if not isinstance(events, list):
         raise MalformedPayload("a HubSpot webhook body is a JSON array")
     found = []
@@ -87,9 +105,9 @@ def parse_hubspot(body: bytes, stage: str) -> list[StageReached]:
             occurred = event.get("occurredAt")
             found.append(
                 StageReached(
-                    deal_id=str(event["objectId"]),
+                    deal_id=_short_text(event["objectId"], "objectId"),
                     stage=stage,
-                    occurred_at=str(occurred) if occurred is not None else "",
+                    occurred_at=_optional_text(occurred, "occurredAt", 40) or "",
                 )
             )
     return found
@@ -97,7 +115,7 @@ def parse_hubspot(body: bytes, stage: str) -> list[StageReached]:
 
 def parse_generic(body: bytes, stage: str) -> list[StageReached]:
     """``{"type": "deal.stage_reached", "data": {deal_id, stage, lead_id | email}}``."""
-    payload = standard_webhooks.load_json_object(body)
+    payload = load_json_object(body)
     data = payload.get("data")
     if payload.get("type") != "deal.stage_reached" or not isinstance(data, dict):
         return []
@@ -107,11 +125,11 @@ def parse_generic(body: bytes, stage: str) -> list[StageReached]:
         raise MalformedPayload("data needs lead_id or email to find the signer")
     return [
         StageReached(
-            deal_id=str(data["deal_id"]),
+            deal_id=_short_text(data["deal_id"], "data.deal_id"),
             stage=stage,
-            occurred_at=str(data.get("occurred_at", "")),
-            lead_id=data.get("lead_id"),
-            email=data.get("email"),
+            occurred_at=_optional_text(data.get("occurred_at"), "data.occurred_at", 40) or "",
+            lead_id=_optional_text(data.get("lead_id"), "data.lead_id", 40),
+            email=_optional_text(data.get("email"), "data.email", 320),
         )
     ]
 
@@ -241,11 +259,14 @@ async def process_trigger(container: Container, db: RegionDatabase, receipt: Rec
         )
     except NotFound as exc:
         with db.transaction() as conn:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error=str(exc))
+            # The kind only: the identifier may be the signer's email.
+            error = f"{exc.kind} not found"
+            receipts.settle(conn, receipt.id, status="failed", now=now, error=error)
         return "failed"
     except InkbridgeError as exc:
         with db.transaction() as conn:
-            receipts.release(conn, receipt.id, error=str(exc), retry_at=now + _backoff(receipt))
+            error = redacted_error(exc)
+            receipts.release(conn, receipt.id, error=error, retry_at=now + _backoff(receipt))
         return "retry"
     with db.transaction() as conn:
         receipts.settle(
