@@ -30,10 +30,11 @@ MergeFieldName = Annotated[str, Field(min_length=1, max_length=ID_LENGTH)]
 MergeFieldValue = Annotated[str, Field(max_length=URL_LENGTH)]
 
 
-class TouchpointIn(BaseModel):
+class LandingFields(BaseModel):
+    """The attribution of one landing: UTM fields, the common click ids flat, referrer, page."""
+
     model_config = ConfigDict(extra="forbid")
 
-    occurred_at: datetime | None = None
     utm_source: str | None = Field(None, max_length=NAME_LENGTH)
     utm_medium: str | None = Field(None, max_length=NAME_LENGTH)
     utm_campaign: str | None = Field(None, max_length=NAME_LENGTH)
@@ -42,9 +43,13 @@ class TouchpointIn(BaseModel):
     gclid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
     fbclid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
     msclkid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
-    click_ids: dict[ClickIdName, ClickIdValue] = Field(default_factory=dict, max_length=20)
     referrer: str | None = Field(None, max_length=URL_LENGTH)
     landing_page: str | None = Field(None, max_length=URL_LENGTH)
+
+
+class TouchpointIn(LandingFields):
+    occurred_at: datetime | None = None
+    click_ids: dict[ClickIdName, ClickIdValue] = Field(default_factory=dict, max_length=20)
 
     def to_domain(self, default_time: datetime) -> Touchpoint:
         click_ids = dict(self.click_ids)
@@ -81,7 +86,7 @@ class ConsentIn(BaseModel):
     source: str | None = Field(None, max_length=NAME_LENGTH)
 
 
-class LeadIn(BaseModel):
+class LeadIn(LandingFields):
     """A lead with the attribution it arrived with and the consents it gave."""
 
     model_config = ConfigDict(extra="forbid")
@@ -93,37 +98,17 @@ class LeadIn(BaseModel):
     anonymous_id: str | None = Field(None, max_length=100)
     owner: str | None = Field(None, max_length=200)
     region: str | None = Field(None, max_length=40)
-    # The landing touch can be given flat, like a form post with UTM fields…
-    utm_source: str | None = Field(None, max_length=NAME_LENGTH)
-    utm_medium: str | None = Field(None, max_length=NAME_LENGTH)
-    utm_campaign: str | None = Field(None, max_length=NAME_LENGTH)
-    utm_term: str | None = Field(None, max_length=NAME_LENGTH)
-    utm_content: str | None = Field(None, max_length=NAME_LENGTH)
-    gclid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
-    fbclid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
-    msclkid: str | None = Field(None, max_length=CLICK_ID_LENGTH)
-    referrer: str | None = Field(None, max_length=URL_LENGTH)
-    landing_page: str | None = Field(None, max_length=URL_LENGTH)
-    # …and earlier touches as a list.
+    # The landing touch can be given flat (the LandingFields), like a form post with UTM
+    # fields, and earlier touches as a list.
     touchpoints: list[TouchpointIn] = Field(default_factory=list, max_length=200)
     consents: list[ConsentIn] = Field(default_factory=list, max_length=50)
 
     def to_capture(self, ip: str | None, user_agent: str | None) -> LeadCapture:
         now = datetime.now(UTC)
         touches = [t.to_domain(now) for t in self.touchpoints]
-        flat = TouchpointIn(
-            utm_source=self.utm_source,
-            utm_medium=self.utm_medium,
-            utm_campaign=self.utm_campaign,
-            utm_term=self.utm_term,
-            utm_content=self.utm_content,
-            gclid=self.gclid,
-            fbclid=self.fbclid,
-            msclkid=self.msclkid,
-            referrer=self.referrer,
-            landing_page=self.landing_page,
-        )
-        if any(v for k, v in flat.model_dump().items() if k not in {"click_ids", "occurred_at"}):
+        landing = {name: getattr(self, name) for name in LandingFields.model_fields}
+        flat = TouchpointIn(**landing)
+        if any(landing.values()):
             touches.append(flat.to_domain(now))
         return LeadCapture(
             email=self.email,
