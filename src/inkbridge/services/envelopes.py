@@ -4,6 +4,7 @@ timeline. Signing sessions live in ``services.signer_sessions``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from inkbridge.services.envelope_tracking import META_CORRELATION, META_ENVELOPE
 from inkbridge.services.leads import find_lead
 from inkbridge.store import audit, event_log
 from inkbridge.store import envelopes as envelope_store
-from inkbridge.store.database import Databases
+from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.schema import envelopes, outbox, recipients
 
 
@@ -76,38 +77,49 @@ def _record_new(
         )
 
 
+def locate_envelope(databases: Databases, envelope_id: str) -> tuple[RegionDatabase, Any] | None:
+    """The region database holding an envelope, and its row; None when no region has it."""
+    for db in databases:
+        with db.reader() as conn:
+            row = envelope_store.get(conn, envelope_id)
+        if row is not None:
+            return db, row
+    return None
+
+
+def find_envelope(databases: Databases, envelope_id: str) -> tuple[RegionDatabase, Any]:
+    found = locate_envelope(databases, envelope_id)
+    if found is None:
+        raise NotFound("envelope", envelope_id)
+    return found
+
+
+@dataclass(frozen=True)
 class Envelopes:
     """Creating envelopes at providers and reading them back; built once by bootstrap with the
     regions' databases, the providers' API clients, the templates and the connections."""
 
-    def __init__(
-        self,
-        databases: Databases,
-        providers: Mapping[str, ProviderClient],
-        templates: Mapping[str, TemplateSettings],
-        connections: Mapping[str, ConnectionSettings],
-    ) -> None:
-        self._databases = databases
-        self._providers = providers
-        self._templates = templates
-        self._connections = connections
+    databases: Databases
+    providers: Mapping[str, ProviderClient]
+    templates: Mapping[str, TemplateSettings]
+    connections: Mapping[str, ConnectionSettings]
 
     def _pick_connection(self, connection: str | None, region: str) -> str:
         if connection is not None:
-            if connection not in self._connections:
+            if connection not in self.connections:
                 raise InvalidInput(f"unknown connection {connection!r}", field="connection")
-            if self._connections[connection].region != region:
+            if self.connections[connection].region != region:
                 raise InvalidInput(
                     f"connection {connection!r} serves another region than the lead's",
                     field="connection",
                 )
-            if connection not in self._providers:
+            if connection not in self.providers:
                 raise InvalidInput(
                     f"connection {connection!r} has no provider API configured", field="connection"
                 )
             return connection
-        for name, conn in self._connections.items():
-            if conn.region == region and name in self._providers:
+        for name, conn in self.connections.items():
+            if conn.region == region and name in self.providers:
                 return name
         raise InvalidInput(f"no provider connection serves region {region!r}", field="connection")
 
@@ -131,13 +143,13 @@ class Envelopes:
             existing = self._existing(envelope_id)
             if existing is not None and existing.provider_envelope_id is not None:
                 return self.envelope_view(envelope_id)
-        region, lead = find_lead(self._databases, lead_id)
-        template = self._templates.get(template_key)
+        region, lead = find_lead(self.databases, lead_id)
+        template = self.templates.get(template_key)
         if template is None:
             raise InvalidInput(f"unknown template {template_key!r}", field="template_key")
         connection_name = self._pick_connection(connection, region)
-        provider = self._providers[connection_name]
-        db = self._databases[region]
+        provider = self.providers[connection_name]
+        db = self.databases[region]
         resumed = envelope_id is not None and self._existing(envelope_id) is not None
         envelope_id = envelope_id or new_id("env")
         correlation_id = lead["correlation_id"]
@@ -160,7 +172,7 @@ class Envelopes:
                 lead=lead,
                 name=name,
                 connection=connection_name,
-                provider_name=self._connections[connection_name].provider,
+                provider_name=self.connections[connection_name].provider,
                 template_key=template_key,
                 template_version=template.version,
                 attribution=attribution,
@@ -218,24 +230,16 @@ class Envelopes:
         return self.envelope_view(envelope_id)
 
     def _existing(self, envelope_id: str) -> Any:
-        for db in self._databases:
-            with db.reader() as conn:
-                row = envelope_store.get(conn, envelope_id)
-            if row is not None:
-                return row
-        return None
+        found = locate_envelope(self.databases, envelope_id)
+        return found[1] if found is not None else None
 
     def _find(self, envelope_id: str) -> tuple[str, Any]:
-        for db in self._databases:
-            with db.reader() as conn:
-                row = envelope_store.get(conn, envelope_id)
-            if row is not None:
-                return db.region, row
-        raise NotFound("envelope", envelope_id)
+        db, row = find_envelope(self.databases, envelope_id)
+        return db.region, row
 
     def envelope_view(self, envelope_id: str) -> dict[str, Any]:
         region, row = self._find(envelope_id)
-        with self._databases[region].reader() as conn:
+        with self.databases[region].reader() as conn:
             recipient_list = envelope_store.recipient_rows(conn, envelope_id)
             events = event_log.for_envelope(conn, envelope_id)
             deliveries = conn.execute(
@@ -293,7 +297,7 @@ class Envelopes:
 
     def find_by_provider_id(self, provider_envelope_id: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
-        for db in self._databases:
+        for db in self.databases:
             with db.reader() as conn:
                 rows = conn.execute(
                     select(envelopes.c.id).where(
@@ -306,7 +310,7 @@ class Envelopes:
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest envelopes across regions, as summaries (no timeline)."""
         rows: list[Any] = []
-        for db in self._databases:
+        for db in self.databases:
             with db.reader() as conn:
                 rows.extend(
                     conn.execute(

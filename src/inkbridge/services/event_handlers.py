@@ -95,18 +95,8 @@ class JourneyActions:
     def __call__(self, conn: Connection, fact: EnvelopeFact) -> None:
         if fact.lead is None:
             return
-        run_journeys(
-            conn,
-            self.destinations,
-            self.rules,
-            region=fact.region,
-            envelope_id=fact.envelope.id,
-            to_state=str(fact.event.data["to"]),
-            lead=fact.lead,
-            payload=outbound_payload(fact, self.document_url(fact.envelope.id)),
-            correlation_id=fact.correlation_id,
-            now=fact.now,
-        )
+        payload = outbound_payload(fact, self.document_url(fact.envelope.id))
+        run_journeys(conn, self.destinations, self.rules, fact, fact.lead, payload)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 from inkbridge.config import JourneySettings
 from inkbridge.domain.journeys import ACTION_ROLES, DEFAULT_RULES, JourneyRule, evaluate
 from inkbridge.services.routing import Destination, enqueue_for
+from inkbridge.services.unit_of_work import EnvelopeFact
 from inkbridge.store import audit
 from inkbridge.store.schema import consent_texts
 
@@ -39,15 +40,14 @@ def run_journeys(
     conn: Connection,
     destinations: Mapping[str, Destination],
     rules: tuple[JourneyRule, ...],
-    *,
-    region: str,
-    envelope_id: str,
-    to_state: str,
+    fact: EnvelopeFact,
     lead: dict[str, Any],
     payload: dict[str, Any],
-    correlation_id: str | None,
-    now: datetime,
 ) -> None:
+    """The journey rules a lead's envelope reaching a state fires: one outbox row per action
+    and destination, and an audit entry per firing."""
+    region, envelope_id, now = fact.region, fact.envelope.id, fact.now
+    correlation_id, to_state = fact.correlation_id, str(fact.event.data["to"])
     for firing in evaluate(rules, envelope_id, to_state, bool(lead.get("marketing_allowed"))):
         action_payload = {**payload, "journey": firing.data}
         record_key = f"lead:{lead['id']}"

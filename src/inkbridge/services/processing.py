@@ -60,22 +60,17 @@ def _request_of(receipt: ReceiptRecord) -> InboundRequest:
     )
 
 
+@dataclass(frozen=True)
 class ReceiptProcessor:
     """The worker's inbox step, built once by bootstrap with what it needs: the connection
     bindings, the event sources of receipts that are not webhooks (reconciliation reports, by
     receipt source), the handlers of domain events, and the worker's settings."""
 
-    def __init__(
-        self,
-        bindings: Mapping[str, ConnectionBinding],
-        sources: Mapping[str, EventSource],
-        handlers: EventHandlers,
-        settings: WorkerSettings,
-    ) -> None:
-        self._bindings = bindings
-        self._sources = sources
-        self._handlers = handlers
-        self._settings = settings
+    bindings: Mapping[str, ConnectionBinding]
+    # Event sources by receipt source, for receipts that are not webhooks (reconciliation).
+    sources: Mapping[str, EventSource]
+    handlers: EventHandlers
+    settings: WorkerSettings
 
     def process_receipt(self, db: RegionDatabase, receipt: ReceiptRecord) -> ProcessResult:
         """Process one claimed receipt in its own transaction; safe to run again after a crash."""
@@ -85,14 +80,14 @@ class ReceiptProcessor:
     def process_receipt_in(self, conn: Connection, receipt: ReceiptRecord) -> ProcessResult:
         """Process one receipt inside the caller's transaction, in a savepoint of its own: a
         receipt that fails rolls back alone and is retried; the others commit."""
-        binding = self._bindings.get(receipt.connection)
+        binding = self.bindings.get(receipt.connection)
         now = datetime.now(UTC)
         if binding is None:
             receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown connection")
             RECEIPTS_PROCESSED.labels("failed").inc()
             return ProcessResult(receipt.id, "failed")
         # A webhook is read by its connection's adapter; a reconciliation report by its own.
-        source = self._sources.get(receipt.source, binding.adapter)
+        source = self.sources.get(receipt.source, binding.adapter)
         try:
             events = source.parse(_request_of(receipt))
         except MalformedPayload as exc:
@@ -107,7 +102,7 @@ class ReceiptProcessor:
         accepted = 0
         correlation_id = None
         try:
-            with unit_of_work(conn, self._handlers) as uow:
+            with unit_of_work(conn, self.handlers) as uow:
                 for index, event in enumerate(events):
                     update = update_envelope(
                         conn,
@@ -173,7 +168,7 @@ class ReceiptProcessor:
         On SQLite (one writer anyway) the batch is one transaction: one commit, one fsync; it
         stops taking receipts once it has run ``worker.sqlite_transaction_seconds``. Should the
         process die midway, the whole batch rolls back, claims included, and runs again."""
-        lease = self._settings.lease_seconds
+        lease = self.settings.lease_seconds
         if not db.is_sqlite:
             # On PostgreSQL many workers run at once: short transactions, one per receipt, so a
             # worker never holds the audit chain head or an envelope row while it works on
@@ -187,7 +182,7 @@ class ReceiptProcessor:
             return len(claimed)
         # Claimed a few at a time while the transaction is young: it holds SQLite's one write
         # lock, which the webhook receipt writer of this process waits for.
-        deadline = time.monotonic() + self._settings.sqlite_transaction_seconds
+        deadline = time.monotonic() + self.settings.sqlite_transaction_seconds
         done = 0
         with db.transaction() as conn:
             while done < limit:

@@ -89,17 +89,14 @@ class StatusReports(EventSource):
         return decode_report(request.body)
 
 
+@dataclass(frozen=True)
 class Reconciler:
     """Polls providers for the envelopes that need it; built once by bootstrap with the API
     clients of the connections and the default staleness window."""
 
-    def __init__(self, providers: Mapping[str, ProviderClient], stale_after: timedelta) -> None:
-        self._providers = providers
-        self._stale_after = stale_after
-
-    @property
-    def polls_anything(self) -> bool:
-        return bool(self._providers)
+    providers: Mapping[str, ProviderClient]
+    # Open envelopes this long without news are polled (unless a round asks otherwise).
+    stale_after: timedelta
 
     def _candidates(
         self, db: RegionDatabase, now: datetime, stale_after: timedelta, limit: int
@@ -122,7 +119,7 @@ class Reconciler:
             rows = conn.execute(query).all()
         due = []
         for row in rows:
-            client = self._providers.get(row.connection)
+            client = self.providers.get(row.connection)
             if client is None:
                 continue
             interval = timedelta(seconds=client.min_poll_interval_seconds)
@@ -132,7 +129,7 @@ class Reconciler:
 
     async def reconcile_envelope(self, db: RegionDatabase, row: Any) -> bool:
         """Fetch one envelope's status and queue it as a reconcile receipt; True if queued."""
-        client = self._providers[row.connection]
+        client = self.providers[row.connection]
         now = datetime.now(UTC)
         try:
             events = await client.fetch_status(row.provider_envelope_id)
@@ -183,7 +180,7 @@ class Reconciler:
         stale_after: timedelta | None = None,
         limit: int = 50,
     ) -> ReconcileResult:
-        window = stale_after or self._stale_after
+        window = stale_after or self.stale_after
         rows = self._candidates(db, datetime.now(UTC), window, limit)
         reported = failed = 0
         for row in rows:

@@ -34,6 +34,7 @@ from inkbridge.domain.signer_session import (
 from inkbridge.errors import InkbridgeError, InvalidInput, NotFound, SignerMismatch, StateConflict
 from inkbridge.ids import new_id
 from inkbridge.providers.base import ProviderClient, Signer, SignerAuthentication
+from inkbridge.services.envelopes import find_envelope
 from inkbridge.store import audit
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store import signer_sessions as session_store
@@ -152,43 +153,26 @@ def _claim(
     return session, (envelope, recipient)
 
 
+@dataclass(frozen=True)
 class SignerSessions:
     """Issuing and redeeming signer sessions; built once by bootstrap with the regions'
     databases, the providers' API clients, the templates and connections (their allowed return
     origins), the signing settings, the subject-hash key and the public base URL."""
 
-    def __init__(
-        self,
-        databases: Databases,
-        providers: Mapping[str, ProviderClient],
-        templates: Mapping[str, TemplateSettings],
-        connections: Mapping[str, ConnectionSettings],
-        signing: SigningSettings,
-        subject_key: bytes | None,
-        base_url: str,
-    ) -> None:
-        self._databases = databases
-        self._providers = providers
-        self._templates = templates
-        self._connections = connections
-        self._signing = signing
-        self._subject_key = subject_key
-        self._base_url = base_url
-
-    def _find_envelope(self, envelope_id: str) -> tuple[RegionDatabase, Any]:
-        for db in self._databases:
-            with db.reader() as conn:
-                row = envelope_store.get(conn, envelope_id)
-            if row is not None:
-                return db, row
-        raise NotFound("envelope", envelope_id)
+    databases: Databases
+    providers: Mapping[str, ProviderClient]
+    templates: Mapping[str, TemplateSettings]
+    connections: Mapping[str, ConnectionSettings]
+    signing: SigningSettings
+    subject_key: bytes | None
+    base_url: str
 
     def _allowed_origins(self, envelope: Any) -> frozenset[str]:
         origins: set[str] = set()
-        template = self._templates.get(envelope.template_key or "")
+        template = self.templates.get(envelope.template_key or "")
         if template is not None:
             origins.update(template.return_origins)
-        connection = self._connections.get(envelope.connection)
+        connection = self.connections.get(envelope.connection)
         if connection is not None:
             origins.update(connection.return_origins)
         return frozenset(origins)
@@ -203,8 +187,8 @@ class SignerSessions:
     ) -> IssuedSession:
         """Check the integrator's account of the signer and issue a one-time signing link."""
         now = now or datetime.now(UTC)
-        signing = self._signing
-        db, envelope = self._find_envelope(envelope_id)
+        signing = self.signing
+        db, envelope = find_envelope(self.databases, envelope_id)
         _check_open(envelope_id, envelope.state, envelope.provider_envelope_id)
         with db.reader() as conn:
             recipient = next(
@@ -246,7 +230,7 @@ class SignerSessions:
         opaque = secrets.token_urlsafe(32)
         session_id = new_id("ssn")
         expires_at = now + signing.session_ttl
-        hashed_subject = subject_hash(request.subject, self._subject_key)
+        hashed_subject = subject_hash(request.subject, self.subject_key)
         with db.transaction() as conn:
             locked = session_store.lock_envelope(conn, envelope_id)
             if locked is None:
@@ -290,7 +274,7 @@ class SignerSessions:
                     "token_id": token_id,
                 },
             )
-        url = f"{self._base_url}{SIGN_PATH}{opaque}"
+        url = f"{self.base_url}{SIGN_PATH}{opaque}"
         return IssuedSession(session_id=session_id, url=url, expires_at=expires_at)
 
     async def redeem_session(
@@ -310,7 +294,7 @@ class SignerSessions:
         hashed = token_hash(opaque)
         short_ip, short_agent = minimise_ip(ip), minimise_user_agent(user_agent)
         claimed = None
-        for db in self._databases:
+        for db in self.databases:
             # A thread: the guarded update may wait on another redemption's row lock.
             claimed = await asyncio.to_thread(_claim, db, hashed, now, short_ip, short_agent)
             if claimed is not None:
@@ -318,7 +302,7 @@ class SignerSessions:
         if claimed is None:
             raise SessionUnavailable("unknown")
         session, (envelope, recipient) = claimed
-        provider = self._providers.get(envelope.connection)
+        provider = self.providers.get(envelope.connection)
         if provider is None or envelope.provider_envelope_id is None:
             raise SessionUnavailable("the envelope's connection has no provider API")
         cookie_value = secrets.token_urlsafe(32)

@@ -171,24 +171,17 @@ def _backoff(receipt: ReceiptRecord) -> timedelta:
     return timedelta(seconds=min(300.0, 2.0**receipt.attempts))
 
 
+@dataclass(frozen=True)
 class Triggers:
     """CRM deal triggers: intake verifies and queues a delivery; the worker turns each into an
     envelope. Built once by bootstrap with the regions' databases, the HTTP client (HubSpot
     contact look-ups), the configured triggers, the envelopes service and the lease length."""
 
-    def __init__(
-        self,
-        databases: Databases,
-        http: httpx.AsyncClient,
-        triggers: Mapping[str, TriggerSettings],
-        envelopes: Envelopes,
-        lease_seconds: float,
-    ) -> None:
-        self._databases = databases
-        self._http = http
-        self._triggers = triggers
-        self._envelopes = envelopes
-        self._lease_seconds = lease_seconds
+    databases: Databases
+    http: httpx.AsyncClient
+    triggers: Mapping[str, TriggerSettings]
+    envelopes: Envelopes
+    lease_seconds: float
 
     def intake(
         self,
@@ -217,7 +210,7 @@ class Triggers:
                 trigger.tolerance_seconds,
             )
             found = parse_generic(body, trigger.stage)
-        db = self._databases.home
+        db = self.databases.home
         queued = 0
         with db.transaction() as conn:
             for item in found:
@@ -242,10 +235,10 @@ class Triggers:
             return item.lead_id
         email = item.email
         if email is None and trigger.kind == "hubspot":
-            email = await _hubspot_deal_contact_email(self._http, trigger, item.deal_id)
+            email = await _hubspot_deal_contact_email(self.http, trigger, item.deal_id)
         if email:
             digest = hash_identifier(email)
-            for db in self._databases:
+            for db in self.databases:
                 with db.reader() as conn:
                     row = conn.execute(
                         select(leads.c.id)
@@ -260,7 +253,7 @@ class Triggers:
     async def process_trigger(self, db: RegionDatabase, receipt: ReceiptRecord) -> str:
         """Create the deal's envelope (idempotently) and settle the receipt."""
         name = receipt.connection.removeprefix("trigger:")
-        trigger = self._triggers.get(name)
+        trigger = self.triggers.get(name)
         now = datetime.now(UTC)
         if trigger is None:
             with db.transaction() as conn:
@@ -269,7 +262,7 @@ class Triggers:
         item = StageReached(**json.loads(receipt.body))
         try:
             lead_id = await self._lead_of(trigger, item)
-            view = await self._envelopes.create_envelope(
+            view = await self.envelopes.create_envelope(
                 lead_id=lead_id,
                 template_key=trigger.template_key,
                 connection=trigger.connection,
@@ -308,7 +301,7 @@ class Triggers:
             claimed = receipts.claim(
                 conn,
                 limit=limit,
-                lease_seconds=self._lease_seconds,
+                lease_seconds=self.lease_seconds,
                 now=datetime.now(UTC),
                 triggers=True,
             )
