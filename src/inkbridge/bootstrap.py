@@ -1,11 +1,16 @@
 """The one composition root: settings in, a wired container out. Production and tests share it;
-tests pass their own settings (and, if they like, their own HTTP client)."""
+tests pass their own settings (and, if they like, their own HTTP client).
+
+Each service is built here once, with exactly what it needs; only this module (and the entry
+points that hold the container: api, web, cli, worker) knows the container. The services share
+the ``providers`` and ``destinations`` dicts, so a test that swaps a client in sees it used."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -22,6 +27,14 @@ from inkbridge.connectors.throttle import ThrottledTransport, bucket_for
 from inkbridge.errors import ConfigError
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
+from inkbridge.services.envelopes import Envelopes
+from inkbridge.services.event_handlers import envelope_handlers
+from inkbridge.services.journeys import journey_rules
+from inkbridge.services.processing import ReceiptProcessor
+from inkbridge.services.reconcile import RECONCILE_SOURCE, Reconciler, StatusReports
+from inkbridge.services.routing import Destination
+from inkbridge.services.signer_sessions import SignerSessions
+from inkbridge.services.triggers import Triggers
 from inkbridge.store import migrate
 from inkbridge.store.database import Databases
 
@@ -31,14 +44,14 @@ SANDBOX_MARKETING_PATH = "/sandbox/marketing"
 
 
 @dataclass
-class Destination:
-    """A configured destination and the connector that writes to it."""
+class Services:
+    """The services of one process, each built once by ``bootstrap``."""
 
-    name: str
-    settings: DestinationSettings
-    connector: Connector
-    # Upsert destinations only need the newest state of a record; event streams need every event.
-    coalesce: bool
+    receipts: ReceiptProcessor
+    reconciler: Reconciler
+    envelopes: Envelopes
+    signer_sessions: SignerSessions
+    triggers: Triggers
 
 
 @dataclass
@@ -47,11 +60,10 @@ class Container:
     databases: Databases
     bindings: Mapping[str, ConnectionBinding]
     http: httpx.AsyncClient
+    services: Services
     providers: dict[str, ProviderClient] = field(default_factory=dict)
     destinations: dict[str, Destination] = field(default_factory=dict)
     extra_clients: list[httpx.AsyncClient] = field(default_factory=list)
-    # The key of signer subject hashes (settings.signing.subject_hash_key), resolved once.
-    signing_subject_key: bytes | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -233,12 +245,12 @@ def bootstrap(
     else:
         migrate.ensure_migrated(databases)
     client = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
-    container = Container(
-        settings=settings, databases=databases, bindings=build_bindings(settings), http=client
-    )
+    subject_key = None
     if settings.signing.subject_hash_key:
         key = resolve_secret(settings.signing.subject_hash_key).get_secret_value()
-        container.signing_subject_key = key.encode("utf-8")
+        subject_key = key.encode("utf-8")
+    destinations: dict[str, Destination] = {}
+    extra_clients: list[httpx.AsyncClient] = []
     for name, dest in settings.destinations.items():
         dest_client = client
         if dest.rate_limit_requests and http is None:
@@ -249,10 +261,62 @@ def bootstrap(
                     bucket_for(dest.rate_limit_requests, dest.rate_limit_window_seconds),
                 ),
             )
-            container.extra_clients.append(dest_client)
-        container.destinations[name] = build_connector(settings, name, dest, dest_client)
+            extra_clients.append(dest_client)
+        destinations[name] = build_connector(settings, name, dest, dest_client)
+    providers: dict[str, ProviderClient] = {}
     for name in settings.connections:
         provider = build_provider(settings, name, client)
         if provider is not None:
-            container.providers[name] = provider
-    return container
+            providers[name] = provider
+    bindings = build_bindings(settings)
+    return Container(
+        settings=settings,
+        databases=databases,
+        bindings=bindings,
+        http=client,
+        services=build_services(
+            settings, databases, bindings, client, providers, destinations, subject_key
+        ),
+        providers=providers,
+        destinations=destinations,
+        extra_clients=extra_clients,
+    )
+
+
+def build_services(
+    settings: Settings,
+    databases: Databases,
+    bindings: Mapping[str, ConnectionBinding],
+    http: httpx.AsyncClient,
+    providers: dict[str, ProviderClient],
+    destinations: dict[str, Destination],
+    subject_key: bytes | None = None,
+) -> Services:
+    """Every service once, each with the parts of the configuration it reads."""
+    base_url = settings.server.base_url
+    handlers = envelope_handlers(
+        destinations,
+        journey_rules(settings.journeys),
+        settings.templates,
+        lambda envelope_id: f"{base_url}/v1/envelopes/{envelope_id}",
+    )
+    envelopes = Envelopes(databases, providers, settings.templates, settings.connections)
+    return Services(
+        receipts=ReceiptProcessor(
+            bindings, {RECONCILE_SOURCE: StatusReports()}, handlers, settings.worker
+        ),
+        reconciler=Reconciler(providers, timedelta(seconds=settings.worker.stale_after_seconds)),
+        envelopes=envelopes,
+        signer_sessions=SignerSessions(
+            databases,
+            providers,
+            settings.templates,
+            settings.connections,
+            settings.signing,
+            subject_key,
+            base_url,
+        ),
+        triggers=Triggers(
+            databases, http, settings.triggers, envelopes, settings.worker.lease_seconds
+        ),
+    )

@@ -191,18 +191,22 @@ def replay(config_path: Path | None) -> None:
 def reconcile(config_path: Path | None) -> None:
     """Check stale, conflicting and drop-prone envelopes against their provider now."""
     from inkbridge.services.admin import reconcile_now
-    from inkbridge.services.processing import process_pending
 
     settings = settings_from(config_path)
 
     async def run() -> None:
         container = bootstrap(settings)
         try:
-            results = await reconcile_now(container, source="cli", actor="cli", limit=1000)
+            services = container.services
+            results = await reconcile_now(
+                container.databases, services.reconciler, source="cli", actor="cli", limit=1000
+            )
             for db in container.databases:
                 result = results[db.region]
                 processed = 0
-                while claimed := await asyncio.to_thread(process_pending, container, db, 100):
+                while claimed := await asyncio.to_thread(
+                    services.receipts.process_pending, db, 100
+                ):
                     processed += claimed
                 click.echo(
                     f"{db.region}: {result.checked} checked, {result.reported} reported, "

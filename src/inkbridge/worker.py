@@ -12,9 +12,6 @@ import structlog
 from inkbridge.bootstrap import Container
 from inkbridge.errors import redacted_error
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
-from inkbridge.services.processing import process_pending
-from inkbridge.services.reconcile import reconcile_once
-from inkbridge.services.triggers import process_triggers
 from inkbridge.store.database import RegionDatabase
 
 log = structlog.get_logger("inkbridge.worker")
@@ -25,6 +22,7 @@ class Worker:
 
     def __init__(self, container: Container) -> None:
         self.container = container
+        self.services = container.services
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -48,7 +46,7 @@ class Worker:
         batch = self.container.settings.worker.batch_size
         while not self._stopping.is_set():
             try:
-                claimed = await asyncio.to_thread(process_pending, self.container, db, batch)
+                claimed = await asyncio.to_thread(self.services.receipts.process_pending, db, batch)
             except Exception as exc:
                 log.error("inbox_loop_error", region=db.region, error=redacted_error(exc))
                 claimed = 0
@@ -60,7 +58,7 @@ class Worker:
         interval = self.container.settings.worker.poll_interval_seconds
         while not self._stopping.is_set():
             try:
-                attempted = await deliver_once(self.container, runtime, db)
+                attempted = await deliver_once(runtime, db)
             except Exception as exc:
                 log.error(
                     "delivery_loop_error",
@@ -77,7 +75,7 @@ class Worker:
         interval = self.container.settings.worker.reconcile_interval_seconds
         while not self._stopping.is_set():
             try:
-                result = await reconcile_once(self.container, db)
+                result = await self.services.reconciler.reconcile_once(db)
                 if result.reported:
                     self.wake()
             except Exception as exc:
@@ -87,7 +85,7 @@ class Worker:
     async def _trigger_loop(self, db: RegionDatabase) -> None:
         while not self._stopping.is_set():
             try:
-                claimed = await process_triggers(self.container, db)
+                claimed = await self.services.triggers.process_triggers(db)
             except Exception as exc:
                 log.error("trigger_loop_error", region=db.region, error=redacted_error(exc))
                 claimed = 0

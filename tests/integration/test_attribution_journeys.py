@@ -19,7 +19,6 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.services.attribution_query import CreditBy, attribution_credits
 from inkbridge.services.leads import LeadCapture, capture_lead, record_touchpoint
-from inkbridge.services.processing import process_pending
 from inkbridge.services.replay import rebuild_all
 from inkbridge.services.report_queries import ReportFilter
 from inkbridge.services.reports import Model
@@ -46,7 +45,7 @@ def _events(container: Container, lead_id: str, ref: str, steps: list[tuple[str,
     for kind, at in steps:
         recipient = None if kind in ("document_sent", "document_completed") else "1"
         _receive(container, event_body(kind, ref, at, recipient, {"inkbridge_lead_id": lead_id}))
-    while process_pending(container, container.databases.home):
+    while container.services.receipts.process_pending(container.databases.home):
         pass
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from inkbridge.bootstrap import Container, Destination, bootstrap
+from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import DestinationSettings
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.services.consent import (
@@ -21,7 +21,7 @@ from inkbridge.services.consent import (
 )
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.leads import ConsentInput, LeadCapture, capture_lead, update_lead
-from inkbridge.services.processing import process_pending
+from inkbridge.services.routing import Destination
 from inkbridge.store import outbox as outbox_store
 from inkbridge.store.schema import consent_records, outbox
 from tests.support.builders import event_body, make_settings, store_delivery
@@ -62,7 +62,7 @@ def _events(container: Container, lead_id: str, ref: str, terminal: str) -> None
             kind, ref, T0 + timedelta(minutes=minute), "1", {"inkbridge_lead_id": lead_id}
         )
         store_delivery(container.databases.home, body)
-    while process_pending(container, container.databases.home):
+    while container.services.receipts.process_pending(container.databases.home):
         pass
 
 
@@ -74,7 +74,7 @@ def _deliver(container: Container) -> None:
                 if not outbox_store.pending_exists(conn):
                     return
             for runtime in runtimes:
-                await deliver_once(container, runtime, container.databases.home)
+                await deliver_once(runtime, container.databases.home)
 
     asyncio.run(run())
 

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
-from inkbridge.bootstrap import Container, Destination, bootstrap
+from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import DestinationSettings
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.leads import LeadCapture, capture_lead
-from inkbridge.services.processing import SQLITE_CLAIM_CHUNK, process_pending
+from inkbridge.services.processing import SQLITE_CLAIM_CHUNK
 from inkbridge.services.replay import rebuild_all, verify_chains
+from inkbridge.services.routing import Destination
 from inkbridge.store import outbox as outbox_store
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelope_events, envelopes, outbox
@@ -62,7 +63,7 @@ def _receive(container: Container, body: bytes, msg_id: str | None = None) -> No
 
 
 def _drain(container: Container) -> None:
-    while process_pending(container, container.databases.home, 50):
+    while container.services.receipts.process_pending(container.databases.home, 50):
         pass
 
 
@@ -72,7 +73,7 @@ async def _deliver_all(container: Container) -> None:
         with container.databases.home.reader() as conn:
             if not outbox_store.pending_exists(conn):
                 return
-        await deliver_once(container, runtime, container.databases.home)
+        await deliver_once(runtime, container.databases.home)
         await asyncio.sleep(0.01)
     raise AssertionError("outbox did not drain")
 
@@ -292,8 +293,10 @@ def test_two_workers_on_postgres_drain_one_outbox_without_delivering_twice(
         deadline = asyncio.get_running_loop().time() + 120
         while not await asyncio.to_thread(settled):
             assert asyncio.get_running_loop().time() < deadline, "workers did not drain"
-            await asyncio.to_thread(process_pending, container, container.databases.home, 10)
-            await deliver_once(container, runtime, container.databases.home)
+            await asyncio.to_thread(
+                container.services.receipts.process_pending, container.databases.home, 10
+            )
+            await deliver_once(runtime, container.databases.home)
             await asyncio.sleep(0.005)
 
     async def both() -> None:
@@ -342,14 +345,14 @@ def test_on_sqlite_a_processing_transaction_stops_taking_receipts_when_its_time_
     db = container.databases.home
 
     container.settings.worker.sqlite_transaction_seconds = 1e-9  # up after the first claim
-    first = process_pending(container, db, 50)
+    first = container.services.receipts.process_pending(db, 50)
     container.settings.worker.sqlite_transaction_seconds = 60.0
-    second = process_pending(container, db, 50)
+    second = container.services.receipts.process_pending(db, 50)
 
     if db.is_sqlite:
         assert first == SQLITE_CLAIM_CHUNK
         assert second == 40 - SQLITE_CLAIM_CHUNK
     else:  # one transaction per receipt there: the limit alone decides
         assert (first, second) == (40, 0)
-    assert process_pending(container, db, 50) == 0
+    assert container.services.receipts.process_pending(db, 50) == 0
     assert {_state(container, f"sbx_budget_{n}") for n in range(10)} == {"completed"}

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from inkbridge.bootstrap import bootstrap
 from inkbridge.errors import redacted_error
-from inkbridge.services.processing import MAX_RECEIPT_ATTEMPTS, process_pending
+from inkbridge.services.processing import MAX_RECEIPT_ATTEMPTS
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.schema import webhook_receipts
 from tests.conftest import requires_pg
@@ -38,7 +38,7 @@ def test_a_stored_body_with_a_lone_surrogate_fails_with_a_fixed_reason(
     store_delivery(db, json.dumps(body).encode())
 
     with capture_logs() as logs:
-        process_pending(container, db)
+        container.services.receipts.process_pending(db)
 
     [(status, _, error)] = _receipts(db)
     assert status == "failed"
@@ -64,7 +64,7 @@ def test_a_receipt_that_keeps_failing_is_parked_without_payload_values(
     store_delivery(db, body)
 
     with capture_logs() as first_logs:
-        process_pending(container, db)
+        container.services.receipts.process_pending(db)
     [(status, attempts, error)] = _receipts(db)
     assert (status, attempts) == ("processing", 1)  # released for a retry after a backoff
     # The last attempt of its budget: claimed once more now, it is parked.
@@ -75,7 +75,7 @@ def test_a_receipt_that_keeps_failing_is_parked_without_payload_values(
             )
         )
     with capture_logs() as last_logs:
-        process_pending(container, db)
+        container.services.receipts.process_pending(db)
 
     [(status, attempts, error)] = _receipts(db)
     assert (status, attempts) == ("failed", MAX_RECEIPT_ATTEMPTS)

@@ -13,9 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from inkbridge.bootstrap import Container
-from inkbridge.services.envelopes import create_envelope
 from inkbridge.services.leads import LeadCapture, capture_lead
-from inkbridge.services.processing import process_pending
 from inkbridge.services.replay import rebuild_all
 from inkbridge.store.schema import envelopes, recipients
 from tests.support.builders import event_body, sandbox_container, store_delivery
@@ -36,7 +34,7 @@ def _deliver(container: Container, ref: str, *events: tuple[str, str, str, int])
             kind, ref, T0 + timedelta(minutes=minute), recipient_id, recipient_email=email
         )
         store_delivery(container.databases.home, body)
-    while process_pending(container, container.databases.home):
+    while container.services.receipts.process_pending(container.databases.home):
         pass
 
 
@@ -57,7 +55,9 @@ def test_the_signer_named_by_the_vendor_is_the_recipient_inkbridge_created(
     container: Container,
 ) -> None:
     lead_id = capture_lead(container.databases, LeadCapture(email="ada@example.com"), now=T0)
-    view = asyncio.run(create_envelope(container, lead_id=lead_id, template_key="nda"))
+    view = asyncio.run(
+        container.services.envelopes.create_envelope(lead_id=lead_id, template_key="nda")
+    )
     ref = view["provider_envelope_id"]
 
     _deliver(

@@ -17,8 +17,6 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
-from inkbridge.services.processing import process_pending
-from inkbridge.services.reconcile import reconcile_once
 from inkbridge.store.schema import envelopes, outbox
 from inkbridge.web.sandbox_provider import create_provider_app
 from tests.support.builders import SECRET, event_body, make_settings, store_delivery
@@ -48,7 +46,7 @@ def container(tmp_path: Path, db_url: str, provider_app: object) -> Iterator[Con
 
 def _receive(container: Container, body: bytes) -> None:
     store_delivery(container.databases.home, body)
-    while process_pending(container, container.databases.home):
+    while container.services.receipts.process_pending(container.databases.home):
         pass
 
 
@@ -97,9 +95,9 @@ def test_a_lost_completion_webhook_is_repaired_from_the_provider(container: Cont
     assert _row(container, ref).state == "sent"
     _age(container, 2)
 
-    result = asyncio.run(reconcile_once(container, container.databases.home))
+    result = asyncio.run(container.services.reconciler.reconcile_once(container.databases.home))
     assert result.reported == 1
-    while process_pending(container, container.databases.home):
+    while container.services.receipts.process_pending(container.databases.home):
         pass
     row = _row(container, ref)
     assert row.state == "completed"
@@ -112,7 +110,7 @@ def test_a_lost_completion_webhook_is_repaired_from_the_provider(container: Cont
 def test_fresh_open_envelopes_are_left_alone(container: Container) -> None:
     ref = asyncio.run(_provider_envelope(container, sign=False))
     _receive(container, event_body("document_sent", ref, datetime.now(UTC)))
-    result = asyncio.run(reconcile_once(container, container.databases.home))
+    result = asyncio.run(container.services.reconciler.reconcile_once(container.databases.home))
     assert result.checked == 0
 
 
@@ -124,14 +122,14 @@ def test_a_terminal_conflict_is_settled_in_favour_of_the_provider(container: Con
     row = _row(container, ref)
     assert row.state == "declined" and row.conflicts == ["completed"] and row.needs_reconcile
 
-    asyncio.run(reconcile_once(container, container.databases.home))
-    while process_pending(container, container.databases.home):
+    asyncio.run(container.services.reconciler.reconcile_once(container.databases.home))
+    while container.services.receipts.process_pending(container.databases.home):
         pass
     row = _row(container, ref)
     assert row.state == "completed"  # the provider is the canonical record of completion
     assert row.conflicts == [] and not row.needs_reconcile
 
-    again = asyncio.run(reconcile_once(container, container.databases.home))
+    again = asyncio.run(container.services.reconciler.reconcile_once(container.databases.home))
     assert again.checked == 0  # settled: nothing left to ask
 
 
@@ -141,8 +139,14 @@ def test_the_vendor_polling_rule_is_respected(container: Container) -> None:
     ref = asyncio.run(_provider_envelope(container, sign=False))
     _receive(container, event_body("document_sent", ref, datetime.now(UTC)))
     _age(container, 2)
-    assert asyncio.run(reconcile_once(container, container.databases.home)).reported == 1
-    while process_pending(container, container.databases.home):
+    assert (
+        asyncio.run(container.services.reconciler.reconcile_once(container.databases.home)).reported
+        == 1
+    )
+    while container.services.receipts.process_pending(container.databases.home):
         pass
     _age(container, 2)
-    assert asyncio.run(reconcile_once(container, container.databases.home)).checked == 0
+    assert (
+        asyncio.run(container.services.reconciler.reconcile_once(container.databases.home)).checked
+        == 0
+    )

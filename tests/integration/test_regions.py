@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from inkbridge.bootstrap import Destination, bootstrap
+from inkbridge.bootstrap import bootstrap
 from inkbridge.config import DestinationSettings, Settings
 from inkbridge.errors import UnmigratedDatabase
 from inkbridge.services.leads import LeadCapture, capture_lead, lead_view
-from inkbridge.services.processing import process_pending
+from inkbridge.services.routing import Destination
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelopes, leads, outbox
 from tests.support.builders import SECRET, event_body
@@ -77,7 +77,7 @@ def test_no_outbox_row_is_written_for_a_destination_outside_the_region(tmp_path:
                 received_at=datetime.now(UTC),
             ),
         )
-    assert process_pending(container, eu) == 1
+    assert container.services.receipts.process_pending(eu) == 1
     with eu.reader() as conn:
         destinations = conn.execute(select(outbox.c.destination)).scalars().all()
         assert conn.execute(select(envelopes.c.region)).scalar_one() == "eu"

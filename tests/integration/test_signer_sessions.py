@@ -20,9 +20,8 @@ from inkbridge.api.app import create_app
 from inkbridge.bootstrap import SANDBOX_PROVIDER_PATH, Container, bootstrap
 from inkbridge.domain.signer_session import SIGNER_COOKIE, AuthMethod
 from inkbridge.providers.sandbox import SandboxProviderClient
-from inkbridge.services.processing import process_pending
 from inkbridge.services.replay import verify_chains
-from inkbridge.services.signer_sessions import SessionRequest, issue_session
+from inkbridge.services.signer_sessions import SessionRequest
 from inkbridge.services.tokens import create_token
 from inkbridge.store.schema import audit_log, envelopes, signer_sessions
 from inkbridge.web.sandbox_provider import SandboxProvider, create_provider_app
@@ -360,8 +359,7 @@ async def test_an_unknown_link_gets_the_same_410_page(world: World) -> None:
 
 async def test_an_expired_link_gets_410(world: World) -> None:
     past = datetime.now(UTC) - timedelta(minutes=6)
-    issued = issue_session(
-        world.container,
+    issued = world.container.services.signer_sessions.issue_session(
         world.envelope_id,
         SessionRequest(
             recipient_id="1",
@@ -486,7 +484,7 @@ async def test_the_evidence_is_audited_and_shown_in_the_trace_and_the_consent_re
             world.container.databases.home,
             event_body(kind, provider_ref, datetime.now(UTC), "1", metadata),
         )
-    while process_pending(world.container, world.container.databases.home):
+    while world.container.services.receipts.process_pending(world.container.databases.home):
         pass
     receipt = (await world.api.get(f"/v1/consents/{world.lead_id}/receipt", headers=auditor)).json()
     assert [e["session_id"] for e in receipt["signerAuthentication"]] == [evidence["session_id"]]

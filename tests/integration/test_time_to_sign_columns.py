@@ -16,9 +16,7 @@ from sqlalchemy import select, update
 from inkbridge.bootstrap import Container
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.domain.intervals import INTERVAL_COLUMNS
-from inkbridge.services.envelopes import create_envelope
 from inkbridge.services.leads import LeadCapture, capture_lead
-from inkbridge.services.processing import process_pending
 from inkbridge.services.replay import rebuild_all
 from inkbridge.services.reports import time_to_sign_report
 from inkbridge.store.schema import envelopes
@@ -48,7 +46,7 @@ def _receive(container: Container, *events: tuple[str, str, datetime, dict[str, 
     for kind, ref, at, metadata in events:
         body = event_body(kind, ref, at, recipient_id="1", metadata=metadata)
         store_delivery(container.databases.home, body)
-        while process_pending(container, container.databases.home):
+        while container.services.receipts.process_pending(container.databases.home):
             pass
 
 
@@ -67,7 +65,9 @@ def test_an_envelope_created_for_a_lead_keeps_its_intervals_with_its_milestones(
     container: Container,
 ) -> None:
     lead_id = _lead(container)
-    view = asyncio.run(create_envelope(container, lead_id=lead_id, template_key="nda"))
+    view = asyncio.run(
+        container.services.envelopes.create_envelope(lead_id=lead_id, template_key="nda")
+    )
     ref = view["provider_envelope_id"]
     row = _row(container, ref)
     assert row.lead_created_at == CREATED

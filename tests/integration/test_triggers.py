@@ -25,7 +25,6 @@ from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.services.leads import LeadCapture, capture_lead
-from inkbridge.services.triggers import process_triggers
 from inkbridge.store.schema import envelopes, webhook_receipts
 from inkbridge.web.sandbox_provider import create_provider_app
 from tests.support.builders import SECRET, make_settings, signed
@@ -147,7 +146,7 @@ def test_a_hubspot_deal_reaching_the_stage_creates_its_envelope_once(container: 
     assert _hubspot_post(container, [DEAL_EVENT, {**DEAL_EVENT, "eventId": 2}]).json() == {
         "queued": 0
     }
-    asyncio.run(process_triggers(container, container.databases.home))
+    asyncio.run(container.services.triggers.process_triggers(container.databases.home))
     with container.databases.home.reader() as conn:
         row = conn.execute(select(envelopes)).one()
     assert row.lead_id == lead_id
@@ -157,7 +156,7 @@ def test_a_hubspot_deal_reaching_the_stage_creates_its_envelope_once(container: 
     # A crash after the provider call but before the receipt settled: processing runs again.
     with container.databases.home.transaction() as conn:
         conn.execute(update(webhook_receipts).values(status="pending"))
-    asyncio.run(process_triggers(container, container.databases.home))
+    asyncio.run(container.services.triggers.process_triggers(container.databases.home))
     assert _envelope_count(container) == 1
     book = container.provider_app.state.sandbox  # type: ignore[attr-defined]
     assert len(book.list_envelopes()) == 1 if hasattr(book, "list_envelopes") else True
@@ -184,6 +183,6 @@ def test_a_generic_signed_trigger_names_its_lead(container: Container) -> None:
         }
     ).encode()
     assert _post(container, "/v1/triggers/crm", body, signed(body)).json() == {"queued": 1}
-    asyncio.run(process_triggers(container, container.databases.home))
+    asyncio.run(container.services.triggers.process_triggers(container.databases.home))
     with container.databases.home.reader() as conn:
         assert conn.execute(select(envelopes.c.lead_id)).scalar_one() == lead_id

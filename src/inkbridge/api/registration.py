@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from inkbridge.errors import SignatureInvalid
-from inkbridge.providers.base import Acknowledgement, InboundRequest
+from inkbridge.providers.base import InboundRequest
 from inkbridge.providers.registry import ConnectionBinding
 
 log = structlog.get_logger("inkbridge.webhooks")
@@ -31,11 +31,6 @@ def registration_endpoint(
         binding = bindings.get(request.path_params["connection"])
         if binding is None:
             return _problem(404, "no connection of that name is configured")
-        check: Callable[[InboundRequest], Acknowledgement] | None = getattr(
-            binding.adapter, "verify_registration", None
-        )
-        if check is None:
-            return _problem(405, "this provider does not register webhooks with a GET")
         inbound = InboundRequest(
             connection=binding.name,
             method="GET",
@@ -45,10 +40,12 @@ def registration_endpoint(
             received_at=datetime.now(UTC),
         )
         try:
-            ack = check(inbound)
+            ack = binding.adapter.verify_registration(inbound)
         except SignatureInvalid as exc:
             log.warning("webhook_registration_refused", connection=binding.name, reason=exc.reason)
             return _problem(401, "unknown client")
+        if ack is None:
+            return _problem(405, "this provider does not register webhooks with a GET")
         return Response(ack.body, ack.status, headers=dict(ack.headers), media_type=ack.media_type)
 
     return verify_registration

@@ -24,11 +24,9 @@ from inkbridge.api.schemas import (
 )
 from inkbridge.bootstrap import Container
 from inkbridge.services import consent as consent_service
-from inkbridge.services import envelopes as envelope_service
 from inkbridge.services import leads as lead_service
 from inkbridge.services import report_format
 from inkbridge.services import reports as report_service
-from inkbridge.services import signer_sessions as session_service
 from inkbridge.services.admin import (
     coalescing_destinations,
     dead_letters,
@@ -136,8 +134,7 @@ def get_consent_text(version_id: str, request: Request, _: CanRead) -> dict[str,
 @router.post("/envelopes", status_code=201, tags=["envelopes"])
 async def create_envelope(body: EnvelopeIn, request: Request, _: CanWriteEnvelopes) -> JSONResponse:
     """Create and send an envelope from a lead and a template key."""
-    view = await envelope_service.create_envelope(
-        _container(request),
+    view = await _container(request).services.envelopes.create_envelope(
         lead_id=body.lead_id,
         template_key=body.template_key,
         connection=body.connection,
@@ -156,14 +153,14 @@ def find_envelopes(
     """Envelopes by provider envelope id, or the most recent ones (summaries)."""
     container = _container(request)
     if provider_envelope_id is not None:
-        return {"envelopes": envelope_service.find_by_provider_id(container, provider_envelope_id)}
-    return {"envelopes": envelope_service.recent(container, limit)}
+        return {"envelopes": container.services.envelopes.find_by_provider_id(provider_envelope_id)}
+    return {"envelopes": container.services.envelopes.recent(limit)}
 
 
 @router.get("/envelopes/{envelope_id}", tags=["envelopes"])
 def get_envelope(envelope_id: str, request: Request, _: CanRead) -> dict[str, Any]:
     """The envelope with its recipients, timeline of events and deliveries."""
-    return envelope_service.envelope_view(_container(request), envelope_id)
+    return _container(request).services.envelopes.envelope_view(envelope_id)
 
 
 _PROBLEM_JSON: dict[str, Any] = {"application/problem+json": {}}
@@ -193,8 +190,7 @@ async def signing_session(
     the caller authenticated. The provider's own signing URL is only asked for when the link
     is opened, and never shown here."""
     issued = await run_in_threadpool(
-        session_service.issue_session,
-        _container(request),
+        _container(request).services.signer_sessions.issue_session,
         envelope_id,
         body.to_request(),
         token_id=identity.token_id,
@@ -234,7 +230,14 @@ async def replay(body: ReplayIn, request: Request, admin: IsAdmin) -> dict[str, 
 @router.post("/admin/reconcile", tags=["admin"])
 async def reconcile(request: Request, admin: IsAdmin) -> dict[str, Any]:
     """Check stale, conflicting and drop-prone envelopes against their provider now."""
-    results = await reconcile_now(_container(request), source="api", actor=admin.actor, limit=500)
+    container = _container(request)
+    results = await reconcile_now(
+        container.databases,
+        container.services.reconciler,
+        source="api",
+        actor=admin.actor,
+        limit=500,
+    )
     worker = request.app.state.worker
     if worker is not None:
         worker.wake()

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 
 from inkbridge.bootstrap import Container
 from inkbridge.errors import MalformedPayload, SignatureInvalid
-from inkbridge.services.triggers import intake
 
 log = structlog.get_logger("inkbridge.triggers")
 PROBLEM = "application/problem+json"
@@ -40,7 +39,13 @@ def trigger_endpoint(container: Container) -> Callable[[Request], Awaitable[Resp
             uri += "?" + request.url.query
         try:
             queued = await run_in_threadpool(
-                intake, container, name, trigger, method="POST", uri=uri, headers=headers, body=body
+                container.services.triggers.intake,
+                name,
+                trigger,
+                method="POST",
+                uri=uri,
+                headers=headers,
+                body=body,
             )
         except SignatureInvalid as exc:
             log.warning("trigger_rejected", trigger=name, reason=exc.reason)

@@ -28,7 +28,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest
+from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
 
 CLIENT_ID_HEADER = "x-adobesign-clientid"
 ECHO_HEADER = "X-AdobeSign-ClientId"
@@ -46,7 +46,7 @@ EVENTS: dict[str, EventType] = {
 }
 
 
-class AcrobatSignAdapter:
+class AcrobatSignAdapter(WebhookAdapter):
     """Inbound adapter for Acrobat Sign agreement notifications and webhook registration."""
 
     provider = "acrobat_sign"

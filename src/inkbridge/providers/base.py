@@ -37,7 +37,22 @@ class Acknowledgement:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class WebhookAdapter(Protocol):
+class EventSource(Protocol):
+    """What the worker needs of where a receipt came from: how to read it and how far to trust
+    it. Webhook adapters are event sources; so is the reconciler's status report.
+
+    The capabilities carry defaults, inherited by the classes that subclass this protocol."""
+
+    # A report from the provider's API: a terminal state in it settles the envelope.
+    authoritative: bool = False
+    # The vendor's signature does not cover the body: a terminal claim waits until the
+    # provider's API confirms it (Dropbox Sign).
+    terminal_needs_confirmation: bool = False
+
+    def parse(self, request: InboundRequest) -> list[NormalizedEvent]: ...
+
+
+class WebhookAdapter(EventSource, Protocol):
     """The inbound half of a provider. Must be cheap: it runs on the hot path.
 
     ``verify`` raises ``SignatureInvalid``; ``dedup_key`` and ``parse`` raise
@@ -55,7 +70,10 @@ class WebhookAdapter(Protocol):
 
     def acknowledge(self, request: InboundRequest) -> Acknowledgement: ...
 
-    def parse(self, request: InboundRequest) -> list[NormalizedEvent]: ...
+    def verify_registration(self, request: InboundRequest) -> Acknowledgement | None:
+        """The answer to the registration ``GET`` some providers make before they deliver
+        (raises ``SignatureInvalid`` for a stranger); None: this provider makes no such call."""
+        return None
 
 
 @dataclass(frozen=True)

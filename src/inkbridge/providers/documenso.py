@@ -30,7 +30,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest
+from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
 
 SECRET_HEADER = "x-documenso-secret"  # noqa: S105 - a header name, not a secret
 DELIVERY_ID_HEADER = "x-documenso-delivery-id"
@@ -102,7 +102,7 @@ def _envelope_id(document: dict[str, Any]) -> str | None:
     return text_or_none(document.get("envelopeId")) or text_or_none(document.get("id"))
 
 
-class DocumensoAdapter:
+class DocumensoAdapter(WebhookAdapter):
     """Inbound adapter for Documenso document webhooks."""
 
     provider = "documenso"

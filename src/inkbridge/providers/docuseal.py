@@ -29,7 +29,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest
+from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
 
 SIGNATURE_HEADER = "x-docuseal-signature"
 
@@ -61,7 +61,7 @@ def _metadata(data: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-class DocuSealAdapter:
+class DocuSealAdapter(WebhookAdapter):
     """Inbound adapter for DocuSeal form and submission webhooks."""
 
     provider = "docuseal"

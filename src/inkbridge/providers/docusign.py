@@ -28,7 +28,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest
+from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
 
 SIGNATURE_HEADER_PREFIX = "x-docusign-signature-"
 # DocuSign allows up to 100 active Connect keys, hence up to 100 signature headers.
@@ -103,7 +103,7 @@ def _custom_fields(summary: dict[str, Any]) -> dict[str, str]:
     return inkbridge_metadata(pairs)
 
 
-class DocuSignConnectAdapter:
+class DocuSignConnectAdapter(WebhookAdapter):
     """Inbound adapter for DocuSign Connect JSON SIM messages."""
 
     provider = "docusign"

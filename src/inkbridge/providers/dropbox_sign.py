@@ -31,7 +31,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest
+from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
 
 ACK_BODY = b"Hello API Event Received"
 JSON_FIELD = "json"
@@ -105,7 +105,7 @@ def _signer_email(signature_request: dict[str, Any], signature_id: str) -> str |
     return None
 
 
-class DropboxSignAdapter:
+class DropboxSignAdapter(WebhookAdapter):
     """Inbound adapter for Dropbox Sign account and app callbacks."""
 
     provider = "dropbox_sign"

@@ -28,7 +28,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest
+from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
 
 SIGNATURE_PARAM = "signature"
 EVENT_ID_HEADER = "x-pandadoc-webhook-event-id"
@@ -69,7 +69,7 @@ def _completed_by(data: dict[str, Any]) -> tuple[str | None, str | None]:
     return text_or_none(action_by.get("id")), email
 
 
-class PandaDocAdapter:
+class PandaDocAdapter(WebhookAdapter):
     """Inbound adapter for PandaDoc document webhooks."""
 
     provider = "pandadoc"

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers._common import load_json_object
-from inkbridge.providers.base import Acknowledgement, InboundRequest
+from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 
@@ -125,7 +125,7 @@ def _parse_time(value: Any, field: str) -> datetime:
 _ACKNOWLEDGEMENT = Acknowledgement(status=200, body=b'{"ok":true}', media_type="application/json")
 
 
-class StandardWebhooksAdapter:
+class StandardWebhooksAdapter(WebhookAdapter):
     """Inbound adapter for senders that follow Standard Webhooks and inkbridge's event format."""
 
     content_types = frozenset({"application/json"})

@@ -7,9 +7,8 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from inkbridge.bootstrap import Container
 from inkbridge.config import Settings
-from inkbridge.services.reconcile import ReconcileResult, reconcile_once
+from inkbridge.services.reconcile import Reconciler, ReconcileResult
 from inkbridge.store import audit, outbox
 from inkbridge.store.database import Databases
 
@@ -72,12 +71,12 @@ def replay_dead_letters(
 
 
 async def reconcile_now(
-    container: Container, *, source: str, actor: str, limit: int
+    databases: Databases, reconciler: Reconciler, *, source: str, actor: str, limit: int
 ) -> dict[str, ReconcileResult]:
     """Reconcile every region now (an operator's request, unlike the worker's own rounds)."""
     results: dict[str, ReconcileResult] = {}
-    for db in container.databases:
-        result = await reconcile_once(container, db, limit=limit)
+    for db in databases:
+        result = await reconciler.reconcile_once(db, limit=limit)
         results[db.region] = result
         with db.transaction() as conn:
             audit.record(

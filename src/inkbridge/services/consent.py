@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from inkbridge.bootstrap import Destination
 from inkbridge.config import ControllerSettings
 from inkbridge.domain.consent import ConsentKind
 from inkbridge.errors import InvalidInput, NotFound
@@ -25,6 +24,7 @@ from inkbridge.services.leads import (
     publish_lead,
     validate_consent,
 )
+from inkbridge.services.routing import Destination
 from inkbridge.services.signer_evidence import signer_evidence
 from inkbridge.store import audit, chains
 from inkbridge.store.database import Databases

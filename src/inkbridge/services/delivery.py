@@ -13,14 +13,13 @@ import structlog
 from prometheus_client import Counter
 from sqlalchemy import Connection
 
-from inkbridge.bootstrap import Container, Destination
 from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.kinds import COALESCING_KINDS, MARKETING_ACTIONS
 from inkbridge.domain.delivery_policy import CircuitBreaker, TokenBucket, backoff_seconds
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.ids import new_id
 from inkbridge.metrics import REGISTRY
-from inkbridge.services.routing import consent_of, marketing_allowed
+from inkbridge.services.routing import Destination, consent_of, marketing_allowed
 from inkbridge.store import audit, outbox
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.outbox import OutboxRow
@@ -234,9 +233,7 @@ def _settle(
     return delivered, retried, dead
 
 
-async def deliver_once(
-    container: Container, runtime: DestinationRuntime, db: RegionDatabase
-) -> int:
+async def deliver_once(runtime: DestinationRuntime, db: RegionDatabase) -> int:
     """One pass for one destination in one region; returns how many changes were attempted."""
     destination = runtime.destination
     if not runtime.breaker.allows(time.monotonic()):

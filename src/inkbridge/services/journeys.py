@@ -3,19 +3,22 @@ gives — both inside the transaction that accepted the state change."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from inkbridge.bootstrap import Container
+from inkbridge.config import JourneySettings
 from inkbridge.domain.journeys import ACTION_ROLES, DEFAULT_RULES, JourneyRule, evaluate
+from inkbridge.services.routing import Destination, enqueue_for
+from inkbridge.services.unit_of_work import EnvelopeFact
 from inkbridge.store import audit
 from inkbridge.store.schema import consent_texts
 
 
-def rules_of(container: Container) -> tuple[JourneyRule, ...]:
-    configured = container.settings.journeys
+def journey_rules(configured: Sequence[JourneySettings] | None) -> tuple[JourneyRule, ...]:
+    """The journey rules of the configuration (built once, at start), or the default ones."""
     if configured is None:
         return DEFAULT_RULES
     return tuple(
@@ -35,21 +38,17 @@ def rules_of(container: Container) -> tuple[JourneyRule, ...]:
 
 def run_journeys(
     conn: Connection,
-    container: Container,
-    *,
-    region: str,
-    envelope_id: str,
-    to_state: str,
+    destinations: Mapping[str, Destination],
+    rules: tuple[JourneyRule, ...],
+    fact: EnvelopeFact,
     lead: dict[str, Any],
     payload: dict[str, Any],
-    correlation_id: str | None,
-    now: datetime,
 ) -> None:
-    from inkbridge.services.routing import enqueue_for
-
-    for firing in evaluate(
-        rules_of(container), envelope_id, to_state, bool(lead.get("marketing_allowed"))
-    ):
+    """The journey rules a lead's envelope reaching a state fires: one outbox row per action
+    and destination, and an audit entry per firing."""
+    region, envelope_id, now = fact.region, fact.envelope.id, fact.now
+    correlation_id, to_state = fact.correlation_id, str(fact.event.data["to"])
+    for firing in evaluate(rules, envelope_id, to_state, bool(lead.get("marketing_allowed"))):
         action_payload = {**payload, "journey": firing.data}
         record_key = f"lead:{lead['id']}"
         if firing.kind == "crm.task":
@@ -63,7 +62,7 @@ def run_journeys(
             }
         sent_to = enqueue_for(
             conn,
-            container.destinations,
+            destinations,
             kind=firing.kind,
             region=region,
             record_key=record_key,
@@ -86,14 +85,12 @@ def run_journeys(
 
 
 def record_signing_consent(
-    conn: Connection, container: Container, envelope: Any, lead_id: str, now: datetime
+    conn: Connection, bundle: Sequence[str], envelope: Any, lead_id: str, now: datetime
 ) -> None:
     """A completed envelope is consent to execute the contract, and to whatever texts its
     template's consent bundle showed at signing: append those records to the ledger."""
     from inkbridge.services.leads import ConsentInput, append_consent
 
-    template = container.settings.templates.get(envelope.template_key or "")
-    bundle = list(template.consent_bundle) if template else []
     texts = {}
     if bundle:
         rows = conn.execute(select(consent_texts).where(consent_texts.c.id.in_(bundle))).all()

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from inkbridge.bootstrap import Destination
 from inkbridge.domain.attribution import Touchpoint, first_touch
 from inkbridge.domain.consent import (
     ConsentEntry,
@@ -21,6 +20,7 @@ from inkbridge.domain.consent import (
 from inkbridge.domain.touch_times import public_touch_time, submitted_touch_time
 from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import hash_identifier, new_id
+from inkbridge.services.routing import Destination
 from inkbridge.store import anonymous_visitors, attribution_journeys, audit, chains
 from inkbridge.store.database import Databases
 from inkbridge.store.schema import consent_records, consent_texts, leads, touchpoints

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from sqlalchemy import and_, or_, select, update
 
-from inkbridge.bootstrap import Container
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.domain.lifecycle import TERMINAL
 from inkbridge.errors import InkbridgeError, MalformedPayload
+from inkbridge.providers.base import EventSource, InboundRequest, ProviderClient
 from inkbridge.store import audit
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
@@ -28,6 +29,8 @@ log = structlog.get_logger("inkbridge.reconcile")
 # open envelopes are polled whatever their age.
 ALWAYS_POLL = frozenset({"acrobat_sign"})
 TERMINAL_VALUES = tuple(s.value for s in TERMINAL)
+# The source of the receipts the reconciler queues.
+RECONCILE_SOURCE: Final = "reconcile"
 
 
 @dataclass(frozen=True)
@@ -76,97 +79,113 @@ def decode_report(body: bytes) -> list[NormalizedEvent]:
         raise MalformedPayload(f"unreadable reconciliation report: {type(exc).__name__}") from None
 
 
-def _candidates(
-    container: Container, db: RegionDatabase, now: datetime, stale_after: timedelta, limit: int
-) -> list[Any]:
-    open_state = envelopes.c.state.not_in(TERMINAL_VALUES)
-    query = (
-        select(envelopes)
-        .where(
-            envelopes.c.provider_envelope_id.is_not(None),
-            or_(
-                envelopes.c.needs_reconcile.is_(True),
-                and_(open_state, envelopes.c.updated_at < now - stale_after),
-                and_(open_state, envelopes.c.provider.in_(ALWAYS_POLL)),
-            ),
+class StatusReports(EventSource):
+    """The event source of reconciliation receipts: the provider's own account of an envelope,
+    fetched from its API, so a terminal state in it is authoritative."""
+
+    authoritative = True
+
+    def parse(self, request: InboundRequest) -> list[NormalizedEvent]:
+        return decode_report(request.body)
+
+
+@dataclass(frozen=True)
+class Reconciler:
+    """Polls providers for the envelopes that need it; built once by bootstrap with the API
+    clients of the connections and the default staleness window."""
+
+    providers: Mapping[str, ProviderClient]
+    # Open envelopes this long without news are polled (unless a round asks otherwise).
+    stale_after: timedelta
+
+    def _candidates(
+        self, db: RegionDatabase, now: datetime, stale_after: timedelta, limit: int
+    ) -> list[Any]:
+        open_state = envelopes.c.state.not_in(TERMINAL_VALUES)
+        query = (
+            select(envelopes)
+            .where(
+                envelopes.c.provider_envelope_id.is_not(None),
+                or_(
+                    envelopes.c.needs_reconcile.is_(True),
+                    and_(open_state, envelopes.c.updated_at < now - stale_after),
+                    and_(open_state, envelopes.c.provider.in_(ALWAYS_POLL)),
+                ),
+            )
+            .order_by(envelopes.c.last_reconciled_at.is_not(None), envelopes.c.last_reconciled_at)
+            .limit(limit * 4)
         )
-        .order_by(envelopes.c.last_reconciled_at.is_not(None), envelopes.c.last_reconciled_at)
-        .limit(limit * 4)
-    )
-    with db.reader() as conn:
-        rows = conn.execute(query).all()
-    due = []
-    for row in rows:
-        client = container.providers.get(row.connection)
-        if client is None:
-            continue
-        interval = timedelta(seconds=client.min_poll_interval_seconds)
-        if row.last_reconciled_at is None or row.last_reconciled_at <= now - interval:
-            due.append(row)
-    return due[:limit]
+        with db.reader() as conn:
+            rows = conn.execute(query).all()
+        due = []
+        for row in rows:
+            client = self.providers.get(row.connection)
+            if client is None:
+                continue
+            interval = timedelta(seconds=client.min_poll_interval_seconds)
+            if row.last_reconciled_at is None or row.last_reconciled_at <= now - interval:
+                due.append(row)
+        return due[:limit]
 
-
-async def reconcile_envelope(container: Container, db: RegionDatabase, row: Any) -> bool:
-    """Fetch one envelope's status and queue it as a reconcile receipt; True if queued."""
-    client = container.providers[row.connection]
-    now = datetime.now(UTC)
-    try:
-        events = await client.fetch_status(row.provider_envelope_id)
-    except InkbridgeError as exc:
-        log.warning("reconcile_fetch_failed", envelope_id=row.id, reason=str(exc)[:200])
-        return False
-    body = encode_report(row.id, events)
-    digest = hashlib.sha256(body).hexdigest()
-    # The same report twice is one receipt, except for an envelope flagged since (a conflict,
-    # an unconfirmed terminal claim): it needs the answer applied again even when the provider
-    # says what it said before, once per envelope version.
-    dedup_key = f"reconcile:{digest}"
-    if row.needs_reconcile:
-        dedup_key += f":v{row.version}"
-    with db.transaction() as conn:
-        _, inserted = insert_receipt(
-            conn,
-            ReceiptRow(
+    async def reconcile_envelope(self, db: RegionDatabase, row: Any) -> bool:
+        """Fetch one envelope's status and queue it as a reconcile receipt; True if queued."""
+        client = self.providers[row.connection]
+        now = datetime.now(UTC)
+        try:
+            events = await client.fetch_status(row.provider_envelope_id)
+        except InkbridgeError as exc:
+            log.warning("reconcile_fetch_failed", envelope_id=row.id, reason=str(exc)[:200])
+            return False
+        body = encode_report(row.id, events)
+        digest = hashlib.sha256(body).hexdigest()
+        # The same report twice is one receipt, except for an envelope flagged since (a
+        # conflict, an unconfirmed terminal claim): it needs the answer applied again even when
+        # the provider says what it said before, once per envelope version.
+        dedup_key = f"reconcile:{digest}"
+        if row.needs_reconcile:
+            dedup_key += f":v{row.version}"
+        with db.transaction() as conn:
+            _, inserted = insert_receipt(
+                conn,
+                ReceiptRow(
+                    region=db.region,
+                    connection=row.connection,
+                    dedup_key=dedup_key,
+                    source=RECONCILE_SOURCE,
+                    content_type="application/json",
+                    headers={},
+                    body=body,
+                    received_at=now,
+                    correlation_id=row.correlation_id,
+                ),
+            )
+            conn.execute(
+                update(envelopes).where(envelopes.c.id == row.id).values(last_reconciled_at=now)
+            )
+            audit.record(
+                conn,
                 region=db.region,
-                connection=row.connection,
-                dedup_key=dedup_key,
-                source="reconcile",
-                content_type="application/json",
-                headers={},
-                body=body,
-                received_at=now,
+                actor="reconciler",
+                action="reconcile:envelope:checked",
+                subject_id=row.id,
                 correlation_id=row.correlation_id,
-            ),
-        )
-        conn.execute(
-            update(envelopes).where(envelopes.c.id == row.id).values(last_reconciled_at=now)
-        )
-        audit.record(
-            conn,
-            region=db.region,
-            actor="reconciler",
-            action="reconcile:envelope:checked",
-            subject_id=row.id,
-            correlation_id=row.correlation_id,
-            details={"events": len(events), "new": inserted},
-        )
-    return True
+                details={"events": len(events), "new": inserted},
+            )
+        return True
 
-
-async def reconcile_once(
-    container: Container,
-    db: RegionDatabase,
-    *,
-    stale_after: timedelta | None = None,
-    limit: int = 50,
-) -> ReconcileResult:
-    settings = container.settings.worker
-    window = stale_after or timedelta(seconds=settings.stale_after_seconds)
-    rows = _candidates(container, db, datetime.now(UTC), window, limit)
-    reported = failed = 0
-    for row in rows:
-        if await reconcile_envelope(container, db, row):
-            reported += 1
-        else:
-            failed += 1
-    return ReconcileResult(checked=len(rows), reported=reported, failed=failed)
+    async def reconcile_once(
+        self,
+        db: RegionDatabase,
+        *,
+        stale_after: timedelta | None = None,
+        limit: int = 50,
+    ) -> ReconcileResult:
+        window = stale_after or self.stale_after
+        rows = self._candidates(db, datetime.now(UTC), window, limit)
+        reported = failed = 0
+        for row in rows:
+            if await self.reconcile_envelope(db, row):
+                reported += 1
+            else:
+                failed += 1
+        return ReconcileResult(checked=len(rows), reported=reported, failed=failed)

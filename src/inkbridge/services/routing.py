@@ -5,13 +5,15 @@ transaction, so a fact and its deliveries commit together."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import Connection, select
 
-from inkbridge.bootstrap import Destination
+from inkbridge.config import DestinationSettings
+from inkbridge.connectors.base import Connector
 from inkbridge.domain.consent import ConsentEntry, ConsentKind, ConsentStatus, current_status
 from inkbridge.domain.residency import may_send
 from inkbridge.metrics import REGISTRY
@@ -24,6 +26,17 @@ RESIDENCY_REFUSALS = Counter(
     ["destination"],
     registry=REGISTRY,
 )
+
+
+@dataclass
+class Destination:
+    """A configured destination and the connector that writes to it."""
+
+    name: str
+    settings: DestinationSettings
+    connector: Connector
+    # Upsert destinations only need the newest state of a record; event streams need every event.
+    coalesce: bool
 
 
 def route(

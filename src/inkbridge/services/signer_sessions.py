@@ -14,11 +14,12 @@ import asyncio
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from inkbridge.bootstrap import Container
+from inkbridge.config import ConnectionSettings, SigningSettings, TemplateSettings
 from inkbridge.domain.consent import minimise_ip
 from inkbridge.domain.lifecycle import TERMINAL
 from inkbridge.domain.signer_session import (
@@ -32,11 +33,12 @@ from inkbridge.domain.signer_session import (
 )
 from inkbridge.errors import InkbridgeError, InvalidInput, NotFound, SignerMismatch, StateConflict
 from inkbridge.ids import new_id
-from inkbridge.providers.base import Signer, SignerAuthentication
+from inkbridge.providers.base import ProviderClient, Signer, SignerAuthentication
+from inkbridge.services.envelopes import find_envelope
 from inkbridge.store import audit
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store import signer_sessions as session_store
-from inkbridge.store.database import RegionDatabase
+from inkbridge.store.database import Databases, RegionDatabase
 
 SIGN_PATH = "/sign/"
 _FINISHED_RECIPIENT = frozenset({"signed", "declined"})
@@ -93,132 +95,11 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _find_envelope(container: Container, envelope_id: str) -> tuple[RegionDatabase, Any]:
-    for db in container.databases:
-        with db.reader() as conn:
-            row = envelope_store.get(conn, envelope_id)
-        if row is not None:
-            return db, row
-    raise NotFound("envelope", envelope_id)
-
-
-def _allowed_origins(container: Container, envelope: Any) -> frozenset[str]:
-    origins: set[str] = set()
-    template = container.settings.templates.get(envelope.template_key or "")
-    if template is not None:
-        origins.update(template.return_origins)
-    connection = container.settings.connections.get(envelope.connection)
-    if connection is not None:
-        origins.update(connection.return_origins)
-    return frozenset(origins)
-
-
 def _check_open(envelope_id: str, state: str, provider_envelope_id: str | None) -> None:
     if state in TERMINAL:
         raise StateConflict("envelope", envelope_id, state)
     if provider_envelope_id is None:
         raise StateConflict("envelope", envelope_id, "not at the provider yet")
-
-
-def issue_session(
-    container: Container,
-    envelope_id: str,
-    request: SessionRequest,
-    *,
-    token_id: str | None = None,
-    now: datetime | None = None,
-) -> IssuedSession:
-    """Check the integrator's account of the signer and issue a one-time signing link."""
-    now = now or datetime.now(UTC)
-    signing = container.settings.signing
-    db, envelope = _find_envelope(container, envelope_id)
-    _check_open(envelope_id, envelope.state, envelope.provider_envelope_id)
-    with db.reader() as conn:
-        recipient = next(
-            (
-                r
-                for r in envelope_store.recipient_rows(conn, envelope_id)
-                if r.recipient_id == request.recipient_id
-            ),
-            None,
-        )
-    if recipient is None:
-        raise NotFound("recipient", request.recipient_id)
-    if recipient.status in _FINISHED_RECIPIENT:
-        raise StateConflict("recipient", request.recipient_id, recipient.status)
-    stored = (recipient.email or "").strip().casefold()
-    if not stored or stored != request.email.strip().casefold():
-        raise SignerMismatch(envelope_id, request.recipient_id)
-    authenticated_at = _as_utc(request.authenticated_at)
-    age = authentication_age(
-        authenticated_at, now, max_age=signing.max_auth_age, skew=signing.clock_skew
-    )
-    if age is AuthenticationAge.FUTURE:
-        raise InvalidInput("the authentication time is in the future", field="authenticated_at")
-    if age is AuthenticationAge.STALE:
-        minutes = signing.max_auth_age.total_seconds() / 60
-        raise InvalidInput(
-            f"the signer authenticated more than {minutes:g} minutes ago; authenticate again",
-            field="authenticated_at",
-        )
-    if request.return_url is not None and not return_url_allowed(
-        request.return_url, _allowed_origins(container, envelope)
-    ):
-        # The URL itself is not echoed: it may carry the integrator's own identifiers.
-        raise InvalidInput(
-            "the origin is not on the template's or the connection's return_origins",
-            field="return_url",
-        )
-
-    opaque = secrets.token_urlsafe(32)
-    session_id = new_id("ssn")
-    expires_at = now + signing.session_ttl
-    hashed_subject = subject_hash(request.subject, container.signing_subject_key)
-    with db.transaction() as conn:
-        locked = session_store.lock_envelope(conn, envelope_id)
-        if locked is None:
-            raise NotFound("envelope", envelope_id)
-        _check_open(envelope_id, locked.state, envelope.provider_envelope_id)
-        revoked = session_store.revoke_open(conn, envelope_id, request.recipient_id, now)
-        session_store.insert(
-            conn,
-            {
-                "id": session_id,
-                "envelope_id": envelope_id,
-                "recipient_id": request.recipient_id,
-                "token_hash": token_hash(opaque),
-                "subject_hash": hashed_subject,
-                "auth_method": request.auth_method.value,
-                "authenticated_at": authenticated_at,
-                "return_url": request.return_url,
-                "issued_at": now,
-                "expires_at": expires_at,
-                "correlation_id": envelope.correlation_id,
-            },
-        )
-        audit.record(
-            conn,
-            region=db.region,
-            actor="api",
-            action="api:signer_session:issued",
-            subject_id=envelope_id,
-            correlation_id=envelope.correlation_id,
-            at=now,
-            details={
-                "session_id": session_id,
-                "recipient_id": request.recipient_id,
-                "subject_sha256": hashed_subject,
-                "auth_method": request.auth_method.value,
-                "authenticated_at": authenticated_at.isoformat(),
-                "issued_at": now.isoformat(),
-                "expires_at": expires_at.isoformat(),
-                "return_origin": origin_of(request.return_url) if request.return_url else None,
-                "revoked_sessions": revoked,
-                "token_id": token_id,
-            },
-        )
-    url = f"{container.settings.server.base_url}{SIGN_PATH}{opaque}"
-    return IssuedSession(session_id=session_id, url=url, expires_at=expires_at)
 
 
 def _claim(
@@ -272,48 +153,172 @@ def _claim(
     return session, (envelope, recipient)
 
 
-async def redeem_session(
-    container: Container,
-    opaque: str,
-    *,
-    ip: str | None,
-    user_agent: str | None,
-    now: datetime | None = None,
-) -> Redemption:
-    """Consume a ``/sign/`` link and only then ask the provider for its signing URL, bound to a
-    fresh browser cookie. Raises ``SessionUnavailable``; provider failures propagate as
-    ``RetryableError``/``PermanentError`` (the link is spent either way: ask for a new one)."""
-    if not _OPAQUE.match(opaque):
-        raise SessionUnavailable("not a session token")
-    now = now or datetime.now(UTC)
-    hashed = token_hash(opaque)
-    short_ip, short_agent = minimise_ip(ip), minimise_user_agent(user_agent)
-    claimed = None
-    for db in container.databases:
-        # A thread: the guarded update may wait on another redemption's row lock.
-        claimed = await asyncio.to_thread(_claim, db, hashed, now, short_ip, short_agent)
-        if claimed is not None:
-            break
-    if claimed is None:
-        raise SessionUnavailable("unknown")
-    session, (envelope, recipient) = claimed
-    provider = container.providers.get(envelope.connection)
-    if provider is None or envelope.provider_envelope_id is None:
-        raise SessionUnavailable("the envelope's connection has no provider API")
-    cookie_value = secrets.token_urlsafe(32)
-    binding = hashlib.sha256(cookie_value.encode("utf-8")).hexdigest()
-    url = await provider.signing_url(
-        envelope.provider_envelope_id,
-        Signer(
-            email=recipient.email or "",
-            name=recipient.name or "",
-            recipient_id=str(session.recipient_id),
-        ),
-        session.return_url,
-        SignerAuthentication(
-            method=session.auth_method,
-            authenticated_at=session.authenticated_at,
-            binding=binding,
-        ),
-    )
-    return Redemption(session_id=session.id, provider_url=url, cookie_value=cookie_value)
+@dataclass(frozen=True)
+class SignerSessions:
+    """Issuing and redeeming signer sessions; built once by bootstrap with the regions'
+    databases, the providers' API clients, the templates and connections (their allowed return
+    origins), the signing settings, the subject-hash key and the public base URL."""
+
+    databases: Databases
+    providers: Mapping[str, ProviderClient]
+    templates: Mapping[str, TemplateSettings]
+    connections: Mapping[str, ConnectionSettings]
+    signing: SigningSettings
+    subject_key: bytes | None
+    base_url: str
+
+    def _allowed_origins(self, envelope: Any) -> frozenset[str]:
+        origins: set[str] = set()
+        template = self.templates.get(envelope.template_key or "")
+        if template is not None:
+            origins.update(template.return_origins)
+        connection = self.connections.get(envelope.connection)
+        if connection is not None:
+            origins.update(connection.return_origins)
+        return frozenset(origins)
+
+    def issue_session(
+        self,
+        envelope_id: str,
+        request: SessionRequest,
+        *,
+        token_id: str | None = None,
+        now: datetime | None = None,
+    ) -> IssuedSession:
+        """Check the integrator's account of the signer and issue a one-time signing link."""
+        now = now or datetime.now(UTC)
+        signing = self.signing
+        db, envelope = find_envelope(self.databases, envelope_id)
+        _check_open(envelope_id, envelope.state, envelope.provider_envelope_id)
+        with db.reader() as conn:
+            recipient = next(
+                (
+                    r
+                    for r in envelope_store.recipient_rows(conn, envelope_id)
+                    if r.recipient_id == request.recipient_id
+                ),
+                None,
+            )
+        if recipient is None:
+            raise NotFound("recipient", request.recipient_id)
+        if recipient.status in _FINISHED_RECIPIENT:
+            raise StateConflict("recipient", request.recipient_id, recipient.status)
+        stored = (recipient.email or "").strip().casefold()
+        if not stored or stored != request.email.strip().casefold():
+            raise SignerMismatch(envelope_id, request.recipient_id)
+        authenticated_at = _as_utc(request.authenticated_at)
+        age = authentication_age(
+            authenticated_at, now, max_age=signing.max_auth_age, skew=signing.clock_skew
+        )
+        if age is AuthenticationAge.FUTURE:
+            raise InvalidInput("the authentication time is in the future", field="authenticated_at")
+        if age is AuthenticationAge.STALE:
+            minutes = signing.max_auth_age.total_seconds() / 60
+            raise InvalidInput(
+                f"the signer authenticated more than {minutes:g} minutes ago; authenticate again",
+                field="authenticated_at",
+            )
+        if request.return_url is not None and not return_url_allowed(
+            request.return_url, self._allowed_origins(envelope)
+        ):
+            # The URL itself is not echoed: it may carry the integrator's own identifiers.
+            raise InvalidInput(
+                "the origin is not on the template's or the connection's return_origins",
+                field="return_url",
+            )
+
+        opaque = secrets.token_urlsafe(32)
+        session_id = new_id("ssn")
+        expires_at = now + signing.session_ttl
+        hashed_subject = subject_hash(request.subject, self.subject_key)
+        with db.transaction() as conn:
+            locked = session_store.lock_envelope(conn, envelope_id)
+            if locked is None:
+                raise NotFound("envelope", envelope_id)
+            _check_open(envelope_id, locked.state, envelope.provider_envelope_id)
+            revoked = session_store.revoke_open(conn, envelope_id, request.recipient_id, now)
+            session_store.insert(
+                conn,
+                {
+                    "id": session_id,
+                    "envelope_id": envelope_id,
+                    "recipient_id": request.recipient_id,
+                    "token_hash": token_hash(opaque),
+                    "subject_hash": hashed_subject,
+                    "auth_method": request.auth_method.value,
+                    "authenticated_at": authenticated_at,
+                    "return_url": request.return_url,
+                    "issued_at": now,
+                    "expires_at": expires_at,
+                    "correlation_id": envelope.correlation_id,
+                },
+            )
+            audit.record(
+                conn,
+                region=db.region,
+                actor="api",
+                action="api:signer_session:issued",
+                subject_id=envelope_id,
+                correlation_id=envelope.correlation_id,
+                at=now,
+                details={
+                    "session_id": session_id,
+                    "recipient_id": request.recipient_id,
+                    "subject_sha256": hashed_subject,
+                    "auth_method": request.auth_method.value,
+                    "authenticated_at": authenticated_at.isoformat(),
+                    "issued_at": now.isoformat(),
+                    "expires_at": expires_at.isoformat(),
+                    "return_origin": origin_of(request.return_url) if request.return_url else None,
+                    "revoked_sessions": revoked,
+                    "token_id": token_id,
+                },
+            )
+        url = f"{self.base_url}{SIGN_PATH}{opaque}"
+        return IssuedSession(session_id=session_id, url=url, expires_at=expires_at)
+
+    async def redeem_session(
+        self,
+        opaque: str,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        now: datetime | None = None,
+    ) -> Redemption:
+        """Consume a ``/sign/`` link and only then ask the provider for its signing URL, bound to a
+        fresh browser cookie. Raises ``SessionUnavailable``; provider failures propagate as
+        ``RetryableError``/``PermanentError`` (the link is spent either way: ask for a new one)."""
+        if not _OPAQUE.match(opaque):
+            raise SessionUnavailable("not a session token")
+        now = now or datetime.now(UTC)
+        hashed = token_hash(opaque)
+        short_ip, short_agent = minimise_ip(ip), minimise_user_agent(user_agent)
+        claimed = None
+        for db in self.databases:
+            # A thread: the guarded update may wait on another redemption's row lock.
+            claimed = await asyncio.to_thread(_claim, db, hashed, now, short_ip, short_agent)
+            if claimed is not None:
+                break
+        if claimed is None:
+            raise SessionUnavailable("unknown")
+        session, (envelope, recipient) = claimed
+        provider = self.providers.get(envelope.connection)
+        if provider is None or envelope.provider_envelope_id is None:
+            raise SessionUnavailable("the envelope's connection has no provider API")
+        cookie_value = secrets.token_urlsafe(32)
+        binding = hashlib.sha256(cookie_value.encode("utf-8")).hexdigest()
+        url = await provider.signing_url(
+            envelope.provider_envelope_id,
+            Signer(
+                email=recipient.email or "",
+                name=recipient.name or "",
+                recipient_id=str(session.recipient_id),
+            ),
+            session.return_url,
+            SignerAuthentication(
+                method=session.auth_method,
+                authenticated_at=session.authenticated_at,
+                binding=binding,
+            ),
+        )
+        return Redemption(session_id=session.id, provider_url=url, cookie_value=cookie_value)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +20,6 @@ import httpx
 import structlog
 from sqlalchemy import select
 
-from inkbridge.bootstrap import Container
 from inkbridge.config import TriggerSettings, resolve_secret
 from inkbridge.errors import (
     InkbridgeError,
@@ -31,8 +31,9 @@ from inkbridge.errors import (
 from inkbridge.ids import hash_identifier
 from inkbridge.providers import standard_webhooks
 from inkbridge.providers._common import load_json, load_json_object
+from inkbridge.services.envelopes import Envelopes
 from inkbridge.store import audit, receipts
-from inkbridge.store.database import RegionDatabase
+from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.receipts import ReceiptRecord
 from inkbridge.store.schema import leads
@@ -134,78 +135,9 @@ def parse_generic(body: bytes, stage: str) -> list[StageReached]:
     ]
 
 
-def intake(
-    container: Container,
-    name: str,
-    trigger: TriggerSettings,
-    *,
-    method: str,
-    uri: str,
-    headers: dict[str, str],
-    body: bytes,
-) -> int:
-    """Verify and keep a trigger delivery; returns how many new deal triggers were queued."""
-    now = datetime.now(UTC)
-    secrets = [resolve_secret(ref).get_secret_value() for ref in trigger.secrets]
-    if not secrets:
-        raise SignatureInvalid("the trigger has no secret configured")
-    if trigger.kind == "hubspot":
-        verify_hubspot_v3(secrets, method, uri, body, headers, now, trigger.tolerance_seconds)
-        found = parse_hubspot(body, trigger.stage)
-    else:
-        standard_webhooks.verify(
-            [resolve_secret(ref) for ref in trigger.secrets],
-            headers,
-            body,
-            now,
-            trigger.tolerance_seconds,
-        )
-        found = parse_generic(body, trigger.stage)
-    db = container.databases.home
-    queued = 0
-    with db.transaction() as conn:
-        for item in found:
-            _, inserted = insert_receipt(
-                conn,
-                ReceiptRow(
-                    region=db.region,
-                    connection=f"trigger:{name}",
-                    dedup_key=f"deal:{item.deal_id}:{item.stage}",
-                    source="trigger",
-                    content_type="application/json",
-                    headers={},
-                    body=json.dumps(asdict(item)).encode(),
-                    received_at=now,
-                ),
-            )
-            queued += inserted
-    return queued
-
-
 def trigger_envelope_id(name: str, deal_id: str, stage: str) -> str:
     digest = hashlib.sha256(f"{name}:{deal_id}:{stage}".encode()).hexdigest()
     return f"env_t{digest[:26]}"
-
-
-async def _lead_of(container: Container, trigger: TriggerSettings, item: StageReached) -> str:
-    if item.lead_id:
-        return item.lead_id
-    email = item.email
-    if email is None and trigger.kind == "hubspot":
-        email = await _hubspot_deal_contact_email(container.http, trigger, item.deal_id)
-    if email:
-        digest = hash_identifier(email)
-        for db in container.databases:
-            with db.reader() as conn:
-                row = conn.execute(
-                    select(leads.c.id)
-                    .where(leads.c.email_hash == digest)
-                    .order_by(leads.c.created_at.desc())
-                    .limit(1)
-                ).first()
-            if row is not None:
-                return str(row.id)
-    raise NotFound("lead for deal", item.deal_id)
 
 
 async def _hubspot_deal_contact_email(
@@ -235,69 +167,144 @@ async def _hubspot_deal_contact_email(
     return str(email) if email else None
 
 
-async def process_trigger(container: Container, db: RegionDatabase, receipt: ReceiptRecord) -> str:
-    """Create the deal's envelope (idempotently) and settle the receipt."""
-    from inkbridge.services.envelopes import create_envelope
-
-    name = receipt.connection.removeprefix("trigger:")
-    trigger = container.settings.triggers.get(name)
-    now = datetime.now(UTC)
-    if trigger is None:
-        with db.transaction() as conn:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown trigger")
-        return "failed"
-    item = StageReached(**json.loads(receipt.body))
-    try:
-        lead_id = await _lead_of(container, trigger, item)
-        view = await create_envelope(
-            container,
-            lead_id=lead_id,
-            template_key=trigger.template_key,
-            connection=trigger.connection,
-            envelope_id=trigger_envelope_id(name, item.deal_id, item.stage),
-            extra_metadata={"inkbridge_deal_id": item.deal_id},
-        )
-    except NotFound as exc:
-        with db.transaction() as conn:
-            # The kind only: the identifier may be the signer's email.
-            error = f"{exc.kind} not found"
-            receipts.settle(conn, receipt.id, status="failed", now=now, error=error)
-        return "failed"
-    except InkbridgeError as exc:
-        with db.transaction() as conn:
-            error = redacted_error(exc)
-            receipts.release(conn, receipt.id, error=error, retry_at=now + _backoff(receipt))
-        return "retry"
-    with db.transaction() as conn:
-        receipts.settle(
-            conn, receipt.id, status="done", now=now, correlation_id=view["correlation_id"]
-        )
-        audit.record(
-            conn,
-            region=db.region,
-            actor="worker",
-            action="trigger:deal:envelope_created",
-            subject_id=view["id"],
-            correlation_id=view["correlation_id"],
-            details={"trigger": name, "deal_id": item.deal_id, "stage": item.stage},
-        )
-    log.info("trigger_processed", trigger=name, envelope_id=view["id"])
-    return "done"
-
-
 def _backoff(receipt: ReceiptRecord) -> timedelta:
     return timedelta(seconds=min(300.0, 2.0**receipt.attempts))
 
 
-async def process_triggers(container: Container, db: RegionDatabase, limit: int = 20) -> int:
-    with db.transaction() as conn:
-        claimed = receipts.claim(
-            conn,
-            limit=limit,
-            lease_seconds=container.settings.worker.lease_seconds,
-            now=datetime.now(UTC),
-            triggers=True,
-        )
-    for receipt in claimed:
-        await process_trigger(container, db, receipt)
-    return len(claimed)
+@dataclass(frozen=True)
+class Triggers:
+    """CRM deal triggers: intake verifies and queues a delivery; the worker turns each into an
+    envelope. Built once by bootstrap with the regions' databases, the HTTP client (HubSpot
+    contact look-ups), the configured triggers, the envelopes service and the lease length."""
+
+    databases: Databases
+    http: httpx.AsyncClient
+    triggers: Mapping[str, TriggerSettings]
+    envelopes: Envelopes
+    lease_seconds: float
+
+    def intake(
+        self,
+        name: str,
+        trigger: TriggerSettings,
+        *,
+        method: str,
+        uri: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> int:
+        """Verify and keep a trigger delivery; returns how many new deal triggers were queued."""
+        now = datetime.now(UTC)
+        secrets = [resolve_secret(ref).get_secret_value() for ref in trigger.secrets]
+        if not secrets:
+            raise SignatureInvalid("the trigger has no secret configured")
+        if trigger.kind == "hubspot":
+            verify_hubspot_v3(secrets, method, uri, body, headers, now, trigger.tolerance_seconds)
+            found = parse_hubspot(body, trigger.stage)
+        else:
+            standard_webhooks.verify(
+                [resolve_secret(ref) for ref in trigger.secrets],
+                headers,
+                body,
+                now,
+                trigger.tolerance_seconds,
+            )
+            found = parse_generic(body, trigger.stage)
+        db = self.databases.home
+        queued = 0
+        with db.transaction() as conn:
+            for item in found:
+                _, inserted = insert_receipt(
+                    conn,
+                    ReceiptRow(
+                        region=db.region,
+                        connection=f"trigger:{name}",
+                        dedup_key=f"deal:{item.deal_id}:{item.stage}",
+                        source="trigger",
+                        content_type="application/json",
+                        headers={},
+                        body=json.dumps(asdict(item)).encode(),
+                        received_at=now,
+                    ),
+                )
+                queued += inserted
+        return queued
+
+    async def _lead_of(self, trigger: TriggerSettings, item: StageReached) -> str:
+        if item.lead_id:
+            return item.lead_id
+        email = item.email
+        if email is None and trigger.kind == "hubspot":
+            email = await _hubspot_deal_contact_email(self.http, trigger, item.deal_id)
+        if email:
+            digest = hash_identifier(email)
+            for db in self.databases:
+                with db.reader() as conn:
+                    row = conn.execute(
+                        select(leads.c.id)
+                        .where(leads.c.email_hash == digest)
+                        .order_by(leads.c.created_at.desc())
+                        .limit(1)
+                    ).first()
+                if row is not None:
+                    return str(row.id)
+        raise NotFound("lead for deal", item.deal_id)
+
+    async def process_trigger(self, db: RegionDatabase, receipt: ReceiptRecord) -> str:
+        """Create the deal's envelope (idempotently) and settle the receipt."""
+        name = receipt.connection.removeprefix("trigger:")
+        trigger = self.triggers.get(name)
+        now = datetime.now(UTC)
+        if trigger is None:
+            with db.transaction() as conn:
+                receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown trigger")
+            return "failed"
+        item = StageReached(**json.loads(receipt.body))
+        try:
+            lead_id = await self._lead_of(trigger, item)
+            view = await self.envelopes.create_envelope(
+                lead_id=lead_id,
+                template_key=trigger.template_key,
+                connection=trigger.connection,
+                envelope_id=trigger_envelope_id(name, item.deal_id, item.stage),
+                extra_metadata={"inkbridge_deal_id": item.deal_id},
+            )
+        except NotFound as exc:
+            with db.transaction() as conn:
+                # The kind only: the identifier may be the signer's email.
+                error = f"{exc.kind} not found"
+                receipts.settle(conn, receipt.id, status="failed", now=now, error=error)
+            return "failed"
+        except InkbridgeError as exc:
+            with db.transaction() as conn:
+                error = redacted_error(exc)
+                receipts.release(conn, receipt.id, error=error, retry_at=now + _backoff(receipt))
+            return "retry"
+        with db.transaction() as conn:
+            receipts.settle(
+                conn, receipt.id, status="done", now=now, correlation_id=view["correlation_id"]
+            )
+            audit.record(
+                conn,
+                region=db.region,
+                actor="worker",
+                action="trigger:deal:envelope_created",
+                subject_id=view["id"],
+                correlation_id=view["correlation_id"],
+                details={"trigger": name, "deal_id": item.deal_id, "stage": item.stage},
+            )
+        log.info("trigger_processed", trigger=name, envelope_id=view["id"])
+        return "done"
+
+    async def process_triggers(self, db: RegionDatabase, limit: int = 20) -> int:
+        with db.transaction() as conn:
+            claimed = receipts.claim(
+                conn,
+                limit=limit,
+                lease_seconds=self.lease_seconds,
+                now=datetime.now(UTC),
+                triggers=True,
+            )
+        for receipt in claimed:
+            await self.process_trigger(db, receipt)
+        return len(claimed)

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from inkbridge.bootstrap import Container
 from inkbridge.domain.signer_session import SIGNER_COOKIE, origin_of
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.services.signer_sessions import SIGN_PATH, SessionUnavailable, redeem_session
+from inkbridge.services.signer_sessions import SIGN_PATH, SessionUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +64,7 @@ async def open_signing_link(request: Request) -> Response:
         return _page(405, "Open this link in a browser", "Open this link in a web browser.")
     container: Container = request.app.state.container
     try:
-        redemption = await redeem_session(
-            container,
+        redemption = await container.services.signer_sessions.redeem_session(
             request.path_params["opaque"],
             ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
