@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from inkbridge.connectors.http_errors import raise_for_answer, transport_failure
 from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.vendor_http.responses import raise_for_answer, transport_failure
 
 TOKEN_MARGIN_SECONDS = 60.0
 RATE_WAIT_SECONDS = 20.0  # 606/615: the call-rate window is 20 s

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from inkbridge.connectors.http_errors import raise_for_answer, retry_after, transport_failure
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.responses import raise_for_answer, transport_failure, wait_hint
 
 
 def _number(value: str | None) -> float | None:
@@ -78,10 +78,7 @@ class PipedriveApi:
         if response.status_code == 429:
             # A burst 429 says when the 2-second window frees in x-ratelimit-reset; a spent
             # daily token budget sends Retry-After.
-            wait = retry_after(response)
-            if wait is None:
-                wait = _number(response.headers.get("x-ratelimit-reset"))
-            raise RetryableError(f"{self.name} answered 429", retry_after=wait)
+            raise RetryableError(f"{self.name} answered 429", retry_after=wait_hint(response))
         raise_for_answer(self.name, response)
         try:
             answer = response.json()

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
-from inkbridge.connectors.http_errors import raise_for_answer, transport_failure
 from inkbridge.domain.attribution import UTM_FIELDS
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.responses import raise_for_answer, transport_failure
 
 VENDOR_MAX_BATCH = 100
 LAST_FACT = "inkbridge_last_fact"

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import httpx
 
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
-from inkbridge.connectors.http_errors import raise_for_answer, transport_failure
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.providers.standard_webhooks import secret_key, signed_headers
+from inkbridge.vendor_http.responses import raise_for_answer, transport_failure
+from inkbridge.vendor_http.signing import secret_key, signed_headers
 
 CORRELATION_HEADER = "X-Inkbridge-Correlation-Id"
 

@@ -24,7 +24,6 @@ import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
 from inkbridge.providers._common import (
     INKBRIDGE_METADATA_KEYS,
     META_ENVELOPE,
@@ -33,6 +32,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.vendor_http.responses import raise_for_status, short_code, transport_failure
 
 DEFAULT_BASE_URL = "https://api.hellosign.com/v3"
 MAX_METADATA_KEYS = 10
