@@ -182,6 +182,12 @@ class BearerAuth(httpx.Auth, Generic[T]):
         """Forget ``grant`` after the vendor refused it (a newer one stays)."""
         self._cache.invalidate(grant)
 
+    def refused(self, response: httpx.Response) -> bool:
+        """Whether the vendor refused the token; then one new token and one replay. A 401 by
+        default; a vendor that answers 200 with an error code says so here (and sets
+        ``requires_response_body``)."""
+        return response.status_code == 401
+
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         raise RuntimeError(f"{type(self).__name__} works with httpx.AsyncClient only")
 
@@ -191,7 +197,9 @@ class BearerAuth(httpx.Auth, Generic[T]):
         grant = await self.grant()
         request.headers["Authorization"] = f"Bearer {self.bearer(grant)}"
         response = yield request
-        if response.status_code != 401 or not self.refreshable:
+        if self.requires_response_body:
+            await response.aread()
+        if not self.refreshable or not self.refused(response):
             return
         # Revoked or expired early: one new grant, one replay; a second 401 is the caller's.
         self.invalidate(grant)
