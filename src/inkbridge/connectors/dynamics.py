@@ -21,8 +21,7 @@ batch or for the change sets that got them; any other refusal is permanent.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -61,7 +60,7 @@ from inkbridge.vendor_http.responses import (
     is_retryable_status,
     parse_retry_after,
     retry_after,
-    transport_failure,
+    send,
 )
 
 __all__ = ["DynamicsAuth", "DynamicsConnector", "DynamicsOptions", "from_settings"]
@@ -76,31 +75,8 @@ TOKEN_SECONDS = 3599.0
 class DynamicsAuth(ClientCredentialsAuth[str]):
     """Entra ID client credentials for ``{org}/.default``, cached until shortly before the end."""
 
-    def __init__(
-        self,
-        *,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str,
-        client: httpx.AsyncClient,
-        timeout: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            token_url=token_url,
-            client=client,
-            label="dynamics auth",
-            client_id=client_id,
-            client_secret=client_secret,
-            scope=scope,
-            default_lifetime=TOKEN_SECONDS,
-            timeout=timeout,
-            clock=clock,
-        )
-
-    def __repr__(self) -> str:
-        return f"DynamicsAuth(token_url={self.token_url!r})"
+    label = "dynamics auth"
+    default_lifetime = TOKEN_SECONDS
 
 
 class DynamicsConnector:
@@ -150,12 +126,16 @@ class DynamicsConnector:
             "Accept": "application/json",
             **(headers or {}),
         }
-        try:
-            response = await self._client.request(
-                method, url, content=content, headers=sent, auth=self._auth, timeout=self._timeout
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            url,
+            content=content,
+            headers=sent,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
         # A 401 answered before the replay is in the history: every request counts.
         outcomes.requests += 1 + len(response.history)
         burst = response.headers.get("x-ms-ratelimit-burst-remaining-xrm-requests", "")

@@ -54,7 +54,11 @@ from inkbridge.connectors.hubspot_plan import (
     TaskWrite,
 )
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.vendor_http.responses import is_retryable_status, retry_after, transport_failure
+from inkbridge.vendor_http.responses import (
+    is_retryable_status,
+    retry_after,
+    send,
+)
 
 __all__ = ["HubSpotConnector", "HubSpotOAuth", "HubSpotOptions", "PrivateAppToken", "from_settings"]
 
@@ -135,12 +139,15 @@ class HubSpotConnector:
     async def _call(self, outcomes: Outcomes, method: str, path: str, body: Any) -> Any:
         """Send one request (the auth refreshes its token once after a 401) and return its
         JSON body."""
-        try:
-            response = await self._client.request(
-                method, self._base + path, json=body, auth=self._auth, timeout=self._timeout
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            json=body,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
         # A 401 answered before the replay is in the history: every request counts.
         outcomes.requests += 1 + len(response.history)
         self.rate_limits.observe(response.headers)

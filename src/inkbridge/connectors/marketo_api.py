@@ -18,7 +18,7 @@ import httpx
 
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
-from inkbridge.vendor_http.responses import raise_for_answer, transport_failure
+from inkbridge.vendor_http.responses import raise_for_answer, send
 
 TOKEN_MARGIN_SECONDS = 60.0
 RATE_WAIT_SECONDS = 20.0  # 606/615: the call-rate window is 20 s
@@ -101,18 +101,17 @@ class MarketoApi:
     ) -> list[Any]:
         """The ``result`` of a successful answer; the auth refreshes the token once on
         601/602, and a second refusal is retryable like any transient code."""
-        try:
-            response = await self._client.request(
-                method,
-                self._base + path,
-                params=params,
-                json=body,
-                data=form,
-                auth=self._auth,
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            params=params,
+            json=body,
+            data=form,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
         self.requests += 1 + len(response.history)
         raise_for_answer(self.name, response)
         try:

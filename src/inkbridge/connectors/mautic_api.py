@@ -10,7 +10,7 @@ import httpx
 
 from inkbridge.errors import ConfigError, RetryableError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
-from inkbridge.vendor_http.responses import raise_for_answer, transport_failure
+from inkbridge.vendor_http.responses import raise_for_answer, send
 
 TOKEN_MARGIN_SECONDS = 60.0
 
@@ -64,18 +64,17 @@ class MauticApi:
         missing_ok: bool = False,
     ) -> Any:
         """The decoded answer; None for a 404 when ``missing_ok``."""
-        try:
-            # OAuth: a token that expired early or was revoked is fetched again once on a 401.
-            response = await self._client.request(
-                method,
-                self._base + path,
-                params=params,
-                json=body,
-                auth=self._auth,
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        # OAuth: a token that expired early or was revoked is fetched again once on a 401.
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            params=params,
+            json=body,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
         self.requests += 1 + len(response.history)
         if response.status_code == 404 and missing_ok:
             return None

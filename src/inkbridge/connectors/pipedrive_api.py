@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.vendor_http.responses import raise_for_answer, transport_failure, wait_hint
+from inkbridge.vendor_http.responses import raise_for_answer, send, wait_hint
 
 
 def _number(value: str | None) -> float | None:
@@ -60,17 +60,16 @@ class PipedriveApi:
         body: Mapping[str, Any] | None = None,
     ) -> Any | None:
         """The ``data`` of a successful answer; None for a 404 (the caller's id went stale)."""
-        try:
-            response = await self._client.request(
-                method,
-                self._base + path,
-                params=params,
-                json=body,
-                headers=self._auth,
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            params=params,
+            json=body,
+            headers=self._auth,
+            timeout=self._timeout,
+        )
         self.requests += 1
         self._note_limits(response)
         if response.status_code == 404:

@@ -60,7 +60,11 @@ from inkbridge.connectors.salesforce_plan import (
     SalesforcePlanner,
 )
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.vendor_http.responses import is_retryable_status, retry_after, transport_failure
+from inkbridge.vendor_http.responses import (
+    is_retryable_status,
+    retry_after,
+    send,
+)
 
 __all__ = [
     "SalesforceClientCredentials",
@@ -139,17 +143,16 @@ class SalesforceConnector:
         once after a 401 (``INVALID_SESSION_ID``: the session timed out)."""
         session = await self._auth.session()
         base = self._base or session.instance_url
-        try:
-            response = await self._client.request(
-                method,
-                f"{base}/services/data/{self._options.api_version}{path}",
-                json=body,
-                params=params,
-                auth=self._auth,
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            f"{base}/services/data/{self._options.api_version}{path}",
+            json=body,
+            params=params,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
         # A 401 answered before the replay is in the history: every request counts.
         outcomes.requests += 1 + len(response.history)
         self.api_usage = api_usage(response.headers) or self.api_usage

@@ -10,11 +10,9 @@ one new session and replays the request once).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from inkbridge.errors import PermanentError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth, JwtBearerAuth, OAuthGrant
@@ -35,27 +33,24 @@ class Session:
         return f"Session(instance_url={self.instance_url!r})"
 
 
-def _token_settings(
-    login_url: str,
-    client: httpx.AsyncClient,
-    timeout: float,
-    session_seconds: float,
-    clock: Callable[[], float],
-) -> dict[str, Any]:
-    return {
-        "token_url": login_url.rstrip("/") + "/services/oauth2/token",
-        "client": client,
-        "label": "salesforce auth",
-        "default_lifetime": session_seconds,
-        "timeout": timeout,
-        "clock": clock,
-    }
-
-
 class SalesforceAuth(OAuthGrant[Session]):
-    """A cached ``Session`` from the token endpoint; subclasses say which grant they send."""
+    """A cached ``Session`` from the login URL's token endpoint; subclasses say which grant
+    they send."""
 
-    login_url: str
+    label = "salesforce auth"
+
+    def __init__(
+        self, *, login_url: str, session_seconds: float = SESSION_SECONDS, **kwargs: Any
+    ) -> None:
+        self.login_url = login_url.rstrip("/")
+        super().__init__(
+            token_url=self.login_url + "/services/oauth2/token",
+            default_lifetime=session_seconds,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(login_url={self.login_url!r})"
 
     def bearer(self, grant: Session) -> str:
         return grant.access_token
@@ -68,38 +63,26 @@ class SalesforceAuth(OAuthGrant[Session]):
 
     def grant_lifetime(self, body: Mapping[str, Any]) -> float:
         # Salesforce answers no expires_in: the org's session timeout applies.
-        return self._default_lifetime
+        return self.default_lifetime
 
     async def session(self) -> Session:
         return await self.grant()
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(login_url={self.login_url!r})"
-
 
 class SalesforceJwtAuth(SalesforceAuth, JwtBearerAuth[Session]):
-    """OAuth 2.0 JWT bearer flow."""
+    """OAuth 2.0 JWT bearer flow (takes ``login_url``, ``client``, ``timeout``,
+    ``session_seconds`` and ``clock`` as every ``SalesforceAuth``)."""
 
     def __init__(
-        self,
-        *,
-        client_id: str,
-        username: str,
-        private_key_pem: str,
-        login_url: str,
-        client: httpx.AsyncClient,
-        timeout: float = 10.0,
-        session_seconds: float = SESSION_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        self, *, client_id: str, username: str, private_key_pem: str, **kwargs: Any
     ) -> None:
-        self.login_url = login_url.rstrip("/")
         self._client_id = client_id
         self._username = username
         super().__init__(
             private_key_pem=private_key_pem,
             claims=self._assertion_claims,
             vendor="Salesforce",
-            **_token_settings(login_url, client, timeout, session_seconds, clock),
+            **kwargs,
         )
 
     def _assertion_claims(self) -> dict[str, Any]:
@@ -115,21 +98,3 @@ class SalesforceJwtAuth(SalesforceAuth, JwtBearerAuth[Session]):
 
 class SalesforceClientCredentials(SalesforceAuth, ClientCredentialsAuth[Session]):
     """OAuth 2.0 client credentials flow (the connected app runs as its configured user)."""
-
-    def __init__(
-        self,
-        *,
-        client_id: str,
-        client_secret: str,
-        login_url: str,
-        client: httpx.AsyncClient,
-        timeout: float = 10.0,
-        session_seconds: float = SESSION_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.login_url = login_url.rstrip("/")
-        super().__init__(
-            client_id=client_id,
-            client_secret=client_secret,
-            **_token_settings(login_url, client, timeout, session_seconds, clock),
-        )

@@ -25,7 +25,7 @@ from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.vendor_http.auth import RefreshTokenAuth
-from inkbridge.vendor_http.responses import raise_for_status, short_code, transport_failure
+from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
 PROVIDER = "acrobat_sign"
 API = "/api/rest/v6"
@@ -191,13 +191,10 @@ class AcrobatSignClient:
         return events
 
     async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        try:
-            # ``self.auth`` refreshes once after a 401 and replays once; a second 401 is final.
-            response = await self._client.request(
-                method, self._base + path, json=body, auth=self.auth
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(PROVIDER, exc) from exc
+        # ``self.auth`` refreshes once after a 401 and replays once; a second 401 is final.
+        response = await send(
+            self._client, PROVIDER, method, self._base + path, json=body, auth=self.auth
+        )
         raise_for_status(PROVIDER, response, _error_code(response), retryable_codes=NOT_READY_CODES)
         return _json_object(response) if response.content else {}
 

@@ -24,7 +24,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.vendor_http.responses import raise_for_status, short_code, transport_failure
+from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
 PROVIDER = "documenso"
 DEFAULT_BASE_URL = "https://app.documenso.com"
@@ -162,16 +162,15 @@ class DocumensoClient:
     async def _call(
         self, method: str, path: str, body: Any = None, files: Any = None
     ) -> dict[str, Any]:
-        try:
-            response = await self._client.request(
-                method,
-                f"{self._base}/api/v2{path}",
-                json=body,
-                files=files,
-                headers={"Authorization": self._api_token},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(PROVIDER, exc) from exc
+        response = await send(
+            self._client,
+            PROVIDER,
+            method,
+            f"{self._base}/api/v2{path}",
+            json=body,
+            files=files,
+            headers={"Authorization": self._api_token},
+        )
         raise_for_status(PROVIDER, response, _error_code(response))
         try:
             data = response.json()

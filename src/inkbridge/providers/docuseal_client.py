@@ -24,7 +24,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.vendor_http.responses import raise_for_status, short_code, transport_failure
+from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
 PROVIDER = "docuseal"
 DEFAULT_BASE_URL = "https://api.docuseal.com"
@@ -172,16 +172,15 @@ class DocuSealClient:
     async def _call(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
     ) -> Any:
-        try:
-            response = await self._client.request(
-                method,
-                self._base + path,
-                json=body,
-                params=params,
-                headers={"X-Auth-Token": self._api_token},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(PROVIDER, exc) from exc
+        response = await send(
+            self._client,
+            PROVIDER,
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers={"X-Auth-Token": self._api_token},
+        )
         raise_for_status(PROVIDER, response, _error_code(response))
         try:
             return response.json()

@@ -31,7 +31,7 @@ from inkbridge.providers._common import (
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.docusign import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
 from inkbridge.providers.docusign_auth import DocuSignJwtAuth
-from inkbridge.vendor_http.responses import raise_for_status, short_code, transport_failure
+from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
 # DocuSign documents 100 characters as the most a custom field value or a subject may hold.
 MAX_CUSTOM_FIELD_VALUE = 100
@@ -225,18 +225,17 @@ class DocuSignClient:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        try:
-            # ``self.auth`` refreshes the token once after a 401; a second 401 is permanent.
-            response = await self._client.request(
-                method,
-                self._account + path,
-                json=body,
-                params=params,
-                headers={"Accept": "application/json"},
-                auth=self.auth,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure("docusign", exc) from exc
+        # ``self.auth`` refreshes the token once after a 401; a second 401 is permanent.
+        response = await send(
+            self._client,
+            "docusign",
+            method,
+            self._account + path,
+            json=body,
+            params=params,
+            headers={"Accept": "application/json"},
+            auth=self.auth,
+        )
         data = _json_object(response)
         raise_for_status(
             "docusign",

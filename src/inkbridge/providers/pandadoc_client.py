@@ -23,7 +23,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.vendor_http.responses import raise_for_status, short_code, transport_failure
+from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
 PROVIDER = "pandadoc"
 DEFAULT_BASE_URL = "https://api.pandadoc.com/public/v1"
@@ -186,16 +186,15 @@ class PandaDocClient:
         body: Any = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        try:
-            response = await self._client.request(
-                method,
-                self._base + path,
-                json=body,
-                params=params,
-                headers={"Authorization": f"API-Key {self._api_key}"},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(PROVIDER, exc) from exc
+        response = await send(
+            self._client,
+            PROVIDER,
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers={"Authorization": f"API-Key {self._api_key}"},
+        )
         raise_for_status(PROVIDER, response, _error_type(response))
         try:
             data = response.json()

@@ -221,15 +221,20 @@ class StaticBearer(BearerAuth[str]):
 
 
 class OAuthGrant(BearerAuth[T]):
-    """A grant from an OAuth token endpoint; subclasses give the form (``grant_form``)."""
+    """A grant from an OAuth token endpoint; subclasses give the form (``grant_form``) and may
+    name themselves (``label``, in error reasons) and their tokens' usual life in seconds when
+    the answer carries no ``expires_in`` (``default_lifetime``)."""
+
+    label = "vendor auth"
+    default_lifetime = 3600.0
 
     def __init__(
         self,
         *,
         token_url: str,
         client: httpx.AsyncClient,
-        label: str,
-        default_lifetime: float = 3600.0,
+        label: str | None = None,
+        default_lifetime: float | None = None,
         timeout: float | None = 10.0,
         clock: Callable[[], float] = time.monotonic,
         margin: float = REFRESH_MARGIN_SECONDS,
@@ -237,8 +242,10 @@ class OAuthGrant(BearerAuth[T]):
         super().__init__(clock, margin)
         self.token_url = token_url
         self._client = client
-        self._label = label
-        self._default_lifetime = default_lifetime
+        self.label = label or self.label
+        self.default_lifetime = (
+            self.default_lifetime if default_lifetime is None else default_lifetime
+        )
         self._timeout = timeout
 
     def __repr__(self) -> str:
@@ -253,14 +260,14 @@ class OAuthGrant(BearerAuth[T]):
         return token
 
     def grant_lifetime(self, body: Mapping[str, Any]) -> float:
-        return lifetime(body, self._default_lifetime)
+        return lifetime(body, self.default_lifetime)
 
     async def fetch_grant(self) -> tuple[T, float]:
         body = await request_token(
             self._client,
             self.token_url,
             self.grant_form(),
-            label=self._label,
+            label=self.label,
             timeout=self._timeout,
         )
         return self.grant_from(body), self.grant_lifetime(body)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -128,3 +129,14 @@ def short_code(value: object) -> str | None:
 def transport_failure(vendor: str, exc: httpx.HTTPError) -> RetryableError:
     """A timeout, refused connection or broken stream: the request may never have arrived."""
     return RetryableError(f"{vendor} unreachable: {type(exc).__name__}")
+
+
+async def send(
+    client: httpx.AsyncClient, vendor: str, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """One request through ``client``; a timeout, refused connection or broken stream becomes
+    the ``RetryableError`` of ``transport_failure``."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise transport_failure(vendor, exc) from exc
