@@ -25,7 +25,7 @@ from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.vendor_http.auth import RefreshTokenAuth
-from inkbridge.vendor_http.responses import raise_for_status, send, short_code
+from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "acrobat_sign"
 API = "/api/rest/v6"
@@ -195,29 +195,10 @@ class AcrobatSignClient:
         response = await send(
             self._client, PROVIDER, method, self._base + path, json=body, auth=self.auth
         )
-        raise_for_status(PROVIDER, response, _error_code(response), retryable_codes=NOT_READY_CODES)
-        return _json_object(response) if response.content else {}
-
-
-def _error_code(response: httpx.Response) -> str | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    # REST errors say {"code"}, the OAuth endpoint {"error"}.
-    return short_code(data.get("code")) or short_code(data.get("error"))
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        raise RetryableError(f"{PROVIDER} answered with invalid JSON") from None
-    if not isinstance(data, dict):
-        raise PermanentError(f"{PROVIDER} answered with a non-object body")
-    return data
+        # REST errors say {"code"}, the OAuth endpoint {"error"}.
+        code = body_error_code(response, "code", "error")
+        raise_for_status(PROVIDER, response, code, retryable_codes=NOT_READY_CODES)
+        return json_object(PROVIDER, response) if response.content else {}
 
 
 def _time(value: Any, field: str) -> datetime:

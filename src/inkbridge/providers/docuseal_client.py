@@ -24,7 +24,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.vendor_http.responses import raise_for_status, send, short_code
+from inkbridge.vendor_http.responses import body_error_code, raise_for_status, send
 
 PROVIDER = "docuseal"
 DEFAULT_BASE_URL = "https://api.docuseal.com"
@@ -181,7 +181,8 @@ class DocuSealClient:
             params=params,
             headers={"X-Auth-Token": self._api_token},
         )
-        raise_for_status(PROVIDER, response, _error_code(response))
+        # DocuSeal's errors are {"error": "<message>"}; only short ones are kept, as codes.
+        raise_for_status(PROVIDER, response, body_error_code(response, "error"))
         try:
             return response.json()
         except ValueError:
@@ -192,15 +193,6 @@ def _object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PermanentError("docuseal answered with a non-object body")
     return data
-
-
-def _error_code(response: httpx.Response) -> str | None:
-    # DocuSeal's errors are {"error": "<message>"}; only short ones are kept, as codes.
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return short_code(data.get("error")) if isinstance(data, dict) else None
 
 
 def _time(value: Any) -> datetime:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
+from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import (
     META_ENVELOPE,
     inkbridge_metadata,
@@ -31,7 +31,7 @@ from inkbridge.providers._common import (
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.docusign import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
 from inkbridge.providers.docusign_auth import DocuSignJwtAuth
-from inkbridge.vendor_http.responses import raise_for_status, send, short_code
+from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 # DocuSign documents 100 characters as the most a custom field value or a subject may hold.
 MAX_CUSTOM_FIELD_VALUE = 100
@@ -236,14 +236,9 @@ class DocuSignClient:
             headers={"Accept": "application/json"},
             auth=self.auth,
         )
-        data = _json_object(response)
-        raise_for_status(
-            "docusign",
-            response,
-            short_code(data.get("errorCode")),
-            retryable_codes=RATE_LIMIT_CODES,
-        )
-        return data
+        code = body_error_code(response, "errorCode")
+        raise_for_status("docusign", response, code, retryable_codes=RATE_LIMIT_CODES)
+        return json_object("docusign", response)
 
 
 def _inline_document(document: DocuSignDocument, spec: EnvelopeSpec) -> dict[str, Any]:
@@ -278,18 +273,6 @@ def _inline_document(document: DocuSignDocument, spec: EnvelopeSpec) -> dict[str
         ],
         "recipients": {"signers": signers},
     }
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        if response.status_code < 300:
-            raise RetryableError("docusign answered with invalid JSON") from None
-        return {}  # an error page; the status decides
-    if not isinstance(data, dict):
-        raise PermanentError("docusign answered with a non-object body")
-    return data
 
 
 def envelope_events(

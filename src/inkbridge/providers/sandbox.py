@@ -15,7 +15,7 @@ import httpx
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.vendor_http.responses import is_retryable_status, retry_after
+from inkbridge.vendor_http.responses import is_retryable_status, json_object, retry_after
 
 _TYPES = {t.value: t for t in EventType}
 
@@ -127,13 +127,7 @@ class SandboxProviderClient:
             )
         if status >= 400:
             raise PermanentError(f"sandbox provider answered {status}: {_error_text(response)}")
-        try:
-            data = response.json()
-        except ValueError:
-            raise RetryableError("sandbox provider answered with invalid JSON") from None
-        if not isinstance(data, dict):
-            raise PermanentError("sandbox provider answered with a non-object body")
-        return data
+        return json_object("sandbox provider", response)
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -103,20 +103,29 @@ def raise_for_answer(vendor: str, response: httpx.Response) -> None:
     raise_for_status(vendor, response, body_error_code(response))
 
 
-def body_error_code(response: httpx.Response) -> str | None:
-    """A vendor's short error code (``VALIDATION_ERROR``) from its JSON body, never its
-    free-text message."""
+def body_error_code(response: httpx.Response, *keys: str) -> str | None:
+    """A vendor's short error code (``VALIDATION_ERROR``) from the first of ``keys`` its JSON
+    body holds (by default ``category``, ``code``, ``error``), never its free-text message."""
     try:
         body = response.json()
     except ValueError:
         return None
     if not isinstance(body, dict):
         return None
-    for key in ("category", "code", "error"):
-        value = body.get(key)
-        if isinstance(value, str) and 0 < len(value) <= 60:
-            return value
-    return None
+    found = (short_code(body.get(key)) for key in keys or ("category", "code", "error"))
+    return next((code for code in found if code), None)
+
+
+def json_object(vendor: str, response: httpx.Response) -> dict[str, Any]:
+    """A successful answer's JSON object: a body cut short is retryable, a body of another
+    shape permanent."""
+    try:
+        data = response.json()
+    except ValueError:
+        raise RetryableError(f"{vendor} answered with invalid JSON") from None
+    if not isinstance(data, dict):
+        raise PermanentError(f"{vendor} answered with a non-object body")
+    return data
 
 
 def short_code(value: object) -> str | None:
