@@ -78,34 +78,22 @@ def client_for(vendor: FakeVendor) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.MockTransport(vendor.handle))
 
 
+# The client's secret and the vendor's token URL, as every grant below sends them.
+CLIENT = {"token_url": TOKEN_URL, "client_id": "id", "client_secret": "secret"}
+
+
 def client_credentials(client: httpx.AsyncClient, **kw: Any) -> ClientCredentialsAuth[str]:
-    return ClientCredentialsAuth(
-        token_url=TOKEN_URL,
-        client=client,
-        label="vendor auth",
-        client_id="id",
-        client_secret="secret",
-        **kw,
-    )
+    return ClientCredentialsAuth(client=client, **CLIENT, **kw)
 
 
 def refresh_token(client: httpx.AsyncClient, **kw: Any) -> RefreshTokenAuth[str]:
-    return RefreshTokenAuth(
-        token_url=TOKEN_URL,
-        client=client,
-        label="vendor auth",
-        client_id="id",
-        client_secret="secret",
-        refresh_token="refresh-1",
-        **kw,
-    )
+    return RefreshTokenAuth(client=client, refresh_token="refresh-1", **CLIENT, **kw)
 
 
 def jwt_bearer(client: httpx.AsyncClient, **kw: Any) -> JwtBearerAuth[str]:
     return JwtBearerAuth(
         token_url=TOKEN_URL,
         client=client,
-        label="vendor auth",
         private_key_pem=str(kw.pop("private_key_pem", PRIVATE_PEM)),
         claims=lambda: {"iss": "app", "sub": "user-1", "aud": "vendor.test", "exp": 4102444800},
         vendor="Vendor",
