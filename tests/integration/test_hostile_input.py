@@ -29,10 +29,10 @@ from sqlalchemy import func, select
 from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import Settings
-from inkbridge.providers.standard_webhooks import signed_headers as standard_signed_headers
 from inkbridge.services import publishable_keys
 from inkbridge.services.tokens import create_token
 from inkbridge.store.schema import metadata
+from inkbridge.vendor_http.signing import signed_headers as standard_signed_headers
 from tests.conftest import PG_AVAILABLE, drop_pg_schema, new_pg_schema
 from tests.support.signers import PROVIDERS, STANDARD_SECRET, Delivery, Provider
 

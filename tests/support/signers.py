@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes
 
-from inkbridge.providers.standard_webhooks import sign as sign_standard
+from inkbridge.vendor_http.signing import sign as sign_standard
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -21,8 +21,7 @@ batch or for the change sets that got them; any other refusal is permanent.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -37,7 +36,6 @@ from inkbridge.connectors._crm_batch import (
     json_body,
     str_map,
 )
-from inkbridge.connectors._oauth import GrantCache, lifetime, request_token
 from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.dynamics_batch import (
     Operation,
@@ -56,8 +54,14 @@ from inkbridge.connectors.dynamics_plan import (
     DynamicsPlanner,
     odata_key,
 )
-from inkbridge.connectors.http_errors import retry_after, transport_failure
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.auth import ClientCredentialsAuth
+from inkbridge.vendor_http.responses import (
+    is_retryable_status,
+    parse_retry_after,
+    retry_after,
+    send,
+)
 
 __all__ = ["DynamicsAuth", "DynamicsConnector", "DynamicsOptions", "from_settings"]
 
@@ -68,49 +72,11 @@ DEFAULT_BATCH = 100
 TOKEN_SECONDS = 3599.0
 
 
-class DynamicsAuth:
+class DynamicsAuth(ClientCredentialsAuth[str]):
     """Entra ID client credentials for ``{org}/.default``, cached until shortly before the end."""
 
-    def __init__(
-        self,
-        *,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str,
-        client: httpx.AsyncClient,
-        timeout: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._token_url = token_url
-        self._form = {
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "scope": scope,
-        }
-        self._client = client
-        self._timeout = timeout
-        self._cache: GrantCache[str] = GrantCache(self._exchange, clock)
-
-    def __repr__(self) -> str:
-        return f"DynamicsAuth(token_url={self._token_url!r})"
-
-    @property
-    def exchanges(self) -> int:
-        return self._cache.exchanges
-
-    async def token(self) -> str:
-        return await self._cache.get()
-
-    def invalidate(self, token: str) -> None:
-        self._cache.invalidate(token)
-
-    async def _exchange(self) -> tuple[str, float]:
-        body = await request_token(
-            self._client, self._token_url, self._form, label="dynamics auth", timeout=self._timeout
-        )
-        return str(body["access_token"]), lifetime(body, TOKEN_SECONDS)
+    label = "dynamics auth"
+    default_lifetime = TOKEN_SECONDS
 
 
 class DynamicsConnector:
@@ -152,37 +118,34 @@ class DynamicsConnector:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """One request (one token refresh after a 401); non-2xx answers raise."""
-        response: httpx.Response | None = None
-        for attempt in range(2):
-            token = await self._auth.token()
-            sent = {
-                "Authorization": f"Bearer {token}",
-                "OData-MaxVersion": "4.0",
-                "OData-Version": "4.0",
-                "Accept": "application/json",
-                **(headers or {}),
-            }
-            try:
-                response = await self._client.request(
-                    method, url, content=content, headers=sent, timeout=self._timeout
-                )
-            except httpx.HTTPError as exc:
-                raise transport_failure(self.name, exc) from exc
-            outcomes.requests += 1
-            burst = response.headers.get("x-ms-ratelimit-burst-remaining-xrm-requests", "")
-            self.burst_remaining = int(burst) if burst.isdigit() else self.burst_remaining
-            if response.status_code == 401 and attempt == 0:
-                self._auth.invalidate(token)
-                continue
-            break
-        assert response is not None
+        """One request (the auth refreshes its token once after a 401); non-2xx answers
+        raise."""
+        sent = {
+            "OData-MaxVersion": "4.0",
+            "OData-Version": "4.0",
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            url,
+            content=content,
+            headers=sent,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
+        # A 401 answered before the replay is in the history: every request counts.
+        outcomes.requests += 1 + len(response.history)
+        burst = response.headers.get("x-ms-ratelimit-burst-remaining-xrm-requests", "")
+        self.burst_remaining = int(burst) if burst.isdigit() else self.burst_remaining
         status = response.status_code
         if 200 <= status < 300:
             return response
         error = as_mapping(as_mapping(json_body(response)).get("error")).get("code")
         reason = f"{self.name} answered {status}" + (f" ({error})" if error else "")
-        if status in (408, 429) or status >= 500:
+        if is_retryable_status(status):
             raise RetryableError(reason, retry_after=retry_after(response))
         if status in (401, 403):
             raise PermanentError(reason)
@@ -292,10 +255,10 @@ class DynamicsConnector:
             failure = _failure(operations, groups[index])
             if failure is None:
                 continue
-            retryable = failure.status == 429 or failure.status >= 500
+            retryable = is_retryable_status(failure.status)
             if failure.status == 429:
-                after = failure.headers.get("retry-after", "")
-                wait = max(wait or 0.0, float(after) if after.isdigit() else 0.0)
+                after = parse_retry_after(failure.headers.get("retry-after"))
+                wait = max(wait or 0.0, after or 0.0)
             code = failure.error_code or "no code"
             outcomes.fail([outbox_id], f"Dynamics {failure.status} ({code})", retryable)
         return wait

@@ -43,7 +43,6 @@ from inkbridge.connectors._crm_batch import (
     str_map,
 )
 from inkbridge.connectors.base import BatchResult, Change
-from inkbridge.connectors.http_errors import retry_after, transport_failure
 from inkbridge.connectors.hubspot_auth import HubSpotAuth, HubSpotOAuth, PrivateAppToken
 from inkbridge.connectors.hubspot_plan import (
     ENVELOPE_KEY,
@@ -55,6 +54,11 @@ from inkbridge.connectors.hubspot_plan import (
     TaskWrite,
 )
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.responses import (
+    is_retryable_status,
+    retry_after,
+    send,
+)
 
 __all__ = ["HubSpotConnector", "HubSpotOAuth", "HubSpotOptions", "PrivateAppToken", "from_settings"]
 
@@ -133,27 +137,20 @@ class HubSpotConnector:
         self.rate_limits = RateLimits()
 
     async def _call(self, outcomes: Outcomes, method: str, path: str, body: Any) -> Any:
-        """Send one request (with one token refresh after a 401) and return its JSON body."""
-        response: httpx.Response | None = None
-        for attempt in range(2):
-            token = await self._auth.token()
-            try:
-                response = await self._client.request(
-                    method,
-                    self._base + path,
-                    json=body,
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=self._timeout,
-                )
-            except httpx.HTTPError as exc:
-                raise transport_failure(self.name, exc) from exc
-            outcomes.requests += 1
-            self.rate_limits.observe(response.headers)
-            if response.status_code == 401 and attempt == 0 and self._auth.refreshable:
-                self._auth.invalidate(token)
-                continue
-            break
-        assert response is not None
+        """Send one request (the auth refreshes its token once after a 401) and return its
+        JSON body."""
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            json=body,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
+        # A 401 answered before the replay is in the history: every request counts.
+        outcomes.requests += 1 + len(response.history)
+        self.rate_limits.observe(response.headers)
         status = response.status_code
         data = json_body(response)
         if 200 <= status < 300:
@@ -164,7 +161,7 @@ class HubSpotConnector:
             if wait is None:
                 wait = self.rate_limits.wait_for(policy)
             raise RetryableError(f"{self.name} answered 429 ({policy})", retry_after=wait)
-        if status in (408, 425) or status >= 500:
+        if is_retryable_status(status):
             raise RetryableError(
                 f"{self.name} answered {status}", retry_after=retry_after(response)
             )

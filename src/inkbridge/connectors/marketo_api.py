@@ -10,16 +10,15 @@ record's values.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
-from inkbridge.connectors.http_errors import raise_for_answer, transport_failure
 from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.vendor_http.auth import ClientCredentialsAuth
+from inkbridge.vendor_http.responses import raise_for_answer, send
 
 TOKEN_MARGIN_SECONDS = 60.0
 RATE_WAIT_SECONDS = 20.0  # 606/615: the call-rate window is 20 s
@@ -70,48 +69,24 @@ class MarketoApi:
         self._base = base_url.rstrip("/")
         self._identity = (identity_url or self._base + "/identity").rstrip("/")
         self._client = client
-        self._client_id = client_id
-        self._client_secret = client_secret
         self._timeout = httpx.Timeout(timeout)
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._auth = MarketoAuth(
+            token_url=self._identity + "/oauth/token",
+            client=client,
+            label=f"{name} identity",
+            client_id=client_id,
+            client_secret=client_secret,
+            default_lifetime=0.0,
+            timeout=timeout,
+            margin=TOKEN_MARGIN_SECONDS,
+        )
         self.requests = 0
 
     # -- access token --------------------------------------------------------------------------
 
-    async def access_token(self, stale: str | None = None) -> str:
-        """The cached token, fetched anew when missing, near expiry or equal to ``stale``."""
-        async with self._token_lock:
-            fresh = self._token is not None and time.monotonic() < self._token_expires
-            if fresh and self._token != stale and self._token is not None:
-                return self._token
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._client_secret,
-            }
-            try:
-                # A form body rather than the documented query string: URLs end up in logs.
-                response = await self._client.post(
-                    self._identity + "/oauth/token", data=form, timeout=self._timeout
-                )
-            except httpx.HTTPError as exc:
-                raise transport_failure(self.name, exc) from exc
-            if response.status_code in {400, 401, 403}:
-                raise PermanentError(f"{self.name} identity refused the client credentials")
-            raise_for_answer(self.name, response)
-            try:
-                body = _mapping(response.json())
-            except ValueError:
-                raise RetryableError(f"{self.name} identity answered without JSON") from None
-            token = body.get("access_token")
-            if not isinstance(token, str) or not token:
-                raise RetryableError(f"{self.name} identity answered without a token")
-            lifetime = float(body.get("expires_in") or 0)
-            self._token = token
-            self._token_expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-            return token
+    async def access_token(self) -> str:
+        """The cached token, fetched when missing or near expiry."""
+        return await self._auth.token()
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -124,35 +99,48 @@ class MarketoApi:
         body: Any = None,
         form: Mapping[str, str] | None = None,
     ) -> list[Any]:
-        """The ``result`` of a successful answer; one token refresh on 601/602."""
-        token = await self.access_token()
-        for attempt in (1, 2):
-            try:
-                response = await self._client.request(
-                    method,
-                    self._base + path,
-                    params=params,
-                    json=body,
-                    data=form,
-                    headers={"authorization": f"Bearer {token}"},
-                    timeout=self._timeout,
-                )
-            except httpx.HTTPError as exc:
-                raise transport_failure(self.name, exc) from exc
-            self.requests += 1
-            raise_for_answer(self.name, response)
-            try:
-                answer = _mapping(response.json())
-            except ValueError:
-                raise RetryableError(f"{self.name} answered without JSON") from None
-            if answer.get("success") is True:
-                result = answer.get("result")
-                return list(result) if isinstance(result, list) else []
-            errors = answer.get("errors")
-            first = _mapping(errors[0]) if isinstance(errors, list) and errors else {}
-            code = str(first.get("code", "unknown"))
-            if code in TOKEN_CODES and attempt == 1:
-                token = await self.access_token(stale=token)
-                continue
-            raise error_for(self.name, code)
-        raise AssertionError("unreachable")  # pragma: no cover
+        """The ``result`` of a successful answer; the auth refreshes the token once on
+        601/602, and a second refusal is retryable like any transient code."""
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            params=params,
+            json=body,
+            data=form,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
+        self.requests += 1 + len(response.history)
+        raise_for_answer(self.name, response)
+        try:
+            answer = _mapping(response.json())
+        except ValueError:
+            raise RetryableError(f"{self.name} answered without JSON") from None
+        if answer.get("success") is True:
+            result = answer.get("result")
+            return list(result) if isinstance(result, list) else []
+        raise error_for(self.name, _first_error_code(answer))
+
+
+def _first_error_code(answer: Mapping[str, Any]) -> str:
+    errors = answer.get("errors")
+    first = _mapping(errors[0]) if isinstance(errors, list) and errors else {}
+    return str(first.get("code", "unknown"))
+
+
+class MarketoAuth(ClientCredentialsAuth[str]):
+    """Client credentials at Marketo's identity endpoint. Marketo refuses a token with a 200
+    whose body says 601 (invalid) or 602 (expired), not with a 401."""
+
+    requires_response_body = True
+
+    def refused(self, response: httpx.Response) -> bool:
+        if response.status_code != 200:
+            return False
+        try:
+            answer = _mapping(response.json())
+        except ValueError:
+            return False
+        return answer.get("success") is not True and _first_error_code(answer) in TOKEN_CODES

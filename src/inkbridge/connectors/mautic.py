@@ -26,6 +26,7 @@ from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fi
 from inkbridge.connectors.marketo import journey_ids, marketing_allowed, rounds_by_key
 from inkbridge.connectors.mautic_api import MauticApi
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.responses import is_retryable_status
 
 VENDOR_MAX_BATCH = 200  # Mautic's default api_batch_max_limit
 STANDARD_ALIASES = {
@@ -300,7 +301,7 @@ class MauticConnector:
                 self._contact_ids.pop(item.key, None)
                 item.fail(f"{self.name} no longer has the contact (404)", retryable=True)
             else:
-                retryable = code == 429 or code >= 500
+                retryable = is_retryable_status(code)
                 item.fail(f"{self.name} refused the contact ({code or 'no status'})", retryable)
 
     async def _follow_up(self, batch: Sequence[_Pending]) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from inkbridge.connectors.http_errors import raise_for_answer, retry_after, transport_failure
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.responses import raise_for_answer, send, wait_hint
 
 
 def _number(value: str | None) -> float | None:
@@ -60,17 +60,16 @@ class PipedriveApi:
         body: Mapping[str, Any] | None = None,
     ) -> Any | None:
         """The ``data`` of a successful answer; None for a 404 (the caller's id went stale)."""
-        try:
-            response = await self._client.request(
-                method,
-                self._base + path,
-                params=params,
-                json=body,
-                headers=self._auth,
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            params=params,
+            json=body,
+            headers=self._auth,
+            timeout=self._timeout,
+        )
         self.requests += 1
         self._note_limits(response)
         if response.status_code == 404:
@@ -78,10 +77,7 @@ class PipedriveApi:
         if response.status_code == 429:
             # A burst 429 says when the 2-second window frees in x-ratelimit-reset; a spent
             # daily token budget sends Retry-After.
-            wait = retry_after(response)
-            if wait is None:
-                wait = _number(response.headers.get("x-ratelimit-reset"))
-            raise RetryableError(f"{self.name} answered 429", retry_after=wait)
+            raise RetryableError(f"{self.name} answered 429", retry_after=wait_hint(response))
         raise_for_answer(self.name, response)
         try:
             answer = response.json()

@@ -40,7 +40,6 @@ from inkbridge.connectors._crm_batch import (
     str_map,
 )
 from inkbridge.connectors.base import BatchResult, Change
-from inkbridge.connectors.http_errors import retry_after, transport_failure
 from inkbridge.connectors.salesforce_auth import (
     SESSION_SECONDS,
     SalesforceAuth,
@@ -61,6 +60,11 @@ from inkbridge.connectors.salesforce_plan import (
     SalesforcePlanner,
 )
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.responses import (
+    is_retryable_status,
+    retry_after,
+    send,
+)
 
 __all__ = [
     "SalesforceClientCredentials",
@@ -135,29 +139,23 @@ class SalesforceConnector:
         body: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> Any:
-        """One REST call under ``/services/data/<version>``; one refresh after a 401."""
-        response: httpx.Response | None = None
-        for attempt in range(2):
-            session = await self._auth.session()
-            base = self._base or session.instance_url
-            try:
-                response = await self._client.request(
-                    method,
-                    f"{base}/services/data/{self._options.api_version}{path}",
-                    json=body,
-                    params=params,
-                    headers={"Authorization": f"Bearer {session.access_token}"},
-                    timeout=self._timeout,
-                )
-            except httpx.HTTPError as exc:
-                raise transport_failure(self.name, exc) from exc
-            outcomes.requests += 1
-            self.api_usage = api_usage(response.headers) or self.api_usage
-            if response.status_code == 401 and attempt == 0:
-                self._auth.invalidate(session)  # INVALID_SESSION_ID: the session timed out
-                continue
-            break
-        assert response is not None
+        """One REST call under ``/services/data/<version>``; the auth fetches a new session
+        once after a 401 (``INVALID_SESSION_ID``: the session timed out)."""
+        session = await self._auth.session()
+        base = self._base or session.instance_url
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            f"{base}/services/data/{self._options.api_version}{path}",
+            json=body,
+            params=params,
+            auth=self._auth,
+            timeout=self._timeout,
+        )
+        # A 401 answered before the replay is in the history: every request counts.
+        outcomes.requests += 1 + len(response.history)
+        self.api_usage = api_usage(response.headers) or self.api_usage
         status = response.status_code
         data = json_body(response)
         if 200 <= status < 300:
@@ -167,7 +165,7 @@ class SalesforceConnector:
         if code == "REQUEST_LIMIT_EXCEEDED":
             wait = retry_after(response) or self._options.limit_retry_seconds
             raise RetryableError(reason, retry_after=wait)
-        if status in (408, 429) or status >= 500:
+        if is_retryable_status(status):
             raise RetryableError(reason, retry_after=retry_after(response))
         if status in (401, 403):
             raise PermanentError(reason)

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
-from inkbridge.connectors.http_errors import raise_for_answer, transport_failure
 from inkbridge.domain.attribution import UTM_FIELDS
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.responses import raise_for_answer, send
 
 VENDOR_MAX_BATCH = 100
 LAST_FACT = "inkbridge_last_fact"
@@ -104,12 +104,13 @@ class SandboxCrmConnector:
     async def _unapplied(self, change: Change) -> Change | None:
         """What of an uncertain change is still to write: the facts after the record's last
         applied fact (None when all landed). The properties always carry the newest state."""
-        try:
-            response = await self._client.get(
-                f"{self._base}/records/{change.record_key}", headers=self._auth
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client,
+            self.name,
+            "GET",
+            f"{self._base}/records/{change.record_key}",
+            headers=self._auth,
+        )
         if response.status_code == 404:
             return change
         raise_for_answer(self.name, response)
@@ -167,8 +168,7 @@ class SandboxCrmConnector:
 
     async def _upsert(self, chunk: Sequence[Change]) -> None:
         body = {"inputs": [upsert_input(change) for change in chunk]}
-        try:
-            response = await self._client.post(self._url, json=body, headers=self._auth)
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client, self.name, "POST", self._url, json=body, headers=self._auth
+        )
         raise_for_answer(self.name, response)

@@ -11,6 +11,7 @@ import time
 import httpx
 
 from inkbridge.domain.delivery_policy import TokenBucket
+from inkbridge.vendor_http.responses import retry_after
 
 
 def bucket_for(requests: int, window_seconds: float) -> TokenBucket:
@@ -19,16 +20,6 @@ def bucket_for(requests: int, window_seconds: float) -> TokenBucket:
     burst = max(1.0, float(requests // 10))
     rate = max(0.001, (requests - burst) / window_seconds)
     return TokenBucket(rate=rate, burst=burst, updated_at=time.monotonic())
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 # (remaining header, reset header, unit of the reset value): HubSpot, and the common spelling.
@@ -70,7 +61,7 @@ class ThrottledTransport(httpx.AsyncBaseTransport):
             self.requests += 1
         response = await self._inner.handle_async_request(request)
         if response.status_code == 429:
-            pause = retry_after_seconds(response)
+            pause = retry_after(response)
             self.bucket.pause(time.monotonic(), pause if pause is not None else 1.0)
         elif (exhausted := quota_exhausted_for(response)) is not None:
             # The vendor says the window is spent before we think so (another client shares the

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import httpx
 
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
-from inkbridge.connectors.http_errors import raise_for_answer, transport_failure
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.providers.standard_webhooks import secret_key, signed_headers
+from inkbridge.vendor_http.responses import raise_for_answer, send
+from inkbridge.vendor_http.signing import secret_key, signed_headers
 
 CORRELATION_HEADER = "X-Inkbridge-Correlation-Id"
 
@@ -95,9 +95,8 @@ class OutboundWebhookConnector:
         }
         if change.correlation_id:
             headers[CORRELATION_HEADER] = change.correlation_id
-        try:
-            response = await self._client.post(self._url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise transport_failure(self.name, exc) from exc
+        response = await send(
+            self._client, self.name, "POST", self._url, content=body, headers=headers
+        )
         # 410 Gone falls under "any other 4xx": the receiver unsubscribed, retrying cannot help.
         raise_for_answer(self.name, response)

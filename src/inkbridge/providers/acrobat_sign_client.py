@@ -12,25 +12,25 @@ correlation and attribution ids) are written as JSON into the API user's private
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
-from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.vendor_http.auth import RefreshTokenAuth
+from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "acrobat_sign"
 API = "/api/rest/v6"
 # Refresh this long before the token's stated expiry, so a call never starts with a dying token.
-REFRESH_MARGIN = timedelta(seconds=120)
+REFRESH_MARGIN_SECONDS = 120.0
 # Right after creation Acrobat is still processing documents; signingUrls says so with this code.
 NOT_READY_CODES = frozenset({"AGREEMENT_NOT_EXPOSED", "ESIGN_URL_NOT_READY"})
 
@@ -70,14 +70,19 @@ class AcrobatSignClient:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._refresh_token = refresh_token
         self._client = client
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._token: str | None = None
-        self._token_expires = datetime.min.replace(tzinfo=UTC)
-        self._refresh_lock = asyncio.Lock()
+        self.auth: RefreshTokenAuth[str] = RefreshTokenAuth(
+            token_url=f"{self._base}/oauth/v2/refresh",
+            client=client,
+            label=PROVIDER,
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=refresh_token,
+            timeout=None,
+            clock=lambda: self._clock().timestamp(),
+            margin=REFRESH_MARGIN_SECONDS,
+        )
 
     def __repr__(self) -> str:  # the secrets stay out of logs and tracebacks
         return f"AcrobatSignClient(base_url={self._base!r})"
@@ -185,70 +190,15 @@ class AcrobatSignClient:
             events.append(event(kind, when, {}, status))
         return events
 
-    async def _access_token(self, *, force: bool = False) -> str:
-        async with self._refresh_lock:
-            if not force and self._token and self._clock() < self._token_expires - REFRESH_MARGIN:
-                return self._token
-            try:
-                response = await self._client.post(
-                    f"{self._base}/oauth/v2/refresh",
-                    data={
-                        "grant_type": "refresh_token",
-                        "client_id": self._client_id,
-                        "client_secret": self._client_secret,
-                        "refresh_token": self._refresh_token,
-                    },
-                )
-            except httpx.HTTPError as exc:
-                raise transport_failure(PROVIDER, exc) from exc
-            raise_for_status(PROVIDER, response, _error_code(response))
-            data = _json_object(response)
-            token = text_or_none(data.get("access_token"))
-            if token is None:
-                raise PermanentError("acrobat_sign refresh answered without an access_token")
-            lifetime = data.get("expires_in")
-            seconds = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
-            self._token, self._token_expires = token, self._clock() + timedelta(seconds=seconds)
-            return token
-
     async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        token = await self._access_token()
-        response = await self._send(method, path, body, token)
-        if response.status_code == 401:
-            # Revoked or expired early: refresh once, replay once; a second 401 is permanent.
-            token = await self._access_token(force=True)
-            response = await self._send(method, path, body, token)
-        raise_for_status(PROVIDER, response, _error_code(response), retryable_codes=NOT_READY_CODES)
-        return _json_object(response) if response.content else {}
-
-    async def _send(self, method: str, path: str, body: Any, token: str) -> httpx.Response:
-        try:
-            return await self._client.request(
-                method, self._base + path, json=body, headers={"Authorization": f"Bearer {token}"}
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(PROVIDER, exc) from exc
-
-
-def _error_code(response: httpx.Response) -> str | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    # REST errors say {"code"}, the OAuth endpoint {"error"}.
-    return short_code(data.get("code")) or short_code(data.get("error"))
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        raise RetryableError(f"{PROVIDER} answered with invalid JSON") from None
-    if not isinstance(data, dict):
-        raise PermanentError(f"{PROVIDER} answered with a non-object body")
-    return data
+        # ``self.auth`` refreshes once after a 401 and replays once; a second 401 is final.
+        response = await send(
+            self._client, PROVIDER, method, self._base + path, json=body, auth=self.auth
+        )
+        # REST errors say {"code"}, the OAuth endpoint {"error"}.
+        code = body_error_code(response, "code", "error")
+        raise_for_status(PROVIDER, response, code, retryable_codes=NOT_READY_CODES)
+        return json_object(PROVIDER, response) if response.content else {}
 
 
 def _time(value: Any, field: str) -> datetime:

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
-from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
+from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "documenso"
 DEFAULT_BASE_URL = "https://app.documenso.com"
@@ -162,32 +162,17 @@ class DocumensoClient:
     async def _call(
         self, method: str, path: str, body: Any = None, files: Any = None
     ) -> dict[str, Any]:
-        try:
-            response = await self._client.request(
-                method,
-                f"{self._base}/api/v2{path}",
-                json=body,
-                files=files,
-                headers={"Authorization": self._api_token},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(PROVIDER, exc) from exc
-        raise_for_status(PROVIDER, response, _error_code(response))
-        try:
-            data = response.json()
-        except ValueError:
-            raise RetryableError("documenso answered with invalid JSON") from None
-        if not isinstance(data, dict):
-            raise PermanentError("documenso answered with a non-object body")
-        return data
-
-
-def _error_code(response: httpx.Response) -> str | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return short_code(data.get("code")) if isinstance(data, dict) else None
+        response = await send(
+            self._client,
+            PROVIDER,
+            method,
+            f"{self._base}/api/v2{path}",
+            json=body,
+            files=files,
+            headers={"Authorization": self._api_token},
+        )
+        raise_for_status(PROVIDER, response, body_error_code(response, "code"))
+        return json_object(PROVIDER, response)
 
 
 def _time(value: Any, field: str) -> datetime:

@@ -17,7 +17,6 @@ import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
-from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
 from inkbridge.providers._common import (
     META_ENVELOPE,
     inkbridge_metadata,
@@ -25,6 +24,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.vendor_http.responses import body_error_code, raise_for_status, send
 
 PROVIDER = "docuseal"
 DEFAULT_BASE_URL = "https://api.docuseal.com"
@@ -172,17 +172,17 @@ class DocuSealClient:
     async def _call(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
     ) -> Any:
-        try:
-            response = await self._client.request(
-                method,
-                self._base + path,
-                json=body,
-                params=params,
-                headers={"X-Auth-Token": self._api_token},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(PROVIDER, exc) from exc
-        raise_for_status(PROVIDER, response, _error_code(response))
+        response = await send(
+            self._client,
+            PROVIDER,
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers={"X-Auth-Token": self._api_token},
+        )
+        # DocuSeal's errors are {"error": "<message>"}; only short ones are kept, as codes.
+        raise_for_status(PROVIDER, response, body_error_code(response, "error"))
         try:
             return response.json()
         except ValueError:
@@ -193,15 +193,6 @@ def _object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PermanentError("docuseal answered with a non-object body")
     return data
-
-
-def _error_code(response: httpx.Response) -> str | None:
-    # DocuSeal's errors are {"error": "<message>"}; only short ones are kept, as codes.
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return short_code(data.get("error")) if isinstance(data, dict) else None
 
 
 def _time(value: Any) -> datetime:

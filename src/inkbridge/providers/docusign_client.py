@@ -20,8 +20,7 @@ from typing import Any
 import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
-from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
+from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import (
     META_ENVELOPE,
     inkbridge_metadata,
@@ -32,6 +31,7 @@ from inkbridge.providers._common import (
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.docusign import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
 from inkbridge.providers.docusign_auth import DocuSignJwtAuth
+from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 # DocuSign documents 100 characters as the most a custom field value or a subject may hold.
 MAX_CUSTOM_FIELD_VALUE = 100
@@ -225,39 +225,20 @@ class DocuSignClient:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        token = await self.auth.token()
-        response = await self._send(method, path, body, params, token)
-        if response.status_code == 401:
-            # The token may have been revoked or rotated early: one fresh try, then give up.
-            self.auth.invalidate(token)
-            response = await self._send(method, path, body, params, await self.auth.token())
-        data = _json_object(response)
-        raise_for_status(
+        # ``self.auth`` refreshes the token once after a 401; a second 401 is permanent.
+        response = await send(
+            self._client,
             "docusign",
-            response,
-            short_code(data.get("errorCode")),
-            retryable_codes=RATE_LIMIT_CODES,
+            method,
+            self._account + path,
+            json=body,
+            params=params,
+            headers={"Accept": "application/json"},
+            auth=self.auth,
         )
-        return data
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None,
-        params: dict[str, str] | None,
-        token: str,
-    ) -> httpx.Response:
-        try:
-            return await self._client.request(
-                method,
-                self._account + path,
-                json=body,
-                params=params,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure("docusign", exc) from exc
+        code = body_error_code(response, "errorCode")
+        raise_for_status("docusign", response, code, retryable_codes=RATE_LIMIT_CODES)
+        return json_object("docusign", response)
 
 
 def _inline_document(document: DocuSignDocument, spec: EnvelopeSpec) -> dict[str, Any]:
@@ -292,18 +273,6 @@ def _inline_document(document: DocuSignDocument, spec: EnvelopeSpec) -> dict[str
         ],
         "recipients": {"signers": signers},
     }
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        if response.status_code < 300:
-            raise RetryableError("docusign answered with invalid JSON") from None
-        return {}  # an error page; the status decides
-    if not isinstance(data, dict):
-        raise PermanentError("docusign answered with a non-object body")
-    return data
 
 
 def envelope_events(

@@ -24,7 +24,6 @@ import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
 from inkbridge.providers._common import (
     INKBRIDGE_METADATA_KEYS,
     META_ENVELOPE,
@@ -33,6 +32,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
 DEFAULT_BASE_URL = "https://api.hellosign.com/v3"
 MAX_METADATA_KEYS = 10
@@ -217,10 +217,9 @@ class DropboxSignClient:
         return self._read(await self._send(method, path, body))
 
     async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
-        try:
-            return await self._client.request(method, self._base + path, json=body, auth=self._auth)
-        except httpx.HTTPError as exc:
-            raise transport_failure("dropbox sign", exc) from exc
+        return await send(
+            self._client, "dropbox sign", method, self._base + path, json=body, auth=self._auth
+        )
 
     def _read(self, response: httpx.Response) -> dict[str, Any]:
         try:

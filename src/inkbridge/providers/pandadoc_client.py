@@ -21,9 +21,9 @@ import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
-from inkbridge.providers._client_http import raise_for_status, short_code, transport_failure
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "pandadoc"
 DEFAULT_BASE_URL = "https://api.pandadoc.com/public/v1"
@@ -186,29 +186,14 @@ class PandaDocClient:
         body: Any = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        try:
-            response = await self._client.request(
-                method,
-                self._base + path,
-                json=body,
-                params=params,
-                headers={"Authorization": f"API-Key {self._api_key}"},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(PROVIDER, exc) from exc
-        raise_for_status(PROVIDER, response, _error_type(response))
-        try:
-            data = response.json()
-        except ValueError:
-            raise RetryableError("pandadoc answered with invalid JSON") from None
-        if not isinstance(data, dict):
-            raise PermanentError("pandadoc answered with a non-object body")
-        return data
-
-
-def _error_type(response: httpx.Response) -> str | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return short_code(data.get("type")) if isinstance(data, dict) else None
+        response = await send(
+            self._client,
+            PROVIDER,
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers={"Authorization": f"API-Key {self._api_key}"},
+        )
+        raise_for_status(PROVIDER, response, body_error_code(response, "type"))
+        return json_object(PROVIDER, response)

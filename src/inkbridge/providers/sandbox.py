@@ -15,16 +15,9 @@ import httpx
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.vendor_http.responses import is_retryable_status, json_object, retry_after
 
 _TYPES = {t.value: t for t in EventType}
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP-date; the caller's own backoff applies
 
 
 class SandboxProviderClient:
@@ -128,19 +121,13 @@ class SandboxProviderClient:
         except httpx.HTTPError as exc:
             raise RetryableError(f"sandbox provider unreachable: {type(exc).__name__}") from exc
         status = response.status_code
-        if status == 429 or status == 408 or status >= 500:
+        if is_retryable_status(status):
             raise RetryableError(
-                f"sandbox provider answered {status}", retry_after=_retry_after(response)
+                f"sandbox provider answered {status}", retry_after=retry_after(response)
             )
         if status >= 400:
             raise PermanentError(f"sandbox provider answered {status}: {_error_text(response)}")
-        try:
-            data = response.json()
-        except ValueError:
-            raise RetryableError("sandbox provider answered with invalid JSON") from None
-        if not isinstance(data, dict):
-            raise PermanentError("sandbox provider answered with a non-object body")
-        return data
+        return json_object("sandbox provider", response)
 
 
 def _error_text(response: httpx.Response) -> str:

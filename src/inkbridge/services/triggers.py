@@ -29,7 +29,6 @@ from inkbridge.errors import (
     redacted_error,
 )
 from inkbridge.ids import hash_identifier
-from inkbridge.providers import standard_webhooks
 from inkbridge.providers._common import load_json, load_json_object
 from inkbridge.services.envelopes import Envelopes
 from inkbridge.store import audit, receipts
@@ -37,6 +36,7 @@ from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
 from inkbridge.store.receipts import ReceiptRecord
 from inkbridge.store.schema import leads
+from inkbridge.vendor_http import signing
 
 log = structlog.get_logger("inkbridge.triggers")
 
@@ -202,7 +202,7 @@ class Triggers:
             verify_hubspot_v3(secrets, method, uri, body, headers, now, trigger.tolerance_seconds)
             found = parse_hubspot(body, trigger.stage)
         else:
-            standard_webhooks.verify(
+            signing.verify(
                 [resolve_secret(ref) for ref in trigger.secrets],
                 headers,
                 body,
