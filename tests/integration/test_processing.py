@@ -20,7 +20,7 @@ from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.processing import SQLITE_CLAIM_CHUNK, process_pending
 from inkbridge.services.replay import rebuild_all, verify_chains
 from inkbridge.store import outbox as outbox_store
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelope_events, envelopes, outbox
 from tests.support.builders import event_body, make_settings
 from tests.support.fakes import RecordingConnector

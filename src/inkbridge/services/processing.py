@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, select
 from sqlalchemy.exc import IntegrityError
 
 from inkbridge.bootstrap import Container
+from inkbridge.domain.delivery_policy import RECEIPT_RETRY
 from inkbridge.domain.events import DomainEvent, NormalizedEvent
 from inkbridge.domain.lifecycle import (
     Applied,
@@ -23,6 +24,7 @@ from inkbridge.domain.lifecycle import (
     resolve_terminal,
     terminal_state_of,
 )
+from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.errors import InkbridgeError, MalformedPayload, redacted_error
 from inkbridge.ids import hash_identifier, new_id
 from inkbridge.metrics import REGISTRY
@@ -50,7 +52,7 @@ RECEIPTS_PROCESSED = Counter(
     ["status"],
     registry=REGISTRY,
 )
-MAX_RECEIPT_ATTEMPTS = 10
+MAX_RECEIPT_ATTEMPTS = RECEIPT_RETRY.max_attempts
 META_ENVELOPE = "inkbridge_envelope_id"
 META_LEAD = "inkbridge_lead_id"
 META_CORRELATION = "inkbridge_correlation_id"
@@ -391,7 +393,9 @@ def process_receipt_in(
     binding = container.bindings.get(receipt.connection)
     now = datetime.now(UTC)
     if binding is None:
-        receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown connection")
+        receipts.settle(
+            conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error="unknown connection"
+        )
         RECEIPTS_PROCESSED.labels("failed").inc()
         return ProcessResult(receipt.id, "failed")
     authoritative = receipt.source == "reconcile"
@@ -402,12 +406,12 @@ def process_receipt_in(
         else:
             events = binding.adapter.parse(_request_of(receipt))
     except MalformedPayload as exc:
-        receipts.settle(conn, receipt.id, status="failed", now=now, error=str(exc))
+        receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=str(exc))
         RECEIPTS_PROCESSED.labels("failed").inc()
         log.warning("receipt_unreadable", receipt_id=receipt.id, reason=str(exc))
         return ProcessResult(receipt.id, "failed")
     if not events:
-        receipts.settle(conn, receipt.id, status="ignored", now=now)
+        receipts.settle(conn, receipt.id, status=ReceiptStatus.IGNORED, now=now)
         RECEIPTS_PROCESSED.labels("ignored").inc()
         return ProcessResult(receipt.id, "ignored")
     accepted = 0
@@ -427,7 +431,9 @@ def process_receipt_in(
                     confirm_terminal=confirm and not authoritative,
                 )
                 accepted += outcome is Outcome.ACCEPTED
-            receipts.settle(conn, receipt.id, status="done", now=now, correlation_id=correlation_id)
+            receipts.settle(
+                conn, receipt.id, status=ReceiptStatus.DONE, now=now, correlation_id=correlation_id
+            )
     except (ConcurrentUpdate, IntegrityError) as exc:
         # Another worker changed the same envelope first: try again in a moment.
         receipts.release(
@@ -442,12 +448,12 @@ def process_receipt_in(
         # replayable) instead of blocking the inbox.
         # The error is redacted in the column and the log alike: an exception's message may
         # quote payload values (see errors.redacted_error).
-        failed = receipt.attempts >= MAX_RECEIPT_ATTEMPTS
+        failed = RECEIPT_RETRY.gives_up(receipt.attempts)
         error = redacted_error(exc)
         if failed:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error=error)
+            receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=error)
         else:
-            delay = min(300.0, 2.0**receipt.attempts)
+            delay = RECEIPT_RETRY.delay(receipt.attempts)
             receipts.release(conn, receipt.id, error=error, retry_at=now + timedelta(seconds=delay))
         log.error("receipt_processing_error", receipt_id=receipt.id, parked=failed, error=error)
         return ProcessResult(receipt.id, "failed" if failed else "retry")

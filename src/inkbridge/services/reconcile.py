@@ -19,7 +19,7 @@ from inkbridge.domain.lifecycle import TERMINAL
 from inkbridge.errors import InkbridgeError, MalformedPayload
 from inkbridge.store import audit
 from inkbridge.store.database import RegionDatabase
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelopes
 
 log = structlog.get_logger("inkbridge.reconcile")

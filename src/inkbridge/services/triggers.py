@@ -21,6 +21,8 @@ from sqlalchemy import select
 
 from inkbridge.bootstrap import Container
 from inkbridge.config import TriggerSettings, resolve_secret
+from inkbridge.domain.delivery_policy import RECEIPT_RETRY
+from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.errors import (
     InkbridgeError,
     MalformedPayload,
@@ -33,7 +35,7 @@ from inkbridge.providers import standard_webhooks
 from inkbridge.providers._common import load_json, load_json_object
 from inkbridge.store import audit, receipts
 from inkbridge.store.database import RegionDatabase
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.receipts import ReceiptRecord
 from inkbridge.store.schema import leads
 
@@ -244,7 +246,9 @@ async def process_trigger(container: Container, db: RegionDatabase, receipt: Rec
     now = datetime.now(UTC)
     if trigger is None:
         with db.transaction() as conn:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown trigger")
+            receipts.settle(
+                conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error="unknown trigger"
+            )
         return "failed"
     item = StageReached(**json.loads(receipt.body))
     try:
@@ -261,7 +265,7 @@ async def process_trigger(container: Container, db: RegionDatabase, receipt: Rec
         with db.transaction() as conn:
             # The kind only: the identifier may be the signer's email.
             error = f"{exc.kind} not found"
-            receipts.settle(conn, receipt.id, status="failed", now=now, error=error)
+            receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=error)
         return "failed"
     except InkbridgeError as exc:
         with db.transaction() as conn:
@@ -270,7 +274,11 @@ async def process_trigger(container: Container, db: RegionDatabase, receipt: Rec
         return "retry"
     with db.transaction() as conn:
         receipts.settle(
-            conn, receipt.id, status="done", now=now, correlation_id=view["correlation_id"]
+            conn,
+            receipt.id,
+            status=ReceiptStatus.DONE,
+            now=now,
+            correlation_id=view["correlation_id"],
         )
         audit.record(
             conn,
@@ -286,7 +294,7 @@ async def process_trigger(container: Container, db: RegionDatabase, receipt: Rec
 
 
 def _backoff(receipt: ReceiptRecord) -> timedelta:
-    return timedelta(seconds=min(300.0, 2.0**receipt.attempts))
+    return timedelta(seconds=RECEIPT_RETRY.delay(receipt.attempts))
 
 
 async def process_triggers(container: Container, db: RegionDatabase, limit: int = 20) -> int:
