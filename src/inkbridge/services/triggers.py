@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import structlog
-from sqlalchemy import select
 
 from inkbridge.bootstrap import Container
 from inkbridge.config import TriggerSettings, resolve_secret
@@ -34,10 +33,10 @@ from inkbridge.ids import hash_identifier
 from inkbridge.providers import standard_webhooks
 from inkbridge.providers._common import load_json, load_json_object
 from inkbridge.store import audit, receipts
+from inkbridge.store import leads as lead_store
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.receipts import ReceiptRecord
-from inkbridge.store.schema import leads
 
 log = structlog.get_logger("inkbridge.triggers")
 
@@ -199,14 +198,9 @@ async def _lead_of(container: Container, trigger: TriggerSettings, item: StageRe
         digest = hash_identifier(email)
         for db in container.databases:
             with db.reader() as conn:
-                row = conn.execute(
-                    select(leads.c.id)
-                    .where(leads.c.email_hash == digest)
-                    .order_by(leads.c.created_at.desc())
-                    .limit(1)
-                ).first()
-            if row is not None:
-                return str(row.id)
+                lead_id = lead_store.latest_by_email_hash(conn, digest)
+            if lead_id is not None:
+                return lead_id
     raise NotFound("lead for deal", item.deal_id)
 
 
