@@ -314,20 +314,7 @@ def lead_view(databases: Databases, lead_id: str) -> dict[str, Any]:
         "correlation_id": lead["correlation_id"],
         "created_at": lead["created_at"].isoformat(),
         "first_touch": lead["first_touch"],
-        "touchpoints": [
-            {
-                "occurred_at": t.occurred_at.isoformat(),
-                "utm_source": t.utm_source,
-                "utm_medium": t.utm_medium,
-                "utm_campaign": t.utm_campaign,
-                "utm_term": t.utm_term,
-                "utm_content": t.utm_content,
-                "click_ids": t.click_ids,
-                "referrer": t.referrer,
-                "landing_page": t.landing_page,
-            }
-            for t in tps
-        ],
+        "touchpoints": [t.as_first_touch() for t in tps],
         "consents": [
             {
                 "kind": c.kind,

@@ -3,11 +3,11 @@ by guarded updates. The rules (scopes, lifetimes, audit) live in ``services.toke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, Select, or_, select, update
 
 from inkbridge.store.schema import api_tokens
 
@@ -18,7 +18,7 @@ class StoredToken:
 
     id: str
     name: str
-    scopes: tuple[str, ...]
+    scopes: list[str]
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
@@ -26,17 +26,12 @@ class StoredToken:
     revoked_at: datetime | None
 
 
-def _token(row: Any) -> StoredToken:
-    return StoredToken(
-        id=row.id,
-        name=row.name,
-        scopes=tuple(row.scopes),
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        last_used_at=row.last_used_at,
-        rotated_to=row.rotated_to,
-        revoked_at=row.revoked_at,
-    )
+# The columns a StoredToken is read from: they carry its field names (never the hash).
+_FIELDS = [api_tokens.c[f.name] for f in fields(StoredToken)]
+
+
+def _tokens(query: Select[Any], conn: Connection) -> list[StoredToken]:
+    return [StoredToken(**r._mapping) for r in conn.execute(query)]
 
 
 def insert(
@@ -62,27 +57,23 @@ def insert(
 
 
 def unrevoked(conn: Connection) -> list[StoredToken]:
-    query = select(api_tokens).where(api_tokens.c.revoked_at.is_(None))
-    return [_token(r) for r in conn.execute(query)]
+    return _tokens(select(*_FIELDS).where(api_tokens.c.revoked_at.is_(None)), conn)
 
 
 def unrevoked_by_hash(conn: Connection, token_hash: str) -> StoredToken | None:
-    row = conn.execute(
-        select(api_tokens).where(
-            api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
-        )
-    ).first()
-    return _token(row) if row is not None else None
+    query = select(*_FIELDS).where(
+        api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+    )
+    return next(iter(_tokens(query, conn)), None)
 
 
 def find(conn: Connection, token_id: str) -> StoredToken | None:
-    row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
-    return _token(row) if row is not None else None
+    return next(iter(_tokens(select(*_FIELDS).where(api_tokens.c.id == token_id), conn)), None)
 
 
 def all_tokens(conn: Connection) -> list[StoredToken]:
     """Every token, revoked and expired ones included, oldest first."""
-    return [_token(r) for r in conn.execute(select(api_tokens).order_by(api_tokens.c.created_at))]
+    return _tokens(select(*_FIELDS).order_by(api_tokens.c.created_at), conn)
 
 
 def touch(conn: Connection, token_id: str, *, moment: datetime, unless_since: datetime) -> None:

@@ -3,9 +3,8 @@ guarded update. The rules (origins, rates, audit) live in ``services.publishable
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, select, update
 
@@ -18,23 +17,15 @@ class StoredKey:
 
     id: str
     name: str
-    origins: tuple[str, ...]
+    origins: list[str]
     region: str | None
     rate_per_minute: int | None
     created_at: datetime
     revoked_at: datetime | None
 
 
-def _key(row: Any) -> StoredKey:
-    return StoredKey(
-        id=row.id,
-        name=row.name,
-        origins=tuple(row.origins),
-        region=row.region,
-        rate_per_minute=row.rate_per_minute,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-    )
+# The columns a StoredKey is read from: they carry its field names (never the hash).
+_FIELDS = [publishable_keys.c[f.name] for f in fields(StoredKey)]
 
 
 def insert(
@@ -73,14 +64,14 @@ def revoke(conn: Connection, key_id: str, now: datetime) -> bool:
 
 def all_keys(conn: Connection) -> list[StoredKey]:
     """Every key, revoked ones included, oldest first."""
-    query = select(publishable_keys).order_by(publishable_keys.c.created_at)
-    return [_key(r) for r in conn.execute(query)]
+    query = select(*_FIELDS).order_by(publishable_keys.c.created_at)
+    return [StoredKey(**r._mapping) for r in conn.execute(query)]
 
 
 def active_by_hash(conn: Connection, key_hash: str) -> StoredKey | None:
     row = conn.execute(
-        select(publishable_keys).where(
+        select(*_FIELDS).where(
             publishable_keys.c.key_hash == key_hash, publishable_keys.c.revoked_at.is_(None)
         )
     ).first()
-    return _key(row) if row is not None else None
+    return StoredKey(**row._mapping) if row is not None else None

@@ -4,46 +4,36 @@ stored attribution journeys they join up to date, and read back as domain touchp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import fields
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, select
 
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.store import attribution_journeys
 from inkbridge.store.schema import touchpoints
 
-
-def _touchpoint(row: Any) -> Touchpoint:
-    return Touchpoint(
-        occurred_at=row.occurred_at,
-        utm_source=row.utm_source,
-        utm_medium=row.utm_medium,
-        utm_campaign=row.utm_campaign,
-        utm_term=row.utm_term,
-        utm_content=row.utm_content,
-        click_ids=dict(row.click_ids or {}),
-        referrer=row.referrer,
-        landing_page=row.landing_page,
-    )
+# The columns a Touchpoint is read from: they carry its field names.
+_FIELDS = [touchpoints.c[f.name] for f in fields(Touchpoint)]
 
 
 def anonymous(conn: Connection, anonymous_id: str) -> list[Touchpoint]:
     """Touches of a visitor not yet known as a lead."""
     rows = conn.execute(
-        select(touchpoints).where(
+        select(*_FIELDS).where(
             touchpoints.c.anonymous_id == anonymous_id, touchpoints.c.lead_id.is_(None)
         )
     )
-    return [_touchpoint(r) for r in rows]
+    return [Touchpoint(**r._mapping) for r in rows]
 
 
-def of_lead(conn: Connection, lead_id: str) -> Sequence[Row[Any]]:
-    """A lead's touch rows, oldest first."""
-    return conn.execute(
-        select(touchpoints)
+def of_lead(conn: Connection, lead_id: str) -> list[Touchpoint]:
+    """A lead's touches, oldest first."""
+    rows = conn.execute(
+        select(*_FIELDS)
         .where(touchpoints.c.lead_id == lead_id)
         .order_by(touchpoints.c.occurred_at, touchpoints.c.id)
-    ).all()
+    )
+    return [Touchpoint(**r._mapping) for r in rows]
 
 
 def add(
