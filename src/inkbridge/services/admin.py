@@ -9,6 +9,7 @@ from typing import Any
 
 from inkbridge.bootstrap import Container
 from inkbridge.config import Settings
+from inkbridge.connectors.kinds import COALESCING_KINDS
 from inkbridge.services.reconcile import ReconcileResult, reconcile_once
 from inkbridge.store import audit, outbox
 from inkbridge.store.database import Databases
@@ -55,7 +56,12 @@ def replay_dead_letters(
     for db in databases:
         with db.transaction() as conn:
             count = outbox.retry_dead(
-                conn, datetime.now(UTC), ids=ids, destination=destination, coalescing=coalescing
+                conn,
+                datetime.now(UTC),
+                ids=ids,
+                destination=destination,
+                coalescing=coalescing,
+                coalescing_kinds=COALESCING_KINDS,
             )
             if count:
                 audit.record(

@@ -2,7 +2,7 @@
 every region.
 
 Owns the use cases and the shape of their answers; the SQL lives in ``store.report_queries`` and
-``attribution_query``. Each report runs per region and merges: counts and credits add up;
+``store.attribution_query``. Each report runs per region and merges: counts and credits add up;
 percentiles are computed over the merged values of every region (never averaged), except on a
 single PostgreSQL region, where ``percentile_cont`` does the sorting in the server.
 
@@ -29,12 +29,12 @@ from inkbridge.domain.attribution_models import (
 )
 from inkbridge.domain.intervals import INTERVALS
 from inkbridge.errors import InvalidInput
-from inkbridge.services.attribution_query import (
+from inkbridge.services.percentiles import percentile, percentile_of_runs
+from inkbridge.store.attribution_query import (
     CreditBy,
     attribution_credits,
     conversion_count,
 )
-from inkbridge.services.percentiles import percentile, percentile_of_runs
 from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.report_queries import (
     FUNNEL_EXITS,

@@ -61,3 +61,9 @@ def entries_about(
         )
         .order_by(audit_log.c.seq)
     ).all()
+
+
+def verify(conn: Connection, region: str, head: tuple[str, int] | None) -> chains.ChainBreak | None:
+    """Walk the region's audit log against its chain head; the first break, if any."""
+    rows = (dict(r._mapping) for r in conn.execute(select(audit_log).order_by(audit_log.c.seq)))
+    return chains.verify_entries(f"{region}:audit", rows, AUDIT_CONTENT, head)

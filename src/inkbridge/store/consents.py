@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from inkbridge.store import chains
-from inkbridge.store.schema import chain_heads, consent_records, consent_texts
+from inkbridge.store.schema import consent_records, consent_texts
 
 # The columns a consent record's hash covers, in chain order.
 CONSENT_CONTENT = [
@@ -51,10 +51,7 @@ def of_lead(conn: Connection, lead_id: str) -> Sequence[Row[Any]]:
 def verify_ledgers(conn: Connection, region: str) -> list[chains.ChainBreak]:
     """Walk every lead's ledger in this region and report each break (edit, removal,
     truncation), including ledgers whose records are gone but whose head remains."""
-    heads = {
-        r.name: (r.last_hash, int(r.length))
-        for r in conn.execute(select(chain_heads).where(chain_heads.c.name.like("consent:%")))
-    }
+    heads = chains.heads(conn, prefix="consent:")
     lead_ids = {r[0] for r in conn.execute(select(consent_records.c.lead_id).distinct())}
     breaks: list[chains.ChainBreak] = []
     for lead_id in sorted(lead_ids | {n.split(":", 1)[1] for n in heads}):

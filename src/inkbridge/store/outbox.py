@@ -257,14 +257,13 @@ def retry_dead(
     ids: Sequence[int] | None = None,
     destination: str | None = None,
     coalescing: frozenset[str] = frozenset(),
+    coalescing_kinds: frozenset[str] = frozenset(),
 ) -> int:
     """Move dead letters back to pending with a fresh attempt budget; returns how many.
 
-    For upsert destinations (``coalescing``), a dead change of a kind that coalesces is
-    superseded instead when a newer change of the same record and kind was delivered since:
-    sending it now would move the record back to an older state."""
-    from inkbridge.connectors.kinds import COALESCING_KINDS
-
+    For upsert destinations (``coalescing``), a dead change of a kind that coalesces
+    (``coalescing_kinds``) is superseded instead when a newer change of the same record and kind
+    was delivered since: sending it now would move the record back to an older state."""
     conditions = [outbox.c.status == OutboxStatus.DEAD]
     if ids is not None:
         conditions.append(outbox.c.id.in_(ids))
@@ -282,13 +281,13 @@ def retry_dead(
         )
         .exists()
     )
-    if coalescing:
+    if coalescing and coalescing_kinds:
         conn.execute(
             update(outbox)
             .where(
                 and_(*conditions),
                 outbox.c.destination.in_(coalescing),
-                outbox.c.kind.in_(COALESCING_KINDS),
+                outbox.c.kind.in_(coalescing_kinds),
                 overtaken,
             )
             .values(
