@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from inkbridge.domain.consent import ConsentEntry, ConsentKind, ConsentStatus
 from inkbridge.store import chains
 from inkbridge.store.schema import consent_records, consent_texts
 
@@ -46,6 +47,17 @@ def of_lead(conn: Connection, lead_id: str) -> Sequence[Row[Any]]:
         .where(consent_records.c.lead_id == lead_id)
         .order_by(consent_records.c.id)
     ).all()
+
+
+def entries(conn: Connection, lead_id: str) -> list[ConsentEntry]:
+    """A lead's ledger as the domain reads it (kind, status, time), in the order it was
+    written."""
+    rows = conn.execute(
+        select(consent_records.c.kind, consent_records.c.status, consent_records.c.occurred_at)
+        .where(consent_records.c.lead_id == lead_id)
+        .order_by(consent_records.c.id)
+    )
+    return [ConsentEntry(ConsentKind(r.kind), ConsentStatus(r.status), r.occurred_at) for r in rows]
 
 
 def verify_ledgers(conn: Connection, region: str) -> list[chains.ChainBreak]:
