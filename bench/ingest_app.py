@@ -18,8 +18,8 @@ from inkbridge.api.webhooks import build_ingest_app, respond
 from inkbridge.providers.registry import ConnectionBinding
 from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
 from inkbridge.store.database import Databases
-from inkbridge.store.inbox import WriterPool
 from inkbridge.store.migrate import upgrade_all
+from inkbridge.store.receipt_writer import WriterPool
 
 CONNECTION = "bench"
 

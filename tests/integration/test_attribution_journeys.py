@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.domain.attribution import Touchpoint
-from inkbridge.services.attribution_query import CreditBy, attribution_credits
 from inkbridge.services.leads import LeadCapture, capture_lead, record_touchpoint
 from inkbridge.services.replay import rebuild_all
-from inkbridge.services.report_queries import ReportFilter
 from inkbridge.services.reports import Model
 from inkbridge.store import attribution_journeys, migrate
+from inkbridge.store.attribution_query import CreditBy, attribution_credits
 from inkbridge.store.database import Databases, RegionDatabase
+from inkbridge.store.report_queries import ReportFilter
 from inkbridge.store.schema import envelopes, journey_touches, touchpoints
 from tests.integration.test_reports import dataset, load
 from tests.support.builders import event_body, make_settings, store_delivery

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from inkbridge.store.database import Databases
-from inkbridge.store.inbox import ReceiptRow, insert_receipts
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipts
 from inkbridge.store.schema import webhook_receipts
 
 PARIS = timezone(timedelta(hours=1))

@@ -28,7 +28,8 @@ from inkbridge.api.webhooks import build_ingest_app
 from inkbridge.providers.registry import ConnectionBinding
 from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
 from inkbridge.store.database import Databases, RegionDatabase
-from inkbridge.store.inbox import GroupCommitWriter, ReceiptRow, WriterPool
+from inkbridge.store.receipt_inserts import ReceiptRow
+from inkbridge.store.receipt_writer import GroupCommitWriter, WriterPool
 from inkbridge.store.schema import webhook_receipts
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

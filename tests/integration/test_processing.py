@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text, update
 
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import DestinationSettings
+from inkbridge.connectors.kinds import COALESCING_KINDS
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.leads import LeadCapture, capture_lead
@@ -21,7 +22,7 @@ from inkbridge.services.processing import SQLITE_CLAIM_CHUNK
 from inkbridge.services.replay import rebuild_all, verify_chains
 from inkbridge.services.routing import Destination
 from inkbridge.store import outbox as outbox_store
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelope_events, envelopes, outbox
 from tests.support.builders import event_body, make_settings
 from tests.support.fakes import RecordingConnector
@@ -329,7 +330,12 @@ def test_replaying_an_overtaken_dead_letter_never_moves_a_record_back(
     asyncio.run(_deliver_all(container))
     assert [w["state"] for w in fake.writes] == ["completed"]
     with container.databases.home.transaction() as conn:
-        replayed = outbox_store.retry_dead(conn, datetime.now(UTC), coalescing=frozenset({"crm"}))
+        replayed = outbox_store.retry_dead(
+            conn,
+            datetime.now(UTC),
+            coalescing=frozenset({"crm"}),
+            coalescing_kinds=COALESCING_KINDS,
+        )
     assert replayed == 0
     asyncio.run(_deliver_all(container))
     assert [w["state"] for w in fake.writes] == ["completed"]  # nothing older re-sent

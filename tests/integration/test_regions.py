@@ -15,7 +15,7 @@ from inkbridge.config import DestinationSettings, Settings
 from inkbridge.errors import UnmigratedDatabase
 from inkbridge.services.leads import LeadCapture, capture_lead, lead_view
 from inkbridge.services.routing import Destination
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelopes, leads, outbox
 from tests.support.builders import SECRET, event_body
 from tests.support.fakes import RecordingConnector

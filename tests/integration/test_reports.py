@@ -50,7 +50,6 @@ from inkbridge.domain.attribution_models import (
     stitch,
 )
 from inkbridge.domain.intervals import interval_columns
-from inkbridge.services.attribution_query import attribution_credits
 from inkbridge.services.report_format import duration_text
 from inkbridge.services.reports import (
     CreditBy,
@@ -63,6 +62,7 @@ from inkbridge.services.reports import (
 )
 from inkbridge.services.tokens import create_token
 from inkbridge.store import attribution_journeys, migrate
+from inkbridge.store.attribution_query import attribution_credits
 from inkbridge.store.database import Databases
 from inkbridge.store.envelopes import REPORT_MILESTONES
 from inkbridge.store.schema import envelopes, leads, touchpoints

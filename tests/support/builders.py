@@ -14,7 +14,7 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import Settings
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.store.database import RegionDatabase
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.vendor_http.signing import signed_headers
 from inkbridge.web.sandbox_provider import create_provider_app
 

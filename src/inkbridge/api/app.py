@@ -21,7 +21,7 @@ from inkbridge.api.triggers import trigger_endpoint
 from inkbridge.api.webhooks import IngestFront, WebhookIngest
 from inkbridge.bootstrap import Container
 from inkbridge.services.rate_limits import CaptureLimits
-from inkbridge.store.inbox import WriterPool
+from inkbridge.store.receipt_writer import WriterPool
 from inkbridge.web import pages, signing_link
 from inkbridge.worker import Worker
 

@@ -30,7 +30,8 @@ from inkbridge import metrics
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers.base import InboundRequest
 from inkbridge.providers.registry import ConnectionBinding
-from inkbridge.store.inbox import ReceiptRow, WriterPool
+from inkbridge.store.receipt_inserts import ReceiptRow
+from inkbridge.store.receipt_writer import WriterPool
 
 log = structlog.get_logger(__name__)
 

@@ -1,5 +1,6 @@
-"""Delivery policy, pure: capped exponential backoff with jitter, a token bucket and a circuit
-breaker. Time is passed in, so every rule is testable without sleeping."""
+"""Delivery policy, pure: capped exponential backoff with jitter, the retry policy both queues
+(inbox receipts and outbox rows) follow, a token bucket and a circuit breaker. Time is passed in,
+so every rule is testable without sleeping."""
 
 from __future__ import annotations
 
@@ -14,6 +15,28 @@ def backoff_seconds(
     ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
     draw = rng.random() if rng is not None else random.random()  # noqa: S311 - jitter, not crypto
     return ceiling / 2 + draw * ceiling / 2
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed unit of work is retried: ``max_attempts`` in all, each retry after a capped,
+    jittered doubling of ``base_seconds``. The inbox and the outbox differ only in the numbers."""
+
+    max_attempts: int
+    base_seconds: float
+    cap_seconds: float
+
+    def gives_up(self, attempt: int) -> bool:
+        """Whether attempt number ``attempt`` (1-based, the one that just failed) was the last."""
+        return attempt >= self.max_attempts
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after attempt number ``attempt`` failed."""
+        return backoff_seconds(attempt, self.base_seconds, self.cap_seconds, rng)
+
+
+# Receipts: ten attempts, waits doubling from about 2 s (after the first) up to five minutes.
+RECEIPT_RETRY = RetryPolicy(max_attempts=10, base_seconds=2.0, cap_seconds=300.0)
 
 
 @dataclass

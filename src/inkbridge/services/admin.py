@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from inkbridge.config import Settings
+from inkbridge.connectors.kinds import COALESCING_KINDS
 from inkbridge.services.reconcile import Reconciler, ReconcileResult
 from inkbridge.store import audit, outbox
 from inkbridge.store.database import Databases
@@ -54,7 +55,12 @@ def replay_dead_letters(
     for db in databases:
         with db.transaction() as conn:
             count = outbox.retry_dead(
-                conn, datetime.now(UTC), ids=ids, destination=destination, coalescing=coalescing
+                conn,
+                datetime.now(UTC),
+                ids=ids,
+                destination=destination,
+                coalescing=coalescing,
+                coalescing_kinds=COALESCING_KINDS,
             )
             if count:
                 audit.record(

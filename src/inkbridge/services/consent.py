@@ -8,14 +8,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from inkbridge.config import ControllerSettings
 from inkbridge.domain.consent import ConsentKind
 from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import new_id
 from inkbridge.services.leads import (
-    CONSENT_CONTENT,
     ConsentInput,
     append_consent,
     check_text_versions,
@@ -26,9 +23,9 @@ from inkbridge.services.leads import (
 )
 from inkbridge.services.routing import Destination
 from inkbridge.services.signer_evidence import signer_evidence
-from inkbridge.store import audit, chains
+from inkbridge.store import audit, chains, consents
+from inkbridge.store import leads as lead_store
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import chain_heads, consent_records, consent_texts, envelopes
 
 
 def register_text(
@@ -62,7 +59,7 @@ def register_text(
     }
     for db in databases:
         with db.transaction() as conn:
-            conn.execute(consent_texts.insert().values(**row))
+            consents.register_text(conn, row)
             audit.record(
                 conn,
                 region=db.region,
@@ -77,11 +74,10 @@ def register_text(
 
 def get_text(databases: Databases, version_id: str) -> dict[str, Any]:
     with databases.home.reader() as conn:
-        row = conn.execute(select(consent_texts).where(consent_texts.c.id == version_id)).first()
-    if row is None:
+        data = consents.find_text(conn, version_id)
+    if data is None:
         raise NotFound("consent text", version_id)
-    data = dict(row._mapping)
-    data["created_at"] = row.created_at.isoformat()
+    data["created_at"] = data["created_at"].isoformat()
     return data
 
 
@@ -125,9 +121,7 @@ def consent_receipt(
     view = lead_view(databases, lead_id)
     now = datetime.now(UTC)
     with databases[view["region"]].reader() as conn:
-        envelope_ids = [
-            r.id for r in conn.execute(select(envelopes.c.id).where(envelopes.c.lead_id == lead_id))
-        ]
+        envelope_ids = lead_store.envelope_ids_of(conn, lead_id)
         evidence = signer_evidence(conn, envelope_ids, now, redeemed_only=True)
     records = []
     for entry in view["consents"]:
@@ -197,28 +191,5 @@ def verify_consent_chains(databases: Databases) -> list[chains.ChainBreak]:
     breaks: list[chains.ChainBreak] = []
     for db in databases:
         with db.reader() as conn:
-            heads = {
-                r.name: (r.last_hash, int(r.length))
-                for r in conn.execute(
-                    select(chain_heads).where(chain_heads.c.name.like("consent:%"))
-                )
-            }
-            lead_ids = [r[0] for r in conn.execute(select(consent_records.c.lead_id).distinct())]
-            for lead_id in sorted(set(lead_ids) | {n.split(":", 1)[1] for n in heads}):
-                rows = (
-                    dict(r._mapping)
-                    for r in conn.execute(
-                        select(consent_records)
-                        .where(consent_records.c.lead_id == lead_id)
-                        .order_by(consent_records.c.id)
-                    )
-                )
-                found = chains.verify_entries(
-                    f"{db.region}:consent:{lead_id}",
-                    rows,
-                    list(CONSENT_CONTENT),
-                    heads.get(f"consent:{lead_id}", ("0" * 64, 0)),
-                )
-                if found:
-                    breaks.append(found)
+            breaks.extend(consents.verify_ledgers(conn, db.region))
     return breaks

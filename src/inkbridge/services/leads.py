@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from inkbridge.domain.attribution import Touchpoint, first_touch
 from inkbridge.domain.consent import (
@@ -21,27 +21,13 @@ from inkbridge.domain.touch_times import public_touch_time, submitted_touch_time
 from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import hash_identifier, new_id
 from inkbridge.services.routing import Destination
-from inkbridge.store import anonymous_visitors, attribution_journeys, audit, chains
+from inkbridge.store import anonymous_visitors, audit, touchpoints
+from inkbridge.store import consents as consent_store
+from inkbridge.store import leads as lead_store
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import consent_records, consent_texts, leads, touchpoints
 
 # How far a client's clock may be from the server's (config: capture.clock_skew_seconds).
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
-
-CONSENT_CONTENT = [
-    "region",
-    "lead_id",
-    "kind",
-    "status",
-    "text_version_id",
-    "text_sha256",
-    "locale",
-    "jurisdiction",
-    "method",
-    "source",
-    "occurred_at",
-    "evidence",
-]
 
 
 @dataclass(frozen=True)
@@ -70,10 +56,6 @@ class LeadCapture:
     evidence_ip: str | None = None
     evidence_user_agent: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _consent_chain(lead_id: str) -> str:
-    return f"consent:{lead_id}"
 
 
 def validate_consent(consent: ConsentInput) -> None:
@@ -118,24 +100,25 @@ def capture_lead(
         else None,
     }
     with db.transaction() as conn:
-        conn.execute(
-            leads.insert().values(
-                id=lead_id,
-                region=region,
-                email=capture.email.strip(),
-                email_hash=hash_identifier(capture.email),
-                first_name=capture.first_name,
-                last_name=capture.last_name,
-                company=capture.company,
-                anonymous_id=capture.anonymous_id,
-                owner=capture.owner,
-                score=0,
-                first_touch=frozen,
-                correlation_id=correlation_id,
-                created_at=moment,
-            )
+        lead_store.insert(
+            conn,
+            {
+                "id": lead_id,
+                "region": region,
+                "email": capture.email.strip(),
+                "email_hash": hash_identifier(capture.email),
+                "first_name": capture.first_name,
+                "last_name": capture.last_name,
+                "company": capture.company,
+                "anonymous_id": capture.anonymous_id,
+                "owner": capture.owner,
+                "score": 0,
+                "first_touch": frozen,
+                "correlation_id": correlation_id,
+                "created_at": moment,
+            },
         )
-        _add_touchpoints(conn, region, lead_id, capture.anonymous_id, capture.touchpoints)
+        touchpoints.add(conn, region, lead_id, capture.anonymous_id, capture.touchpoints)
         check_text_versions(conn, capture.consents)
         last = 0
         for consent in capture.consents:
@@ -176,25 +159,7 @@ def _anonymous_touchpoints(db: Any, anonymous_id: str | None) -> list[Touchpoint
     if not anonymous_id:
         return []
     with db.reader() as conn:
-        rows = conn.execute(
-            select(touchpoints).where(
-                touchpoints.c.anonymous_id == anonymous_id, touchpoints.c.lead_id.is_(None)
-            )
-        ).all()
-    return [
-        Touchpoint(
-            occurred_at=r.occurred_at,
-            utm_source=r.utm_source,
-            utm_medium=r.utm_medium,
-            utm_campaign=r.utm_campaign,
-            utm_term=r.utm_term,
-            utm_content=r.utm_content,
-            click_ids=dict(r.click_ids or {}),
-            referrer=r.referrer,
-            landing_page=r.landing_page,
-        )
-        for r in rows
-    ]
+        return touchpoints.anonymous(conn, anonymous_id)
 
 
 def record_touchpoint(
@@ -217,43 +182,8 @@ def record_touchpoint(
     with db.transaction() as conn:
         first_seen = anonymous_visitors.seen(conn, anonymous_id, received)
         moment = public_touch_time(touch.occurred_at, received, clock_skew, first_seen)
-        _add_touchpoints(conn, db.region, None, anonymous_id, (replace(touch, occurred_at=moment),))
+        touchpoints.add(conn, db.region, None, anonymous_id, (replace(touch, occurred_at=moment),))
     return moment
-
-
-def _add_touchpoints(
-    conn: Connection,
-    region: str,
-    lead_id: str | None,
-    anonymous_id: str | None,
-    items: tuple[Touchpoint, ...],
-) -> None:
-    if not items:
-        return
-    # The touches can join the stored journeys of this lead's (or this browser's leads')
-    # conversions: lock those leads first, refresh their journeys after the insert.
-    owners = attribution_journeys.lock_owners(conn, lead_id, anonymous_id)
-    conn.execute(
-        touchpoints.insert(),
-        [
-            {
-                "region": region,
-                "lead_id": lead_id,
-                "anonymous_id": anonymous_id,
-                "occurred_at": t.occurred_at,
-                "utm_source": t.utm_source,
-                "utm_medium": t.utm_medium,
-                "utm_campaign": t.utm_campaign,
-                "utm_term": t.utm_term,
-                "utm_content": t.utm_content,
-                "click_ids": t.click_ids,
-                "referrer": t.referrer,
-                "landing_page": t.landing_page,
-            }
-            for t in items
-        ],
-    )
-    attribution_journeys.refresh_leads(conn, owners)
 
 
 def append_consent(
@@ -278,8 +208,7 @@ def append_consent(
         "occurred_at": at,
         "evidence": evidence,
     }
-    seq, _ = chains.append(conn, consent_records, _consent_chain(lead_id), content)
-    return seq
+    return consent_store.append(conn, lead_id, content)
 
 
 def check_text_versions(conn: Connection, consents: Iterable[ConsentInput]) -> None:
@@ -287,14 +216,12 @@ def check_text_versions(conn: Connection, consents: Iterable[ConsentInput]) -> N
     for consent in consents:
         if consent.text_version_id is None:
             continue
-        text = conn.execute(
-            select(consent_texts.c.sha256).where(consent_texts.c.id == consent.text_version_id)
-        ).first()
-        if text is None:
+        registered = consent_store.text_sha256(conn, consent.text_version_id)
+        if registered is None:
             raise InvalidInput(
                 f"unknown consent text version {consent.text_version_id!r}", field="consents"
             )
-        if consent.text_sha256 not in (None, text.sha256):
+        if consent.text_sha256 not in (None, registered):
             raise InvalidInput(
                 "text_sha256 does not match the registered text of that version", field="consents"
             )
@@ -314,9 +241,7 @@ def publish_lead(
     lead = lead_payload(conn, lead_id)
     if lead is None:
         return
-    correlation_id = conn.execute(
-        select(leads.c.correlation_id).where(leads.c.id == lead_id)
-    ).scalar_one()
+    correlation_id = lead_store.correlation_id_of(conn, lead_id)
     enqueue_for(
         conn,
         destinations,
@@ -344,7 +269,7 @@ def update_lead(
         raise InvalidInput(f"only {sorted(allowed)} can change; not {unknown}", field="body")
     region, lead = find_lead(databases, lead_id)
     with databases[region].transaction() as conn:
-        conn.execute(leads.update().where(leads.c.id == lead_id).values(**changes))
+        lead_store.update(conn, lead_id, changes)
         version = new_id("upd")
         audit.record(
             conn,
@@ -363,27 +288,19 @@ def find_lead(databases: Databases, lead_id: str) -> tuple[str, dict[str, Any]]:
     """(region, lead row as a dict) or NotFound; leads are looked up in every region."""
     for db in databases:
         with db.reader() as conn:
-            row = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+            row = lead_store.find(conn, lead_id)
         if row is not None:
-            return db.region, dict(row._mapping)
+            return db.region, row
     raise NotFound("lead", lead_id)
 
 
 def lead_view(databases: Databases, lead_id: str) -> dict[str, Any]:
     region, lead = find_lead(databases, lead_id)
     with databases[region].reader() as conn:
-        tps = conn.execute(
-            select(touchpoints)
-            .where(touchpoints.c.lead_id == lead_id)
-            .order_by(touchpoints.c.occurred_at, touchpoints.c.id)
-        ).all()
-        consents = conn.execute(
-            select(consent_records)
-            .where(consent_records.c.lead_id == lead_id)
-            .order_by(consent_records.c.id)
-        ).all()
+        tps = touchpoints.of_lead(conn, lead_id)
+        ledger = consent_store.of_lead(conn, lead_id)
     entries = [
-        ConsentEntry(ConsentKind(c.kind), ConsentStatus(c.status), c.occurred_at) for c in consents
+        ConsentEntry(ConsentKind(c.kind), ConsentStatus(c.status), c.occurred_at) for c in ledger
     ]
     return {
         "id": lead["id"],
@@ -397,20 +314,7 @@ def lead_view(databases: Databases, lead_id: str) -> dict[str, Any]:
         "correlation_id": lead["correlation_id"],
         "created_at": lead["created_at"].isoformat(),
         "first_touch": lead["first_touch"],
-        "touchpoints": [
-            {
-                "occurred_at": t.occurred_at.isoformat(),
-                "utm_source": t.utm_source,
-                "utm_medium": t.utm_medium,
-                "utm_campaign": t.utm_campaign,
-                "utm_term": t.utm_term,
-                "utm_content": t.utm_content,
-                "click_ids": t.click_ids,
-                "referrer": t.referrer,
-                "landing_page": t.landing_page,
-            }
-            for t in tps
-        ],
+        "touchpoints": [t.as_first_touch() for t in tps],
         "consents": [
             {
                 "kind": c.kind,
@@ -424,7 +328,7 @@ def lead_view(databases: Databases, lead_id: str) -> dict[str, Any]:
                 "occurred_at": c.occurred_at.isoformat(),
                 "hash": c.hash,
             }
-            for c in consents
+            for c in ledger
         ],
         "consent_status": current_status(entries),
     }

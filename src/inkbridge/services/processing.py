@@ -16,7 +16,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from inkbridge.config import WorkerSettings
+from inkbridge.domain.delivery_policy import RECEIPT_RETRY
 from inkbridge.domain.lifecycle import Outcome
+from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.errors import MalformedPayload, redacted_error
 from inkbridge.metrics import REGISTRY
 from inkbridge.providers.base import EventSource, InboundRequest
@@ -36,7 +38,7 @@ RECEIPTS_PROCESSED = Counter(
     ["status"],
     registry=REGISTRY,
 )
-MAX_RECEIPT_ATTEMPTS = 10
+MAX_RECEIPT_ATTEMPTS = RECEIPT_RETRY.max_attempts
 # On SQLite, receipts claimed at a time within one processing transaction.
 SQLITE_CLAIM_CHUNK = 4
 
@@ -83,7 +85,9 @@ class ReceiptProcessor:
         binding = self.bindings.get(receipt.connection)
         now = datetime.now(UTC)
         if binding is None:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown connection")
+            receipts.settle(
+                conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error="unknown connection"
+            )
             RECEIPTS_PROCESSED.labels("failed").inc()
             return ProcessResult(receipt.id, "failed")
         # A webhook is read by its connection's adapter; a reconciliation report by its own.
@@ -91,12 +95,12 @@ class ReceiptProcessor:
         try:
             events = source.parse(_request_of(receipt))
         except MalformedPayload as exc:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error=str(exc))
+            receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=str(exc))
             RECEIPTS_PROCESSED.labels("failed").inc()
             log.warning("receipt_unreadable", receipt_id=receipt.id, reason=str(exc))
             return ProcessResult(receipt.id, "failed")
         if not events:
-            receipts.settle(conn, receipt.id, status="ignored", now=now)
+            receipts.settle(conn, receipt.id, status=ReceiptStatus.IGNORED, now=now)
             RECEIPTS_PROCESSED.labels("ignored").inc()
             return ProcessResult(receipt.id, "ignored")
         accepted = 0
@@ -120,7 +124,11 @@ class ReceiptProcessor:
                     correlation_id = update.correlation_id
                     accepted += update.outcome is Outcome.ACCEPTED
                 receipts.settle(
-                    conn, receipt.id, status="done", now=now, correlation_id=correlation_id
+                    conn,
+                    receipt.id,
+                    status=ReceiptStatus.DONE,
+                    now=now,
+                    correlation_id=correlation_id,
                 )
         except (ConcurrentUpdate, IntegrityError) as exc:
             # Another worker changed the same envelope first: try again in a moment.
@@ -151,12 +159,12 @@ class ReceiptProcessor:
         """Never lose a receipt to a bug: retry with backoff, then park it as failed (visible,
         replayable) instead of blocking the inbox. The error is redacted in the column and the
         log alike: an exception's message may quote payload values (see errors.redacted_error)."""
-        failed = receipt.attempts >= MAX_RECEIPT_ATTEMPTS
+        failed = RECEIPT_RETRY.gives_up(receipt.attempts)
         error = redacted_error(exc)
         if failed:
-            receipts.settle(conn, receipt.id, status="failed", now=now, error=error)
+            receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=error)
         else:
-            delay = min(300.0, 2.0**receipt.attempts)
+            delay = RECEIPT_RETRY.delay(receipt.attempts)
             receipts.release(conn, receipt.id, error=error, retry_at=now + timedelta(seconds=delay))
         log.error("receipt_processing_error", receipt_id=receipt.id, parked=failed, error=error)
         return ProcessResult(receipt.id, "failed" if failed else "retry")

@@ -12,13 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
-
 from inkbridge.errors import InvalidInput, OriginNotAllowed, PublishableKeyRefused
 from inkbridge.ids import new_id
 from inkbridge.store import audit
+from inkbridge.store import publishable_keys as key_store
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import publishable_keys
 
 KEY_PREFIX = "pk_"
 SCOPE = "capture"
@@ -97,16 +95,15 @@ def create_key(
     key = KEY_PREFIX + secrets.token_urlsafe(24)
     key_id = new_id("pk")
     with databases.home.transaction() as conn:
-        conn.execute(
-            publishable_keys.insert().values(
-                id=key_id,
-                name=name,
-                key_hash=_digest(key),
-                origins=allowed,
-                region=region,
-                rate_per_minute=rate_per_minute,
-                created_at=datetime.now(UTC),
-            )
+        key_store.insert(
+            conn,
+            key_id=key_id,
+            name=name,
+            key_hash=_digest(key),
+            origins=allowed,
+            region=region,
+            rate_per_minute=rate_per_minute,
+            now=datetime.now(UTC),
         )
         audit.record(
             conn,
@@ -128,12 +125,7 @@ def create_key(
 def revoke_key(databases: Databases, key_id: str, *, source: str = "cli") -> bool:
     """Revoke an active key; False when there is no such active key (nothing is recorded)."""
     with databases.home.transaction() as conn:
-        result = conn.execute(
-            update(publishable_keys)
-            .where(publishable_keys.c.id == key_id, publishable_keys.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-        )
-        if not result.rowcount:
+        if not key_store.revoke(conn, key_id, datetime.now(UTC)):
             return False
         audit.record(
             conn,
@@ -148,12 +140,12 @@ def revoke_key(databases: Databases, key_id: str, *, source: str = "cli") -> boo
 
 def list_keys(databases: Databases) -> list[dict[str, Any]]:
     with databases.home.reader() as conn:
-        rows = conn.execute(select(publishable_keys).order_by(publishable_keys.c.created_at)).all()
+        rows = key_store.all_keys(conn)
     return [
         {
             "id": r.id,
             "name": r.name,
-            "origins": r.origins,
+            "origins": list(r.origins),
             "region": r.region,
             "rate_per_minute": r.rate_per_minute,
             "created_at": r.created_at.isoformat(),
@@ -168,12 +160,7 @@ def authenticate(databases: Databases, key: str | None) -> PublishableKey | None
     if not key or not key.startswith(KEY_PREFIX):
         return None
     with databases.home.reader() as conn:
-        row = conn.execute(
-            select(publishable_keys).where(
-                publishable_keys.c.key_hash == _digest(key),
-                publishable_keys.c.revoked_at.is_(None),
-            )
-        ).first()
+        row = key_store.active_by_hash(conn, _digest(key))
     if row is None:
         return None
     return PublishableKey(

@@ -20,7 +20,7 @@ from inkbridge.errors import InkbridgeError, MalformedPayload
 from inkbridge.providers.base import EventSource, InboundRequest, ProviderClient
 from inkbridge.store import audit
 from inkbridge.store.database import RegionDatabase
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelopes
 
 log = structlog.get_logger("inkbridge.reconcile")

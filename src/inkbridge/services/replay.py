@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import select
 
 from inkbridge.domain.lifecycle import EnvelopeSnapshot, replay
 from inkbridge.store import audit, chains, event_log
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store.database import Databases, RegionDatabase
-from inkbridge.store.schema import audit_log, chain_heads, envelope_events
 
 
 @dataclass
@@ -84,40 +80,18 @@ def rebuild_all(
     return report
 
 
-def _rows(conn: Any, query: Any) -> Iterator[dict[str, Any]]:
-    for row in conn.execute(query):
-        yield dict(row._mapping)
-
-
 def verify_chains(databases: Databases) -> list[chains.ChainBreak]:
     """Check the audit log of every region and the event log of every envelope."""
     breaks: list[chains.ChainBreak] = []
     for db in databases:
         with db.reader() as conn:
-            heads = {
-                r.name: (r.last_hash, int(r.length)) for r in conn.execute(select(chain_heads))
-            }
-            found = chains.verify_entries(
-                f"{db.region}:audit",
-                _rows(conn, select(audit_log).order_by(audit_log.c.seq)),
-                list(audit.AUDIT_CONTENT),
-                heads.get(audit.AUDIT_CHAIN, ("0" * 64, 0)),
-            )
+            heads = chains.heads(conn)
+            found = audit.verify(conn, db.region, heads.get(audit.AUDIT_CHAIN, ("0" * 64, 0)))
             if found:
                 breaks.append(found)
             for envelope_id in envelope_store.list_ids(conn):
-                name = event_log.chain_name(envelope_id)
-                found = chains.verify_entries(
-                    f"{db.region}:{name}",
-                    _rows(
-                        conn,
-                        select(envelope_events)
-                        .where(envelope_events.c.envelope_id == envelope_id)
-                        .order_by(envelope_events.c.seq),
-                    ),
-                    list(event_log.EVENT_CONTENT),
-                    heads.get(name, ("0" * 64, 0)),
-                )
+                head = heads.get(event_log.chain_name(envelope_id), ("0" * 64, 0))
+                found = event_log.verify(conn, db.region, envelope_id, head)
                 if found:
                     breaks.append(found)
     return breaks

@@ -1,8 +1,8 @@
 """Signing analytics: the funnel, time-to-sign percentiles and multi-touch attribution, across
 every region.
 
-Owns the use cases and the shape of their answers; the SQL lives in ``report_queries`` and
-``attribution_query``. Each report runs per region and merges: counts and credits add up;
+Owns the use cases and the shape of their answers; the SQL lives in ``store.report_queries`` and
+``store.attribution_query``. Each report runs per region and merges: counts and credits add up;
 percentiles are computed over the merged values of every region (never averaged), except on a
 single PostgreSQL region, where ``percentile_cont`` does the sorting in the server.
 
@@ -29,13 +29,14 @@ from inkbridge.domain.attribution_models import (
 )
 from inkbridge.domain.intervals import INTERVALS
 from inkbridge.errors import InvalidInput
-from inkbridge.services.attribution_query import (
+from inkbridge.services.percentiles import percentile, percentile_of_runs
+from inkbridge.store.attribution_query import (
     CreditBy,
     attribution_credits,
     conversion_count,
 )
-from inkbridge.services.percentiles import percentile, percentile_of_runs
-from inkbridge.services.report_queries import (
+from inkbridge.store.database import Databases, RegionDatabase
+from inkbridge.store.report_queries import (
     FUNNEL_EXITS,
     FUNNEL_STAGES,
     GroupBy,
@@ -46,7 +47,6 @@ from inkbridge.services.report_queries import (
     interval_percentiles,
     interval_value_lists,
 )
-from inkbridge.store.database import Databases, RegionDatabase
 
 __all__ = [
     "DEFAULT_HALF_LIFE_DAYS",

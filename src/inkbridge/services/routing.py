@@ -10,15 +10,15 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from inkbridge.config import DestinationSettings
 from inkbridge.connectors.base import Connector
-from inkbridge.domain.consent import ConsentEntry, ConsentKind, ConsentStatus, current_status
+from inkbridge.domain.consent import ConsentKind, ConsentStatus, current_status
 from inkbridge.domain.residency import may_send
 from inkbridge.metrics import REGISTRY
-from inkbridge.store import outbox
-from inkbridge.store.schema import consent_records, leads
+from inkbridge.store import consents, outbox
+from inkbridge.store import leads as lead_store
 
 RESIDENCY_REFUSALS = Counter(
     "inkbridge_residency_refusals_total",
@@ -98,14 +98,7 @@ def enqueue_for(
 
 
 def consent_of(conn: Connection, lead_id: str) -> dict[str, str]:
-    rows = conn.execute(
-        select(consent_records.c.kind, consent_records.c.status, consent_records.c.occurred_at)
-        .where(consent_records.c.lead_id == lead_id)
-        .order_by(consent_records.c.id)
-    ).all()
-    return current_status(
-        ConsentEntry(ConsentKind(r.kind), ConsentStatus(r.status), r.occurred_at) for r in rows
-    )
+    return current_status(consents.entries(conn, lead_id))
 
 
 def marketing_allowed(consent: Mapping[str, str]) -> bool:
@@ -117,18 +110,18 @@ def lead_payload(conn: Connection, lead_id: str | None) -> dict[str, Any] | None
     consent per kind, and whether marketing may reach it."""
     if lead_id is None:
         return None
-    lead = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+    lead = lead_store.find(conn, lead_id)
     if lead is None:
         return None
     consent = consent_of(conn, lead_id)
     return {
-        "id": lead.id,
-        "email": lead.email,
-        "first_name": lead.first_name,
-        "last_name": lead.last_name,
-        "company": lead.company,
-        "owner": lead.owner,
-        "first_touch": dict(lead.first_touch or {}),
+        "id": lead["id"],
+        "email": lead["email"],
+        "first_name": lead["first_name"],
+        "last_name": lead["last_name"],
+        "company": lead["company"],
+        "owner": lead["owner"],
+        "first_touch": dict(lead["first_touch"] or {}),
         "consent": consent,
         "marketing_allowed": marketing_allowed(consent),
     }

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from inkbridge.store import audit
 from inkbridge.store import signer_sessions as session_store
-from inkbridge.store.schema import audit_log
 
 SESSION_ACTIONS = ("api:signer_session:issued", "web:signer_session:redeemed")
 
@@ -34,14 +34,7 @@ def signer_evidence(
         rows = [r for r in rows if r.redeemed_at is not None]
     if not rows:
         return []
-    entries = conn.execute(
-        select(audit_log.c.seq, audit_log.c.action, audit_log.c.hash, audit_log.c.details)
-        .where(
-            audit_log.c.subject_id.in_(sorted({r.envelope_id for r in rows})),
-            audit_log.c.action.in_(SESSION_ACTIONS),
-        )
-        .order_by(audit_log.c.seq)
-    ).all()
+    entries = audit.entries_about(conn, {r.envelope_id for r in rows}, SESSION_ACTIONS)
     by_session: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         session_id = (entry.details or {}).get("session_id")

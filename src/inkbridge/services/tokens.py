@@ -11,13 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection
 
 from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import new_id
-from inkbridge.store import audit
+from inkbridge.store import api_tokens, audit
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import api_tokens
 
 SCOPES = frozenset({"leads:write", "envelopes:write", "read", "admin"})
 TOKEN_PREFIX = "ibk_"  # noqa: S105 - a format prefix, not a secret
@@ -84,15 +83,14 @@ def _insert(
 ) -> IssuedToken:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = new_id("tok")
-    conn.execute(
-        api_tokens.insert().values(
-            id=token_id,
-            name=name,
-            token_hash=_digest(token),
-            scopes=scopes,
-            created_at=now,
-            expires_at=expires_at,
-        )
+    api_tokens.insert(
+        conn,
+        token_id=token_id,
+        name=name,
+        token_hash=_digest(token),
+        scopes=scopes,
+        now=now,
+        expires_at=expires_at,
     )
     return IssuedToken(token_id, token, tuple(scopes), expires_at)
 
@@ -121,7 +119,7 @@ def ensure_admin_token(databases: Databases) -> IssuedToken | None:
     """The first start's admin token: created only when no usable admin token exists."""
     now = datetime.now(UTC)
     with databases.home.transaction() as conn:
-        for row in conn.execute(select(api_tokens).where(api_tokens.c.revoked_at.is_(None))):
+        for row in api_tokens.unrevoked(conn):
             if "admin" in row.scopes and _usable(row.expires_at, now):
                 return None
         issued = _insert(conn, "serve-admin", ["admin"], now, None)
@@ -143,11 +141,7 @@ def authenticate(
         return None
     moment = now or datetime.now(UTC)
     with databases.home.reader() as conn:
-        row = conn.execute(
-            select(api_tokens).where(
-                api_tokens.c.token_hash == _digest(token), api_tokens.c.revoked_at.is_(None)
-            )
-        ).first()
+        row = api_tokens.unrevoked_by_hash(conn, _digest(token))
     if row is None or not _usable(row.expires_at, moment):
         return None
     if row.last_used_at is None or row.last_used_at <= moment - LAST_USED_RESOLUTION:
@@ -156,17 +150,8 @@ def authenticate(
 
 
 def _touch(databases: Databases, token_id: str, moment: datetime) -> None:
-    # Guarded, so concurrent requests (or processes) refresh it once per resolution window.
-    cutoff = moment - LAST_USED_RESOLUTION
     with databases.home.transaction() as conn:
-        conn.execute(
-            update(api_tokens)
-            .where(
-                api_tokens.c.id == token_id,
-                or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at <= cutoff),
-            )
-            .values(last_used_at=moment)
-        )
+        api_tokens.touch(conn, token_id, moment=moment, unless_since=moment - LAST_USED_RESOLUTION)
 
 
 def rotate_token(
@@ -178,7 +163,7 @@ def rotate_token(
         raise InvalidInput("the overlap must not be negative", field="overlap")
     now = datetime.now(UTC)
     with databases.home.transaction() as conn:
-        old = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+        old = api_tokens.find(conn, token_id)
         if old is None or old.revoked_at is not None or not _usable(old.expires_at, now):
             raise NotFound("active token", token_id)
         if old.rotated_to is not None:
@@ -190,11 +175,7 @@ def rotate_token(
         retire_at = now + overlap
         if old.expires_at is not None:
             retire_at = min(retire_at, old.expires_at)
-        conn.execute(
-            update(api_tokens)
-            .where(api_tokens.c.id == token_id)
-            .values(expires_at=retire_at, rotated_to=issued.token_id)
-        )
+        api_tokens.retire(conn, token_id, expires_at=retire_at, successor=issued.token_id)
         audit.record(
             conn,
             region=databases.home_region,
@@ -213,12 +194,8 @@ def rotate_token(
 
 def revoke_token(databases: Databases, token_id: str, *, actor: str = "cli") -> bool:
     with databases.home.transaction() as conn:
-        result = conn.execute(
-            update(api_tokens)
-            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-        )
-        if result.rowcount:
+        revoked = api_tokens.revoke(conn, token_id, datetime.now(UTC))
+        if revoked:
             audit.record(
                 conn,
                 region=databases.home_region,
@@ -227,13 +204,13 @@ def revoke_token(databases: Databases, token_id: str, *, actor: str = "cli") -> 
                 subject_id=token_id,
                 correlation_id=None,
             )
-    return bool(result.rowcount)
+    return revoked
 
 
 def list_tokens(databases: Databases) -> list[dict[str, object]]:
     now = datetime.now(UTC)
     with databases.home.reader() as conn:
-        rows = conn.execute(select(api_tokens).order_by(api_tokens.c.created_at)).all()
+        rows = api_tokens.all_tokens(conn)
 
     def iso(moment: datetime | None) -> str | None:
         return moment.isoformat() if moment is not None else None
@@ -242,7 +219,7 @@ def list_tokens(databases: Databases) -> list[dict[str, object]]:
         {
             "id": r.id,
             "name": r.name,
-            "scopes": r.scopes,
+            "scopes": list(r.scopes),
             "created_at": r.created_at.isoformat(),
             "expires_at": iso(r.expires_at),
             "last_used_at": iso(r.last_used_at),

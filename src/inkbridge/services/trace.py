@@ -7,62 +7,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from inkbridge.errors import NotFound
 from inkbridge.services.signer_evidence import signer_evidence
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import (
-    deliveries,
-    envelope_events,
-    envelopes,
-    leads,
-    outbox,
-    webhook_receipts,
-)
+from inkbridge.store.traces import correlated
 
 
 def trace(databases: Databases, correlation_id: str) -> dict[str, Any]:
     for db in databases:
         with db.reader() as conn:
-            lead_rows = conn.execute(
-                select(leads).where(leads.c.correlation_id == correlation_id)
-            ).all()
-            envelope_rows = conn.execute(
-                select(envelopes)
-                .where(envelopes.c.correlation_id == correlation_id)
-                .order_by(envelopes.c.created_at)
-            ).all()
-            if not lead_rows and not envelope_rows:
+            found = correlated(conn, correlation_id)
+            if found is None:
                 continue
-            envelope_ids = [e.id for e in envelope_rows]
-            events = conn.execute(
-                select(envelope_events)
-                .where(envelope_events.c.envelope_id.in_(envelope_ids))
-                .order_by(envelope_events.c.seq)
-            ).all()
-            receipt_ids = sorted({e.receipt_id for e in events})
-            receipt_rows = conn.execute(
-                select(
-                    webhook_receipts.c.id,
-                    webhook_receipts.c.connection,
-                    webhook_receipts.c.source,
-                    webhook_receipts.c.dedup_key,
-                    webhook_receipts.c.received_at,
-                    webhook_receipts.c.status,
-                ).where(webhook_receipts.c.id.in_(receipt_ids))
-            ).all()
-            outbox_rows = conn.execute(
-                select(outbox)
-                .where(outbox.c.correlation_id == correlation_id)
-                .order_by(outbox.c.id)
-            ).all()
-            attempts = conn.execute(
-                select(deliveries)
-                .where(deliveries.c.outbox_id.in_([o.id for o in outbox_rows]))
-                .order_by(deliveries.c.id)
-            ).all()
+            envelope_ids = [e.id for e in found.envelopes]
             sessions = signer_evidence(conn, envelope_ids, datetime.now(UTC))
+        lead_rows, envelope_rows, events = found.leads, found.envelopes, found.events
+        receipt_rows, outbox_rows, attempts = found.receipts, found.outbox, found.attempts
         lead = lead_rows[0] if lead_rows else None
         return {
             "correlation_id": correlation_id,

@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import structlog
-from sqlalchemy import select
 
 from inkbridge.config import TriggerSettings, resolve_secret
+from inkbridge.domain.delivery_policy import RECEIPT_RETRY
+from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.errors import (
     InkbridgeError,
     MalformedPayload,
@@ -32,10 +33,10 @@ from inkbridge.ids import hash_identifier
 from inkbridge.providers._common import load_json, load_json_object
 from inkbridge.services.envelopes import Envelopes
 from inkbridge.store import audit, receipts
+from inkbridge.store import leads as lead_store
 from inkbridge.store.database import Databases, RegionDatabase
-from inkbridge.store.inbox import ReceiptRow, insert_receipt
+from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.receipts import ReceiptRecord
-from inkbridge.store.schema import leads
 from inkbridge.vendor_http import signing
 
 log = structlog.get_logger("inkbridge.triggers")
@@ -168,7 +169,7 @@ async def _hubspot_deal_contact_email(
 
 
 def _backoff(receipt: ReceiptRecord) -> timedelta:
-    return timedelta(seconds=min(300.0, 2.0**receipt.attempts))
+    return timedelta(seconds=RECEIPT_RETRY.delay(receipt.attempts))
 
 
 @dataclass(frozen=True)
@@ -240,14 +241,9 @@ class Triggers:
             digest = hash_identifier(email)
             for db in self.databases:
                 with db.reader() as conn:
-                    row = conn.execute(
-                        select(leads.c.id)
-                        .where(leads.c.email_hash == digest)
-                        .order_by(leads.c.created_at.desc())
-                        .limit(1)
-                    ).first()
-                if row is not None:
-                    return str(row.id)
+                    lead_id = lead_store.latest_by_email_hash(conn, digest)
+                if lead_id is not None:
+                    return lead_id
         raise NotFound("lead for deal", item.deal_id)
 
     async def process_trigger(self, db: RegionDatabase, receipt: ReceiptRecord) -> str:
@@ -257,7 +253,9 @@ class Triggers:
         now = datetime.now(UTC)
         if trigger is None:
             with db.transaction() as conn:
-                receipts.settle(conn, receipt.id, status="failed", now=now, error="unknown trigger")
+                receipts.settle(
+                    conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error="unknown trigger"
+                )
             return "failed"
         item = StageReached(**json.loads(receipt.body))
         try:
@@ -273,7 +271,7 @@ class Triggers:
             with db.transaction() as conn:
                 # The kind only: the identifier may be the signer's email.
                 error = f"{exc.kind} not found"
-                receipts.settle(conn, receipt.id, status="failed", now=now, error=error)
+                receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=error)
             return "failed"
         except InkbridgeError as exc:
             with db.transaction() as conn:
@@ -282,7 +280,11 @@ class Triggers:
             return "retry"
         with db.transaction() as conn:
             receipts.settle(
-                conn, receipt.id, status="done", now=now, correlation_id=view["correlation_id"]
+                conn,
+                receipt.id,
+                status=ReceiptStatus.DONE,
+                now=now,
+                correlation_id=view["correlation_id"],
             )
             audit.record(
                 conn,

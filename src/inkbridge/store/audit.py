@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from inkbridge.store import chains
 from inkbridge.store.schema import audit_log
@@ -45,3 +46,24 @@ def record(
     }
     seq, _ = chains.append(conn, audit_log, AUDIT_CHAIN, content)
     return seq
+
+
+def entries_about(
+    conn: Connection, subject_ids: Iterable[str], actions: Iterable[str]
+) -> Sequence[Any]:
+    """The entries with one of ``actions`` about one of ``subject_ids``, oldest first: their
+    sequence number, action, hash and details."""
+    return conn.execute(
+        select(audit_log.c.seq, audit_log.c.action, audit_log.c.hash, audit_log.c.details)
+        .where(
+            audit_log.c.subject_id.in_(sorted(set(subject_ids))),
+            audit_log.c.action.in_(list(actions)),
+        )
+        .order_by(audit_log.c.seq)
+    ).all()
+
+
+def verify(conn: Connection, region: str, head: tuple[str, int] | None) -> chains.ChainBreak | None:
+    """Walk the region's audit log against its chain head; the first break, if any."""
+    rows = (dict(r._mapping) for r in conn.execute(select(audit_log).order_by(audit_log.c.seq)))
+    return chains.verify_entries(f"{region}:audit", rows, AUDIT_CONTENT, head)

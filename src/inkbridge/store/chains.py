@@ -89,3 +89,11 @@ def verify_entries(
         if length != count or last_hash != expected_prev:
             return ChainBreak(chain, count, f"chain head records {length} entries, found {count}")
     return None
+
+
+def heads(conn: Connection, prefix: str = "") -> dict[str, tuple[str, int]]:
+    """The head (last hash, length) of every chain whose name starts with ``prefix``."""
+    query = select(chain_heads.c.name, chain_heads.c.last_hash, chain_heads.c.length)
+    if prefix:
+        query = query.where(chain_heads.c.name.startswith(prefix, autoescape=True))
+    return {r.name: (r.last_hash, int(r.length)) for r in conn.execute(query)}

@@ -94,3 +94,11 @@ def head(conn: Connection, envelope_id: str) -> tuple[str, int] | None:
         )
     ).first()
     return (str(row[0]), int(row[1])) if row is not None else None
+
+
+def verify(
+    conn: Connection, region: str, envelope_id: str, head: tuple[str, int] | None
+) -> chains.ChainBreak | None:
+    """Walk one envelope's event log against its chain head; the first break, if any."""
+    rows = (dict(r._mapping) for r in for_envelope(conn, envelope_id))
+    return chains.verify_entries(f"{region}:{chain_name(envelope_id)}", rows, EVENT_CONTENT, head)

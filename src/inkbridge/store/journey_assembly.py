@@ -1,6 +1,6 @@
 """The SQL that assembles each conversion's journey from envelopes, leads and touchpoints: one
 statement, used both to fill ``journey_touches`` (``inkbridge.store.attribution_journeys``)
-and by the attribution report's query-time fallback (``inkbridge.services.attribution_query``).
+and by the attribution report's query-time fallback (``inkbridge.store.attribution_query``).
 
 It applies the rules of ``inkbridge.domain.attribution_models`` (read its docstring first) with
 window functions, so no journey is shipped to Python:

@@ -1,9 +1,11 @@
 """The transactional outbox: rows written with the state change that caused them, claimed by the
 delivery loop head-of-record first so per-record order holds with any number of workers.
 
-Rows are unique on (destination, idempotency_key): enqueuing a fact twice is a no-op. Statuses:
-``pending`` → ``inflight`` (leased) → ``delivered`` | ``superseded`` (coalesced into a newer
-change of the same record) | ``dead`` (attempt budget spent; replayable).
+Rows are unique on (destination, idempotency_key): enqueuing a fact twice is a no-op. Statuses
+(``OutboxStatus``): ``pending`` → ``inflight`` (leased) → ``delivered`` | ``superseded``
+(coalesced into a newer change of the same record) | ``suppressed`` (policy forbids it) |
+``dead`` (attempt budget spent; replayable). Every move is a guarded update: it names the
+status it expects, so a row another worker has moved on is left alone.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from inkbridge.store.schema import UTCDateTime, deliveries, outbox
+from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
+from inkbridge.store.column_types import UTCDateTime
+from inkbridge.store.schema import deliveries, outbox
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class OutboxRow:
     record_key: str
     kind: str
     payload: dict[str, Any]
-    status: str
+    status: OutboxStatus
     attempts: int
     correlation_id: str | None
     created_at: datetime
@@ -66,7 +70,7 @@ def enqueue(
         "record_key": record_key,
         "kind": kind,
         "payload": payload,
-        "status": "pending",
+        "status": OutboxStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "correlation_id": correlation_id,
@@ -78,19 +82,21 @@ def enqueue(
 
 # The redundant ``status IN`` lets the planner walk ix_outbox_claim (live rows only) instead of
 # every row the destination ever had: without it a claim slows down as history grows.
-_HEAD_SQL = """
+# The states are written into the text as literals (constants, not input), as the plan needs.
+_PENDING, _INFLIGHT = OutboxStatus.PENDING.value, OutboxStatus.INFLIGHT.value
+_HEAD_SQL = f"""
 SELECT o.id FROM outbox o
 WHERE o.destination = :destination
-  AND o.status IN ('pending', 'inflight')
-  AND ((o.status = 'pending' AND o.next_attempt_at <= :now)
-       OR (o.status = 'inflight' AND o.lease_until < :now))
+  AND o.status IN ('{_PENDING}', '{_INFLIGHT}')
+  AND ((o.status = '{_PENDING}' AND o.next_attempt_at <= :now)
+       OR (o.status = '{_INFLIGHT}' AND o.lease_until < :now))
   AND NOT EXISTS (
       SELECT 1 FROM outbox p
       WHERE p.destination = o.destination AND p.record_key = o.record_key
-        AND p.id < o.id AND p.status IN ('pending', 'inflight'))
+        AND p.id < o.id AND p.status IN ('{_PENDING}', '{_INFLIGHT}'))
 ORDER BY o.id
 LIMIT :limit
-"""
+"""  # noqa: S608 - no value in the text comes from outside this module
 
 
 def _row(record: Any, lease_expired: bool = False) -> OutboxRow:
@@ -102,7 +108,7 @@ def _row(record: Any, lease_expired: bool = False) -> OutboxRow:
         record_key=record.record_key,
         kind=record.kind,
         payload=dict(record.payload),
-        status=record.status,
+        status=OutboxStatus(record.status),
         attempts=int(record.attempts),
         correlation_id=record.correlation_id,
         created_at=record.created_at,
@@ -129,7 +135,7 @@ def claim(
     if not head_ids:
         return []
     heads = conn.execute(select(outbox).where(outbox.c.id.in_(head_ids))).all()
-    expired = {int(r.id) for r in heads if r.status == "inflight"}
+    expired = {int(r.id) for r in heads if r.status == OutboxStatus.INFLIGHT}
     ids = set(head_ids)
     if whole_records:
         records = {r.record_key for r in heads}
@@ -140,16 +146,18 @@ def claim(
                 outbox.c.destination == destination,
                 outbox.c.record_key.in_(records),
                 or_(
-                    outbox.c.status == "pending",
-                    and_(outbox.c.status == "inflight", outbox.c.lease_until < now),
+                    outbox.c.status == OutboxStatus.PENDING,
+                    and_(outbox.c.status == OutboxStatus.INFLIGHT, outbox.c.lease_until < now),
                 ),
             )
         ).all()
         ids |= {int(r.id) for r in later}
-        expired |= {int(r.id) for r in later if r.status == "inflight"}
+        expired |= {int(r.id) for r in later if r.status == OutboxStatus.INFLIGHT}
     lease = now + timedelta(seconds=lease_seconds)
     conn.execute(
-        update(outbox).where(outbox.c.id.in_(ids)).values(status="inflight", lease_until=lease)
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.status.in_(OUTBOX_LIVE))
+        .values(status=OutboxStatus.INFLIGHT, lease_until=lease)
     )
     rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id)).all()
     return [_row(r, lease_expired=int(r.id) in expired) for r in rows]
@@ -161,23 +169,23 @@ def mark_delivered(
     if ids:
         conn.execute(
             update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
-            .values(status="delivered", delivered_at=now, lease_until=None)
+            .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
+            .values(status=OutboxStatus.DELIVERED, delivered_at=now, lease_until=None)
         )
     if superseded:
         conn.execute(
             update(outbox)
-            .where(outbox.c.id.in_(superseded), outbox.c.status == "inflight")
-            .values(status="superseded", delivered_at=now, lease_until=None)
+            .where(outbox.c.id.in_(superseded), outbox.c.status == OutboxStatus.INFLIGHT)
+            .values(status=OutboxStatus.SUPERSEDED, delivered_at=now, lease_until=None)
         )
 
 
 def mark_retry(conn: Connection, ids: Sequence[int], next_attempt_at: datetime, error: str) -> None:
     conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
+        .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
         .values(
-            status="pending",
+            status=OutboxStatus.PENDING,
             attempts=outbox.c.attempts + 1,
             next_attempt_at=next_attempt_at,
             lease_until=None,
@@ -189,9 +197,12 @@ def mark_retry(conn: Connection, ids: Sequence[int], next_attempt_at: datetime, 
 def mark_dead(conn: Connection, ids: Sequence[int], error: str) -> None:
     conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
+        .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
         .values(
-            status="dead", attempts=outbox.c.attempts + 1, lease_until=None, last_error=error[:2000]
+            status=OutboxStatus.DEAD,
+            attempts=outbox.c.attempts + 1,
+            lease_until=None,
+            last_error=error[:2000],
         )
     )
 
@@ -229,7 +240,12 @@ def record_attempts(
 
 
 def list_dead(conn: Connection, destination: str | None, limit: int = 100) -> list[OutboxRow]:
-    query = select(outbox).where(outbox.c.status == "dead").order_by(outbox.c.id).limit(limit)
+    query = (
+        select(outbox)
+        .where(outbox.c.status == OutboxStatus.DEAD)
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
     if destination:
         query = query.where(outbox.c.destination == destination)
     return [_row(r) for r in conn.execute(query)]
@@ -241,15 +257,14 @@ def retry_dead(
     ids: Sequence[int] | None = None,
     destination: str | None = None,
     coalescing: frozenset[str] = frozenset(),
+    coalescing_kinds: frozenset[str] = frozenset(),
 ) -> int:
     """Move dead letters back to pending with a fresh attempt budget; returns how many.
 
-    For upsert destinations (``coalescing``), a dead change of a kind that coalesces is
-    superseded instead when a newer change of the same record and kind was delivered since:
-    sending it now would move the record back to an older state."""
-    from inkbridge.connectors.kinds import COALESCING_KINDS
-
-    conditions = [outbox.c.status == "dead"]
+    For upsert destinations (``coalescing``), a dead change of a kind that coalesces
+    (``coalescing_kinds``) is superseded instead when a newer change of the same record and kind
+    was delivered since: sending it now would move the record back to an older state."""
+    conditions = [outbox.c.status == OutboxStatus.DEAD]
     if ids is not None:
         conditions.append(outbox.c.id.in_(ids))
     if destination is not None:
@@ -262,25 +277,29 @@ def retry_dead(
             newer.c.record_key == outbox.c.record_key,
             newer.c.kind == outbox.c.kind,
             newer.c.id > outbox.c.id,
-            newer.c.status.in_(("delivered", "superseded")),
+            newer.c.status.in_(OUTBOX_SETTLED),
         )
         .exists()
     )
-    if coalescing:
+    if coalescing and coalescing_kinds:
         conn.execute(
             update(outbox)
             .where(
                 and_(*conditions),
                 outbox.c.destination.in_(coalescing),
-                outbox.c.kind.in_(COALESCING_KINDS),
+                outbox.c.kind.in_(coalescing_kinds),
                 overtaken,
             )
-            .values(status="superseded", delivered_at=now, last_error="overtaken before replay")
+            .values(
+                status=OutboxStatus.SUPERSEDED,
+                delivered_at=now,
+                last_error="overtaken before replay",
+            )
         )
     result = conn.execute(
         update(outbox)
         .where(and_(*conditions))
-        .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+        .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, last_error=None)
     )
     return int(result.rowcount)
 
@@ -295,9 +314,7 @@ def counts(conn: Connection) -> dict[tuple[str, str], int]:
 
 
 def pending_exists(conn: Connection) -> bool:
-    query = select(outbox.c.id).where(
-        or_(outbox.c.status == "pending", outbox.c.status == "inflight")
-    )
+    query = select(outbox.c.id).where(outbox.c.status.in_(OUTBOX_LIVE))
     return conn.execute(query.limit(1)).first() is not None
 
 
@@ -305,15 +322,15 @@ def unlease(conn: Connection, ids: Sequence[int]) -> None:
     """Return claimed rows untouched (no attempt counted) to the pending queue."""
     conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == "inflight")
-        .values(status="pending", lease_until=None)
+        .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
+        .values(status=OutboxStatus.PENDING, lease_until=None)
     )
 
 
 def mark_suppressed(conn: Connection, ids: Sequence[int], now: datetime) -> None:
-    """Settle changes that policy forbids sending (a marketing action without consent)."""
+    """Settle claimed changes that policy forbids sending (a marketing action without consent)."""
     conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(ids))
-        .values(status="suppressed", delivered_at=now, lease_until=None)
+        .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
+        .values(status=OutboxStatus.SUPPRESSED, delivered_at=now, lease_until=None)
     )

@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text, update
 
-from inkbridge.store.schema import UTCDateTime, webhook_receipts
+from inkbridge.domain.queue_states import ReceiptStatus
+from inkbridge.store.column_types import UTCDateTime
+from inkbridge.store.schema import webhook_receipts
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,16 @@ class ReceiptRecord:
     correlation_id: str | None
 
 
-_CLAIM_SQL = """
+# The states are written into the text (constants, not input) so the statement, and the plan the
+# claim index gives it, are the same as with literals.
+_CLAIM_SQL = f"""
 SELECT id FROM webhook_receipts
-WHERE ((status = 'pending') OR (status = 'processing' AND lease_until < :now))
+WHERE ((status = '{ReceiptStatus.PENDING}')
+       OR (status = '{ReceiptStatus.PROCESSING}' AND lease_until < :now))
   AND (source = 'trigger') = :triggers
 ORDER BY id
 LIMIT :limit
-"""
+"""  # noqa: S608 - no value in the text comes from outside this module
 
 
 def _record(row: Any) -> ReceiptRecord:
@@ -76,7 +81,7 @@ def claim(
         update(webhook_receipts)
         .where(webhook_receipts.c.id.in_(ids))
         .values(
-            status="processing",
+            status=ReceiptStatus.PROCESSING,
             lease_until=now + timedelta(seconds=lease_seconds),
             attempts=webhook_receipts.c.attempts + 1,
         )
@@ -98,12 +103,17 @@ def settle(
     conn: Connection,
     receipt_id: int,
     *,
-    status: str,
+    status: ReceiptStatus,
     now: datetime,
     error: str | None = None,
     correlation_id: str | None = None,
-) -> None:
-    """Finish a receipt: ``done`` (processed), ``ignored`` (nothing to do) or ``failed``."""
+) -> bool:
+    """Finish a leased receipt: ``done`` (processed), ``ignored`` (nothing to do) or ``failed``.
+
+    A guarded move out of ``processing``: False when the receipt was not leased (nothing
+    changed)."""
+    if status not in _SETTLED:
+        raise ValueError(f"a receipt is settled as done, ignored or failed, not {status!r}")
     values: dict[str, Any] = {
         "status": status,
         "processed_at": now,
@@ -112,15 +122,25 @@ def settle(
     }
     if correlation_id:
         values["correlation_id"] = correlation_id
-    conn.execute(
-        update(webhook_receipts).where(webhook_receipts.c.id == receipt_id).values(**values)
-    )
+    return _move(conn, receipt_id, values)
 
 
-def release(conn: Connection, receipt_id: int, *, error: str, retry_at: datetime) -> None:
-    """Give a receipt back for a later attempt (e.g. a lost compare-and-set race)."""
-    conn.execute(
+def release(conn: Connection, receipt_id: int, *, error: str, retry_at: datetime) -> bool:
+    """Give a leased receipt back for a later attempt (e.g. a lost compare-and-set race): it
+    stays ``processing`` with a lease that runs out at ``retry_at``. False when not leased."""
+    values = {"status": ReceiptStatus.PROCESSING, "lease_until": retry_at, "error": error[:2000]}
+    return _move(conn, receipt_id, values)
+
+
+_SETTLED = frozenset({ReceiptStatus.DONE, ReceiptStatus.IGNORED, ReceiptStatus.FAILED})
+
+
+def _move(conn: Connection, receipt_id: int, values: dict[str, Any]) -> bool:
+    """Update a receipt only while it is leased (``UPDATE … WHERE status = 'processing'``)."""
+    columns = webhook_receipts.c
+    result = conn.execute(
         update(webhook_receipts)
-        .where(webhook_receipts.c.id == receipt_id)
-        .values(status="processing", lease_until=retry_at, error=error[:2000])
+        .where(columns.id == receipt_id, columns.status == ReceiptStatus.PROCESSING)
+        .values(**values)
     )
+    return bool(result.rowcount)

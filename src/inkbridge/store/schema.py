@@ -6,15 +6,14 @@ by the code; their rows are hash-chained so a verifier can prove them intact.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -26,32 +25,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        assert isinstance(moment, datetime)
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
-
+from inkbridge.domain.queue_states import OutboxStatus, ReceiptStatus
+from inkbridge.store.column_types import UTCDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -64,6 +40,13 @@ metadata = MetaData(
 )
 
 TS = UTCDateTime()
+
+
+def _one_of(states: type[StrEnum]) -> str:
+    """A CHECK expression admitting exactly ``states`` in the ``status`` column."""
+    return "status IN ({})".format(", ".join(f"'{state.value}'" for state in states))
+
+
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 SEQ = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -212,7 +195,7 @@ webhook_receipts = Table(
     Column("headers", JSON, nullable=False),  # redacted: no signature or secret headers
     Column("body", LargeBinary, nullable=False),
     Column("received_at", TS, nullable=False),
-    Column("status", String(20), nullable=False),  # pending | processing | done | failed
+    Column("status", String(20), nullable=False),  # a ReceiptStatus
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_until", TS),
     Column("processed_at", TS),
@@ -220,6 +203,7 @@ webhook_receipts = Table(
     Column("correlation_id", String(40)),
     UniqueConstraint("connection", "dedup_key", name="uq_webhook_receipts_dedup"),
     Index("ix_webhook_receipts_claim", "status", "id"),
+    CheckConstraint(_one_of(ReceiptStatus), name="status"),
 )
 
 envelope_events = Table(
@@ -278,7 +262,7 @@ outbox = Table(
     Column("record_key", String(200), nullable=False),  # per-record order and coalescing
     Column("kind", String(60), nullable=False),
     Column("payload", JSON, nullable=False),
-    Column("status", String(20), nullable=False),  # pending|inflight|delivered|superseded|dead
+    Column("status", String(20), nullable=False),  # an OutboxStatus
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", TS, nullable=False),
     Column("lease_until", TS),
@@ -289,6 +273,7 @@ outbox = Table(
     UniqueConstraint("destination", "idempotency_key", name="uq_outbox_fact"),
     Index("ix_outbox_claim", "destination", "status", "next_attempt_at"),
     Index("ix_outbox_record", "destination", "record_key", "id"),
+    CheckConstraint(_one_of(OutboxStatus), name="status"),
 )
 
 deliveries = Table(

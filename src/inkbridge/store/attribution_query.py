@@ -47,9 +47,9 @@ from inkbridge.domain.attribution_models import (
     W_MIDDLE,
     Model,
 )
-from inkbridge.services.report_queries import NONE_LABEL, ReportFilter
 from inkbridge.store.attribution_journeys import STORED_STITCH_WINDOW
 from inkbridge.store.journey_assembly import Over, PerConversion, conversions, journey_rows
+from inkbridge.store.report_queries import NONE_LABEL, ReportFilter
 from inkbridge.store.schema import journey_touches
 
 # Exponents stay within ±1000 so powers of two neither underflow nor overflow a double (and

@@ -1,0 +1,108 @@
+"""API token rows: inserted with the secret's hash only, looked up by hash, retired or revoked
+by guarded updates. The rules (scopes, lifetimes, audit) live in ``services.tokens``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, or_, select, update
+
+from inkbridge.store.schema import api_tokens
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """One token as stored: never the secret, only what identifies and limits it."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    rotated_to: str | None
+    revoked_at: datetime | None
+
+
+# The columns a StoredToken is read from: they carry its field names (never the hash).
+_FIELDS = [api_tokens.c[f.name] for f in fields(StoredToken)]
+
+
+def _tokens(query: Select[Any], conn: Connection) -> list[StoredToken]:
+    return [StoredToken(**r._mapping) for r in conn.execute(query)]
+
+
+def insert(
+    conn: Connection,
+    *,
+    token_id: str,
+    name: str,
+    token_hash: str,
+    scopes: list[str],
+    now: datetime,
+    expires_at: datetime | None,
+) -> None:
+    conn.execute(
+        api_tokens.insert().values(
+            id=token_id,
+            name=name,
+            token_hash=token_hash,
+            scopes=scopes,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+def unrevoked(conn: Connection) -> list[StoredToken]:
+    return _tokens(select(*_FIELDS).where(api_tokens.c.revoked_at.is_(None)), conn)
+
+
+def unrevoked_by_hash(conn: Connection, token_hash: str) -> StoredToken | None:
+    query = select(*_FIELDS).where(
+        api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+    )
+    return next(iter(_tokens(query, conn)), None)
+
+
+def find(conn: Connection, token_id: str) -> StoredToken | None:
+    return next(iter(_tokens(select(*_FIELDS).where(api_tokens.c.id == token_id), conn)), None)
+
+
+def all_tokens(conn: Connection) -> list[StoredToken]:
+    """Every token, revoked and expired ones included, oldest first."""
+    return _tokens(select(*_FIELDS).order_by(api_tokens.c.created_at), conn)
+
+
+def touch(conn: Connection, token_id: str, *, moment: datetime, unless_since: datetime) -> None:
+    """Set the last use to ``moment`` unless it is already later than ``unless_since``: guarded,
+    so concurrent requests (or processes) refresh it once per window."""
+    conn.execute(
+        update(api_tokens)
+        .where(
+            api_tokens.c.id == token_id,
+            or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at <= unless_since),
+        )
+        .values(last_used_at=moment)
+    )
+
+
+def retire(conn: Connection, token_id: str, *, expires_at: datetime, successor: str) -> None:
+    """Record a rotation: the token stops working at ``expires_at`` and names its successor."""
+    conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.id == token_id)
+        .values(expires_at=expires_at, rotated_to=successor)
+    )
+
+
+def revoke(conn: Connection, token_id: str, now: datetime) -> bool:
+    """Revoke a token unless it already is; True when this call revoked it."""
+    result = conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)

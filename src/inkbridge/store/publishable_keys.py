@@ -1,0 +1,77 @@
+"""Publishable key rows: inserted with the key's hash only, looked up by hash, revoked by a
+guarded update. The rules (origins, rates, audit) live in ``services.publishable_keys``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from inkbridge.store.schema import publishable_keys
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """One publishable key as stored: never the key, only what identifies and limits it."""
+
+    id: str
+    name: str
+    origins: list[str]
+    region: str | None
+    rate_per_minute: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+# The columns a StoredKey is read from: they carry its field names (never the hash).
+_FIELDS = [publishable_keys.c[f.name] for f in fields(StoredKey)]
+
+
+def insert(
+    conn: Connection,
+    *,
+    key_id: str,
+    name: str,
+    key_hash: str,
+    origins: list[str],
+    region: str | None,
+    rate_per_minute: int | None,
+    now: datetime,
+) -> None:
+    conn.execute(
+        publishable_keys.insert().values(
+            id=key_id,
+            name=name,
+            key_hash=key_hash,
+            origins=origins,
+            region=region,
+            rate_per_minute=rate_per_minute,
+            created_at=now,
+        )
+    )
+
+
+def revoke(conn: Connection, key_id: str, now: datetime) -> bool:
+    """Revoke a key unless it already is; True when this call revoked it."""
+    result = conn.execute(
+        update(publishable_keys)
+        .where(publishable_keys.c.id == key_id, publishable_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def all_keys(conn: Connection) -> list[StoredKey]:
+    """Every key, revoked ones included, oldest first."""
+    query = select(*_FIELDS).order_by(publishable_keys.c.created_at)
+    return [StoredKey(**r._mapping) for r in conn.execute(query)]
+
+
+def active_by_hash(conn: Connection, key_hash: str) -> StoredKey | None:
+    row = conn.execute(
+        select(*_FIELDS).where(
+            publishable_keys.c.key_hash == key_hash, publishable_keys.c.revoked_at.is_(None)
+        )
+    ).first()
+    return StoredKey(**row._mapping) if row is not None else None
