@@ -14,9 +14,9 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import Settings
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.providers.standard_webhooks import signed_headers
+from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.inbox import ReceiptRow, insert_receipt
-from inkbridge.web.sandbox_provider import create_provider_app
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
