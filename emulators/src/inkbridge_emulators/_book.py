@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 from starlette.applications import Starlette
@@ -308,11 +308,12 @@ class VendorEmulator:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+RouteSpec = tuple[str, Handler, Sequence[str]]
+P = ParamSpec("P")
+E = TypeVar("E", bound="VendorEmulator")
 
 
-def build_app(
-    emulator: VendorEmulator, routes: Sequence[tuple[str, Handler, Sequence[str]]]
-) -> Starlette:
+def build_app(emulator: VendorEmulator, routes: Sequence[RouteSpec]) -> Starlette:
     """The emulator as an ASGI app (``app.state.emulator``); its lifespan runs the emitter.
 
     Handlers raise ``EmulatorRefusal`` freely: it is answered in the vendor's error format.
@@ -347,3 +348,15 @@ def build_app(
     )
     app.state.emulator = emulator
     return app
+
+
+def app_factory(
+    emulator_class: Callable[P, E], routes: Callable[[E], Sequence[RouteSpec]]
+) -> Callable[P, Starlette]:
+    """``create_<vendor>_emulator``: takes the emulator's own arguments and answers its app."""
+
+    def create(*args: P.args, **kwargs: P.kwargs) -> Starlette:
+        emulator = emulator_class(*args, **kwargs)
+        return build_app(emulator, routes(emulator))
+
+    return create

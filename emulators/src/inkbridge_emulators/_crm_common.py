@@ -14,7 +14,6 @@ window, and tests assert on the largest number any window saw.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sqlite3
@@ -32,13 +31,11 @@ from starlette.requests import Request
 __all__ = [
     "RecordTable",
     "SlidingWindow",
-    "emulator_arguments",
     "limit_body",
     "now_iso",
     "read_json",
     "requests_summary",
     "route_counter",
-    "run_app",
     "seconds_header",
 ]
 
@@ -263,22 +260,6 @@ class SlidingWindow:
 def seconds_header(value: float) -> str:
     """``Retry-After`` in whole seconds unless a fraction was asked for."""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def emulator_arguments(description: str, default_port: int) -> argparse.ArgumentParser:
-    """The options every emulator process takes; callers add their vendor's own."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=default_port)
-    parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: memory)")
-    parser.add_argument("--log-level", default="warning")
-    return parser
-
-
-def run_app(app: Any, args: argparse.Namespace) -> None:
-    import uvicorn
-
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
 def limit_body(raw: Any, key: str) -> int | None:

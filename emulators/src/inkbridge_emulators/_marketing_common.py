@@ -7,7 +7,6 @@ or Marketo's 606 inside an HTTP 200).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sqlite3
 import threading
@@ -19,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 
 _SCHEMA = """
@@ -266,21 +264,3 @@ async def read_params(request: Request) -> dict[str, str]:
 def bearer_token(request: Request) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
-def emulator_arguments(description: str, default_port: int) -> argparse.ArgumentParser:
-    """The options every emulator process takes; vendor modules add their credentials."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=default_port)
-    parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: memory)")
-    parser.add_argument("--log-level", default="warning")
-    return parser
-
-
-def serve(app: Starlette, args: argparse.Namespace) -> None:
-    """Run an emulator as its own process (``python -m inkbridge_emulators.<vendor>``), which is
-    how acceptance tests kill one mid-load."""
-    import uvicorn
-
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -34,14 +34,16 @@ from inkbridge_emulators._book import (
     BookSigner,
     EmulatorRefusal,
     EnvelopeBook,
+    RouteSpec,
     SignerInput,
     Transition,
     VendorEmulator,
-    build_app,
+    app_factory,
     iso,
     read_json,
 )
 from inkbridge_emulators.faults import Chaos
+from inkbridge_emulators.process import serve_provider
 
 CLIENT_ID_HEADER = "X-ADOBESIGN-CLIENTID"
 SENDER_ID = "CBJCHBCAABAAsender000000000000000001"
@@ -89,7 +91,10 @@ def echoes(response: httpx.Response, client_id: str) -> bool:
 
 
 class AcrobatSignEmulator(VendorEmulator):
-    """Acrobat Sign's state: agreements, OAuth tokens and the registered webhook."""
+    """Acrobat Sign's state: agreements, OAuth tokens and the registered webhook.
+
+    ``client`` (optional) carries the webhooks, e.g. over ``httpx.ASGITransport`` in tests.
+    """
 
     def __init__(
         self,
@@ -379,34 +384,10 @@ def _agreement_input(body: Any) -> dict[str, Any]:
     }
 
 
-def create_acrobat_sign_emulator(
-    *,
-    webhook_url: str,
-    client_id: str,
-    client_secret: str,
-    refresh_token: str,
-    chaos: Chaos | None = None,
-    client: httpx.AsyncClient | None = None,
-    public_url: str = "https://secure.acrobat-emulator.test",
-    token_ttl_seconds: int = 3600,
-) -> Starlette:
-    """The emulator as an ASGI app; its ``AcrobatSignEmulator`` is ``app.state.emulator``.
-
-    ``client`` (optional) carries the webhooks, e.g. over ``httpx.ASGITransport`` in tests.
-    """
-    emulator = AcrobatSignEmulator(
-        webhook_url=webhook_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        refresh_token=refresh_token,
-        chaos=chaos,
-        client=client,
-        public_url=public_url,
-        token_ttl_seconds=token_ttl_seconds,
-    )
+def _routes(emulator: AcrobatSignEmulator) -> list[RouteSpec]:
     ep = _Endpoints(emulator)
     base = "/api/rest/v6/agreements/{agreement_id}"
-    routes = [
+    return [
         ("/oauth/v2/refresh", ep.refresh, ["POST"]),
         ("/api/rest/v6/agreements", ep.create_agreement, ["POST"]),
         (base, ep.get_agreement, ["GET"]),
@@ -415,4 +396,27 @@ def create_acrobat_sign_emulator(
         (base + "/me/note", ep.note, ["GET", "PUT"]),
         ("/api/rest/v6/webhooks", ep.create_webhook, ["POST"]),
     ]
-    return build_app(emulator, routes)
+
+
+# The emulator as an ASGI app; its ``AcrobatSignEmulator`` is ``app.state.emulator``.
+create_acrobat_sign_emulator = app_factory(AcrobatSignEmulator, _routes)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m inkbridge_emulators.acrobat_sign --webhook-url URL [--port N]``."""
+    serve_provider(
+        create_acrobat_sign_emulator,
+        vendor="Acrobat Sign",
+        default_port=8122,
+        webhook_option="webhook_url",
+        credentials={
+            "client_id": "acrobat-dev-client",
+            "client_secret": "acrobat-dev-secret",
+            "refresh_token": "acrobat-dev-refresh",
+        },
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

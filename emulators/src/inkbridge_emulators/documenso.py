@@ -23,10 +23,10 @@ import itertools
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -35,13 +35,15 @@ from inkbridge_emulators._book import (
     BookSigner,
     EmulatorRefusal,
     EnvelopeBook,
+    RouteSpec,
     SignerInput,
     Transition,
     VendorEmulator,
-    build_app,
+    app_factory,
     iso,
 )
 from inkbridge_emulators.faults import Chaos
+from inkbridge_emulators.process import serve_provider
 
 STATUSES = {
     "created": "DRAFT",
@@ -291,31 +293,29 @@ class _Endpoints:
         )
 
 
-def create_documenso_emulator(
-    *,
-    webhook_url: str,
-    api_token: str,
-    webhook_secret: str,
-    chaos: Chaos | None = None,
-    client: httpx.AsyncClient | None = None,
-    public_url: str = "https://documenso-emulator.test",
-    template_recipients: int = 3,
-    delivery_ids: bool = False,
-) -> Starlette:
-    """The emulator as an ASGI app; its ``DocumensoEmulator`` is ``app.state.emulator``."""
-    emulator = DocumensoEmulator(
-        webhook_url=webhook_url,
-        api_token=api_token,
-        webhook_secret=webhook_secret,
-        chaos=chaos,
-        client=client,
-        public_url=public_url,
-        template_recipients=template_recipients,
-        delivery_ids=delivery_ids,
-    )
+def _routes(emulator: DocumensoEmulator) -> list[RouteSpec]:
     ep = _Endpoints(emulator)
-    routes = [
+    return [
         ("/api/v2/envelope/use", ep.use, ["POST"]),
         ("/api/v2/envelope/{envelope_id}", ep.get_envelope, ["GET"]),
     ]
-    return build_app(emulator, routes)
+
+
+# The emulator as an ASGI app; its ``DocumensoEmulator`` is ``app.state.emulator``.
+create_documenso_emulator = app_factory(DocumensoEmulator, _routes)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m inkbridge_emulators.documenso --webhook-url URL [--port N]``."""
+    serve_provider(
+        create_documenso_emulator,
+        vendor="Documenso",
+        default_port=8124,
+        webhook_option="webhook_url",
+        credentials={"api_token": "documenso-dev-token", "webhook_secret": "documenso-dev-secret"},
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

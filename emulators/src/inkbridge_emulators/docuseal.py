@@ -22,10 +22,10 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -34,14 +34,16 @@ from inkbridge_emulators._book import (
     BookSigner,
     EmulatorRefusal,
     EnvelopeBook,
+    RouteSpec,
     SignerInput,
     Transition,
     VendorEmulator,
-    build_app,
+    app_factory,
     iso,
     read_json,
 )
 from inkbridge_emulators.faults import Chaos
+from inkbridge_emulators.process import serve_provider
 
 STATUSES = {
     "created": "pending",
@@ -276,29 +278,31 @@ class _Endpoints:
         raise EmulatorRefusal(404, "not_found", "Not Found")
 
 
-def create_docuseal_emulator(
-    *,
-    webhook_url: str,
-    api_token: str,
-    webhook_secret: str,
-    chaos: Chaos | None = None,
-    client: httpx.AsyncClient | None = None,
-    public_url: str = "https://docuseal-emulator.test",
-) -> Starlette:
-    """The emulator as an ASGI app; its ``DocuSealEmulator`` is ``app.state.emulator``."""
-    emulator = DocuSealEmulator(
-        webhook_url=webhook_url,
-        api_token=api_token,
-        webhook_secret=webhook_secret,
-        chaos=chaos,
-        client=client,
-        public_url=public_url,
-    )
+def _routes(emulator: DocuSealEmulator) -> list[RouteSpec]:
     ep = _Endpoints(emulator)
-    routes = [
+    return [
         ("/submissions", ep.create, ["POST"]),
         ("/submissions/{submission_id}", ep.get_submission, ["GET"]),
         ("/submitters", ep.list_submitters, ["GET"]),
         ("/submitters/{submitter_id}", ep.get_submitter, ["GET"]),
     ]
-    return build_app(emulator, routes)
+
+
+# The emulator as an ASGI app; its ``DocuSealEmulator`` is ``app.state.emulator``.
+create_docuseal_emulator = app_factory(DocuSealEmulator, _routes)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m inkbridge_emulators.docuseal --webhook-url URL [--port N]``."""
+    serve_provider(
+        create_docuseal_emulator,
+        vendor="DocuSeal",
+        default_port=8125,
+        webhook_option="webhook_url",
+        credentials={"api_token": "docuseal-dev-token", "webhook_secret": "docuseal-dev-secret"},
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -53,6 +53,7 @@ from inkbridge_emulators.docusign_state import (
 )
 from inkbridge_emulators.emitter import Build, Emitter
 from inkbridge_emulators.faults import Chaos
+from inkbridge_emulators.process import serve_provider
 from inkbridge_emulators.vendor_schemas import (
     SchemaValidator,
     sample_message,
@@ -274,3 +275,24 @@ def create_docusign_emulator(
     )
     app.state.emulator = emulator
     return app
+
+
+def _docusign_for_process(*, connect_url: str, connect_key: str) -> Starlette:
+    return create_docusign_emulator(connect_url=connect_url, connect_keys=[connect_key])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m inkbridge_emulators.docusign --webhook-url URL [--port N]``: Connect
+    messages go to the URL, signed with ``--connect-key``."""
+    serve_provider(
+        _docusign_for_process,
+        vendor="DocuSign",
+        default_port=8120,
+        webhook_option="connect_url",
+        credentials={"connect_key": "docusign-dev-connect-key"},
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

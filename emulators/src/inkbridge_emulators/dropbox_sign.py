@@ -46,6 +46,7 @@ from inkbridge_emulators.dropbox_sign_state import (
 )
 from inkbridge_emulators.emitter import Build, Emitter
 from inkbridge_emulators.faults import Chaos
+from inkbridge_emulators.process import serve_provider
 from inkbridge_emulators.vendor_schemas import (
     SchemaValidator,
     openapi_request_body,
@@ -251,3 +252,19 @@ def create_dropbox_sign_emulator(
     )
     app.state.emulator = emulator
     return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m inkbridge_emulators.dropbox_sign --webhook-url URL [--port N]``."""
+    serve_provider(
+        create_dropbox_sign_emulator,
+        vendor="Dropbox Sign",
+        default_port=8121,
+        webhook_option="callback_url",
+        credentials={"api_key": "dropbox-sign-dev-key"},
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

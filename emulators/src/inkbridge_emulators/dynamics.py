@@ -37,16 +37,15 @@ from starlette.routing import Route
 from inkbridge_emulators._crm_common import (
     RecordTable,
     SlidingWindow,
-    emulator_arguments,
     limit_body,
     read_json,
     requests_summary,
     route_counter,
-    run_app,
     seconds_header,
 )
 from inkbridge_emulators.dynamics_state import Dataverse, DataverseError
 from inkbridge_emulators.faults import FaultGate
+from inkbridge_emulators.process import emulator_arguments, serve
 
 WINDOW_SECONDS = 300.0
 DEFAULT_RATE_LIMIT = 6000
@@ -292,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     app = create_dynamics_app(
         args.db, rate_limit=args.rate_limit, count_batch_operations=args.count_batch_operations
     )
-    run_app(app, args)
+    serve(app, args)
 
 
 if __name__ == "__main__":

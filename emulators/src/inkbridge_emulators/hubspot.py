@@ -43,17 +43,16 @@ from starlette.routing import Route
 from inkbridge_emulators._crm_common import (
     RecordTable,
     SlidingWindow,
-    emulator_arguments,
     limit_body,
     now_iso,
     read_json,
     requests_summary,
     route_counter,
-    run_app,
     seconds_header,
 )
 from inkbridge_emulators.faults import FaultGate
 from inkbridge_emulators.hubspot_state import HubSpotCrm, HubSpotRefusal
+from inkbridge_emulators.process import emulator_arguments, serve
 
 MAX_OBJECT_INPUTS = 100
 MAX_ASSOCIATION_INPUTS = 2000
@@ -412,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rate_limit_per_10s=args.rate_limit_per_10s,
         private_app_tokens=(args.private_app_token,),
     )
-    run_app(app, args)
+    serve(app, args)
 
 
 if __name__ == "__main__":

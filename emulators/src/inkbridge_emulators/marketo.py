@@ -37,10 +37,8 @@ from starlette.routing import Route
 from inkbridge_emulators._marketing_common import (
     DocumentStore,
     bearer_token,
-    emulator_arguments,
     read_json,
     read_params,
-    serve,
 )
 from inkbridge_emulators.faults import FaultGate
 from inkbridge_emulators.marketo_state import (
@@ -50,6 +48,7 @@ from inkbridge_emulators.marketo_state import (
     MarketoError,
     MarketoLimits,
 )
+from inkbridge_emulators.process import emulator_arguments, serve
 
 __all__ = [
     "DEFAULT_CLIENT_ID",

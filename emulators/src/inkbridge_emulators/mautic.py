@@ -36,10 +36,8 @@ from starlette.routing import Route
 from inkbridge_emulators._marketing_common import (
     DocumentStore,
     bearer_token,
-    emulator_arguments,
     read_json,
     read_params,
-    serve,
 )
 from inkbridge_emulators.faults import FaultGate
 from inkbridge_emulators.mautic_state import (
@@ -51,6 +49,7 @@ from inkbridge_emulators.mautic_state import (
     MauticEmulator,
     MauticRefusal,
 )
+from inkbridge_emulators.process import emulator_arguments, serve
 
 __all__ = [
     "DEFAULT_CLIENT_ID",

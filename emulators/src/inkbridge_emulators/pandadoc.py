@@ -23,11 +23,11 @@ import hmac
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -36,14 +36,16 @@ from inkbridge_emulators._book import (
     BookSigner,
     EmulatorRefusal,
     EnvelopeBook,
+    RouteSpec,
     SignerInput,
     Transition,
     VendorEmulator,
-    build_app,
+    app_factory,
     iso,
     read_json,
 )
 from inkbridge_emulators.faults import Chaos
+from inkbridge_emulators.process import serve_provider
 
 STATE_CHANGED = "document_state_changed"
 STATUSES = {
@@ -66,7 +68,11 @@ def _pandadoc_id() -> str:
 
 
 class PandaDocEmulator(VendorEmulator):
-    """PandaDoc's state: documents (with their processing delay) and the webhook settings."""
+    """PandaDoc's state: documents (with their processing delay) and the webhook settings.
+
+    ``draft_after_reads``: how many status reads a new document stays ``document.uploaded``
+    for (1: the first read already sees ``document.draft``).
+    """
 
     def __init__(
         self,
@@ -292,36 +298,32 @@ class _Endpoints:
         return JSONResponse({"id": session_id, "expires_at": expires}, status_code=201)
 
 
-def create_pandadoc_emulator(
-    *,
-    webhook_url: str,
-    api_key: str,
-    shared_key: str,
-    chaos: Chaos | None = None,
-    client: httpx.AsyncClient | None = None,
-    draft_after_reads: int = 1,
-    event_ids: bool = True,
-) -> Starlette:
-    """The emulator as an ASGI app; its ``PandaDocEmulator`` is ``app.state.emulator``.
-
-    ``draft_after_reads``: how many status reads a new document stays ``document.uploaded``
-    for (1: the first read already sees ``document.draft``).
-    """
-    emulator = PandaDocEmulator(
-        webhook_url=webhook_url,
-        api_key=api_key,
-        shared_key=shared_key,
-        chaos=chaos,
-        client=client,
-        draft_after_reads=draft_after_reads,
-        event_ids=event_ids,
-    )
+def _routes(emulator: PandaDocEmulator) -> list[RouteSpec]:
     ep = _Endpoints(emulator)
-    routes = [
+    return [
         ("/public/v1/documents", ep.create, ["POST"]),
         ("/public/v1/documents", ep.list_documents, ["GET"]),
         ("/public/v1/documents/{document_id}", ep.status, ["GET"]),
         ("/public/v1/documents/{document_id}/send", ep.send, ["POST"]),
         ("/public/v1/documents/{document_id}/session", ep.session, ["POST"]),
     ]
-    return build_app(emulator, routes)
+
+
+# The emulator as an ASGI app; its ``PandaDocEmulator`` is ``app.state.emulator``.
+create_pandadoc_emulator = app_factory(PandaDocEmulator, _routes)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m inkbridge_emulators.pandadoc --webhook-url URL [--port N]``."""
+    serve_provider(
+        create_pandadoc_emulator,
+        vendor="PandaDoc",
+        default_port=8123,
+        webhook_option="webhook_url",
+        credentials={"api_key": "pandadoc-dev-key", "shared_key": "pandadoc-dev-shared-key"},
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -38,10 +38,8 @@ from starlette.routing import Route
 
 from inkbridge_emulators._marketing_common import (
     DocumentStore,
-    emulator_arguments,
     read_json,
     seconds_until_utc_midnight,
-    serve,
 )
 from inkbridge_emulators.faults import FaultGate
 from inkbridge_emulators.pipedrive_state import (
@@ -52,6 +50,7 @@ from inkbridge_emulators.pipedrive_state import (
     PipedriveRefusal,
     public,
 )
+from inkbridge_emulators.process import emulator_arguments, serve
 
 __all__ = ["DEFAULT_API_TOKEN", "PipedriveEmulator", "PipedriveLimits", "create_pipedrive_app"]
 

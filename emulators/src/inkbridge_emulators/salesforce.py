@@ -41,15 +41,14 @@ from starlette.routing import Route
 from inkbridge_emulators._crm_common import (
     RecordTable,
     SlidingWindow,
-    emulator_arguments,
     limit_body,
     read_json,
     requests_summary,
     route_counter,
-    run_app,
     seconds_header,
 )
 from inkbridge_emulators.faults import FaultGate
+from inkbridge_emulators.process import emulator_arguments, serve
 from inkbridge_emulators.salesforce_state import LockFault, SalesforceOrg, SalesforceRefusal
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -326,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     public_key = args.public_key.read_text(encoding="utf-8") if args.public_key else None
     app = create_salesforce_app(args.db, daily_limit=args.daily_limit, public_key_pem=public_key)
-    run_app(app, args)
+    serve(app, args)
 
 
 if __name__ == "__main__":
