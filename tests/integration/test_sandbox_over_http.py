@@ -38,7 +38,7 @@ from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
 from inkbridge.sandbox.crm import create_crm_app
 from inkbridge.sandbox.provider import create_provider_app
-from inkbridge.sandbox.provider_store import cookie_binding
+from inkbridge.sandbox.provider_model import cookie_binding
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 COOKIE = "browser-cookie"

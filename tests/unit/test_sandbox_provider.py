@@ -35,7 +35,8 @@ from inkbridge.sandbox.provider import (
     create_provider_app,
     signed_delivery,
 )
-from inkbridge.sandbox.provider_store import EnvelopeBook, cookie_binding
+from inkbridge.sandbox.provider_model import cookie_binding
+from inkbridge.sandbox.provider_store import EnvelopeBook
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 # The browser of these tests holds the signer cookie inkbridge's /sign/ redemption would set.

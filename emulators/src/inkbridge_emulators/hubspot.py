@@ -30,7 +30,6 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,10 +47,10 @@ from inkbridge_emulators._crm_common import (
     read_json,
     requests_summary,
     route_counter,
-    seconds_header,
 )
 from inkbridge_emulators.faults import FaultGate
-from inkbridge_emulators.hubspot_state import HubSpotCrm, HubSpotRefusal
+from inkbridge_emulators.hubspot_errors import HubSpotRefusal, hubspot_error, injected_failure
+from inkbridge_emulators.hubspot_state import HubSpotCrm
 from inkbridge_emulators.process import emulator_arguments, serve
 
 MAX_OBJECT_INPUTS = 100
@@ -63,37 +62,6 @@ DAY_SECONDS = 86_400.0
 ACCESS_TOKEN_SECONDS = 1800
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def hubspot_error(
-    status: int, category: str, message: str, headers: dict[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    body = {
-        "status": "error",
-        "message": message,
-        "correlationId": str(uuid.uuid4()),
-        "category": category,
-        **extra,
-    }
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _injected(mode: str, retry_after: float | None) -> Response:
-    after = None if retry_after is None else {"Retry-After": seconds_header(retry_after)}
-    if mode == "rate_limit":
-        return hubspot_error(
-            429,
-            "RATE_LIMITS",
-            "You have reached your ten_secondly_rolling limit.",
-            after,
-            errorType="RATE_LIMIT",
-            policyName="TEN_SECONDLY_ROLLING",
-        )
-    if mode == "timeout":
-        return hubspot_error(504, "TIMEOUT", "upstream timed out")
-    if mode == "down":
-        return hubspot_error(503, "SERVICE_UNAVAILABLE", "HubSpot is unavailable", after)
-    return hubspot_error(500, "INTERNAL_ERROR", "internal error")
 
 
 class HubSpotEmulator:
@@ -123,7 +91,7 @@ class HubSpotEmulator:
         self.token_exchanges = 0
         self.window = SlidingWindow(rate_limit_per_10s, WINDOW_SECONDS)
         self.daily = SlidingWindow(daily_limit, DAY_SECONDS)
-        self.faults = FaultGate(_injected, rate_limit_retry_after=1.0)
+        self.faults = FaultGate(injected_failure, rate_limit_retry_after=1.0)
         self.by_route, self.count_route = route_counter()
 
     def expire_tokens(self) -> None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from inkbridge_emulators._crm_common import RecordTable, now_iso
+from inkbridge_emulators.hubspot_errors import BatchAnswer, HubSpotRefusal, item_error
 
 # HubSpot's object type ids, accepted wherever a name is.
 OBJECT_ALIASES = {"0-1": "contacts", "0-2": "companies", "0-3": "deals", "0-27": "tasks"}
@@ -46,44 +46,6 @@ LEGAL_BASES = frozenset(
     }
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class HubSpotRefusal(Exception):
-    """A whole request HubSpot refuses; rendered as its ``{status, category, message}`` body."""
-
-    def __init__(self, status: int, category: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.category = category
-        self.message = message
-
-
-@dataclass
-class BatchAnswer:
-    """Results and per-input errors of one batch call (HTTP 207 when there are errors)."""
-
-    results: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def body(self, started: str) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": self.results,
-            "startedAt": started,
-            "completedAt": now_iso(),
-        }
-        if self.errors:
-            body["numErrors"] = len(self.errors)
-            body["errors"] = self.errors
-        return body
-
-    @property
-    def http_status(self) -> int:
-        return 207 if self.errors else 200
-
-
-def item_error(category: str, message: str, **context: list[str]) -> dict[str, Any]:
-    return {"status": "error", "category": category, "message": message, "context": context}
 
 
 def object_name(raw: str) -> str:

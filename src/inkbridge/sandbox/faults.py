@@ -108,3 +108,15 @@ class Chaos:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class ChaosBody(BaseModel):
+    """The body of ``POST /_chaos``: the ``Chaos`` fields to change."""
+
+    model_config = ConfigDict(extra="forbid")  # a typo in a test's chaos must not pass silently
+    duplicate_rate: float | None = None
+    max_delay_seconds: float | None = None
+    reorder: bool | None = None
+    reorder_window_seconds: float | None = None
+    drop_rate: float | None = None
+    seed: int | None = None

@@ -37,33 +37,39 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from inkbridge.access import ADMIN, SANDBOX_SERVICE
-from inkbridge.domain.signer_session import SIGNER_COOKIE, origin_of
+from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import ConfigError
 from inkbridge.providers.standard_webhooks import secret_key
-from inkbridge.sandbox.faults import Chaos
+from inkbridge.sandbox.faults import Chaos, ChaosBody
 from inkbridge.sandbox.guard import Authorizer, Endpoint, guarded, open_to_all
+from inkbridge.sandbox.provider_bodies import (
+    AdminActionBody,
+    CreateEnvelopeBody,
+    Scalar,
+    SigningUrlBody,
+)
 from inkbridge.sandbox.provider_db import ProviderDatabase
-from inkbridge.sandbox.provider_outbox import WebhookEmitter
-from inkbridge.sandbox.provider_store import (
+from inkbridge.sandbox.provider_model import (
     ADMIN_ACTIONS,
-    EnvelopeBook,
     SandboxRefusal,
     SignerInput,
     SigningSession,
 )
+from inkbridge.sandbox.provider_outbox import WebhookEmitter
+from inkbridge.sandbox.provider_store import EnvelopeBook
 from inkbridge.sandbox.provider_wire import build_event, signed_delivery
 from inkbridge.sandbox.signing_page import done_page, signing_page, unavailable_page
 
@@ -75,58 +81,7 @@ __all__ = [
     "signed_delivery",
 ]
 
-Scalar = str | int | float | bool | None
 SIGNING_PAGE_REASON = "the signing page and its buttons: reached through a signer session"
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class SignerBody(_Body):
-    email: str = Field(min_length=3, max_length=320)
-    name: str = Field(min_length=1, max_length=200)
-    recipient_id: str | None = Field(default=None, min_length=1, max_length=100)
-
-
-class CreateEnvelopeBody(_Body):
-    template_id: str = Field(min_length=1, max_length=200)
-    title: str = Field(min_length=1, max_length=500)
-    signers: list[SignerBody] = Field(default_factory=list, max_length=20)
-    metadata: dict[str, Scalar] = Field(default_factory=dict)
-    merge_fields: dict[str, Scalar] = Field(default_factory=dict)
-
-
-class SigningUrlBody(_Body):
-    recipient_id: str = Field(min_length=1, max_length=100)
-    return_url: str | None = Field(default=None, max_length=2000)
-    # SHA-256 (hex) of the signer cookie of the one browser that may open the link.
-    binding: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-    @field_validator("return_url")
-    @classmethod
-    def _http_only(cls, value: str | None) -> str | None:
-        # Anything else (javascript:, data:, credentials or backslashes that move the host)
-        # would turn the redirect after signing into a hole.
-        if value is not None and origin_of(value) is None:
-            raise ValueError("return_url must be an absolute http(s) URL")
-        return value
-
-
-class AdminActionBody(_Body):
-    recipient_id: str | None = None
-    force: bool = False
-    occurred_at: datetime | None = None
-
-
-class ChaosBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a typo in a test's chaos must not pass silently
-    duplicate_rate: float | None = None
-    max_delay_seconds: float | None = None
-    reorder: bool | None = None
-    reorder_window_seconds: float | None = None
-    drop_rate: float | None = None
-    seed: int | None = None
 
 
 def _strings(values: dict[str, Scalar]) -> dict[str, str]:
