@@ -4,7 +4,8 @@ A ``FaultPlan`` says what the next API requests suffer (``POST /_faults`` with a
 ``error500``, ``down``, ``rate_limit``, ``timeout`` or ``slow``, for ``count`` requests or until
 changed); ``suffer`` applies its time-based part. ``Chaos`` says how badly webhooks are delivered
 (duplicates, delays, reordering, lost events). The sandbox CRM and provider use them, and so do
-the vendor emulators (``inkbridge_emulators.faults``), so every fake vendor fails the same way.
+the vendor emulators (a distribution of their own, built on these), so every fake vendor fails
+the same way.
 """
 
 from __future__ import annotations
