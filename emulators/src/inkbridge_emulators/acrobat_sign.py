@@ -18,7 +18,6 @@ webhook first sends a GET with the header and requires the same echo, as Adobe d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -34,7 +33,14 @@ from inkbridge_emulators._book import (
 from inkbridge_emulators.acrobat_sign_state import (
     AcrobatSignEmulator,
 )
-from inkbridge_emulators.process import serve_provider
+from inkbridge_emulators.process import ProviderProcess
+
+# Credentials of a process run (``--<name>`` overrides): the emulator is for tests and local runs.
+DEV_CREDENTIALS = {
+    "client_id": "acrobat-dev-client",
+    "client_secret": "acrobat-dev-secret",
+    "refresh_token": "acrobat-dev-refresh",
+}
 
 
 class _Endpoints:
@@ -164,21 +170,10 @@ def _routes(emulator: AcrobatSignEmulator) -> list[RouteSpec]:
 create_acrobat_sign_emulator = app_factory(AcrobatSignEmulator, _routes)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m inkbridge_emulators.acrobat_sign --webhook-url URL [--port N]``."""
-    serve_provider(
-        create_acrobat_sign_emulator,
-        vendor="Acrobat Sign",
-        default_port=8122,
-        webhook_option="webhook_url",
-        credentials={
-            "client_id": "acrobat-dev-client",
-            "client_secret": "acrobat-dev-secret",
-            "refresh_token": "acrobat-dev-refresh",
-        },
-        argv=argv,
-    )
-
+# ``python -m inkbridge_emulators.acrobat_sign --webhook-url URL [--port N]``
+PROCESS = ProviderProcess(
+    create_acrobat_sign_emulator, "Acrobat Sign", 8122, "webhook_url", DEV_CREDENTIALS
+)
 
 if __name__ == "__main__":
-    main()
+    PROCESS.main()

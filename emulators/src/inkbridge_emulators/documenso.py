@@ -23,7 +23,6 @@ import itertools
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -43,7 +42,7 @@ from inkbridge_emulators._book import (
     iso,
 )
 from inkbridge_emulators.faults import Chaos
-from inkbridge_emulators.process import serve_provider
+from inkbridge_emulators.process import ProviderProcess
 
 STATUSES = {
     "created": "DRAFT",
@@ -61,6 +60,9 @@ EVENTS = {
     "void": "DOCUMENT_CANCELLED",
     "expire": "RECIPIENT_EXPIRED",
 }
+
+# Credentials of a process run (``--<name>`` overrides): the emulator is for tests and local runs.
+DEV_CREDENTIALS = {"api_token": "documenso-dev-token", "webhook_secret": "documenso-dev-secret"}
 
 
 class DocumensoEmulator(VendorEmulator):
@@ -305,17 +307,10 @@ def _routes(emulator: DocumensoEmulator) -> list[RouteSpec]:
 create_documenso_emulator = app_factory(DocumensoEmulator, _routes)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m inkbridge_emulators.documenso --webhook-url URL [--port N]``."""
-    serve_provider(
-        create_documenso_emulator,
-        vendor="Documenso",
-        default_port=8124,
-        webhook_option="webhook_url",
-        credentials={"api_token": "documenso-dev-token", "webhook_secret": "documenso-dev-secret"},
-        argv=argv,
-    )
-
+# ``python -m inkbridge_emulators.documenso --webhook-url URL [--port N]``
+PROCESS = ProviderProcess(
+    create_documenso_emulator, "Documenso", 8124, "webhook_url", DEV_CREDENTIALS
+)
 
 if __name__ == "__main__":
-    main()
+    PROCESS.main()

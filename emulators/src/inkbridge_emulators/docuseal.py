@@ -22,7 +22,6 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -43,7 +42,7 @@ from inkbridge_emulators._book import (
     read_json,
 )
 from inkbridge_emulators.faults import Chaos
-from inkbridge_emulators.process import serve_provider
+from inkbridge_emulators.process import ProviderProcess
 
 STATUSES = {
     "created": "pending",
@@ -61,6 +60,9 @@ EVENTS = {
     "void": ("submission.archived", None),
     "expire": ("submission.expired", None),
 }
+
+# Credentials of a process run (``--<name>`` overrides): the emulator is for tests and local runs.
+DEV_CREDENTIALS = {"api_token": "docuseal-dev-token", "webhook_secret": "docuseal-dev-secret"}
 
 
 class DocuSealEmulator(VendorEmulator):
@@ -292,17 +294,10 @@ def _routes(emulator: DocuSealEmulator) -> list[RouteSpec]:
 create_docuseal_emulator = app_factory(DocuSealEmulator, _routes)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m inkbridge_emulators.docuseal --webhook-url URL [--port N]``."""
-    serve_provider(
-        create_docuseal_emulator,
-        vendor="DocuSeal",
-        default_port=8125,
-        webhook_option="webhook_url",
-        credentials={"api_token": "docuseal-dev-token", "webhook_secret": "docuseal-dev-secret"},
-        argv=argv,
-    )
-
+# ``python -m inkbridge_emulators.docuseal --webhook-url URL [--port N]``
+PROCESS = ProviderProcess(
+    create_docuseal_emulator, "DocuSeal", 8125, "webhook_url", DEV_CREDENTIALS
+)
 
 if __name__ == "__main__":
-    main()
+    PROCESS.main()

@@ -53,7 +53,7 @@ from inkbridge_emulators.docusign_state import (
 )
 from inkbridge_emulators.emitter import Build, Emitter
 from inkbridge_emulators.faults import Chaos
-from inkbridge_emulators.process import serve_provider
+from inkbridge_emulators.process import ProviderProcess
 from inkbridge_emulators.vendor_schemas import (
     SchemaValidator,
     sample_message,
@@ -62,6 +62,9 @@ from inkbridge_emulators.vendor_schemas import (
 
 SWAGGER_FILE = "esignature.rest.swagger-v2.json"
 CONNECT_FILE = "connect.schema-v2.json"
+
+# Credentials of a process run (``--<name>`` overrides): the emulator is for tests and local runs.
+DEV_CREDENTIALS = {"connect_key": "docusign-dev-connect-key"}
 
 
 class DocuSignEmulator:
@@ -281,18 +284,8 @@ def _docusign_for_process(*, connect_url: str, connect_key: str) -> Starlette:
     return create_docusign_emulator(connect_url=connect_url, connect_keys=[connect_key])
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m inkbridge_emulators.docusign --webhook-url URL [--port N]``: Connect
-    messages go to the URL, signed with ``--connect-key``."""
-    serve_provider(
-        _docusign_for_process,
-        vendor="DocuSign",
-        default_port=8120,
-        webhook_option="connect_url",
-        credentials={"connect_key": "docusign-dev-connect-key"},
-        argv=argv,
-    )
-
+# ``python -m inkbridge_emulators.docusign --webhook-url URL [--port N]``
+PROCESS = ProviderProcess(_docusign_for_process, "DocuSign", 8120, "connect_url", DEV_CREDENTIALS)
 
 if __name__ == "__main__":
-    main()
+    PROCESS.main()

@@ -46,7 +46,7 @@ from inkbridge_emulators.dropbox_sign_state import (
 )
 from inkbridge_emulators.emitter import Build, Emitter
 from inkbridge_emulators.faults import Chaos
-from inkbridge_emulators.process import serve_provider
+from inkbridge_emulators.process import ProviderProcess
 from inkbridge_emulators.vendor_schemas import (
     SchemaValidator,
     openapi_request_body,
@@ -54,6 +54,9 @@ from inkbridge_emulators.vendor_schemas import (
 )
 
 ACK_BODY = b"Hello API Event Received"
+
+# Credentials of a process run (``--<name>`` overrides): the emulator is for tests and local runs.
+DEV_CREDENTIALS = {"api_key": "dropbox-sign-dev-key"}
 
 
 def accept_dropbox_ack(response: httpx.Response) -> bool:
@@ -254,17 +257,10 @@ def create_dropbox_sign_emulator(
     return app
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m inkbridge_emulators.dropbox_sign --webhook-url URL [--port N]``."""
-    serve_provider(
-        create_dropbox_sign_emulator,
-        vendor="Dropbox Sign",
-        default_port=8121,
-        webhook_option="callback_url",
-        credentials={"api_key": "dropbox-sign-dev-key"},
-        argv=argv,
-    )
-
+# ``python -m inkbridge_emulators.dropbox_sign --webhook-url URL [--port N]``
+PROCESS = ProviderProcess(
+    create_dropbox_sign_emulator, "Dropbox Sign", 8121, "callback_url", DEV_CREDENTIALS
+)
 
 if __name__ == "__main__":
-    main()
+    PROCESS.main()

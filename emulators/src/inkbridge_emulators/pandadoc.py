@@ -23,7 +23,6 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -45,7 +44,7 @@ from inkbridge_emulators._book import (
     read_json,
 )
 from inkbridge_emulators.faults import Chaos
-from inkbridge_emulators.process import serve_provider
+from inkbridge_emulators.process import ProviderProcess
 
 STATE_CHANGED = "document_state_changed"
 STATUSES = {
@@ -61,6 +60,9 @@ SENDER = {
     "first_name": "Inkbridge",
     "last_name": "Sender",
 }
+
+# Credentials of a process run (``--<name>`` overrides): the emulator is for tests and local runs.
+DEV_CREDENTIALS = {"api_key": "pandadoc-dev-key", "shared_key": "pandadoc-dev-shared-key"}
 
 
 def _pandadoc_id() -> str:
@@ -313,17 +315,10 @@ def _routes(emulator: PandaDocEmulator) -> list[RouteSpec]:
 create_pandadoc_emulator = app_factory(PandaDocEmulator, _routes)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m inkbridge_emulators.pandadoc --webhook-url URL [--port N]``."""
-    serve_provider(
-        create_pandadoc_emulator,
-        vendor="PandaDoc",
-        default_port=8123,
-        webhook_option="webhook_url",
-        credentials={"api_key": "pandadoc-dev-key", "shared_key": "pandadoc-dev-shared-key"},
-        argv=argv,
-    )
-
+# ``python -m inkbridge_emulators.pandadoc --webhook-url URL [--port N]``
+PROCESS = ProviderProcess(
+    create_pandadoc_emulator, "PandaDoc", 8123, "webhook_url", DEV_CREDENTIALS
+)
 
 if __name__ == "__main__":
-    main()
+    PROCESS.main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +35,26 @@ def serve(app: Any, args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
-def serve_provider(
-    factory: Callable[..., Starlette],
-    *,
-    vendor: str,
-    default_port: int,
-    webhook_option: str,
-    credentials: Mapping[str, str],
-    argv: Sequence[str] | None,
-) -> None:
-    """Parse a provider emulator's options and serve it: its webhooks go to ``--webhook-url``
-    (``factory``'s ``webhook_option``); each credential is ``--<name>`` with a development
+@dataclass(frozen=True)
+class ProviderProcess:
+    """How a provider emulator runs as a process: its webhooks go to ``--webhook-url`` (the
+    ``factory`` argument ``webhook_option``); each credential is ``--<name>`` with a development
     default, since the emulator exists for tests and local runs only."""
-    parser = emulator_arguments(
-        f"Run the inkbridge {vendor} emulator.", default_port, database=False
-    )
-    parser.add_argument("--webhook-url", required=True, help="where webhooks are delivered")
-    for name, default in credentials.items():
-        parser.add_argument("--" + name.replace("_", "-"), default=default)
-    args = parser.parse_args(argv)
-    options = {name: getattr(args, name) for name in credentials}
-    serve(factory(**{webhook_option: args.webhook_url}, **options), args)
+
+    factory: Callable[..., Starlette]
+    vendor: str
+    default_port: int
+    webhook_option: str
+    credentials: Mapping[str, str]
+
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        """Parse the options and serve the emulator until the process is stopped."""
+        parser = emulator_arguments(
+            f"Run the inkbridge {self.vendor} emulator.", self.default_port, database=False
+        )
+        parser.add_argument("--webhook-url", required=True, help="where webhooks are delivered")
+        for name, default in self.credentials.items():
+            parser.add_argument("--" + name.replace("_", "-"), default=default)
+        args = parser.parse_args(argv)
+        options = {name: getattr(args, name) for name in self.credentials}
+        serve(self.factory(**{self.webhook_option: args.webhook_url}, **options), args)
