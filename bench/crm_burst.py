@@ -196,7 +196,7 @@ def main() -> None:
         [
             PYTHON,
             "-m",
-            "inkbridge.emulators.hubspot",
+            "inkbridge_emulators.hubspot",
             "--port",
             str(hub_port),
             "--rate-limit-per-10s",

@@ -121,7 +121,7 @@ def build_connector(
 def sandbox_credential(settings: Settings, connection: str) -> str | None:
     """The sandbox service credential the clients of a sandbox connection present: derived
     from its current secret (never an admin token). None when it has no secret."""
-    from inkbridge.web.sandbox_guard import service_credential
+    from inkbridge.sandbox.guard import service_credential
 
     conn = settings.connections.get(connection)
     if conn is None or not conn.secrets:

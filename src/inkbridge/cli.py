@@ -31,7 +31,7 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
     import uvicorn
 
     from inkbridge.api.app import create_app
-    from inkbridge.sandbox import sandbox_mounts
+    from inkbridge.sandbox.mounts import sandbox_mounts
     from inkbridge.services.tokens import ensure_admin_token
 
     mounts = sandbox_mounts(settings, container.databases) if settings.sandbox else []
@@ -63,7 +63,7 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
 
 def _refuse_remote_sandbox(settings: Settings, allow_remote: bool) -> None:
     """Exit before anything starts when the sandbox would listen beyond this machine."""
-    from inkbridge.sandbox import is_loopback
+    from inkbridge.sandbox.mounts import is_loopback
 
     host = settings.server.host
     if not settings.sandbox or allow_remote or is_loopback(host):

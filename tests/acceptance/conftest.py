@@ -15,7 +15,7 @@ from tests.support.builders import SECRET
 from tests.support.processes import INKBRIDGE, PYTHON, Process, cli, free_port, wait_http
 
 pytestmark = pytest.mark.slow
-CRM_COMMAND = [PYTHON, "-m", "inkbridge.web.sandbox_crm"]
+CRM_COMMAND = [PYTHON, "-m", "inkbridge.sandbox.crm"]
 
 
 def write_config(

@@ -2,7 +2,7 @@
 together for ``test_destinations.py``.
 
 HubSpot, Salesforce, Dynamics 365, Pipedrive, Marketo and Mautic each run as their own process
-(``python -m inkbridge.emulators.<vendor> --port N --db PATH``), so one can be killed and started
+(``python -m inkbridge_emulators.<vendor> --port N --db PATH``), so one can be killed and started
 again on the same port and database. The receiver is a small Starlette app under uvicorn in a
 thread that checks every delivery's signature with the ``standardwebhooks`` package. One
 ``inkbridge serve`` process has the sandbox connection and seven destinations pointed at them,
@@ -204,7 +204,7 @@ class Emulator:
         args = [
             PYTHON,
             "-m",
-            f"inkbridge.emulators.{self.vendor}",
+            f"inkbridge_emulators.{self.vendor}",
             "--port",
             str(self.port),
             "--db",

@@ -33,14 +33,14 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from inkbridge.emulators._book import iso
-from inkbridge.emulators.acrobat_sign import create_acrobat_sign_emulator
-from inkbridge.emulators.documenso import create_documenso_emulator
-from inkbridge.emulators.docuseal import create_docuseal_emulator
-from inkbridge.emulators.docusign import create_docusign_emulator
-from inkbridge.emulators.docusign_state import ds_time
-from inkbridge.emulators.dropbox_sign import create_dropbox_sign_emulator
-from inkbridge.emulators.pandadoc import create_pandadoc_emulator
+from inkbridge_emulators._book import iso
+from inkbridge_emulators.acrobat_sign import create_acrobat_sign_emulator
+from inkbridge_emulators.documenso import create_documenso_emulator
+from inkbridge_emulators.docuseal import create_docuseal_emulator
+from inkbridge_emulators.docusign import create_docusign_emulator
+from inkbridge_emulators.docusign_state import ds_time
+from inkbridge_emulators.dropbox_sign import create_dropbox_sign_emulator
+from inkbridge_emulators.pandadoc import create_pandadoc_emulator
 from tests.support.builders import SECRET
 from tests.support.processes import INKBRIDGE, Process, cli, free_port, wait_http
 

@@ -27,11 +27,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.emulators.acrobat_sign import create_acrobat_sign_emulator
-from inkbridge.emulators.documenso import create_documenso_emulator
-from inkbridge.emulators.docuseal import create_docuseal_emulator
-from inkbridge.emulators.emitter import Chaos
-from inkbridge.emulators.pandadoc import create_pandadoc_emulator
 from inkbridge.errors import SignatureInvalid
 from inkbridge.providers.acrobat_sign import AcrobatSignAdapter
 from inkbridge.providers.acrobat_sign_client import AcrobatSignClient
@@ -42,6 +37,11 @@ from inkbridge.providers.docuseal import DocuSealAdapter
 from inkbridge.providers.docuseal_client import DocuSealClient
 from inkbridge.providers.pandadoc import PandaDocAdapter
 from inkbridge.providers.pandadoc_client import PandaDocClient
+from inkbridge_emulators.acrobat_sign import create_acrobat_sign_emulator
+from inkbridge_emulators.documenso import create_documenso_emulator
+from inkbridge_emulators.docuseal import create_docuseal_emulator
+from inkbridge_emulators.faults import Chaos
+from inkbridge_emulators.pandadoc import create_pandadoc_emulator
 
 CLIENT_ID, CLIENT_SECRET, REFRESH = "acrobat-client", "acrobat-secret", "acrobat-refresh"
 PANDADOC_KEY, PANDADOC_SHARED = "pd-api-key", "pd-shared-key"

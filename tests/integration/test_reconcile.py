@@ -17,8 +17,8 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.store.schema import envelopes, outbox
-from inkbridge.web.sandbox_provider import create_provider_app
 from tests.support.builders import SECRET, event_body, make_settings, store_delivery
 
 

@@ -26,10 +26,10 @@ from inkbridge.access import ADMIN, PUBLIC_ROUTES, SANDBOX_SERVICE, RouteEntry, 
 from inkbridge.api.app import create_app
 from inkbridge.api.auth import require
 from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.sandbox import sandbox_mounts
+from inkbridge.sandbox.guard import service_credential
+from inkbridge.sandbox.mounts import sandbox_mounts
 from inkbridge.services.tokens import create_token, revoke_token
 from inkbridge.store.schema import api_tokens
-from inkbridge.web.sandbox_guard import service_credential
 from tests.support.builders import SECRET, make_settings
 
 SANDBOX_MOUNTS = ("/sandbox/provider", "/sandbox/crm", "/sandbox/marketing")

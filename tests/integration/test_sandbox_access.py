@@ -20,9 +20,9 @@ from inkbridge.connectors.sandbox_crm import SandboxCrmConnector
 from inkbridge.errors import PermanentError
 from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
-from inkbridge.sandbox import is_loopback, sandbox_mounts
+from inkbridge.sandbox.guard import service_credential
+from inkbridge.sandbox.mounts import is_loopback, sandbox_mounts
 from inkbridge.services.tokens import create_token
-from inkbridge.web.sandbox_guard import service_credential
 from tests.support.builders import SECRET, make_settings
 
 BASE = "http://127.0.0.1:8000"

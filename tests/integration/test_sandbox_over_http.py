@@ -36,9 +36,9 @@ from inkbridge.errors import RetryableError
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
-from inkbridge.web.sandbox_crm import create_crm_app
-from inkbridge.web.sandbox_provider import create_provider_app
-from inkbridge.web.sandbox_provider_store import cookie_binding
+from inkbridge.sandbox.crm import create_crm_app
+from inkbridge.sandbox.provider import create_provider_app
+from inkbridge.sandbox.provider_model import cookie_binding
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 COOKIE = "browser-cookie"
@@ -130,7 +130,7 @@ def free_port() -> int:
 @contextmanager
 def crm_process(db: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "inkbridge.web.sandbox_crm", "--port", str(port), "--db", str(db)],
+        [sys.executable, "-m", "inkbridge.sandbox.crm", "--port", str(port), "--db", str(db)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

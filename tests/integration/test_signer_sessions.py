@@ -20,11 +20,11 @@ from inkbridge.api.app import create_app
 from inkbridge.bootstrap import SANDBOX_PROVIDER_PATH, Container, bootstrap
 from inkbridge.domain.signer_session import SIGNER_COOKIE, AuthMethod
 from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.sandbox.provider import SandboxProvider, create_provider_app
 from inkbridge.services.replay import verify_chains
 from inkbridge.services.signer_sessions import SessionRequest
 from inkbridge.services.tokens import create_token
 from inkbridge.store.schema import audit_log, envelopes, signer_sessions
-from inkbridge.web.sandbox_provider import SandboxProvider, create_provider_app
 from tests.support.builders import SECRET, event_body, make_settings, store_delivery
 
 PUBLIC = "https://ink.test"

@@ -13,10 +13,10 @@ import httpx
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import Settings
 from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.vendor_http.signing import signed_headers
-from inkbridge.web.sandbox_provider import create_provider_app
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

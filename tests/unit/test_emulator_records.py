@@ -3,7 +3,7 @@ a burst leaves behind, and names that cannot be written into a statement still w
 
 from __future__ import annotations
 
-from inkbridge.emulators._crm_common import RecordTable
+from inkbridge_emulators._crm_common import RecordTable
 
 
 def test_lookups_by_a_plain_property_use_an_index_and_find_the_first_record() -> None:

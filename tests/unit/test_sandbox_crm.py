@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from inkbridge.connectors.base import Change
 from inkbridge.connectors.sandbox_crm import SandboxCrmConnector, record_properties
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.web.sandbox_crm import SandboxCrm, create_crm_app
+from inkbridge.sandbox.crm import SandboxCrm, create_crm_app
 
 
 def crm_client(app: Any) -> httpx.AsyncClient:

@@ -29,13 +29,14 @@ from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
 from inkbridge.providers.sandbox import SandboxProviderClient
 from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
-from inkbridge.web.sandbox_provider import (
+from inkbridge.sandbox.provider import (
     SandboxProvider,
     build_event,
     create_provider_app,
     signed_delivery,
 )
-from inkbridge.web.sandbox_provider_store import EnvelopeBook, cookie_binding
+from inkbridge.sandbox.provider_model import cookie_binding
+from inkbridge.sandbox.provider_store import EnvelopeBook
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 # The browser of these tests holds the signer cookie inkbridge's /sign/ redemption would set.

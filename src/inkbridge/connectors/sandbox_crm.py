@@ -1,4 +1,4 @@
-"""The destination connector for the sandbox CRM and sandbox marketing tool (``web.sandbox_crm``).
+"""The destination connector for the sandbox CRM and sandbox marketing tool (``sandbox.crm``).
 
 Each change becomes one upsert input keyed by the record key inkbridge owns, carrying the
 envelope's state and milestones, the lead's contact fields and its frozen first-touch

@@ -1,7 +1,4 @@
-"""Browser-facing pages and the built-in sandbox vendor emulators.
+"""Browser-facing pages: the dashboard, the capture snippet and the signing-link redirect.
 
-The sandbox e-signature provider (``sandbox_provider``, with its signing page) and the sandbox
-CRM / marketing tool (``sandbox_crm``) let inkbridge run end to end with no real vendor. They
-speak real HTTP, keep their state in small SQLite files and accept failure injection, so local
-runs and acceptance tests exercise the same code paths a real vendor would.
+The built-in sandbox vendors live in ``inkbridge.sandbox``.
 """

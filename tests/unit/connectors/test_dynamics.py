@@ -18,8 +18,8 @@ from inkbridge.connectors.dynamics import (
     from_settings,
 )
 from inkbridge.connectors.dynamics_batch import Operation, decode_batch, encode_batch
-from inkbridge.emulators.dynamics import DynamicsEmulator, create_dynamics_app
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge_emulators.dynamics import DynamicsEmulator, create_dynamics_app
 from tests.unit.connectors.payloads import (
     AnswerLostOn,
     TimeoutOn,

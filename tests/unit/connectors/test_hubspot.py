@@ -17,9 +17,9 @@ from inkbridge.connectors.hubspot import (
     PrivateAppToken,
     from_settings,
 )
-from inkbridge.emulators.hubspot import HubSpotEmulator, create_hubspot_app
-from inkbridge.emulators.hubspot_state import HubSpotRefusal
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge_emulators.hubspot import HubSpotEmulator, create_hubspot_app
+from inkbridge_emulators.hubspot_state import HubSpotRefusal
 from tests.unit.connectors.payloads import (
     AnswerLostOn,
     TimeoutOn,

@@ -18,14 +18,14 @@ from inkbridge.connectors.marketo import (
     MarketoConnector,
     from_settings,
 )
-from inkbridge.emulators.marketo import (
+from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge_emulators.marketo import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     MarketoEmulator,
     MarketoLimits,
     create_marketo_app,
 )
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
 from .marketing_payloads import (
     EMAIL,

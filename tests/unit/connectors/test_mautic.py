@@ -11,7 +11,8 @@ from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
 from inkbridge.connectors.mautic import JourneyTarget, MauticConnector, from_settings
-from inkbridge.emulators.mautic import (
+from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge_emulators.mautic import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_PASSWORD,
@@ -19,8 +20,7 @@ from inkbridge.emulators.mautic import (
     MauticEmulator,
     create_mautic_app,
 )
-from inkbridge.emulators.mautic_state import MauticRefusal
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge_emulators.mautic_state import MauticRefusal
 
 from .marketing_payloads import (
     EMAIL,

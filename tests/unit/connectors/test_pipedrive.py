@@ -11,13 +11,13 @@ from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
 from inkbridge.connectors.pipedrive import PipedriveConnector, from_settings
-from inkbridge.emulators.pipedrive import (
+from inkbridge.errors import ConfigError, RetryableError
+from inkbridge_emulators.pipedrive import (
     DEFAULT_API_TOKEN,
     PipedriveEmulator,
     PipedriveLimits,
     create_pipedrive_app,
 )
-from inkbridge.errors import ConfigError, RetryableError
 
 from .marketing_payloads import (
     EMAIL,

@@ -20,8 +20,8 @@ from inkbridge.connectors.salesforce import (
     from_settings,
     soql_quote,
 )
-from inkbridge.emulators.salesforce import SalesforceEmulator, create_salesforce_app
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge_emulators.salesforce import SalesforceEmulator, create_salesforce_app
 from tests.unit.connectors.payloads import (
     AnswerLostOn,
     TimeoutOn,

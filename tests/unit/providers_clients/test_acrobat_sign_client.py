@@ -18,11 +18,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.emulators.acrobat_sign import AcrobatSignEmulator, create_acrobat_sign_emulator
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
 from inkbridge.providers.acrobat_sign import AcrobatSignAdapter
 from inkbridge.providers.acrobat_sign_client import AcrobatSignClient
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
+from inkbridge_emulators.acrobat_sign import AcrobatSignEmulator, create_acrobat_sign_emulator
 
 CLIENT_ID = "emulator-client-id"
 SECRET = "emulator-client-secret"

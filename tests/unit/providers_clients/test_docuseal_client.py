@@ -18,11 +18,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.emulators.docuseal import DocuSealEmulator, create_docuseal_emulator
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
 from inkbridge.providers.docuseal import DocuSealAdapter
 from inkbridge.providers.docuseal_client import DocuSealClient
+from inkbridge_emulators.docuseal import DocuSealEmulator, create_docuseal_emulator
 
 TOKEN = "emulator-api-token"
 SECRET = "whsec_emulatorwebhooksecret"

@@ -24,8 +24,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.emulators.docusign import DocuSignEmulator, create_docusign_emulator
-from inkbridge.emulators.vendor_schemas import sample_message, swagger_definition
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
 from inkbridge.providers.docusign import DocuSignConnectAdapter
@@ -34,6 +32,8 @@ from inkbridge.providers.docusign_client import (
     DocuSignDocument,
     DocuSignTemplate,
 )
+from inkbridge_emulators.docusign import DocuSignEmulator, create_docusign_emulator
+from inkbridge_emulators.vendor_schemas import sample_message, swagger_definition
 
 VENDOR = Path(__file__).resolve().parents[3].parent / "shared" / "vendor"
 SCHEMA_DIR = VENDOR / "docusign"

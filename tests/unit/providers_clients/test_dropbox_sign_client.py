@@ -22,8 +22,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.emulators.dropbox_sign import DropboxSignEmulator, create_dropbox_sign_emulator
-from inkbridge.emulators.vendor_schemas import openapi_request_body, openapi_schema
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
 from inkbridge.providers.dropbox_sign import DropboxSignAdapter
@@ -32,6 +30,8 @@ from inkbridge.providers.dropbox_sign_client import (
     DropboxSignTemplate,
     bounded_metadata,
 )
+from inkbridge_emulators.dropbox_sign import DropboxSignEmulator, create_dropbox_sign_emulator
+from inkbridge_emulators.vendor_schemas import openapi_request_body, openapi_schema
 
 VENDOR = Path(__file__).resolve().parents[3].parent / "shared" / "vendor"
 OPENAPI = VENDOR / "dropbox-sign" / "openapi.yaml"

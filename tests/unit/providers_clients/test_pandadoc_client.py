@@ -19,11 +19,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.emulators.pandadoc import PandaDocEmulator, create_pandadoc_emulator
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
 from inkbridge.providers.pandadoc import PandaDocAdapter
 from inkbridge.providers.pandadoc_client import PandaDocClient
+from inkbridge_emulators.pandadoc import PandaDocEmulator, create_pandadoc_emulator
 
 API_KEY = "emulator-api-key"
 SHARED_KEY = "emulator-shared-key"

@@ -1,0 +1,96 @@
+"""The built-in sandbox: the sandbox provider and destinations mounted into the main app, so
+`inkbridge serve` works end to end with no vendor account, and who may call them: an admin
+token for everything that shows personal data or changes state, the sandbox service credential
+for the routes inkbridge's own sandbox clients use, nobody else (the signing pages aside)."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import Any
+
+from fastapi import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from inkbridge.access import ADMIN, SANDBOX_SERVICE
+from inkbridge.api.auth import bearer_token, identify_async
+from inkbridge.api.problems import problem
+from inkbridge.bootstrap import (
+    SANDBOX_CRM_PATH,
+    SANDBOX_MARKETING_PATH,
+    SANDBOX_PROVIDER_PATH,
+    sandbox_state_dir,
+)
+from inkbridge.config import SANDBOX_CONNECTION, Settings, resolve_secret
+from inkbridge.errors import ConfigError
+from inkbridge.sandbox.guard import service_credential
+from inkbridge.store.database import Databases
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to an address other machines reach
+
+
+class SandboxAuthorizer:
+    """Admits an admin token anywhere, and the service credential on service routes only."""
+
+    def __init__(self, databases: Databases, service_credentials: list[str]) -> None:
+        self._databases = databases
+        # One per configured secret: the credential rotates along with the connection's secret.
+        self._service = [c.encode("utf-8") for c in service_credentials]
+
+    def _is_service(self, token: str) -> bool:
+        presented = token.encode("utf-8")
+        return any(hmac.compare_digest(presented, known) for known in self._service)
+
+    async def __call__(self, request: Request, scope: str) -> Response | None:
+        token = bearer_token(request)
+        if token is not None and self._is_service(token):
+            if scope == SANDBOX_SERVICE:
+                return None
+            return problem(403, "The sandbox service credential may not use this route")
+        try:
+            await identify_async(self._databases, token, ADMIN)
+        except HTTPException as exc:
+            response = problem(exc.status_code, str(exc.detail))
+            response.headers.update(exc.headers or {})
+            return response
+        return None
+
+
+def sandbox_mounts(settings: Settings, databases: Databases) -> list[tuple[str, Any, Any]]:
+    """(path, ASGI app, start/stop hooks or None) for each sandbox part, each behind the
+    ``SandboxAuthorizer`` of ``databases``' token store."""
+    from inkbridge.sandbox.crm import create_crm_app
+    from inkbridge.sandbox.provider import create_provider_app
+
+    connection = settings.connections.get(SANDBOX_CONNECTION)
+    if connection is None or not connection.secrets:
+        raise ConfigError("the sandbox needs a 'sandbox' connection with a secret")
+    secrets = [resolve_secret(ref).get_secret_value() for ref in connection.secrets]
+    authorizer = SandboxAuthorizer(databases, [service_credential(s) for s in secrets])
+    state = sandbox_state_dir(settings)
+    state.mkdir(parents=True, exist_ok=True)
+    base = settings.server.base_url
+    provider_app = create_provider_app(
+        state_path=state / "provider.db",
+        webhook_url=f"{base}/v1/webhooks/{SANDBOX_CONNECTION}",
+        webhook_secret=secrets[0],
+        public_url=base + SANDBOX_PROVIDER_PATH,
+        authorizer=authorizer,
+    )
+    crm = create_crm_app(state / "crm.db", kind="crm", authorizer=authorizer)
+    marketing = create_crm_app(state / "marketing.db", kind="marketing", authorizer=authorizer)
+    return [
+        (SANDBOX_PROVIDER_PATH, provider_app, provider_app.state.sandbox),
+        (SANDBOX_CRM_PATH, crm, None),
+        (SANDBOX_MARKETING_PATH, marketing, None),
+    ]
