@@ -14,14 +14,14 @@ from typing import Any
 import click
 
 from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.cli_common import config_option, databases_of, settings_from
+from inkbridge.cli_common import Commands, config_option, databases_of, settings_from
 from inkbridge.cli_reports import report
 from inkbridge.config import Settings
-from inkbridge.errors import InkbridgeError, InvalidInput
+from inkbridge.errors import InvalidInput
 from inkbridge.store import migrate as migrations
 
 
-@click.group()
+@click.group(cls=Commands)
 @click.version_option(package_name="inkbridge")
 def main() -> None:
     """inkbridge: e-signature as a governed step of marketing and sales workflows."""
@@ -470,11 +470,7 @@ main.add_command(report)
 
 
 def run() -> None:
-    try:
-        main(standalone_mode=True)
-    except InkbridgeError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from exc
+    main(standalone_mode=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from inkbridge.config import load_settings, resolve_secret
+from inkbridge.config import resolve_secret
+from inkbridge.config_sources import load_settings
 from inkbridge.errors import ConfigError
 
 
