@@ -11,14 +11,15 @@ secret.
 from __future__ import annotations
 
 import base64
+import difflib
 import os
 import secrets as pysecrets
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import EnvSettingsSource, SettingsError, TomlConfigSettingsSource
 
@@ -100,6 +101,38 @@ def _dotted(loc: Sequence[int | str]) -> str:
     return text
 
 
+def _model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The table (model) that holds the key at ``loc``: ``Settings`` for a top-level key,
+    ``ConnectionSettings`` for ``connections.x.secret``."""
+    model: type[BaseModel] = Settings
+    parts = list(loc[:-1])
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
+        annotation = field.annotation if field else None
+        found: type[BaseModel] | None = None
+        while annotation is not None and found is None:
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                found = annotation
+            elif get_origin(annotation) in (dict, list):
+                parts = parts[1:]  # the table's name, or the array's index
+                annotation = get_args(annotation)[-1]
+            else:  # X | None
+                members = [arg for arg in get_args(annotation) if arg is not type(None)]
+                annotation = members[0] if len(members) == 1 else None
+        if found is None:
+            return None
+        model = found
+    return model
+
+
+def _suggestion(loc: Sequence[int | str]) -> str:
+    model = _model_at(loc)
+    if model is None or not loc:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _depth(tree: Mapping[str, Any], loc: Sequence[int | str]) -> int:
     """How many leading keys of ``loc`` the layer ``tree`` holds."""
     node: Any = tree
@@ -141,18 +174,20 @@ class _Layers:
         return f"environment {variable}"
 
     def explain(self, errors: Sequence[ErrorDetails]) -> str:
-        lines = [self._line(error) for error in errors[:MAX_REPORTED]]
-        if len(errors) > MAX_REPORTED:
-            lines.append(f"and {len(errors) - MAX_REPORTED} more")
-        return "; ".join(lines)
+        named = [(self.origin(error["loc"]), _problem(error)) for error in errors[:MAX_REPORTED]]
+        more = [f"and {len(errors) - MAX_REPORTED} more"] if len(errors) > MAX_REPORTED else []
+        origins = {where for where, _ in named}
+        if len(origins) == 1:
+            return f"{origins.pop()}: " + "; ".join([problem for _, problem in named] + more)
+        return "; ".join([f"{where}: {problem}" for where, problem in named] + more)
 
-    def _line(self, error: ErrorDetails) -> str:
-        loc = error["loc"]
-        where = self.origin(loc)
-        if error["type"] == "extra_forbidden":
-            return f"{where}: unknown key {_dotted(loc)}"
-        message = error["msg"].removeprefix("Value error, ")
-        return f"{where}: {_dotted(loc)}: {message}" if loc else f"{where}: {message}"
+
+def _problem(error: ErrorDetails) -> str:
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {_dotted(loc)}{_suggestion(loc)}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{_dotted(loc)}: {message}" if loc else message
 
 
 def _config_path(path: Path | None, env: Mapping[str, str]) -> Path | None:
