@@ -14,7 +14,13 @@ from typing import Any
 import click
 
 from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.cli_common import Commands, config_option, databases_of, settings_from
+from inkbridge.cli_common import (
+    Commands,
+    config_option,
+    databases_from,
+    databases_of,
+    settings_from,
+)
 from inkbridge.cli_credentials import publishable_keys, tokens
 from inkbridge.cli_reports import report
 from inkbridge.config import Settings
@@ -79,6 +85,22 @@ def _refuse_remote_sandbox(settings: Settings, allow_remote: bool) -> None:
     raise SystemExit(2)
 
 
+def _start(
+    *,
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    migrate: bool,
+    allow_remote_sandbox: bool,
+    with_worker: bool,
+) -> None:
+    """`serve` (API and worker, with the banner) or `api` (the API alone)."""
+    settings = settings_from(config_path, host=host, port=port)
+    _refuse_remote_sandbox(settings, allow_remote_sandbox)
+    container = bootstrap(settings, auto_migrate=migrate)
+    _serve(settings, container, run_worker=with_worker, banner=with_worker)
+
+
 allow_remote_sandbox_option = click.option(
     "--allow-remote-sandbox",
     is_flag=True,
@@ -86,45 +108,35 @@ allow_remote_sandbox_option = click.option(
 )
 
 
+def _serving_options(command: Any) -> Any:
+    """The options `serve` and `api` share: configuration, bind address, the sandbox guard."""
+    for option in reversed(
+        (
+            config_option,
+            click.option("--host", default=None, help="Bind address (default 127.0.0.1)."),
+            click.option("--port", type=int, default=None, help="Port (default 8000)."),
+            allow_remote_sandbox_option,
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @main.command()
-@config_option
-@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@_serving_options
 @click.option("--migrate/--no-migrate", default=True, help="Migrate the databases first.")
-@allow_remote_sandbox_option
-def serve(
-    config_path: Path | None,
-    host: str | None,
-    port: int | None,
-    migrate: bool,
-    allow_remote_sandbox: bool,
-) -> None:
+def serve(migrate: bool, **serving: Any) -> None:
     """API and worker in one process: the embedded default, ready to use. The first start
     mints an admin token and shows it once."""
-    settings = settings_from(config_path, host=host, port=port)
-    _refuse_remote_sandbox(settings, allow_remote_sandbox)
-    container = bootstrap(settings, auto_migrate=migrate)
-    _serve(settings, container, run_worker=True, banner=True)
+    _start(migrate=migrate, with_worker=True, **serving)
 
 
 @main.command()
-@config_option
-@click.option("--host", default=None)
-@click.option("--port", type=int, default=None)
+@_serving_options
 @click.option("--migrate", is_flag=True, help="Migrate the databases first.")
-@allow_remote_sandbox_option
-def api(
-    config_path: Path | None,
-    host: str | None,
-    port: int | None,
-    migrate: bool,
-    allow_remote_sandbox: bool,
-) -> None:
+def api(migrate: bool, **serving: Any) -> None:
     """The HTTP API alone (run workers separately)."""
-    settings = settings_from(config_path, host=host, port=port)
-    _refuse_remote_sandbox(settings, allow_remote_sandbox)
-    container = bootstrap(settings, auto_migrate=migrate)
-    _serve(settings, container, run_worker=False, banner=False)
+    _start(migrate=migrate, with_worker=False, **serving)
 
 
 @main.command()
@@ -225,7 +237,7 @@ def dlq() -> None:
 def dlq_list(config_path: Path | None, destination: str | None) -> None:
     from inkbridge.services.admin import dead_letters
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     rows = dead_letters(databases, destination)
     for row in rows:
         click.echo(json.dumps(row))
@@ -262,7 +274,7 @@ def consent_verify(config_path: Path | None) -> None:
     """Check every lead's consent ledger chain; exit 1 and name each break."""
     from inkbridge.services.consent import verify_consent_chains
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     breaks = verify_consent_chains(databases)
     for item in breaks:
         click.echo(f"BROKEN {item.chain} at record {item.position}: {item.reason}")
@@ -289,7 +301,7 @@ def consent_register(
     """Register a consent text (read from TEXT_FILE, '-' for stdin); prints id and SHA-256."""
     from inkbridge.services.consent import register_text
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     migrations.ensure_migrated(databases)
     row = register_text(
         databases,
@@ -310,7 +322,7 @@ def verify(config_path: Path | None) -> None:
     """Prove the audit log, every event log and every consent ledger intact (hash chains)."""
     from inkbridge.services.replay import verify_chains
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     from inkbridge.services.consent import verify_consent_chains
 
     breaks = verify_chains(databases) + verify_consent_chains(databases)

@@ -103,6 +103,11 @@ def databases_of(settings: Settings) -> Databases:
     )
 
 
+def databases_from(config_path: Path | None) -> Databases:
+    """The region databases of a command that needs nothing else from the settings."""
+    return databases_of(settings_from(config_path))
+
+
 def check_databases(settings: Settings) -> None:
     """Open each region's database once, so a bad URL or path, or an unreachable server, is
     one clear line now rather than a traceback later."""

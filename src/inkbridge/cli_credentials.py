@@ -4,13 +4,14 @@ the capture snippet, each printed once when made."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from inkbridge.cli_common import config_option, databases_of, settings_from
+from inkbridge.cli_common import config_option, databases_from
 from inkbridge.errors import InvalidInput
 from inkbridge.store import migrate as migrations
 
@@ -47,7 +48,7 @@ def tokens_create(
     """Create a token and print it (shown this once)."""
     from inkbridge.services.tokens import create_token
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     migrations.ensure_migrated(databases)
     issued = create_token(databases, name, list(scopes), expires_in=expires_in)
     click.echo(issued.token)
@@ -56,6 +57,15 @@ def tokens_create(
         f"{_expiry(issued.expires_at)}",
         err=True,
     )
+
+
+def _echo_rows(rows: Iterable[Mapping[str, Any]]) -> None:
+    for row in rows:
+        click.echo(json.dumps(row))
+
+
+def _echo_revoked(done: bool, what: str) -> None:
+    click.echo("revoked" if done else f"no such active {what}")
 
 
 def _expiry(expires_at: datetime | None) -> str:
@@ -68,8 +78,7 @@ def tokens_list(config_path: Path | None) -> None:
     """Every token (never the secret) with its expiry, last use and successor, one JSON a line."""
     from inkbridge.services.tokens import list_tokens
 
-    for row in list_tokens(databases_of(settings_from(config_path))):
-        click.echo(json.dumps(row))
+    _echo_rows(list_tokens(databases_from(config_path)))
 
 
 @tokens.command("rotate")
@@ -87,7 +96,7 @@ def tokens_rotate(config_path: Path | None, token_id: str, overlap: timedelta) -
     working after the overlap."""
     from inkbridge.services.tokens import rotate_token
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     migrations.ensure_migrated(databases)
     issued = rotate_token(databases, token_id, overlap=overlap)
     click.echo(issued.token)
@@ -105,8 +114,7 @@ def tokens_revoke(config_path: Path | None, token_id: str) -> None:
     """Stop a token working now."""
     from inkbridge.services.tokens import revoke_token
 
-    done = revoke_token(databases_of(settings_from(config_path)), token_id)
-    click.echo("revoked" if done else "no such active token")
+    _echo_revoked(revoke_token(databases_from(config_path), token_id), "token")
 
 
 @click.group("publishable-keys")
@@ -132,7 +140,7 @@ def publishable_keys_create(
     """Create a key; prints it once (stdout), its id and origins on stderr."""
     from inkbridge.services.publishable_keys import create_key
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     migrations.ensure_migrated(databases)
     key_id, key = create_key(
         databases, name, list(origins), rate_per_minute=rate_per_minute, region=region
@@ -146,8 +154,7 @@ def publishable_keys_create(
 def publishable_keys_list(config_path: Path | None) -> None:
     from inkbridge.services.publishable_keys import list_keys
 
-    for row in list_keys(databases_of(settings_from(config_path))):
-        click.echo(json.dumps(row))
+    _echo_rows(list_keys(databases_from(config_path)))
 
 
 @publishable_keys.command("revoke")
@@ -156,5 +163,4 @@ def publishable_keys_list(config_path: Path | None) -> None:
 def publishable_keys_revoke(config_path: Path | None, key_id: str) -> None:
     from inkbridge.services.publishable_keys import revoke_key
 
-    done = revoke_key(databases_of(settings_from(config_path)), key_id)
-    click.echo("revoked" if done else "no such active key")
+    _echo_revoked(revoke_key(databases_from(config_path), key_id), "key")

@@ -67,64 +67,71 @@ def test_a_broken_file_names_itself(tmp_path: Path) -> None:
 
 # -- strictness: every table forbids unknown keys, and the error names key and file ------------
 
-UNKNOWN_KEYS = {
-    "top level": ("prot = 9000\n", "prot"),
-    "misspelled table": ('[destination.crm]\nkind = "sandbox_crm"\n', "destination"),
-    "[server]": ("[server]\nprot = 9000\n", "server.prot"),
-    "[worker]": ("[worker]\nbatchsize = 5\n", "worker.batchsize"),
-    "[regions.X]": ('[regions.default]\ndatabase = "sqlite:///x.db"\n', "regions.default.database"),
-    "[connections.X]": (
-        '[connections.c]\nprovider = "sandbox"\nsecret = "env:S"\n',
-        "connections.c.secret",
-    ),
-    "[destinations.X]": (
-        '[destinations.d]\nkind = "webhook"\nurls = "https://x"\n',
-        "destinations.d.urls",
-    ),
-    "[templates.X]": ('[templates.nda]\ntitle = "NDA"\nversoin = 2\n', "templates.nda.versoin"),
-    "[signing]": ("[signing]\nsession_tll = 60\n", "signing.session_tll"),
-    "[capture]": ("[capture]\nrate_per_minute = 5\n", "capture.rate_per_minute"),
-    "[controller]": ('[controller]\nmail = "dpo@example.com"\n', "controller.mail"),
-    "[triggers.X]": (
-        '[triggers.t]\ntemplate_key = "nda"\nstages = "won"\n',
-        "triggers.t.stages",
-    ),
-    "[[journeys]]": (
-        '[[journeys]]\nname = "j"\non_state = "completed"\naction = "create_task"\nsubject = "x"\n',
-        "journeys[0].subject",
-    ),
+EVERY_TABLE = Path(__file__).parents[1] / "fixtures" / "config" / "every_table.toml"
+EVERY_TABLE_SECRETS = {
+    "DOCUSIGN_CONNECT_KEY": "k",
+    "ZAPIER_WEBHOOK_SECRET": "whsec_c2VjcmV0",
+    "HUBSPOT_APP_SECRET": "s",
 }
 
 
-@pytest.mark.parametrize("case", sorted(UNKNOWN_KEYS))
+def _tables() -> list[str]:
+    """The file's table headers, in order ("" for the top level)."""
+    lines = EVERY_TABLE.read_text().splitlines()
+    return ["", *[line for line in lines if line.startswith("[")]]
+
+
+def _dotted(header: str) -> str:
+    name = header.strip("[]")
+    return f"{name}[0]" if header.startswith("[[") else name
+
+
+def test_a_configuration_of_every_table_loads(tmp_path: Path) -> None:
+    settings = load_settings(EVERY_TABLE, environ=EVERY_TABLE_SECRETS)
+    assert settings.server.port == 8100
+    assert settings.connections["docusign"].return_origins == ["https://crm.example.com"]
+    assert settings.journeys and settings.journeys[0].journey == "onboarding"
+    assert settings.triggers["hubspot"].template_key == "nda"
+
+
+@pytest.mark.parametrize("header", _tables())
 def test_an_unknown_key_in_any_table_is_an_error_naming_it_and_the_file(
-    tmp_path: Path, case: str
+    tmp_path: Path, header: str
 ) -> None:
-    text, key = UNKNOWN_KEYS[case]
+    text = EVERY_TABLE.read_text()
+    if header:
+        text = text.replace(f"{header}\n", f"{header}\nmisspelt_key = 1\n", 1)
+    else:
+        text = "misspelt_key = 1\n" + text
     config = tmp_path / "inkbridge.toml"
     config.write_text(text)
     with pytest.raises(ConfigError) as caught:
-        load_settings(config, environ={})
-    assert str(caught.value).startswith(f"{config}: unknown key {key}")
+        load_settings(config, environ=EVERY_TABLE_SECRETS)
+    key = ".".join(filter(None, (_dotted(header), "misspelt_key")))
+    assert str(caught.value) == f"{config}: unknown key {key}"
+
+
+def _refusal(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> ConfigError:
+    """The error that loading ``text`` as tmp_path/inkbridge.toml raises."""
+    (tmp_path / "inkbridge.toml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "inkbridge.toml", environ=environ or {})
+    return caught.value
 
 
 def test_a_close_misspelling_is_answered_with_the_key_meant(tmp_path: Path) -> None:
-    config = tmp_path / "inkbridge.toml"
-    config.write_text('[destination.crm]\nkind = "sandbox_crm"\n[connections.c]\nsecret = []\n')
-    with pytest.raises(ConfigError) as caught:
-        load_settings(config, environ={})
-    assert str(caught.value) == (
-        f"{config}: unknown key connections.c.secret (did you mean secrets?); "
+    error = _refusal(
+        tmp_path, '[destination.crm]\nkind = "sandbox_crm"\n[connections.c]\nsecret = []'
+    )
+    assert str(error) == (
+        f"{tmp_path / 'inkbridge.toml'}: unknown key connections.c.secret (did you mean secrets?); "
         "unknown key destination (did you mean destinations?)"
     )
 
 
 def test_an_unknown_key_from_the_environment_names_the_variable(tmp_path: Path) -> None:
-    config = tmp_path / "inkbridge.toml"
-    config.write_text("[server]\nport = 8000\n")
-    with pytest.raises(ConfigError) as caught:
-        load_settings(config, environ={"INKBRIDGE_SERVER__PROT": "9000"})
-    assert str(caught.value) == (
+    error = _refusal(tmp_path, "[server]\nport = 8000\n", {"INKBRIDGE_SERVER__PROT": "9000"})
+    assert str(error) == (
         "environment INKBRIDGE_SERVER__PROT: unknown key server.prot (did you mean port?)"
     )
 
@@ -160,41 +167,30 @@ def test_settings_built_in_code_never_read_the_environment(
 
 
 def test_an_inline_secret_is_refused_naming_its_key_not_its_value(tmp_path: Path) -> None:
-    config = tmp_path / "inkbridge.toml"
-    config.write_text('[destinations.hook]\nkind = "webhook"\nsecret = "whsec_plaintext"\n')
-    with pytest.raises(ConfigError) as caught:
-        load_settings(config, environ={})
-    assert str(caught.value) == (
-        f"{config}: destinations.hook.secret: inline secrets are refused; "
+    error = _refusal(tmp_path, '[destinations.hook]\nkind = "webhook"\nsecret = "whsec_plaintext"')
+    assert str(error) == (
+        f"{tmp_path / 'inkbridge.toml'}: destinations.hook.secret: inline secrets are refused; "
         "use env:NAME or file:/path"
     )
-    assert caught.value.__cause__ is None  # the validation error held the plaintext
+    assert error.__cause__ is None  # the validation error held the plaintext
 
 
 def test_a_secret_that_does_not_resolve_is_named_when_the_settings_are_read(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "inkbridge.toml"
-    config.write_text(
-        "[destinations.crm]\n"
-        'kind = "hubspot"\n'
-        f'credentials = {{ token = "file:{tmp_path}/missing" }}\n'
-    )
-    with pytest.raises(ConfigError) as caught:
-        load_settings(config, environ={})
-    assert str(caught.value).startswith(f"{config}: destinations.crm.credentials.token: ")
-    assert "No such file" in str(caught.value)
+    text = f'[destinations.crm]\nkind = "hubspot"\ncredentials.token = "file:{tmp_path}/missing"'
+    error = str(_refusal(tmp_path, text))
+    assert error.startswith(f"{tmp_path / 'inkbridge.toml'}: destinations.crm.credentials.token: ")
+    assert "No such file" in error
 
 
 @pytest.mark.parametrize(
     "url", ["mysql://u:pa55@db/inkbridge", "mssql+pyodbc://db/x", "oracle://db"]
 )
 def test_only_sqlite_and_postgresql_urls_are_accepted(tmp_path: Path, url: str) -> None:
-    config = tmp_path / "inkbridge.toml"
-    config.write_text(f'[regions.default]\ndatabase_url = "{url}"\n')
-    with pytest.raises(ConfigError, match=r"regions\.default\.database_url: unsupported") as caught:
-        load_settings(config, environ={})
-    assert "pa55" not in str(caught.value)
+    error = str(_refusal(tmp_path, f'[regions.default]\ndatabase_url = "{url}"'))
+    assert "regions.default.database_url: unsupported database" in error
+    assert "pa55" not in error
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
