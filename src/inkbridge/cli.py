@@ -1,5 +1,6 @@
-"""The one command line: serve, api, worker, migrate, replay, reconcile, dlq, tokens,
-publishable-keys, consent, verify, and report (in ``inkbridge.cli_reports``)."""
+"""The one command line: serve, api, worker, migrate, replay, reconcile, dlq, consent, verify;
+tokens and publishable-keys (in ``inkbridge.cli_credentials``) and report (in
+``inkbridge.cli_reports``)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,26 @@ import asyncio
 import json
 import signal
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
 from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.cli_common import config_option, databases_of, settings_from
+from inkbridge.cli_common import (
+    Commands,
+    config_option,
+    databases_from,
+    databases_of,
+    settings_from,
+)
+from inkbridge.cli_credentials import publishable_keys, tokens
 from inkbridge.cli_reports import report
 from inkbridge.config import Settings
-from inkbridge.errors import InkbridgeError, InvalidInput
 from inkbridge.store import migrate as migrations
 
 
-@click.group()
+@click.group(cls=Commands)
 @click.version_option(package_name="inkbridge")
 def main() -> None:
     """inkbridge: e-signature as a governed step of marketing and sales workflows."""
@@ -79,6 +85,22 @@ def _refuse_remote_sandbox(settings: Settings, allow_remote: bool) -> None:
     raise SystemExit(2)
 
 
+def _start(
+    *,
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    migrate: bool,
+    allow_remote_sandbox: bool,
+    with_worker: bool,
+) -> None:
+    """`serve` (API and worker, with the banner) or `api` (the API alone)."""
+    settings = settings_from(config_path, host=host, port=port)
+    _refuse_remote_sandbox(settings, allow_remote_sandbox)
+    container = bootstrap(settings, auto_migrate=migrate)
+    _serve(settings, container, run_worker=with_worker, banner=with_worker)
+
+
 allow_remote_sandbox_option = click.option(
     "--allow-remote-sandbox",
     is_flag=True,
@@ -86,45 +108,35 @@ allow_remote_sandbox_option = click.option(
 )
 
 
+def _serving_options(command: Any) -> Any:
+    """The options `serve` and `api` share: configuration, bind address, the sandbox guard."""
+    for option in reversed(
+        (
+            config_option,
+            click.option("--host", default=None, help="Bind address (default 127.0.0.1)."),
+            click.option("--port", type=int, default=None, help="Port (default 8000)."),
+            allow_remote_sandbox_option,
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @main.command()
-@config_option
-@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@_serving_options
 @click.option("--migrate/--no-migrate", default=True, help="Migrate the databases first.")
-@allow_remote_sandbox_option
-def serve(
-    config_path: Path | None,
-    host: str | None,
-    port: int | None,
-    migrate: bool,
-    allow_remote_sandbox: bool,
-) -> None:
+def serve(migrate: bool, **serving: Any) -> None:
     """API and worker in one process: the embedded default, ready to use. The first start
     mints an admin token and shows it once."""
-    settings = settings_from(config_path, host=host, port=port)
-    _refuse_remote_sandbox(settings, allow_remote_sandbox)
-    container = bootstrap(settings, auto_migrate=migrate)
-    _serve(settings, container, run_worker=True, banner=True)
+    _start(migrate=migrate, with_worker=True, **serving)
 
 
 @main.command()
-@config_option
-@click.option("--host", default=None)
-@click.option("--port", type=int, default=None)
+@_serving_options
 @click.option("--migrate", is_flag=True, help="Migrate the databases first.")
-@allow_remote_sandbox_option
-def api(
-    config_path: Path | None,
-    host: str | None,
-    port: int | None,
-    migrate: bool,
-    allow_remote_sandbox: bool,
-) -> None:
+def api(migrate: bool, **serving: Any) -> None:
     """The HTTP API alone (run workers separately)."""
-    settings = settings_from(config_path, host=host, port=port)
-    _refuse_remote_sandbox(settings, allow_remote_sandbox)
-    container = bootstrap(settings, auto_migrate=migrate)
-    _serve(settings, container, run_worker=False, banner=False)
+    _start(migrate=migrate, with_worker=False, **serving)
 
 
 @main.command()
@@ -229,7 +241,7 @@ def dlq() -> None:
 def dlq_list(config_path: Path | None, destination: str | None) -> None:
     from inkbridge.services.admin import dead_letters
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     rows = dead_letters(databases, destination)
     for row in rows:
         click.echo(json.dumps(row))
@@ -255,151 +267,6 @@ def dlq_retry(config_path: Path | None, destination: str | None, ids: tuple[int,
     click.echo(f"{count} dead letters queued for delivery again")
 
 
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
-    from inkbridge.services.tokens import parse_duration
-
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except InvalidInput as exc:
-        raise click.BadParameter(exc.detail) from None
-
-
-@main.group()
-def tokens() -> None:
-    """API tokens with scopes (leads:write, envelopes:write, read, admin)."""
-
-
-@tokens.command("create")
-@config_option
-@click.option("--name", default="cli")
-@click.option("--scope", "scopes", multiple=True, required=True)
-@click.option(
-    "--expires-in",
-    callback=_duration,
-    default=None,
-    help="Lifetime: 30d, 12h or 90m (default: none).",
-)
-def tokens_create(
-    config_path: Path | None, name: str, scopes: tuple[str, ...], expires_in: timedelta | None
-) -> None:
-    """Create a token and print it (shown this once)."""
-    from inkbridge.services.tokens import create_token
-
-    databases = databases_of(settings_from(config_path))
-    migrations.ensure_migrated(databases)
-    issued = create_token(databases, name, list(scopes), expires_in=expires_in)
-    click.echo(issued.token)
-    click.echo(
-        f"created {issued.token_id} with scopes {', '.join(issued.scopes)}, "
-        f"{_expiry(issued.expires_at)}",
-        err=True,
-    )
-
-
-def _expiry(expires_at: datetime | None) -> str:
-    return f"expires {expires_at.isoformat()}" if expires_at else "never expires"
-
-
-@tokens.command("list")
-@config_option
-def tokens_list(config_path: Path | None) -> None:
-    """Every token (never the secret) with its expiry, last use and successor, one JSON a line."""
-    from inkbridge.services.tokens import list_tokens
-
-    for row in list_tokens(databases_of(settings_from(config_path))):
-        click.echo(json.dumps(row))
-
-
-@tokens.command("rotate")
-@config_option
-@click.argument("token_id")
-@click.option(
-    "--overlap",
-    callback=_duration,
-    default="24h",
-    show_default=True,
-    help="How long the old token keeps working: 24h, 90m, 7d.",
-)
-def tokens_rotate(config_path: Path | None, token_id: str, overlap: timedelta) -> None:
-    """Create a successor (same name, scopes and lifetime; printed once); the old token stops
-    working after the overlap."""
-    from inkbridge.services.tokens import rotate_token
-
-    databases = databases_of(settings_from(config_path))
-    migrations.ensure_migrated(databases)
-    issued = rotate_token(databases, token_id, overlap=overlap)
-    click.echo(issued.token)
-    click.echo(
-        f"{token_id} rotated to {issued.token_id} ({_expiry(issued.expires_at)}); "
-        f"{token_id} stops working in {overlap}",
-        err=True,
-    )
-
-
-@tokens.command("revoke")
-@config_option
-@click.argument("token_id")
-def tokens_revoke(config_path: Path | None, token_id: str) -> None:
-    """Stop a token working now."""
-    from inkbridge.services.tokens import revoke_token
-
-    done = revoke_token(databases_of(settings_from(config_path)), token_id)
-    click.echo("revoked" if done else "no such active token")
-
-
-@main.group("publishable-keys")
-def publishable_keys() -> None:
-    """Publishable keys of the capture snippet and POST /v1/touchpoints (capture scope only)."""
-
-
-@publishable_keys.command("create")
-@config_option
-@click.option("--name", required=True)
-@click.option(
-    "--origin", "origins", multiple=True, required=True, help="scheme://host[:port]; repeatable."
-)
-@click.option("--rate-per-minute", type=int, default=None, help="This key's budget.")
-@click.option("--region", default=None, help="Region its touches belong to (default: home).")
-def publishable_keys_create(
-    config_path: Path | None,
-    name: str,
-    origins: tuple[str, ...],
-    rate_per_minute: int | None,
-    region: str | None,
-) -> None:
-    """Create a key; prints it once (stdout), its id and origins on stderr."""
-    from inkbridge.services.publishable_keys import create_key
-
-    databases = databases_of(settings_from(config_path))
-    migrations.ensure_migrated(databases)
-    key_id, key = create_key(
-        databases, name, list(origins), rate_per_minute=rate_per_minute, region=region
-    )
-    click.echo(key)
-    click.echo(f"created {key_id} for {', '.join(origins)}", err=True)
-
-
-@publishable_keys.command("list")
-@config_option
-def publishable_keys_list(config_path: Path | None) -> None:
-    from inkbridge.services.publishable_keys import list_keys
-
-    for row in list_keys(databases_of(settings_from(config_path))):
-        click.echo(json.dumps(row))
-
-
-@publishable_keys.command("revoke")
-@config_option
-@click.argument("key_id")
-def publishable_keys_revoke(config_path: Path | None, key_id: str) -> None:
-    from inkbridge.services.publishable_keys import revoke_key
-
-    done = revoke_key(databases_of(settings_from(config_path)), key_id)
-    click.echo("revoked" if done else "no such active key")
-
-
 @main.group()
 def consent() -> None:
     """Consent texts and ledgers."""
@@ -411,7 +278,7 @@ def consent_verify(config_path: Path | None) -> None:
     """Check every lead's consent ledger chain; exit 1 and name each break."""
     from inkbridge.services.consent import verify_consent_chains
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     breaks = verify_consent_chains(databases)
     for item in breaks:
         click.echo(f"BROKEN {item.chain} at record {item.position}: {item.reason}")
@@ -438,7 +305,7 @@ def consent_register(
     """Register a consent text (read from TEXT_FILE, '-' for stdin); prints id and SHA-256."""
     from inkbridge.services.consent import register_text
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     migrations.ensure_migrated(databases)
     row = register_text(
         databases,
@@ -459,7 +326,7 @@ def verify(config_path: Path | None) -> None:
     """Prove the audit log, every event log and every consent ledger intact (hash chains)."""
     from inkbridge.services.replay import verify_chains
 
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     from inkbridge.services.consent import verify_consent_chains
 
     breaks = verify_chains(databases) + verify_consent_chains(databases)
@@ -471,14 +338,12 @@ def verify(config_path: Path | None) -> None:
 
 
 main.add_command(report)
+main.add_command(tokens)
+main.add_command(publishable_keys)
 
 
 def run() -> None:
-    try:
-        main(standalone_mode=True)
-    except InkbridgeError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from exc
+    main(standalone_mode=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
-"""What every command of the command line shares: the ``--config`` option, and loading the
-settings and the region databases from it."""
+"""What every command of the command line shares: the ``--config`` option, one way to load
+and check the settings, the region databases, and one line for whatever is wrong with them.
+
+Every command goes through ``settings_from``, so ``migrate`` refuses exactly what ``serve``
+refuses: an unknown key, an unknown provider, a secret that does not resolve, a database that
+cannot be opened.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from inkbridge import logs
-from inkbridge.config import Settings, load_settings
-from inkbridge.store.database import Databases
+from inkbridge.config import Settings
+from inkbridge.config_sources import load_settings
+from inkbridge.errors import DatabaseUnavailable, InkbridgeError
+from inkbridge.store.database import Databases, make_engine
 
 config_option = click.option(
     "--config",
@@ -21,14 +32,68 @@ config_option = click.option(
 )
 
 
+class CommandLineError(click.ClickException):
+    """Our own error as the command line shows it: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class Commands(click.Group):
+    """The command group whose commands report an ``InkbridgeError`` as one line, never a
+    traceback; the same for every command, however it is started."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InkbridgeError as exc:
+            raise CommandLineError(str(exc)) from None
+
+
 def settings_from(config_path: Path | None, **overrides: Any) -> Settings:
+    """Load the settings and check that everything they name can be built and opened."""
     tree: dict[str, Any] = {}
     server = {k: v for k, v in overrides.items() if k in {"host", "port"} and v is not None}
     if server:
         tree["server"] = server
     settings = load_settings(config_path, overrides=tree or None)
     logs.configure(settings.log_level)
+    check_wiring(settings)
+    check_databases(settings)
     return settings
+
+
+def check_wiring(settings: Settings) -> None:
+    """Build what ``bootstrap`` builds from the settings (webhook adapters, provider clients,
+    connectors), without touching a database, so every command refuses what serve refuses."""
+    from inkbridge.bootstrap import build_connector, build_provider
+    from inkbridge.providers.registry import build_bindings
+
+    build_bindings(settings)
+    # Building sends nothing: this client never opens a connection, so there is none to close.
+    http = httpx.AsyncClient()
+    for name, dest in settings.destinations.items():
+        build_connector(settings, name, dest, http)
+    for name in settings.connections:
+        build_provider(settings, name, http)
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what the driver said (it names hosts and files, never passwords)."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
 
 
 def databases_of(settings: Settings) -> Databases:
@@ -36,3 +101,26 @@ def databases_of(settings: Settings) -> Databases:
         {region: settings.database_url(region) for region in settings.regions},
         home_region=settings.home_region,
     )
+
+
+def databases_from(config_path: Path | None) -> Databases:
+    """The region databases of a command that needs nothing else from the settings."""
+    return databases_of(settings_from(config_path))
+
+
+def check_databases(settings: Settings) -> None:
+    """Open each region's database once, so a bad URL or path, or an unreachable server, is
+    one clear line now rather than a traceback later."""
+    for region in settings.regions:
+        url = settings.database_url(region)
+        try:
+            engine = make_engine(url)
+        except (SQLAlchemyError, OSError) as exc:
+            raise DatabaseUnavailable(region, _redacted(url), _reason(exc)) from None
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as exc:
+            raise DatabaseUnavailable(region, _redacted(url), _reason(exc)) from None
+        finally:
+            engine.dispose()

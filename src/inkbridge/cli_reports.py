@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from inkbridge.cli_common import config_option, databases_of, settings_from
+from inkbridge.cli_common import config_option, databases_from
 from inkbridge.services import reports as report_service
 from inkbridge.store import migrate as migrations
 from inkbridge.store.database import Databases
@@ -51,7 +51,7 @@ def _run_report(
     campaign: str | None,
     template: str | None,
 ) -> None:
-    databases = databases_of(settings_from(config_path))
+    databases = databases_from(config_path)
     try:
         migrations.ensure_migrated(databases)
         # click.DateTime parses naive moments; the report cohort is in UTC.

@@ -1,20 +1,30 @@
-"""Typed settings, read once: `inkbridge.toml` plus `INKBRIDGE_*` environment overrides.
+"""Typed settings: every table and key `inkbridge.toml` may hold, and nothing else.
 
-Secrets are written as references (``env:NAME`` or ``file:PATH``) and resolved once at start into
-``SecretStr`` values, so they never show in a ``repr`` or a log line. This is the only module that
-reads the process environment.
+Each table is a model that forbids unknown keys, so a misspelling is an error rather than a
+setting silently dropped (``inkbridge.config_sources`` reads the file and the environment and
+names the key). Secrets are written as references (``env:NAME`` or ``file:PATH``) and resolved
+into ``SecretStr`` values, so they never show in a ``repr`` or a log line. This module and
+``config_sources`` are the only ones that read the process environment.
 """
 
 from __future__ import annotations
 
 import os
-import secrets as pysecrets
-import tomllib
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from inkbridge.domain.signer_session import normalise_origin
 from inkbridge.errors import ConfigError
@@ -22,6 +32,7 @@ from inkbridge.errors import ConfigError
 CONFIG_ENV = "INKBRIDGE_CONFIG"
 ENV_PREFIX = "INKBRIDGE_"
 SANDBOX_CONNECTION = "sandbox"
+REFERENCE_REQUIRED = "inline secrets are refused; use env:NAME or file:/path"
 
 
 def resolve_secret(reference: str, environ: dict[str, str] | None = None) -> SecretStr:
@@ -38,10 +49,27 @@ def resolve_secret(reference: str, environ: dict[str, str] | None = None) -> Sec
             return SecretStr(path.read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise ConfigError(f"secret reference {reference!r}: {exc.strerror}") from exc
-    raise ConfigError("secrets must be written as references (env:NAME or file:PATH), never inline")
+    raise ConfigError(REFERENCE_REQUIRED)
 
 
-class ServerSettings(BaseModel):
+def _reference(value: str) -> str:
+    if not value.startswith(("env:", "file:")):
+        raise ValueError(REFERENCE_REQUIRED)
+    return value
+
+
+# A secret written as a reference; the secret itself is never in the file.
+SecretReference = Annotated[str, AfterValidator(_reference)]
+DATABASE_SCHEMES = ("sqlite", "postgresql")
+
+
+class Section(BaseModel):
+    """A table of the configuration file: a key it does not define is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None  # where providers reach inkbridge; defaults to host:port
@@ -54,18 +82,29 @@ class ServerSettings(BaseModel):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
-class RegionSettings(BaseModel):
+class RegionSettings(Section):
     database_url: str | None = None  # default: sqlite file <data_dir>/<region>.db
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        # Only the scheme is named: the rest of the URL may carry a password.
+        scheme = (value or "sqlite:").split(":", 1)[0].split("+", 1)[0].lower()
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(
+                f"unsupported database {scheme!r}; use sqlite:///path or postgresql://host/db"
+            )
+        return value
 
-class ConnectionSettings(BaseModel):
+
+class ConnectionSettings(Section):
     """One provider connection: where its webhooks come in and how they are verified."""
 
     provider: str = "sandbox"
     region: str = "default"
-    secrets: list[str] = Field(default_factory=list)  # references; several allow key rotation
+    secrets: list[SecretReference] = Field(default_factory=list)  # several allow key rotation
     api_url: str | None = None
-    api_key: str | None = None  # reference
+    api_key: SecretReference | None = None
     tolerance_seconds: int = 300
     options: dict[str, Any] = Field(default_factory=dict)
     # Where a signer may be sent back after signing: exact origins (scheme://host[:port]).
@@ -109,17 +148,17 @@ DEFAULT_EVENTS: dict[str, frozenset[str]] = {
 }
 
 
-class DestinationSettings(BaseModel):
+class DestinationSettings(Section):
     """One CRM, marketing or outbound-webhook destination fed by the outbox."""
 
     kind: DestinationKind = "sandbox_crm"
     url: str | None = None
-    secret: str | None = None  # reference; outbound webhooks sign with it
+    secret: SecretReference | None = None  # outbound webhooks sign with it
     # "crm" or "marketing": which journey actions reach it. Default: from the kind.
     role: Literal["crm", "marketing", "webhook"] | None = None
     fields: dict[str, str] = Field(default_factory=dict)  # canonical field -> vendor property
     options: dict[str, Any] = Field(default_factory=dict)  # vendor settings (not secret)
-    credentials: dict[str, str] = Field(default_factory=dict)  # name -> secret reference
+    credentials: dict[str, SecretReference] = Field(default_factory=dict)
     regions: list[str] = Field(default_factory=lambda: ["default"])
     events: list[str] | None = None  # kinds of change it receives; default: by role
     batch_size: int = 100
@@ -149,7 +188,7 @@ class DestinationSettings(BaseModel):
         return "marketing" if self.kind in MARKETING_KINDS else "crm"
 
 
-class TemplateSettings(BaseModel):
+class TemplateSettings(Section):
     title: str
     version: int = 1
     provider_template_id: str | None = None
@@ -164,7 +203,7 @@ class TemplateSettings(BaseModel):
         return _normalised_origins(value)
 
 
-class SigningSettings(BaseModel):
+class SigningSettings(Section):
     """Verified signer sessions (``POST /v1/envelopes/{id}/signing-session``).
 
     Durations are seconds or ISO 8601 (``PT10M``)."""
@@ -174,10 +213,10 @@ class SigningSettings(BaseModel):
     session_ttl: timedelta = timedelta(minutes=5)  # a /sign/ link must be opened within this
     # Optional key (a secret reference) for HMAC-SHA-256 of the integrator's subject; without
     # one the evidence holds its plain SHA-256.
-    subject_hash_key: str | None = None
+    subject_hash_key: SecretReference | None = None
 
 
-class ControllerSettings(BaseModel):
+class ControllerSettings(Section):
     """The data controller named on consent receipts."""
 
     name: str = "inkbridge operator"
@@ -187,7 +226,7 @@ class ControllerSettings(BaseModel):
     policy_url: str | None = None
 
 
-class JourneySettings(BaseModel):
+class JourneySettings(Section):
     """One journey rule (see domain.journeys); ``[[journeys]]`` in the file replaces the
     defaults (completed → onboarding, expired → nurture, declined → task, completed without
     marketing consent → suppress)."""
@@ -202,20 +241,20 @@ class JourneySettings(BaseModel):
     destinations: list[str] = Field(default_factory=list)
 
 
-class TriggerSettings(BaseModel):
+class TriggerSettings(Section):
     """An inbound CRM trigger: a deal reaching ``stage`` creates the envelope for it, once."""
 
     kind: Literal["hubspot", "standard_webhooks"] = "standard_webhooks"
-    secrets: list[str] = Field(default_factory=list)  # references; HubSpot: the app secret
+    secrets: list[SecretReference] = Field(default_factory=list)  # HubSpot: the app secret
     stage: str = "contractsent"
     template_key: str
     connection: str | None = None
     api_url: str = "https://api.hubapi.com"  # HubSpot: to look up the deal's contact
-    api_token: str | None = None  # reference; HubSpot private-app token
+    api_token: SecretReference | None = None  # HubSpot private-app token
     tolerance_seconds: int = 300
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(Section):
     poll_interval_seconds: float = 0.1
     batch_size: int = 50
     lease_seconds: float = 30.0
@@ -226,7 +265,7 @@ class WorkerSettings(BaseModel):
     sqlite_transaction_seconds: float = Field(default=0.02, gt=0)
 
 
-class CaptureSettings(BaseModel):
+class CaptureSettings(Section):
     """The public capture endpoint (``POST /v1/touchpoints``): its rate limits and how far a
     visitor's clock is trusted. A publishable key may set its own per-key rate."""
 
@@ -238,8 +277,16 @@ class CaptureSettings(BaseModel):
     clock_skew_seconds: float = Field(default=300.0, ge=0)
 
 
-class Settings(BaseModel):
-    """Everything inkbridge reads from configuration."""
+class Settings(BaseSettings):
+    """Everything inkbridge reads from configuration.
+
+    Built in code (tests, tools) it holds exactly what it is given; ``load_settings`` adds the
+    file and the ``INKBRIDGE_*`` environment (nested with ``__``) through this model's sources.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )
 
     data_dir: Path = Path("inkbridge-data")
     home_region: str = "default"
@@ -269,14 +316,14 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
         if self.home_region not in self.regions:
-            raise ValueError(f"home_region {self.home_region!r} is not a configured region")
+            raise ValueError(f"home_region: {self.home_region!r} is not a configured region")
         for name, conn in self.connections.items():
             if conn.region not in self.regions:
-                raise ValueError(f"connection {name!r} names unknown region {conn.region!r}")
+                raise ValueError(f"connections.{name}.region: unknown region {conn.region!r}")
         for name, dest in self.destinations.items():
             unknown = [r for r in dest.regions if r not in self.regions]
             if unknown:
-                raise ValueError(f"destination {name!r} names unknown regions {unknown}")
+                raise ValueError(f"destinations.{name}.regions: unknown regions {unknown}")
         return self
 
     def database_url(self, region: str) -> str:
@@ -288,104 +335,35 @@ class Settings(BaseModel):
     def resolve(self, reference: str) -> SecretStr:
         return resolve_secret(reference)
 
+    def secret_references(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """Every secret reference in the typed tables, with where it is written."""
+        for name, conn in self.connections.items():
+            for index, ref in enumerate(conn.secrets):
+                yield ("connections", name, "secrets", index), ref
+            if conn.api_key:
+                yield ("connections", name, "api_key"), conn.api_key
+        for name, dest in self.destinations.items():
+            if dest.secret:
+                yield ("destinations", name, "secret"), dest.secret
+            for key, ref in dest.credentials.items():
+                yield ("destinations", name, "credentials", key), ref
+        for name, trigger in self.triggers.items():
+            for index, ref in enumerate(trigger.secrets):
+                yield ("triggers", name, "secrets", index), ref
+            if trigger.api_token:
+                yield ("triggers", name, "api_token"), trigger.api_token
+        if self.signing.subject_hash_key:
+            yield ("signing", "subject_hash_key"), self.signing.subject_hash_key
 
-def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
-    node = tree
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    node[path[-1]] = value
-
-
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """``INKBRIDGE_SERVER__PORT=9000`` becomes ``{"server": {"port": "9000"}}``."""
-    tree: dict[str, Any] = {}
-    for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX) or key == CONFIG_ENV:
-            continue
-        path = [part.lower() for part in key[len(ENV_PREFIX) :].split("__")]
-        if path and all(path):
-            _set_path(tree, path, value)
-    return tree
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def sandbox_defaults(data_dir: Path) -> dict[str, Any]:
-    """The configuration `inkbridge serve` uses when there is no file: a working sandbox."""
-    secret_file = data_dir / "sandbox-webhook.secret"
-    hook_file = data_dir / "sandbox-outbound.secret"
-    return {
-        "sandbox": True,
-        "connections": {
-            SANDBOX_CONNECTION: {"provider": "sandbox", "secrets": [f"file:{secret_file}"]}
-        },
-        "destinations": {
-            "crm": {"kind": "sandbox_crm"},
-            "marketing": {"kind": "sandbox_marketing"},
-        },
-        "templates": {
-            "nda": {"title": "Mutual non-disclosure agreement", "version": 1},
-            "msa": {"title": "Master services agreement", "version": 1},
-        },
-        "_secret_files": [str(secret_file), str(hook_file)],
-    }
-
-
-def ensure_sandbox_secrets(data_dir: Path) -> None:
-    """Create the sandbox's webhook secrets once, readable by the owner only."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("sandbox-webhook.secret", "sandbox-outbound.secret"):
-        path = data_dir / name
-        if not path.exists():
-            path.write_text("whsec_" + _b64_secret(), encoding="utf-8")
-            path.chmod(0o600)
-
-
-def _b64_secret() -> str:
-    import base64
-
-    return base64.b64encode(pysecrets.token_bytes(24)).decode()
-
-
-def load_settings(
-    path: Path | None = None,
-    environ: dict[str, str] | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> Settings:
-    """Read settings once: file (or the sandbox defaults), then environment, then overrides."""
-    env = dict(os.environ if environ is None else environ)
-    if path is None and env.get(CONFIG_ENV):
-        path = Path(env[CONFIG_ENV])
-    if path is None and Path("inkbridge.toml").exists():
-        path = Path("inkbridge.toml")
-    raw: dict[str, Any]
-    if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file {path} does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path}: {exc}") from exc
-    else:
-        raw = {}
-    raw = _merge(raw, _env_overrides(env))
-    if overrides:
-        raw = _merge(raw, overrides)
-    if path is None:
-        data_dir = Path(raw.get("data_dir", "inkbridge-data"))
-        defaults = sandbox_defaults(data_dir)
-        defaults.pop("_secret_files")
-        raw = _merge(defaults, raw)
-        ensure_sandbox_secrets(data_dir)
-    try:
-        return Settings.model_validate(raw)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file and environment are layered by `config_sources.load_settings`, which knows
+        # which file was asked for; a Settings built in code never picks up the environment.
+        return (init_settings,)

@@ -84,6 +84,19 @@ class ConfigError(InkbridgeError):
 
 
 @dataclass
+class DatabaseUnavailable(InkbridgeError):
+    """A region's database cannot be opened: a bad path, an unreachable server, a refused
+    login. The URL it carries has its password hidden."""
+
+    region: str
+    url: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"regions.{self.region}.database_url: cannot open {self.url}: {self.reason}"
+
+
+@dataclass
 class SignatureInvalid(InkbridgeError):
     """A webhook's signature did not verify; the request must not be trusted."""
 

@@ -12,8 +12,6 @@ delivery as failed unless the reply body is exactly ``Hello API Event Received``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -32,6 +30,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
+from inkbridge.providers.form_field import multipart_field
 
 ACK_BODY = b"Hello API Event Received"
 JSON_FIELD = "json"
@@ -52,18 +51,11 @@ EVENTS: dict[str, EventType] = {
 
 
 def _json_field_of_multipart(content_type_header: str, body: bytes, errors: str) -> str | None:
-    # The stdlib MIME parser needs the boundary, which only the request's header carries.
-    head = f"Content-Type: {content_type_header}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart():
+    field = multipart_field(content_type_header, body, JSON_FIELD)
+    if field is None:
         return None
-    for part in message.walk():
-        if part.get_param("name", header="content-disposition") != JSON_FIELD:
-            continue
-        raw = part.get_payload(decode=True)
-        if isinstance(raw, bytes):
-            return raw.decode(part.get_content_charset() or "utf-8", errors)
-    return None
+    raw, charset = field
+    return raw.decode(charset, errors)
 
 
 def _event_json(request: InboundRequest, *, strict: bool = True) -> dict[str, Any]:
