@@ -100,10 +100,6 @@ def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
-def as_mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def json_body(response: httpx.Response) -> Any:
     """The JSON body, or None when there is none (an HTML error page from a proxy)."""
     try:

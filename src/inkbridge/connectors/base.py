@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
+
+from inkbridge.connectors.outbound import OutboundRecord
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,11 @@ class Change:
     # True when an earlier attempt may have reached the destination (timeout, crash mid-send):
     # connectors that can read back check the destination before writing again.
     uncertain: bool = False
+
+    @cached_property
+    def record(self) -> OutboundRecord:
+        """The payload as a typed record, read once (the stored JSON keeps its format)."""
+        return OutboundRecord.from_payload(self.payload)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from inkbridge.connectors._crm_batch import (
     FIRST_TOUCH_NAMES,
     MergedRecord,
     Outcomes,
-    as_mapping,
     merge,
     object_fields,
 )
@@ -123,7 +122,7 @@ class SalesforcePlanner:
     def plan(self, changes: Sequence[Change], outcomes: Outcomes) -> SalesforcePlan:
         plan = SalesforcePlan()
         for change in changes:
-            canonical = canonical_fields(change.payload)
+            canonical = canonical_fields(change.record)
             if "owner" in canonical:
                 owner = canonical["owner"]
                 canonical["owner"] = self.options.owners.get(owner, owner)
@@ -131,7 +130,7 @@ class SalesforcePlanner:
             if change.kind in (kinds.LEAD_UPDATED, kinds.CONTACT_CONSENT) and not lead_id:
                 outcomes.fail([change.outbox_id], "change without a lead id")
                 continue
-            if change.kind in PERSON_KINDS and lead_id and change.payload.get("lead"):
+            if change.kind in PERSON_KINDS and lead_id and change.record.lead:
                 merge(plan.people, lead_id, self._fields(canonical, self.person_fields), change)
             if change.kind == kinds.ENVELOPE_STATE:
                 self._envelope(plan, outcomes, change, canonical, lead_id)
@@ -161,12 +160,11 @@ class SalesforcePlanner:
         merge(plan.envelopes, envelope_id, fields, change, parent=lead_id or "")
 
     def _consent(self, plan: SalesforcePlan, change: Change, lead_id: str) -> None:
-        lead = as_mapping(change.payload.get("lead"))
-        consent = as_mapping(lead.get("consent"))
-        at = as_mapping(change.payload.get("event")).get("occurred_at")
-        individual = {INDIVIDUAL_KEY: lead_id, "LastName": lead.get("last_name") or NOT_PROVIDED}
-        if lead.get("first_name"):
-            individual["FirstName"] = lead["first_name"]
+        lead, at = change.record.lead_or_empty, change.record.occurred_at
+        consent = lead.consent
+        individual = {INDIVIDUAL_KEY: lead_id, "LastName": lead.last_name or NOT_PROVIDED}
+        if lead.first_name:
+            individual["FirstName"] = lead.first_name
         merge(plan.individuals, lead_id, individual, change, parent=lead_id)
         person = plan.people.setdefault(lead_id, MergedRecord(lead_id))
         person.fields["Individual"] = {INDIVIDUAL_KEY: lead_id}
@@ -193,20 +191,20 @@ class SalesforcePlanner:
     def _task(
         self, plan: SalesforcePlan, outcomes: Outcomes, change: Change, lead_id: str | None
     ) -> None:
-        task = as_mapping(change.payload.get("task"))
-        key = str(task.get("key") or "")
+        task = change.record.task
+        key = task.key
         if not key:
             outcomes.fail([change.outbox_id], "task without a key")
             return
         # Status is left out: Salesforce defaults it on insert, and a retry (an upsert) must
         # not reopen a task the owner has meanwhile completed.
         record: dict[str, Any] = {
-            "Subject": str(task.get("subject") or "")[:255],
-            "Description": str(task.get("body") or ""),
+            "Subject": task.subject[:255],
+            "Description": task.body,
         }
-        if task.get("due_at"):
-            record["ActivityDate"] = str(task["due_at"])[:10]
-        owner = str(task.get("owner") or "")
+        if task.due_at:
+            record["ActivityDate"] = task.due_at[:10]
+        owner = task.owner
         if owner:
             record["OwnerId"] = self.options.owners.get(owner, owner)
         if lead_id:

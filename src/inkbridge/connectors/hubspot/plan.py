@@ -19,7 +19,6 @@ from inkbridge.connectors._crm_batch import (
     FIRST_TOUCH_NAMES,
     MergedRecord,
     Outcomes,
-    as_mapping,
     merge,
     object_fields,
 )
@@ -119,7 +118,7 @@ class HubSpotPlanner:
     def plan(self, changes: Sequence[Change], outcomes: Outcomes) -> HubSpotPlan:
         plan = HubSpotPlan()
         for change in changes:
-            fields = canonical_fields(change.payload)
+            fields = canonical_fields(change.record)
             if "owner" in fields:
                 fields["owner"] = self.options.owners.get(fields["owner"], fields["owner"])
             if change.kind == kinds.ENVELOPE_STATE:
@@ -167,7 +166,7 @@ class HubSpotPlanner:
         record.contact = email or record.contact
 
     def _consent(self, plan: HubSpotPlan, change: Change, email: str) -> None:
-        consent = as_mapping(as_mapping(change.payload.get("lead")).get("consent"))
+        consent = change.record.lead_or_empty.consent
         inputs = []
         for kind, subscription in self.options.subscriptions.items():
             state = STATUS_STATES.get(str(consent.get(kind, "")))
@@ -190,10 +189,8 @@ class HubSpotPlanner:
     def _membership(
         self, plan: HubSpotPlan, outcomes: Outcomes, change: Change, fields: Mapping[str, str]
     ) -> None:
-        if change.kind == kinds.JOURNEY_ENTER:
-            list_key = str(as_mapping(change.payload.get("journey")).get("name", ""))
-        else:
-            list_key = SUPPRESS_LIST
+        journey = change.kind == kinds.JOURNEY_ENTER
+        list_key = change.record.journey if journey else SUPPRESS_LIST
         list_id = self.options.lists.get(list_key)
         if list_id is None:
             return  # journeys belong to the marketing tool unless a HubSpot list is configured
@@ -206,21 +203,21 @@ class HubSpotPlanner:
     def _task(
         self, plan: HubSpotPlan, outcomes: Outcomes, change: Change, fields: Mapping[str, str]
     ) -> None:
-        task = as_mapping(change.payload.get("task"))
-        key = str(task.get("key") or "")
+        task = change.record.task
+        key = task.key
         if not key:
             outcomes.fail([change.outbox_id], "task without a key")
             return
         email = self._contact(plan, change, fields)
         props = {
             TASK_KEY: key,
-            "hs_task_subject": str(task.get("subject") or ""),
-            "hs_task_body": str(task.get("body") or ""),
-            "hs_timestamp": str(task.get("due_at") or datetime.now(UTC).isoformat()),
+            "hs_task_subject": task.subject,
+            "hs_task_body": task.body,
+            "hs_timestamp": task.due_at or datetime.now(UTC).isoformat(),
             "hs_task_status": "NOT_STARTED",
             "hs_task_type": "TODO",
         }
-        owner = str(task.get("owner") or fields.get("owner") or "")
+        owner = task.owner or fields.get("owner") or ""
         if owner:
             props["hubspot_owner_id"] = self.options.owners.get(owner, owner)
         plan.tasks.append(TaskWrite(change.outbox_id, key, props, email, change.uncertain))

@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import quote
 
 from inkbridge.connectors import kinds
-from inkbridge.connectors._crm_batch import FIRST_TOUCH_NAMES, Outcomes, as_mapping, object_fields
+from inkbridge.connectors._crm_batch import FIRST_TOUCH_NAMES, Outcomes, object_fields
 from inkbridge.connectors.base import Change
 from inkbridge.connectors.fields import canonical_fields, map_fields
+from inkbridge.connectors.outbound import Task
 from inkbridge.domain.lifecycle import MILESTONES
 
 CONTACT_KEY = "inkbridge_leadid"
@@ -98,13 +99,13 @@ class DynamicsPlanner:
         self.envelope_fields = object_fields(ENVELOPE_FIELDS, overrides, "envelope")
 
     def plan(self, change: Change, outcomes: Outcomes) -> ChangeWrites | None:
-        canonical = canonical_fields(change.payload)
+        canonical = canonical_fields(change.record)
         lead_id = canonical.get("lead_id")
         plan = ChangeWrites(change, lead_id)
         if change.kind in (kinds.LEAD_UPDATED, kinds.CONTACT_CONSENT) and not lead_id:
             outcomes.fail([change.outbox_id], "change without a lead id")
             return None
-        if change.kind in PERSON_KINDS and lead_id and change.payload.get("lead"):
+        if change.kind in PERSON_KINDS and lead_id and change.record.lead:
             plan.contact = self._fields(canonical, self.contact_fields)
             if change.kind == kinds.CONTACT_CONSENT:
                 plan.contact.update(self._consent_flags(change))
@@ -119,11 +120,11 @@ class DynamicsPlanner:
                 lookup = f"{self._options.envelope_contact_lookup}@odata.bind"
                 plan.envelope[lookup] = "/" + odata_key("contacts", CONTACT_KEY, lead_id)
         elif change.kind == kinds.CRM_TASK:
-            task = as_mapping(change.payload.get("task"))
-            if not task.get("key"):
+            task = change.record.task
+            if not task.key:
                 outcomes.fail([change.outbox_id], "task without a key")
                 return None
-            plan.task_key = str(task["key"])
+            plan.task_key = task.key
             plan.task = self._task(task, lead_id)
         if plan.contact is None and plan.envelope is None and plan.task is None:
             return None  # journeys and event-stream kinds are no Dynamics write: ignored
@@ -145,7 +146,7 @@ class DynamicsPlanner:
         return mapped
 
     def _consent_flags(self, change: Change) -> dict[str, bool]:
-        consent = as_mapping(as_mapping(change.payload.get("lead")).get("consent"))
+        consent = change.record.lead_or_empty.consent
         flags: dict[str, bool] = {}
         for kind, columns in CONSENT_FLAGS.items():
             status = consent.get(kind)
@@ -158,15 +159,12 @@ class DynamicsPlanner:
                 flags["donotemail"] = blocked
         return flags
 
-    def _task(self, task: Mapping[str, Any], lead_id: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "subject": str(task.get("subject") or "")[:200],
-            "description": str(task.get("body") or ""),
-        }
-        if task.get("due_at"):
-            body["scheduledend"] = str(task["due_at"])
-        if task.get("owner"):
-            body.update(self._owner_bind(str(task["owner"])))
+    def _task(self, task: Task, lead_id: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"subject": task.subject[:200], "description": task.body}
+        if task.due_at:
+            body["scheduledend"] = task.due_at
+        if task.owner:
+            body.update(self._owner_bind(task.owner))
         if lead_id:
             contact = "/" + odata_key("contacts", CONTACT_KEY, lead_id)
             body["regardingobjectid_contact@odata.bind"] = contact

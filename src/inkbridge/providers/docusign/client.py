@@ -29,8 +29,8 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.providers.docusign import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
-from inkbridge.providers.docusign_auth import DocuSignJwtAuth
+from inkbridge.providers.docusign.adapter import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
+from inkbridge.providers.docusign.auth import DocuSignJwtAuth
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 # DocuSign documents 100 characters as the most a custom field value or a subject may hold.

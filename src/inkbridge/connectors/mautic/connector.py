@@ -23,8 +23,9 @@ from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
 from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
-from inkbridge.connectors.marketo import journey_ids, marketing_allowed, rounds_by_key
-from inkbridge.connectors.mautic_api import MauticApi
+from inkbridge.connectors.marketing import journey_ids, rounds_by_key
+from inkbridge.connectors.mautic.api import MauticApi
+from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.vendor_http.responses import is_retryable_status
 
@@ -73,10 +74,6 @@ class _Pending:
 
     def fail(self, error: str, retryable: bool = False) -> None:
         self.failed = ChangeResult(self.change.outbox_id, False, retryable, error)
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _empty(value: Any) -> bool:
@@ -140,8 +137,8 @@ class MauticConnector:
         self._contact_ids: dict[str, int] = {}  # lower-cased email -> contact id
 
     def _prepare(self, change: Change) -> _Pending:
-        payload = change.payload
-        fields = canonical_fields(payload)
+        record = change.record
+        fields = canonical_fields(record)
         email = fields.get("email", "")
         defaults = default_aliases(list(fields))
         plain = {k: v for k, v in fields.items() if not is_first_touch(k)}
@@ -158,9 +155,9 @@ class MauticConnector:
         elif not email:
             pending.fail("change has no lead email to find the Mautic contact by")
         elif change.kind == kinds.JOURNEY_ENTER:
-            name = str(_mapping(payload.get("journey")).get("name") or "")
+            name = record.journey
             target = self._journeys.get(name)
-            if not marketing_allowed(payload):
+            if not record.marketing_allowed:
                 pending.fail("no marketing consent: journey not entered")
             elif target is None:
                 pending.fail(f"journey {name!r} is not configured for {self.name}")
@@ -170,7 +167,7 @@ class MauticConnector:
         elif change.kind == kinds.CONTACT_CONSENT:
             # Consent is written by consent changes only: other kinds carry a snapshot that may
             # be older than the latest consent change.
-            consent = _mapping(_mapping(payload.get("lead")).get("consent"))
+            consent = record.lead_or_empty.consent
             status = consent.get("marketing_email")
             if status in {"withdrawn", "denied"}:
                 pending.dnc, pending.dnc_comment = "add", f"{DNC_COMMENT_PREFIX} consent {status}"
@@ -238,10 +235,10 @@ class MauticConnector:
                     ("limit", "5"),
                 ]
             )
-            answer = _mapping(await self._api.call("GET", "/api/contacts", params=params))
+            answer = as_mapping(await self._api.call("GET", "/api/contacts", params=params))
             # Keyed by contact id; an older Mautic sends an empty list when nothing matched.
             raw = answer.get("contacts")
-            listed = [_mapping(c) for c in (raw.values() if isinstance(raw, Mapping) else [])]
+            listed = [as_mapping(c) for c in (raw.values() if isinstance(raw, Mapping) else [])]
             ids = sorted({int(c["id"]) for c in listed if c.get("id") is not None})
             if ids:
                 # Duplicates by email can exist in Mautic: always use the oldest contact.
@@ -255,7 +252,7 @@ class MauticConnector:
         for item in batch:
             item.contact_id = self._contact_ids.get(item.key)
             contact = contacts.get(item.key)
-            current = _mapping(_mapping(_mapping(contact).get("fields")).get("all"))
+            current = as_mapping(as_mapping(as_mapping(contact).get("fields")).get("all"))
             item.fields.update(
                 {k: v for k, v in item.first_touch.items() if _empty(current.get(k))}
             )
@@ -266,9 +263,9 @@ class MauticConnector:
     def _ours_to_remove(contact: Mapping[str, Any] | None) -> bool:
         """Whether the contact has an email DNC entry inkbridge set. An unsubscribe or bounce
         recorded by Mautic, or a DNC a Mautic user set by hand, outranks a consent grant."""
-        entries = _mapping(contact).get("doNotContact")
+        entries = as_mapping(contact).get("doNotContact")
         for entry in entries if isinstance(entries, list) else []:
-            entry = _mapping(entry)
+            entry = as_mapping(entry)
             if entry.get("channel") == "email":
                 manual = int(entry.get("reason") or 0) == MANUAL_DNC
                 return manual and str(entry.get("comments") or "").startswith(DNC_COMMENT_PREFIX)
@@ -280,19 +277,19 @@ class MauticConnector:
         if known:
             body = [{"id": item.contact_id, **item.fields} for item in known]
             answer = await self._api.call("PATCH", "/api/contacts/batch/edit", body=body)
-            self._read_batch(known, _mapping(answer))
+            self._read_batch(known, as_mapping(answer))
         if new:
             answer = await self._api.call(
                 "POST", "/api/contacts/batch/new", body=[i.fields for i in new]
             )
-            self._read_batch(new, _mapping(answer))
+            self._read_batch(new, as_mapping(answer))
 
     def _read_batch(self, items: Sequence[_Pending], answer: Mapping[str, Any]) -> None:
         contacts = _indexed(answer.get("contacts"))
         codes = _indexed(answer.get("statusCodes"))
         for index, item in enumerate(items):
             code = int(codes.get(index) or 0)
-            contact = _mapping(contacts.get(index))
+            contact = as_mapping(contacts.get(index))
             if code in {200, 201} and contact.get("id") is not None:
                 item.contact_id = int(contact["id"])
                 self._contact_ids[item.key] = item.contact_id

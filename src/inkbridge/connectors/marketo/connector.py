@@ -15,11 +15,10 @@ import asyncio
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import httpx
 
-from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
 from inkbridge.connectors.fields import (
@@ -28,7 +27,9 @@ from inkbridge.connectors.fields import (
     is_first_touch,
     map_fields,
 )
-from inkbridge.connectors.marketo_api import TRANSIENT_CODES, MarketoApi
+from inkbridge.connectors.marketing import rounds_by_key
+from inkbridge.connectors.marketo.api import TRANSIENT_CODES, MarketoApi
+from inkbridge.connectors.outbound import as_mapping
 from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
@@ -107,45 +108,8 @@ class _Pending:
     failed: ChangeResult | None = field(default=None)
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _empty(value: Any) -> bool:
     return value is None or value == ""
-
-
-def marketing_allowed(payload: Mapping[str, Any]) -> bool:
-    """Whether the lead may receive marketing: its flag, else its marketing_email consent."""
-    lead = _mapping(payload.get("lead"))
-    if "marketing_allowed" in lead:
-        return bool(lead["marketing_allowed"])
-    return _mapping(lead.get("consent")).get("marketing_email") == "granted"
-
-
-class Keyed(Protocol):
-    key: str
-
-
-KeyedT = TypeVar("KeyedT", bound=Keyed)
-
-
-def rounds_by_key(pending: Sequence[KeyedT]) -> list[list[KeyedT]]:
-    """Split changes into rounds holding at most one change per lead key, order kept.
-
-    Marketo resolves every lookup in a request before writing, and upserts of one key that
-    overlap can each create a lead: never send two changes of one lead together or at once.
-    (The Mautic connector uses it too, for the same reason on its email merge.)
-    """
-    rounds: list[list[KeyedT]] = []
-    seen: dict[str, int] = {}
-    for item in pending:
-        index = seen.get(item.key, 0)
-        seen[item.key] = index + 1
-        if index == len(rounds):
-            rounds.append([])
-        rounds[index].append(item)
-    return rounds
 
 
 class MarketoConnector:
@@ -190,8 +154,8 @@ class MarketoConnector:
 
     def _prepare(self, change: Change) -> _Pending:
         """The lead write one change makes; a ``failed`` result when it cannot be sent."""
-        payload = change.payload
-        fields = canonical_fields(payload)
+        record = change.record
+        fields = canonical_fields(record)
         lookup_source = "email" if self._lookup_field == "email" else "lead_id"
         key_value = fields.get(lookup_source, "")
         pending = _Pending(change, key_value.strip().lower(), {}, {})
@@ -201,9 +165,9 @@ class MarketoConnector:
         elif not key_value:
             problem = f"change has no {lookup_source} to find the Marketo lead by"
         if change.kind == kinds.JOURNEY_ENTER and problem is None:
-            name = str(_mapping(payload.get("journey")).get("name") or "")
+            name = record.journey
             target = self._journeys.get(name)
-            if not marketing_allowed(payload):
+            if not record.marketing_allowed:
                 problem = "no marketing consent: journey not entered"
             elif target is None:
                 problem = f"journey {name!r} is not configured for {self.name}"
@@ -222,7 +186,7 @@ class MarketoConnector:
         # Consent is written by consent changes only: other kinds carry a snapshot that may be
         # older than the latest consent change.
         if change.kind == kinds.CONTACT_CONSENT:
-            consent = _mapping(_mapping(payload.get("lead")).get("consent"))
+            consent = record.lead_or_empty.consent
             status = consent.get("marketing_email")
             if status in {"withdrawn", "denied"}:
                 pending.record["unsubscribed"] = True
@@ -300,7 +264,7 @@ class MarketoConnector:
         )
         filled: dict[str, set[str]] = {}
         for lead in found:
-            lead = _mapping(lead)
+            lead = as_mapping(lead)
             key = str(lead.get(self._lookup_field) or "").strip().lower()
             filled.setdefault(key, set()).update(n for n in wanted if not _empty(lead.get(n)))
         for item in batch:
@@ -317,7 +281,7 @@ class MarketoConnector:
         if len(result) != len(batch):
             raise RetryableError(f"{self.name} answered {len(result)} results for {len(batch)}")
         for item, outcome in zip(batch, result, strict=True):
-            outcome = _mapping(outcome)
+            outcome = as_mapping(outcome)
             if outcome.get("status") in {"created", "updated"} and outcome.get("id") is not None:
                 item.lead_id = int(outcome["id"])
             else:
@@ -326,7 +290,7 @@ class MarketoConnector:
     def _skipped(self, item: _Pending, outcome: Mapping[str, Any]) -> ChangeResult:
         reasons = outcome.get("reasons")
         codes = [
-            str(_mapping(r).get("code")) for r in (reasons if isinstance(reasons, list) else [])
+            str(as_mapping(r).get("code")) for r in (reasons if isinstance(reasons, list) else [])
         ]
         error = f"{self.name} skipped the lead ({', '.join(codes) or 'no reason'})"
         # 1007 (several leads match the key) needs a person to merge them; nothing heals alone.
@@ -351,7 +315,7 @@ class MarketoConnector:
             except PermanentError as exc:  # e.g. 1013, the list is gone: only its members fail
                 self._fail(members, exc)
                 continue
-            outcomes = {_mapping(r).get("id"): _mapping(r) for r in result}
+            outcomes = {as_mapping(r).get("id"): as_mapping(r) for r in result}
             for item in members:
                 outcome = outcomes.get(item.lead_id, {})
                 if outcome.get("status") != "added":
@@ -374,64 +338,3 @@ class MarketoConnector:
     def _fail(items: Sequence[_Pending], exc: PermanentError) -> None:
         for item in items:
             item.failed = ChangeResult(item.change.outbox_id, ok=False, error=exc.reason)
-
-
-def journey_ids(name: str, raw: Any, target_key: str) -> dict[str, tuple[int | None, int | None]]:
-    """``options.journeys`` of a marketing destination: journey -> (``target_key`` id, campaign
-    id), at least one of them, both integers. Shared by the Marketo and Mautic connectors."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"destination {name!r}: options.journeys must be a table")
-    journeys: dict[str, tuple[int | None, int | None]] = {}
-    for journey, target in raw.items():
-        target = _mapping(target)
-        first, campaign_id = target.get(target_key), target.get("campaign_id")
-        if not isinstance(first, int | None) or not isinstance(campaign_id, int | None):
-            raise ConfigError(f"destination {name!r}: journey {journey!r} ids must be integers")
-        if first is None and campaign_id is None:
-            raise ConfigError(
-                f"destination {name!r}: journey {journey!r} needs {target_key} or campaign_id"
-            )
-        journeys[str(journey)] = (first, campaign_id)
-    return journeys
-
-
-def _journeys(name: str, raw: Any) -> dict[str, JourneyTarget]:
-    return {k: JourneyTarget(*ids) for k, ids in journey_ids(name, raw, "list_id").items()}
-
-
-def from_settings(
-    name: str, dest: DestinationSettings, client: httpx.AsyncClient
-) -> MarketoConnector:
-    """Reads ``url`` (``https://<munchkin>.mktorest.com``) or ``options.munchkin_id``,
-    ``options.identity_url`` (default ``<url>/identity``), ``options.client_id``,
-    ``credentials.client_secret``, ``options.lookup_field`` (default ``email``),
-    ``options.journeys``, ``options.suppress_list_id``, ``fields``, ``batch_size`` (at most
-    300) and ``timeout_seconds``."""
-    options = dest.options
-    munchkin = options.get("munchkin_id")
-    url = dest.url or (f"https://{munchkin}.mktorest.com" if munchkin else None)
-    if not url:
-        raise ConfigError(f"destination {name!r}: url (or options.munchkin_id) is required")
-    client_id = options.get("client_id")
-    secret_ref = dest.credentials.get("client_secret")
-    if not isinstance(client_id, str) or not client_id or not secret_ref:
-        raise ConfigError(
-            f"destination {name!r}: options.client_id and credentials.client_secret are required"
-        )
-    suppress = options.get("suppress_list_id")
-    if suppress is not None and not isinstance(suppress, int):
-        raise ConfigError(f"destination {name!r}: options.suppress_list_id must be an integer")
-    return MarketoConnector(
-        name,
-        url,
-        client,
-        client_id=client_id,
-        client_secret=resolve_secret(secret_ref).get_secret_value(),
-        identity_url=options.get("identity_url"),
-        lookup_field=str(options.get("lookup_field") or "email"),
-        fields=dest.fields,
-        journeys=_journeys(name, options.get("journeys") or {}),
-        suppress_list_id=suppress,
-        max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
-        timeout=dest.timeout_seconds,
-    )

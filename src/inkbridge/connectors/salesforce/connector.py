@@ -33,20 +33,20 @@ from inkbridge.connectors._crm_batch import (
     MergedRecord,
     Outcomes,
     StepRejected,
-    as_mapping,
     first_touch_targets,
     json_body,
     short_code,
     str_map,
 )
 from inkbridge.connectors.base import BatchResult, Change
-from inkbridge.connectors.salesforce_auth import (
+from inkbridge.connectors.outbound import as_mapping
+from inkbridge.connectors.salesforce.auth import (
     SESSION_SECONDS,
     SalesforceAuth,
     SalesforceClientCredentials,
     SalesforceJwtAuth,
 )
-from inkbridge.connectors.salesforce_plan import (
+from inkbridge.connectors.salesforce.plan import (
     API_VERSION,
     CONSENT_KEY,
     ENVELOPE_KEY,

@@ -23,7 +23,8 @@ from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
 from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
-from inkbridge.connectors.pipedrive_api import PipedriveApi
+from inkbridge.connectors.outbound import as_mapping
+from inkbridge.connectors.pipedrive.api import PipedriveApi
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
 DEFAULT_URL = "https://api.pipedrive.com"
@@ -34,10 +35,6 @@ ACTIVITY_PAGE = 500
 # Pipedrive's marketing_status for each consent status of marketing_email.
 MARKETING_STATUS = {"granted": "subscribed", "withdrawn": "unsubscribed", "denied": "no_consent"}
 NOT_MARKETABLE = frozenset({"unsubscribed", "no_consent"})
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _empty(value: Any) -> bool:
@@ -137,7 +134,7 @@ class PipedriveConnector:
         elif change.kind == kinds.LEAD_UPDATED:
             await self._upsert_person(change, None)
         elif change.kind == kinds.CONTACT_CONSENT:
-            consent = _mapping(_mapping(change.payload.get("lead")).get("consent"))
+            consent = change.record.lead_or_empty.consent
             status = MARKETING_STATUS.get(str(consent.get("marketing_email")))
             await self._upsert_person(change, status)
         elif change.kind == kinds.MARKETING_SUPPRESS:
@@ -159,10 +156,10 @@ class PipedriveConnector:
             "exact_match": "true",
             "limit": 10,
         }
-        data = _mapping(await self._api.call("GET", "/api/v2/persons/search", params=params))
+        data = as_mapping(await self._api.call("GET", "/api/v2/persons/search", params=params))
         found = [
             int(item["id"])
-            for item in (_mapping(entry).get("item") for entry in data.get("items") or [])
+            for item in (as_mapping(entry).get("item") for entry in data.get("items") or [])
             if isinstance(item, Mapping)
             and key in {str(e).lower() for e in item.get("emails") or []}
         ]
@@ -198,12 +195,12 @@ class PipedriveConnector:
                 return person_id, {}
             person = await self._api.call("PATCH", f"/api/v2/persons/{person_id}", body=body)
             if person is not None:
-                return person_id, _mapping(person)
+                return person_id, as_mapping(person)
             # Deleted in Pipedrive since it was cached: create it again.
             self._person_ids.pop(email.strip().lower(), None)
         create = {"name": email, **body}
         create["emails"] = [{"value": email, "primary": True, "label": "work"}]
-        person = _mapping(await self._api.call("POST", "/api/v2/persons", body=create))
+        person = as_mapping(await self._api.call("POST", "/api/v2/persons", body=create))
         self._person_ids[email.strip().lower()] = int(person["id"])
         return int(person["id"]), person
 
@@ -213,7 +210,7 @@ class PipedriveConnector:
         return person_id
 
     async def _upsert_person(self, change: Change, marketing_status: str | None) -> None:
-        fields = canonical_fields(change.payload)
+        fields = canonical_fields(change.record)
         if marketing_status is None:
             await self._person(fields, {})
             return
@@ -224,7 +221,7 @@ class PipedriveConnector:
             # to no_consent, and unsubscribed is what stops the mailings.
             marketing_status = "unsubscribed"
             body = {"marketing_status": marketing_status}
-            person = _mapping(
+            person = as_mapping(
                 await self._api.call("PATCH", f"/api/v2/persons/{person_id}", body=body)
             )
             actual = person.get("marketing_status")
@@ -249,10 +246,10 @@ class PipedriveConnector:
             "exact_match": "true",
             "limit": 10,
         }
-        data = _mapping(await self._api.call("GET", "/api/v2/deals/search", params=params))
+        data = as_mapping(await self._api.call("GET", "/api/v2/deals/search", params=params))
         found = [
             int(item["id"])
-            for item in (_mapping(entry).get("item") for entry in data.get("items") or [])
+            for item in (as_mapping(entry).get("item") for entry in data.get("items") or [])
             if isinstance(item, Mapping)
             and key in {str(v) for v in item.get("custom_fields") or []}
         ]
@@ -268,7 +265,7 @@ class PipedriveConnector:
 
     async def _upsert_deal(self, change: Change) -> None:
         key = inkbridge_key(change.record_key)
-        fields = canonical_fields(change.payload)
+        fields = canonical_fields(change.record)
         plain = {k: v for k, v in fields.items() if not is_first_touch(k)}
         custom = map_fields(plain, DEAL_FIELD_DEFAULTS, self._fields)
         custom[self._key_field] = key
@@ -289,7 +286,7 @@ class PipedriveConnector:
                 # First touch is written only into empty fields; Pipedrive cannot condition a
                 # write, so read the deal first.
                 deal = await self._api.call("GET", f"/api/v2/deals/{deal_id}")
-                current = _mapping(_mapping(deal).get("custom_fields"))
+                current = as_mapping(as_mapping(deal).get("custom_fields"))
                 first = {k: v for k, v in first.items() if _empty(current.get(k))}
             update = {**body, "custom_fields": {**custom, **first}}
             if await self._api.call("PATCH", f"/api/v2/deals/{deal_id}", body=update) is not None:
@@ -297,7 +294,7 @@ class PipedriveConnector:
                 return
             self._deal_ids.pop(key, None)  # deleted in Pipedrive since: create it again
         create = {**body, "title": self._deal_title(fields), "custom_fields": {**custom, **first}}
-        deal = _mapping(await self._api.call("POST", "/api/v2/deals", body=create))
+        deal = as_mapping(await self._api.call("POST", "/api/v2/deals", body=create))
         self._deal_ids[key] = int(deal["id"])
 
     # -- tasks ---------------------------------------------------------------------------------
@@ -315,18 +312,18 @@ class PipedriveConnector:
             return None  # nothing to search under: a retry may create the task twice
         listed = await self._api.call("GET", "/api/v2/activities", params=params)
         for activity in listed if isinstance(listed, list) else []:
-            if marker in str(_mapping(activity).get("note") or ""):
+            if marker in str(as_mapping(activity).get("note") or ""):
                 return int(activity["id"])
         return None
 
     async def _create_task(self, change: Change) -> None:
-        task = _mapping(change.payload.get("task"))
-        task_key = str(task.get("key") or "")
+        task = change.record.task
+        task_key = task.key
         if not task_key:
             raise PermanentError("crm.task change has no task.key")
         if task_key in self._task_ids:
             return
-        fields = canonical_fields(change.payload)
+        fields = canonical_fields(change.record)
         person_id = await self._person_id(fields) if fields.get("email") else None
         deal_id = await self._find_deal(fields["envelope_id"]) if "envelope_id" in fields else None
         marker = f"[{TASK_MARKER}{task_key}]"
@@ -335,21 +332,21 @@ class PipedriveConnector:
             if found is not None:
                 self._task_ids[task_key] = found
                 return
-        note = "\n\n".join(p for p in (str(task.get("body") or ""), marker) if p)
+        note = "\n\n".join(p for p in (task.body, marker) if p)
         body: dict[str, Any] = {
-            "subject": str(task.get("subject") or "Follow up"),
+            "subject": task.subject or "Follow up",
             "type": "task",
             "note": note,
-            **_due(task.get("due_at")),
+            **_due(task.due_at),
         }
         if deal_id is not None:
             body["deal_id"] = deal_id
         if person_id is not None:
             body["participants"] = [{"person_id": person_id, "primary": True}]
-        owner = self._owners.get(str(task.get("owner") or fields.get("owner") or ""))
+        owner = self._owners.get(task.owner or fields.get("owner") or "")
         if owner is not None:
             body["owner_id"] = owner
-        activity = _mapping(await self._api.call("POST", "/api/v2/activities", body=body))
+        activity = as_mapping(await self._api.call("POST", "/api/v2/activities", body=body))
         self._task_ids[task_key] = int(activity["id"])
 
 

@@ -24,27 +24,22 @@ input HubSpot refuses, so one bad record does not dead-letter its neighbours.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors._crm_batch import (
     MergedRecord,
     Outcomes,
     StepRejected,
-    as_mapping,
     chunks,
     first_touch_targets,
     json_body,
     short_code,
-    str_map,
 )
 from inkbridge.connectors.base import BatchResult, Change
-from inkbridge.connectors.hubspot_auth import HubSpotAuth, HubSpotOAuth, PrivateAppToken
-from inkbridge.connectors.hubspot_plan import (
+from inkbridge.connectors.hubspot.auth import HubSpotAuth
+from inkbridge.connectors.hubspot.plan import (
     ENVELOPE_KEY,
     TASK_KEY,
     HubSpotOptions,
@@ -53,14 +48,14 @@ from inkbridge.connectors.hubspot_plan import (
     StatusWrite,
     TaskWrite,
 )
+from inkbridge.connectors.hubspot.rate_limits import RateLimits
+from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.vendor_http.responses import (
     is_retryable_status,
     retry_after,
     send,
 )
-
-__all__ = ["HubSpotConnector", "HubSpotOAuth", "HubSpotOptions", "PrivateAppToken", "from_settings"]
 
 DEFAULT_URL = "https://api.hubapi.com"
 VENDOR_MAX_BATCH = 100
@@ -71,42 +66,6 @@ TASK_TO_CONTACT = 204
 def _code(body: Any, *keys: str) -> str:
     found = (short_code(as_mapping(body).get(k)) for k in keys)
     return next((c for c in found if c), "unknown")
-
-
-@dataclass
-class RateLimits:
-    """The last ``X-HubSpot-RateLimit-*`` values seen; the engine paces itself on them."""
-
-    max: int | None = None
-    remaining: int | None = None
-    interval_ms: int | None = None
-    daily_remaining: int | None = None
-
-    def observe(self, headers: httpx.Headers) -> None:
-        def number(name: str) -> int | None:
-            try:
-                return int(headers[name])
-            except (KeyError, ValueError):
-                return None
-
-        if (remaining := number("x-hubspot-ratelimit-remaining")) is not None:
-            self.remaining = remaining
-            self.max = number("x-hubspot-ratelimit-max") or self.max
-            self.interval_ms = (
-                number("x-hubspot-ratelimit-interval-milliseconds") or self.interval_ms
-            )
-        if (daily := number("x-hubspot-ratelimit-daily-remaining")) is not None:
-            self.daily_remaining = daily
-
-    def wait_for(self, policy: str | None) -> float:
-        """How long to wait after a 429 that carried no ``Retry-After``."""
-        if policy == "DAILY" or self.daily_remaining == 0:
-            # HubSpot resets the daily count at midnight in the account's time zone, which we
-            # do not know: wait until the next UTC midnight, at most a day.
-            now = datetime.now(UTC)
-            midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-            return (midnight - now).total_seconds()
-        return (self.interval_ms or 10_000) / 1000.0
 
 
 class HubSpotConnector:
@@ -412,72 +371,3 @@ class HubSpotConnector:
                 outcomes.fail([task.outbox_id], exc.reason)
                 continue
             existing.add(task.key)  # a replayed task later in the same batch is not created twice
-
-
-def from_settings(
-    name: str, dest: DestinationSettings, client: httpx.AsyncClient
-) -> HubSpotConnector:
-    """Build the connector from config.
-
-    credentials: ``token`` (private app) or ``client_id``/``client_secret``/``refresh_token``
-    (OAuth; ``client_id`` may be given as ``options.client_id`` instead).
-    options: ``envelope_object`` (default ``deals``), ``owners`` (inkbridge owner -> HubSpot owner
-    id), ``subscriptions`` (consent kind -> subscription id), ``lists`` (journey name, or
-    ``suppress``, -> list id), ``legal_basis``, ``legal_basis_explanation``, ``deal_pipeline``,
-    ``deal_stages`` (envelope state -> deal stage id).
-    """
-    creds, options = dest.credentials, dest.options
-    base = (dest.url or DEFAULT_URL).rstrip("/")
-
-    def secret(key: str) -> str:
-        return resolve_secret(creds[key]).get_secret_value()
-
-    auth: HubSpotAuth
-    if "token" in creds:
-        auth = PrivateAppToken(secret("token"))
-    elif {"client_secret", "refresh_token"} <= creds.keys():
-        client_id = secret("client_id") if "client_id" in creds else options.get("client_id")
-        if not isinstance(client_id, str) or not client_id:
-            raise ConfigError(f"destination {name!r}: HubSpot OAuth needs a client_id")
-        auth = HubSpotOAuth(
-            token_url=base + "/oauth/v1/token",
-            client_id=client_id,
-            client_secret=secret("client_secret"),
-            refresh_token=secret("refresh_token"),
-            client=client,
-            timeout=dest.timeout_seconds,
-        )
-    else:
-        raise ConfigError(
-            f"destination {name!r}: HubSpot needs credentials.token or "
-            "credentials.client_secret + credentials.refresh_token"
-        )
-    subscriptions = str_map(name, options, "subscriptions")
-    if not all(v.isdigit() for v in subscriptions.values()):
-        raise ConfigError(f"destination {name!r}: options.subscriptions ids must be numbers")
-    envelope_object = options.get("envelope_object", "deals")
-    if not isinstance(envelope_object, str) or not envelope_object:
-        raise ConfigError(f"destination {name!r}: options.envelope_object must be an object type")
-    pipeline = options.get("deal_pipeline")
-    hub_options = HubSpotOptions(
-        envelope_object=envelope_object,
-        owners=str_map(name, options, "owners"),
-        subscriptions={k: int(v) for k, v in subscriptions.items()},
-        lists=str_map(name, options, "lists"),
-        legal_basis=str(options.get("legal_basis", "CONSENT_WITH_NOTICE")),
-        legal_basis_explanation=str(
-            options.get("legal_basis_explanation", "Consent recorded by inkbridge")
-        ),
-        deal_pipeline=str(pipeline) if pipeline else None,
-        deal_stages=str_map(name, options, "deal_stages"),
-    )
-    return HubSpotConnector(
-        name=name,
-        base_url=base,
-        client=client,
-        auth=auth,
-        options=hub_options,
-        field_overrides=dest.fields,
-        max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
-        timeout=dest.timeout_seconds,
-    )

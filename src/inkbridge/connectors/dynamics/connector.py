@@ -30,20 +30,19 @@ from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors._crm_batch import (
     Outcomes,
     StepRejected,
-    as_mapping,
     chunks,
     first_touch_targets,
     json_body,
     str_map,
 )
 from inkbridge.connectors.base import BatchResult, Change
-from inkbridge.connectors.dynamics_batch import (
+from inkbridge.connectors.dynamics.batch import (
     Operation,
     OperationResult,
     decode_batch,
     encode_batch,
 )
-from inkbridge.connectors.dynamics_plan import (
+from inkbridge.connectors.dynamics.plan import (
     CONTACT_KEY,
     ENVELOPE_KEY,
     ENVELOPE_SET,
@@ -54,6 +53,7 @@ from inkbridge.connectors.dynamics_plan import (
     DynamicsPlanner,
     odata_key,
 )
+from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
 from inkbridge.vendor_http.responses import (

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
 from inkbridge.vendor_http.responses import raise_for_answer, send
@@ -27,10 +28,6 @@ TRANSIENT_WAIT_SECONDS = 30.0
 QUOTA_TIMEZONE = timezone(timedelta(hours=-6))
 TOKEN_CODES = frozenset({"601", "602"})
 TRANSIENT_CODES = frozenset({"604", "608", "611", "713"})
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def seconds_until_quota_reset(now: datetime | None = None) -> float:
@@ -115,7 +112,7 @@ class MarketoApi:
         self.requests += 1 + len(response.history)
         raise_for_answer(self.name, response)
         try:
-            answer = _mapping(response.json())
+            answer = as_mapping(response.json())
         except ValueError:
             raise RetryableError(f"{self.name} answered without JSON") from None
         if answer.get("success") is True:
@@ -126,7 +123,7 @@ class MarketoApi:
 
 def _first_error_code(answer: Mapping[str, Any]) -> str:
     errors = answer.get("errors")
-    first = _mapping(errors[0]) if isinstance(errors, list) and errors else {}
+    first = as_mapping(errors[0]) if isinstance(errors, list) and errors else {}
     return str(first.get("code", "unknown"))
 
 
@@ -140,7 +137,7 @@ class MarketoAuth(ClientCredentialsAuth[str]):
         if response.status_code != 200:
             return False
         try:
-            answer = _mapping(response.json())
+            answer = as_mapping(response.json())
         except ValueError:
             return False
         return answer.get("success") is not True and _first_error_code(answer) in TOKEN_CODES

@@ -8,13 +8,14 @@ attribution; a batch goes out as one ``POST /records/batch/upsert``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
-from inkbridge.domain.attribution import UTM_FIELDS
+from inkbridge.connectors.fields import first_touch_fields
+from inkbridge.connectors.outbound import as_mapping, text
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.vendor_http.responses import raise_for_answer, send
 
@@ -23,51 +24,31 @@ LAST_FACT = "inkbridge_last_fact"
 MAX_RECORD_KEY = 255
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def record_properties(change: Change) -> dict[str, str]:
     """The CRM properties one change sets. Missing values are left out rather than sent empty,
     so a sparse change never blanks a field an earlier one filled."""
-    payload = _mapping(change.payload)
-    envelope = _mapping(payload.get("envelope"))
-    lead = _mapping(payload.get("lead"))
-    first = _mapping(lead.get("first_touch"))
+    record = change.record
+    envelope, lead = record.envelope, record.lead_or_empty
     props: dict[str, str | None] = {
-        "inkbridge_status": _text(envelope.get("state")),
-        "inkbridge_envelope_id": _text(envelope.get("id")),
-        "inkbridge_provider": _text(envelope.get("provider")),
-        "inkbridge_provider_envelope_id": _text(envelope.get("provider_envelope_id")),
-        "inkbridge_template": _text(envelope.get("template_key")),
-        "inkbridge_template_version": _text(envelope.get("template_version")),
-        "inkbridge_delivery_failed": _text(envelope.get("delivery_failed")),
-        "inkbridge_correlation_id": _text(payload.get("correlation_id") or change.correlation_id),
-        "inkbridge_lead_id": _text(envelope.get("lead_id") or lead.get("id")),
-        "email": _text(lead.get("email")),
-        "owner": _text(lead.get("owner")),
+        "inkbridge_status": envelope.state,
+        "inkbridge_envelope_id": envelope.id,
+        "inkbridge_provider": envelope.provider,
+        "inkbridge_provider_envelope_id": envelope.provider_envelope_id,
+        "inkbridge_template": envelope.template_key,
+        "inkbridge_template_version": envelope.template_version,
+        "inkbridge_delivery_failed": envelope.delivery_failed,
+        "inkbridge_correlation_id": record.correlation_id or text(change.correlation_id),
+        "inkbridge_lead_id": envelope.lead_id or lead.id,
+        "email": lead.email,
+        "owner": lead.owner,
         # The newest fact this record carries: lets a retry after an unknown outcome read back
         # whether the earlier write landed, instead of writing it again.
-        LAST_FACT: _text(change.idempotency_key),
+        LAST_FACT: text(change.idempotency_key),
     }
-    for milestone, at in _mapping(envelope.get("milestones")).items():
-        props[f"inkbridge_{milestone}"] = _text(at)
+    for milestone, at in envelope.milestones.items():
+        props[f"inkbridge_{milestone}"] = at
     # First-touch attribution: the CRM keeps the first value it ever saw (never overwritten).
-    for name in UTM_FIELDS:
-        props[f"first_touch_{name}"] = _text(first.get(name))
-    props["first_touch_referrer"] = _text(first.get("referrer"))
-    props["first_touch_landing_page"] = _text(first.get("landing_page"))
-    props["first_touch_at"] = _text(first.get("occurred_at"))
-    for click_id, value in _mapping(first.get("click_ids")).items():
-        props[f"first_touch_{click_id}"] = _text(value)
+    props.update(first_touch_fields(lead.first_touch))
     return {key: value for key, value in props.items() if value is not None}
 
 
@@ -114,7 +95,7 @@ class SandboxCrmConnector:
         if response.status_code == 404:
             return change
         raise_for_answer(self.name, response)
-        last = _mapping(response.json().get("properties")).get(LAST_FACT)
+        last = as_mapping(response.json().get("properties")).get(LAST_FACT)
         facts = list(change.fact_keys or (change.idempotency_key,))
         if last not in facts:
             return change
