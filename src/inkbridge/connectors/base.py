@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from inkbridge.connectors.outbound import OutboundRecord
+from inkbridge.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,10 @@ class Connector(Protocol):
     max_batch: int
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult: ...
+
+
+def checked_batch(name: str, max_batch: int, vendor_max: int) -> int:
+    """``max_batch`` when the vendor takes that many changes in one call, else a ConfigError."""
+    if not 1 <= max_batch <= vendor_max:
+        raise ConfigError(f"destination {name!r}: max_batch must be 1..{vendor_max}")
+    return max_batch

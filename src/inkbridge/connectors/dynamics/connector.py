@@ -35,7 +35,7 @@ from inkbridge.connectors._crm_batch import (
     json_body,
     str_map,
 )
-from inkbridge.connectors.base import BatchResult, Change
+from inkbridge.connectors.base import BatchResult, Change, checked_batch
 from inkbridge.connectors.dynamics.batch import (
     Operation,
     OperationResult,
@@ -95,10 +95,8 @@ class DynamicsConnector:
         max_batch: int = DEFAULT_BATCH,
         timeout: float = 10.0,
     ) -> None:
-        if not 1 <= max_batch <= VENDOR_MAX_BATCH:
-            raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
         self.name = name
-        self.max_batch = max_batch
+        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
         self._api = org_url.rstrip("/") + API_PATH
         self._client = client
         self._auth = auth

@@ -37,7 +37,7 @@ from inkbridge.connectors._crm_batch import (
     json_body,
     short_code,
 )
-from inkbridge.connectors.base import BatchResult, Change
+from inkbridge.connectors.base import BatchResult, Change, checked_batch
 from inkbridge.connectors.hubspot.auth import HubSpotAuth
 from inkbridge.connectors.hubspot.plan import (
     ENVELOPE_KEY,
@@ -50,7 +50,7 @@ from inkbridge.connectors.hubspot.plan import (
 )
 from inkbridge.connectors.hubspot.rate_limits import RateLimits
 from inkbridge.connectors.outbound import as_mapping
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.vendor_http.responses import (
     is_retryable_status,
     retry_after,
@@ -83,10 +83,8 @@ class HubSpotConnector:
         max_batch: int = VENDOR_MAX_BATCH,
         timeout: float = 10.0,
     ) -> None:
-        if not 1 <= max_batch <= VENDOR_MAX_BATCH:
-            raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
         self.name = name
-        self.max_batch = max_batch
+        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
         self._base = base_url.rstrip("/")
         self._client = client
         self._auth = auth

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from inkbridge.connectors import kinds
-from inkbridge.connectors.base import BatchResult, Change, ChangeResult
+from inkbridge.connectors.base import BatchResult, Change, ChangeResult, checked_batch
 from inkbridge.connectors.fields import (
     FIRST_TOUCH_PREFIX,
     canonical_fields,
@@ -31,7 +31,7 @@ from inkbridge.connectors.marketing import rounds_by_key
 from inkbridge.connectors.marketo.api import TRANSIENT_CODES, MarketoApi
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.errors import PermanentError, RetryableError
 
 VENDOR_MAX_BATCH = 300
 MAX_CAMPAIGN_LEADS = 100
@@ -131,10 +131,8 @@ class MarketoConnector:
         max_batch: int = VENDOR_MAX_BATCH,
         timeout: float = 10.0,
     ) -> None:
-        if not 1 <= max_batch <= VENDOR_MAX_BATCH:
-            raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
         self.name = name
-        self.max_batch = max_batch
+        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
         self._api = MarketoApi(
             name,
             base_url,

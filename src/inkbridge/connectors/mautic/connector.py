@@ -21,7 +21,7 @@ import httpx
 
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
-from inkbridge.connectors.base import BatchResult, Change, ChangeResult
+from inkbridge.connectors.base import BatchResult, Change, ChangeResult, checked_batch
 from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
 from inkbridge.connectors.marketing import journey_ids, rounds_by_key
 from inkbridge.connectors.mautic.api import MauticApi
@@ -117,10 +117,8 @@ class MauticConnector:
         max_batch: int = VENDOR_MAX_BATCH,
         timeout: float = 10.0,
     ) -> None:
-        if not 1 <= max_batch <= VENDOR_MAX_BATCH:
-            raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
         self.name = name
-        self.max_batch = max_batch
+        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
         self._api = MauticApi(
             name,
             base_url,

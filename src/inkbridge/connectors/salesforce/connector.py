@@ -38,7 +38,7 @@ from inkbridge.connectors._crm_batch import (
     short_code,
     str_map,
 )
-from inkbridge.connectors.base import BatchResult, Change
+from inkbridge.connectors.base import BatchResult, Change, checked_batch
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.salesforce.auth import (
     SESSION_SECONDS,
@@ -119,10 +119,8 @@ class SalesforceConnector:
         max_batch: int = VENDOR_MAX_BATCH,
         timeout: float = 10.0,
     ) -> None:
-        if not 1 <= max_batch <= VENDOR_MAX_BATCH:
-            raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
         self.name = name
-        self.max_batch = max_batch
+        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
         self._client = client
         self._auth = auth
         self._base = base_url.rstrip("/") if base_url else None

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from inkbridge.connectors.base import BatchResult, Change, ChangeResult
+from inkbridge.connectors.base import BatchResult, Change, ChangeResult, checked_batch
 from inkbridge.connectors.fields import first_touch_fields
 from inkbridge.connectors.outbound import as_mapping, text
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.vendor_http.responses import raise_for_answer, send
 
 VENDOR_MAX_BATCH = 100
@@ -72,10 +72,8 @@ class SandboxCrmConnector:
         max_batch: int = 100,
         service_credential: str | None = None,
     ) -> None:
-        if not 1 <= max_batch <= VENDOR_MAX_BATCH:
-            raise ConfigError(f"destination {name!r}: max_batch must be 1..{VENDOR_MAX_BATCH}")
         self.name = name
-        self.max_batch = max_batch
+        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
         self._base = base_url.rstrip("/")
         self._url = self._base + "/records/batch/upsert"
         self._client = client
