@@ -22,7 +22,7 @@ import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
-from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
+from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.vendor_http.auth import RefreshTokenAuth
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
@@ -156,38 +156,28 @@ class AcrobatSignClient:
         external = text_or_none((agreement.get("externalId") or {}).get("id"))
         metadata = {META_ENVELOPE: external} if external else {}
 
-        def event(
-            kind: EventType, when: datetime, item: dict[str, Any], vendor: str
-        ) -> NormalizedEvent:
-            return NormalizedEvent(
-                type=kind,
-                provider=PROVIDER,
-                provider_envelope_id=provider_envelope_id,
-                occurred_at=when,
-                recipient_id=text_or_none(item.get("participantId")),
-                recipient_email=text_or_none(item.get("participantEmail")),
-                vendor_event=vendor,
-                metadata=dict(metadata),
-            )
+        event = ReportEvents(
+            PROVIDER, provider_envelope_id, metadata, "participantId", "participantEmail"
+        )
 
         events: list[NormalizedEvent] = []
         for item in audit.get("events") or []:
             kind = AUDIT_EVENTS.get(str(item.get("type")))
             if kind is not None:
                 when = _time(item.get("date"), "events[].date")
-                events.append(event(kind, when, item, str(item["type"])))
+                events.append(event(kind, when, str(item["type"]), item))
         events.sort(key=lambda e: e.occurred_at)
         status = str(agreement.get("status", ""))
         if status == "SIGNED":
             signed = [e for e in events if e.type is EventType.RECIPIENT_SIGNED]
             when = signed[-1].occurred_at if signed else self._clock()
-            events.append(event(EventType.DOCUMENT_COMPLETED, when, {}, status))
+            events.append(event(EventType.DOCUMENT_COMPLETED, when, status))
         elif status in {"CANCELLED", "EXPIRED"} and not any(
             e.type in TERMINAL_TYPES for e in events
         ):
             kind = EventType.DOCUMENT_EXPIRED if status == "EXPIRED" else EventType.DOCUMENT_VOIDED
             when = events[-1].occurred_at if events else self._clock()
-            events.append(event(kind, when, {}, status))
+            events.append(event(kind, when, status))
         return events
 
     async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:

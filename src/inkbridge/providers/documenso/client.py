@@ -22,7 +22,7 @@ import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError
-from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
+from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
@@ -115,19 +115,7 @@ class DocumensoClient:
         status = str(envelope.get("status", ""))
         updated = _time(envelope.get("updatedAt"), "updatedAt")
 
-        def event(
-            kind: EventType, when: datetime, vendor: str, recipient: dict[str, Any] | None = None
-        ) -> NormalizedEvent:
-            return NormalizedEvent(
-                type=kind,
-                provider=PROVIDER,
-                provider_envelope_id=provider_envelope_id,
-                occurred_at=when,
-                recipient_id=text_or_none(recipient.get("id")) if recipient else None,
-                recipient_email=text_or_none(recipient.get("email")) if recipient else None,
-                vendor_event=vendor,
-                metadata=dict(metadata),
-            )
+        event = ReportEvents(PROVIDER, provider_envelope_id, metadata)
 
         if status == "DRAFT":
             return []

@@ -19,6 +19,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import (
     META_ENVELOPE,
+    ReportEvents,
     inkbridge_metadata,
     parse_time,
     text_or_none,
@@ -137,19 +138,7 @@ class DocuSealClient:
             if external:
                 metadata.setdefault(META_ENVELOPE, external)
 
-        def event(
-            kind: EventType, when: datetime, vendor: str, who: dict[str, Any] | None = None
-        ) -> NormalizedEvent:
-            return NormalizedEvent(
-                type=kind,
-                provider=PROVIDER,
-                provider_envelope_id=provider_envelope_id,
-                occurred_at=when,
-                recipient_id=text_or_none(who.get("id")) if who else None,
-                recipient_email=text_or_none(who.get("email")) if who else None,
-                vendor_event=vendor,
-                metadata=dict(metadata),
-            )
+        event = ReportEvents(PROVIDER, provider_envelope_id, metadata)
 
         events = [event(EventType.DOCUMENT_SENT, _time(submission.get("created_at")), "created")]
         for submitter in submitters:

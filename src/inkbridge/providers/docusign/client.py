@@ -23,6 +23,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import (
     META_ENVELOPE,
+    ReportEvents,
     inkbridge_metadata,
     object_at,
     parse_time,
@@ -284,6 +285,7 @@ def envelope_events(
     status = str(envelope.get("status") or "").lower()
     changed = envelope.get("statusChangedDateTime") or envelope.get("lastModifiedDateTime")
     events: list[NormalizedEvent] = []
+    report = ReportEvents(provider, envelope_id, metadata, "recipientId")
 
     def add(
         event_type: EventType,
@@ -291,18 +293,7 @@ def envelope_events(
         vendor_event: str,
         recipient: dict[str, Any] | None = None,
     ) -> None:
-        events.append(
-            NormalizedEvent(
-                type=event_type,
-                provider=provider,
-                provider_envelope_id=envelope_id,
-                occurred_at=parse_time(when, vendor_event),
-                recipient_id=text_or_none(recipient.get("recipientId")) if recipient else None,
-                recipient_email=text_or_none(recipient.get("email")) if recipient else None,
-                vendor_event=vendor_event,
-                metadata=dict(metadata),
-            )
-        )
+        events.append(report(event_type, parse_time(when, vendor_event), vendor_event, recipient))
 
     sent = envelope.get("sentDateTime") or envelope.get("initialSentDateTime")
     if sent:

@@ -27,6 +27,7 @@ from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.providers._common import (
     INKBRIDGE_METADATA_KEYS,
     META_ENVELOPE,
+    ReportEvents,
     inkbridge_metadata,
     object_at,
     text_or_none,
@@ -173,16 +174,8 @@ class DropboxSignClient:
         response = await self._send("GET", f"/signature_request/{provider_envelope_id}", None)
         if response.status_code == 410:
             # Dropbox Sign answers 410 for a canceled request; its cancel time is not kept.
-            voided = _normalized(
-                self.provider,
-                provider_envelope_id,
-                EventType.DOCUMENT_VOIDED,
-                now,
-                {},
-                None,
-                "signature_request_canceled",
-            )
-            return [voided]
+            event = ReportEvents(self.provider, provider_envelope_id, {})
+            return [event(EventType.DOCUMENT_VOIDED, now, "signature_request_canceled")]
         data = self._read(response)
         return request_events(
             object_at(data, "signature_request"), self.provider, provider_envelope_id, now
@@ -254,27 +247,6 @@ def _signature_of(request: dict[str, Any], signer: Signer) -> str:
     return signature_id
 
 
-def _normalized(
-    provider: str,
-    request_id: str,
-    event_type: EventType,
-    when: datetime,
-    metadata: dict[str, str],
-    signature: dict[str, Any] | None,
-    vendor_event: str,
-) -> NormalizedEvent:
-    return NormalizedEvent(
-        type=event_type,
-        provider=provider,
-        provider_envelope_id=request_id,
-        occurred_at=when,
-        recipient_id=text_or_none(signature.get("signature_id")) if signature else None,
-        recipient_email=text_or_none(signature.get("signer_email_address")) if signature else None,
-        vendor_event=vendor_event,
-        metadata=dict(metadata),
-    )
-
-
 def _at(value: Any) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, tz=UTC)
@@ -289,11 +261,12 @@ def request_events(
     so they are dated when observed (``now``)."""
     metadata = inkbridge_metadata(object_at(request, "metadata"))
     events: list[NormalizedEvent] = []
+    report = ReportEvents(provider, request_id, metadata, "signature_id", "signer_email_address")
 
     def add(
         event_type: EventType, when: datetime, vendor: str, sig: dict[str, Any] | None = None
     ) -> None:
-        events.append(_normalized(provider, request_id, event_type, when, metadata, sig, vendor))
+        events.append(report(event_type, when, vendor, sig))
 
     created = _at(request.get("created_at"))
     if created is not None:
