@@ -78,3 +78,13 @@ def map_fields(
 
 def is_first_touch(canonical_name: str) -> bool:
     return canonical_name.startswith(FIRST_TOUCH_PREFIX)
+
+
+def map_split(
+    fields: Mapping[str, str], defaults: Mapping[str, str], overrides: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``map_fields`` in two parts: the plain fields, and the first-touch fields a destination
+    writes only where it holds no value yet."""
+    plain = {k: v for k, v in fields.items() if not is_first_touch(k)}
+    first = {k: v for k, v in fields.items() if is_first_touch(k)}
+    return map_fields(plain, defaults, overrides), map_fields(first, defaults, overrides)

@@ -1,12 +1,13 @@
 """What the marketing destinations (Marketo, Mautic) share: sending at most one change per lead
-at a time, and reading ``options.journeys``."""
+at a time, reading ``options.journeys``, whether a journey may be entered, and what a consent
+change says about marketing email."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from inkbridge.connectors.outbound import as_mapping
+from inkbridge.connectors.outbound import OutboundRecord, as_mapping
 from inkbridge.errors import ConfigError
 
 
@@ -52,3 +53,27 @@ def journey_ids(name: str, raw: Any, target_key: str) -> dict[str, tuple[int | N
             )
         journeys[str(journey)] = (first, campaign_id)
     return journeys
+
+
+def journey_refusal(record: OutboundRecord, target: object | None, destination: str) -> str | None:
+    """Why a ``journey.enter`` change is not sent (no marketing consent, or a journey this
+    destination has no target for); None when it may be."""
+    if not record.marketing_allowed:
+        return "no marketing consent: journey not entered"
+    if target is None:
+        return f"journey {record.journey!r} is not configured for {destination}"
+    return None
+
+
+def ids(value: int | None) -> tuple[int, ...]:
+    """A list, segment or campaign to add the lead to, if configured."""
+    return () if value is None else (value,)
+
+
+def marketing_email_status(record: OutboundRecord) -> str | None:
+    """What a ``contact.consent`` change says of marketing email: ``granted``, ``withdrawn`` or
+    ``denied``; None when it says nothing the destination acts on. Consent is written by consent
+    changes only: other kinds carry a snapshot that may be older than the latest consent change.
+    """
+    status = record.lead_or_empty.consent.get("marketing_email")
+    return status if status in {"granted", "withdrawn", "denied"} else None

@@ -24,10 +24,14 @@ from inkbridge.connectors.base import BatchResult, Change, ChangeResult, checked
 from inkbridge.connectors.fields import (
     FIRST_TOUCH_PREFIX,
     canonical_fields,
-    is_first_touch,
-    map_fields,
+    map_split,
 )
-from inkbridge.connectors.marketing import rounds_by_key
+from inkbridge.connectors.marketing import (
+    ids,
+    journey_refusal,
+    marketing_email_status,
+    rounds_by_key,
+)
 from inkbridge.connectors.marketo.api import TRANSIENT_CODES, MarketoApi
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
@@ -163,35 +167,23 @@ class MarketoConnector:
         elif not key_value:
             problem = f"change has no {lookup_source} to find the Marketo lead by"
         if change.kind == kinds.JOURNEY_ENTER and problem is None:
-            name = record.journey
-            target = self._journeys.get(name)
-            if not record.marketing_allowed:
-                problem = "no marketing consent: journey not entered"
-            elif target is None:
-                problem = f"journey {name!r} is not configured for {self.name}"
-            else:
-                pending.list_ids = () if target.list_id is None else (target.list_id,)
-                pending.campaign_ids = () if target.campaign_id is None else (target.campaign_id,)
+            target = self._journeys.get(record.journey)
+            problem = journey_refusal(record, target, self.name)
+            if target is not None:
+                pending.list_ids = ids(target.list_id)
+                pending.campaign_ids = ids(target.campaign_id)
         if problem is not None:
             pending.failed = ChangeResult(change.outbox_id, ok=False, error=problem)
             return pending
-        plain = {k: v for k, v in fields.items() if not is_first_touch(k)}
-        pending.record = {**map_fields(plain, DEFAULT_FIELDS, self._fields)}
-        pending.record[self._lookup_field] = key_value
-        pending.first_touch = map_fields(
-            {k: v for k, v in fields.items() if is_first_touch(k)}, DEFAULT_FIELDS, self._fields
-        )
-        # Consent is written by consent changes only: other kinds carry a snapshot that may be
-        # older than the latest consent change.
+        plain, pending.first_touch = map_split(fields, DEFAULT_FIELDS, self._fields)
+        lead: dict[str, Any] = {**plain, self._lookup_field: key_value}
+        pending.record = lead
         if change.kind == kinds.CONTACT_CONSENT:
-            consent = record.lead_or_empty.consent
-            status = consent.get("marketing_email")
-            if status in {"withdrawn", "denied"}:
-                pending.record["unsubscribed"] = True
-            elif status == "granted":
-                pending.record["unsubscribed"] = False
+            status = marketing_email_status(record)
+            if status is not None:
+                lead["unsubscribed"] = status != "granted"
         elif change.kind == kinds.MARKETING_SUPPRESS:
-            pending.record["unsubscribed"] = True
+            lead["unsubscribed"] = True
             if self._suppress_list_id is not None:
                 pending.list_ids = (self._suppress_list_id,)
         return pending

@@ -22,8 +22,14 @@ import httpx
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult, checked_batch
-from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
-from inkbridge.connectors.marketing import journey_ids, rounds_by_key
+from inkbridge.connectors.fields import canonical_fields, map_split
+from inkbridge.connectors.marketing import (
+    ids,
+    journey_ids,
+    journey_refusal,
+    marketing_email_status,
+    rounds_by_key,
+)
 from inkbridge.connectors.mautic.api import MauticApi
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
@@ -139,38 +145,27 @@ class MauticConnector:
         fields = canonical_fields(record)
         email = fields.get("email", "")
         defaults = default_aliases(list(fields))
-        plain = {k: v for k, v in fields.items() if not is_first_touch(k)}
         pending = _Pending(
-            change,
-            email.strip().lower(),
-            map_fields(plain, defaults, self._fields),
-            map_fields(
-                {k: v for k, v in fields.items() if is_first_touch(k)}, defaults, self._fields
-            ),
+            change, email.strip().lower(), *map_split(fields, defaults, self._fields)
         )
         if change.kind not in SUPPORTED:
             pending.fail(f"{self.name} does not take {change.kind} changes")
         elif not email:
             pending.fail("change has no lead email to find the Mautic contact by")
         elif change.kind == kinds.JOURNEY_ENTER:
-            name = record.journey
-            target = self._journeys.get(name)
-            if not record.marketing_allowed:
-                pending.fail("no marketing consent: journey not entered")
-            elif target is None:
-                pending.fail(f"journey {name!r} is not configured for {self.name}")
-            else:
-                pending.segment_ids = () if target.segment_id is None else (target.segment_id,)
-                pending.campaign_ids = () if target.campaign_id is None else (target.campaign_id,)
+            target = self._journeys.get(record.journey)
+            refusal = journey_refusal(record, target, self.name)
+            if refusal is not None:
+                pending.fail(refusal)
+            elif target is not None:
+                pending.segment_ids = ids(target.segment_id)
+                pending.campaign_ids = ids(target.campaign_id)
         elif change.kind == kinds.CONTACT_CONSENT:
-            # Consent is written by consent changes only: other kinds carry a snapshot that may
-            # be older than the latest consent change.
-            consent = record.lead_or_empty.consent
-            status = consent.get("marketing_email")
-            if status in {"withdrawn", "denied"}:
-                pending.dnc, pending.dnc_comment = "add", f"{DNC_COMMENT_PREFIX} consent {status}"
-            elif status == "granted":
+            status = marketing_email_status(record)
+            if status == "granted":
                 pending.dnc = "remove"
+            elif status is not None:
+                pending.dnc, pending.dnc_comment = "add", f"{DNC_COMMENT_PREFIX} consent {status}"
         elif change.kind == kinds.MARKETING_SUPPRESS:
             pending.dnc, pending.dnc_comment = "add", f"{DNC_COMMENT_PREFIX} suppressed"
             if self._suppress_segment_id is not None:
