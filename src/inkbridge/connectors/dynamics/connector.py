@@ -33,6 +33,7 @@ from inkbridge.connectors._crm_batch import (
     chunks,
     first_touch_targets,
     json_body,
+    step_refusal,
     str_map,
 )
 from inkbridge.connectors.base import BatchResult, Change, checked_batch
@@ -54,12 +55,11 @@ from inkbridge.connectors.dynamics.plan import (
     odata_key,
 )
 from inkbridge.connectors.outbound import as_mapping
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.errors import ConfigError, RetryableError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
 from inkbridge.vendor_http.responses import (
     is_retryable_status,
     parse_retry_after,
-    retry_after,
     send,
 )
 
@@ -143,11 +143,7 @@ class DynamicsConnector:
             return response
         error = as_mapping(as_mapping(json_body(response)).get("error")).get("code")
         reason = f"{self.name} answered {status}" + (f" ({error})" if error else "")
-        if is_retryable_status(status):
-            raise RetryableError(reason, retry_after=retry_after(response))
-        if status in (401, 403):
-            raise PermanentError(reason)
-        raise StepRejected(reason)
+        raise step_refusal(reason, response)
 
     # -- the batch ----------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from inkbridge.connectors._crm_batch import (
     first_touch_targets,
     json_body,
     short_code,
+    step_refusal,
 )
 from inkbridge.connectors.base import BatchResult, Change, checked_batch
 from inkbridge.connectors.hubspot.auth import HubSpotAuth
@@ -50,7 +51,7 @@ from inkbridge.connectors.hubspot.plan import (
 )
 from inkbridge.connectors.hubspot.rate_limits import RateLimits
 from inkbridge.connectors.outbound import as_mapping
-from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.errors import RetryableError
 from inkbridge.vendor_http.responses import (
     is_retryable_status,
     retry_after,
@@ -123,9 +124,7 @@ class HubSpotConnector:
                 f"{self.name} answered {status}", retry_after=retry_after(response)
             )
         reason = f"{self.name} answered {status} ({_code(data, 'category', 'status')})"
-        if status in (401, 403):
-            raise PermanentError(reason)
-        raise StepRejected(reason)
+        raise step_refusal(reason, response)
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         outcomes = Outcomes()

@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 
 from inkbridge.connectors.outbound import as_mapping
+from inkbridge.connectors.rest_api import RestApi
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
-from inkbridge.vendor_http.responses import raise_for_answer, send
+from inkbridge.vendor_http.responses import raise_for_answer
 
 TOKEN_MARGIN_SECONDS = 60.0
 RATE_WAIT_SECONDS = 20.0  # 606/615: the call-rate window is 20 s
@@ -48,7 +49,7 @@ def error_for(name: str, code: str) -> RetryableError | PermanentError:
     return PermanentError(reason)
 
 
-class MarketoApi:
+class MarketoApi(RestApi):
     """Authenticated calls to one Marketo instance; ``requests`` counts REST calls made."""
 
     def __init__(
@@ -62,12 +63,8 @@ class MarketoApi:
         identity_url: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.name = name
-        self._base = base_url.rstrip("/")
-        self._identity = (identity_url or self._base + "/identity").rstrip("/")
-        self._client = client
-        self._timeout = httpx.Timeout(timeout)
-        self._auth = MarketoAuth(
+        self._identity = (identity_url or base_url.rstrip("/") + "/identity").rstrip("/")
+        self._token = MarketoAuth(
             token_url=self._identity + "/oauth/token",
             client=client,
             label=f"{name} identity",
@@ -77,13 +74,13 @@ class MarketoApi:
             timeout=timeout,
             margin=TOKEN_MARGIN_SECONDS,
         )
-        self.requests = 0
+        super().__init__(name, base_url, client, timeout, self._token)
 
     # -- access token --------------------------------------------------------------------------
 
     async def access_token(self) -> str:
         """The cached token, fetched when missing or near expiry."""
-        return await self._auth.token()
+        return await self._token.token()
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -98,23 +95,9 @@ class MarketoApi:
     ) -> list[Any]:
         """The ``result`` of a successful answer; the auth refreshes the token once on
         601/602, and a second refusal is retryable like any transient code."""
-        response = await send(
-            self._client,
-            self.name,
-            method,
-            self._base + path,
-            params=params,
-            json=body,
-            data=form,
-            auth=self._auth,
-            timeout=self._timeout,
-        )
-        self.requests += 1 + len(response.history)
+        response = await self._send(method, path, params=params, json=body, data=form)
         raise_for_answer(self.name, response)
-        try:
-            answer = as_mapping(response.json())
-        except ValueError:
-            raise RetryableError(f"{self.name} answered without JSON") from None
+        answer = as_mapping(self._json(response))
         if answer.get("success") is True:
             result = answer.get("result")
             return list(result) if isinstance(result, list) else []

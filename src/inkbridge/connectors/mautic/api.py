@@ -8,14 +8,15 @@ from typing import Any
 
 import httpx
 
-from inkbridge.errors import ConfigError, RetryableError
+from inkbridge.connectors.rest_api import RestApi
+from inkbridge.errors import ConfigError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
-from inkbridge.vendor_http.responses import raise_for_answer, send
+from inkbridge.vendor_http.responses import raise_for_answer
 
 TOKEN_MARGIN_SECONDS = 60.0
 
 
-class MauticApi:
+class MauticApi(RestApi):
     """Authenticated calls to one Mautic instance; ``requests`` counts API calls made."""
 
     def __init__(
@@ -30,9 +31,9 @@ class MauticApi:
         password: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._auth: httpx.Auth
+        auth: httpx.Auth
         if client_id and client_secret:
-            self._auth = ClientCredentialsAuth[str](
+            auth = ClientCredentialsAuth[str](
                 token_url=base_url.rstrip("/") + "/oauth/v2/token",
                 client=client,
                 label=name,
@@ -43,16 +44,12 @@ class MauticApi:
                 margin=TOKEN_MARGIN_SECONDS,
             )
         elif username and password:
-            self._auth = httpx.BasicAuth(username, password)
+            auth = httpx.BasicAuth(username, password)
         else:
             raise ConfigError(
                 f"destination {name!r}: client_id + client_secret, or username + password"
             )
-        self.name = name
-        self._base = base_url.rstrip("/")
-        self._client = client
-        self._timeout = httpx.Timeout(timeout)
-        self.requests = 0
+        super().__init__(name, base_url, client, timeout, auth)
 
     async def call(
         self,
@@ -65,21 +62,8 @@ class MauticApi:
     ) -> Any:
         """The decoded answer; None for a 404 when ``missing_ok``."""
         # OAuth: a token that expired early or was revoked is fetched again once on a 401.
-        response = await send(
-            self._client,
-            self.name,
-            method,
-            self._base + path,
-            params=params,
-            json=body,
-            auth=self._auth,
-            timeout=self._timeout,
-        )
-        self.requests += 1 + len(response.history)
+        response = await self._send(method, path, params=params, json=body)
         if response.status_code == 404 and missing_ok:
             return None
         raise_for_answer(self.name, response)
-        try:
-            return response.json()
-        except ValueError:
-            raise RetryableError(f"{self.name} answered without JSON") from None
+        return self._json(response)

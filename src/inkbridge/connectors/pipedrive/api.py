@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
+from inkbridge.connectors.rest_api import RestApi
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.vendor_http.responses import raise_for_answer, send, wait_hint
+from inkbridge.vendor_http.responses import raise_for_answer, wait_hint
 
 
 def _number(value: str | None) -> float | None:
@@ -23,7 +24,7 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-class PipedriveApi:
+class PipedriveApi(RestApi):
     """Calls to one Pipedrive company; ``requests`` counts them, ``limits`` holds the last
     ``x-ratelimit-remaining`` / ``x-daily-requests-left`` seen."""
 
@@ -39,16 +40,12 @@ class PipedriveApi:
     ) -> None:
         # A header rather than the ?api_token= query parameter: URLs end up in logs.
         if api_token:
-            self._auth = {"x-api-token": api_token}
+            self._headers = {"x-api-token": api_token}
         elif access_token:
-            self._auth = {"authorization": f"Bearer {access_token}"}
+            self._headers = {"authorization": f"Bearer {access_token}"}
         else:
             raise ConfigError(f"destination {name!r}: credentials.api_token or access_token")
-        self.name = name
-        self._base = base_url.rstrip("/")
-        self._client = client
-        self._timeout = httpx.Timeout(timeout)
-        self.requests = 0
+        super().__init__(name, base_url, client, timeout)
         self.limits: dict[str, int] = {}
 
     async def call(
@@ -60,17 +57,7 @@ class PipedriveApi:
         body: Mapping[str, Any] | None = None,
     ) -> Any | None:
         """The ``data`` of a successful answer; None for a 404 (the caller's id went stale)."""
-        response = await send(
-            self._client,
-            self.name,
-            method,
-            self._base + path,
-            params=params,
-            json=body,
-            headers=self._auth,
-            timeout=self._timeout,
-        )
-        self.requests += 1
+        response = await self._send(method, path, params=params, json=body, headers=self._headers)
         self._note_limits(response)
         if response.status_code == 404:
             return None
@@ -79,12 +66,7 @@ class PipedriveApi:
             # daily token budget sends Retry-After.
             raise RetryableError(f"{self.name} answered 429", retry_after=wait_hint(response))
         raise_for_answer(self.name, response)
-        try:
-            answer = response.json()
-        except ValueError:
-            raise RetryableError(
-                f"{self.name} answered {response.status_code} without JSON"
-            ) from None
+        answer = self._json(response, f"answered {response.status_code} without JSON")
         if not isinstance(answer, dict) or answer.get("success") is not True:
             raise PermanentError(f"{self.name} answered success=false")
         return answer.get("data")

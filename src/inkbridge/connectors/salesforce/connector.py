@@ -36,6 +36,7 @@ from inkbridge.connectors._crm_batch import (
     first_touch_targets,
     json_body,
     short_code,
+    step_refusal,
     str_map,
 )
 from inkbridge.connectors.base import BatchResult, Change, checked_batch
@@ -59,9 +60,8 @@ from inkbridge.connectors.salesforce.plan import (
     SalesforceOptions,
     SalesforcePlanner,
 )
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.errors import ConfigError, RetryableError
 from inkbridge.vendor_http.responses import (
-    is_retryable_status,
     retry_after,
     send,
 )
@@ -163,11 +163,7 @@ class SalesforceConnector:
         if code == "REQUEST_LIMIT_EXCEEDED":
             wait = retry_after(response) or self._options.limit_retry_seconds
             raise RetryableError(reason, retry_after=wait)
-        if is_retryable_status(status):
-            raise RetryableError(reason, retry_after=retry_after(response))
-        if status in (401, 403):
-            raise PermanentError(reason)
-        raise StepRejected(reason)
+        raise step_refusal(reason, response)
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         outcomes = Outcomes()
