@@ -30,7 +30,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest, WebhookAdapter
 
 SECRET_HEADER = "x-documenso-secret"  # noqa: S105 - a header name, not a secret
 DELIVERY_ID_HEADER = "x-documenso-delivery-id"
@@ -103,7 +103,8 @@ def _envelope_id(document: dict[str, Any]) -> str | None:
 
 
 class DocumensoAdapter(WebhookAdapter):
-    """Inbound adapter for Documenso document webhooks."""
+    """Inbound adapter for Documenso document webhooks. Acknowledged with the default 200
+    within 10 s: a redirect would count as a failure, so none is ever sent."""
 
     provider = "documenso"
     content_types = frozenset({"application/json"})
@@ -138,10 +139,6 @@ class DocumensoAdapter(WebhookAdapter):
                 text_or_none(document.get("updatedAt")) or "",
             ]
         )
-
-    def acknowledge(self, request: InboundRequest) -> Acknowledgement:
-        # A 2xx within 10 s; a redirect would count as a failure, so none is ever sent.
-        return Acknowledgement(status=200)
 
     def parse(self, request: InboundRequest) -> list[NormalizedEvent]:
         body = load_json_object(request.body)

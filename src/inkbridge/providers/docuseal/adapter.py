@@ -29,7 +29,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest, WebhookAdapter
 
 SIGNATURE_HEADER = "x-docuseal-signature"
 
@@ -62,7 +62,8 @@ def _metadata(data: dict[str, Any]) -> dict[str, str]:
 
 
 class DocuSealAdapter(WebhookAdapter):
-    """Inbound adapter for DocuSeal form and submission webhooks."""
+    """Inbound adapter for DocuSeal form and submission webhooks. Acknowledged with the
+    default 200: DocuSeal counts any status below 400 as delivered."""
 
     provider = "docuseal"
     content_types = frozenset({"application/json"})
@@ -98,10 +99,6 @@ class DocuSealAdapter(WebhookAdapter):
         if event_type is None or record_id is None:
             raise MalformedPayload("body must carry 'event_type' and 'data.id'")
         return composite_key([event_type, record_id, text_or_none(body.get("timestamp")) or ""])
-
-    def acknowledge(self, request: InboundRequest) -> Acknowledgement:
-        # DocuSeal counts any status below 400 as delivered.
-        return Acknowledgement(status=200)
 
     def parse(self, request: InboundRequest) -> list[NormalizedEvent]:
         body = load_json_object(request.body)

@@ -28,7 +28,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest, WebhookAdapter
 
 SIGNATURE_HEADER_PREFIX = "x-docusign-signature-"
 # DocuSign allows up to 100 active Connect keys, hence up to 100 signature headers.
@@ -104,7 +104,8 @@ def _custom_fields(summary: dict[str, Any]) -> dict[str, str]:
 
 
 class DocuSignConnectAdapter(WebhookAdapter):
-    """Inbound adapter for DocuSign Connect JSON SIM messages."""
+    """Inbound adapter for DocuSign Connect JSON SIM messages. Acknowledged with the default
+    200: any 2xx acknowledges a Connect delivery (with "Require Acknowledgement" on)."""
 
     provider = "docusign"
     content_types = frozenset({"application/json"})
@@ -145,10 +146,6 @@ class DocuSignConnectAdapter(WebhookAdapter):
                 text_or_none(payload.get("generatedDateTime")) or "",
             ]
         )
-
-    def acknowledge(self, request: InboundRequest) -> Acknowledgement:
-        # Any 2xx acknowledges a Connect delivery (with "Require Acknowledgement" on).
-        return Acknowledgement(status=200)
 
     def parse(self, request: InboundRequest) -> list[NormalizedEvent]:
         payload = load_json_object(request.body)

@@ -28,7 +28,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest, WebhookAdapter
 
 SIGNATURE_PARAM = "signature"
 EVENT_ID_HEADER = "x-pandadoc-webhook-event-id"
@@ -70,7 +70,8 @@ def _completed_by(data: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 class PandaDocAdapter(WebhookAdapter):
-    """Inbound adapter for PandaDoc document webhooks."""
+    """Inbound adapter for PandaDoc document webhooks. Acknowledged with the default 200;
+    never 410, which would deactivate the webhook."""
 
     provider = "pandadoc"
     content_types = frozenset({"application/json"})
@@ -107,10 +108,6 @@ class PandaDocAdapter(WebhookAdapter):
                 ]
             )
         return composite_key(parts)
-
-    def acknowledge(self, request: InboundRequest) -> Acknowledgement:
-        # Any 200 will do; never 410, which would deactivate the webhook.
-        return Acknowledgement(status=200)
 
     def parse(self, request: InboundRequest) -> list[NormalizedEvent]:
         events: list[NormalizedEvent] = []
