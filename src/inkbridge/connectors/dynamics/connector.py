@@ -2,7 +2,7 @@
 activities, upserted by alternate key in Web API ``$batch`` requests.
 
 Each change becomes change sets (the writes of one change set land together or not at all;
-``dynamics_plan`` decides what to write):
+``plan`` decides what to write):
 
 - the contact, ``PATCH contacts(inkbridge_leadid='…')`` (an upsert by alternate key), with
   first touch only where Dataverse's value is empty (one ``GET`` per batch reads the existing

@@ -1,5 +1,5 @@
 """The HubSpot destination: envelope records, contacts, consent, list memberships and tasks,
-written through HubSpot's CRM v3/v4 batch APIs (``hubspot_plan`` decides what to write).
+written through HubSpot's CRM v3/v4 batch APIs (``plan`` decides what to write).
 
 One ``apply`` runs these steps, each batched (at most 100 inputs per call):
 

@@ -1,5 +1,5 @@
 """The Salesforce destination: envelope records, Leads (or Contacts), consent and Tasks written
-with sObject Collections upserts by inkbridge-owned External ID fields (``salesforce_plan``
+with sObject Collections upserts by inkbridge-owned External ID fields (``plan``
 decides what to write).
 
 Shapes:
