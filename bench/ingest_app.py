@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from inkbridge import metrics
 from inkbridge.api.webhooks import build_ingest_app, respond
 from inkbridge.providers.registry import ConnectionBinding
-from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
+from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.store.database import Databases
 from inkbridge.store.migrate import upgrade_all
 from inkbridge.store.receipt_writer import WriterPool

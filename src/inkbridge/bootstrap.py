@@ -7,7 +7,6 @@ the ``providers`` and ``destinations`` dicts, so a test that swaps a client in s
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,15 +15,19 @@ from pathlib import Path
 import httpx
 
 from inkbridge.config import (
-    SANDBOX_CONNECTION,
-    ConnectionSettings,
     DestinationSettings,
     Settings,
     resolve_secret,
 )
-from inkbridge.connectors.base import Connector
+from inkbridge.connectors import registry as connector_registry
 from inkbridge.connectors.throttle import ThrottledTransport, bucket_for
-from inkbridge.errors import ConfigError
+
+# Re-exported: the sandbox mounts and tests read where the sandbox apps live from here.
+from inkbridge.local_site import SANDBOX_CRM_PATH as SANDBOX_CRM_PATH
+from inkbridge.local_site import SANDBOX_MARKETING_PATH as SANDBOX_MARKETING_PATH
+from inkbridge.local_site import SANDBOX_PROVIDER_PATH as SANDBOX_PROVIDER_PATH
+from inkbridge.local_site import LocalSite
+from inkbridge.providers import registry as provider_registry
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
 from inkbridge.services.envelopes import Envelopes
@@ -37,10 +40,6 @@ from inkbridge.services.signer_sessions import SignerSessions
 from inkbridge.services.triggers import Triggers
 from inkbridge.store import migrate
 from inkbridge.store.database import Databases
-
-SANDBOX_PROVIDER_PATH = "/sandbox/provider"
-SANDBOX_CRM_PATH = "/sandbox/crm"
-SANDBOX_MARKETING_PATH = "/sandbox/marketing"
 
 
 @dataclass
@@ -72,50 +71,21 @@ class Container:
         self.databases.dispose()
 
 
-def _destination_url(settings: Settings, dest: DestinationSettings) -> str:
-    if dest.url:
-        return dest.url.rstrip("/")
-    base = settings.server.base_url
-    if dest.kind == "sandbox_crm":
-        return base + SANDBOX_CRM_PATH
-    if dest.kind == "sandbox_marketing":
-        return base + SANDBOX_MARKETING_PATH
-    raise ConfigError(f"destination of kind {dest.kind!r} needs a url")
-
-
 def build_connector(
     settings: Settings, name: str, dest: DestinationSettings, http: httpx.AsyncClient
 ) -> Destination:
-    """The connector of a destination: sandbox and webhook here, vendors by module convention
-    (``inkbridge.connectors.<kind>.from_settings(name, dest, client)``)."""
-    from inkbridge.connectors.sandbox_crm import SandboxCrmConnector
-    from inkbridge.connectors.webhook import OutboundWebhookConnector
+    """The connector of a destination, built by its kind's record in the connector registry."""
+    kind = connector_registry.kind_of(name, dest)
+    connector = kind.build(name, dest, http, local_site(settings))
+    return Destination(name=name, settings=dest, connector=connector, coalesce=kind.coalesce)
 
-    if dest.kind in {"sandbox_crm", "sandbox_marketing"}:
-        connector: Connector = SandboxCrmConnector(
-            name=name,
-            base_url=_destination_url(settings, dest),
-            client=http,
-            max_batch=min(dest.batch_size, 100),
-            service_credential=sandbox_credential(settings, SANDBOX_CONNECTION),
-        )
-        return Destination(name=name, settings=dest, connector=connector, coalesce=True)
-    if dest.kind == "webhook":
-        if not dest.secret:
-            raise ConfigError(f"webhook destination {name!r} needs a secret reference")
-        connector = OutboundWebhookConnector(
-            name=name,
-            url=_destination_url(settings, dest),
-            secret=resolve_secret(dest.secret).get_secret_value(),
-            client=http,
-        )
-        return Destination(name=name, settings=dest, connector=connector, coalesce=False)
-    try:
-        module = importlib.import_module(f"inkbridge.connectors.{dest.kind}")
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"destination {name!r}: no connector for {dest.kind!r}") from exc
-    connector = module.from_settings(name, dest, http)
-    return Destination(name=name, settings=dest, connector=connector, coalesce=True)
+
+def local_site(settings: Settings) -> LocalSite:
+    """This server as the sandbox vendors' clients reach it."""
+    return LocalSite(
+        base_url=settings.server.base_url,
+        sandbox_credential=lambda connection: sandbox_credential(settings, connection),
+    )
 
 
 def sandbox_credential(settings: Settings, connection: str) -> str | None:
@@ -129,100 +99,12 @@ def sandbox_credential(settings: Settings, connection: str) -> str | None:
     return service_credential(resolve_secret(conn.secrets[0]).get_secret_value())
 
 
-def _option(connection: str, conn: ConnectionSettings, name: str) -> str:
-    value = conn.options.get(name)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"connection {connection!r} needs options.{name}")
-    return value
-
-
-def _secret_option(connection: str, conn: ConnectionSettings, name: str) -> str:
-    return resolve_secret(_option(connection, conn, name)).get_secret_value()
-
-
-def _api_key(connection: str, conn: ConnectionSettings) -> str:
-    if not conn.api_key:
-        raise ConfigError(f"connection {connection!r} needs api_key (a secret reference)")
-    return resolve_secret(conn.api_key).get_secret_value()
-
-
 def build_provider(
     settings: Settings, connection: str, http: httpx.AsyncClient
 ) -> ProviderClient | None:
     """The API client of a connection, or None when it only receives webhooks."""
     conn = settings.connections[connection]
-    if conn.provider == "sandbox":
-        from inkbridge.providers.sandbox import SandboxProviderClient
-
-        url = (conn.api_url or settings.server.base_url + SANDBOX_PROVIDER_PATH).rstrip("/")
-        return SandboxProviderClient(
-            base_url=url, client=http, service_credential=sandbox_credential(settings, connection)
-        )
-    if conn.provider == "standard_webhooks":
-        return None
-    if conn.api_url is None and conn.api_key is None and not conn.options:
-        return None  # webhooks only: no sending, no reconciliation
-    if conn.provider == "docusign":
-        from inkbridge.providers.docusign_client import DocuSignClient
-
-        return DocuSignClient(
-            conn.api_url or "https://demo.docusign.net/restapi",
-            _option(connection, conn, "account_id"),
-            _option(connection, conn, "integration_key"),
-            _option(connection, conn, "user_id"),
-            _secret_option(connection, conn, "private_key"),
-            str(conn.options.get("auth_url", "https://account-d.docusign.com")),
-            http,
-            default_return_url=conn.options.get("default_return_url"),
-        )
-    if conn.provider == "dropbox_sign":
-        from inkbridge.providers.dropbox_sign_client import DropboxSignClient
-
-        return DropboxSignClient(
-            conn.api_url or "https://api.hellosign.com/v3",
-            api_key=_api_key(connection, conn),
-            client=http,
-            test_mode=bool(conn.options.get("test_mode", True)),
-            client_id=conn.options.get("client_id"),
-        )
-    return build_other_provider(connection, conn, http)
-
-
-def build_other_provider(
-    connection: str, conn: ConnectionSettings, http: httpx.AsyncClient
-) -> ProviderClient:
-    """Acrobat Sign, PandaDoc, Documenso and DocuSeal clients from a connection's settings."""
-    if conn.provider == "acrobat_sign":
-        from inkbridge.providers.acrobat_sign_client import AcrobatSignClient
-
-        return AcrobatSignClient(
-            conn.api_url or "https://api.na1.adobesign.com",
-            _option(connection, conn, "client_id"),
-            _secret_option(connection, conn, "client_secret"),
-            _secret_option(connection, conn, "refresh_token"),
-            http,
-        )
-    if conn.provider == "pandadoc":
-        from inkbridge.providers.pandadoc_client import PandaDocClient
-
-        return PandaDocClient(
-            conn.api_url or "https://api.pandadoc.com/public/v1",
-            api_key=_api_key(connection, conn),
-            client=http,
-        )
-    if conn.provider == "documenso":
-        from inkbridge.providers.documenso_client import DocumensoClient
-
-        if not conn.api_url:
-            raise ConfigError(f"connection {connection!r} needs api_url (your Documenso origin)")
-        return DocumensoClient(conn.api_url, _api_key(connection, conn), http)
-    if conn.provider == "docuseal":
-        from inkbridge.providers.docuseal_client import DocuSealClient
-
-        return DocuSealClient(
-            conn.api_url or "https://api.docuseal.com", _api_key(connection, conn), http
-        )
-    raise ConfigError(f"connection {connection!r}: no API client for {conn.provider!r}")
+    return provider_registry.build_client(connection, conn, http, local_site(settings))
 
 
 def sandbox_state_dir(settings: Settings) -> Path:

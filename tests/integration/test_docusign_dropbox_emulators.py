@@ -29,10 +29,10 @@ from starlette.routing import Route
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, WebhookAdapter
-from inkbridge.providers.docusign import DocuSignConnectAdapter
-from inkbridge.providers.docusign_client import DocuSignClient
-from inkbridge.providers.dropbox_sign import DropboxSignAdapter
-from inkbridge.providers.dropbox_sign_client import DropboxSignClient
+from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
+from inkbridge.providers.docusign.client import DocuSignClient
+from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
+from inkbridge.providers.dropbox_sign.client import DropboxSignClient
 from inkbridge_emulators.docusign import create_docusign_emulator
 from inkbridge_emulators.dropbox_sign import create_dropbox_sign_emulator
 from inkbridge_emulators.faults import Chaos

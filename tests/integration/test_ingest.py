@@ -26,7 +26,7 @@ from structlog.testing import capture_logs
 from inkbridge import metrics
 from inkbridge.api.webhooks import build_ingest_app
 from inkbridge.providers.registry import ConnectionBinding
-from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
+from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.receipt_inserts import ReceiptRow
 from inkbridge.store.receipt_writer import GroupCommitWriter, WriterPool

@@ -28,15 +28,15 @@ from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
-from inkbridge.providers.acrobat_sign import AcrobatSignAdapter
-from inkbridge.providers.acrobat_sign_client import AcrobatSignClient
+from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
+from inkbridge.providers.acrobat_sign.client import AcrobatSignClient
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, ProviderClient, Signer
-from inkbridge.providers.documenso import DocumensoAdapter
-from inkbridge.providers.documenso_client import DocumensoClient
-from inkbridge.providers.docuseal import DocuSealAdapter
-from inkbridge.providers.docuseal_client import DocuSealClient
-from inkbridge.providers.pandadoc import PandaDocAdapter
-from inkbridge.providers.pandadoc_client import PandaDocClient
+from inkbridge.providers.documenso.adapter import DocumensoAdapter
+from inkbridge.providers.documenso.client import DocumensoClient
+from inkbridge.providers.docuseal.adapter import DocuSealAdapter
+from inkbridge.providers.docuseal.client import DocuSealClient
+from inkbridge.providers.pandadoc.adapter import PandaDocAdapter
+from inkbridge.providers.pandadoc.client import PandaDocClient
 from inkbridge_emulators.acrobat_sign import create_acrobat_sign_emulator
 from inkbridge_emulators.documenso import create_documenso_emulator
 from inkbridge_emulators.docuseal import create_docuseal_emulator

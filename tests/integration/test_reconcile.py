@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.store.schema import envelopes, outbox
 from tests.support.builders import SECRET, event_body, make_settings, store_delivery

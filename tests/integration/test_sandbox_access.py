@@ -16,10 +16,10 @@ import pytest
 from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.sandbox_crm import SandboxCrmConnector
+from inkbridge.connectors.sandbox_crm.connector import SandboxCrmConnector
 from inkbridge.errors import PermanentError
 from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.sandbox.guard import service_credential
 from inkbridge.sandbox.mounts import is_loopback, sandbox_mounts
 from inkbridge.services.tokens import create_token

@@ -28,14 +28,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.sandbox_crm import SandboxCrmConnector
-from inkbridge.connectors.webhook import OutboundWebhookConnector
+from inkbridge.connectors.sandbox_crm.connector import SandboxCrmConnector
+from inkbridge.connectors.webhook.connector import OutboundWebhookConnector
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import RetryableError
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
-from inkbridge.providers.sandbox import SandboxProviderClient
-from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
+from inkbridge.providers.sandbox.client import SandboxProviderClient
+from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.sandbox.crm import create_crm_app
 from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.sandbox.provider_model import cookie_binding

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from inkbridge.api.app import create_app
 from inkbridge.bootstrap import SANDBOX_PROVIDER_PATH, Container, bootstrap
 from inkbridge.domain.signer_session import SIGNER_COOKIE, AuthMethod
-from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.sandbox.provider import SandboxProvider, create_provider_app
 from inkbridge.services.replay import verify_chains
 from inkbridge.services.signer_sessions import SessionRequest

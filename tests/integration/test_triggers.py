@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.store.schema import envelopes, webhook_receipts

@@ -12,7 +12,7 @@ import httpx
 
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import Settings
-from inkbridge.providers.sandbox import SandboxProviderClient
+from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt

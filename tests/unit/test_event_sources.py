@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.providers.acrobat_sign import CLIENT_ID_HEADER, AcrobatSignAdapter
+from inkbridge.providers.acrobat_sign.adapter import CLIENT_ID_HEADER, AcrobatSignAdapter
 from inkbridge.providers.base import InboundRequest
-from inkbridge.providers.docusign import DocuSignConnectAdapter
-from inkbridge.providers.dropbox_sign import DropboxSignAdapter
-from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
+from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
+from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
+from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.services.reconcile import StatusReports, encode_report
 
 T = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -1,6 +1,7 @@
 """The layer rules of ARCHITECTURE.md, enforced by import-linter with the contracts declared in
 pyproject.toml: the domain stays free of I/O and of the rest of inkbridge, and services never
-reach for the composition root or an entry point."""
+reach for the composition root or an entry point, and providers and connectors never import
+each other."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def test_the_layer_rules_are_declared() -> None:
         "inkbridge.web",
         "inkbridge.cli",
     }
+    vendors = contracts["vendors-apart"]
+    assert vendors["type"] == "independence"
+    assert set(vendors["modules"]) == {"inkbridge.providers", "inkbridge.connectors"}
 
 
 def test_the_package_keeps_every_layer_contract(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.webhook import OutboundWebhookConnector, message_id
+from inkbridge.connectors.webhook.connector import OutboundWebhookConnector, message_id
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()

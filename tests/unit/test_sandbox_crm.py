@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.sandbox_crm import SandboxCrmConnector, record_properties
+from inkbridge.connectors.sandbox_crm.connector import SandboxCrmConnector, record_properties
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.sandbox.crm import SandboxCrm, create_crm_app
 

@@ -27,8 +27,8 @@ from inkbridge.domain.lifecycle import EnvelopeState, replay
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
-from inkbridge.providers.sandbox import SandboxProviderClient
-from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
+from inkbridge.providers.sandbox.client import SandboxProviderClient
+from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.sandbox.provider import (
     SandboxProvider,
     build_event,

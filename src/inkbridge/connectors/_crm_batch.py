@@ -17,7 +17,8 @@ import httpx
 from inkbridge.connectors.base import Change, ChangeResult
 from inkbridge.connectors.fields import is_first_touch
 from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
-from inkbridge.errors import ConfigError, PermanentError
+from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.responses import is_retryable_status, retry_after
 
 T = TypeVar("T")
 
@@ -27,6 +28,16 @@ FIRST_TOUCH_NAMES = (*UTM_FIELDS, "referrer", "landing_page", "at", *CLICK_IDS)
 
 class StepRejected(PermanentError):
     """A 4xx other than auth or quota: fails the changes of one step, not the whole batch."""
+
+
+def step_refusal(reason: str, response: httpx.Response) -> RetryableError | PermanentError:
+    """What a non-2xx answer to one step of a batch means: retryable (with the vendor's wait),
+    the whole batch refused (401/403: the credentials), or only this step's changes failed."""
+    if is_retryable_status(response.status_code):
+        return RetryableError(reason, retry_after=retry_after(response))
+    if response.status_code in (401, 403):
+        return PermanentError(reason)
+    return StepRejected(reason)
 
 
 @dataclass
@@ -98,10 +109,6 @@ def first_touch_targets(mapping: Mapping[str, str]) -> set[str]:
 def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def as_mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def json_body(response: httpx.Response) -> Any:

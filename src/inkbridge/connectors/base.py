@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
+
+from inkbridge.connectors.outbound import OutboundRecord
+from inkbridge.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class Change:
     # True when an earlier attempt may have reached the destination (timeout, crash mid-send):
     # connectors that can read back check the destination before writing again.
     uncertain: bool = False
+
+    @cached_property
+    def record(self) -> OutboundRecord:
+        """The payload as a typed record, read once (the stored JSON keeps its format)."""
+        return OutboundRecord.from_payload(self.payload)
 
 
 @dataclass(frozen=True)
@@ -54,3 +63,10 @@ class Connector(Protocol):
     max_batch: int
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult: ...
+
+
+def checked_batch(name: str, max_batch: int, vendor_max: int) -> int:
+    """``max_batch`` when the vendor takes that many changes in one call, else a ConfigError."""
+    if not 1 <= max_batch <= vendor_max:
+        raise ConfigError(f"destination {name!r}: max_batch must be 1..{vendor_max}")
+    return max_batch

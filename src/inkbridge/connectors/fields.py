@@ -18,62 +18,53 @@ Canonical names:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from inkbridge.connectors.outbound import FirstTouch, OutboundRecord, text
 from inkbridge.domain.attribution import UTM_FIELDS
 
 FIRST_TOUCH_PREFIX = "first_touch_"
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def canonical_fields(payload: Mapping[str, Any]) -> dict[str, str]:
-    """The flat, vendor-neutral view of one change's payload (missing values left out)."""
-    envelope = _mapping(payload.get("envelope"))
-    lead = _mapping(payload.get("lead"))
-    first = _mapping(lead.get("first_touch"))
+def canonical_fields(record: OutboundRecord) -> dict[str, str]:
+    """The flat, vendor-neutral view of one change (missing values left out)."""
+    envelope, lead = record.envelope, record.lead_or_empty
+    first = lead.first_touch
     fields: dict[str, str | None] = {
-        "envelope_id": _text(envelope.get("id")),
-        "envelope_status": _text(envelope.get("state")),
-        "provider": _text(envelope.get("provider")),
-        "provider_envelope_id": _text(envelope.get("provider_envelope_id")),
-        "template": _text(envelope.get("template_key")),
-        "template_version": _text(envelope.get("template_version")),
-        "delivery_failed": _text(envelope.get("delivery_failed")),
-        "document_url": _text(envelope.get("document_url")),
-        "correlation_id": _text(payload.get("correlation_id")),
-        "lead_id": _text(lead.get("id") or envelope.get("lead_id")),
-        "email": _text(lead.get("email")),
-        "first_name": _text(lead.get("first_name")),
-        "last_name": _text(lead.get("last_name")),
-        "company": _text(lead.get("company")),
-        "owner": _text(lead.get("owner")),
+        "envelope_id": envelope.id,
+        "envelope_status": envelope.state,
+        "provider": envelope.provider,
+        "provider_envelope_id": envelope.provider_envelope_id,
+        "template": envelope.template_key,
+        "template_version": envelope.template_version,
+        "delivery_failed": envelope.delivery_failed,
+        "document_url": envelope.document_url,
+        "correlation_id": record.correlation_id,
+        "lead_id": lead.id or envelope.lead_id,
+        "email": lead.email,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "company": lead.company,
+        "owner": lead.owner,
+        **envelope.milestones,
+        **first_touch_fields(first),
     }
-    for milestone, at in _mapping(envelope.get("milestones")).items():
-        fields[milestone] = _text(at)
-    for name in UTM_FIELDS:
-        fields[FIRST_TOUCH_PREFIX + name] = _text(first.get(name))
-    fields[FIRST_TOUCH_PREFIX + "referrer"] = _text(first.get("referrer"))
-    fields[FIRST_TOUCH_PREFIX + "landing_page"] = _text(first.get("landing_page"))
-    fields[FIRST_TOUCH_PREFIX + "at"] = _text(first.get("occurred_at"))
-    for click_id, value in _mapping(first.get("click_ids")).items():
-        fields[FIRST_TOUCH_PREFIX + str(click_id)] = _text(value)
-    consent = _mapping(lead.get("consent"))
-    for kind, status in consent.items():
-        fields[f"consent_{kind}"] = _text(status)
-    if "marketing_allowed" in lead:
-        fields["marketing_allowed"] = _text(bool(lead.get("marketing_allowed")))
+    for kind, status in lead.consent.items():
+        fields[f"consent_{kind}"] = status
+    if lead.marketing_flag is not None:
+        fields["marketing_allowed"] = text(lead.marketing_flag)
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def first_touch_fields(first: FirstTouch) -> dict[str, str | None]:
+    """The ``first_touch_*`` fields of a lead's first touch (None where it has no value)."""
+    fields: dict[str, str | None] = {FIRST_TOUCH_PREFIX + name: None for name in UTM_FIELDS}
+    fields.update({FIRST_TOUCH_PREFIX + name: value for name, value in first.utm.items()})
+    fields[FIRST_TOUCH_PREFIX + "referrer"] = first.referrer
+    fields[FIRST_TOUCH_PREFIX + "landing_page"] = first.landing_page
+    fields[FIRST_TOUCH_PREFIX + "at"] = first.occurred_at
+    for click_id, value in first.click_ids.items():
+        fields[FIRST_TOUCH_PREFIX + click_id] = value
+    return fields
 
 
 def map_fields(
@@ -87,3 +78,13 @@ def map_fields(
 
 def is_first_touch(canonical_name: str) -> bool:
     return canonical_name.startswith(FIRST_TOUCH_PREFIX)
+
+
+def map_split(
+    fields: Mapping[str, str], defaults: Mapping[str, str], overrides: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``map_fields`` in two parts: the plain fields, and the first-touch fields a destination
+    writes only where it holds no value yet."""
+    plain = {k: v for k, v in fields.items() if not is_first_touch(k)}
+    first = {k: v for k, v in fields.items() if is_first_touch(k)}
+    return map_fields(plain, defaults, overrides), map_fields(first, defaults, overrides)

@@ -11,12 +11,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
 
 from inkbridge import untrusted_json
+from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload
 
 # The receipts table's dedup_key width (see api.webhooks.MAX_DEDUP_KEY_LENGTH).
@@ -129,3 +131,34 @@ def inkbridge_metadata(pairs: Mapping[str, Any]) -> dict[str, str]:
         if value is not None:
             found[key] = value
     return found
+
+
+@dataclass(frozen=True)
+class ReportEvents:
+    """Builds the events of one envelope's status report (what a client's ``fetch_status``
+    returns): each carries the envelope's metadata and, when it is about a recipient, that
+    recipient's id and email, read under the vendor's own keys."""
+
+    provider: str
+    provider_envelope_id: str
+    metadata: Mapping[str, str]
+    id_key: str = "id"
+    email_key: str = "email"
+
+    def __call__(
+        self,
+        kind: EventType,
+        when: datetime,
+        vendor_event: str,
+        recipient: Mapping[str, Any] | None = None,
+    ) -> NormalizedEvent:
+        return NormalizedEvent(
+            type=kind,
+            provider=self.provider,
+            provider_envelope_id=self.provider_envelope_id,
+            occurred_at=when,
+            recipient_id=text_or_none(recipient.get(self.id_key)) if recipient else None,
+            recipient_email=text_or_none(recipient.get(self.email_key)) if recipient else None,
+            vendor_event=vendor_event,
+            metadata=dict(self.metadata),
+        )

@@ -68,7 +68,10 @@ class WebhookAdapter(EventSource, Protocol):
 
     def dedup_key(self, request: InboundRequest) -> str: ...
 
-    def acknowledge(self, request: InboundRequest) -> Acknowledgement: ...
+    def acknowledge(self, request: InboundRequest) -> Acknowledgement:
+        """The answer once a delivery is stored; by default a bare 200, which every vendor
+        without an answer format of its own takes as delivered."""
+        return Acknowledgement(status=200)
 
     def verify_registration(self, request: InboundRequest) -> Acknowledgement | None:
         """The answer to the registration ``GET`` some providers make before they deliver

@@ -1,23 +1,42 @@
-"""Connection bindings: which adapter verifies a connection's webhooks and which region keeps
-its receipts. Built once from settings, read by the hot path without any I/O."""
+"""The provider registry: which ``ProviderKind`` a connection's ``provider`` names, and the
+connection bindings built from it (which adapter verifies a connection's webhooks and which
+region keeps its receipts). Built once from settings, read by the hot path without any I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import SecretStr
+import httpx
 
 from inkbridge.config import ConnectionSettings, Settings, resolve_secret
 from inkbridge.errors import ConfigError
-from inkbridge.providers.acrobat_sign import AcrobatSignAdapter
-from inkbridge.providers.base import WebhookAdapter
-from inkbridge.providers.documenso import DocumensoAdapter
-from inkbridge.providers.docuseal import DocuSealAdapter
-from inkbridge.providers.docusign import DocuSignConnectAdapter
-from inkbridge.providers.dropbox_sign import DropboxSignAdapter
-from inkbridge.providers.pandadoc import PandaDocAdapter
-from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
+from inkbridge.local_site import LocalSite
+from inkbridge.providers.acrobat_sign import ACROBAT_SIGN
+from inkbridge.providers.base import ProviderClient, WebhookAdapter
+from inkbridge.providers.documenso import DOCUMENSO
+from inkbridge.providers.docuseal import DOCUSEAL
+from inkbridge.providers.docusign import DOCUSIGN
+from inkbridge.providers.dropbox_sign import DROPBOX_SIGN
+from inkbridge.providers.kind import ClientSetup, ProviderKind, WebhookSetup
+from inkbridge.providers.pandadoc import PANDADOC
+from inkbridge.providers.sandbox import SANDBOX
+from inkbridge.providers.standard_webhooks import STANDARD_WEBHOOKS
+
+KINDS: Mapping[str, ProviderKind] = {
+    kind.name: kind
+    for kind in (
+        SANDBOX,
+        STANDARD_WEBHOOKS,
+        DOCUSIGN,
+        DROPBOX_SIGN,
+        ACROBAT_SIGN,
+        PANDADOC,
+        DOCUMENSO,
+        DOCUSEAL,
+    )
+}
+PROVIDERS = tuple(KINDS)
 
 
 @dataclass(frozen=True)
@@ -31,47 +50,33 @@ class ConnectionBinding:
     max_body_bytes: int
 
 
-def _secrets(conn: ConnectionSettings) -> list[SecretStr]:
-    return [resolve_secret(ref) for ref in conn.secrets]
-
-
-PROVIDERS = (
-    "sandbox",
-    "standard_webhooks",
-    "docusign",
-    "dropbox_sign",
-    "acrobat_sign",
-    "pandadoc",
-    "documenso",
-    "docuseal",
-)
-
-
-def build_adapter(name: str, conn: ConnectionSettings) -> WebhookAdapter:
-    """The inbound adapter of a connection; every one verifies with any of several secrets."""
-    if conn.provider not in PROVIDERS:
+def kind_of(name: str, conn: ConnectionSettings) -> ProviderKind:
+    kind = KINDS.get(conn.provider)
+    if kind is None:
         raise ConfigError(
             f"connection {name!r}: unknown provider {conn.provider!r}; "
             f"known: {', '.join(PROVIDERS)}"
         )
+    return kind
+
+
+def build_adapter(name: str, conn: ConnectionSettings) -> WebhookAdapter:
+    """The inbound adapter of a connection; every one verifies with any of several secrets."""
+    kind = kind_of(name, conn)
     if not conn.secrets:
         raise ConfigError(f"connection {name!r} needs at least one secret")
-    secrets = _secrets(conn)
-    if conn.provider in {"sandbox", "standard_webhooks"}:
-        return StandardWebhooksAdapter(
-            secrets, tolerance_seconds=conn.tolerance_seconds, provider=conn.provider
-        )
-    if conn.provider == "docusign":
-        return DocuSignConnectAdapter(secrets)
-    if conn.provider == "dropbox_sign":
-        return DropboxSignAdapter(secrets)
-    if conn.provider == "acrobat_sign":
-        return AcrobatSignAdapter(secrets)
-    if conn.provider == "pandadoc":
-        return PandaDocAdapter(secrets)
-    if conn.provider == "documenso":
-        return DocumensoAdapter(secrets)
-    return DocuSealAdapter(secrets, tolerance_seconds=conn.tolerance_seconds)
+    secrets = [resolve_secret(ref) for ref in conn.secrets]
+    return kind.adapter(WebhookSetup(conn.provider, secrets, conn.tolerance_seconds))
+
+
+def build_client(
+    name: str, conn: ConnectionSettings, http: httpx.AsyncClient, site: LocalSite
+) -> ProviderClient | None:
+    """The API client of a connection, or None when it only receives webhooks."""
+    kind = kind_of(name, conn)
+    if kind.client is None:
+        return None
+    return kind.client(ClientSetup(name, conn, http, site))
 
 
 def build_bindings(settings: Settings) -> Mapping[str, ConnectionBinding]:

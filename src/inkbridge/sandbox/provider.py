@@ -52,7 +52,7 @@ from starlette.routing import Route
 from inkbridge.access import ADMIN, SANDBOX_SERVICE
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import ConfigError
-from inkbridge.providers.standard_webhooks import secret_key
+from inkbridge.providers.standard_webhooks.adapter import secret_key
 from inkbridge.sandbox.faults import Chaos, ChaosBody
 from inkbridge.sandbox.guard import Authorizer, Endpoint, guarded, open_to_all
 from inkbridge.sandbox.provider_bodies import (

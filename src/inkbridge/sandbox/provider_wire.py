@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from inkbridge.domain.events import EventType
-from inkbridge.providers.standard_webhooks import signed_headers
+from inkbridge.providers.standard_webhooks.adapter import signed_headers
 
 
 def utc_now() -> datetime:

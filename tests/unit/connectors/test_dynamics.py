@@ -11,13 +11,13 @@ import pytest
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
-from inkbridge.connectors.dynamics import (
+from inkbridge.connectors.dynamics.batch import Operation, decode_batch, encode_batch
+from inkbridge.connectors.dynamics.connector import (
     DynamicsAuth,
     DynamicsConnector,
     DynamicsOptions,
     from_settings,
 )
-from inkbridge.connectors.dynamics_batch import Operation, decode_batch, encode_batch
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.dynamics import DynamicsEmulator, create_dynamics_app
 from tests.unit.connectors.payloads import (

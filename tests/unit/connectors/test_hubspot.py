@@ -10,13 +10,10 @@ import pytest
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
-from inkbridge.connectors.hubspot import (
-    HubSpotConnector,
-    HubSpotOAuth,
-    HubSpotOptions,
-    PrivateAppToken,
-    from_settings,
-)
+from inkbridge.connectors.hubspot.auth import HubSpotOAuth, PrivateAppToken
+from inkbridge.connectors.hubspot.connector import HubSpotConnector
+from inkbridge.connectors.hubspot.plan import HubSpotOptions
+from inkbridge.connectors.hubspot.settings import from_settings
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.hubspot import HubSpotEmulator, create_hubspot_app
 from inkbridge_emulators.hubspot_state import HubSpotRefusal

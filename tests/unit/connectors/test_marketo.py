@@ -12,12 +12,12 @@ import pytest
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
-from inkbridge.connectors.marketo import (
+from inkbridge.connectors.marketo.connector import (
     LOCK_STRIPES,
     JourneyTarget,
     MarketoConnector,
-    from_settings,
 )
+from inkbridge.connectors.marketo.settings import from_settings
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.marketo import (
     DEFAULT_CLIENT_ID,

@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
-from inkbridge.connectors.mautic import JourneyTarget, MauticConnector, from_settings
+from inkbridge.connectors.mautic.connector import JourneyTarget, MauticConnector, from_settings
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.mautic import (
     DEFAULT_CLIENT_ID,

@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
-from inkbridge.connectors.pipedrive import PipedriveConnector, from_settings
+from inkbridge.connectors.pipedrive.connector import PipedriveConnector, from_settings
 from inkbridge.errors import ConfigError, RetryableError
 from inkbridge_emulators.pipedrive import (
     DEFAULT_API_TOKEN,

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
-from inkbridge.connectors.salesforce import (
+from inkbridge.connectors.salesforce.connector import (
     SalesforceClientCredentials,
     SalesforceConnector,
     SalesforceJwtAuth,

@@ -10,7 +10,7 @@ import pytest
 
 from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
-from inkbridge.providers.acrobat_sign import AcrobatSignAdapter
+from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
 from inkbridge.providers.base import InboundRequest
 from tests.unit.providers.support import dumps, fixture, inbound, secrets
 

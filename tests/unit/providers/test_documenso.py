@@ -11,7 +11,7 @@ import pytest
 from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers.base import InboundRequest
-from inkbridge.providers.documenso import DocumensoAdapter
+from inkbridge.providers.documenso.adapter import DocumensoAdapter
 from tests.unit.providers.support import dumps, fixture, inbound, secrets
 
 SECRET = "documenso-test-secret"

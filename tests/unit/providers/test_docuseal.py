@@ -13,7 +13,7 @@ import pytest
 from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers.base import InboundRequest
-from inkbridge.providers.docuseal import DocuSealAdapter
+from inkbridge.providers.docuseal.adapter import DocuSealAdapter
 from tests.unit.providers.support import NOW, dumps, fixture, inbound, secrets
 
 # The docuseal vector of vendor/vectors.json.

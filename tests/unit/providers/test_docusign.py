@@ -13,7 +13,7 @@ import pytest
 
 from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
-from inkbridge.providers.docusign import DocuSignConnectAdapter
+from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
 from tests.unit.providers.support import dumps, fixture, inbound, secrets, vendor_dir
 
 # The docusign_connect vector of vendor/vectors.json.

@@ -15,7 +15,7 @@ import pytest
 from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers.base import InboundRequest
-from inkbridge.providers.dropbox_sign import DropboxSignAdapter
+from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
 from tests.unit.providers.support import fixture, inbound, secrets, vendor_dir
 
 # The dropbox_sign vector of vendor/vectors.json (from the vendor SDK's own test suite).

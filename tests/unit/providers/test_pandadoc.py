@@ -13,7 +13,7 @@ import pytest
 from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers.base import InboundRequest
-from inkbridge.providers.pandadoc import PandaDocAdapter
+from inkbridge.providers.pandadoc.adapter import PandaDocAdapter
 from tests.unit.providers.support import dumps, fixture, inbound, secrets
 
 # The pandadoc vector of vendor/vectors.json.

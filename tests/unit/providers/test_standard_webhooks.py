@@ -8,7 +8,7 @@ import pytest
 
 from inkbridge.errors import SignatureInvalid
 from inkbridge.providers.base import InboundRequest
-from inkbridge.providers.standard_webhooks import StandardWebhooksAdapter
+from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.vendor_http.signing import sign
 from tests.unit.providers.support import inbound, secrets
 

@@ -19,8 +19,8 @@ from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
-from inkbridge.providers.acrobat_sign import AcrobatSignAdapter
-from inkbridge.providers.acrobat_sign_client import AcrobatSignClient
+from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
+from inkbridge.providers.acrobat_sign.client import AcrobatSignClient
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
 from inkbridge_emulators.acrobat_sign import AcrobatSignEmulator, create_acrobat_sign_emulator
 

@@ -20,8 +20,8 @@ from starlette.routing import Route
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
-from inkbridge.providers.documenso import DocumensoAdapter
-from inkbridge.providers.documenso_client import DocumensoClient
+from inkbridge.providers.documenso.adapter import DocumensoAdapter
+from inkbridge.providers.documenso.client import DocumensoClient
 from inkbridge_emulators.documenso import DocumensoEmulator, create_documenso_emulator
 
 TOKEN = "api_emulatortoken"

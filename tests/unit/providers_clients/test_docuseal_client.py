@@ -20,8 +20,8 @@ from starlette.routing import Route
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
-from inkbridge.providers.docuseal import DocuSealAdapter
-from inkbridge.providers.docuseal_client import DocuSealClient
+from inkbridge.providers.docuseal.adapter import DocuSealAdapter
+from inkbridge.providers.docuseal.client import DocuSealClient
 from inkbridge_emulators.docuseal import DocuSealEmulator, create_docuseal_emulator
 
 TOKEN = "emulator-api-token"

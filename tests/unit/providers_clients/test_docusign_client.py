@@ -26,8 +26,8 @@ from starlette.routing import Route
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
-from inkbridge.providers.docusign import DocuSignConnectAdapter
-from inkbridge.providers.docusign_client import (
+from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
+from inkbridge.providers.docusign.client import (
     DocuSignClient,
     DocuSignDocument,
     DocuSignTemplate,

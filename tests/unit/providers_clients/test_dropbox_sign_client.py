@@ -24,8 +24,8 @@ from starlette.routing import Route
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
-from inkbridge.providers.dropbox_sign import DropboxSignAdapter
-from inkbridge.providers.dropbox_sign_client import (
+from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
+from inkbridge.providers.dropbox_sign.client import (
     DropboxSignClient,
     DropboxSignTemplate,
     bounded_metadata,

@@ -21,8 +21,8 @@ from starlette.routing import Route
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
 from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
-from inkbridge.providers.pandadoc import PandaDocAdapter
-from inkbridge.providers.pandadoc_client import PandaDocClient
+from inkbridge.providers.pandadoc.adapter import PandaDocAdapter
+from inkbridge.providers.pandadoc.client import PandaDocClient
 from inkbridge_emulators.pandadoc import PandaDocEmulator, create_pandadoc_emulator
 
 API_KEY = "emulator-api-key"

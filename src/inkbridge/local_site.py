@@ -1,0 +1,24 @@
+"""What the built-in sandbox vendors need to know of this server: the URL it is reached at, where
+each sandbox app is mounted, and the sandbox service credential of a connection. Built by
+``bootstrap`` and handed to the provider and connector registries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+SANDBOX_PROVIDER_PATH = "/sandbox/provider"
+SANDBOX_CRM_PATH = "/sandbox/crm"
+SANDBOX_MARKETING_PATH = "/sandbox/marketing"
+
+
+@dataclass(frozen=True)
+class LocalSite:
+    """This server as the sandbox clients see it."""
+
+    base_url: str
+    # The sandbox service credential a connection's clients present (None without a secret).
+    sandbox_credential: Callable[[str], str | None]
+
+    def url(self, mount: str) -> str:
+        return self.base_url + mount

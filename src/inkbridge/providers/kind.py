@@ -1,0 +1,69 @@
+"""What names one e-signature vendor's parts (``ProviderKind``), and what its builders read from
+a connection's settings (``WebhookSetup``, ``ClientSetup``). Each vendor folder exports one
+``ProviderKind``; ``registry`` maps provider names to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+from pydantic import SecretStr
+
+from inkbridge.config import ConnectionSettings, resolve_secret
+from inkbridge.errors import ConfigError
+from inkbridge.local_site import LocalSite
+from inkbridge.providers.base import ProviderClient, WebhookAdapter
+
+
+@dataclass(frozen=True)
+class WebhookSetup:
+    """What an inbound adapter is built from: the accepted secrets and the connection's clock
+    tolerance."""
+
+    provider: str
+    secrets: Sequence[SecretStr]
+    tolerance_seconds: int
+
+
+@dataclass(frozen=True)
+class ClientSetup:
+    """What an API client is built from: one connection's settings and the shared HTTP client."""
+
+    connection: str
+    settings: ConnectionSettings
+    http: httpx.AsyncClient
+    site: LocalSite
+
+    @property
+    def webhooks_only(self) -> bool:
+        """No API settings at all: the connection receives webhooks, sends and reconciles none."""
+        conn = self.settings
+        return conn.api_url is None and conn.api_key is None and not conn.options
+
+    def api_url(self, default: str) -> str:
+        return self.settings.api_url or default
+
+    def option(self, name: str) -> str:
+        value = self.settings.options.get(name)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"connection {self.connection!r} needs options.{name}")
+        return value
+
+    def secret_option(self, name: str) -> str:
+        return resolve_secret(self.option(name)).get_secret_value()
+
+    def api_key(self) -> str:
+        if not self.settings.api_key:
+            raise ConfigError(f"connection {self.connection!r} needs api_key (a secret reference)")
+        return resolve_secret(self.settings.api_key).get_secret_value()
+
+
+@dataclass(frozen=True)
+class ProviderKind:
+    """One e-signature vendor: how its webhooks are verified and, when it has one, how its API
+    client is built (the builder returns None for a webhooks-only connection)."""
+
+    name: str
+    adapter: Callable[[WebhookSetup], WebhookAdapter]
+    client: Callable[[ClientSetup], ProviderClient | None] | None = None
