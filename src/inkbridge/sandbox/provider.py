@@ -69,7 +69,7 @@ from inkbridge.sandbox.provider_model import (
     SigningSession,
 )
 from inkbridge.sandbox.provider_outbox import WebhookEmitter
-from inkbridge.sandbox.provider_store import EnvelopeBook
+from inkbridge.sandbox.provider_store import Answer, EnvelopeBook
 from inkbridge.sandbox.provider_wire import build_event, signed_delivery
 from inkbridge.sandbox.signing_page import done_page, signing_page, unavailable_page
 
@@ -82,6 +82,9 @@ __all__ = [
 ]
 
 SIGNING_PAGE_REASON = "the signing page and its buttons: reached through a signer session"
+
+# The ``event`` a return URL receives for each answer, as DocuSign's embedded signing names it.
+_RETURN_EVENT: dict[Answer, str] = {"signed": "signing_complete", "declined": "decline"}
 
 
 def _strings(values: dict[str, Scalar]) -> dict[str, str]:
@@ -248,24 +251,20 @@ class _Endpoints:
         )
 
     async def sign(self, request: Request) -> Response:
-        try:
-            session = self.p.book.sign(
-                request.path_params["token"], request.cookies.get(SIGNER_COOKIE)
-            )
-        except SandboxRefusal as exc:
-            return unavailable_page(exc.reason, exc.status)
-        self.p.emitter.wake()
-        return _finished(session, "signed", "signing_complete")
+        return self._answer(request, "signed")
 
     async def decline(self, request: Request) -> Response:
+        return self._answer(request, "declined")
+
+    def _answer(self, request: Request, answer: Answer) -> Response:
         try:
-            session = self.p.book.decline(
-                request.path_params["token"], request.cookies.get(SIGNER_COOKIE)
+            session = self.p.book.answer(
+                request.path_params["token"], request.cookies.get(SIGNER_COOKIE), answer
             )
         except SandboxRefusal as exc:
             return unavailable_page(exc.reason, exc.status)
         self.p.emitter.wake()
-        return _finished(session, "declined", "decline")
+        return _finished(session, answer, _RETURN_EVENT[answer])
 
     async def chaos(self, request: Request) -> Response:
         if request.method == "POST":

@@ -181,29 +181,34 @@ def mark_delivered(
 
 
 def mark_retry(conn: Connection, ids: Sequence[int], next_attempt_at: datetime, error: str) -> None:
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
-        .values(
-            status=OutboxStatus.PENDING,
-            attempts=outbox.c.attempts + 1,
-            next_attempt_at=next_attempt_at,
-            lease_until=None,
-            last_error=error[:2000],
-        )
-    )
+    _mark_failed(conn, ids, error, OutboxStatus.PENDING, next_attempt_at)
 
 
 def mark_dead(conn: Connection, ids: Sequence[int], error: str) -> None:
+    _mark_failed(conn, ids, error, OutboxStatus.DEAD)
+
+
+def _mark_failed(
+    conn: Connection,
+    ids: Sequence[int],
+    error: str,
+    status: OutboxStatus,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    """Settle in-flight rows after a failed attempt: count it, drop the lease, keep the error;
+    a row given up on keeps its last due time."""
+    values: dict[str, Any] = {
+        "status": status,
+        "attempts": outbox.c.attempts + 1,
+        "lease_until": None,
+        "last_error": error[:2000],
+    }
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
     conn.execute(
         update(outbox)
         .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
-        .values(
-            status=OutboxStatus.DEAD,
-            attempts=outbox.c.attempts + 1,
-            lease_until=None,
-            last_error=error[:2000],
-        )
+        .values(values)
     )
 
 
