@@ -48,6 +48,27 @@ def record(
     return seq
 
 
+def record_operator_action(
+    conn: Connection,
+    region: str,
+    actor: str,
+    action: str,
+    subject_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Append an operator's action (command line or admin API): it answers no inbound request,
+    so it carries no correlation id."""
+    return record(
+        conn,
+        region=region,
+        actor=actor,
+        action=action,
+        subject_id=subject_id,
+        correlation_id=None,
+        details=details,
+    )
+
+
 def entries_about(
     conn: Connection, subject_ids: Iterable[str], actions: Iterable[str]
 ) -> Sequence[Any]:
