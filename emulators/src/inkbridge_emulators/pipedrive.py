@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from inkbridge_emulators._marketing_common import (
     DocumentStore,
+    control_routes,
     read_json,
     seconds_until_utc_midnight,
 )
@@ -173,12 +174,6 @@ def _routes(emulator: PipedriveEmulator) -> Sequence[Route]:
         )
         return _ok(found, additional_data={"next_cursor": None})
 
-    async def state(request: Request) -> Response:
-        if request.method == "DELETE":
-            emulator.reset()
-            return JSONResponse({"ok": True})
-        return JSONResponse(emulator.state())
-
     def guard(handler: Handler, cost: str) -> Handler:
         return _guarded(emulator, handler, cost)
 
@@ -193,8 +188,7 @@ def _routes(emulator: PipedriveEmulator) -> Sequence[Route]:
         Route("/api/v2/persons/{person_id:int}", guard(update_person, "write"), methods=["PATCH"]),
         Route("/api/v2/activities", guard(create_activity, "write"), methods=["POST"]),
         Route("/api/v2/activities", guard(list_activities, "list"), methods=["GET"]),
-        Route("/_faults", emulator.faults.endpoint, methods=["GET", "POST"]),
-        Route("/_state", state, methods=["GET", "DELETE"]),
+        *control_routes(emulator),
     ]
 
 
