@@ -212,17 +212,24 @@ def _mark_failed(
     )
 
 
+@dataclass(frozen=True)
+class BatchRun:
+    """One delivery batch as the deliveries log records it: its id, start and end."""
+
+    batch_id: str
+    started_at: datetime
+    finished_at: datetime
+
+
 def record_attempts(
     conn: Connection,
     rows: Sequence[OutboxRow],
-    *,
-    batch_id: str,
+    run: BatchRun,
     outcome: str,
-    started_at: datetime,
-    finished_at: datetime,
-    status_code: int | None,
     error: str | None,
+    status_code: int | None = None,
 ) -> None:
+    """Log one attempt of each row in ``run`` with its outcome."""
     if not rows:
         return
     conn.execute(
@@ -231,10 +238,10 @@ def record_attempts(
             {
                 "outbox_id": row.id,
                 "destination": row.destination,
-                "batch_id": batch_id,
+                "batch_id": run.batch_id,
                 "attempt": row.attempts + 1,
-                "started_at": started_at,
-                "finished_at": finished_at,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
                 "outcome": outcome,
                 "status_code": status_code,
                 "error": error[:2000] if error else None,
