@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -44,11 +45,21 @@ class Worker:
 
     async def _inbox_loop(self, db: RegionDatabase) -> None:
         batch = self.container.settings.worker.batch_size
+        process = self.services.receipts.process_pending
+        await self._claim_loop(
+            "inbox_loop_error", db, lambda: asyncio.to_thread(process, db, batch)
+        )
+
+    async def _claim_loop(
+        self, error_event: str, db: RegionDatabase, claim: Callable[[], Awaitable[int]]
+    ) -> None:
+        """Claim and run work until stopped; pause until woken or the poll interval when there
+        was none, and back off a second after an error."""
         while not self._stopping.is_set():
             try:
-                claimed = await asyncio.to_thread(self.services.receipts.process_pending, db, batch)
+                claimed = await claim()
             except Exception as exc:
-                log.error("inbox_loop_error", region=db.region, error=redacted_error(exc))
+                log.error(error_event, region=db.region, error=redacted_error(exc))
                 claimed = 0
                 await asyncio.sleep(1.0)
             if claimed == 0:
@@ -83,15 +94,8 @@ class Worker:
             await asyncio.sleep(interval)
 
     async def _trigger_loop(self, db: RegionDatabase) -> None:
-        while not self._stopping.is_set():
-            try:
-                claimed = await self.services.triggers.process_triggers(db)
-            except Exception as exc:
-                log.error("trigger_loop_error", region=db.region, error=redacted_error(exc))
-                claimed = 0
-                await asyncio.sleep(1.0)
-            if claimed == 0:
-                await self._pause()
+        triggers = self.services.triggers
+        await self._claim_loop("trigger_loop_error", db, lambda: triggers.process_triggers(db))
 
     def start(self) -> None:
         for db in self.container.databases:

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from inkbridge_emulators.emitter import Accept, Emitter, accept_2xx
+from inkbridge_emulators.emitter import Accept, EmitsWebhooks, Emitter, accept_2xx
 from inkbridge_emulators.faults import Chaos
 
 ACTIONS = ("view", "sign", "decline", "void", "expire")
@@ -254,12 +254,14 @@ async def read_json(request: Request) -> Any:
         raise EmulatorRefusal(400, "INVALID_JSON", "body is not valid JSON") from None
 
 
-class VendorEmulator:
+class VendorEmulator(EmitsWebhooks):
     """Base of the four emulators: the book, the emitter and the control endpoint.
 
     Subclasses implement ``publish`` (turn a transition into webhooks) and ``render_error``
     (a refusal in the vendor's error format).
     """
+
+    drain_timeout = 30.0
 
     def __init__(
         self,
@@ -273,17 +275,6 @@ class VendorEmulator:
         self.webhook_url = webhook_url
         self.book = book
         self.emitter = Emitter(client=client, chaos=chaos or Chaos(), accept=accept)
-
-    async def start(self) -> None:
-        """Start delivering webhooks; events queued before are sent then."""
-        await self.emitter.start()
-
-    async def stop(self) -> None:
-        await self.emitter.stop()
-
-    async def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued webhook was delivered or given up on."""
-        return await self.emitter.drain(timeout)
 
     def publish(self, transition: Transition) -> None:
         raise NotImplementedError

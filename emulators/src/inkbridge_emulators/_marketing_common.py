@@ -16,9 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from inkbridge_emulators.faults import FaultGate
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -264,3 +268,47 @@ async def read_params(request: Request) -> dict[str, str]:
 def bearer_token(request: Request) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+class Inspectable(Protocol):
+    """An emulator a test can inspect, reset and inject faults into."""
+
+    faults: FaultGate
+
+    def state(self) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
+
+class IssuesTokens(Inspectable, Protocol):
+    """An emulator that issues OAuth access tokens a test can expire."""
+
+    tokens: dict[str, float]
+
+    def expire_tokens(self) -> None: ...
+
+
+def control_routes(emulator: Inspectable) -> list[Route]:
+    """The test-control routes: ``GET|POST /_faults`` and ``GET|DELETE /_state`` (a DELETE
+    forgets everything)."""
+
+    async def state(request: Request) -> Response:
+        if request.method == "DELETE":
+            emulator.reset()
+            return JSONResponse({"ok": True})
+        return JSONResponse(emulator.state())
+
+    return [
+        Route("/_faults", emulator.faults.endpoint, methods=["GET", "POST"]),
+        Route("/_state", state, methods=["GET", "DELETE"]),
+    ]
+
+
+def token_expiry_route(emulator: IssuesTokens) -> Route:
+    """``POST /_expire_tokens``: every issued access token expires now."""
+
+    async def expire_tokens(request: Request) -> Response:
+        emulator.expire_tokens()
+        return JSONResponse({"expired": len(emulator.tokens)})
+
+    return Route("/_expire_tokens", expire_tokens, methods=["POST"])

@@ -51,7 +51,7 @@ from inkbridge_emulators.docusign_state import (
     connect_message,
     ds_time,
 )
-from inkbridge_emulators.emitter import Build, Emitter
+from inkbridge_emulators.emitter import Build, EmitsWebhooks, Emitter
 from inkbridge_emulators.faults import Chaos
 from inkbridge_emulators.process import ProviderProcess
 from inkbridge_emulators.vendor_schemas import (
@@ -67,7 +67,7 @@ CONNECT_FILE = "connect.schema-v2.json"
 DEV_CREDENTIALS = {"connect_key": "docusign-dev-connect-key"}
 
 
-class DocuSignEmulator:
+class DocuSignEmulator(EmitsWebhooks):
     """In-memory DocuSign: envelopes, access tokens, signing sessions and the Connect emitter."""
 
     def __init__(
@@ -126,17 +126,6 @@ class DocuSignEmulator:
         for name in ("envelopeDefinition", "recipientViewRequest"):
             self.validators[name] = swagger_definition(swagger, name)
         self.validators["connect"] = sample_message(connect)
-
-    async def start(self) -> None:
-        """Start delivering Connect messages (idempotent); needs a running event loop."""
-        await self.emitter.start()
-
-    async def stop(self) -> None:
-        await self.emitter.stop()
-
-    async def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued message was delivered or given up on."""
-        return await self.emitter.drain(timeout)
 
     def revoke_tokens(self) -> None:
         """Make every issued access token invalid, as a key rotation or logout would."""

@@ -44,7 +44,7 @@ from inkbridge_emulators.dropbox_sign_state import (
     apply_action,
     callback_document,
 )
-from inkbridge_emulators.emitter import Build, Emitter
+from inkbridge_emulators.emitter import Build, EmitsWebhooks, Emitter
 from inkbridge_emulators.faults import Chaos
 from inkbridge_emulators.process import ProviderProcess
 from inkbridge_emulators.vendor_schemas import (
@@ -64,7 +64,7 @@ def accept_dropbox_ack(response: httpx.Response) -> bool:
     return response.status_code == 200 and response.content == ACK_BODY
 
 
-class DropboxSignEmulator:
+class DropboxSignEmulator(EmitsWebhooks):
     """In-memory Dropbox Sign: signature requests, signing sessions and the callback emitter."""
 
     def __init__(
@@ -117,17 +117,6 @@ class DropboxSignEmulator:
 
     def now(self) -> int:
         return int(self.clock().timestamp())
-
-    async def start(self) -> None:
-        """Start delivering callbacks (idempotent); needs a running event loop."""
-        await self.emitter.start()
-
-    async def stop(self) -> None:
-        await self.emitter.stop()
-
-    async def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued callback was delivered or given up on."""
-        return await self.emitter.drain(timeout)
 
     def add(self, request: SignatureRequest) -> None:
         self.requests[request.signature_request_id] = request

@@ -145,3 +145,22 @@ class Emitter:
             delay = min(self.retry_cap_seconds, self.retry_base_seconds * 2 ** (attempt - 1))
             await asyncio.sleep(delay)
         self.counters.gave_up += 1
+
+
+class EmitsWebhooks:
+    """Start, stop and drain for an emulator that delivers its webhooks through ``emitter``."""
+
+    emitter: Emitter
+    drain_timeout: float = 10.0
+
+    async def start(self) -> None:
+        """Start delivering (idempotent); messages queued before are sent then. Needs a running
+        event loop."""
+        await self.emitter.start()
+
+    async def stop(self) -> None:
+        await self.emitter.stop()
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every queued message was delivered or given up on."""
+        return await self.emitter.drain(self.drain_timeout if timeout is None else timeout)

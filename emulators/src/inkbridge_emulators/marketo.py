@@ -37,8 +37,10 @@ from starlette.routing import Route
 from inkbridge_emulators._marketing_common import (
     DocumentStore,
     bearer_token,
+    control_routes,
     read_json,
     read_params,
+    token_expiry_route,
 )
 from inkbridge_emulators.faults import FaultGate
 from inkbridge_emulators.marketo_state import (
@@ -191,16 +193,6 @@ def _routes(emulator: MarketoEmulator) -> Sequence[Route]:
         emulator.forced.remaining = int(body.get("count") or 1)
         return JSONResponse({"code": emulator.forced.code, "count": emulator.forced.remaining})
 
-    async def expire_tokens(request: Request) -> Response:
-        emulator.expire_tokens()
-        return JSONResponse({"expired": len(emulator.tokens)})
-
-    async def state(request: Request) -> Response:
-        if request.method == "DELETE":
-            emulator.reset()
-            return JSONResponse({"ok": True})
-        return JSONResponse(emulator.state())
-
     def guard(handler: Handler) -> Handler:
         return _guarded(emulator, handler)
 
@@ -213,10 +205,9 @@ def _routes(emulator: MarketoEmulator) -> Sequence[Route]:
             guard(campaign_trigger),
             methods=["POST"],
         ),
-        Route("/_faults", emulator.faults.endpoint, methods=["GET", "POST"]),
         Route("/_errors", errors, methods=["POST"]),
-        Route("/_expire_tokens", expire_tokens, methods=["POST"]),
-        Route("/_state", state, methods=["GET", "DELETE"]),
+        *control_routes(emulator),
+        token_expiry_route(emulator),
     ]
 
 

@@ -36,8 +36,10 @@ from starlette.routing import Route
 from inkbridge_emulators._marketing_common import (
     DocumentStore,
     bearer_token,
+    control_routes,
     read_json,
     read_params,
+    token_expiry_route,
 )
 from inkbridge_emulators.faults import FaultGate
 from inkbridge_emulators.mautic_state import (
@@ -170,16 +172,6 @@ def _routes(emulator: MauticEmulator) -> Sequence[Route]:
 
         return add
 
-    async def expire_tokens(request: Request) -> Response:
-        emulator.expire_tokens()
-        return JSONResponse({"expired": len(emulator.tokens)})
-
-    async def state(request: Request) -> Response:
-        if request.method == "DELETE":
-            emulator.reset()
-            return JSONResponse({"ok": True})
-        return JSONResponse(emulator.state())
-
     def guard(handler: Handler) -> Handler:
         return _guarded(emulator, handler)
 
@@ -204,9 +196,8 @@ def _routes(emulator: MauticEmulator) -> Sequence[Route]:
             guard(membership("campaign")),
             methods=["POST"],
         ),
-        Route("/_faults", emulator.faults.endpoint, methods=["GET", "POST"]),
-        Route("/_expire_tokens", expire_tokens, methods=["POST"]),
-        Route("/_state", state, methods=["GET", "DELETE"]),
+        *control_routes(emulator),
+        token_expiry_route(emulator),
     ]
 
 

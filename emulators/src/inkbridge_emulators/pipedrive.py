@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from inkbridge_emulators._marketing_common import (
     DocumentStore,
+    control_routes,
     read_json,
     seconds_until_utc_midnight,
 )
@@ -132,40 +133,44 @@ def _search_term(request: Request) -> tuple[str, bool]:
     return term, exact
 
 
+Document = dict[str, Any]
+
+
+def _searches(find: Callable[[str, bool], list[Document]]) -> Handler:
+    """``GET …/search?term=…``: the items that match, on one page."""
+
+    async def search(request: Request) -> Response:
+        term, exact = _search_term(request)
+        return _ok({"items": find(term, exact)}, additional_data={"next_cursor": None})
+
+    return search
+
+
+def _creates(make: Callable[[Document], Document]) -> Handler:
+    """``POST``: a record made from the body, answered 201."""
+
+    async def create(request: Request) -> Response:
+        return _ok(make(await _object_body(request)), 201)
+
+    return create
+
+
+def _updates(change: Callable[[int, Document], Document], id_param: str) -> Handler:
+    """``PATCH …/{id}``: the record changed by the body."""
+
+    async def update(request: Request) -> Response:
+        body = await _object_body(request)
+        return _ok(change(request.path_params[id_param], body))
+
+    return update
+
+
 def _routes(emulator: PipedriveEmulator) -> Sequence[Route]:
-    async def search_deals(request: Request) -> Response:
-        term, exact = _search_term(request)
-        items = emulator.search_deals(term, exact)
-        return _ok({"items": items}, additional_data={"next_cursor": None})
+    def reads(kind: str, id_param: str) -> Handler:
+        async def read(request: Request) -> Response:
+            return _ok(public(emulator.record(kind, request.path_params[id_param])))
 
-    async def get_deal(request: Request) -> Response:
-        deal = emulator.record("deal", request.path_params["deal_id"])
-        return _ok(public(deal))
-
-    async def create_deal(request: Request) -> Response:
-        return _ok(emulator.create_deal(await _object_body(request)), 201)
-
-    async def update_deal(request: Request) -> Response:
-        body = await _object_body(request)
-        return _ok(emulator.update_deal(request.path_params["deal_id"], body))
-
-    async def search_persons(request: Request) -> Response:
-        term, exact = _search_term(request)
-        items = emulator.search_persons(term, exact)
-        return _ok({"items": items}, additional_data={"next_cursor": None})
-
-    async def get_person(request: Request) -> Response:
-        return _ok(public(emulator.record("person", request.path_params["person_id"])))
-
-    async def create_person(request: Request) -> Response:
-        return _ok(emulator.create_person(await _object_body(request)), 201)
-
-    async def update_person(request: Request) -> Response:
-        body = await _object_body(request)
-        return _ok(emulator.update_person(request.path_params["person_id"], body))
-
-    async def create_activity(request: Request) -> Response:
-        return _ok(emulator.create_activity(await _object_body(request)), 201)
+        return read
 
     async def list_activities(request: Request) -> Response:
         found = emulator.list_activities(
@@ -173,28 +178,26 @@ def _routes(emulator: PipedriveEmulator) -> Sequence[Route]:
         )
         return _ok(found, additional_data={"next_cursor": None})
 
-    async def state(request: Request) -> Response:
-        if request.method == "DELETE":
-            emulator.reset()
-            return JSONResponse({"ok": True})
-        return JSONResponse(emulator.state())
-
-    def guard(handler: Handler, cost: str) -> Handler:
-        return _guarded(emulator, handler, cost)
+    def api(method: str, path: str, handler: Handler, cost: str) -> Route:
+        return Route(f"/api/v2/{path}", _guarded(emulator, handler, cost), methods=[method])
 
     return [
-        Route("/api/v2/deals/search", guard(search_deals, "search"), methods=["GET"]),
-        Route("/api/v2/deals", guard(create_deal, "write"), methods=["POST"]),
-        Route("/api/v2/deals/{deal_id:int}", guard(get_deal, "get"), methods=["GET"]),
-        Route("/api/v2/deals/{deal_id:int}", guard(update_deal, "write"), methods=["PATCH"]),
-        Route("/api/v2/persons/search", guard(search_persons, "search"), methods=["GET"]),
-        Route("/api/v2/persons", guard(create_person, "write"), methods=["POST"]),
-        Route("/api/v2/persons/{person_id:int}", guard(get_person, "get"), methods=["GET"]),
-        Route("/api/v2/persons/{person_id:int}", guard(update_person, "write"), methods=["PATCH"]),
-        Route("/api/v2/activities", guard(create_activity, "write"), methods=["POST"]),
-        Route("/api/v2/activities", guard(list_activities, "list"), methods=["GET"]),
-        Route("/_faults", emulator.faults.endpoint, methods=["GET", "POST"]),
-        Route("/_state", state, methods=["GET", "DELETE"]),
+        api("GET", "deals/search", _searches(emulator.search_deals), "search"),
+        api("POST", "deals", _creates(emulator.create_deal), "write"),
+        api("GET", "deals/{deal_id:int}", reads("deal", "deal_id"), "get"),
+        api("PATCH", "deals/{deal_id:int}", _updates(emulator.update_deal, "deal_id"), "write"),
+        api("GET", "persons/search", _searches(emulator.search_persons), "search"),
+        api("POST", "persons", _creates(emulator.create_person), "write"),
+        api("GET", "persons/{person_id:int}", reads("person", "person_id"), "get"),
+        api(
+            "PATCH",
+            "persons/{person_id:int}",
+            _updates(emulator.update_person, "person_id"),
+            "write",
+        ),
+        api("POST", "activities", _creates(emulator.create_activity), "write"),
+        api("GET", "activities", list_activities, "list"),
+        *control_routes(emulator),
     ]
 
 

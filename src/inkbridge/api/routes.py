@@ -265,11 +265,15 @@ def _as_utc(moment: datetime | None) -> datetime | None:
 
 
 def _report_filter(
-    since: datetime | None, until: datetime | None, campaign: str | None, template: str | None
+    since: Since = None, until: Until = None, campaign: Campaign = None, template: Template = None
 ) -> report_service.ReportFilter:
+    """The cohort and envelope filter every report takes, read from the query string."""
     return report_service.ReportFilter(
         since=_as_utc(since), until=_as_utc(until), campaign=campaign, template=template
     )
+
+
+ReportQuery = Annotated[report_service.ReportFilter, Depends(_report_filter)]
 
 
 def _report_answer(report: dict[str, Any], request: Request, fmt: str | None) -> Response:
@@ -287,16 +291,11 @@ def _report_answer(report: dict[str, Any], request: Request, fmt: str | None) ->
 def report_funnel(
     request: Request,
     _: CanRead,
-    since: Since = None,
-    until: Until = None,
-    campaign: Campaign = None,
-    template: Template = None,
+    report_filter: ReportQuery,
     fmt: ReportFormat = None,
 ) -> Response:
     """Leads captured → qualified → sent → viewed → signed → completed, with drop-off."""
-    report = report_service.funnel_report(
-        _container(request).databases, _report_filter(since, until, campaign, template)
-    )
+    report = report_service.funnel_report(_container(request).databases, report_filter)
     return _report_answer(report, request, fmt)
 
 
@@ -304,17 +303,14 @@ def report_funnel(
 def report_time_to_sign(
     request: Request,
     _: CanRead,
-    since: Since = None,
-    until: Until = None,
-    campaign: Campaign = None,
-    template: Template = None,
+    report_filter: ReportQuery,
     group_by: report_service.GroupBy = report_service.GroupBy.NONE,
     fmt: ReportFormat = None,
 ) -> Response:
     """p50 and p90 of each signing interval, per group and overall."""
     report = report_service.time_to_sign_report(
         _container(request).databases,
-        _report_filter(since, until, campaign, template),
+        report_filter,
         group_by=group_by,
     )
     return _report_answer(report, request, fmt)
@@ -324,10 +320,7 @@ def report_time_to_sign(
 def report_attribution(
     request: Request,
     _: CanRead,
-    since: Since = None,
-    until: Until = None,
-    campaign: Campaign = None,
-    template: Template = None,
+    report_filter: ReportQuery,
     model: Annotated[list[report_service.Model] | None, Query()] = None,
     group_by: report_service.CreditBy = report_service.CreditBy.CHANNEL,
     half_life_days: Annotated[
@@ -340,7 +333,7 @@ def report_attribution(
     (repeat ``model`` to choose; all six by default)."""
     report = report_service.attribution_report(
         _container(request).databases,
-        _report_filter(since, until, campaign, template),
+        report_filter,
         models=model or list(report_service.Model),
         credit_by=group_by,
         half_life_days=half_life_days,

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -122,6 +122,9 @@ class SandboxCrm:
         self.throttle = Throttle(rate_limit_per_10s)
 
 
+_Body = TypeVar("_Body", bound=BaseModel)
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -142,6 +145,16 @@ def _validation(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(part) for part in first["loc"])
     return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+async def _control_body(request: Request, model: type[_Body]) -> _Body | JSONResponse:
+    """A control request's body as ``model``, or the HubSpot-style 400 that refuses it."""
+    try:
+        return model.model_validate(await request.json())
+    except ValidationError as exc:
+        return _fail(400, "VALIDATION_ERROR", _validation(exc))
+    except ValueError:
+        return _fail(400, "VALIDATION_ERROR", "body is not valid JSON")
 
 
 def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
@@ -211,24 +224,18 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
-            try:
-                body = FaultBody.model_validate(await request.json())
-            except ValidationError as exc:
-                return _fail(400, "VALIDATION_ERROR", _validation(exc))
-            except ValueError:
-                return _fail(400, "VALIDATION_ERROR", "body is not valid JSON")
+            body = await _control_body(request, FaultBody)
+            if isinstance(body, JSONResponse):
+                return body
             crm.faults = FaultPlan.from_body(body)
         return _json(asdict(crm.faults))
 
     async def limits(request: Request) -> Response:
         if request.method == "POST":
-            try:
-                body = LimitBody.model_validate(await request.json())
-            except ValidationError as exc:
-                return _fail(400, "VALIDATION_ERROR", _validation(exc))
-            except ValueError:
-                return _fail(400, "VALIDATION_ERROR", "body is not valid JSON")
-            crm.throttle.set_limit(body.rate_limit_per_10s)
+            limit = await _control_body(request, LimitBody)
+            if isinstance(limit, JSONResponse):
+                return limit
+            crm.throttle.set_limit(limit.rate_limit_per_10s)
         return _json({"rate_limit_per_10s": crm.throttle.limit})
 
     async def stats(request: Request) -> Response:

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from inkbridge.sandbox.sqlite_file import open_state
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY,
@@ -62,14 +64,8 @@ class CrmStore:
     """Records upserted by id, and an append-only log of every input that reached the CRM."""
 
     def __init__(self, path: Path | None) -> None:
-        target = str(path) if path is not None else ":memory:"
-        self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
+        self._conn = open_state(path, _SCHEMA)
         self._lock = threading.Lock()
-        if path is not None:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:

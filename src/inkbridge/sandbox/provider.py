@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -69,7 +69,7 @@ from inkbridge.sandbox.provider_model import (
     SigningSession,
 )
 from inkbridge.sandbox.provider_outbox import WebhookEmitter
-from inkbridge.sandbox.provider_store import EnvelopeBook
+from inkbridge.sandbox.provider_store import Answer, EnvelopeBook
 from inkbridge.sandbox.provider_wire import build_event, signed_delivery
 from inkbridge.sandbox.signing_page import done_page, signing_page, unavailable_page
 
@@ -82,6 +82,9 @@ __all__ = [
 ]
 
 SIGNING_PAGE_REASON = "the signing page and its buttons: reached through a signer session"
+
+# The ``event`` a return URL receives for each answer, as DocuSign's embedded signing names it.
+_RETURN_EVENT: dict[Answer, str] = {"signed": "signing_complete", "declined": "decline"}
 
 
 def _strings(values: dict[str, Scalar]) -> dict[str, str]:
@@ -101,36 +104,40 @@ async def _json(request: Request) -> Any:
     return json.loads(raw) if raw.strip() else {}
 
 
+class ProviderOptions(TypedDict):
+    """How a sandbox provider is set up: its state file (None keeps it in memory), where its
+    webhooks go and how they are signed, its public URL, and how deliveries fail and retry."""
+
+    state_path: Path | None
+    webhook_url: str
+    webhook_secret: str
+    public_url: str
+    chaos: NotRequired[Chaos | None]
+    http_client: NotRequired[httpx.AsyncClient | None]
+    max_attempts: NotRequired[int]
+    retry_base_seconds: NotRequired[float]
+
+
 class SandboxProvider:
     """The sandbox provider's state and webhook emitter; the host app starts and stops it."""
 
-    def __init__(
-        self,
-        *,
-        state_path: Path | None,
-        webhook_url: str,
-        webhook_secret: str,
-        public_url: str,
-        chaos: Chaos | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        max_attempts: int = 20,
-        retry_base_seconds: float = 0.1,
-    ) -> None:
+    def __init__(self, **options: Unpack[ProviderOptions]) -> None:
+        webhook_secret = options["webhook_secret"]
         try:
             secret_key(webhook_secret)
         except ValueError:
             raise ConfigError("the sandbox webhook secret must be 'whsec_' + base64") from None
-        self.public_url = public_url.rstrip("/")
-        self.db = ProviderDatabase(state_path)
+        self.public_url = options["public_url"].rstrip("/")
+        self.db = ProviderDatabase(options["state_path"])
         self.book = EnvelopeBook(self.db)
         self.emitter = WebhookEmitter(
             self.db,
-            url=webhook_url,
+            url=options["webhook_url"],
             secret=webhook_secret,
-            chaos=chaos,
-            client=http_client,
-            max_attempts=max_attempts,
-            retry_base_seconds=retry_base_seconds,
+            chaos=options.get("chaos"),
+            client=options.get("http_client"),
+            max_attempts=options.get("max_attempts", 20),
+            retry_base_seconds=options.get("retry_base_seconds", 0.1),
         )
 
     async def start(self) -> None:
@@ -248,24 +255,20 @@ class _Endpoints:
         )
 
     async def sign(self, request: Request) -> Response:
-        try:
-            session = self.p.book.sign(
-                request.path_params["token"], request.cookies.get(SIGNER_COOKIE)
-            )
-        except SandboxRefusal as exc:
-            return unavailable_page(exc.reason, exc.status)
-        self.p.emitter.wake()
-        return _finished(session, "signed", "signing_complete")
+        return self._answer(request, "signed")
 
     async def decline(self, request: Request) -> Response:
+        return self._answer(request, "declined")
+
+    def _answer(self, request: Request, answer: Answer) -> Response:
         try:
-            session = self.p.book.decline(
-                request.path_params["token"], request.cookies.get(SIGNER_COOKIE)
+            session = self.p.book.answer(
+                request.path_params["token"], request.cookies.get(SIGNER_COOKIE), answer
             )
         except SandboxRefusal as exc:
             return unavailable_page(exc.reason, exc.status)
         self.p.emitter.wake()
-        return _finished(session, "declined", "decline")
+        return _finished(session, answer, _RETURN_EVENT[answer])
 
     async def chaos(self, request: Request) -> Response:
         if request.method == "POST":
@@ -303,16 +306,7 @@ def _finished(session: SigningSession, outcome: str, event: str) -> Response:
 
 
 def create_provider_app(
-    *,
-    state_path: Path | None,
-    webhook_url: str,
-    webhook_secret: str,
-    public_url: str,
-    chaos: Chaos | None = None,
-    http_client: httpx.AsyncClient | None = None,
-    max_attempts: int = 20,
-    retry_base_seconds: float = 0.1,
-    authorizer: Authorizer | None = None,
+    *, authorizer: Authorizer | None = None, **options: Unpack[ProviderOptions]
 ) -> Starlette:
     """The sandbox provider as an ASGI app; its ``SandboxProvider`` is ``app.state.sandbox``.
 
@@ -320,16 +314,7 @@ def create_provider_app(
     ``authorizer`` checks every route but the signing pages (see ``sandbox.guard``); the
     host that mounts the sandbox passes one, tests may leave it out.
     """
-    provider = SandboxProvider(
-        state_path=state_path,
-        webhook_url=webhook_url,
-        webhook_secret=webhook_secret,
-        public_url=public_url,
-        chaos=chaos,
-        http_client=http_client,
-        max_attempts=max_attempts,
-        retry_base_seconds=retry_base_seconds,
-    )
+    provider = SandboxProvider(**options)
     ep = _Endpoints(provider)
 
     @asynccontextmanager

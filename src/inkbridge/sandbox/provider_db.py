@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inkbridge.sandbox.sqlite_file import open_state
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS envelopes (
     id TEXT PRIMARY KEY,
@@ -92,16 +94,8 @@ class ProviderDatabase:
     """One SQLite connection shared by the app and the emitter, guarded by a lock."""
 
     def __init__(self, path: Path | None) -> None:
-        target = str(path) if path is not None else ":memory:"
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE) so check-then-write
-        # sequences such as single-use token redemption are atomic.
-        self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
+        self._conn = open_state(path, _SCHEMA)
         self._lock = threading.RLock()
-        if path is not None:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:

@@ -19,7 +19,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from inkbridge.domain.events import EventType
 from inkbridge.sandbox.provider_db import ProviderDatabase
@@ -34,6 +34,16 @@ from inkbridge.sandbox.provider_model import (
     cookie_binding,
 )
 from inkbridge.sandbox.provider_wire import build_event, encode_event, new_msg_id, utc_now
+
+Answer = Literal["signed", "declined"]
+
+# A recipient's answer and the moment they gave it, one fixed statement per answer.
+_RECORD_ANSWER: dict[Answer, str] = {
+    "signed": "UPDATE recipients SET status = 'signed', signed_at = ?"
+    " WHERE envelope_id = ? AND recipient_id = ?",
+    "declined": "UPDATE recipients SET status = 'declined', declined_at = ?"
+    " WHERE envelope_id = ? AND recipient_id = ?",
+}
 
 
 class EnvelopeBook:
@@ -222,42 +232,31 @@ class EnvelopeBook:
             self._mark_viewed(db, envelope, recipient, now)
             return self._session(envelope, recipient, row)
 
-    def sign(self, token: str, cookie: str | None) -> SigningSession:
-        """Sign and burn the token; the last signature completes the envelope."""
+    def answer(self, token: str, cookie: str | None, answer: Answer) -> SigningSession:
+        """Record the recipient's answer and burn the token: the last signature completes the
+        envelope, one decline ends it."""
         now = self._clock()
         with self._db.transaction() as db:
             envelope, recipient, row = self._redeemable(db, token, cookie, now)
             self._burn(db, token)
             self._mark_viewed(db, envelope, recipient, now)
             db.execute(
-                "UPDATE recipients SET status = 'signed', signed_at = ?"
-                " WHERE envelope_id = ? AND recipient_id = ?",
+                _RECORD_ANSWER[answer],
                 (now.isoformat(), envelope["id"], recipient["recipient_id"]),
             )
-            self._emit(db, envelope, EventType.RECIPIENT_SIGNED, recipient, now)
-            unsigned = db.execute(
-                "SELECT COUNT(*) FROM recipients WHERE envelope_id = ? AND status != 'signed'",
-                (envelope["id"],),
-            ).fetchone()[0]
-            status = "partially_signed" if unsigned else "completed"
+            if answer == "declined":
+                status = "declined"
+                self._emit(db, envelope, EventType.DOCUMENT_DECLINED, recipient, now)
+            else:
+                self._emit(db, envelope, EventType.RECIPIENT_SIGNED, recipient, now)
+                unsigned = db.execute(
+                    "SELECT COUNT(*) FROM recipients WHERE envelope_id = ? AND status != 'signed'",
+                    (envelope["id"],),
+                ).fetchone()[0]
+                status = "partially_signed" if unsigned else "completed"
             db.execute("UPDATE envelopes SET status = ? WHERE id = ?", (status, envelope["id"]))
-            if not unsigned:
+            if status == "completed":
                 self._emit(db, envelope, EventType.DOCUMENT_COMPLETED, None, now)
-            return self._session(envelope, recipient, row)
-
-    def decline(self, token: str, cookie: str | None) -> SigningSession:
-        now = self._clock()
-        with self._db.transaction() as db:
-            envelope, recipient, row = self._redeemable(db, token, cookie, now)
-            self._burn(db, token)
-            self._mark_viewed(db, envelope, recipient, now)
-            db.execute(
-                "UPDATE recipients SET status = 'declined', declined_at = ?"
-                " WHERE envelope_id = ? AND recipient_id = ?",
-                (now.isoformat(), envelope["id"], recipient["recipient_id"]),
-            )
-            db.execute("UPDATE envelopes SET status = 'declined' WHERE id = ?", (envelope["id"],))
-            self._emit(db, envelope, EventType.DOCUMENT_DECLINED, recipient, now)
             return self._session(envelope, recipient, row)
 
     # -- internals ---------------------------------------------------------------------------

@@ -63,14 +63,13 @@ def replay_dead_letters(
                 coalescing_kinds=COALESCING_KINDS,
             )
             if count:
-                audit.record(
+                audit.record_operator_action(
                     conn,
-                    region=db.region,
-                    actor=actor,
-                    action=f"{source}:dead_letters:replayed",
-                    subject_id=destination,
-                    correlation_id=None,
-                    details={"count": count, "ids": ids},
+                    db.region,
+                    actor,
+                    f"{source}:dead_letters:replayed",
+                    destination,
+                    {"count": count, "ids": ids},
                 )
         total += count
     return total
@@ -85,13 +84,12 @@ async def reconcile_now(
         result = await reconciler.reconcile_once(db, limit=limit)
         results[db.region] = result
         with db.transaction() as conn:
-            audit.record(
+            audit.record_operator_action(
                 conn,
-                region=db.region,
-                actor=actor,
-                action=f"{source}:reconcile:requested",
-                subject_id=None,
-                correlation_id=None,
-                details=dataclasses.asdict(result),
+                db.region,
+                actor,
+                f"{source}:reconcile:requested",
+                None,
+                dataclasses.asdict(result),
             )
     return results

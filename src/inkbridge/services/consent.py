@@ -60,14 +60,13 @@ def register_text(
     for db in databases:
         with db.transaction() as conn:
             consents.register_text(conn, row)
-            audit.record(
+            audit.record_operator_action(
                 conn,
-                region=db.region,
-                actor=actor,
-                action=f"{source}:consent_text:registered",
-                subject_id=version_id,
-                correlation_id=None,
-                details={"kind": kind, "sha256": digest},
+                db.region,
+                actor,
+                f"{source}:consent_text:registered",
+                version_id,
+                {"kind": kind, "sha256": digest},
             )
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
 

@@ -180,6 +180,7 @@ def _settle(
     if result is not None:
         for res in result.results:
             outcomes[res.outbox_id] = (res.ok, res.retryable, res.error)
+    run = outbox.BatchRun(batch_id, started, finished)
     delivered = retried = dead = 0
     with db.transaction() as conn:
         for item in planned:
@@ -191,23 +192,13 @@ def _settle(
                 ok, retryable, reason = outcomes.get(
                     item.change.outbox_id, (False, True, "no result for change")
                 )
+            ids = [r.id for r in rows]
+            attempt = max(r.attempts for r in rows) + 1
             if ok:
                 outbox.mark_delivered(conn, [rows[-1].id], [r.id for r in rows[:-1]], finished)
-                outbox.record_attempts(
-                    conn,
-                    rows,
-                    batch_id=batch_id,
-                    outcome="delivered",
-                    started_at=started,
-                    finished_at=finished,
-                    status_code=None,
-                    error=None,
-                )
+                outcome, reason = "delivered", None
                 delivered += 1
-                continue
-            attempt = max(r.attempts for r in rows) + 1
-            ids = [r.id for r in rows]
-            if retryable and attempt < settings.max_attempts:
+            elif retryable and attempt < settings.max_attempts:
                 delay = backoff_seconds(
                     attempt, settings.backoff_base_seconds, settings.backoff_cap_seconds
                 )
@@ -220,16 +211,7 @@ def _settle(
                 outbox.mark_dead(conn, ids, reason or "")
                 outcome = "dead"
                 dead += 1
-            outbox.record_attempts(
-                conn,
-                rows,
-                batch_id=batch_id,
-                outcome=outcome,
-                started_at=started,
-                finished_at=finished,
-                status_code=None,
-                error=reason,
-            )
+            outbox.record_attempts(conn, rows, run, outcome, reason)
     return delivered, retried, dead
 
 

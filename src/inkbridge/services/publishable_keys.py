@@ -105,14 +105,13 @@ def create_key(
             rate_per_minute=rate_per_minute,
             now=datetime.now(UTC),
         )
-        audit.record(
+        audit.record_operator_action(
             conn,
-            region=databases.home_region,
-            actor=source,
-            action=f"{source}:publishable_key:created",
-            subject_id=key_id,
-            correlation_id=None,
-            details={
+            databases.home_region,
+            source,
+            f"{source}:publishable_key:created",
+            key_id,
+            {
                 "name": name,
                 "origins": allowed,
                 "region": region,
@@ -127,13 +126,8 @@ def revoke_key(databases: Databases, key_id: str, *, source: str = "cli") -> boo
     with databases.home.transaction() as conn:
         if not key_store.revoke(conn, key_id, datetime.now(UTC)):
             return False
-        audit.record(
-            conn,
-            region=databases.home_region,
-            actor=source,
-            action=f"{source}:publishable_key:revoked",
-            subject_id=key_id,
-            correlation_id=None,
+        audit.record_operator_action(
+            conn, databases.home_region, source, f"{source}:publishable_key:revoked", key_id
         )
     return True
 

@@ -176,14 +176,13 @@ def rotate_token(
         if old.expires_at is not None:
             retire_at = min(retire_at, old.expires_at)
         api_tokens.retire(conn, token_id, expires_at=retire_at, successor=issued.token_id)
-        audit.record(
+        audit.record_operator_action(
             conn,
-            region=databases.home_region,
-            actor=actor,
-            action="cli:token:rotated",
-            subject_id=token_id,
-            correlation_id=None,
-            details={
+            databases.home_region,
+            actor,
+            "cli:token:rotated",
+            token_id,
+            {
                 "successor": issued.token_id,
                 "old_expires_at": retire_at.isoformat(),
                 "overlap_seconds": int(overlap.total_seconds()),
@@ -196,13 +195,8 @@ def revoke_token(databases: Databases, token_id: str, *, actor: str = "cli") -> 
     with databases.home.transaction() as conn:
         revoked = api_tokens.revoke(conn, token_id, datetime.now(UTC))
         if revoked:
-            audit.record(
-                conn,
-                region=databases.home_region,
-                actor=actor,
-                action="cli:token:revoked",
-                subject_id=token_id,
-                correlation_id=None,
+            audit.record_operator_action(
+                conn, databases.home_region, actor, "cli:token:revoked", token_id
             )
     return revoked
 
@@ -240,14 +234,13 @@ def _record_created(
     name: str,
     issued: IssuedToken,
 ) -> None:
-    audit.record(
+    audit.record_operator_action(
         conn,
-        region=databases.home_region,
-        actor=actor,
-        action=f"{source}:token:created",
-        subject_id=issued.token_id,
-        correlation_id=None,
-        details={
+        databases.home_region,
+        actor,
+        f"{source}:token:created",
+        issued.token_id,
+        {
             "name": name,
             "scopes": list(issued.scopes),
             "expires_at": issued.expires_at.isoformat() if issued.expires_at else None,

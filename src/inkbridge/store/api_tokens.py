@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, or_, select, update
 
 from inkbridge.store.schema import api_tokens
+from inkbridge.store.set_once import set_once
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,4 @@ def retire(conn: Connection, token_id: str, *, expires_at: datetime, successor: 
 
 def revoke(conn: Connection, token_id: str, now: datetime) -> bool:
     """Revoke a token unless it already is; True when this call revoked it."""
-    result = conn.execute(
-        update(api_tokens)
-        .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return bool(result.rowcount)
+    return set_once(conn, api_tokens.c.revoked_at, token_id, now)

@@ -30,11 +30,12 @@ def record(
     actor: str,
     action: str,
     subject_id: str | None,
-    correlation_id: str | None,
+    correlation_id: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> int:
-    """Append one audit entry in the caller's transaction. Never put personal data in details."""
+    """Append one audit entry in the caller's transaction; ``correlation_id`` names the flow it
+    belongs to, if any. Never put personal data in details."""
     content = {
         "region": region,
         "at": at or datetime.now(UTC),
@@ -46,6 +47,21 @@ def record(
     }
     seq, _ = chains.append(conn, audit_log, AUDIT_CHAIN, content)
     return seq
+
+
+def record_operator_action(
+    conn: Connection,
+    region: str,
+    actor: str,
+    action: str,
+    subject_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Append an operator's action (command line or admin API): it answers no inbound request,
+    so it carries no correlation id."""
+    return record(
+        conn, region=region, actor=actor, action=action, subject_id=subject_id, details=details
+    )
 
 
 def entries_about(

@@ -13,6 +13,7 @@ from inkbridge.domain.intervals import INTERVAL_COLUMNS, interval_columns
 from inkbridge.domain.lifecycle import EnvelopeSnapshot, EnvelopeState, RecipientState
 from inkbridge.store import attribution_journeys
 from inkbridge.store.schema import envelopes, recipients
+from inkbridge.store.set_once import set_once
 
 
 def get(conn: Connection, envelope_id: str) -> Row[Any] | None:
@@ -86,12 +87,7 @@ def insert_tracked(conn: Connection, values: dict[str, Any]) -> bool:
 
 def set_provider_ref(conn: Connection, envelope_id: str, provider_envelope_id: str) -> bool:
     """Record the provider's id once; False if another id was recorded first."""
-    result = conn.execute(
-        update(envelopes)
-        .where(envelopes.c.id == envelope_id, envelopes.c.provider_envelope_id.is_(None))
-        .values(provider_envelope_id=provider_envelope_id)
-    )
-    return bool(result.rowcount)
+    return set_once(conn, envelopes.c.provider_envelope_id, envelope_id, provider_envelope_id)
 
 
 def recipient_rows(conn: Connection, envelope_id: str) -> list[Row[Any]]:

@@ -181,43 +181,55 @@ def mark_delivered(
 
 
 def mark_retry(conn: Connection, ids: Sequence[int], next_attempt_at: datetime, error: str) -> None:
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
-        .values(
-            status=OutboxStatus.PENDING,
-            attempts=outbox.c.attempts + 1,
-            next_attempt_at=next_attempt_at,
-            lease_until=None,
-            last_error=error[:2000],
-        )
-    )
+    _mark_failed(conn, ids, error, OutboxStatus.PENDING, next_attempt_at)
 
 
 def mark_dead(conn: Connection, ids: Sequence[int], error: str) -> None:
+    _mark_failed(conn, ids, error, OutboxStatus.DEAD)
+
+
+def _mark_failed(
+    conn: Connection,
+    ids: Sequence[int],
+    error: str,
+    status: OutboxStatus,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    """Settle in-flight rows after a failed attempt: count it, drop the lease, keep the error;
+    a row given up on keeps its last due time."""
+    values: dict[str, Any] = {
+        "status": status,
+        "attempts": outbox.c.attempts + 1,
+        "lease_until": None,
+        "last_error": error[:2000],
+    }
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
     conn.execute(
         update(outbox)
         .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
-        .values(
-            status=OutboxStatus.DEAD,
-            attempts=outbox.c.attempts + 1,
-            lease_until=None,
-            last_error=error[:2000],
-        )
+        .values(values)
     )
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    """One delivery batch as the deliveries log records it: its id, start and end."""
+
+    batch_id: str
+    started_at: datetime
+    finished_at: datetime
 
 
 def record_attempts(
     conn: Connection,
     rows: Sequence[OutboxRow],
-    *,
-    batch_id: str,
+    run: BatchRun,
     outcome: str,
-    started_at: datetime,
-    finished_at: datetime,
-    status_code: int | None,
     error: str | None,
+    status_code: int | None = None,
 ) -> None:
+    """Log one attempt of each row in ``run`` with its outcome."""
     if not rows:
         return
     conn.execute(
@@ -226,10 +238,10 @@ def record_attempts(
             {
                 "outbox_id": row.id,
                 "destination": row.destination,
-                "batch_id": batch_id,
+                "batch_id": run.batch_id,
                 "attempt": row.attempts + 1,
-                "started_at": started_at,
-                "finished_at": finished_at,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
                 "outcome": outcome,
                 "status_code": status_code,
                 "error": error[:2000] if error else None,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from inkbridge.store.schema import publishable_keys
+from inkbridge.store.set_once import set_once
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,7 @@ def insert(
 
 def revoke(conn: Connection, key_id: str, now: datetime) -> bool:
     """Revoke a key unless it already is; True when this call revoked it."""
-    result = conn.execute(
-        update(publishable_keys)
-        .where(publishable_keys.c.id == key_id, publishable_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return bool(result.rowcount)
+    return set_once(conn, publishable_keys.c.revoked_at, key_id, now)
 
 
 def all_keys(conn: Connection) -> list[StoredKey]:

@@ -61,21 +61,20 @@ class ReportFilter:
         }
 
     def lead_conditions(self) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
-        if self.since is not None:
-            conditions.append(leads.c.created_at >= self.since)
-        if self.until is not None:
-            conditions.append(leads.c.created_at < self.until)
-        return conditions
+        return self._dated(leads.c.created_at)
 
     def envelope_cohort_conditions(self) -> list[ColumnElement[bool]]:
         """The cohort without a join: on the envelope's copy of its lead's creation moment. An
         envelope without a lead belongs to no dated cohort, as through the join."""
+        return self._dated(envelopes.c.lead_created_at)
+
+    def _dated(self, created_at: ColumnElement[datetime]) -> list[ColumnElement[bool]]:
+        """``since <= created_at < until``, each bound only when given."""
         conditions: list[ColumnElement[bool]] = []
         if self.since is not None:
-            conditions.append(envelopes.c.lead_created_at >= self.since)
+            conditions.append(created_at >= self.since)
         if self.until is not None:
-            conditions.append(envelopes.c.lead_created_at < self.until)
+            conditions.append(created_at < self.until)
         return conditions
 
     def envelope_conditions(self) -> list[ColumnElement[bool]]:

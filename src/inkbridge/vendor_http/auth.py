@@ -273,46 +273,49 @@ class OAuthGrant(BearerAuth[T]):
         return self.grant_from(body), self.grant_lifetime(body)
 
 
-class ClientCredentialsAuth(OAuthGrant[T]):
+class ClientSecretGrant(OAuthGrant[T]):
+    """A grant whose form names the client by its id and secret (RFC 6749 §2.3.1)."""
+
+    def __init__(self, *, client_id: str, client_secret: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._client_id = client_id
+        self._client_secret = client_secret
+
+    def client_form(self, grant_type: str) -> dict[str, str]:
+        return {
+            "grant_type": grant_type,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+
+
+class ClientCredentialsAuth(ClientSecretGrant[T]):
     """OAuth 2.0 client credentials (RFC 6749 §4.4), the secret sent in the form."""
 
     def __init__(
         self, *, client_id: str, client_secret: str, scope: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self._client_id = client_id
-        self._client_secret = client_secret
+        super().__init__(client_id=client_id, client_secret=client_secret, **kwargs)
         self._scope = scope
 
     def grant_form(self) -> dict[str, str]:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
+        form = self.client_form("client_credentials")
         if self._scope is not None:
             form["scope"] = self._scope
         return form
 
 
-class RefreshTokenAuth(OAuthGrant[T]):
+class RefreshTokenAuth(ClientSecretGrant[T]):
     """OAuth 2.0 refresh token grant (RFC 6749 §6); a rotated refresh token is kept."""
 
     def __init__(
         self, *, client_id: str, client_secret: str, refresh_token: str, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self._client_id = client_id
-        self._client_secret = client_secret
+        super().__init__(client_id=client_id, client_secret=client_secret, **kwargs)
         self._refresh_token = refresh_token
 
     def grant_form(self) -> dict[str, str]:
-        return {
-            "grant_type": "refresh_token",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-            "refresh_token": self._refresh_token,
-        }
+        return {**self.client_form("refresh_token"), "refresh_token": self._refresh_token}
 
     def grant_from(self, body: Mapping[str, Any]) -> T:
         # The vendor may hand back a new refresh token; the next refresh must use it.
