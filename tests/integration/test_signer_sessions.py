@@ -26,6 +26,7 @@ from inkbridge.services.signer_sessions import SessionRequest
 from inkbridge.services.tokens import create_token
 from inkbridge.store.schema import audit_log, envelopes, signer_sessions
 from tests.support.builders import SECRET, event_body, make_settings, store_delivery
+from tests.support.worker import drain_receipts
 
 PUBLIC = "https://ink.test"
 APP = "https://app.example.test"
@@ -484,8 +485,7 @@ async def test_the_evidence_is_audited_and_shown_in_the_trace_and_the_consent_re
             world.container.databases.home,
             event_body(kind, provider_ref, datetime.now(UTC), "1", metadata),
         )
-    while world.container.services.receipts.process_pending(world.container.databases.home):
-        pass
+    drain_receipts(world.container)
     receipt = (await world.api.get(f"/v1/consents/{world.lead_id}/receipt", headers=auditor)).json()
     assert [e["session_id"] for e in receipt["signerAuthentication"]] == [evidence["session_id"]]
     (contract,) = [r for r in receipt["records"] if r["purpose"] == "contract_execution"]
