@@ -25,10 +25,10 @@ from tests.acceptance.provider_vendors import (
     PROVIDERS,
     Vendor,
     build_emulator,
-    rsa_pem,
     write_provider_config,
 )
 from tests.acceptance.stack import Inkbridge, Served, admin_token, wait_for
+from tests.support.keys import rsa_pem
 from tests.support.processes import free_port
 
 

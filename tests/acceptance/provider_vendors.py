@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from inkbridge_emulators.acrobat_sign import create_acrobat_sign_emulator
 from inkbridge_emulators.documenso import create_documenso_emulator
@@ -53,22 +51,6 @@ TEMPLATE_IDS = {
     "documenso": "envelope_template_nda",  # a template envelope (recipient slots)
     "docuseal": "1000001",  # a numeric template id
 }
-
-
-def rsa_pem() -> tuple[str, str]:
-    """A fresh RSA key pair (private PKCS#8 PEM, public SPKI PEM) for DocuSign's JWT grant."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def hmac_hex(key: str, message: bytes) -> str:

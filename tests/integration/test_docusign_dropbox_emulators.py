@@ -18,8 +18,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +34,7 @@ from inkbridge.providers.dropbox_sign_client import DropboxSignClient
 from inkbridge_emulators.docusign import create_docusign_emulator
 from inkbridge_emulators.dropbox_sign import create_dropbox_sign_emulator
 from inkbridge_emulators.faults import Chaos
+from tests.support.keys import rsa_pem
 
 VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor"
 DOCUSIGN_SCHEMAS = VENDOR / "docusign"
@@ -136,21 +135,6 @@ def spec() -> EnvelopeSpec:
             "inkbridge_correlation_id": "cor_http",
         },
     )
-
-
-def rsa_pem() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 async def test_docusign_emulator_signs_end_to_end_with_chaos_duplicates_over_real_http() -> None:

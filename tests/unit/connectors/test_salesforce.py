@@ -7,8 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
@@ -22,6 +20,7 @@ from inkbridge.connectors.salesforce import (
 )
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.salesforce import SalesforceEmulator, create_salesforce_app
+from tests.support.keys import rsa_pem
 from tests.unit.connectors.payloads import (
     AnswerLostOn,
     TimeoutOn,
@@ -44,18 +43,7 @@ OPTIONS = SalesforceOptions(owners={"owner-7": USER_7, "owner-8": USER_8})
 
 @pytest.fixture(scope="module")
 def key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return rsa_pem()
 
 
 @pytest.fixture

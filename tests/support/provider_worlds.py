@@ -1,0 +1,158 @@
+"""A provider client against its vendor emulator in process: the emulator's webhooks go to a
+receiver running inkbridge's intake reduced to verify + dedup + parse with the real adapter,
+and the client talks to the emulator's API over ``httpx.ASGITransport``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from inkbridge.domain.events import NormalizedEvent
+from inkbridge.errors import SignatureInvalid
+from inkbridge.providers.base import InboundRequest
+
+C = TypeVar("C")
+
+
+@dataclass
+class AdapterReceiver:
+    """Verifies each delivery (a GET is the registration handshake), records it and its dedup
+    key, parses it and answers the adapter's acknowledgement.
+
+    ``fail`` scripts refusals: event name (the body's ``event_key``) -> how many deliveries of
+    it to answer with ``fail_status`` before accepting one; ``fail_first`` refuses the first N
+    deliveries whatever they are (with ``fail_body``: a 200 whose body is not the vendor's
+    acknowledgement counts as a failure too). ``strict`` lets a bad signature raise (the test
+    fails loudly) instead of answering 401."""
+
+    adapter: Any
+    connection: str
+    path: str = "/hooks"
+    event_key: str = "event"
+    fail: dict[str, int] = field(default_factory=dict)
+    fail_status: int = 503
+    fail_first: int = 0
+    fail_body: str = ""
+    strict: bool = False
+    inbounds: list[InboundRequest] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    events: list[NormalizedEvent] = field(default_factory=list)
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [inbound.body for inbound in self.inbounds]
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route(self.path, self.receive, methods=["GET", "POST"])])
+
+    def refusal(self, inbound: InboundRequest) -> Response | None:
+        """The scripted answer to this delivery, if it is to be refused."""
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return Response(self.fail_body, status_code=self.fail_status)
+        event = json.loads(inbound.body).get(self.event_key) if self.fail else None
+        if isinstance(event, str) and self.fail.get(event, 0) > 0:
+            self.fail[event] -= 1
+            return Response(status_code=self.fail_status)
+        return None
+
+    async def receive(self, request: Request) -> Response:
+        inbound = InboundRequest(
+            connection=self.connection,
+            method=request.method,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=dict(request.query_params),
+            body=await request.body(),
+            received_at=datetime.now(UTC),
+        )
+        try:
+            if request.method == "GET":
+                ack = self.adapter.verify_registration(inbound)
+            else:
+                self.adapter.verify(inbound)
+                self.inbounds.append(inbound)
+                self.keys.append(self.adapter.dedup_key(inbound))
+                refused = self.refusal(inbound)
+                if refused is not None:
+                    return refused
+                self.events.extend(self.adapter.parse(inbound))
+                ack = self.adapter.acknowledge(inbound)
+        except SignatureInvalid:
+            if self.strict:
+                raise
+            return Response(status_code=401)
+        return Response(ack.body, ack.status, dict(ack.headers), ack.media_type)
+
+
+@dataclass
+class EmulatorWorld(Generic[C]):
+    """A started emulator, an HTTP client of its API, the provider client under test and the
+    receiver of its webhooks."""
+
+    emulator: Any
+    api: httpx.AsyncClient
+    client: C
+    receiver: AdapterReceiver
+
+    async def act(self, envelope_id: str, action: str, signer: str | None = None) -> None:
+        """Drive the emulator's test-control endpoint, then deliver what it queued."""
+        body = {"signer": signer} if signer else {}
+        answer = await self.api.post(f"/_emulator/envelopes/{envelope_id}/{action}", json=body)
+        assert answer.status_code == 200, answer.text
+        assert await self.emulator.drain(10)
+
+
+@asynccontextmanager
+async def emulator_world(
+    receiver: AdapterReceiver,
+    make_app: Callable[[httpx.AsyncClient], Starlette],
+    base_url: str,
+    make_client: Callable[[httpx.AsyncClient], C],
+) -> AsyncIterator[EmulatorWorld[C]]:
+    """Start the emulator ``make_app`` builds around a webhook client pointed at ``receiver``."""
+    hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app()))
+    app = make_app(hooks)
+    emulator = app.state.emulator
+    await emulator.start()
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+    try:
+        yield EmulatorWorld(emulator, api, make_client(api), receiver)
+    finally:
+        await emulator.stop()
+        await api.aclose()
+        await hooks.aclose()
+
+
+def answering(
+    status: int,
+    headers: dict[str, str] | None = None,
+    body: object = None,
+    check: Callable[[httpx.Request], None] | None = None,
+) -> httpx.AsyncClient:
+    """An HTTP client whose every request is answered ``status`` (after ``check`` looks at it)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if check is not None:
+            check(request)
+        return httpx.Response(status, headers=headers, json=body if body is not None else {})
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+def timing_out() -> httpx.AsyncClient:
+    """An HTTP client whose every request times out."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
