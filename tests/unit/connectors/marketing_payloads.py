@@ -10,6 +10,7 @@ import httpx
 
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import Change
+from tests.unit.connectors.payloads import first_touch
 
 _ids = itertools.count(1)
 
@@ -32,17 +33,7 @@ def lead(
         "last_name": "Lovelace",
         "company": "Analytical Engines",
         "owner": "owner-7",
-        "first_touch": {
-            "utm_source": utm_source,
-            "utm_medium": "email",
-            "utm_campaign": "spring",
-            "utm_term": None,
-            "utm_content": "hero",
-            "click_ids": {"gclid": "g-123"},
-            "referrer": "https://news.example.test/",
-            "landing_page": "https://inkbridge.example.test/nda",
-            "occurred_at": "2024-04-30T08:00:00+00:00",
-        },
+        "first_touch": first_touch(utm_source),
         "consent": consent if consent is not None else {"marketing_email": "granted"},
     }
     if marketing_allowed is not None:

@@ -3,7 +3,6 @@ httpx.ASGITransport."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -49,12 +48,6 @@ def app() -> Starlette:
 def dyn(app: Starlette) -> DynamicsEmulator:
     emulator: DynamicsEmulator = app.state.dynamics
     return emulator
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        yield c
 
 
 def auth(client: httpx.AsyncClient, secret: str = "emulator-secret") -> DynamicsAuth:

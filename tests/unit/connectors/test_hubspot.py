@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -51,12 +50,6 @@ def app() -> Starlette:
 def hub(app: Starlette) -> HubSpotEmulator:
     emulator: HubSpotEmulator = app.state.hubspot
     return emulator
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        yield c
 
 
 def connector(

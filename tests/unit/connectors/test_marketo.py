@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -63,12 +62,6 @@ def lead_by_email(app: Starlette, email: str = EMAIL) -> dict[str, Any]:
 @pytest.fixture
 def app() -> Starlette:
     return create_marketo_app()
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app, BASE) as http:
-        yield http
 
 
 def connector(client: httpx.AsyncClient, **extra: Any) -> MarketoConnector:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -66,12 +65,6 @@ def routes(app: Starlette) -> dict[str, int]:
 @pytest.fixture
 def app() -> Starlette:
     return create_mautic_app()
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app, BASE) as http:
-        yield http
 
 
 def connector(client: httpx.AsyncClient, **extra: Any) -> MauticConnector:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -55,12 +54,6 @@ def emulator_of(app: Starlette) -> PipedriveEmulator:
 @pytest.fixture
 def app() -> Starlette:
     return create_pipedrive_app(limits=ROOMY)
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app, BASE) as http:
-        yield http
 
 
 def connector(client: httpx.AsyncClient, **extra: object) -> PipedriveConnector:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -55,12 +54,6 @@ def app(key_pair: tuple[str, str]) -> Starlette:
 def sf(app: Starlette) -> SalesforceEmulator:
     emulator: SalesforceEmulator = app.state.salesforce
     return emulator
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        yield c
 
 
 def jwt_auth(client: httpx.AsyncClient, key_pair: tuple[str, str], **kw: Any) -> SalesforceJwtAuth:
