@@ -34,16 +34,10 @@ from tests.acceptance.destination_vendors import (
     Receiver,
     destination_settings,
 )
-from tests.acceptance.stack import (
-    Inkbridge,
-    Served,
-    admin_token,
-    base_config,
-    wait_for,
-    write_config,
-)
+from tests.acceptance.stack import Inkbridge, admin_token, base_config, wait_for, write_config
 from tests.support.builders import event_body, signed
 from tests.support.processes import free_port
+from tests.support.served import Served
 
 T0 = datetime.now(UTC) - timedelta(hours=2)
 

@@ -27,9 +27,10 @@ from tests.acceptance.provider_vendors import (
     build_emulator,
     write_provider_config,
 )
-from tests.acceptance.stack import Inkbridge, Served, admin_token, wait_for
+from tests.acceptance.stack import Inkbridge, admin_token, wait_for
 from tests.support.keys import rsa_pem
 from tests.support.processes import free_port
+from tests.support.served import Served
 
 
 @dataclass(kw_only=True)

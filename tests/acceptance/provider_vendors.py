@@ -20,7 +20,8 @@ from inkbridge_emulators.docuseal import create_docuseal_emulator
 from inkbridge_emulators.docusign import create_docusign_emulator
 from inkbridge_emulators.dropbox_sign import create_dropbox_sign_emulator
 from inkbridge_emulators.pandadoc import create_pandadoc_emulator
-from tests.acceptance.stack import SANDBOX_CRM, Served, base_config, secret_ref, write_config
+from tests.acceptance.stack import SANDBOX_CRM, base_config, secret_ref, write_config
+from tests.support.served import Served
 
 VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor"
 DOCUSIGN_SCHEMAS = VENDOR / "docusign"

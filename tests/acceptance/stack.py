@@ -1,6 +1,6 @@
 """The acceptance harness both vendor sides share: one running ``inkbridge serve`` configured
 through a real ``inkbridge.toml`` (written from a tree, secrets as ``file:`` references), the
-fakes it talks to served by uvicorn in threads, and polling with a useful failure message.
+fakes it talks to (``Served`` by uvicorn in threads), and polling with a useful failure message.
 
 ``provider_stack.py`` adds the six e-signature emulators, ``destination_stack.py`` the six CRM
 and marketing emulators and a Standard Webhooks receiver; ``conftest.py`` the small sandbox-only
@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 
 from tests.support.builders import SECRET
 from tests.support.processes import INKBRIDGE, Process, cli, wait_http
@@ -133,45 +130,6 @@ def admin_token(config: Path) -> str:
     """Migrate the configured databases and return a new admin token."""
     cli(["migrate", "--config", str(config)])
     return cli(["tokens", "create", "--config", str(config), "--scope", "admin"]).strip()
-
-
-# -- fakes served in threads -------------------------------------------------------------------
-
-
-@dataclass
-class Served:
-    """An ASGI app (lifespan included) under uvicorn in a thread, on a socket bound now."""
-
-    app: Any
-    sock: socket.socket = field(init=False)
-    server: uvicorn.Server | None = None
-    thread: threading.Thread | None = None
-
-    def __post_init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def start(self) -> None:
-        config = uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-        self.thread.start()
-        server = self.server
-        wait_for(lambda: server.started, f"uvicorn serving on {self.url}", timeout=15)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(timeout=10)
-        self.sock.close()
 
 
 # -- the running inkbridge ---------------------------------------------------------------------

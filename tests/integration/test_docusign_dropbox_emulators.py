@@ -6,18 +6,12 @@ inbound adapters and answers each vendor's acknowledgement."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +20,7 @@ from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, WebhookAdapter
+from inkbridge.providers.base import EnvelopeSpec, Signer, WebhookAdapter
 from inkbridge.providers.docusign import DocuSignConnectAdapter
 from inkbridge.providers.docusign_client import DocuSignClient
 from inkbridge.providers.dropbox_sign import DropboxSignAdapter
@@ -35,6 +29,8 @@ from inkbridge_emulators.docusign import create_docusign_emulator
 from inkbridge_emulators.dropbox_sign import create_dropbox_sign_emulator
 from inkbridge_emulators.faults import Chaos
 from tests.support.keys import rsa_pem
+from tests.support.provider_worlds import inbound_of
+from tests.support.served import serve
 
 VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor"
 DOCUSIGN_SCHEMAS = VENDOR / "docusign"
@@ -42,32 +38,6 @@ DROPBOX_OPENAPI = VENDOR / "dropbox-sign" / "openapi.yaml"
 CONNECT_KEYS = ["connect-key-old", "connect-key-new"]
 DROPBOX_API_KEY = "dropbox-api-key"
 ADA = Signer(email="ada@example.test", name="Ada Lovelace", recipient_id="1")
-
-
-def bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` (lifespan included) under uvicorn in a thread on a free port."""
-    sock = bound_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -93,14 +63,7 @@ class Receiver:
         return Starlette(routes=[Route("/hooks", self.receive, methods=["POST"])])
 
     async def receive(self, request: Request) -> Response:
-        inbound = InboundRequest(
-            connection=self.adapter.provider,
-            method="POST",
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query={},
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
+        inbound = await inbound_of(request, self.adapter.provider)
         try:
             self.adapter.verify(inbound)
         except SignatureInvalid:

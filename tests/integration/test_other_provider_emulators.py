@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,7 +26,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
 from inkbridge.providers.acrobat_sign import AcrobatSignAdapter
 from inkbridge.providers.acrobat_sign_client import AcrobatSignClient
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, ProviderClient, Signer
+from inkbridge.providers.base import EnvelopeSpec, ProviderClient, Signer
 from inkbridge.providers.documenso import DocumensoAdapter
 from inkbridge.providers.documenso_client import DocumensoClient
 from inkbridge.providers.docuseal import DocuSealAdapter
@@ -42,6 +38,8 @@ from inkbridge_emulators.documenso import create_documenso_emulator
 from inkbridge_emulators.docuseal import create_docuseal_emulator
 from inkbridge_emulators.faults import Chaos
 from inkbridge_emulators.pandadoc import create_pandadoc_emulator
+from tests.support.provider_worlds import inbound_of
+from tests.support.served import serve
 
 CLIENT_ID, CLIENT_SECRET, REFRESH = "acrobat-client", "acrobat-secret", "acrobat-refresh"
 PANDADOC_KEY, PANDADOC_SHARED = "pd-api-key", "pd-shared-key"
@@ -62,27 +60,6 @@ ADAPTERS: dict[str, Any] = {
     "documenso": DocumensoAdapter([SecretStr(DOCUMENSO_SECRET)]),
     "docuseal": DocuSealAdapter([SecretStr(DOCUSEAL_SECRET)]),
 }
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` (lifespan included) under uvicorn in a thread on a free 127.0.0.1 port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @dataclass
@@ -115,14 +92,7 @@ class Receiver:
     async def receive(self, request: Request) -> Response:
         vendor = request.path_params["vendor"]
         adapter = ADAPTERS[vendor]
-        inbound = InboundRequest(
-            connection=vendor,
-            method=request.method,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(request.query_params),
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
+        inbound = await inbound_of(request, vendor)
         try:
             if request.method == "GET":
                 ack = adapter.verify_registration(inbound)

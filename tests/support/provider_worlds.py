@@ -24,6 +24,18 @@ from inkbridge.providers.base import InboundRequest
 C = TypeVar("C")
 
 
+async def inbound_of(request: Request, connection: str) -> InboundRequest:
+    """A webhook request as inkbridge's intake sees it."""
+    return InboundRequest(
+        connection=connection,
+        method=request.method,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=await request.body(),
+        received_at=datetime.now(UTC),
+    )
+
+
 @dataclass
 class AdapterReceiver:
     """Verifies each delivery (a GET is the registration handshake), records it and its dedup
@@ -67,14 +79,7 @@ class AdapterReceiver:
         return None
 
     async def receive(self, request: Request) -> Response:
-        inbound = InboundRequest(
-            connection=self.connection,
-            method=request.method,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(request.query_params),
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
+        inbound = await inbound_of(request, self.connection)
         try:
             if request.method == "GET":
                 ack = self.adapter.verify_registration(inbound)

@@ -37,6 +37,7 @@ from inkbridge.sandbox.provider import (
 )
 from inkbridge.sandbox.provider_model import cookie_binding
 from inkbridge.sandbox.provider_store import EnvelopeBook
+from tests.support.provider_worlds import inbound_of
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 # The browser of these tests holds the signer cookie inkbridge's /sign/ redemption would set.
@@ -70,14 +71,7 @@ class Receiver:
             self.fail_next -= 1
             self.refused += 1
             return Response(status_code=self.fail_status)
-        inbound = InboundRequest(
-            connection="sandbox",
-            method="POST",
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query={},
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
+        inbound = await inbound_of(request, "sandbox")
         try:
             self.adapter.verify(inbound)
         except SignatureInvalid:
