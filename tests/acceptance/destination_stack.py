@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,14 @@ from tests.acceptance.destination_vendors import (
     Receiver,
     destination_settings,
 )
-from tests.acceptance.stack import Inkbridge, admin_token, base_config, wait_for, write_config
+from tests.acceptance.stack import (
+    Inkbridge,
+    admin_token,
+    base_config,
+    launch,
+    wait_for,
+    write_config,
+)
 from tests.support.builders import event_body, signed
 from tests.support.processes import free_port
 from tests.support.served import Served
@@ -324,11 +332,12 @@ def start_destination_stack(root: Path) -> DestinationStack:
     receiver_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     receiver = Receiver(receiver_secret)
     served = Served(receiver.app())
-    stack: DestinationStack | None = None
-    try:
+    with ExitStack() as started:
         served.start()
+        started.callback(served.stop)
         for emulator in emulators.values():
             emulator.start()
+            started.callback(emulator.stop)
         port = free_port()
         tree = base_config(root, port)
         tree["destinations"] = destination_settings(
@@ -347,16 +356,8 @@ def start_destination_stack(root: Path) -> DestinationStack:
             receiver=receiver,
             served=served,
         )
-        stack.serve(config)
-        return stack
-    except BaseException:
-        if stack is not None:
-            stack.stop()
-        else:
-            for emulator in emulators.values():
-                emulator.stop()
-            served.stop()
-        raise
+        return launch(stack, config, started)
+    raise AssertionError("unreachable")  # ExitStack may swallow exceptions, as far as mypy knows
 
 
 def snapshot(stack: DestinationStack, destination: str) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from tests.acceptance.provider_vendors import (
     build_emulator,
     write_provider_config,
 )
-from tests.acceptance.stack import Inkbridge, admin_token, wait_for
+from tests.acceptance.stack import Inkbridge, admin_token, launch, wait_for
 from tests.support.keys import rsa_pem
 from tests.support.processes import free_port
 from tests.support.served import Served
@@ -187,13 +188,13 @@ def start_provider_stack(root: Path, *, stale_after_seconds: float = 3.0) -> Pro
     recorder = Recorder()
     private_pem, public_pem = rsa_pem()
     vendors: dict[str, Vendor] = {}
-    stack: ProviderStack | None = None
-    try:
+    with ExitStack() as started:
         for name in PROVIDERS:
             hook = f"http://127.0.0.1:{port}/v1/webhooks/{name}"
             app = build_emulator(name, hook, recorder.client_for(name), public_pem)
             vendors[name] = Vendor(name, Served(app))
             vendors[name].served.start()
+            started.callback(vendors[name].served.stop)
         config = write_provider_config(
             root,
             port=port,
@@ -203,15 +204,8 @@ def start_provider_stack(root: Path, *, stale_after_seconds: float = 3.0) -> Pro
         )
         token = admin_token(config)
         stack = ProviderStack(root=root, port=port, token=token, recorder=recorder, vendors=vendors)
-        stack.serve(config)
-        return stack
-    except BaseException:
-        if stack is not None:
-            stack.stop()
-        else:
-            for vendor in vendors.values():
-                vendor.served.stop()
-        raise
+        return launch(stack, config, started)
+    raise AssertionError("unreachable")  # ExitStack may swallow exceptions, as far as mypy knows
 
 
 def iter_stack(root: Path) -> Iterator[ProviderStack]:

@@ -136,6 +136,11 @@ def _change_hex_after(body: bytes, key: bytes) -> bytes:
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 HEX = "0123456789abcdef"
 PRINTABLE = "abcdefghijklmnopqrstuvwxyz0123456789-_"
+# The vendors whose credential is a header that covers no body: (header, its vendor spelling).
+CREDENTIAL_HEADERS = {
+    "acrobat_sign": ("x-adobesign-clientid", "X-ADOBESIGN-CLIENTID"),
+    "documenso": ("x-documenso-secret", "X-Documenso-Secret"),
+}
 
 
 def tampered_copies(delivery: Delivery) -> list[Outgoing]:
@@ -166,27 +171,14 @@ def tampered_copies(delivery: Delivery) -> list[Outgoing]:
         # The event hash covers event_time + event_type: change a byte of each side.
         out.append(Outgoing(url, headers, _bump_digit_after(body, b'"event_time"'), "event_time"))
         out.append(Outgoing(url, headers, _change_hex_after(body, b'"event_hash"'), "event_hash"))
-    elif provider == "acrobat_sign":
-        out.append(
-            with_header(
-                "x-adobesign-clientid",
-                lambda v: v[:-1] + _other(v[-1], PRINTABLE),
-                "X-ADOBESIGN-CLIENTID",
-            )
-        )
+    elif provider in CREDENTIAL_HEADERS:
+        name, shown = CREDENTIAL_HEADERS[provider]
+        out.append(with_header(name, lambda v: v[:-1] + _other(v[-1], PRINTABLE), shown))
     elif provider == "pandadoc":
         out.append(Outgoing(url, headers, _bump_digit_after(body, b'"date_modified"'), "body"))
         path, _, query = url.partition("?signature=")
         changed = f"{path}?signature={_other(query[0], HEX)}{query[1:]}"
         out.append(Outgoing(changed, headers, body, "?signature="))
-    elif provider == "documenso":
-        out.append(
-            with_header(
-                "x-documenso-secret",
-                lambda v: v[:-1] + _other(v[-1], PRINTABLE),
-                "X-Documenso-Secret",
-            )
-        )
     elif provider == "docuseal":
         out.append(Outgoing(url, headers, _bump_digit_after(body, b'"timestamp"'), "body"))
         out.append(

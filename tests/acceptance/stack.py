@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from tests.support.builders import SECRET
 from tests.support.processes import INKBRIDGE, Process, cli, wait_http
 
 T = TypeVar("T")
+S = TypeVar("S", bound="Inkbridge")
 
 # The sandbox CRM destination every stack with a CRM configures: patient retries, quick backoff.
 SANDBOX_CRM: dict[str, Any] = {
@@ -178,3 +180,15 @@ class Inkbridge:
 
     def stop_fakes(self) -> None:
         """Stop what the subclass started besides inkbridge (nothing here)."""
+
+
+def launch(stack: S, config: Path, started: ExitStack) -> S:
+    """Start ``stack``'s inkbridge. From here on ``stack.stop`` owns the fakes ``started``
+    would otherwise stop; a failure stops everything and is raised."""
+    started.pop_all()
+    try:
+        stack.serve(config)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack

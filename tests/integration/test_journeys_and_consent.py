@@ -76,6 +76,15 @@ def _deliver(container: Container) -> None:
     asyncio.run(deliver_all(container))
 
 
+def _sign_off(container: Container, marketing: bool, ref: str, terminal: str) -> str:
+    """A new lead (with or without marketing consent) whose envelope ``ref`` ends in
+    ``terminal``, processed and delivered; returns the lead's id."""
+    lead_id = _lead(container, marketing=marketing)
+    _events(container, lead_id, ref, terminal)
+    _deliver(container)
+    return lead_id
+
+
 def _kinds(fake: RecordingConnector) -> list[str]:
     return [w["kind"] for w in fake.writes]
 
@@ -84,9 +93,7 @@ def test_completion_with_marketing_consent_enters_onboarding(
     container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
 ) -> None:
     crm, marketing = fakes
-    lead_id = _lead(container, marketing=True)
-    _events(container, lead_id, "sbx_j1", "document_completed")
-    _deliver(container)
+    _sign_off(container, True, "sbx_j1", "document_completed")
     journeys = [w for w in marketing.writes if w["kind"] == "journey.enter"]
     assert [w["journey"]["journey"] for w in journeys] == ["onboarding"]
     assert "marketing.suppress" not in _kinds(marketing)
@@ -103,9 +110,7 @@ def test_completion_without_marketing_consent_is_won_but_suppressed(
     container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
 ) -> None:
     crm, marketing = fakes
-    lead_id = _lead(container, marketing=False)
-    _events(container, lead_id, "sbx_j2", "document_completed")
-    _deliver(container)
+    _sign_off(container, False, "sbx_j2", "document_completed")
     assert "journey.enter" not in _kinds(marketing)
     assert _kinds(marketing).count("marketing.suppress") == 1
     assert crm.records[f"envelope:{_envelope(container)}"]["state"] == "completed"
@@ -115,9 +120,7 @@ def test_expiry_sends_the_lead_back_into_nurture(
     container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
 ) -> None:
     _crm, marketing = fakes
-    lead_id = _lead(container, marketing=True)
-    _events(container, lead_id, "sbx_j3", "document_expired")
-    _deliver(container)
+    _sign_off(container, True, "sbx_j3", "document_expired")
     journeys = [w["journey"]["journey"] for w in marketing.writes if w["kind"] == "journey.enter"]
     assert journeys == ["nurture"]
 

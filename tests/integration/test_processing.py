@@ -63,11 +63,12 @@ def _events(envelope_ref: str) -> list[tuple[str, bytes]]:
     ]
 
 
-def _state(container: Container, provider_ref: str) -> str:
+def _state(container: Container, provider_ref: str, column: str = "state") -> str:
+    """The envelope's ``column`` (its state unless told), found by its provider's id."""
     with container.databases.home.reader() as conn:
         return str(
             conn.execute(
-                select(envelopes.c.state).where(envelopes.c.provider_envelope_id == provider_ref)
+                select(envelopes.c[column]).where(envelopes.c.provider_envelope_id == provider_ref)
             ).scalar_one()
         )
 
@@ -80,19 +81,10 @@ def test_an_in_order_lifecycle_completes_and_reaches_the_destination(container: 
     drain_receipts(container)
     assert _state(container, "sbx_1") == "completed"
     asyncio.run(deliver_all(container))
-    assert fake.records["envelope:" + _envelope_id(container, "sbx_1")]["state"] == "completed"
+    assert fake.records["envelope:" + _state(container, "sbx_1", "id")]["state"] == "completed"
     assert sorted(fake.facts_written()) == sorted(set(fake.facts_written()))
     assert len(fake.facts_written()) == 4
     assert verify_chains(container.databases) == []
-
-
-def _envelope_id(container: Container, provider_ref: str) -> str:
-    with container.databases.home.reader() as conn:
-        return str(
-            conn.execute(
-                select(envelopes.c.id).where(envelopes.c.provider_envelope_id == provider_ref)
-            ).scalar_one()
-        )
 
 
 def test_shuffled_and_duplicated_receipts_converge_with_one_outbox_row_per_change(
