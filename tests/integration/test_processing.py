@@ -63,6 +63,13 @@ def _events(envelope_ref: str) -> list[tuple[str, bytes]]:
     ]
 
 
+def _process(container: Container, envelope_ref: str) -> None:
+    """Store the envelope's whole lifecycle, in order, and process it."""
+    for msg_id, body in _events(envelope_ref):
+        _receive(container, body, msg_id)
+    drain_receipts(container)
+
+
 def _state(container: Container, provider_ref: str, column: str = "state") -> str:
     """The envelope's ``column`` (its state unless told), found by its provider's id."""
     with container.databases.home.reader() as conn:
@@ -76,9 +83,7 @@ def _state(container: Container, provider_ref: str, column: str = "state") -> st
 def test_an_in_order_lifecycle_completes_and_reaches_the_destination(container: Container) -> None:
     fake = RecordingConnector()
     add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
-    for msg_id, body in _events("sbx_1"):
-        _receive(container, body, msg_id)
-    drain_receipts(container)
+    _process(container, "sbx_1")
     assert _state(container, "sbx_1") == "completed"
     asyncio.run(deliver_all(container))
     assert fake.records["envelope:" + _state(container, "sbx_1", "id")]["state"] == "completed"
@@ -119,9 +124,7 @@ def test_a_destination_outage_is_retried_then_dead_lettered_and_replayable(
 ) -> None:
     fake = RecordingConnector(failures=["retry", "retry", "retry"])
     add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
-    for msg_id, body in _events("sbx_out"):
-        _receive(container, body, msg_id)
-    drain_receipts(container)
+    _process(container, "sbx_out")
     asyncio.run(deliver_all(container))
     with container.databases.home.reader() as conn:
         dead = outbox_store.list_dead(conn, "crm")
@@ -136,9 +139,7 @@ def test_a_destination_outage_is_retried_then_dead_lettered_and_replayable(
 def test_a_dead_workers_coalesced_claim_is_taken_over_whole(container: Container) -> None:
     fake = RecordingConnector()
     add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
-    for msg_id, body in _events("sbx_dead"):
-        _receive(container, body, msg_id)
-    drain_receipts(container)
+    _process(container, "sbx_dead")
     with container.databases.home.transaction() as conn:  # a worker claims, then dies
         claimed = outbox_store.claim(
             conn,
@@ -215,9 +216,7 @@ def test_a_conflicting_terminal_event_keeps_the_state_and_asks_for_reconciliatio
 
 def test_replay_rebuilds_a_corrupted_state_from_the_event_log(container: Container) -> None:
     add_fake_destination(container, "crm", RecordingConnector(), **CRM_SETTINGS)
-    for msg_id, body in _events("sbx_r"):
-        _receive(container, body, msg_id)
-    drain_receipts(container)
+    _process(container, "sbx_r")
     with container.databases.home.transaction() as conn:
         conn.execute(update(envelopes).values(state="sent", milestones={}))
     report = rebuild_all(container.databases)
@@ -227,9 +226,7 @@ def test_replay_rebuilds_a_corrupted_state_from_the_event_log(container: Contain
 
 def test_tampering_with_the_event_log_is_detected(container: Container) -> None:
     add_fake_destination(container, "crm", RecordingConnector(), **CRM_SETTINGS)
-    for msg_id, body in _events("sbx_t"):
-        _receive(container, body, msg_id)
-    drain_receipts(container)
+    _process(container, "sbx_t")
     assert verify_chains(container.databases) == []
     with container.databases.home.transaction() as conn:
         conn.execute(text("UPDATE envelope_events SET outcome = 'stale' WHERE seq = 2"))

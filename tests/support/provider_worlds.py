@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inkbridge.domain.events import NormalizedEvent
+from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
-from inkbridge.providers.base import InboundRequest
+from inkbridge.providers.base import EnvelopeSpec, InboundRequest
 
 C = TypeVar("C")
 
@@ -161,3 +162,26 @@ def timing_out() -> httpx.AsyncClient:
         raise httpx.ReadTimeout("slow", request=request)
 
     return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+# The terminal actions an emulator's control endpoint takes, and the event each must produce.
+each_terminal_action = pytest.mark.parametrize(
+    ("action", "terminal"),
+    [
+        ("decline", EventType.DOCUMENT_DECLINED),
+        ("void", EventType.DOCUMENT_VOIDED),
+        ("expire", EventType.DOCUMENT_EXPIRED),
+    ],
+)
+
+
+async def assert_terminal_state_reported(
+    world: EmulatorWorld[Any], spec: EnvelopeSpec, action: str, terminal: EventType
+) -> None:
+    """After ``action``, both the status API and the last webhook report ``terminal``."""
+    created = await world.client.create_envelope(spec)
+    await world.act(created.provider_envelope_id, action)
+
+    history = await world.client.fetch_status(created.provider_envelope_id)
+    assert history[-1].type is terminal
+    assert world.receiver.events[-1].type is terminal

@@ -16,7 +16,13 @@ from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.documenso import DocumensoAdapter
 from inkbridge.providers.documenso_client import DocumensoClient
 from inkbridge_emulators.documenso import create_documenso_emulator
-from tests.support.provider_worlds import AdapterReceiver, EmulatorWorld, emulator_world
+from tests.support.provider_worlds import (
+    AdapterReceiver,
+    EmulatorWorld,
+    assert_terminal_state_reported,
+    each_terminal_action,
+    emulator_world,
+)
 
 TOKEN = "api_emulatortoken"
 SECRET = "emulator-webhook-secret"
@@ -110,23 +116,11 @@ async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: Wor
     assert history[1].recipient_email == ADA.email
 
 
-@pytest.mark.parametrize(
-    ("action", "terminal"),
-    [
-        ("decline", EventType.DOCUMENT_DECLINED),
-        ("void", EventType.DOCUMENT_VOIDED),
-        ("expire", EventType.DOCUMENT_EXPIRED),
-    ],
-)
+@each_terminal_action
 async def test_fetch_status_maps_each_terminal_state(
     world: World, action: str, terminal: EventType
 ) -> None:
-    created = await world.client.create_envelope(spec())
-    await world.act(created.provider_envelope_id, action)
-
-    history = await world.client.fetch_status(created.provider_envelope_id)
-    assert history[-1].type is terminal
-    assert world.receiver.events[-1].type is terminal
+    await assert_terminal_state_reported(world, spec(), action, terminal)
 
 
 async def test_created_at_changes_on_retry_but_the_dedup_key_does_not(world: World) -> None:

@@ -15,7 +15,13 @@ from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.docuseal import DocuSealAdapter
 from inkbridge.providers.docuseal_client import DocuSealClient
 from inkbridge_emulators.docuseal import create_docuseal_emulator
-from tests.support.provider_worlds import AdapterReceiver, EmulatorWorld, emulator_world
+from tests.support.provider_worlds import (
+    AdapterReceiver,
+    EmulatorWorld,
+    assert_terminal_state_reported,
+    each_terminal_action,
+    emulator_world,
+)
 
 TOKEN = "emulator-api-token"
 SECRET = "whsec_emulatorwebhooksecret"
@@ -120,23 +126,11 @@ async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: Wor
     assert history[-1].metadata["inkbridge_envelope_id"] == "env_1"
 
 
-@pytest.mark.parametrize(
-    ("action", "terminal"),
-    [
-        ("decline", EventType.DOCUMENT_DECLINED),
-        ("void", EventType.DOCUMENT_VOIDED),
-        ("expire", EventType.DOCUMENT_EXPIRED),
-    ],
-)
+@each_terminal_action
 async def test_fetch_status_maps_each_terminal_state(
     world: World, action: str, terminal: EventType
 ) -> None:
-    created = await world.client.create_envelope(spec())
-    await world.act(created.provider_envelope_id, action)
-
-    history = await world.client.fetch_status(created.provider_envelope_id)
-    assert history[-1].type is terminal
-    assert world.receiver.events[-1].type is terminal
+    await assert_terminal_state_reported(world, spec(), action, terminal)
 
 
 async def test_retries_are_resigned_but_keep_the_timestamp_and_dedup_key(world: World) -> None:
