@@ -25,6 +25,7 @@ from inkbridge_emulators.marketo import (
     MarketoLimits,
     create_marketo_app,
 )
+from tests.unit.connectors.faults import assert_fault_is_retryable
 
 from .marketing_payloads import (
     EMAIL,
@@ -349,10 +350,9 @@ async def test_rejected_client_credentials_are_permanent(client: httpx.AsyncClie
 
 
 async def test_server_errors_are_retryable(client: httpx.AsyncClient) -> None:
-    await client.post("/_faults", json={"mode": "down", "count": 1})
-
-    with pytest.raises(RetryableError):
-        await connector(client).apply([lead_change()])
+    await assert_fault_is_retryable(
+        client, {"mode": "down", "count": 1}, lambda: connector(client).apply([lead_change()])
+    )
 
 
 async def test_a_custom_lookup_field_finds_the_lead_by_inkbridge_id(

@@ -17,6 +17,7 @@ from inkbridge_emulators.pipedrive import (
     PipedriveLimits,
     create_pipedrive_app,
 )
+from tests.unit.connectors.faults import assert_fault_is_retryable
 
 from .marketing_payloads import (
     EMAIL,
@@ -296,11 +297,10 @@ async def test_the_remaining_rate_limit_is_exposed_in_meta() -> None:
     assert result.meta["ratelimit_remaining"] == 98
 
 
-async def test_server_errors_are_retryable(app: Starlette, client: httpx.AsyncClient) -> None:
-    await client.post("/_faults", json={"mode": "error500", "count": 1})
-
-    with pytest.raises(RetryableError):
-        await connector(client).apply([lead_change()])
+async def test_server_errors_are_retryable(client: httpx.AsyncClient) -> None:
+    await assert_fault_is_retryable(
+        client, {"mode": "error500", "count": 1}, lambda: connector(client).apply([lead_change()])
+    )
 
 
 async def test_a_rejected_token_fails_the_change_permanently(client: httpx.AsyncClient) -> None:

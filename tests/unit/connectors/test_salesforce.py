@@ -20,9 +20,15 @@ from inkbridge.connectors.salesforce import (
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.salesforce import SalesforceEmulator, create_salesforce_app
 from tests.support.keys import rsa_pem
+from tests.unit.connectors.faults import (
+    DOWN,
+    ERROR_500,
+    Apply,
+    assert_fault_is_retryable,
+    assert_timeout_is_retryable,
+)
 from tests.unit.connectors.payloads import (
     AnswerLostOn,
-    TimeoutOn,
     consent_change,
     envelope_change,
     first_touch,
@@ -378,23 +384,19 @@ async def test_an_injected_limit_honours_retry_after(
     assert caught.value.retry_after == 120.0
 
 
-@pytest.mark.parametrize("mode", ["error500", "down"])
+@pytest.mark.parametrize("fault", [ERROR_500, DOWN])
 async def test_server_errors_are_retryable(
-    connector: SalesforceConnector, client: httpx.AsyncClient, mode: str
+    connector: SalesforceConnector, client: httpx.AsyncClient, fault: Any
 ) -> None:
-    await client.post("/_faults", json={"mode": mode, "count": 1})
-
-    with pytest.raises(RetryableError):
-        await connector.apply([lead_change(1)])
+    await assert_fault_is_retryable(client, fault, lambda: connector.apply([lead_change(1)]))
 
 
 async def test_a_timeout_is_retryable(app: Starlette, key_pair: tuple[str, str]) -> None:
-    async with httpx.AsyncClient(transport=TimeoutOn(app, "/composite/"), base_url=BASE) as c:
+    def apply(c: httpx.AsyncClient) -> Apply:
         connector = SalesforceConnector(name="salesforce", client=c, auth=jwt_auth(c, key_pair))
-        with pytest.raises(RetryableError) as caught:
-            await connector.apply([lead_change(1)])
+        return lambda: connector.apply([lead_change(1)])
 
-    assert "ReadTimeout" in caught.value.reason
+    await assert_timeout_is_retryable(app, BASE, "/composite/", apply)
 
 
 async def test_api_usage_is_exposed_in_meta(connector: SalesforceConnector) -> None:
