@@ -37,6 +37,13 @@ DOCUSIGN_SCHEMAS = VENDOR / "docusign"
 DROPBOX_OPENAPI = VENDOR / "dropbox-sign" / "openapi.yaml"
 CONNECT_KEYS = ["connect-key-old", "connect-key-new"]
 DROPBOX_API_KEY = "dropbox-api-key"
+# What a whole signing reports, through webhooks and through the status API alike.
+SIGNING_EVENTS = {
+    EventType.DOCUMENT_SENT,
+    EventType.DOCUMENT_VIEWED,
+    EventType.RECIPIENT_SIGNED,
+    EventType.DOCUMENT_COMPLETED,
+}
 ADA = Signer(email="ada@example.test", name="Ada Lovelace", recipient_id="1")
 
 
@@ -142,16 +149,7 @@ async def test_docusign_emulator_signs_end_to_end_with_chaos_duplicates_over_rea
     assert any(
         b'"retryCount":1' in body for key, body in receiver.accepted if key == receiver.refused[0]
     )
-    assert (
-        {e.type for e in receiver.events}
-        == {e.type for e in history}
-        == {
-            EventType.DOCUMENT_SENT,
-            EventType.DOCUMENT_VIEWED,
-            EventType.RECIPIENT_SIGNED,
-            EventType.DOCUMENT_COMPLETED,
-        }
-    )
+    assert {e.type for e in receiver.events} == {e.type for e in history} == SIGNING_EVENTS
     assert all(e.metadata["inkbridge_envelope_id"] == "env_http" for e in receiver.events)
 
 
@@ -190,14 +188,5 @@ async def test_dropbox_sign_emulator_signs_end_to_end_with_chaos_duplicates_over
     )  # sent, viewed, signed, all_signed, downloadable
     assert set(copies.values()) == {2}
     assert receiver.refused[0] in copies
-    assert (
-        {e.type for e in receiver.events}
-        == {e.type for e in history}
-        == {
-            EventType.DOCUMENT_SENT,
-            EventType.DOCUMENT_VIEWED,
-            EventType.RECIPIENT_SIGNED,
-            EventType.DOCUMENT_COMPLETED,
-        }
-    )
+    assert {e.type for e in receiver.events} == {e.type for e in history} == SIGNING_EVENTS
     assert all(e.metadata["inkbridge_lead_id"] == "lead_http" for e in receiver.events)
