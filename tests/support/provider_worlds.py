@@ -121,13 +121,14 @@ class EmulatorWorld(Generic[C]):
 @asynccontextmanager
 async def emulator_world(
     receiver: AdapterReceiver,
-    make_app: Callable[[httpx.AsyncClient], Starlette],
-    base_url: str,
+    create_emulator: Callable[..., Starlette],
     make_client: Callable[[httpx.AsyncClient], C],
+    base_url: str,
 ) -> AsyncIterator[EmulatorWorld[C]]:
-    """Start the emulator ``make_app`` builds around a webhook client pointed at ``receiver``."""
+    """Start the emulator ``create_emulator`` builds with its webhooks going to ``receiver``
+    (at ``http://receiver/hooks``), and the client under test talking to it at ``base_url``."""
     hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app()))
-    app = make_app(hooks)
+    app = create_emulator(webhook_url="http://receiver" + receiver.path, client=hooks)
     emulator = app.state.emulator
     await emulator.start()
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
@@ -139,29 +140,20 @@ async def emulator_world(
         await hooks.aclose()
 
 
-def answering(
-    status: int,
-    headers: dict[str, str] | None = None,
-    body: object = None,
-    check: Callable[[httpx.Request], None] | None = None,
-) -> httpx.AsyncClient:
-    """An HTTP client whose every request is answered ``status`` (after ``check`` looks at it)."""
+def world_fixture(
+    make_receiver: Callable[[], AdapterReceiver],
+    create_emulator: Callable[..., Starlette],
+    make_client: Callable[[httpx.AsyncClient], C],
+    base_url: str,
+) -> Any:
+    """A ``world`` fixture: a fresh receiver, emulator and client per test."""
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        if check is not None:
-            check(request)
-        return httpx.Response(status, headers=headers, json=body if body is not None else {})
+    @pytest.fixture
+    async def world() -> AsyncIterator[EmulatorWorld[C]]:
+        async with emulator_world(make_receiver(), create_emulator, make_client, base_url) as made:
+            yield made
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
-
-
-def timing_out() -> httpx.AsyncClient:
-    """An HTTP client whose every request times out."""
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("slow", request=request)
-
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    return world
 
 
 # The terminal actions an emulator's control endpoint takes, and the event each must produce.

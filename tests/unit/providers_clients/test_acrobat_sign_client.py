@@ -1,12 +1,12 @@
-"""AcrobatSignClient against the Acrobat Sign emulator in process (httpx.ASGITransport), with the
-emulator's webhooks delivered to a receiver that verifies, dedups and parses them with the real
-AcrobatSignAdapter and answers with its echo; error classification over httpx.MockTransport."""
+"""AcrobatSignClient against the Acrobat Sign emulator in process: agreements, signing URLs,
+the status API and the OAuth refresh, with the emulator's webhooks parsed by the real
+AcrobatSignAdapter, which answers with its client id echo."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import httpx
 import pytest
@@ -23,7 +23,7 @@ from tests.support.provider_worlds import (
     EmulatorWorld,
     assert_terminal_state_reported,
     each_terminal_action,
-    emulator_world,
+    world_fixture,
 )
 
 CLIENT_ID = "emulator-client-id"
@@ -47,22 +47,17 @@ def spec(*signers: Signer) -> EnvelopeSpec:
 World = EmulatorWorld[AcrobatSignClient]
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    receiver = AdapterReceiver(AcrobatSignAdapter([SecretStr(CLIENT_ID)]), "acrobat")
-    async with emulator_world(
-        receiver,
-        lambda hooks: create_acrobat_sign_emulator(
-            webhook_url="http://receiver/hooks",
-            client_id=CLIENT_ID,
-            client_secret=SECRET,
-            refresh_token=REFRESH,
-            client=hooks,
-        ),
-        "http://acrobat",
-        lambda api: AcrobatSignClient("http://acrobat", CLIENT_ID, SECRET, REFRESH, api),
-    ) as started:
-        yield started
+world = world_fixture(
+    lambda: AdapterReceiver(AcrobatSignAdapter([SecretStr(CLIENT_ID)]), "acrobat"),
+    partial(
+        create_acrobat_sign_emulator,
+        client_id=CLIENT_ID,
+        client_secret=SECRET,
+        refresh_token=REFRESH,
+    ),
+    partial(AcrobatSignClient, "http://acrobat", CLIENT_ID, SECRET, REFRESH),
+    "http://acrobat",
+)
 
 
 async def test_creating_an_agreement_carries_inkbridge_ids_and_notifies(world: World) -> None:

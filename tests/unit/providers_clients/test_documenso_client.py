@@ -1,11 +1,11 @@
-"""DocumensoClient against the Documenso emulator in process (httpx.ASGITransport), with the
-emulator's webhooks delivered to a receiver that verifies, dedups and parses them with the real
-DocumensoAdapter; error classification over httpx.MockTransport."""
+"""DocumensoClient against the Documenso emulator in process: template slots, distribution and
+signing tokens, with each webhook (its ``createdAt`` new on every retry) checked by the real
+DocumensoAdapter."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 from pydantic import SecretStr
@@ -21,7 +21,7 @@ from tests.support.provider_worlds import (
     EmulatorWorld,
     assert_terminal_state_reported,
     each_terminal_action,
-    emulator_world,
+    world_fixture,
 )
 
 TOKEN = "api_emulatortoken"
@@ -43,21 +43,12 @@ def spec(*signers: Signer) -> EnvelopeSpec:
 World = EmulatorWorld[DocumensoClient]
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    receiver = AdapterReceiver(DocumensoAdapter([SecretStr(SECRET)]), "documenso")
-    async with emulator_world(
-        receiver,
-        lambda hooks: create_documenso_emulator(
-            webhook_url="http://receiver/hooks",
-            api_token=TOKEN,
-            webhook_secret=SECRET,
-            client=hooks,
-        ),
-        "http://documenso",
-        lambda api: DocumensoClient("http://documenso", TOKEN, api),
-    ) as started:
-        yield started
+world = world_fixture(
+    lambda: AdapterReceiver(DocumensoAdapter([SecretStr(SECRET)]), "documenso"),
+    partial(create_documenso_emulator, api_token=TOKEN, webhook_secret=SECRET),
+    partial(DocumensoClient, "http://documenso", TOKEN),
+    "http://documenso",
+)
 
 
 async def test_create_fills_the_template_slots_and_distributes(world: World) -> None:

@@ -1,10 +1,10 @@
-"""DocuSealClient against the DocuSeal emulator in process (httpx.ASGITransport), with the
-emulator's webhooks delivered to a receiver that verifies, dedups and parses them with the real
-DocuSealAdapter; error classification over httpx.MockTransport."""
+"""DocuSealClient against the DocuSeal emulator in process: submissions keyed by inkbridge's
+envelope id, embedded signing and the submission API, with the re-signed retries of each webhook
+checked by the real DocuSealAdapter."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 from pydantic import SecretStr
@@ -20,7 +20,7 @@ from tests.support.provider_worlds import (
     EmulatorWorld,
     assert_terminal_state_reported,
     each_terminal_action,
-    emulator_world,
+    world_fixture,
 )
 
 TOKEN = "emulator-api-token"
@@ -43,23 +43,14 @@ def spec(*signers: Signer) -> EnvelopeSpec:
 World = EmulatorWorld[DocuSealClient]
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    receiver = AdapterReceiver(
+world = world_fixture(
+    lambda: AdapterReceiver(
         DocuSealAdapter([SecretStr(SECRET)]), "docuseal", event_key="event_type", fail_status=500
-    )
-    async with emulator_world(
-        receiver,
-        lambda hooks: create_docuseal_emulator(
-            webhook_url="http://receiver/hooks",
-            api_token=TOKEN,
-            webhook_secret=SECRET,
-            client=hooks,
-        ),
-        "http://docuseal",
-        lambda api: DocuSealClient("http://docuseal", TOKEN, api),
-    ) as started:
-        yield started
+    ),
+    partial(create_docuseal_emulator, api_token=TOKEN, webhook_secret=SECRET),
+    partial(DocuSealClient, "http://docuseal", TOKEN),
+    "http://docuseal",
+)
 
 
 async def test_create_carries_the_ids_in_external_id_and_metadata(world: World) -> None:

@@ -1,11 +1,11 @@
-"""PandaDocClient against the PandaDoc emulator in process (httpx.ASGITransport), with the
-emulator's webhooks delivered to a receiver that verifies, dedups and parses them with the real
-PandaDocAdapter; error classification over httpx.MockTransport."""
+"""PandaDocClient against the PandaDoc emulator in process: the draft wait before sending,
+metadata and merge fields, and the batched notifications the real PandaDocAdapter verifies with
+the shared key in the query string."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 from pydantic import SecretStr
@@ -16,7 +16,7 @@ from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.pandadoc import PandaDocAdapter
 from inkbridge.providers.pandadoc_client import PandaDocClient
 from inkbridge_emulators.pandadoc import create_pandadoc_emulator
-from tests.support.provider_worlds import AdapterReceiver, EmulatorWorld, emulator_world
+from tests.support.provider_worlds import AdapterReceiver, EmulatorWorld, world_fixture
 
 API_KEY = "emulator-api-key"
 SHARED_KEY = "emulator-shared-key"
@@ -43,22 +43,12 @@ async def no_wait(_: float) -> None:
 World = EmulatorWorld[PandaDocClient]
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    receiver = AdapterReceiver(PandaDocAdapter([SecretStr(SHARED_KEY)]), "pandadoc")
-    async with emulator_world(
-        receiver,
-        lambda hooks: create_pandadoc_emulator(
-            webhook_url="http://receiver/hooks",
-            api_key=API_KEY,
-            shared_key=SHARED_KEY,
-            client=hooks,
-            draft_after_reads=3,
-        ),
-        "http://pandadoc",
-        lambda api: PandaDocClient(BASE, api_key=API_KEY, client=api, sleep=no_wait),
-    ) as started:
-        yield started
+world = world_fixture(
+    lambda: AdapterReceiver(PandaDocAdapter([SecretStr(SHARED_KEY)]), "pandadoc"),
+    partial(create_pandadoc_emulator, api_key=API_KEY, shared_key=SHARED_KEY, draft_after_reads=3),
+    lambda api: PandaDocClient(BASE, api_key=API_KEY, client=api, sleep=no_wait),
+    "http://pandadoc",
+)
 
 
 async def test_create_waits_for_the_draft_then_sends_with_inkbridge_metadata(world: World) -> None:
