@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest
+from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
 
 C = TypeVar("C")
 
@@ -177,3 +177,26 @@ async def assert_terminal_state_reported(
     history = await world.client.fetch_status(created.provider_envelope_id)
     assert history[-1].type is terminal
     assert world.receiver.events[-1].type is terminal
+
+
+ADA = Signer(email="ada@example.test", name="Ada Lovelace")
+GRACE = Signer(email="grace@example.test", name="Grace Hopper")
+# The events of a two-signer envelope viewed and signed by Ada, then signed by Grace.
+BOTH_SIGNED = [
+    EventType.DOCUMENT_SENT,
+    EventType.DOCUMENT_VIEWED,
+    EventType.RECIPIENT_SIGNED,
+    EventType.RECIPIENT_SIGNED,
+    EventType.DOCUMENT_COMPLETED,
+]
+
+
+async def signed_by_both(world: EmulatorWorld[Any], spec: EnvelopeSpec) -> str:
+    """Create ``spec`` (Ada and Grace signing) and have Ada view and sign, then Grace sign;
+    returns the provider's envelope id."""
+    created = await world.client.create_envelope(spec)
+    envelope_id = str(created.provider_envelope_id)
+    await world.act(envelope_id, "view", ADA.email)
+    await world.act(envelope_id, "sign", ADA.email)
+    await world.act(envelope_id, "sign", GRACE.email)
+    return envelope_id

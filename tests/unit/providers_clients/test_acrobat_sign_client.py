@@ -23,6 +23,7 @@ from tests.support.provider_worlds import (
     EmulatorWorld,
     assert_terminal_state_reported,
     each_terminal_action,
+    signed_by_both,
     world_fixture,
 )
 
@@ -88,11 +89,7 @@ async def test_signing_url_is_the_current_signers_esign_url(world: World) -> Non
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:
-    created = await world.client.create_envelope(spec(ADA, GRACE))
-    agreement_id = created.provider_envelope_id
-    await world.act(agreement_id, "view", ADA.email)
-    await world.act(agreement_id, "sign", ADA.email)
-    await world.act(agreement_id, "sign", GRACE.email)
+    agreement_id = await signed_by_both(world, spec(ADA, GRACE))
 
     received = [e.type for e in world.receiver.events]
     assert received == [

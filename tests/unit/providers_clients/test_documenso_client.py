@@ -17,17 +17,19 @@ from inkbridge.providers.documenso import DocumensoAdapter
 from inkbridge.providers.documenso_client import DocumensoClient
 from inkbridge_emulators.documenso import create_documenso_emulator
 from tests.support.provider_worlds import (
+    ADA,
+    BOTH_SIGNED,
+    GRACE,
     AdapterReceiver,
     EmulatorWorld,
     assert_terminal_state_reported,
     each_terminal_action,
+    signed_by_both,
     world_fixture,
 )
 
 TOKEN = "api_emulatortoken"
 SECRET = "emulator-webhook-secret"
-ADA = Signer(email="ada@example.test", name="Ada Lovelace")
-GRACE = Signer(email="grace@example.test", name="Grace Hopper")
 
 
 def spec(*signers: Signer) -> EnvelopeSpec:
@@ -83,19 +85,9 @@ async def test_signing_url_uses_the_recipients_token(world: World) -> None:
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:
-    created = await world.client.create_envelope(spec(ADA, GRACE))
-    envelope_id = created.provider_envelope_id
-    await world.act(envelope_id, "view", ADA.email)
-    await world.act(envelope_id, "sign", ADA.email)
-    await world.act(envelope_id, "sign", GRACE.email)
+    envelope_id = await signed_by_both(world, spec(ADA, GRACE))
 
-    assert [e.type for e in world.receiver.events] == [
-        EventType.DOCUMENT_SENT,
-        EventType.DOCUMENT_VIEWED,
-        EventType.RECIPIENT_SIGNED,
-        EventType.RECIPIENT_SIGNED,
-        EventType.DOCUMENT_COMPLETED,
-    ]
+    assert [e.type for e in world.receiver.events] == BOTH_SIGNED
     assert [e.recipient_email for e in world.receiver.events[2:4]] == [ADA.email, GRACE.email]
     history = await world.client.fetch_status(envelope_id)
     assert [e.type for e in history] == [

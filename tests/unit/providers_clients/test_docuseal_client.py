@@ -16,17 +16,19 @@ from inkbridge.providers.docuseal import DocuSealAdapter
 from inkbridge.providers.docuseal_client import DocuSealClient
 from inkbridge_emulators.docuseal import create_docuseal_emulator
 from tests.support.provider_worlds import (
+    ADA,
+    BOTH_SIGNED,
+    GRACE,
     AdapterReceiver,
     EmulatorWorld,
     assert_terminal_state_reported,
     each_terminal_action,
+    signed_by_both,
     world_fixture,
 )
 
 TOKEN = "emulator-api-token"
 SECRET = "whsec_emulatorwebhooksecret"
-ADA = Signer(email="ada@example.test", name="Ada Lovelace")
-GRACE = Signer(email="grace@example.test", name="Grace Hopper")
 
 
 def spec(*signers: Signer) -> EnvelopeSpec:
@@ -88,19 +90,9 @@ async def test_signing_url_is_the_submitters_embed_src(world: World) -> None:
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:
-    created = await world.client.create_envelope(spec(ADA, GRACE))
-    submission_id = created.provider_envelope_id
-    await world.act(submission_id, "view", ADA.email)
-    await world.act(submission_id, "sign", ADA.email)
-    await world.act(submission_id, "sign", GRACE.email)
+    submission_id = await signed_by_both(world, spec(ADA, GRACE))
 
-    assert [e.type for e in world.receiver.events] == [
-        EventType.DOCUMENT_SENT,
-        EventType.DOCUMENT_VIEWED,
-        EventType.RECIPIENT_SIGNED,
-        EventType.RECIPIENT_SIGNED,
-        EventType.DOCUMENT_COMPLETED,
-    ]
+    assert [e.type for e in world.receiver.events] == BOTH_SIGNED
     signed = [e for e in world.receiver.events if e.type is EventType.RECIPIENT_SIGNED]
     history = await world.client.fetch_status(submission_id)
     assert [e.type for e in history] == [

@@ -16,12 +16,18 @@ from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.pandadoc import PandaDocAdapter
 from inkbridge.providers.pandadoc_client import PandaDocClient
 from inkbridge_emulators.pandadoc import create_pandadoc_emulator
-from tests.support.provider_worlds import AdapterReceiver, EmulatorWorld, world_fixture
+from tests.support.provider_worlds import (
+    ADA,
+    BOTH_SIGNED,
+    GRACE,
+    AdapterReceiver,
+    EmulatorWorld,
+    signed_by_both,
+    world_fixture,
+)
 
 API_KEY = "emulator-api-key"
 SHARED_KEY = "emulator-shared-key"
-ADA = Signer(email="ada@example.test", name="Ada Lovelace")
-GRACE = Signer(email="grace@example.test", name="Grace Hopper")
 BASE = "http://pandadoc/public/v1"
 
 
@@ -96,19 +102,9 @@ async def test_signing_url_is_an_embedded_session_link(world: World) -> None:
 
 
 async def test_a_last_signature_batches_recipient_and_document_completion(world: World) -> None:
-    created = await world.client.create_envelope(spec(ADA, GRACE))
-    document_id = created.provider_envelope_id
-    await world.act(document_id, "view", ADA.email)
-    await world.act(document_id, "sign", ADA.email)
-    await world.act(document_id, "sign", GRACE.email)
+    document_id = await signed_by_both(world, spec(ADA, GRACE))
 
-    assert [e.type for e in world.receiver.events] == [
-        EventType.DOCUMENT_SENT,
-        EventType.DOCUMENT_VIEWED,
-        EventType.RECIPIENT_SIGNED,
-        EventType.RECIPIENT_SIGNED,
-        EventType.DOCUMENT_COMPLETED,
-    ]
+    assert [e.type for e in world.receiver.events] == BOTH_SIGNED
     assert [n["event"] for n in json.loads(world.receiver.bodies[-1])] == [
         "recipient_completed",
         "document_state_changed",
