@@ -4,7 +4,7 @@ every kind with the payload shapes ``connectors.kinds`` documents."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -13,6 +13,7 @@ from inkbridge.connectors.base import Change
 from tests.unit.connectors.payloads import first_touch
 
 _ids = itertools.count(1)
+E = TypeVar("E")
 
 EMAIL = "ada@example.test"
 
@@ -137,3 +138,10 @@ def task_change(
 
 def asgi_client(app: Any, base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+def emulator_in(app: Any, kind: type[E]) -> E:
+    """The emulator object behind an emulator app (``app.state.emulator``), checked."""
+    emulator = app.state.emulator
+    assert isinstance(emulator, kind)
+    return emulator

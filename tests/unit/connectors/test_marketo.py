@@ -31,6 +31,7 @@ from .marketing_payloads import (
     EMAIL,
     asgi_client,
     consent_change,
+    emulator_in,
     envelope_change,
     journey_change,
     lead,
@@ -50,9 +51,7 @@ JOURNEYS = {
 
 
 def emulator_of(app: Starlette) -> MarketoEmulator:
-    emulator = app.state.emulator
-    assert isinstance(emulator, MarketoEmulator)
-    return emulator
+    return emulator_in(app, MarketoEmulator)
 
 
 def lead_by_email(app: Starlette, email: str = EMAIL) -> dict[str, Any]:

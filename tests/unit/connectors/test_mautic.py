@@ -25,6 +25,7 @@ from .marketing_payloads import (
     EMAIL,
     asgi_client,
     consent_change,
+    emulator_in,
     envelope_change,
     journey_change,
     lead,
@@ -43,9 +44,7 @@ JOURNEYS = {
 
 
 def emulator_of(app: Starlette) -> MauticEmulator:
-    emulator = app.state.emulator
-    assert isinstance(emulator, MauticEmulator)
-    return emulator
+    return emulator_in(app, MauticEmulator)
 
 
 def contact_fields(app: Starlette, email: str = EMAIL) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from .marketing_payloads import (
     EMAIL,
     asgi_client,
     consent_change,
+    emulator_in,
     envelope_change,
     journey_change,
     lead,
@@ -47,9 +48,7 @@ ROOMY = PipedriveLimits(burst_per_2s=None, search_burst_per_2s=None, daily_token
 
 
 def emulator_of(app: Starlette) -> PipedriveEmulator:
-    emulator = app.state.emulator
-    assert isinstance(emulator, PipedriveEmulator)
-    return emulator
+    return emulator_in(app, PipedriveEmulator)
 
 
 @pytest.fixture
