@@ -165,24 +165,21 @@ async def test_a_grant_never_lifts_an_unsubscribe_or_bounce_mautic_recorded(
     assert [e["reason"] for e in dnc_of(app)] == [1]
 
 
-async def test_journey_enter_adds_the_contact_to_the_configured_segment(
-    app: Starlette, client: httpx.AsyncClient
+@pytest.mark.parametrize(
+    ("journey", "kind", "target"),
+    [
+        pytest.param("onboarding", "segment", ONBOARDING_SEGMENT, id="to-the-configured-segment"),
+        pytest.param("nurture", "campaign", NURTURE_CAMPAIGN, id="to-the-configured-campaign"),
+    ],
+)
+async def test_journey_enter_adds_the_contact(
+    app: Starlette, client: httpx.AsyncClient, journey: str, kind: str, target: int
 ) -> None:
-    result = await connector(client).apply([journey_change("onboarding")])
+    result = await connector(client).apply([journey_change(journey)])
 
     assert result.results[0].ok
     (contact,) = emulator_of(app).contacts
-    assert emulator_of(app).members("segment") == {ONBOARDING_SEGMENT: [contact]}
-
-
-async def test_journey_enter_adds_the_contact_to_the_configured_campaign(
-    app: Starlette, client: httpx.AsyncClient
-) -> None:
-    result = await connector(client).apply([journey_change("nurture")])
-
-    assert result.results[0].ok
-    (contact,) = emulator_of(app).contacts
-    assert emulator_of(app).members("campaign") == {NURTURE_CAMPAIGN: [contact]}
+    assert emulator_of(app).members(kind) == {target: [contact]}
 
 
 async def test_journey_enter_without_marketing_consent_is_refused(

@@ -51,6 +51,12 @@ def emulator_of(app: Starlette) -> PipedriveEmulator:
     return emulator_in(app, PipedriveEmulator)
 
 
+def marketing_status(app: Starlette) -> str:
+    """The marketing status of the one person the emulator holds."""
+    (person,) = emulator_of(app).persons.values()
+    return str(person["marketing_status"])
+
+
 @pytest.fixture
 def app() -> Starlette:
     return create_pipedrive_app(limits=ROOMY)
@@ -152,20 +158,17 @@ async def test_consent_is_written_as_marketing_status(
     pipedrive = connector(client)
 
     await pipedrive.apply([consent_change("granted")])
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "subscribed"
+    assert marketing_status(app) == "subscribed"
 
     withdrawn = await pipedrive.apply([consent_change("withdrawn")])
     assert withdrawn.results[0].ok
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "unsubscribed"
+    assert marketing_status(app) == "unsubscribed"
 
 
 async def test_denied_consent_is_no_consent(app: Starlette, client: httpx.AsyncClient) -> None:
     await connector(client).apply([consent_change("denied")])
 
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "no_consent"
+    assert marketing_status(app) == "no_consent"
 
 
 async def test_consent_denied_after_a_subscription_unsubscribes(
@@ -177,8 +180,7 @@ async def test_consent_denied_after_a_subscription_unsubscribes(
     result = await pipedrive.apply([consent_change("denied")])
 
     assert result.results[0].ok
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "unsubscribed"
+    assert marketing_status(app) == "unsubscribed"
 
 
 async def test_emulator_records_survive_a_restart_on_the_same_file(tmp_path: Path) -> None:
@@ -205,8 +207,7 @@ async def test_a_resubscription_pipedrive_refuses_is_reported_not_hidden(
     (outcome,) = result.results
     assert not outcome.ok and not outcome.retryable
     assert outcome.error is not None and "unsubscribed" in outcome.error
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "unsubscribed"
+    assert marketing_status(app) == "unsubscribed"
 
 
 async def test_marketing_suppress_unsubscribes_the_person(
@@ -218,8 +219,7 @@ async def test_marketing_suppress_unsubscribes_the_person(
     result = await pipedrive.apply([suppress_change()])
 
     assert result.results[0].ok
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "unsubscribed"
+    assert marketing_status(app) == "unsubscribed"
 
 
 async def test_lead_updates_rename_the_same_person(
