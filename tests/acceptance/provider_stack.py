@@ -28,7 +28,7 @@ from tests.acceptance.provider_vendors import (
     build_emulator,
     write_provider_config,
 )
-from tests.acceptance.stack import Inkbridge, admin_token, launch, wait_for
+from tests.acceptance.stack import Inkbridge, ada_lead, admin_token, launch, wait_for
 from tests.support.keys import rsa_pem
 from tests.support.processes import free_port
 from tests.support.served import Served
@@ -57,15 +57,11 @@ class ProviderStack(Inkbridge):
         self._leads += 1
         lead = self.api.post(
             "/v1/leads",
-            json={
-                "email": f"ada.{provider}.{self._leads}@example.test",
-                "first_name": "Ada",
-                "last_name": "Lovelace",
-                "utm_source": "newsletter",
-                "utm_medium": "email",
-                "utm_campaign": "provider-acceptance",
-                "consents": [{"kind": "privacy_notice", "status": "granted"}],
-            },
+            json=ada_lead(
+                f"ada.{provider}.{self._leads}@example.test",
+                campaign="provider-acceptance",
+                consent="privacy_notice",
+            ),
         )
         assert lead.status_code == 201, lead.text
         created = self.api.post(

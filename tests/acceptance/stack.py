@@ -57,6 +57,21 @@ def poll_until(
     return wait_for(condition, what, timeout, every)
 
 
+def ada_lead(email: str, *, campaign: str, consent: str, **extra: str) -> dict[str, Any]:
+    """A ``POST /v1/leads`` body: Ada Lovelace, from the newsletter's ``campaign`` email, who
+    granted ``consent``."""
+    return {
+        "email": email,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "utm_source": "newsletter",
+        "utm_medium": "email",
+        "utm_campaign": campaign,
+        **extra,
+        "consents": [{"kind": consent, "status": "granted"}],
+    }
+
+
 # -- inkbridge.toml ----------------------------------------------------------------------------
 
 
