@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,56 +85,67 @@ class Vendor:
         return bool(c.delivered + c.dropped + c.gave_up >= c.queued + c.duplicates)
 
 
-def build_emulator(name: str, hook: str, client: httpx.AsyncClient, public_pem: str) -> Any:
-    if name == "docusign":
-        return create_docusign_emulator(
-            connect_url=hook,
+# Each emulator with the credentials above, by the name of the argument that takes the URL its
+# webhooks go to; ``build_emulator`` adds that URL, the recording client and DocuSign's key.
+EMULATORS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "docusign": (
+        "connect_url",
+        partial(
+            create_docusign_emulator,
             connect_keys=[DOCUSIGN_CONNECT_KEYS[1]],
             account_id=DOCUSIGN_ACCOUNT,
             schema_dir=DOCUSIGN_SCHEMAS if HAVE_VENDOR_SCHEMAS else None,
-            client=client,
             user_id=DOCUSIGN_USER,
             integration_key=DOCUSIGN_INTEGRATION_KEY,
-            public_key_pem=public_pem,
             templates={TEMPLATE_IDS["docusign"]: ["signer"]},
-        )
-    if name == "dropbox_sign":
-        return create_dropbox_sign_emulator(
-            callback_url=hook,
+        ),
+    ),
+    "dropbox_sign": (
+        "callback_url",
+        partial(
+            create_dropbox_sign_emulator,
             api_key=DROPBOX_API_KEY,
             schema_path=DROPBOX_OPENAPI if HAVE_VENDOR_SCHEMAS else None,
-            client=client,
             client_id=DROPBOX_CLIENT_ID,
             templates={TEMPLATE_IDS["dropbox_sign"]: ["Signer"]},
-        )
-    if name == "acrobat_sign":
-        return create_acrobat_sign_emulator(
-            webhook_url=hook,
+        ),
+    ),
+    "acrobat_sign": (
+        "webhook_url",
+        partial(
+            create_acrobat_sign_emulator,
             client_id=ACROBAT_CLIENT_ID,
             client_secret=ACROBAT_CLIENT_SECRET,
             refresh_token=ACROBAT_REFRESH_TOKEN,
-            client=client,
-        )
-    if name == "pandadoc":
-        return create_pandadoc_emulator(
-            webhook_url=hook,
-            api_key=PANDADOC_API_KEY,
-            shared_key=PANDADOC_SHARED_KEY,
-            client=client,
-        )
-    if name == "documenso":
-        return create_documenso_emulator(
-            webhook_url=hook,
+        ),
+    ),
+    "pandadoc": (
+        "webhook_url",
+        partial(create_pandadoc_emulator, api_key=PANDADOC_API_KEY, shared_key=PANDADOC_SHARED_KEY),
+    ),
+    "documenso": (
+        "webhook_url",
+        partial(
+            create_documenso_emulator,
             api_token=DOCUMENSO_API_TOKEN,
             webhook_secret=DOCUMENSO_SECRET,
-            client=client,
-        )
-    return create_docuseal_emulator(
-        webhook_url=hook,
-        api_token=DOCUSEAL_API_TOKEN,
-        webhook_secret=DOCUSEAL_KEYS[1],
-        client=client,
-    )
+        ),
+    ),
+    "docuseal": (
+        "webhook_url",
+        partial(
+            create_docuseal_emulator, api_token=DOCUSEAL_API_TOKEN, webhook_secret=DOCUSEAL_KEYS[1]
+        ),
+    ),
+}
+
+
+def build_emulator(name: str, hook: str, client: httpx.AsyncClient, public_pem: str) -> Any:
+    url_argument, create = EMULATORS[name]
+    options: dict[str, Any] = {url_argument: hook, "client": client}
+    if name == "docusign":
+        options["public_key_pem"] = public_pem  # a fresh key pair per stack
+    return create(**options)
 
 
 def write_provider_config(

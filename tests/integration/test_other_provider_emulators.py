@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -131,30 +132,26 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> No
         await asyncio.sleep(0.02)
 
 
+# Each emulator with the credentials above, waiting for its webhook URL and chaos.
+EMULATORS: dict[str, Callable[..., Any]] = {
+    "acrobat_sign": partial(
+        create_acrobat_sign_emulator,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        refresh_token=REFRESH,
+    ),
+    "pandadoc": partial(create_pandadoc_emulator, api_key=PANDADOC_KEY, shared_key=PANDADOC_SHARED),
+    "documenso": partial(
+        create_documenso_emulator, api_token=DOCUMENSO_TOKEN, webhook_secret=DOCUMENSO_SECRET
+    ),
+    "docuseal": partial(
+        create_docuseal_emulator, api_token=DOCUSEAL_TOKEN, webhook_secret=DOCUSEAL_SECRET
+    ),
+}
+
+
 def emulator_app(vendor: str, hooks: str, chaos: Chaos | None) -> Any:
-    url = f"{hooks}/hooks/{vendor}"
-    if vendor == "acrobat_sign":
-        return create_acrobat_sign_emulator(
-            webhook_url=url,
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            refresh_token=REFRESH,
-            chaos=chaos,
-        )
-    if vendor == "pandadoc":
-        return create_pandadoc_emulator(
-            webhook_url=url, api_key=PANDADOC_KEY, shared_key=PANDADOC_SHARED, chaos=chaos
-        )
-    if vendor == "documenso":
-        return create_documenso_emulator(
-            webhook_url=url,
-            api_token=DOCUMENSO_TOKEN,
-            webhook_secret=DOCUMENSO_SECRET,
-            chaos=chaos,
-        )
-    return create_docuseal_emulator(
-        webhook_url=url, api_token=DOCUSEAL_TOKEN, webhook_secret=DOCUSEAL_SECRET, chaos=chaos
-    )
+    return EMULATORS[vendor](webhook_url=f"{hooks}/hooks/{vendor}", chaos=chaos)
 
 
 def client_for(vendor: str, base: str, http: httpx.AsyncClient) -> ProviderClient:
