@@ -39,7 +39,7 @@ from inkbridge_emulators.documenso import create_documenso_emulator
 from inkbridge_emulators.docuseal import create_docuseal_emulator
 from inkbridge_emulators.faults import Chaos
 from inkbridge_emulators.pandadoc import create_pandadoc_emulator
-from tests.support.provider_worlds import inbound_of
+from tests.support.provider_worlds import acrobat_bearer, acrobat_webhook, inbound_of
 from tests.support.served import serve
 
 CLIENT_ID, CLIENT_SECRET, REFRESH = "acrobat-client", "acrobat-secret", "acrobat-refresh"
@@ -233,34 +233,17 @@ async def test_acrobat_registration_and_deliveries_need_the_client_id_echo() -> 
     receiver = Receiver()
     with serve(receiver.app()) as hooks, serve(emulator_app("acrobat_sign", hooks, None)) as base:
         async with httpx.AsyncClient(timeout=5) as http:
-            token = (
-                await http.post(
-                    f"{base}/oauth/v2/refresh",
-                    data={
-                        "grant_type": "refresh_token",
-                        "client_id": CLIENT_ID,
-                        "client_secret": CLIENT_SECRET,
-                        "refresh_token": REFRESH,
-                    },
-                )
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            body = {
-                "name": "inkbridge",
-                "scope": "ACCOUNT",
-                "state": "ACTIVE",
-                "webhookSubscriptionEvents": ["AGREEMENT_ALL"],
-            }
+            headers = await acrobat_bearer(http, base, CLIENT_ID, CLIENT_SECRET, REFRESH)
             registered = await http.post(
                 f"{base}/api/rest/v6/webhooks",
                 headers=headers,
-                json={**body, "webhookUrlInfo": {"url": f"{hooks}/hooks/acrobat_sign"}},
+                json=acrobat_webhook(f"{hooks}/hooks/acrobat_sign"),
             )
             # A URL that answers 2xx without echoing is refused at registration.
             refused = await http.post(
                 f"{base}/api/rest/v6/webhooks",
                 headers=headers,
-                json={**body, "webhookUrlInfo": {"url": f"{hooks}/plain"}},
+                json=acrobat_webhook(f"{hooks}/plain"),
             )
 
     assert registered.status_code == 201

@@ -200,3 +200,28 @@ async def signed_by_both(world: EmulatorWorld[Any], spec: EnvelopeSpec) -> str:
     await world.act(envelope_id, "sign", ADA.email)
     await world.act(envelope_id, "sign", GRACE.email)
     return envelope_id
+
+
+async def acrobat_bearer(
+    http: httpx.AsyncClient, base_url: str, client_id: str, secret: str, refresh: str
+) -> dict[str, str]:
+    """Headers carrying an Acrobat Sign access token, refreshed at the emulator."""
+    grant = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "client_secret": secret,
+        "refresh_token": refresh,
+    }
+    answer = await http.post(f"{base_url}/oauth/v2/refresh", data=grant)
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def acrobat_webhook(url: str) -> dict[str, object]:
+    """An account-wide Acrobat Sign webhook for every agreement event, delivered to ``url``."""
+    return {
+        "name": "inkbridge",
+        "scope": "ACCOUNT",
+        "state": "ACTIVE",
+        "webhookSubscriptionEvents": ["AGREEMENT_ALL"],
+        "webhookUrlInfo": {"url": url},
+    }

@@ -21,6 +21,8 @@ from inkbridge_emulators.acrobat_sign import create_acrobat_sign_emulator
 from tests.support.provider_worlds import (
     AdapterReceiver,
     EmulatorWorld,
+    acrobat_bearer,
+    acrobat_webhook,
     assert_terminal_state_reported,
     each_terminal_action,
     signed_by_both,
@@ -162,25 +164,8 @@ async def test_the_emulator_refuses_calls_without_a_token(world: World) -> None:
 
 
 async def test_registering_a_webhook_requires_the_client_id_echo(world: World) -> None:
-    token = (
-        await world.api.post(
-            "/oauth/v2/refresh",
-            data={
-                "grant_type": "refresh_token",
-                "client_id": CLIENT_ID,
-                "client_secret": SECRET,
-                "refresh_token": REFRESH,
-            },
-        )
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    body = {
-        "name": "inkbridge",
-        "scope": "ACCOUNT",
-        "state": "ACTIVE",
-        "webhookSubscriptionEvents": ["AGREEMENT_ALL"],
-        "webhookUrlInfo": {"url": "http://receiver/hooks"},
-    }
+    headers = await acrobat_bearer(world.api, "", CLIENT_ID, SECRET, REFRESH)
+    body = acrobat_webhook("http://receiver/hooks")
     created = await world.api.post("/api/rest/v6/webhooks", json=body, headers=headers)
     assert created.status_code == 201
 
