@@ -41,13 +41,18 @@ def drop_pg_schema(name: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_schema_url() -> Iterator[str]:
+    """A fresh schema's URL for the length of a test (skips the test without PostgreSQL)."""
     if not PG_AVAILABLE:
         pytest.skip("PostgreSQL is not reachable")
     name, url = new_pg_schema()
     yield url
     drop_pg_schema(name)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from pg_schema_url()
 
 
 @pytest.fixture
@@ -61,11 +66,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/default.db"
         return
-    if not PG_AVAILABLE:
-        pytest.skip("PostgreSQL is not reachable")
-    name, url = new_pg_schema()
-    yield url
-    drop_pg_schema(name)
+    yield from pg_schema_url()
 
 
 @pytest.fixture

@@ -11,62 +11,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.builders import SECRET
+from tests.acceptance.stack import SANDBOX_CRM, base_config, write_config
 from tests.support.processes import INKBRIDGE, PYTHON, Process, cli, free_port, wait_http
 
 pytestmark = pytest.mark.slow
 CRM_COMMAND = [PYTHON, "-m", "inkbridge.sandbox.crm"]
 
 
-def write_config(
-    root: Path,
-    *,
-    port: int,
-    database_url: str | None = None,
-    crm_url: str | None = None,
-    crm_extra: str = "",
+def sandbox_config(
+    root: Path, *, port: int, database_url: str | None = None, crm_url: str | None = None
 ) -> Path:
-    secret_file = root / "sandbox.secret"
-    secret_file.write_text(SECRET)
-    data_dir = root / "data"
-    lines = [
-        f'data_dir = "{data_dir}"',
-        "sandbox = true",
-        'log_level = "warning"',
-        "[server]",
-        'host = "127.0.0.1"',
-        f"port = {port}",
-        "[worker]",
-        "poll_interval_seconds = 0.05",
-        "lease_seconds = 5",
-        "[regions.default]",
-    ]
+    """inkbridge.toml for the sandbox stack: the shared base and the sandbox CRM destination
+    (at ``crm_url`` when the CRM runs as its own process)."""
+    tree = base_config(root, port)
     if database_url:
-        lines.append(f'database_url = "{database_url}"')
-    lines += [
-        "[connections.sandbox]",
-        'provider = "sandbox"',
-        f'secrets = ["file:{secret_file}"]',
-        "[destinations.crm]",
-        'kind = "sandbox_crm"',
-        "max_attempts = 30",
-        "backoff_base_seconds = 0.05",
-        "backoff_cap_seconds = 1.0",
-        "rate_per_second = 200",
-        "timeout_seconds = 3",
-    ]
-    if crm_url:
-        lines.append(f'url = "{crm_url}"')
-    if crm_extra:
-        lines.append(crm_extra)
-    lines += [
-        "[templates.nda]",
-        'title = "Mutual non-disclosure agreement"',
-        "version = 2",
-    ]
-    path = root / "inkbridge.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        tree["regions"]["default"]["database_url"] = database_url
+    tree["destinations"]["crm"] = SANDBOX_CRM | ({"url": crm_url} if crm_url else {})
+    return write_config(root, tree)
 
 
 @dataclass
@@ -116,7 +77,7 @@ class Stack:
 
 def make_stack(root: Path, **config: object) -> Stack:
     port = free_port()
-    path = write_config(root, port=port, **config)  # type: ignore[arg-type]
+    path = sandbox_config(root, port=port, **config)  # type: ignore[arg-type]
     cli(["migrate", "--config", str(path)])
     token = cli(["tokens", "create", "--config", str(path), "--scope", "admin", "--name", "t"])
     return Stack(root=root, config=path, port=port, token=token.strip())

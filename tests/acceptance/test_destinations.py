@@ -30,10 +30,20 @@ import httpx
 import pytest
 
 from tests.acceptance.destination_stack import (
-    CRMS,
     DECLINED,
-    DESTINATIONS,
     EXPIRED,
+    SIGNED,
+    DestinationStack,
+    Driven,
+    Lead,
+    seed_first_touch,
+    snapshot,
+    start_destination_stack,
+    unique_email,
+)
+from tests.acceptance.destination_vendors import (
+    CRMS,
+    DESTINATIONS,
     HUBSPOT_LIMIT,
     MARKETING,
     MARKETO_CAMPAIGNS,
@@ -41,20 +51,10 @@ from tests.acceptance.destination_stack import (
     MAUTIC_CAMPAIGNS,
     MAUTIC_SEGMENTS,
     OWNERS,
-    SIGNED,
     STATE_RANK,
-    DestinationStack,
-    Driven,
-    Lead,
-    poll_until,
-    record_view,
-    seed_first_touch,
-    snapshot,
-    start_destination_stack,
-    state_changes,
-    unique_email,
-    vendor_owner,
 )
+from tests.acceptance.destination_views import record_view, state_changes, vendor_owner
+from tests.acceptance.stack import poll_until
 
 pytestmark = pytest.mark.slow
 

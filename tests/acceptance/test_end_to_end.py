@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.acceptance.conftest import Stack
+from tests.acceptance.stack import ada_lead
 
 
 def _wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
@@ -25,16 +26,12 @@ def test_a_signed_envelope_reaches_the_crm_with_its_first_touch_campaign(stack: 
     with stack.client() as api:
         lead = api.post(
             "/v1/leads",
-            json={
-                "email": "ada@example.com",
-                "first_name": "Ada",
-                "last_name": "Lovelace",
-                "utm_source": "newsletter",
-                "utm_medium": "email",
-                "utm_campaign": "spring-launch",
-                "gclid": "Cj0KCQ",
-                "consents": [{"kind": "marketing_email", "status": "granted"}],
-            },
+            json=ada_lead(
+                "ada@example.com",
+                campaign="spring-launch",
+                consent="marketing_email",
+                gclid="Cj0KCQ",
+            ),
         )
         assert lead.status_code == 201, lead.text
         lead_id = lead.json()["id"]

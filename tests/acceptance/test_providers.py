@@ -19,7 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.provider_stack import (
+from tests.acceptance.provider_stack import ProviderStack, iter_stack
+from tests.acceptance.provider_traffic import (
+    Delivery,
+    copy_of,
+    forged_decline,
+    resigned,
+    tampered_copies,
+)
+from tests.acceptance.provider_vendors import (
     ACROBAT_CLIENT_ID,
     DOCUSEAL_KEYS,
     DOCUSIGN_CONNECT_KEYS,
@@ -28,15 +36,8 @@ from tests.acceptance.provider_stack import (
     PROVIDERS,
     TEMPLATE_IDS,
     VENDOR,
-    Delivery,
-    ProviderStack,
-    copy_of,
-    forged_decline,
-    iter_stack,
-    resigned,
-    tampered_copies,
-    wait_for,
 )
+from tests.acceptance.stack import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -27,6 +27,7 @@ from inkbridge.store.report_queries import ReportFilter
 from inkbridge.store.schema import envelopes, journey_touches, touchpoints
 from tests.integration.test_reports import dataset, load
 from tests.support.builders import event_body, make_settings, store_delivery
+from tests.support.worker import drain_receipts
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 H, DAY = timedelta(hours=1), timedelta(days=1)
@@ -45,8 +46,7 @@ def _events(container: Container, lead_id: str, ref: str, steps: list[tuple[str,
     for kind, at in steps:
         recipient = None if kind in ("document_sent", "document_completed") else "1"
         _receive(container, event_body(kind, ref, at, recipient, {"inkbridge_lead_id": lead_id}))
-    while container.services.receipts.process_pending(container.databases.home):
-        pass
+    drain_receipts(container)
 
 
 def _stored(container: Container) -> list[tuple[Any, ...]]:

@@ -70,6 +70,10 @@ class Capture:
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
+    def post_lead(self, body: dict[str, Any]) -> httpx.Response:
+        """``POST /v1/leads`` as the integrator (with the admin token)."""
+        return self.call("POST", "/v1/leads", headers=self.bearer(), json=body)
+
     def count(self, table: Any) -> int:
         with self.container.databases.home.reader() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
@@ -281,11 +285,8 @@ def test_a_touch_dated_1970_never_becomes_the_first_touch(capture: Capture) -> N
     after = datetime.now(UTC)
     stored = datetime.fromisoformat(forged.json()["occurred_at"])
     assert before <= stored <= after  # the server's receive time, not 1970
-    lead = capture.call(
-        "POST",
-        "/v1/leads",
-        headers=capture.bearer(),
-        json={"email": "v@example.com", "anonymous_id": "anon-42", "utm_campaign": "retarget"},
+    lead = capture.post_lead(
+        {"email": "v@example.com", "anonymous_id": "anon-42", "utm_campaign": "retarget"}
     )
     assert lead.status_code == 201
     first = lead.json()["first_touch"]
@@ -304,18 +305,15 @@ def test_touches_sent_with_a_lead_never_predate_the_visitor_or_lie_in_the_future
     seen = capture.touch({"anonymous_id": "anon-7", "utm_campaign": "genuine"})
     first_seen = datetime.fromisoformat(seen.json()["occurred_at"])
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    lead = capture.call(
-        "POST",
-        "/v1/leads",
-        headers=capture.bearer(),
-        json={
+    lead = capture.post_lead(
+        {
             "email": "w@example.com",
             "anonymous_id": "anon-7",
             "touchpoints": [
                 {"occurred_at": "1970-01-01T00:00:00Z", "utm_campaign": "forged"},
                 {"occurred_at": tomorrow, "utm_campaign": "future"},
             ],
-        },
+        }
     )
     assert lead.status_code == 201
     view = lead.json()
@@ -327,14 +325,11 @@ def test_touches_sent_with_a_lead_never_predate_the_visitor_or_lie_in_the_future
     assert times["forged"] == first_seen  # clamped to when the visitor was first seen
     assert first_seen < times["future"] <= datetime.now(UTC)  # the server's time instead
     # Without an anonymous id the integrator's own history stays as it says.
-    history = capture.call(
-        "POST",
-        "/v1/leads",
-        headers=capture.bearer(),
-        json={
+    history = capture.post_lead(
+        {
             "email": "h@example.com",
             "touchpoints": [{"occurred_at": "2026-01-05T10:00:00Z", "utm_campaign": "winter"}],
-        },
+        }
     ).json()
     assert history["first_touch"]["occurred_at"] == "2026-01-05T10:00:00+00:00"
 

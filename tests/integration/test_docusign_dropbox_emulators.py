@@ -6,20 +6,12 @@ inbound adapters and answers each vendor's acknowledgement."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
-import uvicorn
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +20,7 @@ from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, WebhookAdapter
+from inkbridge.providers.base import EnvelopeSpec, Signer, WebhookAdapter
 from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
 from inkbridge.providers.docusign.client import DocuSignClient
 from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
@@ -36,39 +28,23 @@ from inkbridge.providers.dropbox_sign.client import DropboxSignClient
 from inkbridge_emulators.docusign import create_docusign_emulator
 from inkbridge_emulators.dropbox_sign import create_dropbox_sign_emulator
 from inkbridge_emulators.faults import Chaos
+from tests.support.keys import rsa_pem
+from tests.support.provider_worlds import inbound_of
+from tests.support.served import serve
 
 VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor"
 DOCUSIGN_SCHEMAS = VENDOR / "docusign"
 DROPBOX_OPENAPI = VENDOR / "dropbox-sign" / "openapi.yaml"
 CONNECT_KEYS = ["connect-key-old", "connect-key-new"]
 DROPBOX_API_KEY = "dropbox-api-key"
+# What a whole signing reports, through webhooks and through the status API alike.
+SIGNING_EVENTS = {
+    EventType.DOCUMENT_SENT,
+    EventType.DOCUMENT_VIEWED,
+    EventType.RECIPIENT_SIGNED,
+    EventType.DOCUMENT_COMPLETED,
+}
 ADA = Signer(email="ada@example.test", name="Ada Lovelace", recipient_id="1")
-
-
-def bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` (lifespan included) under uvicorn in a thread on a free port."""
-    sock = bound_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -94,14 +70,7 @@ class Receiver:
         return Starlette(routes=[Route("/hooks", self.receive, methods=["POST"])])
 
     async def receive(self, request: Request) -> Response:
-        inbound = InboundRequest(
-            connection=self.adapter.provider,
-            method="POST",
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query={},
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
+        inbound = await inbound_of(request, self.adapter.provider)
         try:
             self.adapter.verify(inbound)
         except SignatureInvalid:
@@ -136,21 +105,6 @@ def spec() -> EnvelopeSpec:
             "inkbridge_correlation_id": "cor_http",
         },
     )
-
-
-def rsa_pem() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 async def test_docusign_emulator_signs_end_to_end_with_chaos_duplicates_over_real_http() -> None:
@@ -195,16 +149,7 @@ async def test_docusign_emulator_signs_end_to_end_with_chaos_duplicates_over_rea
     assert any(
         b'"retryCount":1' in body for key, body in receiver.accepted if key == receiver.refused[0]
     )
-    assert (
-        {e.type for e in receiver.events}
-        == {e.type for e in history}
-        == {
-            EventType.DOCUMENT_SENT,
-            EventType.DOCUMENT_VIEWED,
-            EventType.RECIPIENT_SIGNED,
-            EventType.DOCUMENT_COMPLETED,
-        }
-    )
+    assert {e.type for e in receiver.events} == {e.type for e in history} == SIGNING_EVENTS
     assert all(e.metadata["inkbridge_envelope_id"] == "env_http" for e in receiver.events)
 
 
@@ -243,14 +188,5 @@ async def test_dropbox_sign_emulator_signs_end_to_end_with_chaos_duplicates_over
     )  # sent, viewed, signed, all_signed, downloadable
     assert set(copies.values()) == {2}
     assert receiver.refused[0] in copies
-    assert (
-        {e.type for e in receiver.events}
-        == {e.type for e in history}
-        == {
-            EventType.DOCUMENT_SENT,
-            EventType.DOCUMENT_VIEWED,
-            EventType.RECIPIENT_SIGNED,
-            EventType.DOCUMENT_COMPLETED,
-        }
-    )
+    assert {e.type for e in receiver.events} == {e.type for e in history} == SIGNING_EVENTS
     assert all(e.metadata["inkbridge_lead_id"] == "lead_http" for e in receiver.events)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
-from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.config import DestinationSettings
+from inkbridge.bootstrap import Container
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.services.consent import (
     consent_receipt,
@@ -19,26 +18,34 @@ from inkbridge.services.consent import (
     register_text,
     verify_consent_chains,
 )
-from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.leads import ConsentInput, LeadCapture, capture_lead, update_lead
-from inkbridge.services.routing import Destination
-from inkbridge.store import outbox as outbox_store
 from inkbridge.store.schema import consent_records, outbox
-from tests.support.builders import event_body, make_settings, store_delivery
+from tests.support.builders import event_body, store_delivery
 from tests.support.fakes import RecordingConnector
+from tests.support.worker import add_fake_destination, deliver_all, drain_receipts
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 
 
-def _container(
-    tmp_path: Path, db_url: str
-) -> tuple[Container, RecordingConnector, RecordingConnector]:
-    container = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
-    crm, marketing = RecordingConnector(name="crm"), RecordingConnector(name="mkt")
-    for name, fake, role in (("crm", crm, "crm"), ("mkt", marketing, "marketing")):
-        settings = DestinationSettings(kind="sandbox_crm", role=role, backoff_base_seconds=0.01)
-        container.destinations[name] = Destination(name, settings, fake, coalesce=True)
-    return container, crm, marketing
+@pytest.fixture
+def fakes(container: Container) -> tuple[RecordingConnector, RecordingConnector]:
+    """A fake CRM ("crm") and a fake marketing tool ("mkt") as the container's destinations."""
+    return (
+        add_fake_destination(
+            container,
+            "crm",
+            RecordingConnector(name="crm"),
+            role="crm",
+            backoff_base_seconds=0.01,
+        ),
+        add_fake_destination(
+            container,
+            "mkt",
+            RecordingConnector(name="mkt"),
+            role="marketing",
+            backoff_base_seconds=0.01,
+        ),
+    )
 
 
 def _lead(container: Container, marketing: bool, owner: str = "sam@seller.example") -> str:
@@ -62,32 +69,31 @@ def _events(container: Container, lead_id: str, ref: str, terminal: str) -> None
             kind, ref, T0 + timedelta(minutes=minute), "1", {"inkbridge_lead_id": lead_id}
         )
         store_delivery(container.databases.home, body)
-    while container.services.receipts.process_pending(container.databases.home):
-        pass
+    drain_receipts(container)
 
 
 def _deliver(container: Container) -> None:
-    async def run() -> None:
-        runtimes = [DestinationRuntime.for_destination(d) for d in container.destinations.values()]
-        for _ in range(100):
-            with container.databases.home.reader() as conn:
-                if not outbox_store.pending_exists(conn):
-                    return
-            for runtime in runtimes:
-                await deliver_once(runtime, container.databases.home)
+    asyncio.run(deliver_all(container))
 
-    asyncio.run(run())
+
+def _sign_off(container: Container, marketing: bool, ref: str, terminal: str) -> str:
+    """A new lead (with or without marketing consent) whose envelope ``ref`` ends in
+    ``terminal``, processed and delivered; returns the lead's id."""
+    lead_id = _lead(container, marketing=marketing)
+    _events(container, lead_id, ref, terminal)
+    _deliver(container)
+    return lead_id
 
 
 def _kinds(fake: RecordingConnector) -> list[str]:
     return [w["kind"] for w in fake.writes]
 
 
-def test_completion_with_marketing_consent_enters_onboarding(tmp_path: Path, db_url: str) -> None:
-    container, crm, marketing = _container(tmp_path, db_url)
-    lead_id = _lead(container, marketing=True)
-    _events(container, lead_id, "sbx_j1", "document_completed")
-    _deliver(container)
+def test_completion_with_marketing_consent_enters_onboarding(
+    container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
+) -> None:
+    crm, marketing = fakes
+    _sign_off(container, True, "sbx_j1", "document_completed")
     journeys = [w for w in marketing.writes if w["kind"] == "journey.enter"]
     assert [w["journey"]["journey"] for w in journeys] == ["onboarding"]
     assert "marketing.suppress" not in _kinds(marketing)
@@ -101,28 +107,28 @@ def _envelope(container: Container) -> str:
 
 
 def test_completion_without_marketing_consent_is_won_but_suppressed(
-    tmp_path: Path, db_url: str
+    container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
 ) -> None:
-    container, crm, marketing = _container(tmp_path, db_url)
-    lead_id = _lead(container, marketing=False)
-    _events(container, lead_id, "sbx_j2", "document_completed")
-    _deliver(container)
+    crm, marketing = fakes
+    _sign_off(container, False, "sbx_j2", "document_completed")
     assert "journey.enter" not in _kinds(marketing)
     assert _kinds(marketing).count("marketing.suppress") == 1
     assert crm.records[f"envelope:{_envelope(container)}"]["state"] == "completed"
 
 
-def test_expiry_sends_the_lead_back_into_nurture(tmp_path: Path, db_url: str) -> None:
-    container, _crm, marketing = _container(tmp_path, db_url)
-    lead_id = _lead(container, marketing=True)
-    _events(container, lead_id, "sbx_j3", "document_expired")
-    _deliver(container)
+def test_expiry_sends_the_lead_back_into_nurture(
+    container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
+) -> None:
+    _crm, marketing = fakes
+    _sign_off(container, True, "sbx_j3", "document_expired")
     journeys = [w["journey"]["journey"] for w in marketing.writes if w["kind"] == "journey.enter"]
     assert journeys == ["nurture"]
 
 
-def test_a_decline_creates_one_task_for_the_crm_owner(tmp_path: Path, db_url: str) -> None:
-    container, crm, marketing = _container(tmp_path, db_url)
+def test_a_decline_creates_one_task_for_the_crm_owner(
+    container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
+) -> None:
+    crm, marketing = fakes
     lead_id = _lead(container, marketing=True, owner="owner@seller.example")
     _events(container, lead_id, "sbx_j4", "document_declined")
     _deliver(container)
@@ -132,9 +138,9 @@ def test_a_decline_creates_one_task_for_the_crm_owner(tmp_path: Path, db_url: st
 
 
 def test_withdrawn_marketing_consent_stops_queued_marketing_but_contract_status_syncs(
-    tmp_path: Path, db_url: str
+    container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
 ) -> None:
-    container, crm, marketing = _container(tmp_path, db_url)
+    crm, marketing = fakes
     lead_id = _lead(container, marketing=True)
     _events(container, lead_id, "sbx_j5", "document_completed")  # journey queued, not yet sent
     record_consent(
@@ -161,8 +167,10 @@ def test_withdrawn_marketing_consent_stops_queued_marketing_but_contract_status_
     assert consent_writes[-1]["lead"]["consent"]["marketing_email"] == "withdrawn"
 
 
-def test_an_owner_change_syncs_and_first_touch_stays(tmp_path: Path, db_url: str) -> None:
-    container, crm, _marketing = _container(tmp_path, db_url)
+def test_an_owner_change_syncs_and_first_touch_stays(
+    container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
+) -> None:
+    crm, _marketing = fakes
     lead_id = _lead(container, marketing=True, owner="first@seller.example")
     update_lead(
         container.databases,
@@ -176,8 +184,10 @@ def test_an_owner_change_syncs_and_first_touch_stays(tmp_path: Path, db_url: str
     assert record["lead"]["first_touch"]["utm_campaign"] == "autumn"
 
 
-def test_completion_records_the_signed_consent_bundle(tmp_path: Path, db_url: str) -> None:
-    container, _crm, _marketing = _container(tmp_path, db_url)
+def test_completion_records_the_signed_consent_bundle(
+    container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
+) -> None:
+    _crm, _marketing = fakes
     terms = register_text(
         container.databases, kind="terms_of_service", text="Terms v7", locale="en"
     )
@@ -202,8 +212,10 @@ def test_completion_records_the_signed_consent_bundle(tmp_path: Path, db_url: st
     assert {r["purpose"] for r in receipt["records"]} >= {"contract_execution", "terms_of_service"}
 
 
-def test_tampering_with_a_consent_record_is_caught(tmp_path: Path, db_url: str) -> None:
-    container, _crm, _marketing = _container(tmp_path, db_url)
+def test_tampering_with_a_consent_record_is_caught(
+    container: Container, fakes: tuple[RecordingConnector, RecordingConnector]
+) -> None:
+    _crm, _marketing = fakes
     lead_id = _lead(container, marketing=True)
     assert verify_consent_chains(container.databases) == []
     with container.databases.home.transaction() as conn:

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,7 +27,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
 from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
 from inkbridge.providers.acrobat_sign.client import AcrobatSignClient
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, ProviderClient, Signer
+from inkbridge.providers.base import EnvelopeSpec, ProviderClient, Signer
 from inkbridge.providers.documenso.adapter import DocumensoAdapter
 from inkbridge.providers.documenso.client import DocumensoClient
 from inkbridge.providers.docuseal.adapter import DocuSealAdapter
@@ -42,6 +39,8 @@ from inkbridge_emulators.documenso import create_documenso_emulator
 from inkbridge_emulators.docuseal import create_docuseal_emulator
 from inkbridge_emulators.faults import Chaos
 from inkbridge_emulators.pandadoc import create_pandadoc_emulator
+from tests.support.provider_worlds import acrobat_bearer, acrobat_webhook, inbound_of
+from tests.support.served import serve
 
 CLIENT_ID, CLIENT_SECRET, REFRESH = "acrobat-client", "acrobat-secret", "acrobat-refresh"
 PANDADOC_KEY, PANDADOC_SHARED = "pd-api-key", "pd-shared-key"
@@ -62,27 +61,6 @@ ADAPTERS: dict[str, Any] = {
     "documenso": DocumensoAdapter([SecretStr(DOCUMENSO_SECRET)]),
     "docuseal": DocuSealAdapter([SecretStr(DOCUSEAL_SECRET)]),
 }
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` (lifespan included) under uvicorn in a thread on a free 127.0.0.1 port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @dataclass
@@ -115,14 +93,7 @@ class Receiver:
     async def receive(self, request: Request) -> Response:
         vendor = request.path_params["vendor"]
         adapter = ADAPTERS[vendor]
-        inbound = InboundRequest(
-            connection=vendor,
-            method=request.method,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(request.query_params),
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
+        inbound = await inbound_of(request, vendor)
         try:
             if request.method == "GET":
                 ack = adapter.verify_registration(inbound)
@@ -161,30 +132,26 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> No
         await asyncio.sleep(0.02)
 
 
+# Each emulator with the credentials above, waiting for its webhook URL and chaos.
+EMULATORS: dict[str, Callable[..., Any]] = {
+    "acrobat_sign": partial(
+        create_acrobat_sign_emulator,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        refresh_token=REFRESH,
+    ),
+    "pandadoc": partial(create_pandadoc_emulator, api_key=PANDADOC_KEY, shared_key=PANDADOC_SHARED),
+    "documenso": partial(
+        create_documenso_emulator, api_token=DOCUMENSO_TOKEN, webhook_secret=DOCUMENSO_SECRET
+    ),
+    "docuseal": partial(
+        create_docuseal_emulator, api_token=DOCUSEAL_TOKEN, webhook_secret=DOCUSEAL_SECRET
+    ),
+}
+
+
 def emulator_app(vendor: str, hooks: str, chaos: Chaos | None) -> Any:
-    url = f"{hooks}/hooks/{vendor}"
-    if vendor == "acrobat_sign":
-        return create_acrobat_sign_emulator(
-            webhook_url=url,
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            refresh_token=REFRESH,
-            chaos=chaos,
-        )
-    if vendor == "pandadoc":
-        return create_pandadoc_emulator(
-            webhook_url=url, api_key=PANDADOC_KEY, shared_key=PANDADOC_SHARED, chaos=chaos
-        )
-    if vendor == "documenso":
-        return create_documenso_emulator(
-            webhook_url=url,
-            api_token=DOCUMENSO_TOKEN,
-            webhook_secret=DOCUMENSO_SECRET,
-            chaos=chaos,
-        )
-    return create_docuseal_emulator(
-        webhook_url=url, api_token=DOCUSEAL_TOKEN, webhook_secret=DOCUSEAL_SECRET, chaos=chaos
-    )
+    return EMULATORS[vendor](webhook_url=f"{hooks}/hooks/{vendor}", chaos=chaos)
 
 
 def client_for(vendor: str, base: str, http: httpx.AsyncClient) -> ProviderClient:
@@ -266,34 +233,17 @@ async def test_acrobat_registration_and_deliveries_need_the_client_id_echo() -> 
     receiver = Receiver()
     with serve(receiver.app()) as hooks, serve(emulator_app("acrobat_sign", hooks, None)) as base:
         async with httpx.AsyncClient(timeout=5) as http:
-            token = (
-                await http.post(
-                    f"{base}/oauth/v2/refresh",
-                    data={
-                        "grant_type": "refresh_token",
-                        "client_id": CLIENT_ID,
-                        "client_secret": CLIENT_SECRET,
-                        "refresh_token": REFRESH,
-                    },
-                )
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            body = {
-                "name": "inkbridge",
-                "scope": "ACCOUNT",
-                "state": "ACTIVE",
-                "webhookSubscriptionEvents": ["AGREEMENT_ALL"],
-            }
+            headers = await acrobat_bearer(http, base, CLIENT_ID, CLIENT_SECRET, REFRESH)
             registered = await http.post(
                 f"{base}/api/rest/v6/webhooks",
                 headers=headers,
-                json={**body, "webhookUrlInfo": {"url": f"{hooks}/hooks/acrobat_sign"}},
+                json=acrobat_webhook(f"{hooks}/hooks/acrobat_sign"),
             )
             # A URL that answers 2xx without echoing is refused at registration.
             refused = await http.post(
                 f"{base}/api/rest/v6/webhooks",
                 headers=headers,
-                json={**body, "webhookUrlInfo": {"url": f"{hooks}/plain"}},
+                json=acrobat_webhook(f"{hooks}/plain"),
             )
 
     assert registered.status_code == 201

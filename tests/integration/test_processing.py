@@ -13,19 +13,18 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from inkbridge.bootstrap import Container, bootstrap
-from inkbridge.config import DestinationSettings
 from inkbridge.connectors.kinds import COALESCING_KINDS
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.processing import SQLITE_CLAIM_CHUNK
 from inkbridge.services.replay import rebuild_all, verify_chains
-from inkbridge.services.routing import Destination
 from inkbridge.store import outbox as outbox_store
 from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelope_events, envelopes, outbox
 from tests.support.builders import event_body, make_settings
 from tests.support.fakes import RecordingConnector
+from tests.support.worker import add_fake_destination, deliver_all, drain_receipts
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 LIFECYCLE = [
@@ -36,13 +35,7 @@ LIFECYCLE = [
 ]
 
 
-def _container(tmp_path: Path, db_url: str, connector: RecordingConnector) -> Container:
-    container = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
-    settings = DestinationSettings(
-        kind="sandbox_crm", max_attempts=3, backoff_base_seconds=0.01, backoff_cap_seconds=0.02
-    )
-    container.destinations["crm"] = Destination("crm", settings, connector, coalesce=True)
-    return container
+CRM_SETTINGS = {"max_attempts": 3, "backoff_base_seconds": 0.01, "backoff_cap_seconds": 0.02}
 
 
 def _receive(container: Container, body: bytes, msg_id: str | None = None) -> None:
@@ -63,22 +56,6 @@ def _receive(container: Container, body: bytes, msg_id: str | None = None) -> No
         )
 
 
-def _drain(container: Container) -> None:
-    while container.services.receipts.process_pending(container.databases.home, 50):
-        pass
-
-
-async def _deliver_all(container: Container) -> None:
-    runtime = DestinationRuntime.for_destination(container.destinations["crm"])
-    for _ in range(200):
-        with container.databases.home.reader() as conn:
-            if not outbox_store.pending_exists(conn):
-                return
-        await deliver_once(runtime, container.databases.home)
-        await asyncio.sleep(0.01)
-    raise AssertionError("outbox did not drain")
-
-
 def _events(envelope_ref: str) -> list[tuple[str, bytes]]:
     return [
         (f"msg_{envelope_ref}_{i}", event_body(kind, envelope_ref, T0 + timedelta(minutes=m), rec))
@@ -86,45 +63,40 @@ def _events(envelope_ref: str) -> list[tuple[str, bytes]]:
     ]
 
 
-def _state(container: Container, provider_ref: str) -> str:
+def _process(container: Container, envelope_ref: str) -> None:
+    """Store the envelope's whole lifecycle, in order, and process it."""
+    for msg_id, body in _events(envelope_ref):
+        _receive(container, body, msg_id)
+    drain_receipts(container)
+
+
+def _state(container: Container, provider_ref: str, column: str = "state") -> str:
+    """The envelope's ``column`` (its state unless told), found by its provider's id."""
     with container.databases.home.reader() as conn:
         return str(
             conn.execute(
-                select(envelopes.c.state).where(envelopes.c.provider_envelope_id == provider_ref)
+                select(envelopes.c[column]).where(envelopes.c.provider_envelope_id == provider_ref)
             ).scalar_one()
         )
 
 
-def test_an_in_order_lifecycle_completes_and_reaches_the_destination(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_an_in_order_lifecycle_completes_and_reaches_the_destination(container: Container) -> None:
     fake = RecordingConnector()
-    container = _container(tmp_path, db_url, fake)
-    for msg_id, body in _events("sbx_1"):
-        _receive(container, body, msg_id)
-    _drain(container)
+    add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
+    _process(container, "sbx_1")
     assert _state(container, "sbx_1") == "completed"
-    asyncio.run(_deliver_all(container))
-    assert fake.records["envelope:" + _envelope_id(container, "sbx_1")]["state"] == "completed"
+    asyncio.run(deliver_all(container))
+    assert fake.records["envelope:" + _state(container, "sbx_1", "id")]["state"] == "completed"
     assert sorted(fake.facts_written()) == sorted(set(fake.facts_written()))
     assert len(fake.facts_written()) == 4
     assert verify_chains(container.databases) == []
 
 
-def _envelope_id(container: Container, provider_ref: str) -> str:
-    with container.databases.home.reader() as conn:
-        return str(
-            conn.execute(
-                select(envelopes.c.id).where(envelopes.c.provider_envelope_id == provider_ref)
-            ).scalar_one()
-        )
-
-
 def test_shuffled_and_duplicated_receipts_converge_with_one_outbox_row_per_change(
-    tmp_path: Path, db_url: str
+    container: Container,
 ) -> None:
     fake = RecordingConnector()
-    container = _container(tmp_path, db_url, fake)
+    add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
     rng = random.Random(7)
     deliveries = []
     for n in range(10):
@@ -133,7 +105,7 @@ def test_shuffled_and_duplicated_receipts_converge_with_one_outbox_row_per_chang
     rng.shuffle(deliveries)
     for msg_id, body in deliveries:
         _receive(container, body, msg_id)
-    _drain(container)
+    drain_receipts(container)
     with container.databases.home.reader() as conn:
         states = conn.execute(select(envelopes.c.state)).scalars().all()
         accepted = conn.execute(
@@ -142,36 +114,32 @@ def test_shuffled_and_duplicated_receipts_converge_with_one_outbox_row_per_chang
         rows = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
     assert states == ["completed"] * 10
     assert rows == accepted  # exactly one outbox row per accepted change
-    asyncio.run(_deliver_all(container))
+    asyncio.run(deliver_all(container))
     facts = fake.facts_written()
     assert len(facts) == len(set(facts)) == accepted
 
 
 def test_a_destination_outage_is_retried_then_dead_lettered_and_replayable(
-    tmp_path: Path, db_url: str
+    container: Container,
 ) -> None:
     fake = RecordingConnector(failures=["retry", "retry", "retry"])
-    container = _container(tmp_path, db_url, fake)
-    for msg_id, body in _events("sbx_out"):
-        _receive(container, body, msg_id)
-    _drain(container)
-    asyncio.run(_deliver_all(container))
+    add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
+    _process(container, "sbx_out")
+    asyncio.run(deliver_all(container))
     with container.databases.home.reader() as conn:
         dead = outbox_store.list_dead(conn, "crm")
     assert dead and not fake.writes
     with container.databases.home.transaction() as conn:
         assert outbox_store.retry_dead(conn, datetime.now(UTC)) == len(dead)
-    asyncio.run(_deliver_all(container))
+    asyncio.run(deliver_all(container))
     assert [w["state"] for w in fake.writes] == ["completed"]  # coalesced to the newest state
     assert len(fake.facts_written()) == 4
 
 
-def test_a_dead_workers_coalesced_claim_is_taken_over_whole(tmp_path: Path, db_url: str) -> None:
+def test_a_dead_workers_coalesced_claim_is_taken_over_whole(container: Container) -> None:
     fake = RecordingConnector()
-    container = _container(tmp_path, db_url, fake)
-    for msg_id, body in _events("sbx_dead"):
-        _receive(container, body, msg_id)
-    _drain(container)
+    add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
+    _process(container, "sbx_dead")
     with container.databases.home.transaction() as conn:  # a worker claims, then dies
         claimed = outbox_store.claim(
             conn,
@@ -182,28 +150,28 @@ def test_a_dead_workers_coalesced_claim_is_taken_over_whole(tmp_path: Path, db_u
             whole_records=True,
         )
     assert len(claimed) == 4
-    asyncio.run(_deliver_all(container))
+    asyncio.run(deliver_all(container))
     assert [(w["state"], w["uncertain"]) for w in fake.writes] == [("completed", True)]
     assert len(fake.facts_written()) == 4
 
 
-def test_per_record_order_holds_across_retries(tmp_path: Path, db_url: str) -> None:
+def test_per_record_order_holds_across_retries(container: Container) -> None:
     fake = RecordingConnector(failures=["retry"])
-    container = _container(tmp_path, db_url, fake)
+    add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
     for kind, rec, minute in LIFECYCLE:
         _receive(container, event_body(kind, "sbx_o", T0 + timedelta(minutes=minute), rec))
-        _drain(container)
-        asyncio.run(_deliver_all(container))
+        drain_receipts(container)
+        asyncio.run(deliver_all(container))
     ranks = {"sent": 1, "viewed": 3, "partially_signed": 4, "completed": 9}
     seen = [ranks[w["state"]] for w in fake.writes]
     assert seen == sorted(seen)
     assert seen[-1] == 9
 
 
-def test_a_webhook_for_an_unknown_envelope_is_tracked_unlinked(tmp_path: Path, db_url: str) -> None:
-    container = _container(tmp_path, db_url, RecordingConnector())
+def test_a_webhook_for_an_unknown_envelope_is_tracked_unlinked(container: Container) -> None:
+    add_fake_destination(container, "crm", RecordingConnector(), **CRM_SETTINGS)
     _receive(container, event_body("document_sent", "sbx_foreign", T0))
-    _drain(container)
+    drain_receipts(container)
     with container.databases.home.reader() as conn:
         row = conn.execute(
             select(envelopes).where(envelopes.c.provider_envelope_id == "sbx_foreign")
@@ -211,8 +179,8 @@ def test_a_webhook_for_an_unknown_envelope_is_tracked_unlinked(tmp_path: Path, d
     assert row.state == "sent" and row.linked is False
 
 
-def test_metadata_links_a_webhook_to_its_lead(tmp_path: Path, db_url: str) -> None:
-    container = _container(tmp_path, db_url, RecordingConnector())
+def test_metadata_links_a_webhook_to_its_lead(container: Container) -> None:
+    add_fake_destination(container, "crm", RecordingConnector(), **CRM_SETTINGS)
     lead_id = capture_lead(
         container.databases,
         LeadCapture(
@@ -222,7 +190,7 @@ def test_metadata_links_a_webhook_to_its_lead(tmp_path: Path, db_url: str) -> No
     )
     body = event_body("document_sent", "sbx_meta", T0, metadata={"inkbridge_lead_id": lead_id})
     _receive(container, body)
-    _drain(container)
+    drain_receipts(container)
     with container.databases.home.reader() as conn:
         row = conn.execute(
             select(envelopes).where(envelopes.c.provider_envelope_id == "sbx_meta")
@@ -232,12 +200,12 @@ def test_metadata_links_a_webhook_to_its_lead(tmp_path: Path, db_url: str) -> No
 
 
 def test_a_conflicting_terminal_event_keeps_the_state_and_asks_for_reconciliation(
-    tmp_path: Path, db_url: str
+    container: Container,
 ) -> None:
-    container = _container(tmp_path, db_url, RecordingConnector())
+    add_fake_destination(container, "crm", RecordingConnector(), **CRM_SETTINGS)
     _receive(container, event_body("document_completed", "sbx_c", T0))
     _receive(container, event_body("document_declined", "sbx_c", T0 + timedelta(minutes=1)))
-    _drain(container)
+    drain_receipts(container)
     with container.databases.home.reader() as conn:
         row = conn.execute(
             select(envelopes).where(envelopes.c.provider_envelope_id == "sbx_c")
@@ -246,11 +214,9 @@ def test_a_conflicting_terminal_event_keeps_the_state_and_asks_for_reconciliatio
     assert row.conflicts == ["declined"] and row.needs_reconcile is True
 
 
-def test_replay_rebuilds_a_corrupted_state_from_the_event_log(tmp_path: Path, db_url: str) -> None:
-    container = _container(tmp_path, db_url, RecordingConnector())
-    for msg_id, body in _events("sbx_r"):
-        _receive(container, body, msg_id)
-    _drain(container)
+def test_replay_rebuilds_a_corrupted_state_from_the_event_log(container: Container) -> None:
+    add_fake_destination(container, "crm", RecordingConnector(), **CRM_SETTINGS)
+    _process(container, "sbx_r")
     with container.databases.home.transaction() as conn:
         conn.execute(update(envelopes).values(state="sent", milestones={}))
     report = rebuild_all(container.databases)
@@ -258,11 +224,9 @@ def test_replay_rebuilds_a_corrupted_state_from_the_event_log(tmp_path: Path, db
     assert _state(container, "sbx_r") == "completed"
 
 
-def test_tampering_with_the_event_log_is_detected(tmp_path: Path, db_url: str) -> None:
-    container = _container(tmp_path, db_url, RecordingConnector())
-    for msg_id, body in _events("sbx_t"):
-        _receive(container, body, msg_id)
-    _drain(container)
+def test_tampering_with_the_event_log_is_detected(container: Container) -> None:
+    add_fake_destination(container, "crm", RecordingConnector(), **CRM_SETTINGS)
+    _process(container, "sbx_t")
     assert verify_chains(container.databases) == []
     with container.databases.home.transaction() as conn:
         conn.execute(text("UPDATE envelope_events SET outcome = 'stale' WHERE seq = 2"))
@@ -275,9 +239,13 @@ def test_two_workers_on_postgres_drain_one_outbox_without_delivering_twice(
     tmp_path: Path, pg_url: str
 ) -> None:
     fake = RecordingConnector(delay=0.005, max_batch=5)
-    first = _container(tmp_path, pg_url, fake)
-    second = _container(tmp_path / "b", pg_url, fake) if (tmp_path / "b").mkdir() is None else None
-    assert second is not None
+    (tmp_path / "b").mkdir()
+    first, second = (
+        bootstrap(make_settings(root, pg_url), auto_migrate=True)
+        for root in (tmp_path, tmp_path / "b")
+    )
+    for worker in (first, second):
+        add_fake_destination(worker, "crm", fake, **CRM_SETTINGS)
     for n in range(60):
         for msg_id, body in _events(f"sbx_pg{n}"):
             _receive(first, body, msg_id)
@@ -315,19 +283,17 @@ def test_two_workers_on_postgres_drain_one_outbox_without_delivering_twice(
     assert len(facts) == accepted
 
 
-def test_replaying_an_overtaken_dead_letter_never_moves_a_record_back(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_replaying_an_overtaken_dead_letter_never_moves_a_record_back(container: Container) -> None:
     fake = RecordingConnector(failures=["retry", "retry", "retry"])
-    container = _container(tmp_path, db_url, fake)
+    add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
     for msg_id, body in _events("sbx_ov")[:2]:  # sent, viewed: dead after three failures
         _receive(container, body, msg_id)
-    _drain(container)
-    asyncio.run(_deliver_all(container))
+    drain_receipts(container)
+    asyncio.run(deliver_all(container))
     for msg_id, body in _events("sbx_ov")[2:]:  # signed, completed: delivered normally
         _receive(container, body, msg_id)
-    _drain(container)
-    asyncio.run(_deliver_all(container))
+    drain_receipts(container)
+    asyncio.run(deliver_all(container))
     assert [w["state"] for w in fake.writes] == ["completed"]
     with container.databases.home.transaction() as conn:
         replayed = outbox_store.retry_dead(
@@ -337,14 +303,14 @@ def test_replaying_an_overtaken_dead_letter_never_moves_a_record_back(
             coalescing_kinds=COALESCING_KINDS,
         )
     assert replayed == 0
-    asyncio.run(_deliver_all(container))
+    asyncio.run(deliver_all(container))
     assert [w["state"] for w in fake.writes] == ["completed"]  # nothing older re-sent
 
 
 def test_on_sqlite_a_processing_transaction_stops_taking_receipts_when_its_time_is_up(
-    tmp_path: Path, db_url: str
+    container: Container,
 ) -> None:
-    container = _container(tmp_path, db_url, RecordingConnector())
+    add_fake_destination(container, "crm", RecordingConnector(), **CRM_SETTINGS)
     for n in range(10):
         for msg_id, body in _events(f"sbx_budget_{n}"):
             _receive(container, body, msg_id)

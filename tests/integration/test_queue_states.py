@@ -22,44 +22,41 @@ from inkbridge.store.schema import webhook_receipts
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
-def _receipt_values(key: str, status: str) -> dict[str, Any]:
-    return {
-        "region": "default",
-        "connection": "sandbox",
-        "dedup_key": key,
-        "source": "webhook",
-        "content_type": "application/json",
-        "headers": {},
-        "body": b"{}",
-        "received_at": NOW,
-        "status": status,
-        "attempts": 0,
-    }
+# A queued row of each kind in ``status``: the columns that differ, then the ones they share.
+RECEIPT_COLUMNS: dict[str, Any] = {
+    "connection": "sandbox",
+    "source": "webhook",
+    "content_type": "application/json",
+    "headers": {},
+    "body": b"{}",
+    "received_at": NOW,
+}
+OUTBOX_COLUMNS: dict[str, Any] = {
+    "destination": "crm",
+    "record_key": "lead-1",
+    "kind": "envelope_state",
+    "payload": {},
+    "next_attempt_at": NOW,
+    "created_at": NOW,
+}
 
 
-def _outbox_values(key: str, status: str) -> dict[str, Any]:
-    return {
-        "region": "default",
-        "destination": "crm",
-        "idempotency_key": key,
-        "record_key": "lead-1",
-        "kind": "envelope_state",
-        "payload": {},
-        "status": status,
-        "attempts": 0,
-        "next_attempt_at": NOW,
-        "created_at": NOW,
-    }
+def _queued(columns: dict[str, Any], status: str, **key: str) -> dict[str, Any]:
+    return {"region": "default", **columns, **key, "status": status, "attempts": 0}
 
 
 def _insert_receipt(db: RegionDatabase, key: str, status: str) -> None:
     with db.transaction() as conn:
-        conn.execute(webhook_receipts.insert().values(_receipt_values(key, status)))
+        conn.execute(
+            webhook_receipts.insert().values(_queued(RECEIPT_COLUMNS, status, dedup_key=key))
+        )
 
 
 def _insert_outbox(db: RegionDatabase, key: str, status: str) -> None:
     with db.transaction() as conn:
-        conn.execute(outbox_table.insert().values(_outbox_values(key, status)))
+        conn.execute(
+            outbox_table.insert().values(_queued(OUTBOX_COLUMNS, status, idempotency_key=key))
+        )
 
 
 def _statuses(conn: Connection, table: Any) -> list[str]:

@@ -5,27 +5,18 @@ recipient, matched by email, through the pipeline and through a replay of the ev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from inkbridge.bootstrap import Container
 from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.replay import rebuild_all
 from inkbridge.store.schema import envelopes, recipients
-from tests.support.builders import event_body, sandbox_container, store_delivery
+from tests.support.builders import event_body, store_delivery
+from tests.support.worker import drain_receipts
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def container(tmp_path: Path, db_url: str) -> Iterator[Container]:
-    built = sandbox_container(tmp_path, db_url)
-    yield built
-    built.databases.dispose()
 
 
 def _deliver(container: Container, ref: str, *events: tuple[str, str, str, int]) -> None:
@@ -34,8 +25,7 @@ def _deliver(container: Container, ref: str, *events: tuple[str, str, str, int])
             kind, ref, T0 + timedelta(minutes=minute), recipient_id, recipient_email=email
         )
         store_delivery(container.databases.home, body)
-    while container.services.receipts.process_pending(container.databases.home):
-        pass
+    drain_receipts(container)
 
 
 def _recipients(container: Container, ref: str) -> list[tuple[str, str | None, str]]:

@@ -5,49 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import httpx
-import pytest
 from sqlalchemy import select, update
 
-from inkbridge.bootstrap import Container, bootstrap
+from inkbridge.bootstrap import Container
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
-from inkbridge.providers.sandbox.client import SandboxProviderClient
-from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.store.schema import envelopes, outbox
-from tests.support.builders import SECRET, event_body, make_settings, store_delivery
-
-
-@pytest.fixture
-def provider_app(tmp_path: Path) -> object:
-    # The emitter is never started: no webhook reaches inkbridge, only the status API does.
-    return create_provider_app(
-        state_path=None,
-        webhook_url="http://127.0.0.1:9/unused",
-        webhook_secret=SECRET,
-        public_url="http://sandbox",
-    )
-
-
-@pytest.fixture
-def container(tmp_path: Path, db_url: str, provider_app: object) -> Iterator[Container]:
-    built = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
-    transport = httpx.ASGITransport(app=provider_app)  # type: ignore[arg-type]
-    built.providers["sandbox"] = SandboxProviderClient(
-        "http://sandbox", httpx.AsyncClient(transport=transport, base_url="http://sandbox")
-    )
-    yield built
-    built.databases.dispose()
+from tests.support.builders import event_body, store_delivery
+from tests.support.worker import drain_receipts
 
 
 def _receive(container: Container, body: bytes) -> None:
     store_delivery(container.databases.home, body)
-    while container.services.receipts.process_pending(container.databases.home):
-        pass
+    drain_receipts(container)
 
 
 async def _provider_envelope(container: Container, sign: bool) -> str:
@@ -97,8 +69,7 @@ def test_a_lost_completion_webhook_is_repaired_from_the_provider(container: Cont
 
     result = asyncio.run(container.services.reconciler.reconcile_once(container.databases.home))
     assert result.reported == 1
-    while container.services.receipts.process_pending(container.databases.home):
-        pass
+    drain_receipts(container)
     row = _row(container, ref)
     assert row.state == "completed"
     assert "completed_at" in row.milestones
@@ -123,8 +94,7 @@ def test_a_terminal_conflict_is_settled_in_favour_of_the_provider(container: Con
     assert row.state == "declined" and row.conflicts == ["completed"] and row.needs_reconcile
 
     asyncio.run(container.services.reconciler.reconcile_once(container.databases.home))
-    while container.services.receipts.process_pending(container.databases.home):
-        pass
+    drain_receipts(container)
     row = _row(container, ref)
     assert row.state == "completed"  # the provider is the canonical record of completion
     assert row.conflicts == [] and not row.needs_reconcile
@@ -143,8 +113,7 @@ def test_the_vendor_polling_rule_is_respected(container: Container) -> None:
         asyncio.run(container.services.reconciler.reconcile_once(container.databases.home)).reported
         == 1
     )
-    while container.services.receipts.process_pending(container.databases.home):
-        pass
+    drain_receipts(container)
     _age(container, 2)
     assert (
         asyncio.run(container.services.reconciler.reconcile_once(container.databases.home)).checked

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 from starlette.applications import Starlette
@@ -33,47 +32,18 @@ from inkbridge.connectors.webhook.connector import OutboundWebhookConnector
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import RetryableError
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
+from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.sandbox.crm import create_crm_app
 from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.sandbox.provider_model import cookie_binding
+from tests.support.provider_worlds import inbound_of
+from tests.support.served import bound_socket, serve
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 COOKIE = "browser-cookie"
 BINDING = cookie_binding(COOKIE)
-
-
-def bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@contextmanager
-def serve(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread, on ``sock`` (bound beforehand) or a free port."""
-    sock = sock or bound_socket()
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield url_of(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def change(outbox_id: int, record_key: str, state: str = "completed") -> Change:
@@ -185,14 +155,7 @@ class HookReceiver:
         self.app = Starlette(routes=[Route("/hooks", self.receive, methods=["POST"])])
 
     async def receive(self, request: Request) -> Response:
-        inbound = InboundRequest(
-            connection="sandbox",
-            method="POST",
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query={},
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
+        inbound = await inbound_of(request, "sandbox")
         self.adapter.verify(inbound)
         self.events.extend(self.adapter.parse(inbound))
         if any(e.type is EventType.DOCUMENT_COMPLETED for e in self.events):
@@ -208,7 +171,7 @@ async def test_the_sandbox_provider_signs_end_to_end_over_real_http(tmp_path: Pa
             state_path=tmp_path / "provider.db",
             webhook_url=f"{hooks_base}/hooks",
             webhook_secret=SECRET,
-            public_url=url_of(provider_sock),
+            public_url=f"http://127.0.0.1:{provider_sock.getsockname()[1]}",
         )
         # uvicorn runs the app's lifespan, which starts the emitter.
         with serve(provider_app, provider_sock) as provider_base:

@@ -26,6 +26,7 @@ from inkbridge.services.signer_sessions import SessionRequest
 from inkbridge.services.tokens import create_token
 from inkbridge.store.schema import audit_log, envelopes, signer_sessions
 from tests.support.builders import SECRET, event_body, make_settings, store_delivery
+from tests.support.worker import drain_receipts
 
 PUBLIC = "https://ink.test"
 APP = "https://app.example.test"
@@ -66,6 +67,12 @@ class World:
         answer = await self.issue(**changes)
         assert answer.status_code == 200, answer.text
         return str(answer.json()["url"])
+
+    async def visit_link(self, *methods: str) -> list[httpx.Response]:
+        """Issue a signing link and request it with ``methods``, in turn, from one browser."""
+        url = await self.issued_url()
+        async with self.browser() as browser:
+            return [await browser.request(method, url) for method in methods]
 
     def browser(self, user_agent: str = CHROME) -> httpx.AsyncClient:
         """A fresh browser: its own cookie jar, following no redirects by itself."""
@@ -333,10 +340,7 @@ async def test_the_provider_page_refuses_another_browser(world: World) -> None:
 
 
 async def test_a_used_link_gets_a_plain_410_page(world: World) -> None:
-    url = await world.issued_url()
-    async with world.browser() as browser:
-        first = await browser.get(url)
-        again = await browser.get(url)
+    first, again = await world.visit_link("GET", "GET")
 
     assert first.status_code == 303
     assert again.status_code == 410
@@ -381,10 +385,7 @@ async def test_an_expired_link_gets_410(world: World) -> None:
 
 
 async def test_a_head_request_does_not_spend_the_link(world: World) -> None:
-    url = await world.issued_url()
-    async with world.browser() as browser:
-        head = await browser.head(url)
-        get = await browser.get(url)
+    head, get = await world.visit_link("HEAD", "GET")
 
     assert head.status_code == 405
     assert get.status_code == 303
@@ -484,8 +485,7 @@ async def test_the_evidence_is_audited_and_shown_in_the_trace_and_the_consent_re
             world.container.databases.home,
             event_body(kind, provider_ref, datetime.now(UTC), "1", metadata),
         )
-    while world.container.services.receipts.process_pending(world.container.databases.home):
-        pass
+    drain_receipts(world.container)
     receipt = (await world.api.get(f"/v1/consents/{world.lead_id}/receipt", headers=auditor)).json()
     assert [e["session_id"] for e in receipt["signerAuthentication"]] == [evidence["session_id"]]
     (contract,) = [r for r in receipt["records"] if r["purpose"] == "contract_execution"]

@@ -5,12 +5,9 @@ all), events out of order with a late, earlier ``sent``, and a replay from the e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 
 from inkbridge.bootstrap import Container
@@ -20,18 +17,12 @@ from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.replay import rebuild_all
 from inkbridge.services.reports import time_to_sign_report
 from inkbridge.store.schema import envelopes
-from tests.support.builders import event_body, sandbox_container, store_delivery
+from tests.support.builders import event_body, store_delivery
+from tests.support.worker import drain_receipts
 
 # The lead is created a quarter of a millisecond after the hour.
 CREATED = datetime(2026, 3, 1, 9, 0, 0, 250, tzinfo=UTC)
 H, MIN, US = timedelta(hours=1), timedelta(minutes=1), timedelta(microseconds=1)
-
-
-@pytest.fixture
-def container(tmp_path: Path, db_url: str) -> Iterator[Container]:
-    built = sandbox_container(tmp_path, db_url)
-    yield built
-    built.databases.dispose()
 
 
 def _lead(container: Container) -> str:
@@ -46,8 +37,7 @@ def _receive(container: Container, *events: tuple[str, str, datetime, dict[str, 
     for kind, ref, at, metadata in events:
         body = event_body(kind, ref, at, recipient_id="1", metadata=metadata)
         store_delivery(container.databases.home, body)
-        while container.services.receipts.process_pending(container.databases.home):
-            pass
+        drain_receipts(container)
 
 
 def _row(container: Container, provider_ref: str) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.config import Settings
@@ -66,18 +67,24 @@ def signed(body: bytes, msg_id: str | None = None, secret: str = SECRET) -> dict
     return headers
 
 
-def sandbox_container(tmp_path: Path, db_url: str) -> Container:
-    """A migrated container whose sandbox provider runs in-process (envelopes can be created
-    through the real service); its webhooks go nowhere, tests deliver them with
-    ``store_delivery``. The caller disposes of ``container.databases``."""
-    built = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
-    provider = create_provider_app(
+def sandbox_provider_app() -> Starlette:
+    """The sandbox provider as an app to call in-process; its webhooks go nowhere."""
+    return create_provider_app(
         state_path=None,
         webhook_url="http://127.0.0.1:9/unused",
         webhook_secret=SECRET,
         public_url="http://sandbox",
     )
-    transport = httpx.ASGITransport(app=provider)
+
+
+def sandbox_container(
+    tmp_path: Path, db_url: str, provider_app: Starlette | None = None
+) -> Container:
+    """A migrated container whose sandbox provider runs in-process (envelopes can be created
+    through the real service); its webhooks go nowhere, tests deliver them with
+    ``store_delivery``. The caller disposes of ``container.databases``."""
+    built = bootstrap(make_settings(tmp_path, db_url), auto_migrate=True)
+    transport = httpx.ASGITransport(app=provider_app or sandbox_provider_app())
     built.providers["sandbox"] = SandboxProviderClient(
         "http://sandbox", httpx.AsyncClient(transport=transport, base_url="http://sandbox")
     )

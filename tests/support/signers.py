@@ -167,21 +167,16 @@ def _fixture_loader(vendor: str, name: str) -> Callable[[], Any]:
 
 
 PROVIDERS: tuple[Provider, ...] = (
-    Provider(
-        "sandbox",
-        STANDARD_SECRET,
-        _standard_document,
-        _unchanged,
-        _standard_signer,
-        required_key="type",
-    ),
-    Provider(
-        "standard_webhooks",
-        STANDARD_SECRET,
-        _standard_document,
-        _unchanged,
-        _standard_signer,
-        required_key="type",
+    *(
+        Provider(
+            name,
+            STANDARD_SECRET,
+            _standard_document,
+            _unchanged,
+            _standard_signer,
+            required_key="type",
+        )
+        for name in ("sandbox", "standard_webhooks")
     ),
     Provider(
         "docusign",

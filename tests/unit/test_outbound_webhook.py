@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from inkbridge.connectors.base import Change
+from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.webhook.connector import OutboundWebhookConnector, message_id
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
@@ -172,11 +172,18 @@ async def test_a_timeout_is_retryable() -> None:
             await connector.apply([change()])
 
 
-async def test_in_a_bigger_batch_a_permanent_failure_fails_only_its_change() -> None:
-    receiver = Receiver(answers=[Response(status_code=200), Response(status_code=410)])
+async def _batch_of_three(second: Response) -> tuple[BatchResult, Receiver]:
+    """Three changes in one batch call; the receiver accepts the first and answers ``second``
+    to the next."""
+    receiver = Receiver(answers=[Response(status_code=200), second])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app)) as client:
         connector = OutboundWebhookConnector("n8n", "http://r/hook", SECRET, client, max_batch=3)
         result = await connector.apply([change(1, "a"), change(2, "b"), change(3, "c")])
+    return result, receiver
+
+
+async def test_in_a_bigger_batch_a_permanent_failure_fails_only_its_change() -> None:
+    result, _ = await _batch_of_three(Response(status_code=410))
 
     assert [(r.ok, r.retryable) for r in result.results] == [
         (True, False),
@@ -186,12 +193,9 @@ async def test_in_a_bigger_batch_a_permanent_failure_fails_only_its_change() -> 
 
 
 async def test_in_a_bigger_batch_a_retryable_failure_holds_back_the_rest() -> None:
-    receiver = Receiver(
-        answers=[Response(status_code=200), Response(status_code=429, headers={"Retry-After": "5"})]
+    result, receiver = await _batch_of_three(
+        Response(status_code=429, headers={"Retry-After": "5"})
     )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app)) as client:
-        connector = OutboundWebhookConnector("n8n", "http://r/hook", SECRET, client, max_batch=3)
-        result = await connector.apply([change(1, "a"), change(2, "b"), change(3, "c")])
 
     assert [(r.ok, r.retryable) for r in result.results] == [
         (True, False),

@@ -15,6 +15,7 @@ from inkbridge.connectors.base import Change
 from inkbridge.connectors.sandbox_crm.connector import SandboxCrmConnector, record_properties
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.sandbox.crm import SandboxCrm, create_crm_app
+from tests.unit.connectors.payloads import first_touch
 
 
 def crm_client(app: Any) -> httpx.AsyncClient:
@@ -65,17 +66,7 @@ def payload(
             "id": "lead_1",
             "email": "ada@example.test",
             "owner": "owner-7",
-            "first_touch": {
-                "utm_source": utm_source,
-                "utm_medium": "email",
-                "utm_campaign": "spring",
-                "utm_term": None,
-                "utm_content": "hero",
-                "click_ids": {"gclid": "g-123"},
-                "referrer": "https://news.example.test/",
-                "landing_page": "https://inkbridge.example.test/nda",
-                "occurred_at": "2024-04-30T08:00:00+00:00",
-            },
+            "first_touch": first_touch(utm_source),
         },
         "correlation_id": "corr-1",
     }

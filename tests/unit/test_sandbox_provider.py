@@ -37,6 +37,7 @@ from inkbridge.sandbox.provider import (
 )
 from inkbridge.sandbox.provider_model import cookie_binding
 from inkbridge.sandbox.provider_store import EnvelopeBook
+from tests.support.provider_worlds import inbound_of
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 # The browser of these tests holds the signer cookie inkbridge's /sign/ redemption would set.
@@ -70,14 +71,7 @@ class Receiver:
             self.fail_next -= 1
             self.refused += 1
             return Response(status_code=self.fail_status)
-        inbound = InboundRequest(
-            connection="sandbox",
-            method="POST",
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query={},
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
+        inbound = await inbound_of(request, "sandbox")
         try:
             self.adapter.verify(inbound)
         except SignatureInvalid:
@@ -123,14 +117,9 @@ class Sandbox:
         assert await self.provider.wait_idle(timeout=10)
 
 
-@asynccontextmanager
-async def running_sandbox(
-    receiver: Receiver, state_path: Path | None = None
-) -> AsyncIterator[Sandbox]:
-    hooks = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=receiver.app), base_url="http://receiver"
-    )
-    app = create_provider_app(
+def sandbox_app(hooks: httpx.AsyncClient, state_path: Path | None = None) -> Starlette:
+    """The sandbox provider delivering its webhooks through ``hooks``, retrying quickly."""
+    return create_provider_app(
         state_path=state_path,
         webhook_url="http://receiver/hooks",
         webhook_secret=SECRET,
@@ -138,6 +127,16 @@ async def running_sandbox(
         http_client=hooks,
         retry_base_seconds=0.01,
     )
+
+
+@asynccontextmanager
+async def running_sandbox(
+    receiver: Receiver, state_path: Path | None = None
+) -> AsyncIterator[Sandbox]:
+    hooks = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=receiver.app), base_url="http://receiver"
+    )
+    app = sandbox_app(hooks, state_path)
     provider: SandboxProvider = app.state.sandbox
     await provider.start()
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox")
@@ -407,14 +406,7 @@ async def test_connection_errors_are_retried_too() -> None:
             return await self.inner.handle_async_request(request)
 
     async with httpx.AsyncClient(transport=FlakyTransport()) as hooks:
-        app = create_provider_app(
-            state_path=None,
-            webhook_url="http://receiver/hooks",
-            webhook_secret=SECRET,
-            public_url="http://sandbox",
-            http_client=hooks,
-            retry_base_seconds=0.01,
-        )
+        app = sandbox_app(hooks)
         provider: SandboxProvider = app.state.sandbox
         await provider.start()
         async with httpx.AsyncClient(

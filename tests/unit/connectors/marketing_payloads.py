@@ -4,14 +4,16 @@ every kind with the payload shapes ``connectors.kinds`` documents."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import Change
+from tests.unit.connectors.payloads import first_touch
 
 _ids = itertools.count(1)
+E = TypeVar("E")
 
 EMAIL = "ada@example.test"
 
@@ -32,17 +34,7 @@ def lead(
         "last_name": "Lovelace",
         "company": "Analytical Engines",
         "owner": "owner-7",
-        "first_touch": {
-            "utm_source": utm_source,
-            "utm_medium": "email",
-            "utm_campaign": "spring",
-            "utm_term": None,
-            "utm_content": "hero",
-            "click_ids": {"gclid": "g-123"},
-            "referrer": "https://news.example.test/",
-            "landing_page": "https://inkbridge.example.test/nda",
-            "occurred_at": "2024-04-30T08:00:00+00:00",
-        },
+        "first_touch": first_touch(utm_source),
         "consent": consent if consent is not None else {"marketing_email": "granted"},
     }
     if marketing_allowed is not None:
@@ -146,3 +138,10 @@ def task_change(
 
 def asgi_client(app: Any, base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+def emulator_in(app: Any, kind: type[E]) -> E:
+    """The emulator object behind an emulator app (``app.state.emulator``), checked."""
+    emulator = app.state.emulator
+    assert isinstance(emulator, kind)
+    return emulator

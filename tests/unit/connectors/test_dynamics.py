@@ -3,7 +3,6 @@ httpx.ASGITransport."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,9 +19,15 @@ from inkbridge.connectors.dynamics.connector import (
 )
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.dynamics import DynamicsEmulator, create_dynamics_app
+from tests.unit.connectors.faults import (
+    DOWN,
+    ERROR_500,
+    RATE_LIMIT,
+    assert_fault_is_retryable,
+    assert_timeout_is_retryable,
+)
 from tests.unit.connectors.payloads import (
     AnswerLostOn,
-    TimeoutOn,
     consent_change,
     envelope_change,
     first_touch,
@@ -49,12 +54,6 @@ def app() -> Starlette:
 def dyn(app: Starlette) -> DynamicsEmulator:
     emulator: DynamicsEmulator = app.state.dynamics
     return emulator
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        yield c
 
 
 def auth(client: httpx.AsyncClient, secret: str = "emulator-secret") -> DynamicsAuth:
@@ -253,29 +252,17 @@ async def test_service_protection_429_is_retryable_with_its_retry_after(
     assert caught.value.retry_after is not None and 290 <= caught.value.retry_after <= 300
 
 
-async def test_an_injected_429_honours_retry_after(client: httpx.AsyncClient) -> None:
-    await client.post("/_faults", json={"mode": "rate_limit", "count": 1, "retry_after": 7})
-
-    with pytest.raises(RetryableError) as caught:
-        await connector(client).apply([task_change(1)])
-
-    assert caught.value.retry_after == 7.0
-
-
-@pytest.mark.parametrize("mode", ["error500", "down"])
-async def test_server_errors_are_retryable(client: httpx.AsyncClient, mode: str) -> None:
-    await client.post("/_faults", json={"mode": mode, "count": 1})
-
-    with pytest.raises(RetryableError):
-        await connector(client).apply([task_change(1)])
+@pytest.mark.parametrize("fault", [RATE_LIMIT, ERROR_500, DOWN])
+async def test_injected_faults_are_retryable(client: httpx.AsyncClient, fault: Any) -> None:
+    await assert_fault_is_retryable(
+        client, fault, lambda: connector(client).apply([task_change(1)])
+    )
 
 
 async def test_a_timeout_is_retryable(app: Starlette) -> None:
-    async with httpx.AsyncClient(transport=TimeoutOn(app, "$batch"), base_url=BASE) as c:
-        with pytest.raises(RetryableError) as caught:
-            await connector(c).apply([task_change(1)])
-
-    assert "ReadTimeout" in caught.value.reason
+    await assert_timeout_is_retryable(
+        app, BASE, "$batch", lambda c: lambda: connector(c).apply([task_change(1)])
+    )
 
 
 async def test_a_batch_whose_answer_was_lost_is_retried_without_duplicating_the_task(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,6 +16,13 @@ from inkbridge.connectors.hubspot.settings import from_settings
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.hubspot import HubSpotEmulator, create_hubspot_app
 from inkbridge_emulators.hubspot_state import HubSpotRefusal
+from tests.unit.connectors.faults import (
+    DOWN,
+    ERROR_500,
+    RATE_LIMIT,
+    assert_fault_is_retryable,
+    assert_timeout_is_retryable,
+)
 from tests.unit.connectors.payloads import (
     AnswerLostOn,
     TimeoutOn,
@@ -48,12 +54,6 @@ def app() -> Starlette:
 def hub(app: Starlette) -> HubSpotEmulator:
     emulator: HubSpotEmulator = app.state.hubspot
     return emulator
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        yield c
 
 
 def connector(
@@ -363,29 +363,17 @@ async def test_hubspots_own_rate_limit_is_retryable_with_the_wait_from_its_heade
     assert "TEN_SECONDLY_ROLLING" in caught.value.reason
 
 
-async def test_an_injected_429_honours_retry_after(client: httpx.AsyncClient) -> None:
-    await client.post("/_faults", json={"mode": "rate_limit", "count": 1, "retry_after": 7})
-
-    with pytest.raises(RetryableError) as caught:
-        await connector(client).apply([envelope_change(1)])
-
-    assert caught.value.retry_after == 7.0
-
-
-@pytest.mark.parametrize("mode", ["error500", "down"])
-async def test_server_errors_are_retryable(client: httpx.AsyncClient, mode: str) -> None:
-    await client.post("/_faults", json={"mode": mode, "count": 1})
-
-    with pytest.raises(RetryableError):
-        await connector(client).apply([envelope_change(1)])
+@pytest.mark.parametrize("fault", [RATE_LIMIT, ERROR_500, DOWN])
+async def test_injected_faults_are_retryable(client: httpx.AsyncClient, fault: Any) -> None:
+    await assert_fault_is_retryable(
+        client, fault, lambda: connector(client).apply([envelope_change(1)])
+    )
 
 
 async def test_a_timeout_is_retryable(app: Starlette) -> None:
-    async with httpx.AsyncClient(transport=TimeoutOn(app, "/batch/upsert"), base_url=BASE) as c:
-        with pytest.raises(RetryableError) as caught:
-            await connector(c).apply([lead_change(1)])
-
-    assert "ReadTimeout" in caught.value.reason
+    await assert_timeout_is_retryable(
+        app, BASE, "/batch/upsert", lambda c: lambda: connector(c).apply([lead_change(1)])
+    )
 
 
 async def test_a_timeout_on_a_later_step_retries_the_batch_and_the_task_is_not_duplicated(

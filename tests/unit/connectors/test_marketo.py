@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -26,11 +25,13 @@ from inkbridge_emulators.marketo import (
     MarketoLimits,
     create_marketo_app,
 )
+from tests.unit.connectors.faults import assert_fault_is_retryable
 
 from .marketing_payloads import (
     EMAIL,
     asgi_client,
     consent_change,
+    emulator_in,
     envelope_change,
     journey_change,
     lead,
@@ -50,9 +51,7 @@ JOURNEYS = {
 
 
 def emulator_of(app: Starlette) -> MarketoEmulator:
-    emulator = app.state.emulator
-    assert isinstance(emulator, MarketoEmulator)
-    return emulator
+    return emulator_in(app, MarketoEmulator)
 
 
 def lead_by_email(app: Starlette, email: str = EMAIL) -> dict[str, Any]:
@@ -63,12 +62,6 @@ def lead_by_email(app: Starlette, email: str = EMAIL) -> dict[str, Any]:
 @pytest.fixture
 def app() -> Starlette:
     return create_marketo_app()
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app, BASE) as http:
-        yield http
 
 
 def connector(client: httpx.AsyncClient, **extra: Any) -> MarketoConnector:
@@ -356,10 +349,9 @@ async def test_rejected_client_credentials_are_permanent(client: httpx.AsyncClie
 
 
 async def test_server_errors_are_retryable(client: httpx.AsyncClient) -> None:
-    await client.post("/_faults", json={"mode": "down", "count": 1})
-
-    with pytest.raises(RetryableError):
-        await connector(client).apply([lead_change()])
+    await assert_fault_is_retryable(
+        client, {"mode": "down", "count": 1}, lambda: connector(client).apply([lead_change()])
+    )
 
 
 async def test_a_custom_lookup_field_finds_the_lead_by_inkbridge_id(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from .marketing_payloads import (
     EMAIL,
     asgi_client,
     consent_change,
+    emulator_in,
     envelope_change,
     journey_change,
     lead,
@@ -44,9 +44,7 @@ JOURNEYS = {
 
 
 def emulator_of(app: Starlette) -> MauticEmulator:
-    emulator = app.state.emulator
-    assert isinstance(emulator, MauticEmulator)
-    return emulator
+    return emulator_in(app, MauticEmulator)
 
 
 def contact_fields(app: Starlette, email: str = EMAIL) -> dict[str, Any]:
@@ -66,12 +64,6 @@ def routes(app: Starlette) -> dict[str, int]:
 @pytest.fixture
 def app() -> Starlette:
     return create_mautic_app()
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app, BASE) as http:
-        yield http
 
 
 def connector(client: httpx.AsyncClient, **extra: Any) -> MauticConnector:
@@ -173,24 +165,21 @@ async def test_a_grant_never_lifts_an_unsubscribe_or_bounce_mautic_recorded(
     assert [e["reason"] for e in dnc_of(app)] == [1]
 
 
-async def test_journey_enter_adds_the_contact_to_the_configured_segment(
-    app: Starlette, client: httpx.AsyncClient
+@pytest.mark.parametrize(
+    ("journey", "kind", "target"),
+    [
+        pytest.param("onboarding", "segment", ONBOARDING_SEGMENT, id="to-the-configured-segment"),
+        pytest.param("nurture", "campaign", NURTURE_CAMPAIGN, id="to-the-configured-campaign"),
+    ],
+)
+async def test_journey_enter_adds_the_contact(
+    app: Starlette, client: httpx.AsyncClient, journey: str, kind: str, target: int
 ) -> None:
-    result = await connector(client).apply([journey_change("onboarding")])
+    result = await connector(client).apply([journey_change(journey)])
 
     assert result.results[0].ok
     (contact,) = emulator_of(app).contacts
-    assert emulator_of(app).members("segment") == {ONBOARDING_SEGMENT: [contact]}
-
-
-async def test_journey_enter_adds_the_contact_to_the_configured_campaign(
-    app: Starlette, client: httpx.AsyncClient
-) -> None:
-    result = await connector(client).apply([journey_change("nurture")])
-
-    assert result.results[0].ok
-    (contact,) = emulator_of(app).contacts
-    assert emulator_of(app).members("campaign") == {NURTURE_CAMPAIGN: [contact]}
+    assert emulator_of(app).members(kind) == {target: [contact]}
 
 
 async def test_journey_enter_without_marketing_consent_is_refused(

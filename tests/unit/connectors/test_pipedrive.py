@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -18,11 +17,13 @@ from inkbridge_emulators.pipedrive import (
     PipedriveLimits,
     create_pipedrive_app,
 )
+from tests.unit.connectors.faults import assert_fault_is_retryable
 
 from .marketing_payloads import (
     EMAIL,
     asgi_client,
     consent_change,
+    emulator_in,
     envelope_change,
     journey_change,
     lead,
@@ -47,20 +48,18 @@ ROOMY = PipedriveLimits(burst_per_2s=None, search_burst_per_2s=None, daily_token
 
 
 def emulator_of(app: Starlette) -> PipedriveEmulator:
-    emulator = app.state.emulator
-    assert isinstance(emulator, PipedriveEmulator)
-    return emulator
+    return emulator_in(app, PipedriveEmulator)
+
+
+def marketing_status(app: Starlette) -> str:
+    """The marketing status of the one person the emulator holds."""
+    (person,) = emulator_of(app).persons.values()
+    return str(person["marketing_status"])
 
 
 @pytest.fixture
 def app() -> Starlette:
     return create_pipedrive_app(limits=ROOMY)
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app, BASE) as http:
-        yield http
 
 
 def connector(client: httpx.AsyncClient, **extra: object) -> PipedriveConnector:
@@ -159,20 +158,17 @@ async def test_consent_is_written_as_marketing_status(
     pipedrive = connector(client)
 
     await pipedrive.apply([consent_change("granted")])
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "subscribed"
+    assert marketing_status(app) == "subscribed"
 
     withdrawn = await pipedrive.apply([consent_change("withdrawn")])
     assert withdrawn.results[0].ok
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "unsubscribed"
+    assert marketing_status(app) == "unsubscribed"
 
 
 async def test_denied_consent_is_no_consent(app: Starlette, client: httpx.AsyncClient) -> None:
     await connector(client).apply([consent_change("denied")])
 
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "no_consent"
+    assert marketing_status(app) == "no_consent"
 
 
 async def test_consent_denied_after_a_subscription_unsubscribes(
@@ -184,8 +180,7 @@ async def test_consent_denied_after_a_subscription_unsubscribes(
     result = await pipedrive.apply([consent_change("denied")])
 
     assert result.results[0].ok
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "unsubscribed"
+    assert marketing_status(app) == "unsubscribed"
 
 
 async def test_emulator_records_survive_a_restart_on_the_same_file(tmp_path: Path) -> None:
@@ -212,8 +207,7 @@ async def test_a_resubscription_pipedrive_refuses_is_reported_not_hidden(
     (outcome,) = result.results
     assert not outcome.ok and not outcome.retryable
     assert outcome.error is not None and "unsubscribed" in outcome.error
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "unsubscribed"
+    assert marketing_status(app) == "unsubscribed"
 
 
 async def test_marketing_suppress_unsubscribes_the_person(
@@ -225,8 +219,7 @@ async def test_marketing_suppress_unsubscribes_the_person(
     result = await pipedrive.apply([suppress_change()])
 
     assert result.results[0].ok
-    (person,) = emulator_of(app).persons.values()
-    assert person["marketing_status"] == "unsubscribed"
+    assert marketing_status(app) == "unsubscribed"
 
 
 async def test_lead_updates_rename_the_same_person(
@@ -303,11 +296,10 @@ async def test_the_remaining_rate_limit_is_exposed_in_meta() -> None:
     assert result.meta["ratelimit_remaining"] == 98
 
 
-async def test_server_errors_are_retryable(app: Starlette, client: httpx.AsyncClient) -> None:
-    await client.post("/_faults", json={"mode": "error500", "count": 1})
-
-    with pytest.raises(RetryableError):
-        await connector(client).apply([lead_change()])
+async def test_server_errors_are_retryable(client: httpx.AsyncClient) -> None:
+    await assert_fault_is_retryable(
+        client, {"mode": "error500", "count": 1}, lambda: connector(client).apply([lead_change()])
+    )
 
 
 async def test_a_rejected_token_fails_the_change_permanently(client: httpx.AsyncClient) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
@@ -22,9 +19,16 @@ from inkbridge.connectors.salesforce.connector import (
 )
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge_emulators.salesforce import SalesforceEmulator, create_salesforce_app
+from tests.support.keys import rsa_pem
+from tests.unit.connectors.faults import (
+    DOWN,
+    ERROR_500,
+    Apply,
+    assert_fault_is_retryable,
+    assert_timeout_is_retryable,
+)
 from tests.unit.connectors.payloads import (
     AnswerLostOn,
-    TimeoutOn,
     consent_change,
     envelope_change,
     first_touch,
@@ -44,18 +48,7 @@ OPTIONS = SalesforceOptions(owners={"owner-7": USER_7, "owner-8": USER_8})
 
 @pytest.fixture(scope="module")
 def key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return rsa_pem()
 
 
 @pytest.fixture
@@ -67,12 +60,6 @@ def app(key_pair: tuple[str, str]) -> Starlette:
 def sf(app: Starlette) -> SalesforceEmulator:
     emulator: SalesforceEmulator = app.state.salesforce
     return emulator
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        yield c
 
 
 def jwt_auth(client: httpx.AsyncClient, key_pair: tuple[str, str], **kw: Any) -> SalesforceJwtAuth:
@@ -397,23 +384,19 @@ async def test_an_injected_limit_honours_retry_after(
     assert caught.value.retry_after == 120.0
 
 
-@pytest.mark.parametrize("mode", ["error500", "down"])
+@pytest.mark.parametrize("fault", [ERROR_500, DOWN])
 async def test_server_errors_are_retryable(
-    connector: SalesforceConnector, client: httpx.AsyncClient, mode: str
+    connector: SalesforceConnector, client: httpx.AsyncClient, fault: Any
 ) -> None:
-    await client.post("/_faults", json={"mode": mode, "count": 1})
-
-    with pytest.raises(RetryableError):
-        await connector.apply([lead_change(1)])
+    await assert_fault_is_retryable(client, fault, lambda: connector.apply([lead_change(1)]))
 
 
 async def test_a_timeout_is_retryable(app: Starlette, key_pair: tuple[str, str]) -> None:
-    async with httpx.AsyncClient(transport=TimeoutOn(app, "/composite/"), base_url=BASE) as c:
+    def apply(c: httpx.AsyncClient) -> Apply:
         connector = SalesforceConnector(name="salesforce", client=c, auth=jwt_auth(c, key_pair))
-        with pytest.raises(RetryableError) as caught:
-            await connector.apply([lead_change(1)])
+        return lambda: connector.apply([lead_change(1)])
 
-    assert "ReadTimeout" in caught.value.reason
+    await assert_timeout_is_retryable(app, BASE, "/composite/", apply)
 
 
 async def test_api_usage_is_exposed_in_meta(connector: SalesforceConnector) -> None:

@@ -1,28 +1,33 @@
-"""AcrobatSignClient against the Acrobat Sign emulator in process (httpx.ASGITransport), with the
-emulator's webhooks delivered to a receiver that verifies, dedups and parses them with the real
-AcrobatSignAdapter and answers with its echo; error classification over httpx.MockTransport."""
+"""AcrobatSignClient against the Acrobat Sign emulator in process: agreements, signing URLs,
+the status API and the OAuth refresh, with the emulator's webhooks parsed by the real
+AcrobatSignAdapter, which answers with its client id echo."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
+from inkbridge.domain.events import EventType
+from inkbridge.errors import PermanentError
 from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
 from inkbridge.providers.acrobat_sign.client import AcrobatSignClient
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
-from inkbridge_emulators.acrobat_sign import AcrobatSignEmulator, create_acrobat_sign_emulator
+from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge_emulators.acrobat_sign import create_acrobat_sign_emulator
+from tests.support.provider_worlds import (
+    AdapterReceiver,
+    EmulatorWorld,
+    acrobat_bearer,
+    acrobat_webhook,
+    assert_terminal_state_reported,
+    each_terminal_action,
+    signed_by_both,
+    world_fixture,
+)
 
 CLIENT_ID = "emulator-client-id"
 SECRET = "emulator-client-secret"
@@ -42,76 +47,20 @@ def spec(*signers: Signer) -> EnvelopeSpec:
     )
 
 
-@dataclass
-class Receiver:
-    """inkbridge's intake reduced to verify + dedup + parse, answering the adapter's ack."""
-
-    adapter: AcrobatSignAdapter = field(
-        default_factory=lambda: AcrobatSignAdapter([SecretStr(CLIENT_ID)])
-    )
-    events: list[NormalizedEvent] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hooks", self.receive, methods=["GET", "POST"])])
-
-    async def receive(self, request: Request) -> Response:
-        inbound = InboundRequest(
-            connection="acrobat",
-            method=request.method,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(request.query_params),
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
-        try:
-            if request.method == "GET":
-                ack = self.adapter.verify_registration(inbound)
-            else:
-                self.adapter.verify(inbound)
-                self.keys.append(self.adapter.dedup_key(inbound))
-                self.events.extend(self.adapter.parse(inbound))
-                ack = self.adapter.acknowledge(inbound)
-        except SignatureInvalid:
-            return Response(status_code=401)
-        return Response(ack.body, ack.status, dict(ack.headers), ack.media_type)
+World = EmulatorWorld[AcrobatSignClient]
 
 
-@dataclass
-class World:
-    emulator: AcrobatSignEmulator
-    api: httpx.AsyncClient
-    client: AcrobatSignClient
-    receiver: Receiver
-
-    async def act(self, agreement_id: str, action: str, signer: str | None = None) -> None:
-        body = {"signer": signer} if signer else {}
-        answer = await self.api.post(f"/_emulator/envelopes/{agreement_id}/{action}", json=body)
-        assert answer.status_code == 200, answer.text
-        assert await self.emulator.drain(10)
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    receiver = Receiver()
-    hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app()))
-    app = create_acrobat_sign_emulator(
-        webhook_url="http://receiver/hooks",
+world = world_fixture(
+    lambda: AdapterReceiver(AcrobatSignAdapter([SecretStr(CLIENT_ID)]), "acrobat"),
+    partial(
+        create_acrobat_sign_emulator,
         client_id=CLIENT_ID,
         client_secret=SECRET,
         refresh_token=REFRESH,
-        client=hooks,
-    )
-    emulator: AcrobatSignEmulator = app.state.emulator
-    await emulator.start()
-    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://acrobat")
-    client = AcrobatSignClient("http://acrobat", CLIENT_ID, SECRET, REFRESH, api)
-    try:
-        yield World(emulator, api, client, receiver)
-    finally:
-        await emulator.stop()
-        await api.aclose()
-        await hooks.aclose()
+    ),
+    partial(AcrobatSignClient, "http://acrobat", CLIENT_ID, SECRET, REFRESH),
+    "http://acrobat",
+)
 
 
 async def test_creating_an_agreement_carries_inkbridge_ids_and_notifies(world: World) -> None:
@@ -142,11 +91,7 @@ async def test_signing_url_is_the_current_signers_esign_url(world: World) -> Non
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:
-    created = await world.client.create_envelope(spec(ADA, GRACE))
-    agreement_id = created.provider_envelope_id
-    await world.act(agreement_id, "view", ADA.email)
-    await world.act(agreement_id, "sign", ADA.email)
-    await world.act(agreement_id, "sign", GRACE.email)
+    agreement_id = await signed_by_both(world, spec(ADA, GRACE))
 
     received = [e.type for e in world.receiver.events]
     assert received == [
@@ -166,23 +111,11 @@ async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: Wor
     assert history[-1].metadata == {"inkbridge_envelope_id": "env_1"}
 
 
-@pytest.mark.parametrize(
-    ("action", "terminal"),
-    [
-        ("decline", EventType.DOCUMENT_DECLINED),
-        ("void", EventType.DOCUMENT_VOIDED),
-        ("expire", EventType.DOCUMENT_EXPIRED),
-    ],
-)
+@each_terminal_action
 async def test_fetch_status_maps_each_terminal_state(
     world: World, action: str, terminal: EventType
 ) -> None:
-    created = await world.client.create_envelope(spec())
-    await world.act(created.provider_envelope_id, action)
-
-    history = await world.client.fetch_status(created.provider_envelope_id)
-    assert history[-1].type is terminal
-    assert world.receiver.events[-1].type is terminal
+    await assert_terminal_state_reported(world, spec(), action, terminal)
 
 
 async def test_the_access_token_is_cached_and_refreshed_once_on_401(world: World) -> None:
@@ -231,25 +164,8 @@ async def test_the_emulator_refuses_calls_without_a_token(world: World) -> None:
 
 
 async def test_registering_a_webhook_requires_the_client_id_echo(world: World) -> None:
-    token = (
-        await world.api.post(
-            "/oauth/v2/refresh",
-            data={
-                "grant_type": "refresh_token",
-                "client_id": CLIENT_ID,
-                "client_secret": SECRET,
-                "refresh_token": REFRESH,
-            },
-        )
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    body = {
-        "name": "inkbridge",
-        "scope": "ACCOUNT",
-        "state": "ACTIVE",
-        "webhookSubscriptionEvents": ["AGREEMENT_ALL"],
-        "webhookUrlInfo": {"url": "http://receiver/hooks"},
-    }
+    headers = await acrobat_bearer(world.api, "", CLIENT_ID, SECRET, REFRESH)
+    body = acrobat_webhook("http://receiver/hooks")
     created = await world.api.post("/api/rest/v6/webhooks", json=body, headers=headers)
     assert created.status_code == 201
 
@@ -257,51 +173,3 @@ async def test_registering_a_webhook_requires_the_client_id_echo(world: World) -
     refused = await world.api.post("/api/rest/v6/webhooks", json=body, headers=headers)
     assert refused.status_code == 400
     assert refused.json()["code"] == "INVALID_WEBHOOK_URL"
-
-
-def mock_client(
-    status: int,
-    headers: dict[str, str] | None = None,
-    body: object = None,
-    path_status: str = "/api/rest/v6/",
-) -> httpx.AsyncClient:
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/v2/refresh":
-            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
-        return httpx.Response(status, headers=headers, json=body if body is not None else {})
-
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
-
-
-@pytest.mark.parametrize("status", [429, 500, 502, 503])
-async def test_throttling_and_server_errors_are_retryable_with_retry_after(status: int) -> None:
-    async with mock_client(status, {"Retry-After": "7"}, {"code": "THROTTLED"}) as http:
-        client = AcrobatSignClient("http://acrobat", "c", "s", "r", http)
-        with pytest.raises(RetryableError) as raised:
-            await client.fetch_status("a1")
-    assert raised.value.retry_after == 7.0
-
-
-@pytest.mark.parametrize("status", [400, 403, 404])
-async def test_other_client_errors_are_permanent(status: int) -> None:
-    async with mock_client(status, body={"code": "INVALID_AGREEMENT_ID"}) as http:
-        client = AcrobatSignClient("http://acrobat", "c", "s", "r", http)
-        with pytest.raises(PermanentError):
-            await client.fetch_status("a1")
-
-
-async def test_a_signing_url_not_ready_yet_is_retryable() -> None:
-    async with mock_client(404, body={"code": "AGREEMENT_NOT_EXPOSED"}) as http:
-        client = AcrobatSignClient("http://acrobat", "c", "s", "r", http)
-        with pytest.raises(RetryableError):
-            await client.signing_url("a1", ADA, None)
-
-
-async def test_timeouts_are_retryable() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("slow", request=request)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-        client = AcrobatSignClient("http://acrobat", "c", "s", "r", http)
-        with pytest.raises(RetryableError):
-            await client.fetch_status("a1")

@@ -8,24 +8,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from inkbridge.domain.events import EventType, NormalizedEvent
+from inkbridge.domain.events import EventType
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
+from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
 from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
 from inkbridge.providers.docusign.client import (
     DocuSignClient,
@@ -34,6 +29,8 @@ from inkbridge.providers.docusign.client import (
 )
 from inkbridge_emulators.docusign import DocuSignEmulator, create_docusign_emulator
 from inkbridge_emulators.vendor_schemas import sample_message, swagger_definition
+from tests.support.keys import rsa_pem
+from tests.support.provider_worlds import AdapterReceiver
 
 VENDOR = Path(__file__).resolve().parents[3].parent / "shared" / "vendor"
 SCHEMA_DIR = VENDOR / "docusign"
@@ -52,22 +49,7 @@ CONNECT_KEYS = ["connect-key-1", "connect-key-2"]
 ADA = Signer(email="ada@example.test", name="Ada Lovelace", recipient_id="1")
 
 
-def _key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
-PRIVATE_PEM, PUBLIC_PEM = _key_pair()
+PRIVATE_PEM, PUBLIC_PEM = rsa_pem()
 
 
 def spec(envelope_id: str = "env_1", template_id: str = "tpl_nda") -> EnvelopeSpec:
@@ -87,39 +69,10 @@ def spec(envelope_id: str = "env_1", template_id: str = "tpl_nda") -> EnvelopeSp
     )
 
 
-@dataclass
-class Receiver:
+def make_receiver(fail_first: int = 0) -> AdapterReceiver:
     """inkbridge's intake reduced to verify + dedup + parse; can fail the first N deliveries."""
-
-    fail_first: int = 0
-    adapter: DocuSignConnectAdapter = field(
-        default_factory=lambda: DocuSignConnectAdapter([SecretStr(k) for k in CONNECT_KEYS])
-    )
-    bodies: list[bytes] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    events: list[NormalizedEvent] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hooks", self.receive, methods=["POST"])])
-
-    async def receive(self, request: Request) -> Response:
-        inbound = InboundRequest(
-            connection="docusign",
-            method="POST",
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query={},
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
-        self.adapter.verify(inbound)  # raises on a bad signature: the test fails loudly
-        self.bodies.append(inbound.body)
-        self.keys.append(self.adapter.dedup_key(inbound))
-        if self.fail_first > 0:
-            self.fail_first -= 1
-            return Response(status_code=503)
-        self.events.extend(self.adapter.parse(inbound))
-        ack = self.adapter.acknowledge(inbound)
-        return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
+    adapter = DocuSignConnectAdapter([SecretStr(k) for k in CONNECT_KEYS])
+    return AdapterReceiver(adapter, "docusign", fail_first=fail_first, strict=True)
 
 
 @dataclass
@@ -326,7 +279,7 @@ async def test_a_refused_token_is_replaced_once_and_the_call_succeeds(rig: Rig) 
 
 
 async def test_an_assertion_signed_with_another_key_is_refused_for_good(rig: Rig) -> None:
-    other_private, _ = _key_pair()
+    other_private, _ = rsa_pem()
     client = make_client(rig.http, private_key_pem=other_private)
 
     with pytest.raises(PermanentError) as refused:
@@ -418,7 +371,7 @@ async def test_the_emulated_envelope_read_matches_the_published_envelope_definit
 # Connect webhooks
 
 
-async def connect_rig(receiver: Receiver) -> tuple[Starlette, httpx.AsyncClient]:
+async def connect_rig(receiver: AdapterReceiver) -> tuple[Starlette, httpx.AsyncClient]:
     hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app()))
     app = create_docusign_emulator(
         connect_url="http://receiver.test/hooks",
@@ -444,7 +397,7 @@ async def run_lifecycle(app: Starlette, actions: list[str]) -> None:
 
 
 async def test_connect_messages_are_signed_with_every_key_and_parse_to_the_lifecycle() -> None:
-    receiver = Receiver()
+    receiver = make_receiver()
     app, hooks = await connect_rig(receiver)
     try:
         await run_lifecycle(app, ["view", "sign"])
@@ -468,7 +421,7 @@ async def test_connect_messages_are_signed_with_every_key_and_parse_to_the_lifec
 
 
 async def test_a_redelivery_counts_up_retry_count_is_re_signed_and_keeps_its_dedup_key() -> None:
-    receiver = Receiver(fail_first=2)
+    receiver = make_receiver(fail_first=2)
     app, hooks = await connect_rig(receiver)
     try:
         await run_lifecycle(app, [])

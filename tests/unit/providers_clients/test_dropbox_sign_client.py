@@ -8,22 +8,17 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from inkbridge.domain.events import EventType, NormalizedEvent
+from inkbridge.domain.events import EventType
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
+from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
 from inkbridge.providers.dropbox_sign.client import (
     DropboxSignClient,
@@ -32,6 +27,7 @@ from inkbridge.providers.dropbox_sign.client import (
 )
 from inkbridge_emulators.dropbox_sign import DropboxSignEmulator, create_dropbox_sign_emulator
 from inkbridge_emulators.vendor_schemas import openapi_request_body, openapi_schema
+from tests.support.provider_worlds import AdapterReceiver
 
 VENDOR = Path(__file__).resolve().parents[3].parent / "shared" / "vendor"
 OPENAPI = VENDOR / "dropbox-sign" / "openapi.yaml"
@@ -63,37 +59,19 @@ def spec(*signers: Signer, metadata: dict[str, str] | None = None) -> EnvelopeSp
     )
 
 
-@dataclass
-class Receiver:
-    """inkbridge's intake reduced to verify + dedup + parse; can answer the wrong ack first."""
-
-    wrong_acks: int = 0
-    adapter: DropboxSignAdapter = field(
-        default_factory=lambda: DropboxSignAdapter([SecretStr(API_KEY)])
+def make_receiver(wrong_acks: int = 0) -> AdapterReceiver:
+    """inkbridge's intake reduced to verify + dedup + parse; can answer the wrong ack first (a
+    200 that Dropbox Sign counts as failed)."""
+    adapter = DropboxSignAdapter([SecretStr(API_KEY)])
+    return AdapterReceiver(
+        adapter,
+        "dropbox_sign",
+        path="/callbacks",
+        fail_first=wrong_acks,
+        fail_status=200,
+        fail_body="OK",
+        strict=True,
     )
-    keys: list[str] = field(default_factory=list)
-    events: list[NormalizedEvent] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/callbacks", self.receive, methods=["POST"])])
-
-    async def receive(self, request: Request) -> Response:
-        inbound = InboundRequest(
-            connection="dropbox_sign",
-            method="POST",
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query={},
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
-        self.adapter.verify(inbound)
-        self.keys.append(self.adapter.dedup_key(inbound))
-        if self.wrong_acks > 0:
-            self.wrong_acks -= 1
-            return Response("OK", status_code=200)  # a 200 that Dropbox Sign counts as failed
-        self.events.extend(self.adapter.parse(inbound))
-        ack = self.adapter.acknowledge(inbound)
-        return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
 
 
 @dataclass
@@ -345,7 +323,7 @@ async def test_emulated_answers_and_callbacks_match_the_published_schemas(rig: R
 # Callbacks
 
 
-async def callback_run(receiver: Receiver, actions: list[str]) -> DropboxSignEmulator:
+async def callback_run(receiver: AdapterReceiver, actions: list[str]) -> DropboxSignEmulator:
     hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app()))
     app = create_dropbox_sign_emulator(
         callback_url="http://receiver.test/callbacks",
@@ -371,7 +349,7 @@ async def callback_run(receiver: Receiver, actions: list[str]) -> DropboxSignEmu
 
 
 async def test_callbacks_verify_parse_and_carry_inkbridge_ids() -> None:
-    receiver = Receiver()
+    receiver = make_receiver()
     emulator = await callback_run(receiver, ["view", "sign"])
 
     assert [e.vendor_event for e in receiver.events] == [
@@ -385,7 +363,7 @@ async def test_callbacks_verify_parse_and_carry_inkbridge_ids() -> None:
 
 
 async def test_a_200_without_the_exact_ack_text_is_retried_with_the_same_dedup_key() -> None:
-    receiver = Receiver(wrong_acks=1)
+    receiver = make_receiver(wrong_acks=1)
     emulator = await callback_run(receiver, [])
 
     assert len(receiver.keys) == 2 and receiver.keys[0] == receiver.keys[1]

@@ -1,34 +1,33 @@
-"""PandaDocClient against the PandaDoc emulator in process (httpx.ASGITransport), with the
-emulator's webhooks delivered to a receiver that verifies, dedups and parses them with the real
-PandaDocAdapter; error classification over httpx.MockTransport."""
+"""PandaDocClient against the PandaDoc emulator in process: the draft wait before sending,
+metadata and merge fields, and the batched notifications the real PandaDocAdapter verifies with
+the shared key in the query string."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from functools import partial
 
-import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from inkbridge.domain.events import EventType, NormalizedEvent
-from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer
+from inkbridge.domain.events import EventType
+from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.pandadoc.adapter import PandaDocAdapter
 from inkbridge.providers.pandadoc.client import PandaDocClient
-from inkbridge_emulators.pandadoc import PandaDocEmulator, create_pandadoc_emulator
+from inkbridge_emulators.pandadoc import create_pandadoc_emulator
+from tests.support.provider_worlds import (
+    ADA,
+    BOTH_SIGNED,
+    GRACE,
+    AdapterReceiver,
+    EmulatorWorld,
+    signed_by_both,
+    world_fixture,
+)
 
 API_KEY = "emulator-api-key"
 SHARED_KEY = "emulator-shared-key"
-ADA = Signer(email="ada@example.test", name="Ada Lovelace")
-GRACE = Signer(email="grace@example.test", name="Grace Hopper")
 BASE = "http://pandadoc/public/v1"
 
 
@@ -43,76 +42,19 @@ def spec(*signers: Signer, envelope_id: str = "env_1") -> EnvelopeSpec:
     )
 
 
-@dataclass
-class Receiver:
-    adapter: PandaDocAdapter = field(
-        default_factory=lambda: PandaDocAdapter([SecretStr(SHARED_KEY)])
-    )
-    events: list[NormalizedEvent] = field(default_factory=list)
-    bodies: list[list[dict[str, Any]]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hooks", self.receive, methods=["POST"])])
-
-    async def receive(self, request: Request) -> Response:
-        inbound = InboundRequest(
-            connection="pandadoc",
-            method="POST",
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(request.query_params),
-            body=await request.body(),
-            received_at=datetime.now(UTC),
-        )
-        try:
-            self.adapter.verify(inbound)
-        except SignatureInvalid:
-            return Response(status_code=401)
-        self.adapter.dedup_key(inbound)
-        self.bodies.append(json.loads(inbound.body))
-        self.events.extend(self.adapter.parse(inbound))
-        ack = self.adapter.acknowledge(inbound)
-        return Response(ack.body, ack.status, dict(ack.headers), ack.media_type)
-
-
-@dataclass
-class World:
-    emulator: PandaDocEmulator
-    api: httpx.AsyncClient
-    client: PandaDocClient
-    receiver: Receiver
-
-    async def act(self, document_id: str, action: str, signer: str | None = None) -> None:
-        body = {"signer": signer} if signer else {}
-        answer = await self.api.post(f"/_emulator/envelopes/{document_id}/{action}", json=body)
-        assert answer.status_code == 200, answer.text
-        assert await self.emulator.drain(10)
-
-
 async def no_wait(_: float) -> None:
     return None
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    receiver = Receiver()
-    hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app()))
-    app = create_pandadoc_emulator(
-        webhook_url="http://receiver/hooks",
-        api_key=API_KEY,
-        shared_key=SHARED_KEY,
-        client=hooks,
-        draft_after_reads=3,
-    )
-    emulator: PandaDocEmulator = app.state.emulator
-    await emulator.start()
-    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pandadoc")
-    client = PandaDocClient(BASE, api_key=API_KEY, client=api, sleep=no_wait)
-    try:
-        yield World(emulator, api, client, receiver)
-    finally:
-        await emulator.stop()
-        await api.aclose()
-        await hooks.aclose()
+World = EmulatorWorld[PandaDocClient]
+
+
+world = world_fixture(
+    lambda: AdapterReceiver(PandaDocAdapter([SecretStr(SHARED_KEY)]), "pandadoc"),
+    partial(create_pandadoc_emulator, api_key=API_KEY, shared_key=SHARED_KEY, draft_after_reads=3),
+    lambda api: PandaDocClient(BASE, api_key=API_KEY, client=api, sleep=no_wait),
+    "http://pandadoc",
+)
 
 
 async def test_create_waits_for_the_draft_then_sends_with_inkbridge_metadata(world: World) -> None:
@@ -160,20 +102,10 @@ async def test_signing_url_is_an_embedded_session_link(world: World) -> None:
 
 
 async def test_a_last_signature_batches_recipient_and_document_completion(world: World) -> None:
-    created = await world.client.create_envelope(spec(ADA, GRACE))
-    document_id = created.provider_envelope_id
-    await world.act(document_id, "view", ADA.email)
-    await world.act(document_id, "sign", ADA.email)
-    await world.act(document_id, "sign", GRACE.email)
+    document_id = await signed_by_both(world, spec(ADA, GRACE))
 
-    assert [e.type for e in world.receiver.events] == [
-        EventType.DOCUMENT_SENT,
-        EventType.DOCUMENT_VIEWED,
-        EventType.RECIPIENT_SIGNED,
-        EventType.RECIPIENT_SIGNED,
-        EventType.DOCUMENT_COMPLETED,
-    ]
-    assert [n["event"] for n in world.receiver.bodies[-1]] == [
+    assert [e.type for e in world.receiver.events] == BOTH_SIGNED
+    assert [n["event"] for n in json.loads(world.receiver.bodies[-1])] == [
         "recipient_completed",
         "document_state_changed",
     ]
@@ -199,42 +131,10 @@ async def test_fetch_status_maps_each_terminal_state(
     (event,) = await world.client.fetch_status(created.provider_envelope_id)
     assert event.type is terminal
     assert event.vendor_event == status
-    assert world.receiver.bodies[-1][0]["data"]["status"] == status
+    assert json.loads(world.receiver.bodies[-1])[0]["data"]["status"] == status
 
 
 async def test_a_wrong_api_key_is_permanent(world: World) -> None:
     client = PandaDocClient(BASE, api_key="not-it", client=world.api, sleep=no_wait)
     with pytest.raises(PermanentError):
         await client.create_envelope(spec())
-
-
-def mock(status: int, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    def answer(request: httpx.Request) -> httpx.Response:
-        assert request.headers["authorization"] == "API-Key k"
-        return httpx.Response(status, headers=headers, json={"type": "x", "detail": "y"})
-
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
-
-
-@pytest.mark.parametrize("status", [429, 500, 503])
-async def test_throttling_and_server_errors_are_retryable_with_retry_after(status: int) -> None:
-    async with mock(status, {"Retry-After": "3"}) as http:
-        with pytest.raises(RetryableError) as raised:
-            await PandaDocClient(api_key="k", client=http).fetch_status("d1")
-    assert raised.value.retry_after == 3.0
-
-
-@pytest.mark.parametrize("status", [400, 401, 403, 404])
-async def test_other_client_errors_are_permanent(status: int) -> None:
-    async with mock(status) as http:
-        with pytest.raises(PermanentError):
-            await PandaDocClient(api_key="k", client=http).fetch_status("d1")
-
-
-async def test_timeouts_are_retryable() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectTimeout("slow", request=request)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-        with pytest.raises(RetryableError):
-            await PandaDocClient(api_key="k", client=http).fetch_status("d1")
