@@ -14,15 +14,9 @@ import httpx
 import pytest
 
 from tests.acceptance.conftest import crm_writes, make_stack, start_crm
-from tests.support.builders import event_body, signed
+from tests.support.builders import lifecycle_bodies, signed
 
 T0 = datetime.now(UTC) - timedelta(hours=2)
-STEPS = [
-    ("document_sent", None, 0),
-    ("document_viewed", "1", 5),
-    ("recipient_signed", "1", 9),
-    ("document_completed", None, 10),
-]
 
 
 def test_kill_minus_nine_loses_no_acknowledged_delivery_and_writes_nothing_twice(
@@ -34,8 +28,7 @@ def test_kill_minus_nine_loses_no_acknowledged_delivery_and_writes_nothing_twice
         server = stack.start_server()
         deliveries = []
         for n in range(120):
-            for kind, rec, minute in STEPS:
-                body = event_body(kind, f"sbx_crash_{n:03d}", T0 + timedelta(minutes=minute), rec)
+            for body in lifecycle_bodies(f"sbx_crash_{n:03d}", T0):
                 deliveries.append((signed(body)["webhook-id"], body))
         acknowledged: set[str] = set()
         lock = threading.Lock()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.acceptance.conftest import crm_writes, make_stack, start_crm
 from tests.conftest import PG_AVAILABLE, drop_pg_schema, new_pg_schema
-from tests.support.builders import event_body, signed
+from tests.support.builders import lifecycle_bodies, signed
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,12 +24,6 @@ pytestmark = [
 ]
 
 T0 = datetime.now(UTC) - timedelta(hours=3)
-STEPS = [
-    ("document_sent", None, 0),
-    ("document_viewed", "1", 5),
-    ("recipient_signed", "1", 9),
-    ("document_completed", None, 10),
-]
 
 
 @pytest.fixture
@@ -51,8 +45,7 @@ def test_two_worker_processes_on_postgres_deliver_every_fact_once(
         stack.start_worker("worker-2")
         deliveries = []
         for n in range(80):
-            for kind, rec, minute in STEPS:
-                body = event_body(kind, f"sbx_pg_{n:03d}", T0 + timedelta(minutes=minute), rec)
+            for body in lifecycle_bodies(f"sbx_pg_{n:03d}", T0):
                 deliveries.append((signed(body)["webhook-id"], body))
 
         def send(item: tuple[str, bytes]) -> int:

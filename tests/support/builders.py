@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,23 @@ def make_settings(tmp_path: Path, db_url: str, **extra: Any) -> Settings:
     }
     tree.update(extra)
     return Settings.model_validate(tree)
+
+
+# A signed lifecycle: (event type, recipient id, minutes after the start).
+LIFECYCLE = (
+    ("document_sent", None, 0),
+    ("document_viewed", "1", 5),
+    ("recipient_signed", "1", 9),
+    ("document_completed", None, 10),
+)
+
+
+def lifecycle_bodies(provider_envelope_id: str, start: datetime) -> list[bytes]:
+    """The sandbox webhook bodies of one whole lifecycle, in order."""
+    return [
+        event_body(kind, provider_envelope_id, start + timedelta(minutes=minute), recipient)
+        for kind, recipient, minute in LIFECYCLE
+    ]
 
 
 def event_body(

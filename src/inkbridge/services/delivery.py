@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.kinds import COALESCING_KINDS, MARKETING_ACTIONS
-from inkbridge.domain.delivery_policy import CircuitBreaker, TokenBucket, backoff_seconds
+from inkbridge.domain.delivery_policy import CircuitBreaker, RetryPolicy, TokenBucket
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.ids import new_id
 from inkbridge.metrics import REGISTRY
@@ -176,6 +176,10 @@ def _settle(
     """Record the outcome of one batch; returns (delivered, retried, dead) change counts."""
     finished = datetime.now(UTC)
     settings = destination.settings
+    # The outbox's numbers under the one retry policy the inbox uses too.
+    retry = RetryPolicy(
+        settings.max_attempts, settings.backoff_base_seconds, settings.backoff_cap_seconds
+    )
     outcomes: dict[int, tuple[bool, bool, str | None]] = {}
     if result is not None:
         for res in result.results:
@@ -198,10 +202,8 @@ def _settle(
                 outbox.mark_delivered(conn, [rows[-1].id], [r.id for r in rows[:-1]], finished)
                 outcome, reason = "delivered", None
                 delivered += 1
-            elif retryable and attempt < settings.max_attempts:
-                delay = backoff_seconds(
-                    attempt, settings.backoff_base_seconds, settings.backoff_cap_seconds
-                )
+            elif retryable and not retry.gives_up(attempt):
+                delay = retry.delay(attempt)
                 if isinstance(error, RetryableError) and error.retry_after:
                     delay = max(delay, error.retry_after)
                 outbox.mark_retry(conn, ids, finished + timedelta(seconds=delay), reason or "")
