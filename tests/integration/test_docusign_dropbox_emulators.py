@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
-from inkbridge.providers.base import EnvelopeSpec, Signer, WebhookAdapter
+from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest, WebhookAdapter
 from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
 from inkbridge.providers.docusign.client import DocuSignClient
 from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
@@ -128,7 +128,9 @@ async def test_docusign_emulator_signs_end_to_end_with_chaos_duplicates_over_rea
                 )
                 created = await client.create_envelope(spec())
                 url = await client.signing_url(
-                    created.provider_envelope_id, ADA, "https://app.example.test/done"
+                    SigningRequest(
+                        created.provider_envelope_id, ADA, "https://app.example.test/done"
+                    )
                 )
                 page = await http.get(url)
                 signed = await http.post(url + "/sign")
@@ -172,7 +174,7 @@ async def test_dropbox_sign_emulator_signs_end_to_end_with_chaos_duplicates_over
                     f"{base}/v3", api_key=DROPBOX_API_KEY, client=http, client_id="app-http"
                 )
                 created = await client.create_envelope(spec())
-                url = await client.signing_url(created.provider_envelope_id, ADA, None)
+                url = await client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
                 page = await http.get(url)
                 signed = await http.post(url + "/sign")
                 await wait_for(

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from inkbridge.bootstrap import Container
 from inkbridge.domain.signer_session import SIGNER_COOKIE
-from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication, SigningRequest
 from inkbridge.store.schema import envelopes, outbox
 from tests.support.builders import event_body, store_delivery
 from tests.support.worker import drain_receipts
@@ -36,10 +36,11 @@ async def _provider_envelope(container: Container, sign: bool) -> str:
     if sign:
         binding = hashlib.sha256(b"browser-cookie").hexdigest()
         url = await client.signing_url(
-            created.provider_envelope_id,
-            Signer("a@x", "A"),
-            None,
-            SignerAuthentication("password", datetime.now(UTC), binding),
+            SigningRequest(
+                created.provider_envelope_id,
+                Signer("a@x", "A"),
+                authentication=SignerAuthentication("password", datetime.now(UTC), binding),
+            )
         )
         http = client._client  # the same in-process transport as the provider client
         path = url.removeprefix("http://sandbox")

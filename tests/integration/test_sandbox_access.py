@@ -18,7 +18,7 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.connectors.base import Change
 from inkbridge.connectors.sandbox_crm.connector import SandboxCrmConnector
 from inkbridge.errors import PermanentError
-from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication, SigningRequest
 from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.sandbox.guard import service_credential
 from inkbridge.sandbox.mounts import is_loopback, sandbox_mounts
@@ -86,7 +86,9 @@ def test_inkbridges_own_sandbox_clients_work_with_the_service_credential(
         created = await provider.create_envelope(_spec("env_service"))
         vouched = SignerAuthentication("sso", datetime.now(UTC), hashlib.sha256(b"c").hexdigest())
         url = await provider.signing_url(
-            created.provider_envelope_id, Signer("a@b.c", "A"), None, vouched
+            SigningRequest(
+                created.provider_envelope_id, Signer("a@b.c", "A"), authentication=vouched
+            )
         )
         history = await provider.fetch_status(created.provider_envelope_id)
         await connector.apply([_change("envelope:env_service")])

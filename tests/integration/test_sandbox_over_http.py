@@ -32,7 +32,7 @@ from inkbridge.connectors.webhook.connector import OutboundWebhookConnector
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import RetryableError
-from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication, SigningRequest
 from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.sandbox.crm import create_crm_app
@@ -190,7 +190,9 @@ async def test_the_sandbox_provider_signs_end_to_end_over_real_http(tmp_path: Pa
                 # The browser inkbridge's /sign/ redemption bound with its signer cookie.
                 authentication = SignerAuthentication("otp", datetime.now(UTC), BINDING)
                 url = await client.signing_url(
-                    created.provider_envelope_id, signer, None, authentication
+                    SigningRequest(
+                        created.provider_envelope_id, signer, authentication=authentication
+                    )
                 )
                 browser = {"cookie": f"{SIGNER_COOKIE}={COOKIE}"}
                 page = await http.get(url, headers=browser)

@@ -26,7 +26,13 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.domain.lifecycle import EnvelopeState, replay
 from inkbridge.domain.signer_session import SIGNER_COOKIE
 from inkbridge.errors import PermanentError, RetryableError, SignatureInvalid
-from inkbridge.providers.base import EnvelopeSpec, InboundRequest, Signer, SignerAuthentication
+from inkbridge.providers.base import (
+    EnvelopeSpec,
+    InboundRequest,
+    Signer,
+    SignerAuthentication,
+    SigningRequest,
+)
 from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapter
 from inkbridge.sandbox.provider import (
@@ -288,7 +294,7 @@ async def test_a_signing_link_needs_a_browser_binding(sandbox: Sandbox) -> None:
     assert response.status_code == 400
     with pytest.raises(PermanentError):
         await SandboxProviderClient("http://sandbox", sandbox.api).signing_url(
-            envelope_id, Signer("s1@example.test", "Signer 1", "1"), None
+            SigningRequest(envelope_id, Signer("s1@example.test", "Signer 1", "1"))
         )
 
 
@@ -585,7 +591,7 @@ async def test_the_provider_works_mounted_under_a_prefix_when_the_host_starts_it
             client = SandboxProviderClient("http://host/sandbox/provider", api)
             created = await client.create_envelope(spec())
             url = await client.signing_url(
-                created.provider_envelope_id, spec().signers[0], None, AUTH
+                SigningRequest(created.provider_envelope_id, spec().signers[0], authentication=AUTH)
             )
             assert url.startswith("http://host/sandbox/provider/sign/")
             assert (await api.post(url + "/sign")).status_code == 200
@@ -614,7 +620,9 @@ async def test_the_client_creates_signs_and_reads_back_a_replayable_history(
     client = SandboxProviderClient("http://sandbox", sandbox.api)
 
     created = await client.create_envelope(spec())
-    url = await client.signing_url(created.provider_envelope_id, spec().signers[0], None, AUTH)
+    url = await client.signing_url(
+        SigningRequest(created.provider_envelope_id, spec().signers[0], authentication=AUTH)
+    )
     await sandbox.api.get(url)
     await sandbox.api.post(url + "/sign")
     history = await client.fetch_status(created.provider_envelope_id)

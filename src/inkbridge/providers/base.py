@@ -116,6 +116,20 @@ class SignerAuthentication:
 
 
 @dataclass(frozen=True)
+class SigningRequest:
+    """What inkbridge asks a provider for when it wants one signer's embedded signing URL.
+
+    ``return_url`` is where the provider sends the browser after signing (vendors that fix the
+    redirect at creation ignore it); ``authentication`` is set when the request comes from a
+    signer session."""
+
+    provider_envelope_id: str
+    signer: Signer
+    return_url: str | None = None
+    authentication: SignerAuthentication | None = None
+
+
+@dataclass(frozen=True)
 class CreatedEnvelope:
     provider_envelope_id: str
     status: str
@@ -134,12 +148,6 @@ class ProviderClient(Protocol):
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope: ...
 
-    async def signing_url(
-        self,
-        provider_envelope_id: str,
-        signer: Signer,
-        return_url: str | None,
-        authentication: SignerAuthentication | None = None,
-    ) -> str: ...
+    async def signing_url(self, request: SigningRequest) -> str: ...
 
     async def fetch_status(self, provider_envelope_id: str) -> list[NormalizedEvent]: ...

@@ -33,7 +33,7 @@ from inkbridge.domain.signer_session import (
 )
 from inkbridge.errors import InkbridgeError, InvalidInput, NotFound, SignerMismatch, StateConflict
 from inkbridge.ids import new_id
-from inkbridge.providers.base import ProviderClient, Signer, SignerAuthentication
+from inkbridge.providers.base import ProviderClient, Signer, SignerAuthentication, SigningRequest
 from inkbridge.services.envelopes import find_envelope
 from inkbridge.store import audit
 from inkbridge.store import envelopes as envelope_store
@@ -308,17 +308,19 @@ class SignerSessions:
         cookie_value = secrets.token_urlsafe(32)
         binding = hashlib.sha256(cookie_value.encode("utf-8")).hexdigest()
         url = await provider.signing_url(
-            envelope.provider_envelope_id,
-            Signer(
-                email=recipient.email or "",
-                name=recipient.name or "",
-                recipient_id=str(session.recipient_id),
-            ),
-            session.return_url,
-            SignerAuthentication(
-                method=session.auth_method,
-                authenticated_at=session.authenticated_at,
-                binding=binding,
-            ),
+            SigningRequest(
+                provider_envelope_id=envelope.provider_envelope_id,
+                signer=Signer(
+                    email=recipient.email or "",
+                    name=recipient.name or "",
+                    recipient_id=str(session.recipient_id),
+                ),
+                return_url=session.return_url,
+                authentication=SignerAuthentication(
+                    method=session.auth_method,
+                    authenticated_at=session.authenticated_at,
+                    binding=binding,
+                ),
+            )
         )
         return Redemption(session_id=session.id, provider_url=url, cookie_value=cookie_value)

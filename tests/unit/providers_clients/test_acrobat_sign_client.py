@@ -16,7 +16,7 @@ from inkbridge.domain.events import EventType
 from inkbridge.errors import PermanentError
 from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
 from inkbridge.providers.acrobat_sign.client import AcrobatSignClient
-from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest
 from inkbridge_emulators.acrobat_sign import create_acrobat_sign_emulator
 from tests.support.provider_worlds import (
     AdapterReceiver,
@@ -83,11 +83,11 @@ async def test_creating_an_agreement_carries_inkbridge_ids_and_notifies(world: W
 
 async def test_signing_url_is_the_current_signers_esign_url(world: World) -> None:
     created = await world.client.create_envelope(spec(ADA, GRACE))
-    url = await world.client.signing_url(created.provider_envelope_id, ADA, None)
+    url = await world.client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
     assert url.startswith("https://secure.acrobat-emulator.test/public/apiesign?pid=")
     with pytest.raises(PermanentError):
         # Grace signs second: Acrobat has no URL for her yet.
-        await world.client.signing_url(created.provider_envelope_id, GRACE, None)
+        await world.client.signing_url(SigningRequest(created.provider_envelope_id, GRACE))
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType
 from inkbridge.errors import PermanentError
-from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest
 from inkbridge.providers.documenso.adapter import DocumensoAdapter
 from inkbridge.providers.documenso.client import DocumensoClient
 from inkbridge_emulators.documenso import create_documenso_emulator
@@ -77,11 +77,11 @@ async def test_a_template_with_too_few_slots_is_permanent(world: World) -> None:
 
 async def test_signing_url_uses_the_recipients_token(world: World) -> None:
     created = await world.client.create_envelope(spec())
-    url = await world.client.signing_url(created.provider_envelope_id, ADA, None)
+    url = await world.client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
     token = world.emulator.book.get(created.provider_envelope_id).signers[0].token
     assert url == f"http://documenso/sign/{token}"
     with pytest.raises(PermanentError):
-        await world.client.signing_url(created.provider_envelope_id, GRACE, None)
+        await world.client.signing_url(SigningRequest(created.provider_envelope_id, GRACE))
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType
 from inkbridge.errors import PermanentError
-from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest
 from inkbridge.providers.docuseal.adapter import DocuSealAdapter
 from inkbridge.providers.docuseal.client import DocuSealClient
 from inkbridge_emulators.docuseal import create_docuseal_emulator
@@ -82,11 +82,13 @@ async def test_create_is_idempotent_on_the_envelope_id(world: World) -> None:
 
 async def test_signing_url_is_the_submitters_embed_src(world: World) -> None:
     created = await world.client.create_envelope(spec(ADA, GRACE))
-    url = await world.client.signing_url(created.provider_envelope_id, GRACE, None)
+    url = await world.client.signing_url(SigningRequest(created.provider_envelope_id, GRACE))
     grace = world.emulator.book.get(created.provider_envelope_id).signers[1]
     assert url == f"https://docuseal-emulator.test/s/{grace.token}"
     with pytest.raises(PermanentError):
-        await world.client.signing_url(created.provider_envelope_id, Signer("x@y.test", "X"), None)
+        await world.client.signing_url(
+            SigningRequest(created.provider_envelope_id, Signer("x@y.test", "X"))
+        )
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:

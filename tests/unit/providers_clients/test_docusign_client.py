@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from inkbridge.domain.events import EventType
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
-from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import EnvelopeSpec, Signer, SignerAuthentication, SigningRequest
 from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
 from inkbridge.providers.docusign.client import (
     DocuSignClient,
@@ -117,7 +117,9 @@ async def rig() -> AsyncIterator[Rig]:
 
 async def test_an_embedded_envelope_is_created_viewed_signed_and_read_back(rig: Rig) -> None:
     created = await rig.client.create_envelope(spec())
-    url = await rig.client.signing_url(created.provider_envelope_id, ADA, "https://app.test/back")
+    url = await rig.client.signing_url(
+        SigningRequest(created.provider_envelope_id, ADA, "https://app.test/back")
+    )
     page = await rig.http.get(url)
     signed = await rig.http.post(url + "/sign")
     history = await rig.client.fetch_status(created.provider_envelope_id)
@@ -171,7 +173,7 @@ async def test_an_inline_document_is_sent_with_an_anchored_signature(rig: Rig) -
     document = DocuSignDocument(name="NDA.pdf", content=b"%PDF-1.4 sandbox")
     client = make_client(rig.http, template_map={"tpl_nda": DocuSignTemplate(document=document)})
     created = await client.create_envelope(spec())
-    url = await client.signing_url(created.provider_envelope_id, ADA, None)
+    url = await client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
     definition = rig.emulator.envelopes[created.provider_envelope_id].definition
 
     assert "templateId" not in definition
@@ -197,10 +199,12 @@ async def test_a_verified_session_tells_docusign_how_and_when_the_signer_authent
         created = await client.create_envelope(spec())
         authenticated = datetime(2026, 12, 3, 10, 58, tzinfo=UTC)
         url = await client.signing_url(
-            created.provider_envelope_id,
-            ADA,
-            "https://app.test/back",
-            SignerAuthentication("sso", authenticated, "ab" * 32),
+            SigningRequest(
+                created.provider_envelope_id,
+                ADA,
+                "https://app.test/back",
+                SignerAuthentication("sso", authenticated, "ab" * 32),
+            )
         )
         page = await http.get(url)
 
@@ -215,7 +219,7 @@ async def test_a_verified_session_tells_docusign_how_and_when_the_signer_authent
 
 async def test_a_signing_link_works_once(rig: Rig) -> None:
     created = await rig.client.create_envelope(spec())
-    url = await rig.client.signing_url(created.provider_envelope_id, ADA, None)
+    url = await rig.client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
 
     assert (await rig.http.get(url)).status_code == 200
     assert (await rig.http.get(url)).status_code == 410
@@ -302,7 +306,7 @@ async def test_the_emulator_refuses_an_unknown_recipient_view(rig: Rig) -> None:
     stranger = Signer(email="eve@example.test", name="Eve", recipient_id="1")
 
     with pytest.raises(PermanentError) as refused:
-        await rig.client.signing_url(created.provider_envelope_id, stranger, None)
+        await rig.client.signing_url(SigningRequest(created.provider_envelope_id, stranger))
 
     assert "UNKNOWN_ENVELOPE_RECIPIENT" in str(refused.value)
 
@@ -579,4 +583,4 @@ async def test_without_any_return_url_a_signing_url_is_refused_before_calling_do
     )
 
     with pytest.raises(PermanentError):
-        await client.signing_url("env-x", ADA, None)
+        await client.signing_url(SigningRequest("env-x", ADA))

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest
 from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
 from inkbridge.providers.dropbox_sign.client import (
     DropboxSignClient,
@@ -108,7 +108,7 @@ async def rig() -> AsyncIterator[Rig]:
 
 async def test_an_embedded_request_is_created_signed_and_read_back(rig: Rig) -> None:
     created = await rig.client.create_envelope(spec())
-    url = await rig.client.signing_url(created.provider_envelope_id, ADA, None)
+    url = await rig.client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
     page = await rig.http.get(url)
     signed = await rig.http.post(url + "/sign")
     history = await rig.client.fetch_status(created.provider_envelope_id)
@@ -145,7 +145,7 @@ async def test_a_signer_is_found_through_the_api_when_the_create_answer_is_not_a
     created = await rig.client.create_envelope(spec(ADA, GRACE))
     fresh = make_client(rig.http, template_map={})  # another process: no remembered ids
 
-    url = await fresh.signing_url(created.provider_envelope_id, GRACE, None)
+    url = await fresh.signing_url(SigningRequest(created.provider_envelope_id, GRACE))
     await rig.http.get(url)
 
     grace = rig.emulator.requests[created.provider_envelope_id].signatures[1]
@@ -157,7 +157,7 @@ async def test_without_an_api_app_the_request_is_emailed_and_has_no_signing_url(
     created = await client.create_envelope(spec())
 
     with pytest.raises(PermanentError):
-        await client.signing_url(created.provider_envelope_id, ADA, None)
+        await client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
     assert rig.emulator.requests[created.provider_envelope_id].client_id is None
     assert "client_id" not in rig.emulator.requests[created.provider_envelope_id].definition
 
@@ -174,7 +174,7 @@ async def test_documents_from_urls_go_through_create_embedded(rig: Rig) -> None:
 
 async def test_a_sign_url_works_once(rig: Rig) -> None:
     created = await rig.client.create_envelope(spec())
-    url = await rig.client.signing_url(created.provider_envelope_id, ADA, None)
+    url = await rig.client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
 
     assert (await rig.http.get(url)).status_code == 200
     assert (await rig.http.get(url)).status_code == 410

@@ -12,7 +12,7 @@ import pytest
 
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.providers.acrobat_sign.client import AcrobatSignClient
-from inkbridge.providers.base import Signer
+from inkbridge.providers.base import Signer, SigningRequest
 from inkbridge.providers.documenso.client import DocumensoClient
 from inkbridge.providers.docuseal.client import DocuSealClient
 from inkbridge.providers.pandadoc.client import PandaDocClient
@@ -125,4 +125,6 @@ async def test_an_acrobat_signing_url_not_ready_yet_is_retryable() -> None:
     async with acrobat.client(404) as http:
         client = AcrobatSignClient("http://acrobat", "c", "s", "r", http)
         with pytest.raises(RetryableError):
-            await client.signing_url("a1", Signer(email="ada@example.test", name="Ada"), None)
+            await client.signing_url(
+                SigningRequest("a1", Signer(email="ada@example.test", name="Ada"))
+            )

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.providers.base import EnvelopeSpec, Signer
+from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest
 from inkbridge.providers.pandadoc.adapter import PandaDocAdapter
 from inkbridge.providers.pandadoc.client import PandaDocClient
 from inkbridge_emulators.pandadoc import create_pandadoc_emulator
@@ -94,11 +94,11 @@ async def test_a_document_still_processing_is_retryable_and_resumed(world: World
 
 async def test_signing_url_is_an_embedded_session_link(world: World) -> None:
     created = await world.client.create_envelope(spec())
-    url = await world.client.signing_url(created.provider_envelope_id, ADA, None)
+    url = await world.client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
     session_id = url.removeprefix("https://app.pandadoc.com/s/")
     assert world.emulator.sessions[session_id] == (created.provider_envelope_id, ADA.email)
     with pytest.raises(PermanentError):
-        await world.client.signing_url(created.provider_envelope_id, GRACE, None)
+        await world.client.signing_url(SigningRequest(created.provider_envelope_id, GRACE))
 
 
 async def test_a_last_signature_batches_recipient_and_document_completion(world: World) -> None:

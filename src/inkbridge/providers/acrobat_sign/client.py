@@ -23,7 +23,7 @@ import httpx
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.auth import RefreshTokenAuth
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
@@ -127,20 +127,16 @@ class AcrobatSignClient:
                 {"value": json.dumps(note, sort_keys=True)},
             )
 
-    async def signing_url(
-        self,
-        provider_envelope_id: str,
-        signer: Signer,
-        return_url: str | None,
-        authentication: SignerAuthentication | None = None,
-    ) -> str:
+    async def signing_url(self, request: SigningRequest) -> str:
         # Acrobat fixes the post-sign redirect at creation (postSignOption); return_url is unused.
-        data = await self._call("GET", f"{API}/agreements/{provider_envelope_id}/signingUrls")
+        data = await self._call(
+            "GET", f"{API}/agreements/{request.provider_envelope_id}/signingUrls"
+        )
         for url_set in data.get("signingUrlSetInfos") or []:
             for entry in (url_set or {}).get("signingUrls") or []:
                 email = str(entry.get("email", ""))
                 url = text_or_none(entry.get("esignUrl"))
-                if url and email.lower() == signer.email.lower():
+                if url and email.lower() == request.signer.email.lower():
                     return url
         raise PermanentError("acrobat_sign has no signing URL for that signer now")
 

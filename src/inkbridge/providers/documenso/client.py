@@ -23,7 +23,7 @@ import httpx
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "documenso"
@@ -86,18 +86,12 @@ class DocumensoClient:
             raise PermanentError("documenso answered without an envelope id")
         return CreatedEnvelope(provider_envelope_id=envelope_id, status="PENDING")
 
-    async def signing_url(
-        self,
-        provider_envelope_id: str,
-        signer: Signer,
-        return_url: str | None,
-        authentication: SignerAuthentication | None = None,
-    ) -> str:
+    async def signing_url(self, request: SigningRequest) -> str:
         # The redirect after signing is the envelope's documentMeta.redirectUrl, set in the
         # template; a per-link return URL does not exist.
-        envelope = await self._call("GET", f"/envelope/{provider_envelope_id}")
+        envelope = await self._call("GET", f"/envelope/{request.provider_envelope_id}")
         for recipient in envelope.get("recipients") or []:
-            if str(recipient.get("email", "")).lower() == signer.email.lower():
+            if str(recipient.get("email", "")).lower() == request.signer.email.lower():
                 token = text_or_none(recipient.get("token"))
                 if token:
                     return f"{self._base}/sign/{token}"

@@ -24,7 +24,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.responses import body_error_code, raise_for_status, send
 
 PROVIDER = "docuseal"
@@ -104,18 +104,14 @@ class DocuSealClient:
             raise PermanentError("docuseal answered without a submission_id")
         return CreatedEnvelope(provider_envelope_id=submission_id, status="pending")
 
-    async def signing_url(
-        self,
-        provider_envelope_id: str,
-        signer: Signer,
-        return_url: str | None,
-        authentication: SignerAuthentication | None = None,
-    ) -> str:
+    async def signing_url(self, request: SigningRequest) -> str:
         # The redirect after signing (completed_redirect_url) is fixed when the submission is
         # created; return_url is not used per link.
-        submission = _object(await self._call("GET", f"/submissions/{provider_envelope_id}"))
+        submission = _object(
+            await self._call("GET", f"/submissions/{request.provider_envelope_id}")
+        )
         for submitter in submission.get("submitters") or []:
-            if str(submitter.get("email", "")).lower() == signer.email.lower():
+            if str(submitter.get("email", "")).lower() == request.signer.email.lower():
                 submitter_id = text_or_none(submitter.get("id"))
                 if submitter_id is None:
                     break

@@ -29,7 +29,13 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import (
+    CreatedEnvelope,
+    EnvelopeSpec,
+    Signer,
+    SignerAuthentication,
+    SigningRequest,
+)
 from inkbridge.providers.docusign.adapter import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
 from inkbridge.providers.docusign.auth import DocuSignJwtAuth
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
@@ -125,15 +131,13 @@ class DocuSignClient:
             raise PermanentError("docusign answered without an envelopeId")
         return CreatedEnvelope(provider_envelope_id=envelope_id, status=str(data.get("status")))
 
-    async def signing_url(
-        self,
-        provider_envelope_id: str,
-        signer: Signer,
-        return_url: str | None,
-        authentication: SignerAuthentication | None = None,
-    ) -> str:
-        body = self.recipient_view_request(signer, return_url, authentication)
-        data = await self._call("POST", f"/envelopes/{provider_envelope_id}/views/recipient", body)
+    async def signing_url(self, request: SigningRequest) -> str:
+        body = self.recipient_view_request(
+            request.signer, request.return_url, request.authentication
+        )
+        data = await self._call(
+            "POST", f"/envelopes/{request.provider_envelope_id}/views/recipient", body
+        )
         url = data.get("url")
         if not isinstance(url, str) or not url:
             raise PermanentError("docusign answered without a view url")

@@ -32,7 +32,7 @@ from inkbridge.providers._common import (
     object_at,
     text_or_none,
 )
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SigningRequest
 from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
 DEFAULT_BASE_URL = "https://api.hellosign.com/v3"
@@ -150,19 +150,13 @@ class DropboxSignClient:
         path = "create_embedded_with_template" if embedded else "send_with_template"
         return f"/signature_request/{path}", body
 
-    async def signing_url(
-        self,
-        provider_envelope_id: str,
-        signer: Signer,
-        return_url: str | None,
-        authentication: SignerAuthentication | None = None,
-    ) -> str:
+    async def signing_url(self, request: SigningRequest) -> str:
         if self.client_id is None:
             raise PermanentError("dropbox sign embedded signing needs an API app client_id")
-        signature_id = self._cached_signature(provider_envelope_id, signer)
+        signature_id = self._cached_signature(request.provider_envelope_id, request.signer)
         if signature_id is None:
-            data = await self._call("GET", f"/signature_request/{provider_envelope_id}")
-            signature_id = _signature_of(object_at(data, "signature_request"), signer)
+            data = await self._call("GET", f"/signature_request/{request.provider_envelope_id}")
+            signature_id = _signature_of(object_at(data, "signature_request"), request.signer)
         data = await self._call("GET", f"/embedded/sign_url/{signature_id}")
         url = object_at(data, "embedded").get("sign_url")
         if not isinstance(url, str) or not url:

@@ -22,7 +22,7 @@ import httpx
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "pandadoc"
@@ -135,19 +135,13 @@ class PandaDocClient:
             "tags": ["inkbridge"],
         }
 
-    async def signing_url(
-        self,
-        provider_envelope_id: str,
-        signer: Signer,
-        return_url: str | None,
-        authentication: SignerAuthentication | None = None,
-    ) -> str:
+    async def signing_url(self, request: SigningRequest) -> str:
         # PandaDoc's embedded session reports completion to the host page by postMessage;
         # it takes no return URL.
         data = await self._call(
             "POST",
-            f"/documents/{provider_envelope_id}/session",
-            {"recipient": signer.email, "lifetime": self._session_lifetime},
+            f"/documents/{request.provider_envelope_id}/session",
+            {"recipient": request.signer.email, "lifetime": self._session_lifetime},
         )
         session_id = text_or_none(data.get("id"))
         if session_id is None:

@@ -14,7 +14,7 @@ import httpx
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SignerAuthentication
+from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.responses import is_retryable_status, json_object, retry_after
 
 _TYPES = {t.value: t for t in EventType}
@@ -58,24 +58,18 @@ class SandboxProviderClient:
             raise PermanentError("sandbox provider answered without an envelope_id")
         return CreatedEnvelope(provider_envelope_id=envelope_ref, status=str(data.get("status")))
 
-    async def signing_url(
-        self,
-        provider_envelope_id: str,
-        signer: Signer,
-        return_url: str | None,
-        authentication: SignerAuthentication | None = None,
-    ) -> str:
+    async def signing_url(self, request: SigningRequest) -> str:
         # The sandbox's signing page admits only the browser whose signer cookie hashes to the
         # binding, so a link without one is refused there.
-        if authentication is None:
+        if request.authentication is None:
             raise PermanentError("the sandbox provider signs only through a signer session")
         data = await self._call(
             "POST",
-            f"/envelopes/{provider_envelope_id}/signing-url",
+            f"/envelopes/{request.provider_envelope_id}/signing-url",
             {
-                "recipient_id": signer.recipient_id,
-                "return_url": return_url,
-                "binding": authentication.binding,
+                "recipient_id": request.signer.recipient_id,
+                "return_url": request.return_url,
+                "binding": request.authentication.binding,
             },
         )
         url = data.get("url")
