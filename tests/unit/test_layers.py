@@ -1,7 +1,7 @@
 """The layer rules of ARCHITECTURE.md, enforced by import-linter with the contracts declared in
 pyproject.toml: the domain stays free of I/O and of the rest of inkbridge, and services never
-reach for the composition root or an entry point, and providers and connectors never import
-each other."""
+reach for the composition root or an entry point, providers and connectors never import each
+other, and nothing in the product imports the vendor emulators."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def test_the_layer_rules_are_declared() -> None:
     vendors = contracts["vendors-apart"]
     assert vendors["type"] == "independence"
     assert set(vendors["modules"]) == {"inkbridge.providers", "inkbridge.connectors"}
+    assert contracts["no-emulators"]["source_modules"] == ["inkbridge"]
+    assert contracts["no-emulators"]["forbidden_modules"] == ["inkbridge_emulators"]
 
 
 def test_the_package_keeps_every_layer_contract(capsys: pytest.CaptureFixture[str]) -> None:
