@@ -81,6 +81,12 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# Built once: ``json.loads`` with hooks builds a decoder (and its scanner) on every call.
+_STRICT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object, parse_constant=_no_constants, parse_float=_finite_float
+)
+
+
 def _bad_text(value: Any) -> str | None:
     """Why a string in ``value`` cannot be kept (lone surrogate, NUL), or ``None``."""
     pending = [value]
@@ -122,12 +128,7 @@ def loads(body: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH, *, strict: bool
         check_depth(body.encode("utf-8", "surrogatepass"), max_depth)
         text = body
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_object,
-            parse_constant=_no_constants,
-            parse_float=_finite_float,
-        )
+        value = _STRICT_DECODER.decode(text)
     except UnreadableJson:
         raise
     except RecursionError:
