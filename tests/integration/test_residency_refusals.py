@@ -237,3 +237,28 @@ def test_a_receipt_about_nobody_any_region_knows_is_tracked_unlinked_as_before(
     with regions.databases["eu"].reader() as conn:
         envelope = conn.execute(select(envelopes)).one()
     assert envelope.lead_id is None and not envelope.linked
+
+
+def test_a_refused_body_leaves_no_bytes_in_the_sqlite_file_or_its_log(tmp_path: Path) -> None:
+    for urls in region_urls("sqlite", tmp_path):
+        container = bootstrap(two_region_settings(tmp_path, urls), auto_migrate=True)
+        try:
+            us_lead = _lead(container, US_EMAIL, "us")
+            status = _deliver(
+                container,
+                "eu",
+                "sandbox",
+                envelope_ref="sbx_forged",
+                metadata={"inkbridge_lead_id": us_lead},
+                email=US_EMAIL,
+            )
+            assert status == "refused_residency"
+            # Read while the engines are open: the write-ahead log is still there.
+            files = [p for p in tmp_path.glob("eu.db*") if p.is_file()]
+            assert any(p.name == "eu.db-wal" for p in files)
+            for path in files:
+                raw = path.read_bytes()
+                found = [value for value in (US_EMAIL, us_lead) if value.encode() in raw]
+                assert found == [], path.name
+        finally:
+            container.databases.dispose()

@@ -207,6 +207,7 @@ class ReceiptProcessor:
         # lock, which the webhook receipt writer of this process waits for.
         deadline = time.monotonic() + self.settings.sqlite_transaction_seconds
         done = 0
+        refused = False
         with db.transaction() as conn:
             while done < limit:
                 chunk = min(SQLITE_CLAIM_CHUNK, limit - done)
@@ -214,8 +215,12 @@ class ReceiptProcessor:
                     conn, limit=chunk, lease_seconds=lease, now=datetime.now(UTC)
                 )
                 for receipt in claimed:
-                    self.process_receipt_in(conn, receipt)
+                    result = self.process_receipt_in(conn, receipt)
+                    refused |= result.status == ReceiptStatus.REFUSED_RESIDENCY
                 done += len(claimed)
                 if len(claimed) < chunk or time.monotonic() >= deadline:
                     break
+        if refused and not db.truncate_wal():
+            # Readers held on: the log keeps the dropped body's old page until SQLite reuses it.
+            log.warning("residency_wal_not_truncated", region=db.region)
         return done
