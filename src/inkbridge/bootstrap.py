@@ -34,6 +34,7 @@ from inkbridge.services.envelopes import Envelopes
 from inkbridge.services.event_handlers import envelope_handlers
 from inkbridge.services.journeys import journey_rules
 from inkbridge.services.processing import ReceiptProcessor
+from inkbridge.services.receipt_residency import ReceiptResidency
 from inkbridge.services.reconcile import RECONCILE_SOURCE, Reconciler, StatusReports
 from inkbridge.services.routing import Destination
 from inkbridge.services.signer_sessions import SignerSessions
@@ -185,7 +186,11 @@ def build_services(
     envelopes = Envelopes(databases, providers, settings.templates, settings.connections)
     return Services(
         receipts=ReceiptProcessor(
-            bindings, {RECONCILE_SOURCE: StatusReports()}, handlers, settings.worker
+            bindings,
+            {RECONCILE_SOURCE: StatusReports()},
+            handlers,
+            settings.worker,
+            ReceiptResidency(databases),
         ),
         reconciler=Reconciler(providers, timedelta(seconds=settings.worker.stale_after_seconds)),
         envelopes=envelopes,

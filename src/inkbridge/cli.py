@@ -37,7 +37,8 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
     import uvicorn
 
     from inkbridge.api.app import create_app
-    from inkbridge.sandbox.mounts import sandbox_mounts
+    from inkbridge.local_site import sandbox_provider_path
+    from inkbridge.sandbox.mounts import sandbox_connections, sandbox_mounts
     from inkbridge.services.tokens import ensure_admin_token
 
     mounts = sandbox_mounts(settings, container.databases) if settings.sandbox else []
@@ -54,7 +55,9 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
             click.echo("               inkbridge tokens create --scope admin [--expires-in 30d]")
         if settings.sandbox:
             click.echo("  sandbox (admin token required):")
-            click.echo(f"    provider webhooks: {base}/sandbox/provider/_outbox")
+            for connection in sandbox_connections(settings):
+                outbox = f"{base}{sandbox_provider_path(connection)}/_outbox"
+                click.echo(f"    provider webhooks: {outbox}   ({connection})")
             click.echo(f"    CRM records:       {base}/sandbox/crm/records")
         sys.stdout.flush()
     config = uvicorn.Config(

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from inkbridge.config_residency import ResidencySettings
 from inkbridge.domain.signer_session import normalise_origin
 from inkbridge.errors import ConfigError
 
@@ -305,6 +306,7 @@ class Settings(BaseSettings):
     signing: SigningSettings = Field(default_factory=SigningSettings)
     sandbox: bool = False  # serve the built-in sandbox provider and destinations
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    residency: ResidencySettings = Field(default_factory=ResidencySettings)
 
     @field_validator("regions")
     @classmethod
@@ -324,6 +326,12 @@ class Settings(BaseSettings):
             unknown = [r for r in dest.regions if r not in self.regions]
             if unknown:
                 raise ValueError(f"destinations.{name}.regions: unknown regions {unknown}")
+        for country, region in self.residency.countries.items():
+            if region not in self.regions:
+                raise ValueError(f"residency.countries.{country}: unknown region {region!r}")
+        default = self.residency.default_region
+        if default is not None and default not in self.regions:
+            raise ValueError(f"residency.default_region: unknown region {default!r}")
         return self
 
     def database_url(self, region: str) -> str:

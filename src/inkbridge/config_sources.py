@@ -63,17 +63,36 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def sandbox_defaults(data_dir: Path) -> dict[str, Any]:
-    """The configuration `inkbridge serve` uses when there is no file: a working sandbox."""
-    secret_file = data_dir / "sandbox-webhook.secret"
+def sandbox_connection_of(region: str, home_region: str) -> str:
+    """The sandbox connection of a region in the sandbox defaults: ``sandbox`` for the home
+    region (the one connection of a single-region setup), ``sandbox-<region>`` for the others."""
+    return SANDBOX_CONNECTION if region == home_region else f"{SANDBOX_CONNECTION}-{region}"
+
+
+def _secret_file(connection: str) -> str:
+    return f"{connection}-webhook.secret"
+
+
+def sandbox_defaults(
+    data_dir: Path, regions: Sequence[str] = ("default",), home_region: str = "default"
+) -> dict[str, Any]:
+    """The configuration `inkbridge serve` uses when there is no file: a working sandbox, with a
+    sandbox connection per region (each region's sandbox webhooks come in at its own) and the
+    sandbox CRM and marketing tool declared for the home region."""
+    connections = {}
+    for region in regions:
+        name = sandbox_connection_of(region, home_region)
+        connections[name] = {
+            "provider": "sandbox",
+            "region": region,
+            "secrets": [f"file:{data_dir / _secret_file(name)}"],
+        }
     return {
         "sandbox": True,
-        "connections": {
-            SANDBOX_CONNECTION: {"provider": "sandbox", "secrets": [f"file:{secret_file}"]}
-        },
+        "connections": connections,
         "destinations": {
-            "crm": {"kind": "sandbox_crm"},
-            "marketing": {"kind": "sandbox_marketing"},
+            "crm": {"kind": "sandbox_crm", "regions": [home_region]},
+            "marketing": {"kind": "sandbox_marketing", "regions": [home_region]},
         },
         "templates": {
             "nda": {"title": "Mutual non-disclosure agreement", "version": 1},
@@ -82,10 +101,13 @@ def sandbox_defaults(data_dir: Path) -> dict[str, Any]:
     }
 
 
-def ensure_sandbox_secrets(data_dir: Path) -> None:
+def ensure_sandbox_secrets(
+    data_dir: Path, regions: Sequence[str] = ("default",), home_region: str = "default"
+) -> None:
     """Create the sandbox's webhook secrets once, readable by the owner only."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("sandbox-webhook.secret", "sandbox-outbound.secret"):
+    names = [_secret_file(sandbox_connection_of(r, home_region)) for r in regions]
+    for name in [*names, "sandbox-outbound.secret"]:
         path = data_dir / name
         if not path.exists():
             token = base64.b64encode(pysecrets.token_bytes(24)).decode()
@@ -224,8 +246,11 @@ def load_settings(
     raw = _merge(_merge(file, environment), options)
     if path is None:
         data_dir = Path(raw.get("data_dir", "inkbridge-data"))
-        raw = _merge(sandbox_defaults(data_dir), raw)
-        ensure_sandbox_secrets(data_dir)
+        regions = raw.get("regions")
+        names = list(regions) if isinstance(regions, Mapping) and regions else ["default"]
+        home = str(raw.get("home_region", "default"))
+        raw = _merge(sandbox_defaults(data_dir, names, home), raw)
+        ensure_sandbox_secrets(data_dir, names, home)
     layers = _Layers(path, file, environment, options)
     try:
         settings = Settings.model_validate(raw)

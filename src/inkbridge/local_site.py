@@ -7,9 +7,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from inkbridge.config import SANDBOX_CONNECTION
+
 SANDBOX_PROVIDER_PATH = "/sandbox/provider"
 SANDBOX_CRM_PATH = "/sandbox/crm"
 SANDBOX_MARKETING_PATH = "/sandbox/marketing"
+
+
+def sandbox_provider_path(connection: str) -> str:
+    """Where the sandbox provider account of a sandbox connection is mounted: the ``sandbox``
+    connection's at ``/sandbox/provider`` (as with one region), any other's under
+    ``/sandbox/providers/``, so each region's envelopes live in an account of their own whose
+    webhooks go to that region's connection only."""
+    if connection == SANDBOX_CONNECTION:
+        return SANDBOX_PROVIDER_PATH
+    return f"/sandbox/providers/{connection}"
 
 
 @dataclass(frozen=True)

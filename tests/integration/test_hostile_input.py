@@ -473,7 +473,7 @@ LEAD_CASES: tuple[ApiCase, ...] = (
     ApiCase("array instead of object", json.dumps([LEAD]).encode(), 422),
     ApiCase("homoglyph key", _lead_bytes().replace(b'"email"', '"\u0435mail"'.encode()), 422),
     ApiCase("unknown field", _lead_bytes(is_admin=True), 422, field_name="is_admin"),
-    ApiCase("unknown region", _lead_bytes(region="mars"), 404),
+    ApiCase("unknown region", _lead_bytes(region="mars"), 422, field_name="region"),
     ApiCase("empty body", b"", 422),
     ApiCase("text/plain", _lead_bytes(), 415, headers={"content-type": "text/plain"}),
     ApiCase(

@@ -61,6 +61,7 @@ def capture_lead(body: LeadIn, request: Request, _: CanWriteLeads) -> JSONRespon
         capture,
         destinations=container.destinations,
         clock_skew=timedelta(seconds=container.settings.capture.clock_skew_seconds),
+        residency=container.settings.residency,
     )
     view = lead_service.lead_view(container.databases, lead_id)
     return JSONResponse(view, status_code=201, headers={"Location": f"/v1/leads/{lead_id}"})

@@ -98,6 +98,10 @@ class LeadIn(LandingFields):
     anonymous_id: str | None = Field(None, max_length=100)
     owner: str | None = Field(None, max_length=200)
     region: str | None = Field(None, max_length=40)
+    # Without a region: the publishable key (pk_…) of the site the lead came from, whose region
+    # decides, else the visitor's country (ISO 3166-1 alpha-2) through the configured map.
+    publishable_key: str | None = Field(None, max_length=200)
+    country: str | None = Field(None, max_length=20)
     # The landing touch can be given flat (the LandingFields), like a form post with UTM
     # fields, and earlier touches as a list.
     touchpoints: list[TouchpointIn] = Field(default_factory=list, max_length=200)
@@ -118,6 +122,8 @@ class LeadIn(LandingFields):
             anonymous_id=self.anonymous_id,
             owner=self.owner,
             region=self.region,
+            publishable_key=self.publishable_key,
+            country=self.country,
             touchpoints=tuple(touches),
             consents=tuple(ConsentInput(**c.model_dump()) for c in self.consents),
             evidence_ip=ip,

@@ -17,6 +17,9 @@ class ReceiptStatus(StrEnum):
     DONE = "done"  # processed: its events are applied
     IGNORED = "ignored"  # nothing in it to apply
     FAILED = "failed"  # unreadable, or its attempt budget spent; replayable
+    # Names a lead or envelope of another region (or a signer only another region knows):
+    # parked, its body dropped, nothing of it applied. Not replayable here: it is not ours.
+    REFUSED_RESIDENCY = "refused_residency"
 
 
 class OutboxStatus(StrEnum):

@@ -19,11 +19,11 @@ from inkbridge.api.problems import problem
 from inkbridge.bootstrap import (
     SANDBOX_CRM_PATH,
     SANDBOX_MARKETING_PATH,
-    SANDBOX_PROVIDER_PATH,
     sandbox_state_dir,
 )
 from inkbridge.config import SANDBOX_CONNECTION, Settings, resolve_secret
 from inkbridge.errors import ConfigError
+from inkbridge.local_site import sandbox_provider_path
 from inkbridge.sandbox.guard import service_credential
 from inkbridge.store.database import Databases
 
@@ -66,31 +66,59 @@ class SandboxAuthorizer:
         return None
 
 
+def sandbox_connections(settings: Settings) -> list[str]:
+    """The sandbox connections this server's sandbox provider serves: every connection of the
+    sandbox provider with no ``api_url`` of its own, the ``sandbox`` connection first."""
+    served = [
+        name
+        for name, conn in settings.connections.items()
+        if conn.provider == "sandbox" and conn.api_url is None
+    ]
+    return sorted(served, key=lambda name: (name != SANDBOX_CONNECTION, name))
+
+
+def _secrets(settings: Settings, connection: str) -> list[str]:
+    conn = settings.connections.get(connection)
+    if conn is None or not conn.secrets:
+        raise ConfigError(f"the sandbox needs a {connection!r} connection with a secret")
+    return [resolve_secret(ref).get_secret_value() for ref in conn.secrets]
+
+
 def sandbox_mounts(settings: Settings, databases: Databases) -> list[tuple[str, Any, Any]]:
-    """(path, ASGI app, start/stop hooks or None) for each sandbox part, each behind the
-    ``SandboxAuthorizer`` of ``databases``' token store."""
+    """(path, ASGI app, start/stop hooks or None) for each sandbox part, each behind a
+    ``SandboxAuthorizer`` of ``databases``' token store.
+
+    The sandbox provider has one account per sandbox connection, so one per region: each
+    keeps its envelopes in a state file of its own, sends their webhooks to its connection
+    only, signed with that connection's secret, and admits only that connection's service
+    credential. The sandbox CRM and marketing tool take the ``sandbox`` connection's."""
     from inkbridge.sandbox.crm import create_crm_app
     from inkbridge.sandbox.provider import create_provider_app
 
-    connection = settings.connections.get(SANDBOX_CONNECTION)
-    if connection is None or not connection.secrets:
-        raise ConfigError("the sandbox needs a 'sandbox' connection with a secret")
-    secrets = [resolve_secret(ref).get_secret_value() for ref in connection.secrets]
-    authorizer = SandboxAuthorizer(databases, [service_credential(s) for s in secrets])
+    home_secrets = _secrets(settings, SANDBOX_CONNECTION)
     state = sandbox_state_dir(settings)
     state.mkdir(parents=True, exist_ok=True)
     base = settings.server.base_url
-    provider_app = create_provider_app(
-        state_path=state / "provider.db",
-        webhook_url=f"{base}/v1/webhooks/{SANDBOX_CONNECTION}",
-        webhook_secret=secrets[0],
-        public_url=base + SANDBOX_PROVIDER_PATH,
-        authorizer=authorizer,
-    )
+    mounts: list[tuple[str, Any, Any]] = []
+    for connection in sandbox_connections(settings):
+        secrets = _secrets(settings, connection)
+        path = sandbox_provider_path(connection)
+        state_file = (
+            "provider.db" if connection == SANDBOX_CONNECTION else f"provider-{connection}.db"
+        )
+        provider_app = create_provider_app(
+            state_path=state / state_file,
+            webhook_url=f"{base}/v1/webhooks/{connection}",
+            webhook_secret=secrets[0],
+            public_url=base + path,
+            authorizer=SandboxAuthorizer(databases, [service_credential(s) for s in secrets]),
+        )
+        mounts.append((path, provider_app, provider_app.state.sandbox))
+    authorizer = SandboxAuthorizer(databases, [service_credential(s) for s in home_secrets])
     crm = create_crm_app(state / "crm.db", kind="crm", authorizer=authorizer)
     marketing = create_crm_app(state / "marketing.db", kind="marketing", authorizer=authorizer)
     return [
-        (SANDBOX_PROVIDER_PATH, provider_app, provider_app.state.sandbox),
+        *mounts,
         (SANDBOX_CRM_PATH, crm, None),
         (SANDBOX_MARKETING_PATH, marketing, None),
     ]

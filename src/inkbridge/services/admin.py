@@ -9,8 +9,9 @@ from typing import Any
 
 from inkbridge.config import Settings
 from inkbridge.connectors.kinds import COALESCING_KINDS
+from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.services.reconcile import Reconciler, ReconcileResult
-from inkbridge.store import audit, outbox
+from inkbridge.store import audit, outbox, receipts
 from inkbridge.store.database import Databases
 
 
@@ -93,3 +94,28 @@ async def reconcile_now(
                 dataclasses.asdict(result),
             )
     return results
+
+
+def parked_receipts(
+    databases: Databases, status: ReceiptStatus, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Receipts parked in ``status`` in every region, newest first: where and when each came in
+    and why it is parked; never its body or headers."""
+    found: list[receipts.ParkedReceipt] = []
+    for db in databases:
+        with db.reader() as conn:
+            found.extend(receipts.parked(conn, status, limit=limit))
+    found.sort(key=lambda r: r.received_at, reverse=True)
+    return [
+        {
+            "id": r.id,
+            "region": r.region,
+            "connection": r.connection,
+            "source": r.source,
+            "status": status.value,
+            "reason": r.reason,
+            "received_at": r.received_at.isoformat(),
+            "processed_at": r.processed_at.isoformat() if r.processed_at else None,
+        }
+        for r in found[:limit]
+    ]

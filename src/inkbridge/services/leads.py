@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from inkbridge.config_residency import ResidencySettings
 from inkbridge.domain.attribution import Touchpoint, first_touch
 from inkbridge.domain.consent import (
     ConsentEntry,
@@ -20,6 +21,7 @@ from inkbridge.domain.consent import (
 from inkbridge.domain.touch_times import public_touch_time, submitted_touch_time
 from inkbridge.errors import InvalidInput, NotFound
 from inkbridge.ids import hash_identifier, new_id
+from inkbridge.services.lead_regions import lead_region
 from inkbridge.services.routing import Destination
 from inkbridge.store import anonymous_visitors, audit, touchpoints
 from inkbridge.store import consents as consent_store
@@ -51,6 +53,9 @@ class LeadCapture:
     anonymous_id: str | None = None
     owner: str | None = None
     region: str | None = None
+    # The region rules' other inputs (services.lead_regions): neither is stored.
+    publishable_key: str | None = None
+    country: str | None = None
     touchpoints: tuple[Touchpoint, ...] = ()
     consents: tuple[ConsentInput, ...] = ()
     evidence_ip: str | None = None
@@ -79,13 +84,22 @@ def capture_lead(
     *,
     destinations: Mapping[str, Destination] | None = None,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    residency: ResidencySettings | None = None,
 ) -> str:
     """Store a new lead in its region with first touch frozen; returns the lead id. Its consent
     is queued for the destinations in the same transaction. The submitted touches' times are
     settled first (domain.touch_times.submitted_touch_time): none in the future beyond
-    ``clock_skew``, none before the server first saw the lead's anonymous id."""
+    ``clock_skew``, none before the server first saw the lead's anonymous id. Its region is
+    chosen once, here (services.lead_regions)."""
     _validate(capture)
-    region = capture.region or databases.home_region
+    choice = lead_region(
+        databases,
+        region=capture.region,
+        publishable_key=capture.publishable_key,
+        country=capture.country,
+        residency=residency or ResidencySettings(),
+    )
+    region = choice.region
     db = databases[region]
     moment = now or datetime.now(UTC)
     lead_id = new_id("lead")
@@ -132,7 +146,11 @@ def capture_lead(
             action="api:lead:captured",
             subject_id=lead_id,
             correlation_id=correlation_id,
-            details={"touchpoints": len(capture.touchpoints), "consents": len(capture.consents)},
+            details={
+                "touchpoints": len(capture.touchpoints),
+                "consents": len(capture.consents),
+                "region_rule": choice.rule.value,
+            },
         )
     return lead_id
 

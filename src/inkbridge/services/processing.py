@@ -25,6 +25,7 @@ from inkbridge.providers.base import EventSource, InboundRequest
 from inkbridge.providers.registry import ConnectionBinding
 from inkbridge.services.envelope_tracking import ConcurrentUpdate
 from inkbridge.services.envelope_updates import update_envelope
+from inkbridge.services.receipt_residency import ReceiptResidency
 from inkbridge.services.unit_of_work import EventHandlers, unit_of_work
 from inkbridge.store import receipts
 from inkbridge.store.database import RegionDatabase
@@ -73,6 +74,9 @@ class ReceiptProcessor:
     sources: Mapping[str, EventSource]
     handlers: EventHandlers
     settings: WorkerSettings
+    # Refuses a receipt about another region's data before any of it is applied (None: a
+    # single-region setup built in code, with nothing to cross).
+    residency: ReceiptResidency | None = None
 
     def process_receipt(self, db: RegionDatabase, receipt: ReceiptRecord) -> ProcessResult:
         """Process one claimed receipt in its own transaction; safe to run again after a crash."""
@@ -103,6 +107,17 @@ class ReceiptProcessor:
             receipts.settle(conn, receipt.id, status=ReceiptStatus.IGNORED, now=now)
             RECEIPTS_PROCESSED.labels("ignored").inc()
             return ProcessResult(receipt.id, "ignored")
+        if self.residency is not None:
+            try:
+                refusal = self.residency.refusal(conn, receipt, events)
+                if refusal is not None:
+                    with conn.begin_nested():
+                        self.residency.refuse(conn, receipt, refusal, now)
+            except Exception as exc:  # e.g. another region unreachable: decided on a retry
+                return self._park_or_retry(conn, receipt, exc, now)
+            if refusal is not None:
+                RECEIPTS_PROCESSED.labels(ReceiptStatus.REFUSED_RESIDENCY.value).inc()
+                return ProcessResult(receipt.id, ReceiptStatus.REFUSED_RESIDENCY.value)
         accepted = 0
         correlation_id = None
         try:
@@ -192,6 +207,7 @@ class ReceiptProcessor:
         # lock, which the webhook receipt writer of this process waits for.
         deadline = time.monotonic() + self.settings.sqlite_transaction_seconds
         done = 0
+        refused = False
         with db.transaction() as conn:
             while done < limit:
                 chunk = min(SQLITE_CLAIM_CHUNK, limit - done)
@@ -199,8 +215,12 @@ class ReceiptProcessor:
                     conn, limit=chunk, lease_seconds=lease, now=datetime.now(UTC)
                 )
                 for receipt in claimed:
-                    self.process_receipt_in(conn, receipt)
+                    result = self.process_receipt_in(conn, receipt)
+                    refused |= result.status == ReceiptStatus.REFUSED_RESIDENCY
                 done += len(claimed)
                 if len(claimed) < chunk or time.monotonic() >= deadline:
                     break
+        if refused and not db.truncate_wal():
+            # Readers held on: the log keeps the dropped body's old page until SQLite reuses it.
+            log.warning("residency_wal_not_truncated", region=db.region)
         return done

@@ -149,6 +149,25 @@ class RegionDatabase:
             yield conn
             conn.rollback()
 
+    def truncate_wal(self, wait_ms: int = 200) -> bool:
+        """SQLite: copy the write-ahead log into the database file and empty it, so pages a
+        scrub overwrote (a refused receipt's body) leave no earlier copy behind in the log.
+        Waits at most ``wait_ms`` for readers; True when the log was emptied. Nothing to do
+        on PostgreSQL (True)."""
+        if not self.is_sqlite:
+            return True
+        with self._write_lock.held():
+            raw = self.engine.raw_connection()
+            cursor = raw.cursor()
+            try:
+                cursor.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+                busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                cursor.execute("PRAGMA busy_timeout=30000")  # as every connection opens
+                cursor.close()
+                raw.close()
+        return not busy
+
 
 class Databases:
     """Every region's database, by region name."""

@@ -132,6 +132,72 @@ def release(conn: Connection, receipt_id: int, *, error: str, retry_at: datetime
     return _move(conn, receipt_id, values)
 
 
+def refuse_for_residency(conn: Connection, receipt_id: int, *, reason: str, now: datetime) -> bool:
+    """Park a leased receipt as ``refused_residency`` and drop its body, which holds another
+    region's personal data (its dedup key stays, so a redelivery is still a duplicate). On
+    SQLite the freed bytes are overwritten, not left in the file's free space. False when the
+    receipt was not leased (nothing changed)."""
+    values: dict[str, Any] = {
+        "status": ReceiptStatus.REFUSED_RESIDENCY,
+        "body": b"",
+        "processed_at": now,
+        "lease_until": None,
+        "error": reason,
+    }
+    if conn.dialect.name != "sqlite":
+        return _move(conn, receipt_id, values)
+    previous = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
+    conn.exec_driver_sql("PRAGMA secure_delete = ON")
+    try:
+        return _move(conn, receipt_id, values)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA secure_delete = {int(previous or 0)}")
+
+
+@dataclass(frozen=True)
+class ParkedReceipt:
+    """A receipt as the admin listing shows it: where and when it came, why it is parked."""
+
+    id: int
+    region: str
+    connection: str
+    source: str
+    received_at: datetime
+    processed_at: datetime | None
+    reason: str | None
+
+
+def parked(conn: Connection, status: ReceiptStatus, *, limit: int) -> list[ParkedReceipt]:
+    """The newest receipts in ``status`` (no body, no headers), newest first."""
+    columns = webhook_receipts.c
+    rows = conn.execute(
+        select(
+            columns.id,
+            columns.region,
+            columns.connection,
+            columns.source,
+            columns.received_at,
+            columns.processed_at,
+            columns.error,
+        )
+        .where(columns.status == status)
+        .order_by(columns.id.desc())
+        .limit(limit)
+    )
+    return [
+        ParkedReceipt(
+            id=int(r.id),
+            region=r.region,
+            connection=r.connection,
+            source=r.source,
+            received_at=r.received_at,
+            processed_at=r.processed_at,
+            reason=r.error,
+        )
+        for r in rows
+    ]
+
+
 _SETTLED = frozenset({ReceiptStatus.DONE, ReceiptStatus.IGNORED, ReceiptStatus.FAILED})
 
 

@@ -3,14 +3,16 @@ API this server mounts (or the one ``api_url`` names)."""
 
 from __future__ import annotations
 
-from inkbridge.local_site import SANDBOX_PROVIDER_PATH
+from inkbridge.local_site import sandbox_provider_path
 from inkbridge.providers.kind import ClientSetup, ProviderKind
 from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.providers.standard_webhooks import standard_webhooks_adapter
 
 
 def _client(setup: ClientSetup) -> SandboxProviderClient:
-    url = (setup.settings.api_url or setup.site.url(SANDBOX_PROVIDER_PATH)).rstrip("/")
+    # Each sandbox connection has an account of its own on the mounted sandbox provider.
+    mounted = setup.site.url(sandbox_provider_path(setup.connection))
+    url = (setup.settings.api_url or mounted).rstrip("/")
     return SandboxProviderClient(
         base_url=url,
         client=setup.http,
