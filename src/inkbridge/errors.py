@@ -188,3 +188,15 @@ def redacted_error(exc: BaseException) -> str:
     chosen = ours or frames
     where = f" at {Path(chosen[-1].filename).name}:{chosen[-1].lineno}" if chosen else ""
     return f"{type(exc).__name__}{where}: processing failed (details withheld)"
+
+
+@dataclass
+class BackupRefused(InkbridgeError):
+    """A backup or restore of a region that would put its data where it does not belong (or
+    read a file that is not that region's backup)."""
+
+    region: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"backup of region {self.region!r} refused: {self.reason}"

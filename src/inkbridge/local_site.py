@@ -10,6 +10,12 @@ from dataclasses import dataclass
 SANDBOX_PROVIDER_PATH = "/sandbox/provider"
 SANDBOX_CRM_PATH = "/sandbox/crm"
 SANDBOX_MARKETING_PATH = "/sandbox/marketing"
+# The sandbox apps' state files under <data_dir>/sandbox/, by mount.
+SANDBOX_STATE_FILES = {
+    SANDBOX_PROVIDER_PATH: "provider.db",
+    SANDBOX_CRM_PATH: "crm.db",
+    SANDBOX_MARKETING_PATH: "marketing.db",
+}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from inkbridge.bootstrap import (
 )
 from inkbridge.config import SANDBOX_CONNECTION, Settings, resolve_secret
 from inkbridge.errors import ConfigError
+from inkbridge.local_site import SANDBOX_STATE_FILES
 from inkbridge.sandbox.guard import service_credential
 from inkbridge.store.database import Databases
 
@@ -81,14 +82,18 @@ def sandbox_mounts(settings: Settings, databases: Databases) -> list[tuple[str, 
     state.mkdir(parents=True, exist_ok=True)
     base = settings.server.base_url
     provider_app = create_provider_app(
-        state_path=state / "provider.db",
+        state_path=state / SANDBOX_STATE_FILES[SANDBOX_PROVIDER_PATH],
         webhook_url=f"{base}/v1/webhooks/{SANDBOX_CONNECTION}",
         webhook_secret=secrets[0],
         public_url=base + SANDBOX_PROVIDER_PATH,
         authorizer=authorizer,
     )
-    crm = create_crm_app(state / "crm.db", kind="crm", authorizer=authorizer)
-    marketing = create_crm_app(state / "marketing.db", kind="marketing", authorizer=authorizer)
+    crm = create_crm_app(
+        state / SANDBOX_STATE_FILES[SANDBOX_CRM_PATH], kind="crm", authorizer=authorizer
+    )
+    marketing = create_crm_app(
+        state / SANDBOX_STATE_FILES[SANDBOX_MARKETING_PATH], kind="marketing", authorizer=authorizer
+    )
     return [
         (SANDBOX_PROVIDER_PATH, provider_app, provider_app.state.sandbox),
         (SANDBOX_CRM_PATH, crm, None),
