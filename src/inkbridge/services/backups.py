@@ -21,8 +21,8 @@ from inkbridge.store import audit, sqlite_backup
 from inkbridge.store.database import Databases
 
 POSTGRES_BACKUPS = (
-    "is a PostgreSQL database: back it up with pg_dump, one dump per region database "
-    "(README, 'Residency and privacy', Backups)"
+    "its database is PostgreSQL: back it up with pg_dump, one dump per region database "
+    "(README: Residency and privacy, Backups)"
 )
 
 
@@ -78,12 +78,16 @@ def check_target(settings: Settings, region: str, target: Path) -> Path:
 def backup(
     settings: Settings, databases: Databases, region: str, target: Path, *, actor: str
 ) -> BackupDone:
-    """An online backup of ``region`` at ``target`` (a new file, or a directory to name one in)."""
-    resolved = check_target(settings, region, target)
+    """An online backup of ``region`` at ``target``: a new file, or a directory (an existing
+    one, or one of the region's backup directories) to name one in."""
+    if region not in settings.regions:
+        raise ConfigError(f"unknown region {region!r}")
     source = sqlite_path(settings, region)
     if source is None:
         raise BackupRefused(region, POSTGRES_BACKUPS)
-    if resolved.is_dir():
+    resolved = check_target(settings, region, target)
+    own = {d.expanduser().resolve() for d in backup_dirs(settings, region)}
+    if resolved.is_dir() or resolved in own:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         resolved = resolved / f"{region}-{stamp}.db"
     if resolved.exists():
