@@ -18,7 +18,16 @@ from inkbridge.services.tokens import TokenIdentity
 router = APIRouter(prefix="/v1")
 
 
-@router.get("/datamap", tags=["admin"])
+@router.get(
+    "/datamap",
+    tags=["admin"],
+    responses={
+        200: {
+            "description": "The data map (JSON, or Markdown with ?format=markdown)",
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def get_datamap(
     request: Request,
     _: Annotated[TokenIdentity, Depends(require(DATAMAP_SCOPE))],
