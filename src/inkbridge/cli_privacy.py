@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
-from inkbridge.cli_common import config_option, databases_of, settings_from
+from inkbridge.cli_common import (
+    config_option,
+    configuration_from,
+    databases_of,
+    settings_from,
+)
 from inkbridge.store import migrate as migrations
 
 
@@ -19,11 +24,12 @@ from inkbridge.store import migrate as migrations
 )
 def datamap(config_path: Path | None, fmt: str) -> None:
     """Every store, processor and data category, with regions, encryption, retention and the
-    scopes that can read it: built from the configuration and the schema's classification."""
+    scopes that can read it: built from the configuration and the schema's classification
+    alone (it opens no database)."""
     from inkbridge.services.datamap import data_map
     from inkbridge.services.datamap_markdown import to_markdown
 
-    built = data_map(settings_from(config_path))
+    built = data_map(configuration_from(config_path))
     if fmt == "markdown":
         click.echo(to_markdown(built), nl=False)
     else:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from inkbridge.config import ConnectionSettings, Settings
 from inkbridge.domain.retention import WINDOWED, RetentionCategory, iso_duration
@@ -37,7 +37,10 @@ def database_location(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return str(parsed.database or ":memory:")
-    bare = parsed.set(username=None, password=None, query={})
+    # URL.set() keeps a part given None: build the URL afresh from the parts that say where.
+    bare = URL.create(
+        parsed.drivername, host=parsed.host, port=parsed.port, database=parsed.database
+    )
     return bare.render_as_string(hide_password=True)
 
 
