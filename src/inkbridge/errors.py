@@ -178,18 +178,6 @@ class RateLimited(InkbridgeError):
         return f"too many requests for this {self.limit}; retry after {self.retry_after} s"
 
 
-def redacted_error(exc: BaseException) -> str:
-    """A failure as it may be stored or logged: the exception's type and the line that raised
-    it, with a fixed message. Never the exception's own message, which can quote the payload
-    (a driver error quotes its parameters; a decode error quotes the offending text)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    # The innermost line of ours, rather than one deep inside a driver.
-    ours = [frame for frame in frames if f"{os.sep}inkbridge{os.sep}" in frame.filename]
-    chosen = ours or frames
-    where = f" at {Path(chosen[-1].filename).name}:{chosen[-1].lineno}" if chosen else ""
-    return f"{type(exc).__name__}{where}: processing failed (details withheld)"
-
-
 @dataclass
 class BackupRefused(InkbridgeError):
     """A backup or restore of a region that would put its data where it does not belong (or
@@ -200,3 +188,15 @@ class BackupRefused(InkbridgeError):
 
     def __str__(self) -> str:
         return f"backup of region {self.region!r} refused: {self.reason}"
+
+
+def redacted_error(exc: BaseException) -> str:
+    """A failure as it may be stored or logged: the exception's type and the line that raised
+    it, with a fixed message. Never the exception's own message, which can quote the payload
+    (a driver error quotes its parameters; a decode error quotes the offending text)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    # The innermost line of ours, rather than one deep inside a driver.
+    ours = [frame for frame in frames if f"{os.sep}inkbridge{os.sep}" in frame.filename]
+    chosen = ours or frames
+    where = f" at {Path(chosen[-1].filename).name}:{chosen[-1].lineno}" if chosen else ""
+    return f"{type(exc).__name__}{where}: processing failed (details withheld)"

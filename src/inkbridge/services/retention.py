@@ -110,7 +110,9 @@ def _purge_part(
                     },
                 )
         outcome.add(counts)
-        if len(keys) < BATCH:
+        # Nothing changed although rows were due: another process moved them on; stop rather
+        # than find the same keys again.
+        if len(keys) < BATCH or not any(counts.values()):
             return
 
 
