@@ -21,6 +21,9 @@ ADMIN = "admin"
 # The sandbox's own clients (the sandbox provider client and the sandbox CRM connector) hold
 # this and nothing else; an admin token holds it too.
 SANDBOX_SERVICE = "sandbox:service"
+# The data map names database locations, hosts and backup directories: operator knowledge, so
+# it needs admin rather than read (read tokens sit in dashboards and reporting jobs).
+DATAMAP_SCOPE = ADMIN
 ATTRIBUTE = "__inkbridge_access__"
 F = TypeVar("F", bound=Callable[..., Any])
 

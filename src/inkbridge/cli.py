@@ -1,6 +1,7 @@
 """The one command line: serve, api, worker, migrate, replay, reconcile, dlq, consent, verify;
-tokens and publishable-keys (in ``inkbridge.cli_credentials``) and report (in
-``inkbridge.cli_reports``)."""
+tokens and publishable-keys (in ``inkbridge.cli_credentials``), report (in
+``inkbridge.cli_reports``), datamap, retention, backup and restore (in
+``inkbridge.cli_privacy``)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from inkbridge.cli_common import (
     settings_from,
 )
 from inkbridge.cli_credentials import publishable_keys, tokens
+from inkbridge.cli_privacy import backup, datamap, restore, retention
 from inkbridge.cli_reports import report
 from inkbridge.config import Settings
 from inkbridge.store import migrate as migrations
@@ -343,6 +345,10 @@ def verify(config_path: Path | None) -> None:
 main.add_command(report)
 main.add_command(tokens)
 main.add_command(publishable_keys)
+main.add_command(datamap)
+main.add_command(retention)
+main.add_command(backup)
+main.add_command(restore)
 
 
 def run() -> None:

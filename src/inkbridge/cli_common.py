@@ -65,6 +65,14 @@ def settings_from(config_path: Path | None, **overrides: Any) -> Settings:
     return settings
 
 
+def configuration_from(config_path: Path | None) -> Settings:
+    """The settings as written (keys and secret references checked), opening no database and
+    building no client: for commands that describe a deployment rather than run it."""
+    settings = load_settings(config_path)
+    logs.configure(settings.log_level)
+    return settings
+
+
 def check_wiring(settings: Settings) -> None:
     """Build what ``bootstrap`` builds from the settings (webhook adapters, provider clients,
     connectors), without touching a database, so every command refuses what serve refuses."""

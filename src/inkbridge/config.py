@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from inkbridge.config_residency import ResidencySettings
+from inkbridge.config_retention import RetentionSettings
 from inkbridge.domain.signer_session import normalise_origin
 from inkbridge.errors import ConfigError
 
@@ -85,6 +86,8 @@ class ServerSettings(Section):
 
 class RegionSettings(Section):
     database_url: str | None = None  # default: sqlite file <data_dir>/<region>.db
+    # Where `inkbridge backup` may write this region's backups (none: <data_dir>/backups/<r>).
+    backup_dirs: list[Path] = Field(default_factory=list)
 
     @field_validator("database_url")
     @classmethod
@@ -307,6 +310,7 @@ class Settings(BaseSettings):
     sandbox: bool = False  # serve the built-in sandbox provider and destinations
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     residency: ResidencySettings = Field(default_factory=ResidencySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("regions")
     @classmethod

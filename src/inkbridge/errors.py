@@ -178,6 +178,18 @@ class RateLimited(InkbridgeError):
         return f"too many requests for this {self.limit}; retry after {self.retry_after} s"
 
 
+@dataclass
+class BackupRefused(InkbridgeError):
+    """A backup or restore of a region that would put its data where it does not belong (or
+    read a file that is not that region's backup)."""
+
+    region: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"backup of region {self.region!r} refused: {self.reason}"
+
+
 def redacted_error(exc: BaseException) -> str:
     """A failure as it may be stored or logged: the exception's type and the line that raised
     it, with a fixed message. Never the exception's own message, which can quote the payload

@@ -12,6 +12,19 @@ from inkbridge.config import SANDBOX_CONNECTION
 SANDBOX_PROVIDER_PATH = "/sandbox/provider"
 SANDBOX_CRM_PATH = "/sandbox/crm"
 SANDBOX_MARKETING_PATH = "/sandbox/marketing"
+# The sandbox apps' state files under <data_dir>/sandbox/, by mount.
+SANDBOX_STATE_FILES = {
+    SANDBOX_PROVIDER_PATH: "provider.db",
+    SANDBOX_CRM_PATH: "crm.db",
+    SANDBOX_MARKETING_PATH: "marketing.db",
+}
+
+
+def sandbox_provider_state_file(connection: str) -> str:
+    """The state file of a sandbox connection's provider account under <data_dir>/sandbox/."""
+    if connection == SANDBOX_CONNECTION:
+        return SANDBOX_STATE_FILES[SANDBOX_PROVIDER_PATH]
+    return f"provider-{connection}.db"
 
 
 def sandbox_provider_path(connection: str) -> str:

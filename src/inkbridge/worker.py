@@ -1,5 +1,6 @@
-"""Background loops: process the inbox of every region and deliver the outbox of every
-destination. Any number of workers may run side by side; claims keep them out of each other's way.
+"""Background loops: process the inbox of every region, deliver the outbox of every
+destination, and purge what is past its retention window. Any number of workers may run side
+by side; claims keep them out of each other's way (and a purge is idempotent).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import structlog
 from inkbridge.bootstrap import Container
 from inkbridge.errors import redacted_error
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
+from inkbridge.services.retention import run_region
 from inkbridge.store.database import RegionDatabase
 
 log = structlog.get_logger("inkbridge.worker")
@@ -93,6 +95,23 @@ class Worker:
                 log.error("reconcile_loop_error", region=db.region, error=redacted_error(exc))
             await asyncio.sleep(interval)
 
+    async def _retention_loop(self, db: RegionDatabase) -> None:
+        """Purge what is past its retention window, now and then every ``interval``."""
+        settings = self.container.settings.retention
+        while not self._stopping.is_set():
+            try:
+                run = await asyncio.to_thread(
+                    run_region, db, settings, source="worker", actor="worker"
+                )
+                if run.total:
+                    log.info("retention_purged", region=db.region, rows=run.total)
+            except Exception as exc:
+                log.error("retention_loop_error", region=db.region, error=redacted_error(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=settings.interval.total_seconds()
+                )
+
     async def _trigger_loop(self, db: RegionDatabase) -> None:
         triggers = self.services.triggers
         await self._claim_loop("trigger_loop_error", db, lambda: triggers.process_triggers(db))
@@ -102,6 +121,8 @@ class Worker:
             self._tasks.append(asyncio.create_task(self._inbox_loop(db)))
             if self.container.providers:
                 self._tasks.append(asyncio.create_task(self._reconcile_loop(db)))
+            if self.container.settings.retention.enforced:
+                self._tasks.append(asyncio.create_task(self._retention_loop(db)))
             if (
                 self.container.settings.triggers
                 and db.region == self.container.databases.home_region

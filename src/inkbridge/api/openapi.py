@@ -127,7 +127,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                     **answer,
                     "description": declared or answer["description"],
                 }
-            if any(p.get("name") == "format" for p in operation.get("parameters", [])):
+            if path.startswith("/v1/reports/") and any(
+                p.get("name") == "format" for p in operation.get("parameters", [])
+            ):
                 # Reports answer CSV too (?format=csv or Accept: text/csv).
                 for status, answer in responses.items():
                     if status.startswith("2"):

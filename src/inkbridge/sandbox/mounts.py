@@ -23,7 +23,11 @@ from inkbridge.bootstrap import (
 )
 from inkbridge.config import SANDBOX_CONNECTION, Settings, resolve_secret
 from inkbridge.errors import ConfigError
-from inkbridge.local_site import sandbox_provider_path
+from inkbridge.local_site import (
+    SANDBOX_STATE_FILES,
+    sandbox_provider_path,
+    sandbox_provider_state_file,
+)
 from inkbridge.sandbox.guard import service_credential
 from inkbridge.store.database import Databases
 
@@ -103,11 +107,8 @@ def sandbox_mounts(settings: Settings, databases: Databases) -> list[tuple[str, 
     for connection in sandbox_connections(settings):
         secrets = _secrets(settings, connection)
         path = sandbox_provider_path(connection)
-        state_file = (
-            "provider.db" if connection == SANDBOX_CONNECTION else f"provider-{connection}.db"
-        )
         provider_app = create_provider_app(
-            state_path=state / state_file,
+            state_path=state / sandbox_provider_state_file(connection),
             webhook_url=f"{base}/v1/webhooks/{connection}",
             webhook_secret=secrets[0],
             public_url=base + path,
@@ -115,8 +116,12 @@ def sandbox_mounts(settings: Settings, databases: Databases) -> list[tuple[str, 
         )
         mounts.append((path, provider_app, provider_app.state.sandbox))
     authorizer = SandboxAuthorizer(databases, [service_credential(s) for s in home_secrets])
-    crm = create_crm_app(state / "crm.db", kind="crm", authorizer=authorizer)
-    marketing = create_crm_app(state / "marketing.db", kind="marketing", authorizer=authorizer)
+    crm = create_crm_app(
+        state / SANDBOX_STATE_FILES[SANDBOX_CRM_PATH], kind="crm", authorizer=authorizer
+    )
+    marketing = create_crm_app(
+        state / SANDBOX_STATE_FILES[SANDBOX_MARKETING_PATH], kind="marketing", authorizer=authorizer
+    )
     return [
         *mounts,
         (SANDBOX_CRM_PATH, crm, None),

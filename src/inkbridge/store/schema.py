@@ -68,6 +68,8 @@ leads = Table(
     Column("first_touch", JSON, nullable=False),
     Column("correlation_id", String(40), nullable=False, index=True),
     Column("created_at", TS, nullable=False),
+    # When the retention run purged the personal fields of this lead (it never got an envelope).
+    Column("purged_at", TS),
     Index("ix_leads_cohort", "created_at", "qualified_at", "id"),
 )
 
