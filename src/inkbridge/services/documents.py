@@ -109,11 +109,12 @@ class Documents:
         sent = 0
         outcome, reason = "interrupted", None  # the caller went away, or the server stopped
         try:
-            yield first
+            # Counted when handed to the response: the server is sending it.
             sent += len(first)
+            yield first
             async for chunk in rest:
-                yield chunk
                 sent += len(chunk)
+                yield chunk
             outcome = "streamed"
         except (RetryableError, PermanentError) as exc:
             outcome, reason = "provider_failed", exc.reason

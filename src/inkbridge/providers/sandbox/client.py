@@ -110,7 +110,10 @@ class SandboxProviderClient:
     async def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]:
         """The signed PDF the sandbox keeps for a completed envelope."""
         url = f"{self._base}/envelopes/{provider_envelope_id}/document"
-        async for chunk in stream_pdf(self._client, "sandbox provider", url, headers=self._auth):
+        # The sandbox's errors are free text ({"error"}): the reason names the status only.
+        async for chunk in stream_pdf(
+            self._client, "sandbox provider", url, headers=self._auth, code_keys=("code",)
+        ):
             yield chunk
 
     async def _call(
