@@ -106,7 +106,9 @@ CASES: dict[str, VendorCase] = {
         app=lambda hooks: create_pandadoc_emulator(
             webhook_url="http://hooks.test/pandadoc", api_key=KEY, shared_key="s", client=hooks
         ),
-        client=lambda base, key, http: PandaDocClient(f"{base}/public/v1", api_key=key, client=http),
+        client=lambda base, key, http: PandaDocClient(
+            f"{base}/public/v1", api_key=key, client=http
+        ),
         label="PandaDoc",
     ),
     "documenso": VendorCase(
