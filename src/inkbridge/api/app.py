@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from inkbridge import __version__, metrics
-from inkbridge.api import capture, openapi, problems
+from inkbridge.api import capture, documents, openapi, problems
 from inkbridge.api.body_limits import BodyLimits, Limits
 from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
@@ -82,6 +82,7 @@ def create_app(
         include_in_schema=False,
     )
     app.include_router(router)
+    app.include_router(documents.router)
     app.include_router(capture.router)
     for page in pages.ROUTES:
         app.router.routes.append(page)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from inkbridge.api.auth import require
 from inkbridge.api.schemas import (
@@ -42,7 +42,6 @@ router = APIRouter(prefix="/v1")
 CanRead = Annotated[TokenIdentity, Depends(require("read"))]
 CanWriteLeads = Annotated[TokenIdentity, Depends(require("leads:write"))]
 CanWriteEnvelopes = Annotated[TokenIdentity, Depends(require("envelopes:write"))]
-CanReadDocuments = Annotated[TokenIdentity, Depends(require("documents"))]
 IsAdmin = Annotated[TokenIdentity, Depends(require("admin"))]
 
 
@@ -165,38 +164,6 @@ def get_envelope(envelope_id: str, request: Request, _: CanRead) -> dict[str, An
 
 
 _PROBLEM_JSON: dict[str, Any] = {"application/problem+json": {}}
-
-
-@router.get(
-    "/envelopes/{envelope_id}/document",
-    tags=["envelopes"],
-    response_class=StreamingResponse,
-    responses={
-        200: {"description": "the signed PDF", "content": {"application/pdf": {}}},
-        404: {"description": "no such envelope", "content": _PROBLEM_JSON},
-        409: {"description": "the envelope is not completed yet", "content": _PROBLEM_JSON},
-        502: {"description": "the provider failed or refused", "content": _PROBLEM_JSON},
-    },
-)
-async def envelope_document(
-    envelope_id: Annotated[str, Path(max_length=100)],
-    request: Request,
-    identity: CanReadDocuments,
-) -> StreamingResponse:
-    """The signed PDF, streamed from the envelope's provider (nothing is kept). Every access
-    is an audit entry naming the token."""
-    document = await _container(request).services.documents.open_document(
-        envelope_id, identity.actor
-    )
-    return StreamingResponse(
-        document.chunks,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{document.filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
 
 
 @router.post(
