@@ -30,6 +30,7 @@ from inkbridge.local_site import LocalSite
 from inkbridge.providers import registry as provider_registry
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
+from inkbridge.services.documents import Documents, document_url
 from inkbridge.services.envelopes import Envelopes
 from inkbridge.services.event_handlers import envelope_handlers
 from inkbridge.services.journeys import journey_rules
@@ -52,6 +53,7 @@ class Services:
     envelopes: Envelopes
     signer_sessions: SignerSessions
     triggers: Triggers
+    documents: Documents
 
 
 @dataclass
@@ -181,7 +183,7 @@ def build_services(
         destinations,
         journey_rules(settings.journeys),
         settings.templates,
-        lambda envelope_id: f"{base_url}/v1/envelopes/{envelope_id}",
+        lambda envelope_id: document_url(base_url, envelope_id),
     )
     envelopes = Envelopes(databases, providers, settings.templates, settings.connections)
     return Services(
@@ -206,4 +208,5 @@ def build_services(
         triggers=Triggers(
             databases, http, settings.triggers, envelopes, settings.worker.lease_seconds
         ),
+        documents=Documents(databases, providers),
     )

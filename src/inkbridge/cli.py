@@ -68,6 +68,9 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
         port=settings.server.port,
         log_level="warning",
         access_log=False,
+        # uvicorn's records go to the root handler logs.configure set up, through the same
+        # personal-data guard as every other line (its own handlers would bypass it).
+        log_config=None,
     )
     uvicorn.Server(config).run()
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from inkbridge import logs
-from inkbridge.config import Settings
+from inkbridge.config import Settings, resolve_secret
 from inkbridge.config_sources import load_settings
 from inkbridge.errors import DatabaseUnavailable, InkbridgeError
 from inkbridge.store.database import Databases, make_engine
@@ -59,7 +59,7 @@ def settings_from(config_path: Path | None, **overrides: Any) -> Settings:
     if server:
         tree["server"] = server
     settings = load_settings(config_path, overrides=tree or None)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, logs.log_hash_key(_subject_key(settings)))
     check_wiring(settings)
     check_databases(settings)
     return settings
@@ -86,6 +86,17 @@ def check_wiring(settings: Settings) -> None:
         build_connector(settings, name, dest, http)
     for name in settings.connections:
         build_provider(settings, name, http)
+
+
+def _subject_key(settings: Settings) -> bytes | None:
+    """The subject hash key, if configured: log pseudonyms are derived from it."""
+    reference = settings.signing.subject_hash_key
+    if reference is None:
+        return None
+    try:
+        return resolve_secret(reference).get_secret_value().encode("utf-8")
+    except InkbridgeError:
+        return None  # check_wiring names the unreadable secret; logs use a process key till then
 
 
 def _redacted(url: str) -> str:

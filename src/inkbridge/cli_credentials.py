@@ -29,7 +29,7 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 
 @click.group()
 def tokens() -> None:
-    """API tokens with scopes (leads:write, envelopes:write, read, admin)."""
+    """API tokens with scopes (leads:write, envelopes:write, read, documents, admin)."""
 
 
 @tokens.command("create")

@@ -7,6 +7,7 @@ API (errors as ``{"code", "message"}``, every ``/api`` call needs ``Authorizatio
 - ``POST /api/rest/v6/agreements`` create from a library document (``state: IN_PROCESS``)
 - ``GET /api/rest/v6/agreements/{id}`` status; ``GET …/events`` the audit events
 - ``GET /api/rest/v6/agreements/{id}/signingUrls`` the current signers' e-sign URLs
+- ``GET /api/rest/v6/agreements/{id}/combinedDocument`` the documents as one PDF
 - ``GET|PUT /api/rest/v6/agreements/{id}/me/note`` the API user's private note
 - ``POST /api/rest/v6/webhooks`` register a webhook (after the echo check, below)
 
@@ -33,6 +34,7 @@ from inkbridge_emulators._book import (
 from inkbridge_emulators.acrobat_sign_state import (
     AcrobatSignEmulator,
 )
+from inkbridge_emulators.documents import pdf_response, signed_pdf
 from inkbridge_emulators.process import ProviderProcess
 
 # Credentials of a process run (``--<name>`` overrides): the emulator is for tests and local runs.
@@ -75,6 +77,11 @@ class _Endpoints:
         self.e.authorize(request)
         envelope = self.e.book.get(request.path_params["agreement_id"])
         return JSONResponse({"events": envelope.extra.get("events", [])})
+
+    async def combined_document(self, request: Request) -> Response:
+        self.e.authorize(request)
+        envelope = self.e.book.get(request.path_params["agreement_id"])
+        return pdf_response(signed_pdf(envelope.id, envelope.title, "Acrobat Sign"))
 
     async def signing_urls(self, request: Request) -> Response:
         self.e.authorize(request)
@@ -161,6 +168,7 @@ def _routes(emulator: AcrobatSignEmulator) -> list[RouteSpec]:
         (base, ep.get_agreement, ["GET"]),
         (base + "/events", ep.events, ["GET"]),
         (base + "/signingUrls", ep.signing_urls, ["GET"]),
+        (base + "/combinedDocument", ep.combined_document, ["GET"]),
         (base + "/me/note", ep.note, ["GET", "PUT"]),
         ("/api/rest/v6/webhooks", ep.create_webhook, ["POST"]),
     ]

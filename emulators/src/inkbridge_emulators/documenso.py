@@ -8,6 +8,8 @@ API under ``/api/v2`` (``Authorization: <api token>``, a ``Bearer`` prefix toler
   (templates are provisioned on first sight, each with ``template_recipients`` slots)
 - ``POST /envelope/use`` (multipart, JSON in the ``payload`` field) create a document from a
   template, with ``externalId`` and optionally distributed at once
+- ``GET /envelope/item/{item id}/download?version=signed|original`` an envelope item's PDF (a
+  document envelope lists its one item in ``envelopeItems``)
 
 Webhooks: ``{event, payload, createdAt, webhookEndpoint}`` with the whole document (recipients
 included) in ``payload``; header ``X-Documenso-Secret`` carries the secret in plain text. The
@@ -41,6 +43,7 @@ from inkbridge_emulators._book import (
     app_factory,
     iso,
 )
+from inkbridge_emulators.documents import pdf_response, signed_pdf
 from inkbridge_emulators.faults import Chaos
 from inkbridge_emulators.process import ProviderProcess
 
@@ -143,6 +146,7 @@ class DocumensoEmulator(VendorEmulator):
             external_id=external if isinstance(external, str) else None,
         )
         envelope.extra["legacy_id"] = next(self._legacy_ids)
+        envelope.extra["item_id"] = "envelope_item_" + secrets.token_hex(8)
         envelope.extra["distribution"] = str(override.get("distributionMethod") or "EMAIL")
         self._emit("DOCUMENT_CREATED", envelope)
         return envelope, bool(payload.get("distributeDocument"))
@@ -260,7 +264,18 @@ class _Endpoints:
         envelope = self.e.book.envelopes.get(envelope_id)
         if envelope is None:
             return JSONResponse(self.e.template_view(envelope_id))
-        return JSONResponse(self.e.document(envelope))
+        item = {"id": envelope.extra["item_id"], "title": envelope.title, "order": 1}
+        return JSONResponse({**self.e.document(envelope), "envelopeItems": [item]})
+
+    async def download_item(self, request: Request) -> Response:
+        self.e.authorize(request)
+        item_id = request.path_params["item_id"]
+        if request.query_params.get("version", "signed") not in {"signed", "original"}:
+            raise EmulatorRefusal(400, "BAD_REQUEST", "version must be signed or original")
+        for envelope in self.e.book.envelopes.values():
+            if envelope.extra.get("item_id") == item_id:
+                return pdf_response(signed_pdf(envelope.id, envelope.title, "Documenso"))
+        raise EmulatorRefusal(404, "NOT_FOUND", "Envelope item not found")
 
     async def use(self, request: Request) -> Response:
         self.e.authorize(request)
@@ -300,6 +315,7 @@ def _routes(emulator: DocumensoEmulator) -> list[RouteSpec]:
     return [
         ("/api/v2/envelope/use", ep.use, ["POST"]),
         ("/api/v2/envelope/{envelope_id}", ep.get_envelope, ["GET"]),
+        ("/api/v2/envelope/item/{item_id}/download", ep.download_item, ["GET"]),
     ]
 
 

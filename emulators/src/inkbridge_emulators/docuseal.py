@@ -6,6 +6,8 @@ API (``X-Auth-Token``; errors as ``{"error"}``):
 - ``POST /submissions`` create from a template; answers the submitters, each with ``embed_src``
 - ``GET /submissions/{id}`` the submission with submitters and ``submission_events``
 - ``GET /submitters?external_id=…`` and ``GET /submitters/{id}``
+- ``GET /submissions/{id}/documents`` the documents' file URLs (``merge=true``: one merged
+  PDF); like DocuSeal's storage links they need no token, and each redirects to the file
 
 Webhooks: ``{event_type, timestamp, data}``. ``timestamp`` is when the event happened and stays
 the same on every retry; ``X-Docuseal-Signature: <unix_ts>.<hex HMAC-SHA256(secret, "<unix_ts>.
@@ -20,13 +22,14 @@ import hashlib
 import hmac
 import itertools
 import json
+import secrets
 import time
 import uuid
 from typing import Any
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from inkbridge_emulators._book import (
     BookEnvelope,
@@ -41,6 +44,7 @@ from inkbridge_emulators._book import (
     iso,
     read_json,
 )
+from inkbridge_emulators.documents import pdf_response, signed_pdf
 from inkbridge_emulators.faults import Chaos
 from inkbridge_emulators.process import ProviderProcess
 
@@ -256,6 +260,28 @@ class _Endpoints:
         envelope = self.e.book.get(request.path_params["submission_id"])
         return JSONResponse(self.e.submission(envelope))
 
+    async def documents(self, request: Request) -> Response:
+        self.e.authorize(request)
+        envelope = self.e.book.get(request.path_params["submission_id"])
+        key = envelope.extra.setdefault("file_key", secrets.token_urlsafe(18))
+        url = f"{str(request.base_url).rstrip('/')}/file/{key}/{envelope.id}.pdf"
+        return JSONResponse(
+            {"id": int(envelope.id), "documents": [{"name": envelope.title, "url": url}]}
+        )
+
+    async def file_link(self, request: Request) -> Response:
+        # A storage link: the key is the credential, and it answers with a redirect to the
+        # blob, as DocuSeal's signed links do.
+        key = request.path_params["key"]
+        return RedirectResponse(f"{str(request.base_url).rstrip('/')}/blob/{key}", 302)
+
+    async def blob(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        for envelope in self.e.book.envelopes.values():
+            if envelope.extra.get("file_key") == key:
+                return pdf_response(signed_pdf(envelope.id, envelope.title, "DocuSeal"))
+        raise EmulatorRefusal(404, "not_found", "Not Found")
+
     async def list_submitters(self, request: Request) -> Response:
         self.e.authorize(request)
         external_id = request.query_params.get("external_id")
@@ -285,6 +311,9 @@ def _routes(emulator: DocuSealEmulator) -> list[RouteSpec]:
     return [
         ("/submissions", ep.create, ["POST"]),
         ("/submissions/{submission_id}", ep.get_submission, ["GET"]),
+        ("/submissions/{submission_id}/documents", ep.documents, ["GET"]),
+        ("/file/{key}/{name}", ep.file_link, ["GET"]),
+        ("/blob/{key}", ep.blob, ["GET"]),
         ("/submitters", ep.list_submitters, ["GET"]),
         ("/submitters/{submitter_id}", ep.get_submitter, ["GET"]),
     ]

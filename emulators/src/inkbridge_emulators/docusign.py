@@ -8,6 +8,7 @@ Endpoints (``acc`` is the configured account id):
 - ``POST /restapi/v2.1/accounts/{acc}/envelopes`` create (and send) an envelope
 - ``POST /restapi/v2.1/accounts/{acc}/envelopes/{id}/views/recipient`` an embedded signing URL
 - ``GET /restapi/v2.1/accounts/{acc}/envelopes/{id}`` status (``?include=recipients,...``)
+- ``GET /restapi/v2.1/accounts/{acc}/envelopes/{id}/documents/combined`` the PDF
 - ``GET /signing/{token}`` the single-use signing page; ``POST /signing/{token}/sign|decline``
 - ``POST /_emulator/envelopes/{id}/{view|sign|decline|void|expire|bounce}`` test control,
   JSON body optional: ``{"recipientId": "1", "reason": "..."}``
@@ -258,6 +259,11 @@ def create_docusign_emulator(
             Route(prefix, api.create_envelope, methods=["POST"]),
             Route(prefix + "/{envelope_id}", api.get_envelope, methods=["GET"]),
             Route(prefix + "/{envelope_id}/views/recipient", api.recipient_view, methods=["POST"]),
+            Route(
+                prefix + "/{envelope_id}/documents/combined",
+                api.combined_document,
+                methods=["GET"],
+            ),
             Route("/signing/{token}", api.signing_page, methods=["GET"]),
             Route("/signing/{token}/{outcome}", api.signing_outcome, methods=["POST"]),
             Route("/_emulator/envelopes/{envelope_id}/{action}", api.control, methods=["POST"]),

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from inkbridge.sandbox.signing_page import done_page, signing_page, unavailable_page
+from inkbridge_emulators.documents import pdf_response, signed_pdf
 from inkbridge_emulators.docusign_state import (
     INCOMPLETE,
     OPEN_STATUSES,
@@ -203,6 +204,16 @@ class DocuSignApi:
         )
         url = f"{str(request.base_url).rstrip('/')}/signing/{token}"
         return JSONResponse({"url": url}, status_code=201)
+
+    async def combined_document(self, request: Request) -> Response:
+        """``GET …/envelopes/{id}/documents/combined``: every document as one PDF."""
+        try:
+            self._authorize(request)
+            envelope = self._envelope(request)
+        except Refusal as refused:
+            return ds_error(refused.status, refused.code, refused.message)
+        pdf = signed_pdf(envelope.envelope_id, envelope.email_subject, "DocuSign")
+        return pdf_response(pdf, "combined.pdf")
 
     # Signing page
 

@@ -6,6 +6,7 @@ Endpoints:
 - ``POST /v3/signature_request/create_embedded_with_template`` | ``create_embedded`` |
   ``send_with_template`` | ``send`` create a request (JSON bodies)
 - ``GET /v3/signature_request/{id}`` status (410 once canceled, as at Dropbox Sign)
+- ``GET /v3/signature_request/files/{id}`` the documents as one PDF (``file_type=pdf``)
 - ``GET /v3/embedded/sign_url/{signature_id}`` a single-use embedded signing URL
 - ``GET /embedded-sign/{token}`` the signing page; ``POST /embedded-sign/{token}/sign|decline``
 - ``POST /_emulator/signature_requests/{id}/{view|sign|decline|void|expire|bounce}`` test
@@ -230,6 +231,7 @@ def create_dropbox_sign_emulator(
         routes=[
             *creates,
             Route("/v3/signature_request/{request_id}", api.get_request, methods=["GET"]),
+            Route("/v3/signature_request/files/{request_id}", api.files, methods=["GET"]),
             Route("/v3/embedded/sign_url/{signature_id}", api.sign_url, methods=["GET"]),
             Route("/embedded-sign/{token}", api.signing_page, methods=["GET"]),
             Route("/embedded-sign/{token}/{outcome}", api.signing_outcome, methods=["POST"]),

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from inkbridge.sandbox.signing_page import done_page, signing_page, unavailable_page
+from inkbridge_emulators.documents import pdf_response, signed_pdf
 from inkbridge_emulators.dropbox_sign_state import (
     Refusal,
     SignatureRequest,
@@ -111,6 +112,19 @@ class DropboxSignApi:
         except Refusal as exc:
             return refused(exc)
         return JSONResponse({"signature_request": found.as_json(self.e.public_url)})
+
+    async def files(self, request: Request) -> Response:
+        """``GET /v3/signature_request/files/{id}``: the documents merged into one PDF
+        (``file_type=pdf``, the default); the emulator makes no ZIP."""
+        try:
+            self._authorize(request)
+            found = self._request(request.path_params["request_id"])
+            if request.query_params.get("file_type", "pdf") != "pdf":
+                raise Refusal(400, "bad_request", "the emulator serves file_type=pdf only")
+        except Refusal as exc:
+            return refused(exc)
+        pdf = signed_pdf(found.signature_request_id, found.title, "Dropbox Sign")
+        return pdf_response(pdf, "files.pdf")
 
     async def sign_url(self, request: Request) -> Response:
         try:

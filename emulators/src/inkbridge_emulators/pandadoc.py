@@ -7,6 +7,7 @@ API under ``/public/v1`` (``Authorization: API-Key <key>``; errors as ``{"type",
   ``document.draft`` on a later status read, as PandaDoc's asynchronous creation does
 - ``GET /documents?metadata_<key>=<value>`` list by metadata; ``GET /documents/{id}`` status
 - ``POST /documents/{id}/send`` (draft only); ``POST /documents/{id}/session`` (sent or later)
+- ``GET /documents/{id}/download`` the document as a PDF (once it is past draft)
 
 Webhooks: a JSON array of ``{event, data}`` per POST, notifications that happen together in one
 POST (a last signature sends ``recipient_completed`` and the ``document.completed`` state change
@@ -43,6 +44,7 @@ from inkbridge_emulators._book import (
     iso,
     read_json,
 )
+from inkbridge_emulators.documents import pdf_response, signed_pdf
 from inkbridge_emulators.faults import Chaos
 from inkbridge_emulators.process import ProviderProcess
 
@@ -272,6 +274,13 @@ class _Endpoints:
         self.e.read(envelope)
         return JSONResponse(self.e.summary(envelope))
 
+    async def download(self, request: Request) -> Response:
+        self.e.authorize(request)
+        envelope = self.e.book.get(request.path_params["document_id"])
+        if envelope.status == "created":
+            raise EmulatorRefusal(409, "request_error", "Document is still being processed")
+        return pdf_response(signed_pdf(envelope.id, envelope.title, "PandaDoc"))
+
     async def send(self, request: Request) -> Response:
         self.e.authorize(request)
         envelope = self.e.book.get(request.path_params["document_id"])
@@ -307,6 +316,7 @@ def _routes(emulator: PandaDocEmulator) -> list[RouteSpec]:
         ("/public/v1/documents", ep.list_documents, ["GET"]),
         ("/public/v1/documents/{document_id}", ep.status, ["GET"]),
         ("/public/v1/documents/{document_id}/send", ep.send, ["POST"]),
+        ("/public/v1/documents/{document_id}/download", ep.download, ["GET"]),
         ("/public/v1/documents/{document_id}/session", ep.session, ["POST"]),
     ]
 

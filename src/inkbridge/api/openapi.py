@@ -67,6 +67,7 @@ WITH_A_BODY = (400, 413, 415)
 SOME_OPERATIONS: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/envelopes"): (409, 502),
     ("post", "/v1/envelopes/{envelope_id}/signing-session"): (409, 502),
+    ("get", "/v1/envelopes/{envelope_id}/document"): (409, 502),
     ("post", "/v1/admin/reconcile"): (502,),
     ("post", "/v1/touchpoints"): (429,),
     ("options", "/v1/touchpoints"): (429,),

@@ -3,7 +3,7 @@ the webhook hot path and the worker, and an outbound half (create, embed, fetch 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -141,6 +141,11 @@ class ProviderClient(Protocol):
     ``fetch_status`` returns the provider's own account of the envelope as normalized events
     (at least its current status with the time it was reached); reconciliation treats a terminal
     state in it as authoritative. ``min_poll_interval_seconds`` is the vendor's polling rule.
+
+    ``download_document`` streams the envelope's signed PDF (all its documents combined where
+    the vendor can) from the vendor's API, as chunks: nothing is kept, and inkbridge hands it on
+    only through its audited document route. Failures raise ``RetryableError`` or
+    ``PermanentError`` (``vendor_http.downloads``), before the first chunk where they can.
     """
 
     provider: str
@@ -151,3 +156,5 @@ class ProviderClient(Protocol):
     async def signing_url(self, request: SigningRequest) -> str: ...
 
     async def fetch_status(self, provider_envelope_id: str) -> list[NormalizedEvent]: ...
+
+    def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]: ...

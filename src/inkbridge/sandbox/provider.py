@@ -8,6 +8,7 @@ API (relative to where the app is mounted; ``public_url`` must include that pref
 
 - ``POST /envelopes`` create and send (honours ``Idempotency-Key``)
 - ``GET /envelopes/{id}`` status, recipients and the full event history
+- ``GET /envelopes/{id}/document`` the signed PDF of a completed envelope (409 before)
 - ``POST /envelopes/{id}/signing-url`` a single-use link to ``GET /sign/{token}``, bound to
   the browser whose signer cookie (``__Host-inkbridge-signer``) hashes to ``binding``: only
   inkbridge's ``/sign/{opaque}`` redemption sets that cookie, so the page is reachable only
@@ -17,7 +18,7 @@ API (relative to where the app is mounted; ``public_url`` must include that pref
 - ``POST /envelopes/{id}/void|expire|bounce|remind`` admin actions for tests
 - ``GET|POST /_chaos`` delivery misbehaviour; ``GET /_outbox`` delivery counts
 
-Access: the first three routes take the sandbox service credential (inkbridge's own client) or
+Access: the first four routes take the sandbox service credential (inkbridge's own client) or
 an admin token; the signing page and its buttons are open to the signer; the rest need admin.
 
 Starting the emitter: standalone, the app's lifespan starts and stops it. Mounted inside another
@@ -71,6 +72,7 @@ from inkbridge.sandbox.provider_model import (
 from inkbridge.sandbox.provider_outbox import WebhookEmitter
 from inkbridge.sandbox.provider_store import Answer, EnvelopeBook
 from inkbridge.sandbox.provider_wire import build_event, signed_delivery
+from inkbridge.sandbox.signed_pdf import PDF_MEDIA_TYPE, signed_pdf
 from inkbridge.sandbox.signing_page import done_page, signing_page, unavailable_page
 
 __all__ = [
@@ -200,6 +202,15 @@ class _Endpoints:
         if found is None:
             return _error(404, "envelope not found")
         return JSONResponse(found)
+
+    async def document(self, request: Request) -> Response:
+        found = self.p.book.describe(request.path_params["envelope_id"])
+        if found is None:
+            return _error(404, "envelope not found")
+        if found["status"] != "completed":
+            return _error(409, f"envelope is {found['status']}: no signed document yet")
+        pdf = signed_pdf(found["envelope_id"], found["title"])
+        return Response(pdf, media_type=PDF_MEDIA_TYPE)
 
     async def signing_url(self, request: Request) -> Response:
         try:
@@ -337,6 +348,7 @@ def create_provider_app(
     routes = [
         Route("/envelopes", service(ep.create_envelope), methods=["POST"]),
         Route("/envelopes/{envelope_id}", service(ep.get_envelope), methods=["GET"]),
+        Route("/envelopes/{envelope_id}/document", service(ep.document), methods=["GET"]),
         Route("/envelopes/{envelope_id}/signing-url", service(ep.signing_url), methods=["POST"]),
         Route("/envelopes/{envelope_id}/{action}", admin(ep.admin_action), methods=["POST"]),
         Route("/sign/{token}", signer(ep.signing_page), methods=["GET"]),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.auth import RefreshTokenAuth
+from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "acrobat_sign"
@@ -175,6 +176,18 @@ class AcrobatSignClient:
             when = events[-1].occurred_at if events else self._clock()
             events.append(event(kind, when, status))
         return events
+
+    async def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]:
+        """The agreement's documents as one PDF (``combinedDocument``)."""
+        async for chunk in stream_pdf(
+            self._client,
+            PROVIDER,
+            f"{self._base}{API}/agreements/{provider_envelope_id}/combinedDocument",
+            auth=self.auth,
+            code_keys=("code", "error"),
+            retryable_codes=NOT_READY_CODES,
+        ):
+            yield chunk
 
     async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         # ``self.auth`` refreshes once after a 401 and replays once; a second 401 is final.

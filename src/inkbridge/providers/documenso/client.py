@@ -15,6 +15,7 @@ template's signing order.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
+from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "documenso"
@@ -140,6 +142,26 @@ class DocumensoClient:
             events.append(event(EventType.DOCUMENT_DECLINED, updated, status))
         events.sort(key=lambda e: e.occurred_at)
         return events
+
+    async def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]:
+        """The signed version of the envelope's first document. Documenso (v2) keeps each
+        document of an envelope as an item with its own download; inkbridge's templates carry
+        one document, so the first item (by ``order``) is the signed contract."""
+        envelope = await self._call("GET", f"/envelope/{provider_envelope_id}")
+        items = [i for i in envelope.get("envelopeItems") or [] if isinstance(i, dict)]
+        items.sort(key=lambda item: item.get("order") or 0)
+        item_id = text_or_none(items[0].get("id")) if items else None
+        if item_id is None:
+            raise PermanentError("documenso envelope has no document to download")
+        async for chunk in stream_pdf(
+            self._client,
+            PROVIDER,
+            f"{self._base}/api/v2/envelope/item/{item_id}/download",
+            params={"version": "signed"},
+            headers={"Authorization": self._api_token},
+            code_keys=("code",),
+        ):
+            yield chunk
 
     async def _call(
         self, method: str, path: str, body: Any = None, files: Any = None

@@ -9,9 +9,10 @@ submission is found and returned instead of creating a second one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -25,6 +26,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
+from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import body_error_code, raise_for_status, send
 
 PROVIDER = "docuseal"
@@ -153,6 +155,22 @@ class DocuSealClient:
             events.append(event(EventType.DOCUMENT_VOIDED, when, "archived"))
         events.sort(key=lambda e: e.occurred_at)
         return events
+
+    async def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]:
+        """The submission's documents merged into one PDF: ``/submissions/{id}/documents``
+        (``merge=true``) answers file URLs, which are followed. They are signed storage
+        links, so the API token is not sent there; their storage may redirect."""
+        answer = _object(
+            await self._call(
+                "GET", f"/submissions/{provider_envelope_id}/documents", params={"merge": "true"}
+            )
+        )
+        documents = [d for d in answer.get("documents") or [] if isinstance(d, dict)]
+        url = text_or_none(documents[0].get("url")) if documents else None
+        if url is None or urlsplit(url).scheme not in {"http", "https"}:
+            raise PermanentError("docuseal answered without a document URL")
+        async for chunk in stream_pdf(self._client, PROVIDER, url, follow_redirects=True):
+            yield chunk
 
     async def _call(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from inkbridge.providers.base import (
 )
 from inkbridge.providers.docusign.adapter import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
 from inkbridge.providers.docusign.auth import DocuSignJwtAuth
+from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 # DocuSign documents 100 characters as the most a custom field value or a subject may hold.
@@ -154,6 +155,20 @@ class DocuSignClient:
             return envelope_events(data, self.provider, provider_envelope_id)
         except MalformedPayload as exc:
             raise PermanentError(f"docusign envelope is unreadable: {exc.reason}") from None
+
+    async def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]:
+        """Every document of the envelope as one PDF (``documents/combined``)."""
+        url = f"{self._account}/envelopes/{provider_envelope_id}/documents/combined"
+        async for chunk in stream_pdf(
+            self._client,
+            "docusign",
+            url,
+            headers={"Accept": "application/pdf"},
+            auth=self.auth,
+            code_keys=("errorCode",),
+            retryable_codes=RATE_LIMIT_CODES,
+        ):
+            yield chunk
 
     def envelope_definition(self, spec: EnvelopeSpec) -> dict[str, Any]:
         """The ``envelopeDefinition`` that creates and sends ``spec`` in one call."""

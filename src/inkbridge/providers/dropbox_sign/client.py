@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SigningRequest
+from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
 DEFAULT_BASE_URL = "https://api.hellosign.com/v3"
@@ -174,6 +175,19 @@ class DropboxSignClient:
         return request_events(
             object_at(data, "signature_request"), self.provider, provider_envelope_id, now
         )
+
+    async def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]:
+        """The request's documents merged into one PDF; a 409 (files still being prepared)
+        is retryable."""
+        async for chunk in stream_pdf(
+            self._client,
+            "dropbox sign",
+            f"{self._base}/signature_request/files/{provider_envelope_id}",
+            params={"file_type": "pdf"},
+            auth=self._auth,
+            retryable_statuses=frozenset({409}),
+        ):
+            yield chunk
 
     def _remember(self, request_id: str, signers: tuple[Signer, ...], signatures: Any) -> None:
         pool = (

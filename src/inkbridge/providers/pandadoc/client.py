@@ -14,7 +14,7 @@ Every ``spec.metadata`` pair, with ``inkbridge_envelope_id``, goes into the docu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
+from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "pandadoc"
@@ -172,6 +173,17 @@ class PandaDocClient:
                 vendor_event=status,
             )
         ]
+
+    async def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]:
+        """The document as a PDF (``/documents/{id}/download``)."""
+        async for chunk in stream_pdf(
+            self._client,
+            PROVIDER,
+            f"{self._base}/documents/{provider_envelope_id}/download",
+            headers={"Authorization": f"API-Key {self._api_key}"},
+            code_keys=("type",),
+        ):
+            yield chunk
 
     async def _call(
         self,

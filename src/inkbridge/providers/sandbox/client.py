@@ -7,6 +7,7 @@ Webhooks in inkbridge's normalized format, which ``StandardWebhooksAdapter`` ver
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
+from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import is_retryable_status, json_object, retry_after
 
 _TYPES = {t.value: t for t in EventType}
@@ -104,6 +106,15 @@ class SandboxProviderClient:
                 )
             )
         return events
+
+    async def download_document(self, provider_envelope_id: str) -> AsyncIterator[bytes]:
+        """The signed PDF the sandbox keeps for a completed envelope."""
+        url = f"{self._base}/envelopes/{provider_envelope_id}/document"
+        # The sandbox's errors are free text ({"error"}): the reason names the status only.
+        async for chunk in stream_pdf(
+            self._client, "sandbox provider", url, headers=self._auth, code_keys=("code",)
+        ):
+            yield chunk
 
     async def _call(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
