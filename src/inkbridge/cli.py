@@ -1,6 +1,6 @@
 """The one command line: serve, api, worker, migrate, replay, reconcile, dlq, consent, verify;
-tokens and publishable-keys (in ``inkbridge.cli_credentials``) and report (in
-``inkbridge.cli_reports``)."""
+tokens and publishable-keys (in ``inkbridge.cli_credentials``), report (in
+``inkbridge.cli_reports``) and keys (in ``inkbridge.cli_keys``)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from inkbridge.cli_common import (
     settings_from,
 )
 from inkbridge.cli_credentials import publishable_keys, tokens
+from inkbridge.cli_keys import keys
 from inkbridge.cli_reports import report
 from inkbridge.config import Settings
 from inkbridge.store import migrate as migrations
@@ -340,6 +341,7 @@ def verify(config_path: Path | None) -> None:
 main.add_command(report)
 main.add_command(tokens)
 main.add_command(publishable_keys)
+main.add_command(keys)
 
 
 def run() -> None:
