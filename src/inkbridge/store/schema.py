@@ -55,8 +55,7 @@ leads = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("region", String(40), nullable=False),
-    # Personal fields are sealed (inkbridge.privacy): Text, as ciphertext outgrows the plain
-    # lengths. email_hash is the region's keyed blind index of the email.
+    # Sealed personal fields (Text: ciphertext is longer); email_hash: the keyed blind index.
     Column("email", Text),
     Column("email_hash", String(64), index=True),
     Column("first_name", Text),
@@ -195,14 +194,12 @@ webhook_receipts = Table(
     Column("dedup_key", String(500), nullable=False),
     Column("source", String(20), nullable=False),  # webhook | reconcile
     Column("content_type", String(200)),
-    # Sealed under the receipt's own data key, wrapped inline (body_key) under the region's
-    # KEK body_kek_id; headers are redacted (no signature or secret headers) before sealing.
+    # Sealed under its own key (body_key, wrapped under KEK body_kek_id); headers redacted.
     Column("headers", JSON, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("body_key", LargeBinary),
     Column("body_kek_id", String(40)),
-    # The lead the worker linked the receipt to: erasure shreds the receipts of a lead.
-    Column("lead_id", String(40), index=True),
+    Column("lead_id", String(40), index=True),  # linked by the worker: erasure finds it
     Column("received_at", TS, nullable=False),
     Column("status", String(20), nullable=False),  # a ReceiptStatus
     Column("attempts", Integer, nullable=False, default=0),
@@ -354,8 +351,8 @@ signer_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Column("redeemed_at", TS),
     Column("revoked_at", TS),
-    Column("redeemed_ip", Text),  # sealed
-    Column("redeemed_user_agent", Text),  # sealed
+    Column("redeemed_ip", Text),  # sealed, as the user agent
+    Column("redeemed_user_agent", Text),
     Column("correlation_id", String(40)),
 )
 
@@ -387,10 +384,7 @@ journey_touches = Table(
     sqlite_with_rowid=False,
 )
 
-# One data key per subject (a lead; an envelope, a visitor or a CRM record not tied to a lead)
-# wrapped under the region's KEK ``kek_id``; personal fields are sealed under their subject's
-# key. Shredding a subject sets ``wrapped_key`` to NULL: every value under it is unreadable.
-# The region's blind-index key is a row of its own (subject type "index").
+# One wrapped data key per subject (store.data_keys); shredding sets wrapped_key to NULL.
 data_keys = Table(
     "data_keys",
     metadata,

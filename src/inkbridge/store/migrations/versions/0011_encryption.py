@@ -60,6 +60,8 @@ def upgrade() -> None:
         batch.create_index(op.f("ix_webhook_receipts_lead_id"), ["lead_id"], unique=False)
     with op.batch_alter_table("leads") as batch:
         batch.add_column(sa.Column("phone", sa.Text(), nullable=True))
+    if _is_sqlite():
+        return
     for table in ("leads", "recipients", "signer_sessions"):
         with op.batch_alter_table(table) as batch:
             for name, column, length in WIDENED:
@@ -69,16 +71,23 @@ def upgrade() -> None:
                     )
 
 
+def _is_sqlite() -> bool:
+    # SQLite does not enforce VARCHAR lengths, and changing a type there rebuilds the table,
+    # which its foreign keys refuse while other rows point at it: only PostgreSQL widens.
+    return bool(op.get_bind().dialect.name == "sqlite")
+
+
 def downgrade() -> None:
-    for table in ("signer_sessions", "recipients", "leads"):
+    for table in ("signer_sessions", "recipients", "leads") if not _is_sqlite() else ():
         with op.batch_alter_table(table) as batch:
             for name, column, length in WIDENED:
                 if name == table:
                     batch.alter_column(
                         column, type_=sa.String(length=length), existing_type=sa.Text()
                     )
-    with op.batch_alter_table("leads") as batch:
-        batch.drop_column("phone")
+    # Not in batch mode: rebuilding leads would trip the foreign keys pointing at it (SQLite
+    # drops a column in place since 3.35).
+    op.drop_column("leads", "phone")
     with op.batch_alter_table("webhook_receipts") as batch:
         batch.drop_index(op.f("ix_webhook_receipts_lead_id"))
         batch.drop_column("lead_id")
