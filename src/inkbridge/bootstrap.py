@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import inspect
 
 from inkbridge.config import (
     DestinationSettings,
@@ -27,6 +28,7 @@ from inkbridge.local_site import SANDBOX_CRM_PATH as SANDBOX_CRM_PATH
 from inkbridge.local_site import SANDBOX_MARKETING_PATH as SANDBOX_MARKETING_PATH
 from inkbridge.local_site import SANDBOX_PROVIDER_PATH as SANDBOX_PROVIDER_PATH
 from inkbridge.local_site import LocalSite
+from inkbridge.privacy.configured_keys import region_keys
 from inkbridge.providers import registry as provider_registry
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
@@ -40,7 +42,7 @@ from inkbridge.services.reconcile import RECONCILE_SOURCE, Reconciler, StatusRep
 from inkbridge.services.routing import Destination
 from inkbridge.services.signer_sessions import SignerSessions
 from inkbridge.services.triggers import Triggers
-from inkbridge.store import migrate
+from inkbridge.store import data_keys, migrate
 from inkbridge.store.database import Databases
 
 
@@ -114,6 +116,25 @@ def sandbox_state_dir(settings: Settings) -> Path:
     return settings.data_dir / "sandbox"
 
 
+def region_databases(settings: Settings) -> Databases:
+    """Every region's database, each carrying its region's keys (configured or managed)."""
+    return Databases(
+        {region: settings.database_url(region) for region in settings.regions},
+        home_region=settings.home_region,
+        keys=region_keys(settings),
+    )
+
+
+def check_region_keys(databases: Databases) -> None:
+    """Refuse to start on a database whose data keys need a key that is not configured: one
+    clear error naming the region and key id, rather than failures on every read."""
+    for db in databases:
+        if not inspect(db.engine).has_table("data_keys"):
+            continue  # not migrated yet: nothing is wrapped
+        with db.reader() as conn:
+            data_keys.check_keys(conn, db.keyring.keys)
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -121,14 +142,12 @@ def bootstrap(
     auto_migrate: bool = False,
 ) -> Container:
     """Wire everything from settings. Refuses an unmigrated database unless told to migrate."""
-    databases = Databases(
-        {region: settings.database_url(region) for region in settings.regions},
-        home_region=settings.home_region,
-    )
+    databases = region_databases(settings)
     if auto_migrate:
         migrate.upgrade_all(databases)
     else:
         migrate.ensure_migrated(databases)
+    check_region_keys(databases)
     client = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
     subject_key = None
     if settings.signing.subject_hash_key:

@@ -116,10 +116,17 @@ def _reason(exc: BaseException) -> str:
 
 
 def databases_of(settings: Settings) -> Databases:
-    return Databases(
-        {region: settings.database_url(region) for region in settings.regions},
-        home_region=settings.home_region,
-    )
+    """The region databases with their keys; refuses a database holding data keys wrapped
+    under a key that is not configured."""
+    from inkbridge.bootstrap import check_region_keys, region_databases
+
+    databases = region_databases(settings)
+    try:
+        check_region_keys(databases)
+    except InkbridgeError:
+        databases.dispose()
+        raise
+    return databases
 
 
 def databases_from(config_path: Path | None) -> Databases:

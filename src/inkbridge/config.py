@@ -88,6 +88,12 @@ class RegionSettings(Section):
     database_url: str | None = None  # default: sqlite file <data_dir>/<region>.db
     # Where `inkbridge backup` may write this region's backups (none: <data_dir>/backups/<r>).
     backup_dirs: list[Path] = Field(default_factory=list)
+    # The region's key-encryption key (32 random bytes, base64) and the older ones still
+    # needed until `inkbridge keys rotate` re-wraps their data keys. Without one, a managed key
+    # file under <data_dir>/keys/<region>/ is created at first start (configure one in
+    # production: the key must not sit next to the data it protects).
+    key: SecretReference | None = None
+    previous_keys: list[SecretReference] = Field(default_factory=list)
 
     @field_validator("database_url")
     @classmethod
@@ -349,6 +355,11 @@ class Settings(BaseSettings):
 
     def secret_references(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """Every secret reference in the typed tables, with where it is written."""
+        for name, region in self.regions.items():
+            if region.key:
+                yield ("regions", name, "key"), region.key
+            for index, ref in enumerate(region.previous_keys):
+                yield ("regions", name, "previous_keys", index), ref
         for name, conn in self.connections.items():
             for index, ref in enumerate(conn.secrets):
                 yield ("connections", name, "secrets", index), ref

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from inkbridge.store.database import Databases
 from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipts
+from inkbridge.store.receipts import load as load_receipt
 from inkbridge.store.schema import webhook_receipts
 
 PARIS = timezone(timedelta(hours=1))
@@ -47,11 +48,13 @@ def test_receipts_read_back_as_written_with_ids_and_duplicates(databases: Databa
     assert again == [(first[1][0], False)]
     with db.reader() as conn:
         stored = conn.execute(select(webhook_receipts).order_by(webhook_receipts.c.id)).all()
+        opened = load_receipt(conn, stored[0].id)
+    assert opened is not None
     assert [r.dedup_key for r in stored] == ["a", "b"]
     assert [r.received_at for r in stored] == [moments[0], moments[1].astimezone(UTC)]
     assert stored[1].received_at == datetime(2026, 11, 26, 20, 0, 0, tzinfo=UTC)
-    assert stored[0].headers == rows[0].headers
-    assert stored[0].body == rows[0].body
+    assert opened.headers == rows[0].headers
+    assert opened.body == rows[0].body
     assert (stored[0].status, stored[0].attempts, stored[0].source) == ("pending", 0, "webhook")
     assert stored[0].correlation_id == "corr-1"
     assert stored[0].content_type == "application/json"

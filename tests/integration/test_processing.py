@@ -240,8 +240,10 @@ def test_two_workers_on_postgres_drain_one_outbox_without_delivering_twice(
 ) -> None:
     fake = RecordingConnector(delay=0.005, max_batch=5)
     (tmp_path / "b").mkdir()
+    # Two processes of one deployment: they share the region's key (here the managed key file).
+    shared = {"data_dir": str(tmp_path / "data")}
     first, second = (
-        bootstrap(make_settings(root, pg_url), auto_migrate=True)
+        bootstrap(make_settings(root, pg_url, **shared), auto_migrate=True)
         for root in (tmp_path, tmp_path / "b")
     )
     for worker in (first, second):

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from inkbridge.bootstrap import Container
 from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.replay import rebuild_all
-from inkbridge.store.schema import envelopes, recipients
+from inkbridge.store import envelopes as envelope_store
+from inkbridge.store.schema import envelopes
 from tests.support.builders import event_body, store_delivery
 from tests.support.worker import drain_receipts
 
@@ -33,12 +34,8 @@ def _recipients(container: Container, ref: str) -> list[tuple[str, str | None, s
         envelope_id = conn.execute(
             select(envelopes.c.id).where(envelopes.c.provider_envelope_id == ref)
         ).scalar_one()
-        rows = conn.execute(
-            select(recipients.c.recipient_id, recipients.c.email, recipients.c.status)
-            .where(recipients.c.envelope_id == envelope_id)
-            .order_by(recipients.c.recipient_id)
-        )
-        return [tuple(row) for row in rows]
+        rows = envelope_store.recipient_rows(conn, envelope_id)
+        return [(row.recipient_id, row.email, row.status) for row in rows]
 
 
 def test_the_signer_named_by_the_vendor_is_the_recipient_inkbridge_created(

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from inkbridge.api.app import create_app
 from inkbridge.bootstrap import SANDBOX_PROVIDER_PATH, Container, bootstrap
 from inkbridge.domain.signer_session import SIGNER_COOKIE, AuthMethod
+from inkbridge.ids import hash_identifier
 from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.sandbox.provider import SandboxProvider, create_provider_app
 from inkbridge.services.replay import verify_chains
@@ -454,8 +455,8 @@ async def test_the_evidence_is_audited_and_shown_in_the_trace_and_the_consent_re
     assert issued.details["subject_sha256"] == redeemed.details["subject_sha256"] == subject
     assert redeemed.details["auth_method"] == "passkey"
     assert redeemed.details["authenticated_at"] == authenticated.isoformat()
-    assert redeemed.details["ip"] == "127.0.0.0/24"
-    assert redeemed.details["user_agent"] == "Chrome 126"
+    assert redeemed.details["ip_sha256"] == hash_identifier("127.0.0.0/24")
+    assert redeemed.details["user_agent_sha256"] == hash_identifier("Chrome 126")
     assert "user-4711" not in str(issued.details) + str(redeemed.details)
     assert "lovelace" not in (str(issued.details) + str(redeemed.details)).lower()
     assert verify_chains(world.container.databases) == []

@@ -26,6 +26,7 @@ from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.providers.sandbox.client import SandboxProviderClient
 from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.services.leads import LeadCapture, capture_lead
+from inkbridge.store import envelopes as envelope_store
 from inkbridge.store.schema import envelopes, webhook_receipts
 from tests.support.builders import SECRET, make_settings, signed
 
@@ -149,8 +150,9 @@ def test_a_hubspot_deal_reaching_the_stage_creates_its_envelope_once(container: 
     asyncio.run(container.services.triggers.process_triggers(container.databases.home))
     with container.databases.home.reader() as conn:
         row = conn.execute(select(envelopes)).one()
+        metadata = envelope_store.metadata_of(conn, row)
     assert row.lead_id == lead_id
-    assert row.metadata["inkbridge_deal_id"] == "9001"
+    assert metadata["inkbridge_deal_id"] == "9001"
     assert row.provider_envelope_id is not None
 
     # A crash after the provider call but before the receipt settled: processing runs again.

@@ -29,9 +29,9 @@ def test_a_new_column_without_a_classification_is_named() -> None:
     grown = MetaData()
     for table in metadata.tables.values():
         table.to_metadata(grown)
-    grown.tables["leads"].append_column(Column("phone", String(40)))
-    Table("data_keys", grown, Column("id", Integer, primary_key=True))
-    assert classification.unclassified(grown) == ["data_keys.id", "leads.phone"]
+    grown.tables["leads"].append_column(Column("fax", String(40)))
+    Table("postal_addresses", grown, Column("id", Integer, primary_key=True))
+    assert classification.unclassified(grown) == ["leads.fax", "postal_addresses.id"]
 
 
 def test_a_classified_column_that_was_dropped_is_named() -> None:

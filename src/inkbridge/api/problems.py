@@ -23,6 +23,7 @@ from inkbridge.errors import (
     SignerMismatch,
     StateConflict,
 )
+from inkbridge.privacy.region_keys import KeyUnavailable
 
 PROBLEM = "application/problem+json"
 
@@ -44,6 +45,8 @@ _STATUS: list[tuple[type[InkbridgeError], int, str]] = [
     (RetryableError, 502, "Provider unavailable"),
     (PermanentError, 502, "Provider refused the request"),
     (ConfigError, 500, "Configuration error"),
+    # Data under a region key that is not configured: the operator must restore the key.
+    (KeyUnavailable, 503, "Region key unavailable"),
     (PublishableKeyRefused, 401, "Publishable key required"),
     (OriginNotAllowed, 403, "Origin not allowed"),
     (RateLimited, 429, "Too many requests"),

@@ -19,6 +19,7 @@ from inkbridge.services.signer_sessions import SessionRequest
 # Lengths shared by several bodies (the columns they end up in are no narrower).
 ID_LENGTH = 100
 NAME_LENGTH = 200
+PHONE_LENGTH = 40  # E.164 is at most 15 digits; room for spaces, dashes and an extension
 URL_LENGTH = 2000
 CLICK_ID_LENGTH = 300
 MAX_INT64 = 2**63 - 1
@@ -95,6 +96,7 @@ class LeadIn(LandingFields):
     first_name: str | None = Field(None, max_length=200)
     last_name: str | None = Field(None, max_length=200)
     company: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=PHONE_LENGTH)
     anonymous_id: str | None = Field(None, max_length=100)
     owner: str | None = Field(None, max_length=200)
     region: str | None = Field(None, max_length=40)
@@ -119,6 +121,7 @@ class LeadIn(LandingFields):
             first_name=self.first_name,
             last_name=self.last_name,
             company=self.company,
+            phone=self.phone,
             anonymous_id=self.anonymous_id,
             owner=self.owner,
             region=self.region,
@@ -196,6 +199,7 @@ class LeadUpdateIn(BaseModel):
     first_name: str | None = Field(None, max_length=NAME_LENGTH)
     last_name: str | None = Field(None, max_length=NAME_LENGTH)
     company: str | None = Field(None, max_length=NAME_LENGTH)
+    phone: str | None = Field(None, max_length=PHONE_LENGTH)
 
 
 class ConsentRecordIn(ConsentIn):

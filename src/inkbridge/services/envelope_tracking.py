@@ -8,15 +8,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row
 
 from inkbridge.domain.events import NormalizedEvent
 from inkbridge.errors import InkbridgeError
-from inkbridge.ids import hash_identifier, new_id
+from inkbridge.ids import new_id
 from inkbridge.store import audit
 from inkbridge.store import envelopes as envelope_store
+from inkbridge.store import leads as lead_store
 from inkbridge.store.receipts import ReceiptRecord
-from inkbridge.store.schema import leads
 
 META_ENVELOPE = "inkbridge_envelope_id"
 META_LEAD = "inkbridge_lead_id"
@@ -50,34 +50,30 @@ def resolve_envelope(
     lead_id = event.metadata.get(META_LEAD)
     lead = None
     if lead_id:
-        lead = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+        lead = lead_store.find(conn, lead_id)
     if lead is None and event.recipient_email:
-        # Sent by hand or by another integration: link it to the newest lead with that email.
-        lead = conn.execute(
-            select(leads)
-            .where(leads.c.email_hash == hash_identifier(event.recipient_email))
-            .order_by(leads.c.created_at.desc())
-            .limit(1)
-        ).first()
+        # Sent by hand or by another integration: link it to the newest lead with that email
+        # (through the region's blind index: emails are stored sealed).
+        lead = lead_store.latest_by_email(conn, event.recipient_email)
     envelope_id = new_id("env")
     inserted = envelope_store.insert_tracked(
         conn,
         {
             "id": envelope_id,
             "region": receipt.region,
-            "lead_id": lead.id if lead is not None else None,
-            "lead_created_at": lead.created_at if lead is not None else None,
+            "lead_id": lead["id"] if lead is not None else None,
+            "lead_created_at": lead["created_at"] if lead is not None else None,
             "connection": receipt.connection,
             "provider": provider,
             "provider_envelope_id": event.provider_envelope_id,
             "template_key": None,
             "template_version": None,
-            "correlation_id": lead.correlation_id if lead is not None else new_id("cor"),
+            "correlation_id": lead["correlation_id"] if lead is not None else new_id("cor"),
             "state": "created",
             "delivery_failed": False,
             "conflicts": [],
             "milestones": {},
-            "attribution": dict(lead.first_touch) if lead is not None else {},
+            "attribution": dict(lead["first_touch"] or {}) if lead is not None else {},
             "metadata": dict(event.metadata),
             "linked": lead is not None,
             "needs_reconcile": False,
@@ -108,7 +104,9 @@ def resolve_envelope(
     return found
 
 
-def as_known_recipient(event: NormalizedEvent, rows: list[Row[Any]]) -> NormalizedEvent:
+def as_known_recipient(
+    event: NormalizedEvent, rows: list[envelope_store.RecipientRow]
+) -> NormalizedEvent:
     """The event about the recipient inkbridge already knows, when the vendor names it otherwise.
 
     inkbridge gives the signer of an envelope it creates the id ``1``; a vendor may name the same

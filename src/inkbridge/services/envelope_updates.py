@@ -43,6 +43,7 @@ class EnvelopeUpdate:
     outcome: Outcome | str
     correlation_id: str
     facts: tuple[EnvelopeFact, ...] = ()
+    lead_id: str | None = None  # the envelope's lead: the receipt is linked to it
 
 
 def update_envelope(
@@ -69,7 +70,7 @@ def update_envelope(
             conn, snapshot, current=envelope, now=now, needs_reconcile=True
         ):
             raise ConcurrentUpdate()
-        return EnvelopeUpdate(UNCONFIRMED, correlation_id)
+        return EnvelopeUpdate(UNCONFIRMED, correlation_id, lead_id=envelope.lead_id)
     applied = decide(snapshot, event, authoritative=source.authoritative)
     _log_event(
         conn, receipt, index, event, envelope, applied.outcome.value, snapshot, applied.snapshot
@@ -88,10 +89,11 @@ def update_envelope(
         for recipient_id, status in applied.snapshot.recipients.items():
             if snapshot.recipients.get(recipient_id) != status:
                 email = event.recipient_email if recipient_id == event.recipient_id else None
-                envelope_store.upsert_recipient(conn, envelope.id, recipient_id, status, now, email)
+                envelope_store.upsert_recipient(conn, envelope, recipient_id, status, now, email)
     if not applied.events:
-        return EnvelopeUpdate(applied.outcome, correlation_id)
+        return EnvelopeUpdate(applied.outcome, correlation_id, lead_id=envelope.lead_id)
     lead = lead_payload(conn, envelope.lead_id)
+    attribution = envelope_store.attribution_of(conn, envelope)
     facts = tuple(
         EnvelopeFact(
             event=domain_event,
@@ -102,10 +104,11 @@ def update_envelope(
             receipt_id=receipt.id,
             correlation_id=correlation_id,
             now=now,
+            attribution=attribution,
         )
         for domain_event in applied.events
     )
-    return EnvelopeUpdate(applied.outcome, correlation_id, facts)
+    return EnvelopeUpdate(applied.outcome, correlation_id, facts, envelope.lead_id)
 
 
 def _log_event(

@@ -20,7 +20,7 @@ from inkbridge.services.leads import find_lead
 from inkbridge.store import audit, event_log
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store.database import Databases, RegionDatabase
-from inkbridge.store.schema import envelopes, outbox, recipients
+from inkbridge.store.schema import envelopes, outbox
 
 
 def _record_new(
@@ -65,15 +65,14 @@ def _record_new(
                 "updated_at": now,
             },
         )
-        conn.execute(
-            recipients.insert().values(
-                envelope_id=envelope_id,
-                recipient_id="1",
-                email=lead["email"],
-                name=name,
-                status="sent",
-                updated_at=now,
-            )
+        envelope_store.insert_recipient(
+            conn,
+            {"id": envelope_id, "lead_id": lead["id"]},
+            "1",
+            email=lead["email"],
+            name=name,
+            status="sent",
+            now=now,
         )
 
 
@@ -241,6 +240,7 @@ class Envelopes:
         region, row = self._find(envelope_id)
         with self.databases[region].reader() as conn:
             recipient_list = envelope_store.recipient_rows(conn, envelope_id)
+            attribution = envelope_store.attribution_of(conn, row)
             events = event_log.for_envelope(conn, envelope_id)
             deliveries = conn.execute(
                 select(outbox.c.destination, outbox.c.idempotency_key, outbox.c.status)
@@ -263,7 +263,7 @@ class Envelopes:
             "needs_reconcile": row.needs_reconcile,
             "linked": row.linked,
             "milestones": row.milestones,
-            "attribution": row.attribution,
+            "attribution": attribution,
             "created_at": row.created_at.isoformat(),
             "updated_at": row.updated_at.isoformat(),
             "recipients": [

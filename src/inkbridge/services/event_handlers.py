@@ -46,7 +46,7 @@ def outbound_payload(fact: EnvelopeFact, document_url: str) -> dict[str, Any]:
             "document_url": document_url,
         },
         "lead": fact.lead,
-        "attribution": dict(envelope.attribution or {}),
+        "attribution": dict(fact.attribution),
         "correlation_id": envelope.correlation_id,
     }
 

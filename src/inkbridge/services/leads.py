@@ -50,6 +50,7 @@ class LeadCapture:
     first_name: str | None = None
     last_name: str | None = None
     company: str | None = None
+    phone: str | None = None
     anonymous_id: str | None = None
     owner: str | None = None
     region: str | None = None
@@ -120,10 +121,10 @@ def capture_lead(
                 "id": lead_id,
                 "region": region,
                 "email": capture.email.strip(),
-                "email_hash": hash_identifier(capture.email),
                 "first_name": capture.first_name,
                 "last_name": capture.last_name,
                 "company": capture.company,
+                "phone": capture.phone,
                 "anonymous_id": capture.anonymous_id,
                 "owner": capture.owner,
                 "score": 0,
@@ -280,8 +281,9 @@ def update_lead(
     *,
     destinations: Mapping[str, Destination] | None = None,
 ) -> None:
-    """Change a lead's mutable fields (owner, names, company). First touch is never among them."""
-    allowed = {"owner", "first_name", "last_name", "company"}
+    """Change a lead's mutable fields (owner, names, company, phone). First touch is never among
+    them."""
+    allowed = {"owner", "first_name", "last_name", "company", "phone"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise InvalidInput(f"only {sorted(allowed)} can change; not {unknown}", field="body")
@@ -327,6 +329,7 @@ def lead_view(databases: Databases, lead_id: str) -> dict[str, Any]:
         "first_name": lead["first_name"],
         "last_name": lead["last_name"],
         "company": lead["company"],
+        "phone": lead["phone"],
         "owner": lead["owner"],
         "anonymous_id": lead["anonymous_id"],
         "correlation_id": lead["correlation_id"],

@@ -120,6 +120,7 @@ class ReceiptProcessor:
                 return ProcessResult(receipt.id, ReceiptStatus.REFUSED_RESIDENCY.value)
         accepted = 0
         correlation_id = None
+        lead_id = None
         try:
             with unit_of_work(conn, self.handlers) as uow:
                 for index, event in enumerate(events):
@@ -137,6 +138,7 @@ class ReceiptProcessor:
                     # consent recorded on completion is part of what later records carry.
                     uow.publish()
                     correlation_id = update.correlation_id
+                    lead_id = update.lead_id or lead_id
                     accepted += update.outcome is Outcome.ACCEPTED
                 receipts.settle(
                     conn,
@@ -144,6 +146,7 @@ class ReceiptProcessor:
                     status=ReceiptStatus.DONE,
                     now=now,
                     correlation_id=correlation_id,
+                    lead_id=lead_id,
                 )
         except (ConcurrentUpdate, IntegrityError) as exc:
             # Another worker changed the same envelope first: try again in a moment.

@@ -61,8 +61,8 @@ def _envelope_held(envelope_id: str) -> Held:
 
 
 def _signer_held(email: str) -> Held:
-    email_hash = hash_identifier(email)
-    return lambda conn: lead_store.latest_by_email_hash(conn, email_hash) is not None
+    # Each region's blind index has its own key: the email is looked up in each region's terms.
+    return lambda conn: lead_store.latest_by_email(conn, email) is not None
 
 
 @dataclass(frozen=True)

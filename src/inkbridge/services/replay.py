@@ -40,7 +40,7 @@ def rebuild_envelope(db: RegionDatabase, envelope_id: str) -> bool:
         )
         now = datetime.now(UTC)
         for recipient_id, status in rebuilt.recipients.items():
-            envelope_store.upsert_recipient(conn, envelope_id, recipient_id, status, now)
+            envelope_store.upsert_recipient(conn, row, recipient_id, status, now)
         audit.record(
             conn,
             region=db.region,

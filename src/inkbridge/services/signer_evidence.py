@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from inkbridge.store import audit
+from inkbridge.store import audit, sealed_fields
 from inkbridge.store import signer_sessions as session_store
 
 SESSION_ACTIONS = ("api:signer_session:issued", "web:signer_session:redeemed")
@@ -55,8 +55,10 @@ def signer_evidence(
             "expires_at": r.expires_at.isoformat(),
             "redeemed_at": r.redeemed_at.isoformat() if r.redeemed_at else None,
             "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
-            "ip": r.redeemed_ip,
-            "user_agent": r.redeemed_user_agent,
+            "ip": sealed_fields.open_text(conn, "signer_sessions.redeemed_ip", r.redeemed_ip),
+            "user_agent": sealed_fields.open_text(
+                conn, "signer_sessions.redeemed_user_agent", r.redeemed_user_agent
+            ),
             "audit": by_session.get(r.id, []),
         }
         for r in rows

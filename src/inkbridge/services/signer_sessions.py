@@ -32,10 +32,10 @@ from inkbridge.domain.signer_session import (
     subject_hash,
 )
 from inkbridge.errors import InkbridgeError, InvalidInput, NotFound, SignerMismatch, StateConflict
-from inkbridge.ids import new_id
+from inkbridge.ids import hash_identifier, new_id
 from inkbridge.providers.base import ProviderClient, Signer, SignerAuthentication, SigningRequest
 from inkbridge.services.envelopes import find_envelope
-from inkbridge.store import audit
+from inkbridge.store import audit, sealed_fields
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store import signer_sessions as session_store
 from inkbridge.store.database import Databases, RegionDatabase
@@ -118,7 +118,10 @@ def _claim(
         envelope = envelope_store.get(conn, session.envelope_id)
         if envelope is None or envelope.state in TERMINAL:
             raise SessionUnavailable("the envelope is finished")
-        if not session_store.redeem(conn, hashed, now, ip=ip, user_agent=user_agent):
+        subject = sealed_fields.envelope_subject(envelope.id, envelope.lead_id)
+        if not session_store.redeem(
+            conn, hashed, now, ip=ip, user_agent=user_agent, subject=subject
+        ):
             raise SessionUnavailable("used, revoked, expired or redeemed concurrently")
         recipient = next(
             (
@@ -146,8 +149,9 @@ def _claim(
                 "authenticated_at": session.authenticated_at.isoformat(),
                 "issued_at": session.issued_at.isoformat(),
                 "redeemed_at": now.isoformat(),
-                "ip": ip,
-                "user_agent": user_agent,
+                # Hashes only: the audit log is kept after an erasure.
+                "ip_sha256": hash_identifier(ip) if ip else None,
+                "user_agent_sha256": hash_identifier(user_agent) if user_agent else None,
             },
         )
     return session, (envelope, recipient)

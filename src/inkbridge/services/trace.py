@@ -9,6 +9,7 @@ from typing import Any
 
 from inkbridge.errors import NotFound
 from inkbridge.services.signer_evidence import signer_evidence
+from inkbridge.store import sealed_fields
 from inkbridge.store.database import Databases
 from inkbridge.store.traces import correlated
 
@@ -21,13 +22,18 @@ def trace(databases: Databases, correlation_id: str) -> dict[str, Any]:
                 continue
             envelope_ids = [e.id for e in found.envelopes]
             sessions = signer_evidence(conn, envelope_ids, datetime.now(UTC))
-        lead_rows, envelope_rows, events = found.leads, found.envelopes, found.events
+            lead = found.leads[0] if found.leads else None
+            campaign = (
+                sealed_fields.open_urls(conn, "leads.first_touch", lead.first_touch)
+                if lead is not None
+                else None
+            )
+        envelope_rows, events = found.envelopes, found.events
         receipt_rows, outbox_rows, attempts = found.receipts, found.outbox, found.attempts
-        lead = lead_rows[0] if lead_rows else None
         return {
             "correlation_id": correlation_id,
             "region": db.region,
-            "campaign": dict(lead.first_touch or {}) if lead is not None else None,
+            "campaign": campaign,
             "lead": {"id": lead.id, "created_at": lead.created_at.isoformat()} if lead else None,
             "envelopes": [
                 {

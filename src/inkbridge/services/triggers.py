@@ -29,7 +29,6 @@ from inkbridge.errors import (
     SignatureInvalid,
     redacted_error,
 )
-from inkbridge.ids import hash_identifier
 from inkbridge.providers._common import load_json, load_json_object
 from inkbridge.services.envelopes import Envelopes
 from inkbridge.store import audit, receipts
@@ -238,12 +237,11 @@ class Triggers:
         if email is None and trigger.kind == "hubspot":
             email = await _hubspot_deal_contact_email(self.http, trigger, item.deal_id)
         if email:
-            digest = hash_identifier(email)
             for db in self.databases:
                 with db.reader() as conn:
-                    lead_id = lead_store.latest_by_email_hash(conn, digest)
-                if lead_id is not None:
-                    return lead_id
+                    lead = lead_store.latest_by_email(conn, email)
+                if lead is not None:
+                    return str(lead["id"])
         raise NotFound("lead for deal", item.deal_id)
 
     async def process_trigger(self, db: RegionDatabase, receipt: ReceiptRecord) -> str:

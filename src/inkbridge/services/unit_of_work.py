@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,8 @@ class EnvelopeFact:
     receipt_id: int
     correlation_id: str
     now: datetime
+    # The envelope's copy of the first touch, opened (the row holds its URLs sealed).
+    attribution: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[Connection, EnvelopeFact], None]

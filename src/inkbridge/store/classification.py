@@ -115,6 +115,7 @@ TABLES: Mapping[str, Table] = {
             "first_name": personal(NAME, encrypted=True, retention=LEAD_PERSONAL),
             "last_name": personal(NAME, encrypted=True, retention=LEAD_PERSONAL),
             "company": personal(WORKPLACE, encrypted=True, retention=LEAD_PERSONAL),
+            "phone": personal(PHONE, encrypted=True, retention=LEAD_PERSONAL),
             "anonymous_id": personal(COOKIE_ID, retention=LEAD_PERSONAL),
             "owner": personal(UNIQUE_ID, retention=LEAD_PERSONAL),
             "score": ops(),
@@ -224,6 +225,11 @@ TABLES: Mapping[str, Table] = {
                 retention=R.RECEIPT_BODIES,
                 readable_by=NOBODY,
             ),
+            # The receipt's own data key, wrapped by the region key (and that key's id): NULL
+            # once shredded, and the body with it.
+            "body_key": Field((AUTHENTICATION,), readable_by=NOBODY),
+            "body_kek_id": ops(readable_by=NOBODY),
+            "lead_id": personal(UNIQUE_ID),
         },
     ),
     "envelope_events": Table(
@@ -308,8 +314,19 @@ TABLES: Mapping[str, Table] = {
             ),
             "token_hash": Field((AUTHENTICATION,), readable_by=NOBODY),
             "subject_hash": personal(UNIQUE_ID),
-            "redeemed_ip": personal(IP_ADDRESS),
-            "redeemed_user_agent": personal(DEVICE),
+            "redeemed_ip": personal(IP_ADDRESS, encrypted=True),
+            "redeemed_user_agent": personal(DEVICE, encrypted=True),
+        },
+    ),
+    # One data key per subject (lead, envelope without a lead, visitor, outbox record) and the
+    # region's blind-index key, each wrapped by the region key; shredding NULLs wrapped_key.
+    "data_keys": Table(
+        R.RECORDS,
+        NOBODY,
+        {
+            **no_personal_data("id region subject_type kek_id created_at shredded_at"),
+            "subject_id": personal(UNIQUE_ID),
+            "wrapped_key": Field((AUTHENTICATION,)),
         },
     ),
     "journey_touches": Table(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from inkbridge.domain.consent import ConsentEntry, ConsentKind, ConsentStatus
-from inkbridge.store import chains
+from inkbridge.store import chains, sealed_fields
 from inkbridge.store.schema import consent_records, consent_texts
 
 # The columns a consent record's hash covers, in chain order.
@@ -35,7 +35,14 @@ def _chain(lead_id: str) -> str:
 
 def append(conn: Connection, lead_id: str, content: dict[str, Any]) -> int:
     """Append one record (``content`` holds every column of ``CONSENT_CONTENT``) to the lead's
-    chain; returns its sequence number."""
+    chain; returns its sequence number. The evidence (IP, user agent) is sealed under the lead's
+    key, and the chain hashes the sealed value: an erasure leaves the chain verifiable."""
+    content = {
+        **content,
+        "evidence": sealed_fields.seal_json(
+            conn, sealed_fields.lead(lead_id), "consent_records.evidence", content["evidence"]
+        ),
+    }
     seq, _ = chains.append(conn, consent_records, _chain(lead_id), content)
     return seq
 

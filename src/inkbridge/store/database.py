@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from inkbridge.errors import NotFound
+from inkbridge.privacy.keyring import Keyring
+from inkbridge.privacy.region_keys import RegionKeys
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -120,9 +122,20 @@ class RegionDatabase:
     region: str
     url: str
     engine: Engine
+    # The region's KEKs and this process's cache of unwrapped data keys; every connection this
+    # database hands out carries it (``store.sealed_fields``).
+    keyring: Keyring = field(default=None, repr=False)  # type: ignore[assignment]
     # SQLite has one writer at a time. Within a process, writers queue here and wake the moment
     # it is their turn; SQLite's own busy handler would sleep in steps of up to 100 ms.
     _write_lock: WriteQueue = field(default_factory=WriteQueue, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.keyring is None:
+            self.keyring = Keyring(RegionKeys.ephemeral(self.region))
+
+    def _with_keys(self, conn: Connection) -> Connection:
+        conn.info["inkbridge.keyring"] = self.keyring
+        return conn
 
     @property
     def is_sqlite(self) -> bool:
@@ -138,15 +151,15 @@ class RegionDatabase:
         ahead of the queue of this process's SQLite writers (see ``WriteQueue``)."""
         if not self.is_sqlite:
             with self.engine.begin() as conn:
-                yield conn
+                yield self._with_keys(conn)
             return
         with self._write_lock.held(urgent), self.engine.begin() as conn:
-            yield conn
+            yield self._with_keys(conn)
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
-            yield conn
+            yield self._with_keys(conn)
             conn.rollback()
 
     def truncate_wal(self, wait_ms: int = 200) -> bool:
@@ -172,10 +185,24 @@ class RegionDatabase:
 class Databases:
     """Every region's database, by region name."""
 
-    def __init__(self, urls: dict[str, str], home_region: str) -> None:
+    def __init__(
+        self,
+        urls: dict[str, str],
+        home_region: str,
+        keys: Mapping[str, RegionKeys] | None = None,
+    ) -> None:
+        """``keys``: each region's KEKs (``privacy.configured_keys``). A region given none
+        gets a key that lives as long as this object: for tests and throwaway tools only, as
+        whatever it seals cannot be read by another process."""
         self.home_region = home_region
+        given = keys or {}
         self._regions = {
-            name: RegionDatabase(region=name, url=url, engine=make_engine(url))
+            name: RegionDatabase(
+                region=name,
+                url=url,
+                engine=make_engine(url),
+                keyring=Keyring(given[name] if name in given else RegionKeys.ephemeral(name)),
+            )
             for name, url in urls.items()
         }
 

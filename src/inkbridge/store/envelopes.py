@@ -1,8 +1,11 @@
 """Envelopes and their recipients: lookups, and state writes as compare-and-set on ``version``,
-with the report columns (milestones, first touch, time-to-sign intervals) kept in step."""
+with the report columns (milestones, first touch, time-to-sign intervals) kept in step. The
+metadata, the first touch's URLs and the recipients' emails and names are sealed under the
+envelope's subject (its lead, or the envelope itself while it has none)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.intervals import INTERVAL_COLUMNS, interval_columns
 from inkbridge.domain.lifecycle import EnvelopeSnapshot, EnvelopeState, RecipientState
-from inkbridge.store import attribution_journeys
+from inkbridge.store import attribution_journeys, sealed_fields
 from inkbridge.store.schema import envelopes, recipients
 from inkbridge.store.set_once import set_once
 
@@ -66,8 +69,31 @@ def with_report_columns(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _sealed(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
+    subject = sealed_fields.envelope_subject(values["id"], values.get("lead_id"))
+    return {
+        **values,
+        "metadata": sealed_fields.seal_json(
+            conn, subject, "envelopes.metadata", values.get("metadata") or {}
+        ),
+        "attribution": sealed_fields.seal_urls(
+            conn, subject, "envelopes.attribution", values.get("attribution") or {}
+        ),
+    }
+
+
+def attribution_of(conn: Connection, row: Row[Any]) -> dict[str, Any]:
+    """The envelope's copy of its lead's first touch, URLs opened."""
+    return sealed_fields.open_urls(conn, "envelopes.attribution", row.attribution)
+
+
+def metadata_of(conn: Connection, row: Row[Any]) -> dict[str, Any]:
+    """The metadata the envelope was created or first seen with (empty once erased)."""
+    return dict(sealed_fields.open_json(conn, "envelopes.metadata", row.metadata) or {})
+
+
 def insert(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(envelopes.insert().values(**with_report_columns(values)))
+    conn.execute(envelopes.insert().values(**_sealed(conn, with_report_columns(values))))
 
 
 def insert_tracked(conn: Connection, values: dict[str, Any]) -> bool:
@@ -78,7 +104,7 @@ def insert_tracked(conn: Connection, values: dict[str, Any]) -> bool:
         else sqlite.insert(envelopes)
     )
     result = conn.execute(
-        stmt.values(**with_report_columns(values)).on_conflict_do_nothing(
+        stmt.values(**_sealed(conn, with_report_columns(values))).on_conflict_do_nothing(
             index_elements=["connection", "provider_envelope_id"]
         )
     )
@@ -90,17 +116,61 @@ def set_provider_ref(conn: Connection, envelope_id: str, provider_envelope_id: s
     return set_once(conn, envelopes.c.provider_envelope_id, envelope_id, provider_envelope_id)
 
 
-def recipient_rows(conn: Connection, envelope_id: str) -> list[Row[Any]]:
-    return list(
-        conn.execute(
+@dataclass(frozen=True)
+class RecipientRow:
+    """A recipient as stored, with its email and name opened."""
+
+    envelope_id: str
+    recipient_id: str
+    email: str | None
+    name: str | None
+    status: str
+    updated_at: datetime
+
+
+def recipient_rows(conn: Connection, envelope_id: str) -> list[RecipientRow]:
+    return [
+        RecipientRow(
+            envelope_id=r.envelope_id,
+            recipient_id=r.recipient_id,
+            email=sealed_fields.open_text(conn, "recipients.email", r.email),
+            name=sealed_fields.open_text(conn, "recipients.name", r.name),
+            status=r.status,
+            updated_at=r.updated_at,
+        )
+        for r in conn.execute(
             select(recipients)
             .where(recipients.c.envelope_id == envelope_id)
             .order_by(recipients.c.recipient_id)
         )
+    ]
+
+
+def insert_recipient(
+    conn: Connection,
+    envelope: dict[str, Any],
+    recipient_id: str,
+    *,
+    email: str | None,
+    name: str | None,
+    status: str,
+    now: datetime,
+) -> None:
+    """Add a recipient to a new envelope (``envelope`` has its id and lead_id)."""
+    subject = sealed_fields.envelope_subject(envelope["id"], envelope.get("lead_id"))
+    conn.execute(
+        recipients.insert().values(
+            envelope_id=envelope["id"],
+            recipient_id=recipient_id,
+            email=sealed_fields.seal_text(conn, subject, "recipients.email", email),
+            name=sealed_fields.seal_text(conn, subject, "recipients.name", name),
+            status=status,
+            updated_at=now,
+        )
     )
 
 
-def snapshot_of(row: Row[Any], recipient_list: list[Row[Any]]) -> EnvelopeSnapshot:
+def snapshot_of(row: Row[Any], recipient_list: list[RecipientRow]) -> EnvelopeSnapshot:
     return EnvelopeSnapshot(
         envelope_id=row.id,
         state=EnvelopeState(row.state),
@@ -180,18 +250,21 @@ _SAVE_FLAGGED = _SAVE.values(needs_reconcile=bindparam("needs_reconcile"))
 
 def upsert_recipient(
     conn: Connection,
-    envelope_id: str,
+    envelope: Row[Any],
     recipient_id: str,
     status: RecipientState,
     now: datetime,
     email: str | None = None,
 ) -> None:
+    """Insert the recipient or move its status; the email is kept only from the first sight
+    (sealed under the envelope's subject)."""
+    subject = sealed_fields.envelope_subject(envelope.id, envelope.lead_id)
     values = {
-        "envelope_id": envelope_id,
+        "envelope_id": envelope.id,
         "recipient_id": recipient_id,
         "status": status.value,
         "updated_at": now,
-        "email": email,
+        "email": sealed_fields.seal_text(conn, subject, "recipients.email", email),
     }
     stmt: Any = (
         postgresql.insert(recipients)

@@ -19,6 +19,8 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, upd
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
+from inkbridge.privacy.keyring import Subject
+from inkbridge.store import sealed_fields
 from inkbridge.store.column_types import UTCDateTime
 from inkbridge.store.schema import deliveries, outbox
 
@@ -62,14 +64,17 @@ def enqueue(
     correlation_id: str | None,
     now: datetime,
 ) -> bool:
-    """Insert one outbox row unless the same fact is already queued; True when inserted."""
+    """Insert one outbox row unless the same fact is already queued; True when inserted. The
+    payload (it carries the lead's contact fields) is sealed under its lead's key."""
     values = {
         "region": region,
         "destination": destination,
         "idempotency_key": idempotency_key,
         "record_key": record_key,
         "kind": kind,
-        "payload": payload,
+        "payload": sealed_fields.seal_json(
+            conn, payload_subject(payload, record_key), "outbox.payload", payload
+        ),
         "status": OutboxStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
@@ -99,7 +104,18 @@ LIMIT :limit
 """  # noqa: S608 - no value in the text comes from outside this module
 
 
-def _row(record: Any, lease_expired: bool = False) -> OutboxRow:
+def payload_subject(payload: dict[str, Any], record_key: str) -> Subject:
+    """Whose data a change carries: its lead's, else its envelope's, else its record's own."""
+    lead = payload.get("lead")
+    if isinstance(lead, dict) and lead.get("id"):
+        return sealed_fields.lead(str(lead["id"]))
+    envelope = payload.get("envelope")
+    if isinstance(envelope, dict) and envelope.get("id"):
+        return sealed_fields.envelope_subject(str(envelope["id"]), envelope.get("lead_id"))
+    return ("record", record_key)
+
+
+def _row(conn: Connection, record: Any, lease_expired: bool = False) -> OutboxRow:
     return OutboxRow(
         id=int(record.id),
         region=record.region,
@@ -107,7 +123,7 @@ def _row(record: Any, lease_expired: bool = False) -> OutboxRow:
         idempotency_key=record.idempotency_key,
         record_key=record.record_key,
         kind=record.kind,
-        payload=dict(record.payload),
+        payload=dict(sealed_fields.open_json(conn, "outbox.payload", record.payload) or {}),
         status=OutboxStatus(record.status),
         attempts=int(record.attempts),
         correlation_id=record.correlation_id,
@@ -160,7 +176,7 @@ def claim(
         .values(status=OutboxStatus.INFLIGHT, lease_until=lease)
     )
     rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id)).all()
-    return [_row(r, lease_expired=int(r.id) in expired) for r in rows]
+    return [_row(conn, r, lease_expired=int(r.id) in expired) for r in rows]
 
 
 def mark_delivered(
@@ -260,7 +276,7 @@ def list_dead(conn: Connection, destination: str | None, limit: int = 100) -> li
     )
     if destination:
         query = query.where(outbox.c.destination == destination)
-    return [_row(r) for r in conn.execute(query)]
+    return [_row(conn, r) for r in conn.execute(query)]
 
 
 def retry_dead(

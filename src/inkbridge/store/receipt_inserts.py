@@ -4,7 +4,8 @@ for webhooks; reconciliation and CRM triggers call them in their own transaction
 
 This is the benchmarked hot path: a batch is one multi-row INSERT … ON CONFLICT DO NOTHING
 (through the driver's own cursor on SQLite, through SQLAlchemy elsewhere), plus lookups for the
-keys that were already stored.
+keys that were already stored. Each body and its headers are sealed here (``receipt_bodies``),
+in the caller's thread: the group-commit writer's, never the event loop.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import ReceiptStatus
+from inkbridge.privacy.keyring import Keyring
+from inkbridge.store import receipt_bodies
 from inkbridge.store.schema import webhook_receipts
+from inkbridge.store.sealed_fields import keyring_of
 
 ReceiptSource = Literal["webhook", "reconcile", "trigger"]
 Outcome = tuple[int, bool]  # (receipt id, inserted by this call?)
@@ -68,15 +72,22 @@ def _insert_statement(dialect: str) -> Any:
     )
 
 
-def _parameters(row: ReceiptRow) -> dict[str, Any]:
+def _sealed(keyring: Keyring, row: ReceiptRow) -> receipt_bodies.SealedReceipt:
+    return receipt_bodies.seal(keyring, row.connection, row.dedup_key, row.headers, row.body)
+
+
+def _parameters(keyring: Keyring, row: ReceiptRow) -> dict[str, Any]:
+    sealed = _sealed(keyring, row)
     return {
         "region": row.region,
         "connection": row.connection,
         "dedup_key": row.dedup_key,
         "source": row.source,
         "content_type": row.content_type,
-        "headers": row.headers,
-        "body": row.body,
+        "headers": sealed.headers,
+        "body": sealed.body,
+        "body_key": sealed.body_key,
+        "body_kek_id": sealed.body_kek_id,
         "received_at": row.received_at,
         "status": _PENDING,
         "attempts": 0,
@@ -110,11 +121,11 @@ def insert_receipts(conn: Connection, rows: Iterable[ReceiptRow]) -> list[Outcom
 # per commit (measured in bench/README.md). Values are stored exactly as the column types would
 # store them: UTC text timestamps, JSON headers.
 _SQLITE_COLUMNS = (
-    "region, connection, dedup_key, source, content_type, headers, body, received_at,"
-    " status, attempts, correlation_id"
+    "region, connection, dedup_key, source, content_type, headers, body, body_key,"
+    " body_kek_id, received_at, status, attempts, correlation_id"
 )
-_SQLITE_VALUES = f"(?, ?, ?, ?, ?, ?, ?, ?, '{_PENDING}', 0, ?)"
-# SQLite allows 32,766 variables per statement; 9 per row.
+_SQLITE_VALUES = f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{_PENDING}', 0, ?)"
+# SQLite allows 32,766 variables per statement; 11 per row.
 _SQLITE_MAX_ROWS = 1000
 
 
@@ -148,20 +159,24 @@ def _insert_receipts_sqlite(conn: Connection, rows: Iterable[ReceiptRow]) -> lis
     unique = list(first_of.values())
     inserted: dict[_Key, int] = {}
     stored: dict[_Key, int] = {}
+    keyring = keyring_of(conn)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         for start in range(0, len(unique), _SQLITE_MAX_ROWS):
             chunk = unique[start : start + _SQLITE_MAX_ROWS]
             parameters: list[Any] = []
             for row in chunk:
+                sealed = _sealed(keyring, row)
                 parameters += (
                     row.region,
                     row.connection,
                     row.dedup_key,
                     row.source,
                     row.content_type,
-                    json.dumps(row.headers),
-                    row.body,
+                    json.dumps(sealed.headers),
+                    sealed.body,
+                    sealed.body_key,
+                    sealed.body_kek_id,
                     _sqlite_time(row.received_at),
                     row.correlation_id,
                 )
@@ -207,8 +222,10 @@ def _insert_receipts_batched(conn: Connection, rows: Iterable[ReceiptRow]) -> li
     for row in rows:
         first_of.setdefault((row.connection, row.dedup_key), row)
     ordered = sorted(first_of)
+    keyring = keyring_of(conn)
     result = conn.execute(
-        _insert_statement(conn.dialect.name), [_parameters(first_of[key]) for key in ordered]
+        _insert_statement(conn.dialect.name),
+        [_parameters(keyring, first_of[key]) for key in ordered],
     )
     inserted: dict[_Key, int] = {(c, k): int(i) for i, c, k in result}
     stored: dict[_Key, int] = {}

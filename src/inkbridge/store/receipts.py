@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, text, update
 
 from inkbridge.domain.queue_states import ReceiptStatus
+from inkbridge.store import receipt_bodies
 from inkbridge.store.column_types import UTCDateTime
 from inkbridge.store.schema import webhook_receipts
+from inkbridge.store.sealed_fields import keyring_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ LIMIT :limit
 """  # noqa: S608 - no value in the text comes from outside this module
 
 
-def _record(row: Any) -> ReceiptRecord:
+def _record(conn: Connection, row: Any) -> ReceiptRecord:
+    headers, body = receipt_bodies.opened(keyring_of(conn), row)
     return ReceiptRecord(
         id=int(row.id),
         region=row.region,
@@ -53,8 +56,8 @@ def _record(row: Any) -> ReceiptRecord:
         dedup_key=row.dedup_key,
         source=row.source,
         content_type=row.content_type,
-        headers=dict(row.headers),
-        body=bytes(row.body),
+        headers=headers,
+        body=body,
         received_at=row.received_at,
         attempts=int(row.attempts),
         correlation_id=row.correlation_id,
@@ -91,12 +94,12 @@ def claim(
         .where(webhook_receipts.c.id.in_(ids))
         .order_by(webhook_receipts.c.id)
     )
-    return [_record(r) for r in rows]
+    return [_record(conn, r) for r in rows]
 
 
 def load(conn: Connection, receipt_id: int) -> ReceiptRecord | None:
     row = conn.execute(select(webhook_receipts).where(webhook_receipts.c.id == receipt_id)).first()
-    return _record(row) if row is not None else None
+    return _record(conn, row) if row is not None else None
 
 
 def settle(
@@ -107,8 +110,10 @@ def settle(
     now: datetime,
     error: str | None = None,
     correlation_id: str | None = None,
+    lead_id: str | None = None,
 ) -> bool:
     """Finish a leased receipt: ``done`` (processed), ``ignored`` (nothing to do) or ``failed``.
+    ``lead_id`` links it to the lead its events were about, so an erasure finds it.
 
     A guarded move out of ``processing``: False when the receipt was not leased (nothing
     changed)."""
@@ -122,6 +127,8 @@ def settle(
     }
     if correlation_id:
         values["correlation_id"] = correlation_id
+    if lead_id:
+        values["lead_id"] = lead_id
     return _move(conn, receipt_id, values)
 
 
@@ -140,6 +147,10 @@ def refuse_for_residency(conn: Connection, receipt_id: int, *, reason: str, now:
     values: dict[str, Any] = {
         "status": ReceiptStatus.REFUSED_RESIDENCY,
         "body": b"",
+        "headers": {},
+        # Its data key too: a leftover copy of the ciphertext stays unreadable.
+        "body_key": None,
+        "body_kek_id": None,
         "processed_at": now,
         "lease_until": None,
         "error": reason,

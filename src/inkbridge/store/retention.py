@@ -74,10 +74,12 @@ def _purge_receipt_bodies(
     conn: Connection, keys: Keys, cutoff: datetime, _now: datetime
 ) -> dict[str, int]:
     # The row, its dedup key and status stay: a replayed old delivery is still a duplicate.
+    # The inline data key goes too, so a copy of the old ciphertext (free pages, the WAL, a
+    # backup) can no longer be opened.
     result = conn.execute(
         update(webhook_receipts)
         .where(webhook_receipts.c.id.in_(keys), _receipts_due(cutoff))
-        .values(body=b"", headers={})
+        .values(body=b"", headers={}, body_key=None, body_kek_id=None)
     )
     return {"webhook_receipts": result.rowcount}
 

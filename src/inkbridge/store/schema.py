@@ -55,11 +55,13 @@ leads = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("region", String(40), nullable=False),
-    Column("email", String(320)),
+    # Sealed personal fields (Text: ciphertext is longer); email_hash: the keyed blind index.
+    Column("email", Text),
     Column("email_hash", String(64), index=True),
-    Column("first_name", String(200)),
-    Column("last_name", String(200)),
-    Column("company", String(200)),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("company", Text),
+    Column("phone", Text),
     Column("anonymous_id", String(100), index=True),
     Column("owner", String(200)),
     Column("score", Integer, nullable=False, default=0),
@@ -179,8 +181,8 @@ recipients = Table(
     metadata,
     Column("envelope_id", String(40), ForeignKey("envelopes.id"), primary_key=True),
     Column("recipient_id", String(200), primary_key=True),
-    Column("email", String(320)),
-    Column("name", String(200)),
+    Column("email", Text),  # sealed
+    Column("name", Text),  # sealed
     Column("status", String(20), nullable=False),
     Column("updated_at", TS, nullable=False),
 )
@@ -194,8 +196,12 @@ webhook_receipts = Table(
     Column("dedup_key", String(500), nullable=False),
     Column("source", String(20), nullable=False),  # webhook | reconcile
     Column("content_type", String(200)),
-    Column("headers", JSON, nullable=False),  # redacted: no signature or secret headers
+    # Sealed under its own key (body_key, wrapped under KEK body_kek_id); headers redacted.
+    Column("headers", JSON, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    Column("body_key", LargeBinary),
+    Column("body_kek_id", String(40)),
+    Column("lead_id", String(40), index=True),  # linked by the worker: erasure finds it
     Column("received_at", TS, nullable=False),
     Column("status", String(20), nullable=False),  # a ReceiptStatus
     Column("attempts", Integer, nullable=False, default=0),
@@ -347,8 +353,8 @@ signer_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Column("redeemed_at", TS),
     Column("revoked_at", TS),
-    Column("redeemed_ip", String(64)),
-    Column("redeemed_user_agent", String(200)),
+    Column("redeemed_ip", Text),  # sealed, as the user agent
+    Column("redeemed_user_agent", Text),
     Column("correlation_id", String(40)),
 )
 
@@ -378,4 +384,19 @@ journey_touches = Table(
     Column("first_campaign", String(200)),
     Column("template_key", String(100)),
     sqlite_with_rowid=False,
+)
+
+# One wrapped data key per subject (store.data_keys); shredding sets wrapped_key to NULL.
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("region", String(40), nullable=False),
+    Column("subject_type", String(40), nullable=False),
+    Column("subject_id", String(200), nullable=False),
+    Column("wrapped_key", LargeBinary),
+    Column("kek_id", String(40), index=True),
+    Column("created_at", TS, nullable=False),
+    Column("shredded_at", TS),
+    UniqueConstraint("subject_type", "subject_id", name="uq_data_keys_subject"),
 )

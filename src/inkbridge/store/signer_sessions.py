@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
+from inkbridge.privacy.keyring import Subject
+from inkbridge.store import sealed_fields
 from inkbridge.store.schema import envelopes, signer_sessions
 
 
@@ -62,9 +64,11 @@ def redeem(
     *,
     ip: str | None,
     user_agent: str | None,
+    subject: Subject,
 ) -> bool:
     """Consume the session atomically: true for exactly one caller, however many race, and
-    never for a redeemed, revoked or expired one."""
+    never for a redeemed, revoked or expired one. The (minimised) IP and user agent are sealed
+    under ``subject``, the envelope's."""
     result = conn.execute(
         update(signer_sessions)
         .where(
@@ -73,7 +77,13 @@ def redeem(
             signer_sessions.c.revoked_at.is_(None),
             signer_sessions.c.expires_at > now,
         )
-        .values(redeemed_at=now, redeemed_ip=ip, redeemed_user_agent=user_agent)
+        .values(
+            redeemed_at=now,
+            redeemed_ip=sealed_fields.seal_text(conn, subject, "signer_sessions.redeemed_ip", ip),
+            redeemed_user_agent=sealed_fields.seal_text(
+                conn, subject, "signer_sessions.redeemed_user_agent", user_agent
+            ),
+        )
     )
     return result.rowcount == 1
 

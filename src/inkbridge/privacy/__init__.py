@@ -1,0 +1,1 @@
+"""Encryption at rest: field ciphers, the regions' key-encryption keys, the blind index."""
