@@ -18,7 +18,7 @@ from inkbridge.ids import new_id
 from inkbridge.store import api_tokens, audit
 from inkbridge.store.database import Databases
 
-SCOPES = frozenset({"leads:write", "envelopes:write", "read", "admin"})
+SCOPES = frozenset({"leads:write", "envelopes:write", "read", "privacy", "admin"})
 TOKEN_PREFIX = "ibk_"  # noqa: S105 - a format prefix, not a secret
 # last_used_at is a hint for operators, not a ledger: refreshing it at most this often keeps
 # the authentication read path from writing on every request.
