@@ -164,13 +164,28 @@ def claim(
 
 
 def mark_delivered(
-    conn: Connection, ids: Sequence[int], superseded: Sequence[int], now: datetime
+    conn: Connection,
+    ids: Sequence[int],
+    superseded: Sequence[int],
+    now: datetime,
+    *,
+    payload: dict[str, Any] | None = None,
 ) -> None:
+    """Settle delivered (and superseded) rows; ``payload``, when given, replaces the payload of
+    the delivered rows in the same guarded update (an erasure's identifiers, needed by the
+    vendor once, are not kept once it is done)."""
     if ids:
+        values: dict[str, Any] = {
+            "status": OutboxStatus.DELIVERED,
+            "delivered_at": now,
+            "lease_until": None,
+        }
+        if payload is not None:
+            values["payload"] = payload
         conn.execute(
             update(outbox)
             .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
-            .values(status=OutboxStatus.DELIVERED, delivered_at=now, lease_until=None)
+            .values(**values)
         )
     if superseded:
         conn.execute(
