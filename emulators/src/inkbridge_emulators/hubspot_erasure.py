@@ -1,7 +1,8 @@
 """HubSpot's GDPR delete, emulated: ``POST /crm/v3/objects/contacts/gdpr-delete`` with
 ``{"objectId", "idProperty"}`` (``email``, or the record id without one) permanently deletes the
-contact; an email HubSpot does not know is blocklisted instead, and either way the answer is
-204. Every call that gets past faults, auth and limits is logged for tests to count.
+contact and what is kept about it (its subscription statuses, list memberships and
+associations); an email HubSpot does not know is blocklisted instead, and either way the answer
+is 204. Every call that gets past faults, auth and limits is logged for tests to count.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from starlette.responses import Response
 
 from inkbridge_emulators._crm_common import now_iso, read_json
 from inkbridge_emulators.hubspot_errors import HubSpotRefusal
-from inkbridge_emulators.hubspot_state import HubSpotCrm
+from inkbridge_emulators.hubspot_state import (
+    ASSOCIATIONS,
+    LIST_MEMBERS,
+    STATUSES,
+    HubSpotCrm,
+)
 
 
 class GdprDeletes:
@@ -40,9 +46,25 @@ class GdprDeletes:
             props = self.crm.table.get("contacts", value)
             found = None if props is None else (value, props)
         deleted = found is not None and self.crm.table.delete("contacts", found[0])
+        if found is not None and deleted:
+            self._forget(found[0], str(found[1].get("email") or "").lower())
         if not deleted and prop == "email":
             self.blocklist.add(value)
         self.calls.append(
             {"objectId": object_id, "idProperty": prop, "deleted": deleted, "at": now_iso()}
         )
         return Response(status_code=204)
+
+    def _forget(self, contact_id: str, email: str) -> None:
+        """Delete what the portal keeps about a deleted contact."""
+        table = self.crm.table
+        contact = ["contacts", contact_id]
+        for key, props in table.all(ASSOCIATIONS):
+            if contact in (props.get("from"), props.get("to")):
+                table.delete(ASSOCIATIONS, key)
+        for key, props in table.all(LIST_MEMBERS):
+            if str(props.get("id")) == contact_id:
+                table.delete(LIST_MEMBERS, key)
+        for key, props in table.all(STATUSES):
+            if email and str(props.get("subscriberIdString")).lower() == email:
+                table.delete(STATUSES, key)
