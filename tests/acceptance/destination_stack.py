@@ -320,7 +320,10 @@ def seed_first_touch(stack: DestinationStack, email: str, value: str) -> None:
     _seed_mautic(stack.emulators["mautic"].url, email, {"inkbridge_first_touch_utm_source": value})
 
 
-def start_destination_stack(root: Path) -> DestinationStack:
+def start_destination_stack(
+    root: Path, destinations: Mapping[str, Mapping[str, Any]] | None = None
+) -> DestinationStack:
+    """The stack; ``destinations`` adds ``[destinations.*]`` tables, or keys of one."""
     root.mkdir(parents=True, exist_ok=True)
     emulators = {
         "hubspot": Emulator("hubspot", root, extra=("--rate-limit-per-10s", str(HUBSPOT_LIMIT))),
@@ -346,6 +349,8 @@ def start_destination_stack(root: Path) -> DestinationStack:
             served.url + "/hooks",
             receiver_secret,
         )
+        for name, table in (destinations or {}).items():
+            tree["destinations"][name] = {**tree["destinations"].get(name, {}), **table}
         config = write_config(root, tree)
         stack = DestinationStack(
             root=root,

@@ -98,11 +98,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Verifies every delivery with ``standardwebhooks`` and keeps the valid ones."""
+    """Verifies every delivery with ``standardwebhooks`` and keeps the valid ones; while
+    ``failures`` is above zero, a delivery is answered 503 instead (and counted down)."""
 
     secret: str
     events: list[Received] = field(default_factory=list)
     invalid: int = 0
+    failures: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def app(self) -> Starlette:
@@ -110,6 +112,10 @@ class Receiver:
 
         async def hook(request: Request) -> Response:
             body = await request.body()
+            with self._lock:
+                failing, self.failures = self.failures > 0, max(0, self.failures - 1)
+            if failing:
+                return JSONResponse({"error": "unavailable"}, status_code=503)
             try:
                 message = verifier.verify(body, dict(request.headers))
             except WebhookVerificationError:

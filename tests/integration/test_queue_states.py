@@ -124,9 +124,7 @@ def test_the_migration_lists_exactly_the_states_of_the_enums() -> None:
     """The revisions spell the states out (history must not move with the code); the newest
     list of each agrees with its enum."""
     assert tuple(s.value for s in ReceiptStatus) == _revision("0010_residency").AFTER
-    assert (
-        tuple(s.value for s in OutboxStatus) == _revision("0009_queue_state_checks").OUTBOX_STATES
-    )
+    assert tuple(s.value for s in OutboxStatus) == _revision("0012_erasure").OUTBOX_STATES
 
 
 def _pending_receipt(conn: Connection, key: str) -> int:

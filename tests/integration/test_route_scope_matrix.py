@@ -77,7 +77,7 @@ def world(tmp_path: Path, sqlite_url: str) -> Iterator[World]:
         Credential("bad token", _bearer("ibk_not-a-token-anyone-was-given")),
         Credential("malformed header", "Basic dXNlcjpwYXNz"),
     ]
-    for scope in ("read", "leads:write", "envelopes:write", "documents", "admin"):
+    for scope in ("read", "leads:write", "envelopes:write", "documents", "privacy", "admin"):
         _, token = create_token(dbs, f"matrix-{scope}", [scope])
         credentials.append(Credential(scope, _bearer(token), frozenset({scope})))
     revoked_id, revoked = create_token(dbs, "matrix-revoked", ["admin"])

@@ -166,6 +166,14 @@ class RecordTable:
             )
             return False
 
+    def delete(self, obj: str, record_id: str) -> bool:
+        """Remove one record; False when there was none."""
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM records WHERE object = ? AND id = ?", (obj, record_id)
+            )
+        return bool(cursor.rowcount)
+
     def reset(self) -> None:
         with self._lock:
             self._conn.execute("DELETE FROM records")

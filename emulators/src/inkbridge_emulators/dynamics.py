@@ -7,6 +7,7 @@ v9.2 that ``connectors.dynamics`` uses, with Dataverse's error bodies and servic
   ``Prefer: odata.continue-on-error`` honoured
 - ``PATCH /api/data/v9.2/{set}({key}='{value}')`` upsert by alternate key (also inside batches)
 - ``GET /api/data/v9.2/{set}?$select=…&$filter=k eq 'a' or k eq 'b'``
+- ``DELETE /api/data/v9.2/{set}({key}='{value}')`` (``dynamics_erasure``; ``deletes`` in state)
 
 Errors are ``{"error": {"code": "0x…", "message"}}``. Service protection: at most
 ``rate_limit`` requests (default 6,000) in any 300 seconds, then 429 with ``Retry-After``; each
@@ -43,6 +44,7 @@ from inkbridge_emulators._crm_common import (
     route_counter,
     seconds_header,
 )
+from inkbridge_emulators.dynamics_erasure import RowDeletes
 from inkbridge_emulators.dynamics_state import Dataverse, DataverseError
 from inkbridge_emulators.faults import FaultGate
 from inkbridge_emulators.process import emulator_arguments, serve
@@ -110,6 +112,7 @@ class DynamicsEmulator:
         self.window = SlidingWindow(rate_limit, WINDOW_SECONDS)
         self.faults = FaultGate(_injected, rate_limit_retry_after=1.0)
         self.by_route, self.count_route = route_counter()
+        self.deletes = RowDeletes(dataverse)
 
     def expire_tokens(self) -> None:
         self.tokens = dict.fromkeys(self.tokens, 0.0)
@@ -132,6 +135,7 @@ class DynamicsEmulator:
             "batches": self.batches,
             "batch_operations": self.batch_operations,
             "token_exchanges": self.token_exchanges,
+            "deletes": list(self.deletes.calls),
         }
 
     async def api(self, request: Request) -> Response:
@@ -192,6 +196,9 @@ class DynamicsEmulator:
             return JSONResponse(
                 {"@odata.context": f"{base}/api/data/v9.2/$metadata#{path}", "value": rows}
             )
+        if request.method == "DELETE":
+            result = self.deletes.delete(path)
+            return Response(status_code=result.status)
         raise DataverseError(405, "0x80060888", "The method is not emulated.")
 
 
@@ -246,7 +253,7 @@ def _routes(dyn: DynamicsEmulator) -> list[Route]:
 
     return [
         Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
-        Route("/api/data/v9.2/{path:path}", dyn.api, methods=["GET", "PATCH", "POST"]),
+        Route("/api/data/v9.2/{path:path}", dyn.api, methods=["GET", "PATCH", "POST", "DELETE"]),
         Route("/_state", state, methods=["GET"]),
         Route("/_faults", dyn.faults.endpoint, methods=["GET", "POST"]),
         Route("/_limits", limits, methods=["GET", "POST"]),

@@ -148,7 +148,7 @@ class Dataverse:
         )
         return row_id
 
-    def _locate(self, reference: str) -> tuple[str, str, str | None]:
+    def locate(self, reference: str) -> tuple[str, str, str | None]:
         """(entity set, key column or "" for a GUID, value) of ``set(key='v')`` / ``set(guid)``."""
         match = _ROW.match(unquote(reference.split("?")[0]))
         if match is None:
@@ -161,7 +161,7 @@ class Dataverse:
             raise DataverseError(400, "0x80060888", "Bad Request - Error in query syntax.")
         return match["set"], name.strip(), literal[1:-1].replace("''", "'")
 
-    def _row(self, entity_set: str, key: str, value: str) -> tuple[str, dict[str, Any]] | None:
+    def row(self, entity_set: str, key: str, value: str) -> tuple[str, dict[str, Any]] | None:
         table = self._table(entity_set)
         if not key:
             found = self.rows.get(entity_set, value)
@@ -173,10 +173,10 @@ class Dataverse:
         return self.find(entity_set, key, value)
 
     def _bind(self, reference: str) -> str:
-        entity_set, key, value = self._locate(reference)
+        entity_set, key, value = self.locate(reference)
         if entity_set == USERS and not key and value:
             return value
-        found = self._row(entity_set, key, value or "")
+        found = self.row(entity_set, key, value or "")
         if found is None:
             logical = self._table(entity_set).logical_name
             raise DataverseError(
@@ -189,11 +189,11 @@ class Dataverse:
     def upsert(
         self, reference: str, body: Any, headers: Mapping[str, str], base: str
     ) -> OpResponse:
-        entity_set, key, value = self._locate(reference)
+        entity_set, key, value = self.locate(reference)
         table = self._table(entity_set)
         if not isinstance(body, dict):
             raise DataverseError(400, "0x80040203", "The request body must be a JSON object.")
-        found = self._row(entity_set, key, value or "")
+        found = self.row(entity_set, key, value or "")
         if found is not None and headers.get("if-none-match") == "*":
             raise DataverseError(
                 412, "0x80040237", "A record with matching key values already exists."

@@ -11,6 +11,7 @@ API (``Authorization: Bearer <private-app token | OAuth access token>``; errors 
 - ``POST /crm/v4/associations/{from}/{to}/batch/associate/default``
 - ``POST /communication-preferences/v4/statuses/batch/write``
 - ``PUT /crm/v3/lists/{listId}/memberships/add``
+- ``POST /crm/v3/objects/contacts/gdpr-delete`` (``hubspot_erasure``; ``gdpr_deletes`` in state)
 
 Rate limit: ``rate_limit_per_10s`` requests in any rolling ten seconds (default 100, None for
 none), answered with 429 ``policyName: "TEN_SECONDLY_ROLLING"``; a daily limit answers
@@ -49,6 +50,7 @@ from inkbridge_emulators._crm_common import (
     route_counter,
 )
 from inkbridge_emulators.faults import FaultGate
+from inkbridge_emulators.hubspot_erasure import GdprDeletes
 from inkbridge_emulators.hubspot_errors import HubSpotRefusal, hubspot_error, injected_failure
 from inkbridge_emulators.hubspot_state import HubSpotCrm
 from inkbridge_emulators.process import emulator_arguments, serve
@@ -93,6 +95,7 @@ class HubSpotEmulator:
         self.daily = SlidingWindow(daily_limit, DAY_SECONDS)
         self.faults = FaultGate(injected_failure, rate_limit_retry_after=1.0)
         self.by_route, self.count_route = route_counter()
+        self.gdpr = GdprDeletes(crm)
 
     def expire_tokens(self) -> None:
         self.access_tokens = dict.fromkeys(self.access_tokens, 0.0)
@@ -171,6 +174,7 @@ class HubSpotEmulator:
             "max_requests_in_window": self.window.max_seen_in_window,
             "rate_limit_per_10s": self.window.limit,
             "token_exchanges": self.token_exchanges,
+            "gdpr_deletes": list(self.gdpr.calls),
         }
 
 
@@ -306,6 +310,11 @@ def _routes(hub: HubSpotEmulator) -> list[Route]:
     objects = "/crm/v3/objects/{object_type}"
     return [
         Route("/oauth/v1/token", token, methods=["POST"]),
+        Route(
+            "/crm/v3/objects/contacts/gdpr-delete",
+            hub.api("gdpr_delete", hub.gdpr.endpoint),
+            methods=["POST"],
+        ),
         Route(f"{objects}/batch/upsert", hub.api("batch_upsert", upsert), methods=["POST"]),
         Route(f"{objects}/batch/read", hub.api("batch_read", batch_read), methods=["POST"]),
         # HubSpot's search endpoints answer without the rate-limit headers.

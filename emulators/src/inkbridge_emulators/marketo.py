@@ -9,6 +9,8 @@ API:
 - ``POST /rest/v1/leads.json`` ``{action, lookupField, input[]}`` (at most 300); ``GET
   /rest/v1/leads.json?filterType=&filterValues=&fields=`` (also as ``POST ?_method=GET`` with a
   form body, Marketo's way round its 8 KB URI limit, past which it answers HTTP 414)
+- ``POST /rest/v1/leads/delete.json`` ``{input: [{id}]}`` (at most 300): ``deleted``, or
+  ``skipped`` 1004 for a lead it does not have (``deletes`` in state)
 - ``POST /rest/v1/lists/{id}/leads.json`` ``{input: [{id}]}``; ``POST
   /rest/v1/campaigns/{id}/trigger.json`` ``{input: {leads: [{id}], tokens: []}}`` (100 leads)
 
@@ -172,6 +174,10 @@ def _routes(emulator: MarketoEmulator) -> Sequence[Route]:
         )
         return _success(result)
 
+    async def delete(request: Request) -> Response:
+        body = _object(await read_json(request))
+        return _success(emulator.delete_leads(_lead_ids(body.get("input"))))
+
     async def list_add(request: Request) -> Response:
         body = _object(await read_json(request))
         result = emulator.add_to_list(request.path_params["list_id"], _lead_ids(body.get("input")))
@@ -199,6 +205,7 @@ def _routes(emulator: MarketoEmulator) -> Sequence[Route]:
     return [
         Route("/identity/oauth/token", token, methods=["GET", "POST"]),
         Route("/rest/v1/leads.json", guard(leads), methods=["GET", "POST"]),
+        Route("/rest/v1/leads/delete.json", guard(delete), methods=["POST"]),
         Route("/rest/v1/lists/{list_id:int}/leads.json", guard(list_add), methods=["POST"]),
         Route(
             "/rest/v1/campaigns/{campaign_id:int}/trigger.json",

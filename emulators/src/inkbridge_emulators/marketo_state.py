@@ -106,6 +106,8 @@ class MarketoEmulator:
         self.tokens: dict[str, float] = {}
         self.tokens_issued = 0
         self.duplicates_created = 0
+        # Every lead delete call that got past faults, auth and limits, for tests to count.
+        self.lead_deletes: list[dict[str, Any]] = []
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -213,6 +215,25 @@ class MarketoEmulator:
                 found.append({"id": lead["id"], **{f: lead.get(f) for f in wanted if f != "id"}})
         return found
 
+    def delete_leads(self, lead_ids: Sequence[Any]) -> list[dict[str, Any]]:
+        """Delete leads by id with their list memberships; one lead Marketo does not have
+        (or no longer has) is skipped with 1004."""
+        if not 1 <= len(lead_ids) <= MAX_LEADS_PER_CALL:
+            raise MarketoError("1003", f"input must hold 1 to {MAX_LEADS_PER_CALL} leads")
+        results = []
+        for lead_id in lead_ids:
+            found = self.store.get("lead", str(lead_id)) is not None
+            self.lead_deletes.append({"id": lead_id, "deleted": found, "at": now_iso()})
+            if not found:
+                results.append({"id": lead_id, **_reason("1004", "Lead not found")})
+                continue
+            self.store.delete("lead", str(lead_id))
+            for row in self.store.all("list_member"):
+                if str(row["lead_id"]) == str(lead_id):
+                    self.store.delete("list_member", f"{row['list_id']}:{row['lead_id']}")
+            results.append({"id": lead_id, "status": "deleted"})
+        return results
+
     # -- lists and campaigns -------------------------------------------------------------------
 
     @property
@@ -266,6 +287,7 @@ class MarketoEmulator:
                 "daily_quota": self.quota.stats(),
             },
             "max_requests_in_window": self.window.max_seen_in_window,
+            "deletes": list(self.lead_deletes),
         }
 
     def reset(self) -> None:

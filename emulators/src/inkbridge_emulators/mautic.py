@@ -9,6 +9,8 @@ API (``Authorization: Bearer <token>`` from ``POST /oauth/v2/token`` with
   /api/contacts/{id}`` answers ``{"contact": …}``
 - ``POST /api/contacts/batch/new`` and ``PATCH|PUT /api/contacts/batch/edit`` (a JSON list, at
   most 200) answer ``{"contacts", "statusCodes", "errors"}`` keyed by input index
+- ``DELETE /api/contacts/{id}/delete`` answers ``{"contact": …}`` as it was, 404 once gone
+  (``deletes`` in state)
 - ``POST /api/contacts/{id}/dnc/{channel}/add`` ``{reason, comments}`` and ``…/remove``
 - ``POST /api/segments/{id}/contact/{contactId}/add``, ``POST
   /api/campaigns/{id}/contact/{contactId}/add`` answer ``{"success": 1}``
@@ -150,6 +152,9 @@ def _routes(emulator: MauticEmulator) -> Sequence[Route]:
         outcome = emulator.edit_contacts(await read_json(request), request.method)
         return JSONResponse(outcome.body())
 
+    async def delete_contact(request: Request) -> Response:
+        return JSONResponse({"contact": emulator.delete_contact(request.path_params["contact_id"])})
+
     async def dnc(request: Request) -> Response:
         contact_id = request.path_params["contact_id"]
         channel = request.path_params["channel"]
@@ -181,6 +186,7 @@ def _routes(emulator: MauticEmulator) -> Sequence[Route]:
         Route("/api/contacts/batch/new", guard(batch_new), methods=["POST"]),
         Route("/api/contacts/batch/edit", guard(batch_edit), methods=["PATCH", "PUT"]),
         Route("/api/contacts/{contact_id:int}", guard(get_contact), methods=["GET"]),
+        Route("/api/contacts/{contact_id:int}/delete", guard(delete_contact), methods=["DELETE"]),
         Route(
             "/api/contacts/{contact_id:int}/dnc/{channel}/{action:str}",
             guard(dnc),

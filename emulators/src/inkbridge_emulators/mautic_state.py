@@ -103,6 +103,8 @@ class MauticEmulator:
         self.tokens: dict[str, float] = {}
         self.tokens_issued = 0
         self.ignored_fields = 0
+        # Every contact delete that got past faults, auth and limits, for tests to count.
+        self.contact_deletes: list[dict[str, Any]] = []
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -252,6 +254,22 @@ class MauticEmulator:
             outcome.contacts[key], outcome.status_codes[key] = self.show(contact), code
         return outcome
 
+    def delete_contact(self, contact_id: int) -> dict[str, Any]:
+        """Delete a contact with its segment and campaign memberships; answers the contact as
+        it was (404 when there is none, as for a second delete)."""
+        found = self.store.get("contact", contact_id)
+        self.contact_deletes.append(
+            {"id": contact_id, "deleted": found is not None, "at": now_iso()}
+        )
+        if found is None:
+            raise MauticRefusal(404, "Item was not found.")
+        self.store.delete("contact", contact_id)
+        for kind in ("segment", "campaign"):
+            for row in self.store.all(f"{kind}_member"):
+                if int(row["contact_id"]) == contact_id:
+                    self.store.delete(f"{kind}_member", f"{row['group_id']}:{contact_id}")
+        return self.show(found)
+
     def search(self, email: str) -> list[dict[str, Any]]:
         return [self.show(c) for c in self.by_email(email)]
 
@@ -309,6 +327,7 @@ class MauticEmulator:
             "requests": self.traffic.stats(),
             "limits": {"per_minute": self.window.stats()},
             "max_requests_in_window": self.window.max_seen_in_window,
+            "deletes": list(self.contact_deletes),
         }
 
     def reset(self) -> None:

@@ -6,7 +6,8 @@ API (``x-api-token: <token>`` header, ``?api_token=`` or ``Authorization: Bearer
 - ``GET /api/v2/deals/search?term=&fields=custom_fields&exact_match=true``, ``GET|PATCH
   /api/v2/deals/{id}``, ``POST /api/v2/deals`` (``title`` required; ``custom_fields`` merged)
 - ``GET /api/v2/persons/search?term=&fields=email&exact_match=true``, ``GET|PATCH
-  /api/v2/persons/{id}``, ``POST /api/v2/persons`` (``name`` required)
+  /api/v2/persons/{id}``, ``POST /api/v2/persons`` (``name`` required), ``DELETE
+  /api/v2/persons/{id}`` (``{"id"}``; 404 once gone; ``deletes`` in state)
 - ``POST /api/v2/activities``, ``GET /api/v2/activities?deal_id=|person_id=``
 
 Answers are ``{"success": true, "data": ...}``; errors ``{"success": false, "error",
@@ -172,6 +173,9 @@ def _routes(emulator: PipedriveEmulator) -> Sequence[Route]:
 
         return read
 
+    async def delete_person(request: Request) -> Response:
+        return _ok(emulator.delete_person(request.path_params["person_id"]))
+
     async def list_activities(request: Request) -> Response:
         found = emulator.list_activities(
             _int_param(request, "deal_id"), _int_param(request, "person_id")
@@ -195,6 +199,7 @@ def _routes(emulator: PipedriveEmulator) -> Sequence[Route]:
             _updates(emulator.update_person, "person_id"),
             "write",
         ),
+        api("DELETE", "persons/{person_id:int}", delete_person, "write"),
         api("POST", "activities", _creates(emulator.create_activity), "write"),
         api("GET", "activities", list_activities, "list"),
         *control_routes(emulator),

@@ -88,6 +88,8 @@ class PipedriveEmulator:
         self.search_burst = SlidingWindow(self.limits.search_burst_per_2s, BURST_WINDOW_SECONDS)
         self.budget = DailyBudget(self.limits.daily_token_budget)
         self.unauthorized_total = 0
+        # Every DELETE of a person that got past faults, auth and limits, for tests to count.
+        self.person_deletes: list[dict[str, Any]] = []
 
     # -- records -------------------------------------------------------------------------------
 
@@ -205,6 +207,26 @@ class PipedriveEmulator:
         self.store.put("person", person_id, person)
         return public(person)
 
+    def delete_person(self, person_id: int) -> dict[str, Any]:
+        """Delete a person (404 when there is none, as for a second delete); deals and
+        activities that named them are unlinked, as Pipedrive keeps them."""
+        found = self.store.get("person", person_id)
+        self.person_deletes.append({"id": person_id, "deleted": found is not None, "at": now_iso()})
+        if found is None:
+            raise PipedriveRefusal(404, "Person not found")
+        self.store.delete("person", person_id)
+        for kind in ("deal", "activity"):
+            for doc in self.store.all(kind):
+                named = doc.get("person_id") == person_id
+                participants = [p for p in doc.get("participants") or [] if isinstance(p, dict)]
+                kept = [p for p in participants if p.get("person_id") != person_id]
+                if named or len(kept) != len(participants):
+                    doc["person_id"] = None if named else doc.get("person_id")
+                    if "participants" in doc:
+                        doc["participants"] = kept
+                    self.store.put(kind, doc["id"], doc)
+        return {"id": person_id}
+
     def search_persons(self, term: str, exact: bool) -> list[dict[str, Any]]:
         items = []
         for person in self.store.all("person"):
@@ -279,10 +301,12 @@ class PipedriveEmulator:
                 "daily_tokens": self.budget.stats(),
             },
             "max_requests_in_window": self.burst.max_seen_in_window,
+            "deletes": list(self.person_deletes),
         }
 
     def reset(self) -> None:
         self.store.reset()
+        self.person_deletes = []
         self.traffic = Traffic()
         self.burst = SlidingWindow(self.limits.burst_per_2s, BURST_WINDOW_SECONDS)
         self.search_burst = SlidingWindow(self.limits.search_burst_per_2s, BURST_WINDOW_SECONDS)

@@ -9,6 +9,8 @@ API (``Authorization: Bearer <access token>``; errors as ``[{"message", "errorCo
 - ``PATCH /services/data/{v}/composite/sobjects/{sObject}/{externalIdField}`` at most 200
   records (``EXCEEDED_ID_LIMIT``), one result per record, ``allOrNone`` honoured
 - ``GET /services/data/{v}/query?q=SELECT … FROM … WHERE f IN (…)``
+- ``DELETE /services/data/{v}/sobjects/{sObject}/{externalIdField}/{value}``
+  (``salesforce_erasure``; ``deletes`` in state)
 
 An expired or unknown token answers 401 ``INVALID_SESSION_ID``. Every API answer carries
 ``Sforce-Limit-Info: api-usage=<used>/<limit>`` for the rolling 24 hours; past the limit the
@@ -49,6 +51,7 @@ from inkbridge_emulators._crm_common import (
 )
 from inkbridge_emulators.faults import FaultGate
 from inkbridge_emulators.process import emulator_arguments, serve
+from inkbridge_emulators.salesforce_erasure import SObjectDeletes
 from inkbridge_emulators.salesforce_state import LockFault, SalesforceOrg, SalesforceRefusal
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -109,6 +112,7 @@ class SalesforceEmulator:
         self.window = SlidingWindow(daily_limit, DAY_SECONDS)
         self.faults = FaultGate(_injected, rate_limit_retry_after=1.0)
         self.by_route, self.count_route = route_counter()
+        self.deletes = SObjectDeletes(org)
 
     def expire_sessions(self) -> None:
         self.sessions = dict.fromkeys(self.sessions, 0.0)
@@ -182,6 +186,7 @@ class SalesforceEmulator:
             "api_usage": {"used": self.window.used(), "limit": self.window.limit},
             "token_exchanges": self.token_exchanges,
             "lock": asdict(self.org.lock),
+            "deletes": list(self.deletes.calls),
         }
 
 
@@ -280,6 +285,11 @@ def _routes(sf: SalesforceEmulator) -> list[Route]:
             methods=["PATCH"],
         ),
         Route(data + "/query", sf.api("query", query), methods=["GET"]),
+        Route(
+            data + "/sobjects/{sobject}/{field}/{value}",
+            sf.api("delete", sf.deletes.endpoint),
+            methods=["DELETE"],
+        ),
         Route("/_state", state, methods=["GET"]),
         Route("/_faults", faults, methods=["GET", "POST"]),
         Route("/_limits", limits, methods=["GET", "POST"]),

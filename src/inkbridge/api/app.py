@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from inkbridge import __version__, metrics
-from inkbridge.api import admin_receipts, capture, datamap, documents, openapi, problems
+from inkbridge.api import admin_receipts, capture, datamap, documents, openapi, privacy, problems
 from inkbridge.api.body_limits import BodyLimits, Limits
 from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
@@ -86,6 +86,7 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(capture.router)
     app.include_router(datamap.router)
+    app.include_router(privacy.router)
     for page in pages.ROUTES:
         app.router.routes.append(page)
     # Public: a verified signer session's one-time link (the opaque token is the credential).

@@ -25,6 +25,13 @@ delivery_failed, lead_id, document_url}`` and ``event`` = ``{kind, fact_key, occ
 - ``crm.task``: create a task for the CRM owner; payload ``task`` = ``{key, subject, body,
   owner, due_at}``. A plain insert: ``task.key`` is inkbridge's id of the task; connectors that
   can search by it check before creating when ``Change.uncertain``. Not coalescable.
+- ``lead.erased``: the person asked to be erased (GDPR Art. 17); delete or anonymise them at the
+  destination. Record key ``lead:{id}``. Not coalescable. Sent to every destination that may
+  hold the region's data, whatever it subscribes to. Payload ``erasure`` = ``{id, lead_id,
+  email, requested_at}`` plus ``lead`` = ``{id, email}``: the identifiers a vendor needs to
+  find the person (the email, and the inkbridge lead id the CRMs key people by); nothing else
+  of the person. A person the destination no longer holds (404/410) counts as erased, so a
+  retry after a lost answer succeeds.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ CONTACT_CONSENT = "contact.consent"
 JOURNEY_ENTER = "journey.enter"
 MARKETING_SUPPRESS = "marketing.suppress"
 CRM_TASK = "crm.task"
+LEAD_ERASED = "lead.erased"
 
 COALESCING_KINDS = frozenset({ENVELOPE_STATE, LEAD_UPDATED, CONTACT_CONSENT})
 # Kinds that are marketing actions: checked against the lead's consent when sent, too.

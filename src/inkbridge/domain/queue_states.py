@@ -31,6 +31,7 @@ class OutboxStatus(StrEnum):
     SUPERSEDED = "superseded"  # coalesced into a newer change of the same record
     SUPPRESSED = "suppressed"  # policy forbids sending it (a marketing action without consent)
     DEAD = "dead"  # attempt budget spent; replayable
+    CANCELLED = "cancelled"  # withdrawn before sending: it would re-send an erased person's data
 
 
 # Receipts a worker may claim: new ones, and leased ones whose lease has run out.

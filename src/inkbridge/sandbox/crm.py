@@ -4,13 +4,15 @@ HubSpot-like batch upsert API over SQLite, with failure injection and an optiona
 API:
 
 - ``POST /records/batch/upsert`` ``{"inputs": [{"id", "properties", "facts"}]}``, at most 100
+- ``POST /records/erase`` ``{"lead_id"}``: delete the person (the lead's record and every record
+  naming the lead, with their write log); ``GET /erasures`` lists the erasure calls received
 - ``GET /records``, ``GET /records/{id}``, ``GET /writes[?record=]``, ``DELETE /_all``
-- ``GET|POST /_faults`` failure injection for the upsert endpoint only
+- ``GET|POST /_faults`` failure injection for the upsert and erase endpoints
 - ``GET|POST /_limits`` the built-in token bucket; ``GET /_stats`` counters of upsert requests
   (requests_total, rejected_total by the bucket, faulted_total, max_seen_in_window per 10 s)
 
-Access: the upsert and the single-record read take the sandbox service credential (inkbridge's
-connector) or an admin token; everything else needs admin.
+Access: the upsert, the erasure and the single-record read take the sandbox service credential
+(inkbridge's connector) or an admin token; everything else needs admin.
 
 It needs no lifespan, so it can be mounted anywhere. ``python -m inkbridge.sandbox.crm``
 runs it as its own process, which is how acceptance tests kill it mid-load.
@@ -56,6 +58,11 @@ class InputBody(BaseModel):
     id: str = Field(min_length=1, max_length=255)
     properties: dict[str, Scalar] = Field(default_factory=dict)
     facts: list[str] = Field(default_factory=list)
+
+
+class EraseBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    lead_id: str = Field(min_length=1, max_length=100)
 
 
 class UpsertBody(BaseModel):
@@ -158,7 +165,8 @@ async def _control_body(request: Request, model: type[_Body]) -> _Body | JSONRes
 
 
 def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
-    async def upsert(request: Request) -> Response:
+    async def refused(request: Request) -> Response | None:
+        """The injected fault or throttle answer for this data request, if any."""
         fault = crm.faults.take()
         wait = crm.throttle.arrive()
         if fault.mode != "ok":
@@ -175,6 +183,12 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
             return _fail(429, "RATE_LIMITS", "injected rate limit", after)
         if wait is not None:
             return _fail(429, "RATE_LIMITS", "rate limit exceeded", math.ceil(wait))
+        return None
+
+    async def upsert(request: Request) -> Response:
+        refusal = await refused(request)
+        if refusal is not None:
+            return refusal
         try:
             raw = await request.json()
         except ValueError:
@@ -201,6 +215,20 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
                 "completedAt": datetime.now(UTC).isoformat(),
             }
         )
+
+    async def erase(request: Request) -> Response:
+        refusal = await refused(request)
+        if refusal is not None:
+            return refusal
+        body = await _control_body(request, EraseBody)
+        if isinstance(body, JSONResponse):
+            return body
+        deleted = await asyncio.to_thread(crm.store.erase, body.lead_id)
+        return _json({"service": crm.service, "lead_id": body.lead_id, "deleted": deleted})
+
+    async def list_erasures(request: Request) -> Response:
+        erased = crm.store.erasures()
+        return _json({"service": crm.service, "total": len(erased), "results": erased})
 
     async def list_records(request: Request) -> Response:
         records = crm.store.records()
@@ -249,10 +277,12 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
 
     return [
         Route("/records/batch/upsert", service(upsert), methods=["POST"]),
+        Route("/records/erase", service(erase), methods=["POST"]),
         Route("/records", admin(list_records), methods=["GET"]),
         # The connector reads a record back after an uncertain write.
         Route("/records/{record_id:path}", service(get_record), methods=["GET"]),
         Route("/writes", admin(list_writes), methods=["GET"]),
+        Route("/erasures", admin(list_erasures), methods=["GET"]),
         Route("/_all", admin(reset), methods=["DELETE"]),
         Route("/_faults", admin(faults), methods=["GET", "POST"]),
         Route("/_limits", admin(limits), methods=["GET", "POST"]),

@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS writes (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS writes_by_record ON writes (record_id, seq);
+CREATE TABLE IF NOT EXISTS erasures (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    lead_id TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
 """
 
 # Properties with this prefix are attribution frozen at first touch: written once, never again.
@@ -146,10 +152,46 @@ class CrmStore:
             for r in rows
         ]
 
+    def erase(self, lead_id: str) -> int:
+        """Delete the person: the lead's record, every record naming the lead, and their
+        write log; the call itself is logged (lead id only). Returns the records deleted."""
+        now = datetime.now(UTC).isoformat()
+        with self._lock:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [
+                    r["id"]
+                    for r in db.execute(
+                        "SELECT id FROM records WHERE id = ?"
+                        " OR json_extract(properties, '$.inkbridge_lead_id') = ?",
+                        (f"lead:{lead_id}", lead_id),
+                    )
+                ]
+                for record_id in ids:
+                    db.execute("DELETE FROM records WHERE id = ?", (record_id,))
+                    db.execute("DELETE FROM writes WHERE record_id = ?", (record_id,))
+                db.execute(
+                    "INSERT INTO erasures (lead_id, deleted, at) VALUES (?, ?, ?)",
+                    (lead_id, len(ids), now),
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return len(ids)
+
+    def erasures(self) -> list[dict[str, Any]]:
+        """Every erasure call that reached the CRM, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM erasures ORDER BY seq").fetchall()
+        return [{"lead_id": r["lead_id"], "deleted": r["deleted"], "at": r["at"]} for r in rows]
+
     def reset(self) -> None:
         with self._lock:
             self._conn.execute("DELETE FROM records")
             self._conn.execute("DELETE FROM writes")
+            self._conn.execute("DELETE FROM erasures")
 
 
 def _record(row: sqlite3.Row) -> dict[str, Any]:

@@ -8,13 +8,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import Connection
 
 from inkbridge.connectors.base import BatchResult, Change
-from inkbridge.connectors.kinds import COALESCING_KINDS, MARKETING_ACTIONS
+from inkbridge.connectors.kinds import COALESCING_KINDS, LEAD_ERASED, MARKETING_ACTIONS
 from inkbridge.domain.delivery_policy import CircuitBreaker, RetryPolicy, TokenBucket
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.ids import new_id
@@ -199,7 +200,13 @@ def _settle(
             ids = [r.id for r in rows]
             attempt = max(r.attempts for r in rows) + 1
             if ok:
-                outbox.mark_delivered(conn, [rows[-1].id], [r.id for r in rows[:-1]], finished)
+                outbox.mark_delivered(
+                    conn,
+                    [rows[-1].id],
+                    [r.id for r in rows[:-1]],
+                    finished,
+                    payload=_payload_after_delivery(item.change),
+                )
                 outcome, reason = "delivered", None
                 delivered += 1
             elif retryable and not retry.gives_up(attempt):
@@ -279,6 +286,15 @@ async def deliver_once(runtime: DestinationRuntime, db: RegionDatabase) -> int:
                 await asyncio.to_thread(_release, db, rest)
             break
     return attempted
+
+
+def _payload_after_delivery(change: Change) -> dict[str, Any] | None:
+    """What a delivered change keeps of its payload: an erasure only its lead id (the email
+    was for the vendor to find the person, once); any other change all of it (None)."""
+    if change.kind != LEAD_ERASED:
+        return None
+    lead_id = change.record.lead_or_empty.id or change.record_key.removeprefix("lead:")
+    return {"lead": {"id": lead_id}}
 
 
 def _release(db: RegionDatabase, planned: Sequence[PlannedChange]) -> None:

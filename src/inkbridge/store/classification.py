@@ -318,6 +318,17 @@ TABLES: Mapping[str, Table] = {
             "redeemed_user_agent": personal(DEVICE, encrypted=True),
         },
     ),
+    # Who asked for a lead's erasure, when, and which destinations were told: evidence.
+    "erasures": Table(
+        R.EVIDENCE,
+        READ,
+        {
+            **no_personal_data(
+                "id region actor requested_at destinations cancelled_changes correlation_id"
+            ),
+            "lead_id": personal(UNIQUE_ID),
+        },
+    ),
     # One data key per subject (lead, envelope without a lead, visitor, outbox record) and the
     # region's blind-index key, each wrapped by the region key; shredding NULLs wrapped_key.
     "data_keys": Table(

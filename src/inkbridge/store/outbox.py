@@ -63,9 +63,11 @@ def enqueue(
     payload: dict[str, Any],
     correlation_id: str | None,
     now: datetime,
+    subject: Subject | None = None,
 ) -> bool:
     """Insert one outbox row unless the same fact is already queued; True when inserted. The
-    payload (it carries the lead's contact fields) is sealed under its lead's key."""
+    payload (it carries the lead's contact fields) is sealed under ``subject``'s key, by
+    default its lead's (``payload_subject``)."""
     values = {
         "region": region,
         "destination": destination,
@@ -73,7 +75,7 @@ def enqueue(
         "record_key": record_key,
         "kind": kind,
         "payload": sealed_fields.seal_json(
-            conn, payload_subject(payload, record_key), "outbox.payload", payload
+            conn, subject or payload_subject(payload, record_key), "outbox.payload", payload
         ),
         "status": OutboxStatus.PENDING,
         "attempts": 0,
@@ -180,13 +182,28 @@ def claim(
 
 
 def mark_delivered(
-    conn: Connection, ids: Sequence[int], superseded: Sequence[int], now: datetime
+    conn: Connection,
+    ids: Sequence[int],
+    superseded: Sequence[int],
+    now: datetime,
+    *,
+    payload: dict[str, Any] | None = None,
 ) -> None:
+    """Settle delivered (and superseded) rows; ``payload``, when given, replaces the payload of
+    the delivered rows in the same guarded update (an erasure's identifiers, needed by the
+    vendor once, are not kept once it is done)."""
     if ids:
+        values: dict[str, Any] = {
+            "status": OutboxStatus.DELIVERED,
+            "delivered_at": now,
+            "lease_until": None,
+        }
+        if payload is not None:
+            values["payload"] = payload
         conn.execute(
             update(outbox)
             .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
-            .values(status=OutboxStatus.DELIVERED, delivered_at=now, lease_until=None)
+            .values(**values)
         )
     if superseded:
         conn.execute(

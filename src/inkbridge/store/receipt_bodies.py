@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select, update
 from inkbridge.privacy import field_cipher
 from inkbridge.privacy.keyring import Keyring
 from inkbridge.privacy.region_keys import RegionKeys
-from inkbridge.store.schema import webhook_receipts
+from inkbridge.store.schema import envelope_events, webhook_receipts
 
 # Sealed values of a receipt name its inline key by this id.
 INLINE_KEY_ID = "r"
@@ -96,6 +96,22 @@ def shred_of_lead(conn: Connection, lead_id: str) -> int:
     result = conn.execute(
         update(webhook_receipts)
         .where(webhook_receipts.c.lead_id == lead_id, webhook_receipts.c.body_key.is_not(None))
+        .values(body_key=None, body_kek_id=None)
+    )
+    return int(result.rowcount)
+
+
+def shred_of_envelopes(conn: Connection, envelope_ids: list[str]) -> int:
+    """Shred the inline keys of every receipt that carried an event of these envelopes (also
+    those settled before the envelope had a lead); returns how many."""
+    if not envelope_ids:
+        return 0
+    about = select(envelope_events.c.receipt_id).where(
+        envelope_events.c.envelope_id.in_(envelope_ids)
+    )
+    result = conn.execute(
+        update(webhook_receipts)
+        .where(webhook_receipts.c.id.in_(about), webhook_receipts.c.body_key.is_not(None))
         .values(body_key=None, body_kek_id=None)
     )
     return int(result.rowcount)

@@ -328,6 +328,21 @@ publishable_keys = Table(
     Column("revoked_at", TS),
 )
 
+# One row per erased lead (GDPR Art. 17): what was asked, when and by whom, and what it set in
+# motion. Ids and counts only: the person's data is what the erasure destroyed.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("region", String(40), nullable=False),
+    Column("lead_id", String(40), ForeignKey("leads.id"), nullable=False, unique=True),
+    Column("actor", String(100), nullable=False),
+    Column("requested_at", TS, nullable=False),
+    Column("destinations", JSON, nullable=False),  # the names a lead.erased change went to
+    Column("cancelled_changes", Integer, nullable=False),  # outbox rows withdrawn
+    Column("correlation_id", String(40)),
+)
+
 # When the server first saw an anonymous visitor: no touch of theirs may be dated earlier.
 anonymous_visitors = Table(
     "anonymous_visitors",

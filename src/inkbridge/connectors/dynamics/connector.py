@@ -43,6 +43,7 @@ from inkbridge.connectors.dynamics.batch import (
     decode_batch,
     encode_batch,
 )
+from inkbridge.connectors.dynamics.erasure import DynamicsErasure
 from inkbridge.connectors.dynamics.plan import (
     CONTACT_KEY,
     ENVELOPE_KEY,
@@ -54,6 +55,7 @@ from inkbridge.connectors.dynamics.plan import (
     DynamicsPlanner,
     odata_key,
 )
+from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, RetryableError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
@@ -277,7 +279,7 @@ def _failure(
 
 def from_settings(
     name: str, dest: DestinationSettings, client: httpx.AsyncClient
-) -> DynamicsConnector:
+) -> ErasingConnector:
     """Build the connector from config.
 
     ``url``: the environment URL (``https://contoso.crm.dynamics.com``, required).
@@ -318,7 +320,7 @@ def from_settings(
         owners=owners,
         donotemail_on_withdrawal=bool(options.get("donotemail_on_withdrawal", False)),
     )
-    return DynamicsConnector(
+    connector = DynamicsConnector(
         name=name,
         org_url=org_url,
         client=client,
@@ -328,3 +330,11 @@ def from_settings(
         max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
         timeout=dest.timeout_seconds,
     )
+    eraser = DynamicsErasure(
+        name=name,
+        api_url=org_url + API_PATH,
+        client=client,
+        auth=auth,
+        timeout=dest.timeout_seconds,
+    )
+    return ErasingConnector(connector, eraser)

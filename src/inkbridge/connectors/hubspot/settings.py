@@ -6,15 +6,17 @@ import httpx
 
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors._crm_batch import str_map
+from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.hubspot.auth import HubSpotAuth, HubSpotOAuth, PrivateAppToken
 from inkbridge.connectors.hubspot.connector import DEFAULT_URL, VENDOR_MAX_BATCH, HubSpotConnector
+from inkbridge.connectors.hubspot.erasure import HubSpotErasure
 from inkbridge.connectors.hubspot.plan import HubSpotOptions
 from inkbridge.errors import ConfigError
 
 
 def from_settings(
     name: str, dest: DestinationSettings, client: httpx.AsyncClient
-) -> HubSpotConnector:
+) -> ErasingConnector:
     """Build the connector from config.
 
     credentials: ``token`` (private app) or ``client_id``/``client_secret``/``refresh_token``
@@ -69,7 +71,7 @@ def from_settings(
         deal_pipeline=str(pipeline) if pipeline else None,
         deal_stages=str_map(name, options, "deal_stages"),
     )
-    return HubSpotConnector(
+    connector = HubSpotConnector(
         name=name,
         base_url=base,
         client=client,
@@ -79,3 +81,7 @@ def from_settings(
         max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
         timeout=dest.timeout_seconds,
     )
+    eraser = HubSpotErasure(
+        name=name, base_url=base, client=client, auth=auth, timeout=dest.timeout_seconds
+    )
+    return ErasingConnector(connector, eraser)

@@ -7,8 +7,11 @@ from typing import Any
 import httpx
 
 from inkbridge.config import DestinationSettings, resolve_secret
+from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.marketing import journey_ids
+from inkbridge.connectors.marketo.api import MarketoApi
 from inkbridge.connectors.marketo.connector import VENDOR_MAX_BATCH, JourneyTarget, MarketoConnector
+from inkbridge.connectors.marketo.erasure import MarketoErasure
 from inkbridge.errors import ConfigError
 
 
@@ -18,7 +21,7 @@ def _journeys(name: str, raw: Any) -> dict[str, JourneyTarget]:
 
 def from_settings(
     name: str, dest: DestinationSettings, client: httpx.AsyncClient
-) -> MarketoConnector:
+) -> ErasingConnector:
     """Reads ``url`` (``https://<munchkin>.mktorest.com``) or ``options.munchkin_id``,
     ``options.identity_url`` (default ``<url>/identity``), ``options.client_id``,
     ``credentials.client_secret``, ``options.lookup_field`` (default ``email``),
@@ -38,17 +41,29 @@ def from_settings(
     suppress = options.get("suppress_list_id")
     if suppress is not None and not isinstance(suppress, int):
         raise ConfigError(f"destination {name!r}: options.suppress_list_id must be an integer")
-    return MarketoConnector(
+    secret = resolve_secret(secret_ref).get_secret_value()
+    lookup_field = str(options.get("lookup_field") or "email")
+    connector = MarketoConnector(
         name,
         url,
         client,
         client_id=client_id,
-        client_secret=resolve_secret(secret_ref).get_secret_value(),
+        client_secret=secret,
         identity_url=options.get("identity_url"),
-        lookup_field=str(options.get("lookup_field") or "email"),
+        lookup_field=lookup_field,
         fields=dest.fields,
         journeys=_journeys(name, options.get("journeys") or {}),
         suppress_list_id=suppress,
         max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
         timeout=dest.timeout_seconds,
     )
+    api = MarketoApi(
+        name,
+        url,
+        client,
+        client_id=client_id,
+        client_secret=secret,
+        identity_url=options.get("identity_url"),
+        timeout=dest.timeout_seconds,
+    )
+    return ErasingConnector(connector, MarketoErasure(api, lookup_field))

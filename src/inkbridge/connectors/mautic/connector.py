@@ -22,6 +22,7 @@ import httpx
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult, checked_batch
+from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.fields import canonical_fields, map_split
 from inkbridge.connectors.marketing import (
     ids,
@@ -31,6 +32,7 @@ from inkbridge.connectors.marketing import (
     rounds_by_key,
 )
 from inkbridge.connectors.mautic.api import MauticApi
+from inkbridge.connectors.mautic.erasure import MauticErasure
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.vendor_http.responses import is_retryable_status
@@ -330,7 +332,7 @@ def _journeys(name: str, raw: Any) -> dict[str, JourneyTarget]:
 
 def from_settings(
     name: str, dest: DestinationSettings, client: httpx.AsyncClient
-) -> MauticConnector:
+) -> ErasingConnector:
     """Reads ``url`` (required), ``options.client_id`` + ``credentials.client_secret`` (OAuth2
     client credentials) or ``options.username`` + ``credentials.password`` (basic auth),
     ``options.journeys``, ``options.suppress_segment_id``, ``fields``, ``batch_size`` (at most
@@ -346,17 +348,22 @@ def from_settings(
     suppress = options.get("suppress_segment_id")
     if suppress is not None and not isinstance(suppress, int):
         raise ConfigError(f"destination {name!r}: options.suppress_segment_id must be an integer")
-    return MauticConnector(
+    login: dict[str, Any] = {
+        "client_id": options.get("client_id"),
+        "client_secret": secret("client_secret"),
+        "username": options.get("username"),
+        "password": secret("password"),
+    }
+    connector = MauticConnector(
         name,
         dest.url,
         client,
-        client_id=options.get("client_id"),
-        client_secret=secret("client_secret"),
-        username=options.get("username"),
-        password=secret("password"),
+        **login,
         fields=dest.fields,
         journeys=_journeys(name, options.get("journeys") or {}),
         suppress_segment_id=suppress,
         max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
         timeout=dest.timeout_seconds,
     )
+    api = MauticApi(name, dest.url, client, **login, timeout=dest.timeout_seconds)
+    return ErasingConnector(connector, MauticErasure(api))

@@ -22,9 +22,11 @@ import httpx
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult
+from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.pipedrive.api import PipedriveApi
+from inkbridge.connectors.pipedrive.erasure import PipedriveErasure
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
 DEFAULT_URL = "https://api.pipedrive.com"
@@ -357,7 +359,7 @@ def _secret(dest: DestinationSettings, name: str) -> str | None:
 
 def from_settings(
     name: str, dest: DestinationSettings, client: httpx.AsyncClient
-) -> PipedriveConnector:
+) -> ErasingConnector:
     """Reads ``url`` (default api.pipedrive.com), ``credentials.api_token`` or
     ``credentials.access_token``, ``options.key_field`` (required), ``options.owners``
     (inkbridge owner -> Pipedrive user id), ``fields`` and ``timeout_seconds``."""
@@ -371,14 +373,20 @@ def from_settings(
         owners = {str(owner): int(user) for owner, user in owners_option.items()}
     except (TypeError, ValueError):
         raise ConfigError(f"destination {name!r}: options.owners values must be user ids") from None
-    return PipedriveConnector(
+    tokens = {
+        "api_token": _secret(dest, "api_token"),
+        "access_token": _secret(dest, "access_token"),
+    }
+    url = dest.url or DEFAULT_URL
+    connector = PipedriveConnector(
         name,
-        dest.url or DEFAULT_URL,
+        url,
         client,
         key_field=key_field,
-        api_token=_secret(dest, "api_token"),
-        access_token=_secret(dest, "access_token"),
         fields=dest.fields,
         owners=owners,
         timeout=dest.timeout_seconds,
+        **tokens,
     )
+    api = PipedriveApi(name, url, client, timeout=dest.timeout_seconds, **tokens)
+    return ErasingConnector(connector, PipedriveErasure(api))

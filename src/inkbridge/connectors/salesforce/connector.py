@@ -40,6 +40,7 @@ from inkbridge.connectors._crm_batch import (
     str_map,
 )
 from inkbridge.connectors.base import BatchResult, Change, checked_batch
+from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.salesforce.auth import (
     SESSION_SECONDS,
@@ -47,6 +48,7 @@ from inkbridge.connectors.salesforce.auth import (
     SalesforceClientCredentials,
     SalesforceJwtAuth,
 )
+from inkbridge.connectors.salesforce.erasure import SalesforceErasure
 from inkbridge.connectors.salesforce.plan import (
     API_VERSION,
     CONSENT_KEY,
@@ -306,7 +308,7 @@ def _option(name: str, options: Mapping[str, Any], key: str, default: str | None
 
 def from_settings(
     name: str, dest: DestinationSettings, client: httpx.AsyncClient
-) -> SalesforceConnector:
+) -> ErasingConnector:
     """Build the connector from config.
 
     JWT bearer: ``credentials.private_key`` + ``options.client_id``, ``options.username``,
@@ -361,7 +363,7 @@ def from_settings(
         data_use_purposes=str_map(name, options, "data_use_purposes"),
         limit_retry_seconds=float(options.get("limit_retry_seconds", LIMIT_RETRY_SECONDS)),
     )
-    return SalesforceConnector(
+    connector = SalesforceConnector(
         name=name,
         client=client,
         auth=auth,
@@ -371,3 +373,13 @@ def from_settings(
         max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
         timeout=dest.timeout_seconds,
     )
+    eraser = SalesforceErasure(
+        name=name,
+        client=client,
+        auth=auth,
+        person_object=person,
+        api_version=sf_options.api_version,
+        base_url=dest.url,
+        timeout=dest.timeout_seconds,
+    )
+    return ErasingConnector(connector, eraser)

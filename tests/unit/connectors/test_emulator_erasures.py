@@ -1,0 +1,189 @@
+"""Each vendor's erasure against its emulator (the vendor's wire format, not a script): after the
+emulator failed the first calls (its fault injection), the person is gone, the emulator logged
+exactly one effective delete, and a replay of the erasure still succeeds (the vendor answers
+"not found", which counts as erased)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from inkbridge.config import DestinationSettings
+from inkbridge.connectors.base import Change, Connector
+from inkbridge.connectors.dynamics.connector import from_settings as dynamics
+from inkbridge.connectors.marketo.settings import from_settings as marketo
+from inkbridge.connectors.mautic.connector import from_settings as mautic
+from inkbridge.connectors.pipedrive.connector import from_settings as pipedrive
+from inkbridge.connectors.salesforce.connector import from_settings as salesforce
+from inkbridge.errors import RetryableError
+from inkbridge_emulators.dynamics import create_dynamics_app
+from inkbridge_emulators.marketo import create_marketo_app
+from inkbridge_emulators.mautic import create_mautic_app
+from inkbridge_emulators.pipedrive import create_pipedrive_app
+from inkbridge_emulators.salesforce import create_salesforce_app
+
+BASE = "http://vendor.test"
+LEAD, EMAIL, OTHER = "lead_1", "ada@example.com", "bo@example.com"
+SECRET = "vendor-secret"
+
+
+def erasure() -> Change:
+    payload = {"lead": {"id": LEAD, "email": EMAIL}}
+    return Change(1, f"lead:{LEAD}", "lead.erased", f"lead:{LEAD}:erased", payload, None)
+
+
+@dataclass
+class Case:
+    """One vendor: its emulator with the person and a bystander, its connector, what it holds."""
+
+    app: Starlette
+    build: Callable[[str, DestinationSettings, httpx.AsyncClient], Connector]
+    settings: dict[str, Any]
+    people: Callable[[dict[str, Any]], list[str]]  # the emails the state holds
+    effective: int = 1  # deletes that remove a record (Salesforce: the Lead and the Individual)
+
+
+async def _salesforce() -> Case:
+    app = create_salesforce_app(None, client_secret=SECRET)
+    org = app.state.salesforce.org
+    for lead_id, email in ((LEAD, EMAIL), ("lead_2", OTHER)):
+        individual = org.seed(
+            "Individual", {"Inkbridge_Individual_Id__c": lead_id, "LastName": "T"}
+        )
+        org.seed(
+            "Lead",
+            {
+                "Inkbridge_Lead_Id__c": lead_id,
+                "Email": email,
+                "LastName": "T",
+                "Company": "C",
+                "IndividualId": individual,
+            },
+        )
+    settings = {
+        "kind": "salesforce",
+        "credentials": {"client_secret": "env:VENDOR_SECRET"},
+        "options": {"client_id": "emulator-connected-app", "login_url": BASE},
+    }
+
+    def people(state: dict[str, Any]) -> list[str]:
+        objects = state["objects"]
+        leads = [str(r["Email"]) for r in objects.get("Lead", [])]
+        return leads + [str(r["Inkbridge_Individual_Id__c"]) for r in objects["Individual"]]
+
+    return Case(app, salesforce, settings, people, effective=2)
+
+
+async def _dynamics() -> Case:
+    app = create_dynamics_app(None, client_secret=SECRET)
+    for lead_id, email in ((LEAD, EMAIL), ("lead_2", OTHER)):
+        app.state.dynamics.dataverse.seed(
+            "contacts", {"inkbridge_leadid": lead_id, "emailaddress1": email}
+        )
+    settings = {
+        "kind": "dynamics",
+        "url": BASE,
+        "credentials": {"client_secret": "env:VENDOR_SECRET"},
+        "options": {
+            "tenant_id": "emulator-tenant",
+            "client_id": "emulator-app",
+            "token_url": f"{BASE}/emulator-tenant/oauth2/v2.0/token",
+        },
+    }
+    return Case(
+        app,
+        dynamics,
+        settings,
+        lambda s: [str(c["emailaddress1"]) for c in s["objects"]["contacts"]],
+    )
+
+
+async def _pipedrive() -> Case:
+    app = create_pipedrive_app(None, api_token=SECRET)
+    for email in (EMAIL, OTHER):
+        app.state.emulator.create_person({"name": "T", "emails": [{"value": email}]})
+    settings = {
+        "kind": "pipedrive",
+        "url": BASE,
+        "credentials": {"api_token": "env:VENDOR_SECRET"},
+        "options": {"key_field": "k"},
+    }
+    return Case(
+        app,
+        pipedrive,
+        settings,
+        lambda s: [str(e["value"]) for p in s["persons"] for e in p["emails"]],
+    )
+
+
+async def _marketo() -> Case:
+    app = create_marketo_app(None, client_secret=SECRET)
+    await app.state.emulator.upsert_leads("createOrUpdate", "email", [{"email": EMAIL}])
+    await app.state.emulator.upsert_leads("createOrUpdate", "email", [{"email": OTHER}])
+    settings = {
+        "kind": "marketo",
+        "url": BASE,
+        "credentials": {"client_secret": "env:VENDOR_SECRET"},
+        "options": {"client_id": "marketo-emulator-client"},
+    }
+    return Case(app, marketo, settings, lambda s: [str(x["email"]) for x in s["leads"]])
+
+
+async def _mautic() -> Case:
+    app = create_mautic_app(None, password=SECRET)
+    app.state.emulator.new_contacts([{"email": EMAIL}, {"email": OTHER}])
+    settings = {
+        "kind": "mautic",
+        "url": BASE,
+        "credentials": {"password": "env:VENDOR_SECRET"},
+        "options": {"username": "inkbridge"},
+    }
+    return Case(
+        app,
+        mautic,
+        settings,
+        lambda s: [str(c["fields"]["all"]["email"]) for c in s["contacts"]],
+    )
+
+
+CASES = {
+    "salesforce": _salesforce,
+    "dynamics": _dynamics,
+    "pipedrive": _pipedrive,
+    "marketo": _marketo,
+    "mautic": _mautic,
+}
+
+
+@pytest.mark.parametrize("mode", ["error500", "timeout"])
+@pytest.mark.parametrize("vendor", sorted(CASES))
+async def test_the_person_is_deleted_once_after_the_vendor_failed_the_first_calls(
+    vendor: str, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VENDOR_SECRET", SECRET)
+    case = await CASES[vendor]()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=case.app), base_url=BASE)
+    fault = {"mode": mode, "count": 2, "delay": 0.01}
+    assert (await client.post("/_faults", json=fault)).status_code == 200
+    connector = case.build("dest", DestinationSettings.model_validate(case.settings), client)
+
+    for _ in range(2):
+        with pytest.raises(RetryableError):
+            await connector.apply([erasure()])
+    done = await connector.apply([erasure()])
+
+    state = (await client.get("/_state")).json()
+    assert done.results[0].ok, done.results[0].error
+    assert EMAIL not in case.people(state) and LEAD not in case.people(state)
+    assert OTHER in case.people(state)
+    assert [c["deleted"] for c in state["deletes"]] == [True] * case.effective
+
+    replay = await connector.apply([erasure()])
+    state = (await client.get("/_state")).json()
+    assert replay.results[0].ok, replay.results[0].error
+    assert sum(c["deleted"] for c in state["deletes"]) == case.effective
