@@ -1,117 +1,23 @@
 """The public capture endpoint through the real app (ASGI): publishable keys and their origins,
-CORS answers and the preflight, per-IP and per-key budgets, and times that are the server's —
-a touch dated 1970 never becomes a lead's first touch. The store-facing behaviour runs on a real
-SQLite file and on the real PostgreSQL server."""
+CORS answers and the preflight, per-IP and per-key budgets, and the keys managed from the
+command line. The store-facing behaviour runs on a real SQLite file and on the real PostgreSQL
+server."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from inkbridge.api.app import create_app
-from inkbridge.bootstrap import Container, bootstrap
+from inkbridge.bootstrap import bootstrap
 from inkbridge.cli import main as cli
-from inkbridge.domain.attribution import Touchpoint
-from inkbridge.services.leads import record_touchpoint
 from inkbridge.services.publishable_keys import create_key, list_keys, revoke_key
-from inkbridge.services.tokens import create_token
 from inkbridge.store.schema import anonymous_visitors, audit_log, touchpoints
 from tests.support.builders import make_settings
 
-SITE = "https://www.example.com"
-OTHER_SITE = "https://shop.example.com:8443"
-
-
-@dataclass
-class Capture:
-    """A container, one app built over it (so rate-limit state lasts across calls), an admin
-    token and a publishable key for SITE."""
-
-    container: Container
-    app: Any
-    token: str
-    key: str
-    key_id: str
-
-    def call(
-        self, method: str, path: str, *, ip: str = "203.0.113.7", **kwargs: Any
-    ) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app, client=(ip, 40000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                return await client.request(method, path, **kwargs)
-
-        return asyncio.run(go())
-
-    def touch(
-        self,
-        body: dict[str, Any],
-        *,
-        key: str | None = None,
-        origin: str | None = SITE,
-        ip: str = "203.0.113.7",
-    ) -> httpx.Response:
-        path = "/v1/touchpoints" + (f"?key={key or self.key}" if key != "" else "")
-        headers = {"content-type": "text/plain"}
-        if origin is not None:
-            headers["Origin"] = origin
-        return self.call("POST", path, ip=ip, content=_json(body), headers=headers)
-
-    def bearer(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def post_lead(self, body: dict[str, Any]) -> httpx.Response:
-        """``POST /v1/leads`` as the integrator (with the admin token)."""
-        return self.call("POST", "/v1/leads", headers=self.bearer(), json=body)
-
-    def count(self, table: Any) -> int:
-        with self.container.databases.home.reader() as conn:
-            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def _json(body: dict[str, Any]) -> str:
-    return json.dumps(body)
-
-
-def _capture(tmp_path: Path, db_url: str, **capture: Any) -> Capture:
-    settings = make_settings(tmp_path, db_url, capture=capture)
-    container = bootstrap(settings, auto_migrate=True)
-    _, token = create_token(container.databases, "test", ["admin"])
-    key_id, key = create_key(container.databases, "site", [SITE, OTHER_SITE])
-    return Capture(container, create_app(container), token, key, key_id)
-
-
-@pytest.fixture
-def capture(tmp_path: Path, db_url: str) -> Iterator[Capture]:
-    built = _capture(tmp_path, db_url)
-    yield built
-    built.container.databases.dispose()
-
-
-@pytest.fixture
-def capture_sqlite(tmp_path: Path, sqlite_url: str) -> Iterator[Capture]:
-    built = _capture(tmp_path, sqlite_url)
-    yield built
-    built.container.databases.dispose()
-
-
-def _is_problem(answer: httpx.Response, status: int) -> None:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith("application/problem+json")
-    assert "access-control-allow-origin" not in answer.headers
-
-
-# --- keys and origins ---------------------------------------------------------------------
+from .support import OTHER_SITE, SITE, Capture, _capture, _is_problem, _json
 
 
 def test_an_allowed_origin_is_accepted_and_echoed(capture: Capture) -> None:
@@ -265,102 +171,6 @@ def test_a_key_over_its_budget_gets_429_with_retry_after(tmp_path: Path, sqlite_
         assert capture.count(touchpoints) == 6
     finally:
         databases.dispose()
-
-
-# --- server times -------------------------------------------------------------------------
-
-
-def test_a_touch_dated_1970_never_becomes_the_first_touch(capture: Capture) -> None:
-    before = datetime.now(UTC)
-    genuine = capture.touch({"anonymous_id": "anon-42", "utm_campaign": "genuine"})
-    assert genuine.status_code == 202
-    forged = capture.touch(
-        {
-            "anonymous_id": "anon-42",
-            "utm_campaign": "forged",
-            "occurred_at": "1970-01-01T00:00:00+00:00",
-        }
-    )
-    assert forged.status_code == 202
-    after = datetime.now(UTC)
-    stored = datetime.fromisoformat(forged.json()["occurred_at"])
-    assert before <= stored <= after  # the server's receive time, not 1970
-    lead = capture.post_lead(
-        {"email": "v@example.com", "anonymous_id": "anon-42", "utm_campaign": "retarget"}
-    )
-    assert lead.status_code == 201
-    first = lead.json()["first_touch"]
-    assert first["utm_campaign"] == "genuine"
-    assert first["occurred_at"] == genuine.json()["occurred_at"]
-    with capture.container.databases.home.reader() as conn:
-        times = conn.execute(select(touchpoints.c.occurred_at)).scalars().all()
-        first_seen = conn.execute(select(anonymous_visitors.c.first_seen_at)).scalar_one()
-    assert all(t >= first_seen for t in times)
-    assert min(times).year == after.year
-
-
-def test_touches_sent_with_a_lead_never_predate_the_visitor_or_lie_in_the_future(
-    capture: Capture,
-) -> None:
-    seen = capture.touch({"anonymous_id": "anon-7", "utm_campaign": "genuine"})
-    first_seen = datetime.fromisoformat(seen.json()["occurred_at"])
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    lead = capture.post_lead(
-        {
-            "email": "w@example.com",
-            "anonymous_id": "anon-7",
-            "touchpoints": [
-                {"occurred_at": "1970-01-01T00:00:00Z", "utm_campaign": "forged"},
-                {"occurred_at": tomorrow, "utm_campaign": "future"},
-            ],
-        }
-    )
-    assert lead.status_code == 201
-    view = lead.json()
-    assert view["first_touch"]["occurred_at"] == first_seen.isoformat()
-    assert view["first_touch"]["utm_campaign"] == "genuine"
-    times = {
-        t["utm_campaign"]: datetime.fromisoformat(t["occurred_at"]) for t in view["touchpoints"]
-    }
-    assert times["forged"] == first_seen  # clamped to when the visitor was first seen
-    assert first_seen < times["future"] <= datetime.now(UTC)  # the server's time instead
-    # Without an anonymous id the integrator's own history stays as it says.
-    history = capture.post_lead(
-        {
-            "email": "h@example.com",
-            "touchpoints": [{"occurred_at": "2026-01-05T10:00:00Z", "utm_campaign": "winter"}],
-        }
-    ).json()
-    assert history["first_touch"]["occurred_at"] == "2026-01-05T10:00:00+00:00"
-
-
-def test_a_client_time_is_kept_inside_the_skew_and_replaced_outside_it(
-    capture: Capture,
-) -> None:
-    databases = capture.container.databases
-    r0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-    minute, hour = timedelta(minutes=1), timedelta(hours=1)
-
-    def record(anonymous_id: str, hint: datetime, received: datetime) -> datetime:
-        return record_touchpoint(databases, anonymous_id, Touchpoint(hint), received_at=received)
-
-    assert record("a", r0, r0) == r0  # first seen now
-    assert record("a", r0 + hour - 3 * minute, r0 + hour) == r0 + hour - 3 * minute
-    assert record("a", r0 + 2 * hour - 10 * minute, r0 + 2 * hour) == r0 + 2 * hour
-    assert record("a", r0 + 3 * hour + 4 * minute, r0 + 3 * hour) == r0 + 3 * hour + 4 * minute
-    assert record("a", r0 + 4 * hour, r0 + 3 * hour) == r0 + 3 * hour
-    # Inside the skew but before the visitor was first seen: the first sighting.
-    assert record("b", r0 + 5 * hour, r0 + 5 * hour) == r0 + 5 * hour
-    assert record("b", r0 + 5 * hour - 2 * minute, r0 + 5 * hour + minute) == r0 + 5 * hour
-    with databases.home.reader() as conn:
-        rows = conn.execute(select(anonymous_visitors)).all()
-    seen = {r.anonymous_id: r.first_seen_at for r in rows}
-    assert seen == {"a": r0, "b": r0 + 5 * hour}  # never moved by later touches
-
-    # Over HTTP, against the real clock: a hint a minute ahead is kept, one from 1970 is not.
-    ahead = (datetime.now(UTC) + minute).replace(microsecond=0)
-    kept = capture.touch({"anonymous_id": "c", "occurred_at": ahead.isoformat()})
-    assert datetime.fromisoformat(kept.json()["occurred_at"]) == ahead
 
 
 # --- the command line ---------------------------------------------------------------------
