@@ -34,7 +34,7 @@ sys.path.insert(0, str(BENCH))
 from tests.support.builders import SECRET, event_body, signed  # noqa: E402
 from tests.support.processes import INKBRIDGE, Process, free_port, wait_http  # noqa: E402
 
-from ingest import fire_raw, raw_request  # noqa: E402
+from ingest_load import fire_raw, raw_request  # noqa: E402
 
 STEPS = [
     ("document_sent", None),

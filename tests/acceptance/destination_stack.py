@@ -1,5 +1,5 @@
 """The six vendor destination emulators, a Standard Webhooks receiver and one inkbridge wired
-together for ``test_destinations.py``.
+together for the tests in ``destinations/``.
 
 HubSpot, Salesforce, Dynamics 365, Pipedrive, Marketo and Mautic each run as their own process,
 so one can be killed and started again on the same port and database. The receiver is a small

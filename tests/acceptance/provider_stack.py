@@ -1,4 +1,4 @@
-"""The six vendor emulators and one inkbridge wired together for ``test_providers.py``.
+"""The six vendor emulators and one inkbridge wired together for the tests in ``providers/``.
 
 Each emulator (DocuSign, Dropbox Sign, Acrobat Sign, PandaDoc, Documenso, DocuSeal) is served by
 uvicorn in a thread on its own free 127.0.0.1 port and delivers its webhooks to a real

@@ -25,7 +25,7 @@ from inkbridge.store.attribution_query import CreditBy, attribution_credits
 from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.report_queries import ReportFilter
 from inkbridge.store.schema import envelopes, journey_touches, touchpoints
-from tests.integration.test_reports import dataset, load
+from tests.integration.reports.dataset import dataset, load
 from tests.support.builders import event_body, make_settings, store_delivery
 from tests.support.worker import drain_receipts
 

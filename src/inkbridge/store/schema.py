@@ -1,7 +1,9 @@
 """The tables of one region's database. Every region has the same schema in its own database.
 
 Append-only tables (envelope_events, audit_log, consent_records, touchpoints) are never updated
-by the code; their rows are hash-chained so a verifier can prove them intact.
+by the code; their rows are hash-chained so a verifier can prove them intact. The tables that
+govern access and privacy (tokens, keys, signer sessions, erasures, data keys) are defined in
+``schema_governance`` and exported from here, on the same metadata.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
@@ -27,28 +28,19 @@ from sqlalchemy import (
 )
 
 from inkbridge.domain.queue_states import OutboxStatus, ReceiptStatus
-from inkbridge.store.column_types import UTCDateTime
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-TS = UTCDateTime()
+from inkbridge.store.schema_base import SEQ, TS
+from inkbridge.store.schema_base import metadata as metadata
+from inkbridge.store.schema_governance import api_tokens as api_tokens
+from inkbridge.store.schema_governance import data_keys as data_keys
+from inkbridge.store.schema_governance import erasures as erasures
+from inkbridge.store.schema_governance import publishable_keys as publishable_keys
+from inkbridge.store.schema_governance import signer_sessions as signer_sessions
 
 
 def _one_of(states: type[StrEnum]) -> str:
     """A CHECK expression admitting exactly ``states`` in the ``status`` column."""
     return "status IN ({})".format(", ".join(f"'{state.value}'" for state in states))
 
-
-# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-SEQ = BigInteger().with_variant(Integer(), "sqlite")
 
 leads = Table(
     "leads",
@@ -75,6 +67,7 @@ leads = Table(
     Index("ix_leads_cohort", "created_at", "qualified_at", "id"),
 )
 
+
 touchpoints = Table(
     "touchpoints",
     metadata,
@@ -92,6 +85,7 @@ touchpoints = Table(
     Column("referrer", Text),
     Column("landing_page", Text),
 )
+
 
 consent_records = Table(
     "consent_records",
@@ -113,6 +107,7 @@ consent_records = Table(
     Column("hash", String(64), nullable=False),
 )
 
+
 # Versioned consent texts: not personal data, so every region holds the same registry.
 consent_texts = Table(
     "consent_texts",
@@ -126,6 +121,7 @@ consent_texts = Table(
     Column("sha256", String(64), nullable=False),
     Column("created_at", TS, nullable=False),
 )
+
 
 envelopes = Table(
     "envelopes",
@@ -176,6 +172,7 @@ envelopes = Table(
     Index("ix_envelopes_report", "utm_campaign", "template_key", "created_at"),
 )
 
+
 recipients = Table(
     "recipients",
     metadata,
@@ -186,6 +183,7 @@ recipients = Table(
     Column("status", String(20), nullable=False),
     Column("updated_at", TS, nullable=False),
 )
+
 
 webhook_receipts = Table(
     "webhook_receipts",
@@ -214,6 +212,7 @@ webhook_receipts = Table(
     CheckConstraint(_one_of(ReceiptStatus), name="status"),
 )
 
+
 envelope_events = Table(
     "envelope_events",
     metadata,
@@ -236,6 +235,7 @@ envelope_events = Table(
     UniqueConstraint("receipt_id", "event_index", name="uq_envelope_events_receipt"),
 )
 
+
 audit_log = Table(
     "audit_log",
     metadata,
@@ -251,6 +251,7 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
+
 # One row per hash chain: the head every append links to, locked while appending.
 chain_heads = Table(
     "chain_heads",
@@ -259,6 +260,7 @@ chain_heads = Table(
     Column("last_hash", String(64), nullable=False),
     Column("length", BigInteger, nullable=False),
 )
+
 
 outbox = Table(
     "outbox",
@@ -284,6 +286,7 @@ outbox = Table(
     CheckConstraint(_one_of(OutboxStatus), name="status"),
 )
 
+
 deliveries = Table(
     "deliveries",
     metadata,
@@ -299,49 +302,6 @@ deliveries = Table(
     Column("error", Text),
 )
 
-api_tokens = Table(
-    "api_tokens",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("token_hash", String(64), nullable=False, unique=True),
-    Column("scopes", JSON, nullable=False),
-    Column("created_at", TS, nullable=False),
-    Column("revoked_at", TS),
-    Column("expires_at", TS),  # none: never expires
-    Column("last_used_at", TS),  # refreshed at most once a minute
-    Column("rotated_to", String(40)),  # the successor minted by `tokens rotate`
-)
-
-# Publishable keys of the public capture endpoints (the snippet, POST /v1/touchpoints): they
-# carry the capture scope only and are checked against an allow-list of origins.
-publishable_keys = Table(
-    "publishable_keys",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),
-    Column("origins", JSON, nullable=False),  # e.g. ["https://www.example.com"]
-    Column("region", String(40)),  # the region its captures belong to (none: home)
-    Column("rate_per_minute", Integer),  # none: the configured default
-    Column("created_at", TS, nullable=False),
-    Column("revoked_at", TS),
-)
-
-# One row per erased lead (GDPR Art. 17): what was asked, when and by whom, and what it set in
-# motion. Ids and counts only: the person's data is what the erasure destroyed.
-erasures = Table(
-    "erasures",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("region", String(40), nullable=False),
-    Column("lead_id", String(40), ForeignKey("leads.id"), nullable=False, unique=True),
-    Column("actor", String(100), nullable=False),
-    Column("requested_at", TS, nullable=False),
-    Column("destinations", JSON, nullable=False),  # the names a lead.erased change went to
-    Column("cancelled_changes", Integer, nullable=False),  # outbox rows withdrawn
-    Column("correlation_id", String(40)),
-)
 
 # When the server first saw an anonymous visitor: no touch of theirs may be dated earlier.
 anonymous_visitors = Table(
@@ -351,27 +311,6 @@ anonymous_visitors = Table(
     Column("first_seen_at", TS, nullable=False),
 )
 
-# One-time, short-lived signing links for a signer the integrator authenticated. Only the
-# token's SHA-256 is stored; the subject is stored hashed, IP and user agent minimised.
-signer_sessions = Table(
-    "signer_sessions",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("envelope_id", String(40), ForeignKey("envelopes.id"), nullable=False, index=True),
-    Column("recipient_id", String(200), nullable=False),
-    Column("token_hash", String(64), nullable=False, unique=True),
-    Column("subject_hash", String(64), nullable=False),
-    Column("auth_method", String(40), nullable=False),
-    Column("authenticated_at", TS, nullable=False),
-    Column("return_url", Text),
-    Column("issued_at", TS, nullable=False),
-    Column("expires_at", TS, nullable=False),
-    Column("redeemed_at", TS),
-    Column("revoked_at", TS),
-    Column("redeemed_ip", Text),  # sealed, as the user agent
-    Column("redeemed_user_agent", Text),
-    Column("correlation_id", String(40)),
-)
 
 # Each conversion's attributed journey, one row per touch in journey order (the primary key),
 # kept at write time for the stored stitching window and derived from envelopes, leads and
@@ -399,19 +338,4 @@ journey_touches = Table(
     Column("first_campaign", String(200)),
     Column("template_key", String(100)),
     sqlite_with_rowid=False,
-)
-
-# One wrapped data key per subject (store.data_keys); shredding sets wrapped_key to NULL.
-data_keys = Table(
-    "data_keys",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("region", String(40), nullable=False),
-    Column("subject_type", String(40), nullable=False),
-    Column("subject_id", String(200), nullable=False),
-    Column("wrapped_key", LargeBinary),
-    Column("kek_id", String(40), index=True),
-    Column("created_at", TS, nullable=False),
-    Column("shredded_at", TS),
-    UniqueConstraint("subject_type", "subject_id", name="uq_data_keys_subject"),
 )
