@@ -183,6 +183,13 @@ def configure(level: str = "info", hash_key: bytes | None = None) -> PersonalDat
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(numeric)
+    # A server configured before us (uvicorn's own log config, an embedding application) may
+    # have given its loggers handlers of their own: those lines would skip the guard.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        foreign = logging.getLogger(name)
+        foreign.handlers = []
+        foreign.propagate = True
+        foreign.disabled = False
     # httpx logs every request URL at INFO; vendor lookups can carry an email in the query.
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
@@ -197,6 +204,9 @@ def configure(level: str = "info", hash_key: bytes | None = None) -> PersonalDat
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a logger cached on first use keeps these processors for good, so a later
+        # configuration (a second command in one process, structlog's capture_logs) would
+        # never reach it. Nothing logs on the hot path's success branch, so the lookup is cheap.
+        cache_logger_on_first_use=False,
     )
     return guard

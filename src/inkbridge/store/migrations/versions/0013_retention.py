@@ -21,10 +21,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("leads") as batch:
-        batch.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
+    # A plain ADD COLUMN on every backend: a batch rebuild of ``leads`` on SQLite would drop a
+    # table other rows point at, which its foreign keys refuse once there is data.
+    op.add_column("leads", sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("leads") as batch:
-        batch.drop_column("purged_at")
+    # SQLite drops a column in place since 3.35 (2021); a batch rebuild would drop `leads`.
+    op.drop_column("leads", "purged_at")
