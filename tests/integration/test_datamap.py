@@ -82,6 +82,8 @@ def test_a_two_region_map_lists_every_store_processor_and_category(tmp_path: Pat
         ("sandbox:marketing", (data / "sandbox" / "marketing.db").as_posix()),
         ("sandbox:provider", (data / "sandbox" / "provider.db").as_posix()),
         ("log:stderr", "stderr (JSON lines)"),
+        ("keys:eu", (data / "keys" / "eu").as_posix()),
+        ("keys:us", (data / "keys" / "us").as_posix()),
     }
     assert stores[("sandbox:provider", (data / "sandbox" / "provider.db").as_posix())][
         "regions"

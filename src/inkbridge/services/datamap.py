@@ -20,6 +20,7 @@ from inkbridge.local_site import (
     SANDBOX_STATE_FILES,
     sandbox_provider_state_file,
 )
+from inkbridge.privacy.configured_keys import is_managed, managed_dir
 from inkbridge.services.backups import backup_dirs, sqlite_path
 from inkbridge.services.processors import processors
 from inkbridge.store.classification import ColumnClass, classified
@@ -100,8 +101,14 @@ def _sandbox_stores(settings: Settings) -> list[dict[str, Any]]:
             "name": f"sandbox:{mount.rsplit('/', 1)[-1]}",
             "kind": "sqlite",
             "location": (state / SANDBOX_STATE_FILES[mount]).as_posix(),
+            # Only the destinations with no url of their own write to the mounted tool.
             "regions": sorted(
-                {r for d in settings.destinations.values() if d.kind == kind for r in d.regions}
+                {
+                    r
+                    for d in settings.destinations.values()
+                    if d.kind == kind and d.url is None
+                    for r in d.regions
+                }
             ),
             "holds": "the sandbox vendor's own records (test data)",
         }
@@ -111,6 +118,22 @@ def _sandbox_stores(settings: Settings) -> list[dict[str, Any]]:
         )
     ]
     return sorted([*providers, *destinations], key=lambda store: str(store["name"]))
+
+
+def _key_stores(settings: Settings) -> list[dict[str, Any]]:
+    """The managed key files of the regions that configure no key of their own; a configured
+    key is a secret reference, kept wherever the operator keeps secrets."""
+    return [
+        {
+            "name": f"keys:{region}",
+            "kind": "key",
+            "location": managed_dir(settings, region).as_posix(),
+            "regions": [region],
+            "holds": "the region's key-encryption keys (current, previous, retired)",
+        }
+        for region in sorted(settings.regions)
+        if is_managed(settings, region)
+    ]
 
 
 def _log_stores(settings: Settings) -> list[dict[str, Any]]:
@@ -184,6 +207,7 @@ def data_map(settings: Settings) -> dict[str, Any]:
         *_sandbox_stores(settings),
         *_log_stores(settings),
         *_backup_stores(settings),
+        *_key_stores(settings),
     ]
     return {
         "regions": sorted(settings.regions),

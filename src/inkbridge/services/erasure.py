@@ -40,7 +40,7 @@ from inkbridge.store.sealed_fields import keyring_of
 OWN_METADATA_PREFIX = "inkbridge_"
 URL_FIELDS = ("referrer", "landing_page")
 # The fields of an outbound ``lead`` object that name the person.
-PERSON_FIELDS = frozenset({"email", "first_name", "last_name", "company"})
+PERSON_FIELDS = frozenset({"email", "first_name", "last_name", "company", "phone"})
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def _destroy_personal_data(
 
     First the fields are anonymised in place (rows written before encryption at rest hold them
     in plain text, and the report's channel reads only whether a referrer was there): the
-    lead's email, email hash, names and company; its recipients' emails and names; envelope
+    lead's email, email hash, names, company and phone; its recipients' emails and names; envelope
     metadata that inkbridge did not write (merge fields); referrer and landing page reduced to
     their origin; and the copies of those values in the payloads of the lead's earlier outbox
     changes. Then the person's data keys are shredded (the lead's, its envelopes', its
@@ -211,7 +211,7 @@ def _destroy_personal_data(
     values = {
         str(v)
         for v in [
-            *(lead[c] for c in ("email", "first_name", "last_name", "company")),
+            *(lead.get(c) for c in ("email", "first_name", "last_name", "company", "phone")),
             *(r["email"] for r in held),
             *(r["name"] for r in held),
         ]

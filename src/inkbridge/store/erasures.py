@@ -20,7 +20,7 @@ from inkbridge.store import sealed_fields
 from inkbridge.store.schema import envelopes, erasures, leads, outbox, recipients, touchpoints
 
 # The lead's fields that name the person; NULL after an erasure.
-PERSON_COLUMNS = ("email", "email_hash", "first_name", "last_name", "company")
+PERSON_COLUMNS = ("email", "email_hash", "first_name", "last_name", "company", "phone")
 # Changes not yet sent (or given up on, and so replayable) that an erasure withdraws.
 WITHDRAWABLE = (OutboxStatus.PENDING, OutboxStatus.DEAD)
 
