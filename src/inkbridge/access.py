@@ -73,6 +73,9 @@ PUBLIC_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/redoc"): "the API description, rendered",
     ("GET", "/dashboard"): "a static page; its data is fetched with the operator's token",
     ("GET", "/capture.js"): "the static capture snippet landing pages load",
+    ("GET", "/v1/schemas/standard-webhooks.json"): (
+        "the generic connection's payload format for sender authors; a wire format, no data"
+    ),
     ("GET", "/v1/webhooks/{connection}"): (
         "a provider's registration check; answered from the provider's own client id"
     ),

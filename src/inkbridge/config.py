@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from inkbridge.config_residency import ResidencySettings
 from inkbridge.config_retention import RetentionSettings
+from inkbridge.config_senders import SenderMapping, SignatureScheme
 from inkbridge.domain.signer_session import normalise_origin
 from inkbridge.errors import ConfigError
 
@@ -119,6 +120,9 @@ class ConnectionSettings(Section):
     options: dict[str, Any] = Field(default_factory=dict)
     # Where a signer may be sent back after signing: exact origins (scheme://host[:port]).
     return_origins: list[str] = Field(default_factory=list)
+    # A standard_webhooks sender's own vocabulary and signature scheme (config_senders).
+    mapping: SenderMapping | None = None
+    signature: SignatureScheme = Field(default_factory=SignatureScheme)
 
     @field_validator("return_origins")
     @classmethod

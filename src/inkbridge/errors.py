@@ -117,6 +117,19 @@ class MalformedPayload(InkbridgeError):
 
 
 @dataclass
+class DeliveryIgnored(InkbridgeError):
+    """A verified delivery that carries nothing inkbridge acts on: it is kept as ``ignored``
+    with ``detail`` (an unmapped event type, a missing envelope id); ``kind`` is the short,
+    fixed name metrics count it under."""
+
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+@dataclass
 class UnmigratedDatabase(InkbridgeError):
     """The database schema is behind the code; run `inkbridge migrate`."""
 

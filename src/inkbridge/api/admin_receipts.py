@@ -1,6 +1,7 @@
 """``GET /v1/admin/receipts``: the receipts the worker parked, for an operator to look into —
-refused for residency (what they named is held by another region) or failed. Admin scope; the
-listing carries no body and no headers."""
+refused for residency (what they named is held by another region), failed, or ignored (verified
+but carrying nothing inkbridge acts on: an unmapped event type, no envelope id). Admin scope;
+the listing carries no body and no headers."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from inkbridge.services.tokens import TokenIdentity
 router = APIRouter(prefix="/v1")
 
 IsAdmin = Annotated[TokenIdentity, Depends(require("admin"))]
-Parked = Literal["refused_residency", "failed"]
+Parked = Literal["refused_residency", "failed", "ignored"]
 
 
 @router.get("/admin/receipts", tags=["admin"])

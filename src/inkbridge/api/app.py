@@ -13,7 +13,16 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from inkbridge import __version__, metrics
-from inkbridge.api import admin_receipts, capture, datamap, documents, openapi, privacy, problems
+from inkbridge.api import (
+    admin_receipts,
+    capture,
+    datamap,
+    documents,
+    openapi,
+    payload_schema,
+    privacy,
+    problems,
+)
 from inkbridge.api.body_limits import BodyLimits, Limits
 from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
@@ -87,6 +96,7 @@ def create_app(
     app.include_router(capture.router)
     app.include_router(datamap.router)
     app.include_router(privacy.router)
+    app.include_router(payload_schema.router)
     for page in pages.ROUTES:
         app.router.routes.append(page)
     # Public: a verified signer session's one-time link (the opaque token is the credential).

@@ -22,6 +22,31 @@ class EventType(StrEnum):
     REMINDER_SENT = "reminder_sent"
 
 
+# The short names a sender mapping may use for each type (``sent``), besides the full ones.
+SHORT_NAMES: dict[str, EventType] = {
+    "sent": EventType.DOCUMENT_SENT,
+    "viewed": EventType.DOCUMENT_VIEWED,
+    "signed": EventType.RECIPIENT_SIGNED,
+    "completed": EventType.DOCUMENT_COMPLETED,
+    "declined": EventType.DOCUMENT_DECLINED,
+    "voided": EventType.DOCUMENT_VOIDED,
+    "expired": EventType.DOCUMENT_EXPIRED,
+    "delivery_failed": EventType.DOCUMENT_DELIVERY_FAILED,
+    "reminder_sent": EventType.REMINDER_SENT,
+}
+
+
+def event_type_named(name: str) -> EventType | None:
+    """The event type ``name`` stands for (short or full name), or None."""
+    found = SHORT_NAMES.get(name)
+    if found is not None:
+        return found
+    try:
+        return EventType(name)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class NormalizedEvent:
     """One provider event, stripped of vendor shape.

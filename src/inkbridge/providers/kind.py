@@ -11,6 +11,7 @@ import httpx
 from pydantic import SecretStr
 
 from inkbridge.config import ConnectionSettings, resolve_secret
+from inkbridge.config_senders import SenderMapping, SignatureScheme
 from inkbridge.errors import ConfigError
 from inkbridge.local_site import LocalSite
 from inkbridge.providers.base import ProviderClient, WebhookAdapter
@@ -18,12 +19,15 @@ from inkbridge.providers.base import ProviderClient, WebhookAdapter
 
 @dataclass(frozen=True)
 class WebhookSetup:
-    """What an inbound adapter is built from: the accepted secrets and the connection's clock
-    tolerance."""
+    """What an inbound adapter is built from: the accepted secrets, the connection's clock
+    tolerance and, for a generic connection, its sender's mapping and signature scheme."""
 
     provider: str
     secrets: Sequence[SecretStr]
     tolerance_seconds: int
+    # A generic connection's sender: its vocabulary and signature scheme (None: inkbridge's).
+    mapping: SenderMapping | None = None
+    signature: SignatureScheme | None = None
 
 
 @dataclass(frozen=True)

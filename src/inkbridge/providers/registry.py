@@ -65,8 +65,17 @@ def build_adapter(name: str, conn: ConnectionSettings) -> WebhookAdapter:
     kind = kind_of(name, conn)
     if not conn.secrets:
         raise ConfigError(f"connection {name!r} needs at least one secret")
+    generic = conn.mapping is not None or conn.signature.scheme != "standard_webhooks"
+    if generic and kind is not STANDARD_WEBHOOKS:
+        raise ConfigError(
+            f"connection {name!r}: mapping and signature apply to provider "
+            f"'standard_webhooks' only, not {conn.provider!r}"
+        )
     secrets = [resolve_secret(ref) for ref in conn.secrets]
-    return kind.adapter(WebhookSetup(conn.provider, secrets, conn.tolerance_seconds))
+    setup = WebhookSetup(
+        conn.provider, secrets, conn.tolerance_seconds, conn.mapping, conn.signature
+    )
+    return kind.adapter(setup)
 
 
 def build_client(

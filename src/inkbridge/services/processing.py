@@ -19,7 +19,7 @@ from inkbridge.config import WorkerSettings
 from inkbridge.domain.delivery_policy import RECEIPT_RETRY
 from inkbridge.domain.lifecycle import Outcome
 from inkbridge.domain.queue_states import ReceiptStatus
-from inkbridge.errors import MalformedPayload, redacted_error
+from inkbridge.errors import DeliveryIgnored, MalformedPayload, redacted_error
 from inkbridge.metrics import REGISTRY
 from inkbridge.providers.base import EventSource, InboundRequest
 from inkbridge.providers.registry import ConnectionBinding
@@ -39,6 +39,14 @@ RECEIPTS_PROCESSED = Counter(
     ["status"],
     registry=REGISTRY,
 )
+RECEIPTS_IGNORED = Counter(
+    "inkbridge_receipts_ignored_total",
+    "Verified deliveries with nothing inkbridge acts on, by connection and reason.",
+    ["connection", "reason"],
+    registry=REGISTRY,
+)
+# A vendor adapter reads an event type it does not track as no events at all.
+NOTHING_TO_APPLY = DeliveryIgnored("no_event", "no event inkbridge acts on")
 MAX_RECEIPT_ATTEMPTS = RECEIPT_RETRY.max_attempts
 # On SQLite, receipts claimed at a time within one processing transaction.
 SQLITE_CLAIM_CHUNK = 4
@@ -98,15 +106,15 @@ class ReceiptProcessor:
         source = self.sources.get(receipt.source, binding.adapter)
         try:
             events = source.parse(_request_of(receipt))
+        except DeliveryIgnored as ignored:
+            return self._ignore(conn, receipt, ignored, now)
         except MalformedPayload as exc:
             receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=str(exc))
             RECEIPTS_PROCESSED.labels("failed").inc()
             log.warning("receipt_unreadable", receipt_id=receipt.id, reason=str(exc))
             return ProcessResult(receipt.id, "failed")
         if not events:
-            receipts.settle(conn, receipt.id, status=ReceiptStatus.IGNORED, now=now)
-            RECEIPTS_PROCESSED.labels("ignored").inc()
-            return ProcessResult(receipt.id, "ignored")
+            return self._ignore(conn, receipt, NOTHING_TO_APPLY, now)
         if self.residency is not None:
             try:
                 refusal = self.residency.refusal(conn, receipt, events)
@@ -169,6 +177,26 @@ class ReceiptProcessor:
             correlation_id=correlation_id,
         )
         return ProcessResult(receipt.id, "done", events=len(events), accepted=accepted)
+
+    @staticmethod
+    def _ignore(
+        conn: Connection, receipt: ReceiptRecord, ignored: DeliveryIgnored, now: datetime
+    ) -> ProcessResult:
+        """Keep a delivery with nothing to apply as ``ignored`` with its reason (listed by
+        ``GET /v1/admin/receipts?status=ignored``), counted by its fixed kind."""
+        receipts.settle(
+            conn, receipt.id, status=ReceiptStatus.IGNORED, now=now, error=ignored.detail
+        )
+        RECEIPTS_PROCESSED.labels("ignored").inc()
+        RECEIPTS_IGNORED.labels(receipt.connection, ignored.kind).inc()
+        log.info(
+            "receipt_ignored",
+            receipt_id=receipt.id,
+            connection=receipt.connection,
+            reason=ignored.kind,
+            correlation_id=receipt.correlation_id,
+        )
+        return ProcessResult(receipt.id, "ignored")
 
     @staticmethod
     def _park_or_retry(

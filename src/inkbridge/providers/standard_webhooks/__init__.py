@@ -9,7 +9,11 @@ from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapte
 def standard_webhooks_adapter(setup: WebhookSetup) -> StandardWebhooksAdapter:
     """The adapter of a Standard Webhooks sender (the sandbox provider is one too)."""
     return StandardWebhooksAdapter(
-        setup.secrets, tolerance_seconds=setup.tolerance_seconds, provider=setup.provider
+        setup.secrets,
+        tolerance_seconds=setup.tolerance_seconds,
+        provider=setup.provider,
+        mapping=setup.mapping,
+        signature=setup.signature,
     )
 
 
