@@ -40,29 +40,12 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
     import uvicorn
 
     from inkbridge.api.app import create_app
-    from inkbridge.local_site import sandbox_provider_path
-    from inkbridge.sandbox.mounts import sandbox_connections, sandbox_mounts
-    from inkbridge.services.tokens import ensure_admin_token
+    from inkbridge.sandbox.mounts import sandbox_mounts
 
     mounts = sandbox_mounts(settings, container.databases) if settings.sandbox else []
     app = create_app(container, run_worker=run_worker, sandbox_apps=mounts)
     if banner:
-        issued = ensure_admin_token(container.databases)
-        base = settings.server.base_url
-        click.echo(f"inkbridge {'(sandbox) ' if settings.sandbox else ''}listening on {base}")
-        click.echo(f"  dashboard:   {base}/dashboard   (API docs: {base}/docs)")
-        if issued is not None:
-            click.echo(f"  admin token: {issued.token}   (shown once; store it now)")
-        else:
-            click.echo("  admin token: not shown again; make another with")
-            click.echo("               inkbridge tokens create --scope admin [--expires-in 30d]")
-        if settings.sandbox:
-            click.echo("  sandbox (admin token required):")
-            for connection in sandbox_connections(settings):
-                outbox = f"{base}{sandbox_provider_path(connection)}/_outbox"
-                click.echo(f"    provider webhooks: {outbox}   ({connection})")
-            click.echo(f"    CRM records:       {base}/sandbox/crm/records")
-        sys.stdout.flush()
+        _banner(settings, container)
     config = uvicorn.Config(
         app,
         host=settings.server.host,
@@ -74,6 +57,35 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
         log_config=None,
     )
     uvicorn.Server(config).run()
+
+
+def _banner(settings: Settings, container: Container) -> None:
+    """What `serve` prints once it is ready: every URL on a line of its own, each answering
+    (a test fetches them all), and where to run the next commands."""
+    from inkbridge.local_site import sandbox_provider_path
+    from inkbridge.sandbox.mounts import sandbox_connections
+    from inkbridge.services.tokens import ensure_admin_token
+
+    issued = ensure_admin_token(container.databases)
+    base = settings.server.base_url
+    click.echo(f"inkbridge {'(sandbox) ' if settings.sandbox else ''}listening on {base}/")
+    click.echo(f"  dashboard:   {base}/dashboard")
+    click.echo(f"  API docs:    {base}/docs")
+    if issued is not None:
+        click.echo(f"  admin token: {issued.token}")
+        click.echo("               (shown once; store it now)")
+    else:
+        click.echo("  admin token: not shown again; make another with")
+        click.echo("               inkbridge tokens create --scope admin [--expires-in 30d]")
+    if settings.sandbox:
+        click.echo("  sandbox, with the admin token (Authorization: Bearer <token>):")
+        for connection in sandbox_connections(settings):
+            outbox = f"{base}{sandbox_provider_path(connection)}/_outbox"
+            click.echo(f"    provider webhooks ({connection}): {outbox}")
+        click.echo(f"    CRM records:       {base}/sandbox/crm/records")
+    click.echo("This terminal now runs the server (Ctrl+C stops it); use a second one for curl:")
+    click.echo(f"  export INKBRIDGE={base}")
+    sys.stdout.flush()
 
 
 def _refuse_remote_sandbox(settings: Settings, allow_remote: bool) -> None:
