@@ -1,7 +1,7 @@
 """The one command line: serve, api, worker, migrate, replay, reconcile, dlq, consent, verify;
-tokens and publishable-keys (in ``inkbridge.cli_credentials``), report (in
-``inkbridge.cli_reports``), datamap, retention, backup and restore (in
-``inkbridge.cli_privacy``) and keys (in ``inkbridge.cli_keys``)."""
+tokens and publishable-keys (in ``inkbridge.cli_credentials``), doctor (in
+``inkbridge.cli_doctor``), report (in ``inkbridge.cli_reports``), datamap, retention, backup and
+restore (in ``inkbridge.cli_privacy``) and keys (in ``inkbridge.cli_keys``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from inkbridge.cli_common import (
     settings_from,
 )
 from inkbridge.cli_credentials import publishable_keys, tokens
+from inkbridge.cli_doctor import doctor
 from inkbridge.cli_keys import keys
 from inkbridge.cli_privacy import backup, datamap, restore, retention
 from inkbridge.cli_reports import report
@@ -366,6 +367,7 @@ main.add_command(retention)
 main.add_command(backup)
 main.add_command(restore)
 main.add_command(keys)
+main.add_command(doctor)
 
 
 def run() -> None:
