@@ -82,11 +82,10 @@ async def _destination(
 
 
 async def diagnose(config_path: Path | None) -> list[Check]:
-    """Every check, in the order a deployment needs them to pass."""
-    try:
-        settings = load_settings(config_path, check_secrets=False)
-    except InkbridgeError as exc:
-        return [Check("config", Status.FAIL, str(exc))]
+    """Every check, in the order a deployment needs them to pass. A file that cannot be read
+    as settings (a syntax error, an unknown key) stops here with its one-line error, as every
+    command does: nothing else can be checked without it."""
+    settings = load_settings(config_path, check_secrets=False)
     logs.configure(settings.log_level)
     where = str(config_path) if config_path else "inkbridge.toml, environment or defaults"
     checks = [Check("config", Status.PASS, f"{where}: every key known")]
