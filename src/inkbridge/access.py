@@ -71,6 +71,7 @@ PUBLIC_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "the API description, rendered",
     ("GET", "/docs/oauth2-redirect"): "part of the rendered API description",
     ("GET", "/redoc"): "the API description, rendered",
+    ("GET", "/"): "a redirect to the dashboard page",
     ("GET", "/dashboard"): "a static page; its data is fetched with the operator's token",
     ("GET", "/capture.js"): "the static capture snippet landing pages load",
     ("GET", "/v1/schemas/standard-webhooks.json"): (

@@ -1,7 +1,7 @@
 """The one command line: serve, api, worker, migrate, replay, reconcile, dlq, consent, verify;
-tokens and publishable-keys (in ``inkbridge.cli_credentials``), report (in
-``inkbridge.cli_reports``), datamap, retention, backup and restore (in
-``inkbridge.cli_privacy``) and keys (in ``inkbridge.cli_keys``)."""
+tokens and publishable-keys (in ``inkbridge.cli_credentials``), doctor (in
+``inkbridge.cli_doctor``), report (in ``inkbridge.cli_reports``), datamap, retention, backup and
+restore (in ``inkbridge.cli_privacy``) and keys (in ``inkbridge.cli_keys``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from inkbridge.cli_common import (
     settings_from,
 )
 from inkbridge.cli_credentials import publishable_keys, tokens
+from inkbridge.cli_doctor import doctor
 from inkbridge.cli_keys import keys
 from inkbridge.cli_privacy import backup, datamap, restore, retention
 from inkbridge.cli_reports import report
@@ -40,29 +41,12 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
     import uvicorn
 
     from inkbridge.api.app import create_app
-    from inkbridge.local_site import sandbox_provider_path
-    from inkbridge.sandbox.mounts import sandbox_connections, sandbox_mounts
-    from inkbridge.services.tokens import ensure_admin_token
+    from inkbridge.sandbox.mounts import sandbox_mounts
 
     mounts = sandbox_mounts(settings, container.databases) if settings.sandbox else []
     app = create_app(container, run_worker=run_worker, sandbox_apps=mounts)
     if banner:
-        issued = ensure_admin_token(container.databases)
-        base = settings.server.base_url
-        click.echo(f"inkbridge {'(sandbox) ' if settings.sandbox else ''}listening on {base}")
-        click.echo(f"  dashboard:   {base}/dashboard   (API docs: {base}/docs)")
-        if issued is not None:
-            click.echo(f"  admin token: {issued.token}   (shown once; store it now)")
-        else:
-            click.echo("  admin token: not shown again; make another with")
-            click.echo("               inkbridge tokens create --scope admin [--expires-in 30d]")
-        if settings.sandbox:
-            click.echo("  sandbox (admin token required):")
-            for connection in sandbox_connections(settings):
-                outbox = f"{base}{sandbox_provider_path(connection)}/_outbox"
-                click.echo(f"    provider webhooks: {outbox}   ({connection})")
-            click.echo(f"    CRM records:       {base}/sandbox/crm/records")
-        sys.stdout.flush()
+        _banner(settings, container)
     config = uvicorn.Config(
         app,
         host=settings.server.host,
@@ -74,6 +58,35 @@ def _serve(settings: Settings, container: Container, *, run_worker: bool, banner
         log_config=None,
     )
     uvicorn.Server(config).run()
+
+
+def _banner(settings: Settings, container: Container) -> None:
+    """What `serve` prints once it is ready: every URL on a line of its own, each answering
+    (a test fetches them all), and where to run the next commands."""
+    from inkbridge.local_site import sandbox_provider_path
+    from inkbridge.sandbox.mounts import sandbox_connections
+    from inkbridge.services.tokens import ensure_admin_token
+
+    issued = ensure_admin_token(container.databases)
+    base = settings.server.base_url
+    click.echo(f"inkbridge {'(sandbox) ' if settings.sandbox else ''}listening on {base}/")
+    click.echo(f"  dashboard:   {base}/dashboard")
+    click.echo(f"  API docs:    {base}/docs")
+    if issued is not None:
+        click.echo(f"  admin token: {issued.token}")
+        click.echo("               (shown once; store it now)")
+    else:
+        click.echo("  admin token: not shown again; make another with")
+        click.echo("               inkbridge tokens create --scope admin [--expires-in 30d]")
+    if settings.sandbox:
+        click.echo("  sandbox, with the admin token (Authorization: Bearer <token>):")
+        for connection in sandbox_connections(settings):
+            outbox = f"{base}{sandbox_provider_path(connection)}/_outbox"
+            click.echo(f"    provider webhooks ({connection}): {outbox}")
+        click.echo(f"    CRM records:       {base}/sandbox/crm/records")
+    click.echo("This terminal now runs the server (Ctrl+C stops it); use a second one for curl:")
+    click.echo(f"  export INKBRIDGE={base}")
+    sys.stdout.flush()
 
 
 def _refuse_remote_sandbox(settings: Settings, allow_remote: bool) -> None:
@@ -354,6 +367,7 @@ main.add_command(retention)
 main.add_command(backup)
 main.add_command(restore)
 main.add_command(keys)
+main.add_command(doctor)
 
 
 def run() -> None:

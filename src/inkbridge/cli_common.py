@@ -14,14 +14,13 @@ from typing import Any
 import click
 import httpx
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from inkbridge import logs
 from inkbridge.config import Settings, resolve_secret
 from inkbridge.config_sources import load_settings
 from inkbridge.errors import DatabaseUnavailable, InkbridgeError
-from inkbridge.store.database import Databases, make_engine
+from inkbridge.store.database import Databases, driver_reason, make_engine, redacted_url
 
 config_option = click.option(
     "--config",
@@ -99,22 +98,6 @@ def _subject_key(settings: Settings) -> bytes | None:
         return None  # check_wiring names the unreadable secret; logs use a process key till then
 
 
-def _redacted(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparsable URL)"
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of what the driver said (it names hosts and files, never passwords)."""
-    cause = getattr(exc, "orig", None) or exc
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror
-    lines = str(cause).strip().splitlines()
-    return lines[0] if lines else type(cause).__name__
-
-
 def databases_of(settings: Settings) -> Databases:
     """The region databases with their keys; refuses a database holding data keys wrapped
     under a key that is not configured."""
@@ -142,11 +125,11 @@ def check_databases(settings: Settings) -> None:
         try:
             engine = make_engine(url)
         except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(region, _redacted(url), _reason(exc)) from None
+            raise DatabaseUnavailable(region, redacted_url(url), driver_reason(exc)) from None
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(region, _redacted(url), _reason(exc)) from None
+            raise DatabaseUnavailable(region, redacted_url(url), driver_reason(exc)) from None
         finally:
             engine.dispose()

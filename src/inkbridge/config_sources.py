@@ -220,6 +220,18 @@ def _config_path(path: Path | None, env: Mapping[str, str]) -> Path | None:
     return path
 
 
+def secret_problems(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per secret reference that does not resolve, naming its key (never a value)."""
+    env = dict(os.environ if environ is None else environ)
+    problems = []
+    for loc, reference in settings.secret_references():
+        try:
+            resolve_secret(reference, env)
+        except ConfigError as exc:
+            problems.append(f"{_dotted(loc)}: {exc}")
+    return problems
+
+
 def _check_secret_references(settings: Settings, env: Mapping[str, str], layers: _Layers) -> None:
     """Every secret a command may need resolves now, so no command starts with one missing."""
     for loc, reference in settings.secret_references():
@@ -233,8 +245,11 @@ def load_settings(
     path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: dict[str, Any] | None = None,
+    *,
+    check_secrets: bool = True,
 ) -> Settings:
-    """Read settings once: file (or the sandbox defaults), then environment, then overrides."""
+    """Read settings once: file (or the sandbox defaults), then environment, then overrides.
+    ``check_secrets=False`` leaves unresolvable secrets to the caller (``secret_problems``)."""
     env = dict(os.environ if environ is None else environ)
     path = _config_path(path, env)
     file = _read_file(path) if path is not None else {}
@@ -257,5 +272,6 @@ def load_settings(
     except ValidationError as exc:
         # `from None`: the validation error holds the input values, secrets among them.
         raise ConfigError(layers.explain(exc.errors())) from None
-    _check_secret_references(settings, env, layers)
+    if check_secrets:
+        _check_secret_references(settings, env, layers)
     return settings

@@ -11,6 +11,7 @@ API (``Authorization: Bearer <private-app token | OAuth access token>``; errors 
 - ``POST /crm/v4/associations/{from}/{to}/batch/associate/default``
 - ``POST /communication-preferences/v4/statuses/batch/write``
 - ``PUT /crm/v3/lists/{listId}/memberships/add``
+- ``GET /account-info/v3/details`` (``hubspot_account``)
 - ``POST /crm/v3/objects/contacts/gdpr-delete`` (``hubspot_erasure``; ``gdpr_deletes`` in state)
 
 Rate limit: ``rate_limit_per_10s`` requests in any rolling ten seconds (default 100, None for
@@ -50,6 +51,7 @@ from inkbridge_emulators._crm_common import (
     route_counter,
 )
 from inkbridge_emulators.faults import FaultGate
+from inkbridge_emulators.hubspot_account import account_details
 from inkbridge_emulators.hubspot_erasure import GdprDeletes
 from inkbridge_emulators.hubspot_errors import HubSpotRefusal, hubspot_error, injected_failure
 from inkbridge_emulators.hubspot_state import HubSpotCrm
@@ -310,6 +312,7 @@ def _routes(hub: HubSpotEmulator) -> list[Route]:
     objects = "/crm/v3/objects/{object_type}"
     return [
         Route("/oauth/v1/token", token, methods=["POST"]),
+        Route("/account-info/v3/details", hub.api("account", account_details), methods=["GET"]),
         Route(
             "/crm/v3/objects/contacts/gdpr-delete",
             hub.api("gdpr_delete", hub.gdpr.endpoint),

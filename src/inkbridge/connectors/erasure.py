@@ -17,6 +17,7 @@ import httpx
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult, Connector
 from inkbridge.connectors.kinds import LEAD_ERASED
 from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.vendor_http.credentials import ChecksCredentials, CredentialCheck, not_checked
 from inkbridge.vendor_http.responses import body_error_code, raise_for_status
 
 # The person (or the record naming them) is not there: nothing left to erase.
@@ -54,6 +55,11 @@ class ErasingConnector:
         self.eraser = eraser
         self.name = connector.name
         self.max_batch = connector.max_batch
+
+    async def check_credentials(self) -> CredentialCheck:
+        if isinstance(self.connector, ChecksCredentials):
+            return await self.connector.check_credentials()
+        return not_checked("no harmless authenticated call for this destination")
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         erasures = [c for c in changes if c.kind == LEAD_ERASED]

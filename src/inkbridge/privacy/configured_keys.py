@@ -55,22 +55,35 @@ def _managed(settings: Settings, region: str) -> RegionKeys:
     return RegionKeys.from_raw(region, _read_key(current), [_read_key(p) for p in older])
 
 
+def _configured(settings: Settings, region: str) -> RegionKeys:
+    conf = settings.regions[region]
+    assert conf.key is not None
+    current = parse_key(resolve_secret(conf.key).get_secret_value(), f"regions.{region}.key")
+    previous = [
+        parse_key(resolve_secret(ref).get_secret_value(), f"regions.{region}.previous_keys[{i}]")
+        for i, ref in enumerate(conf.previous_keys)
+    ]
+    return RegionKeys.from_raw(region, current, previous)
+
+
 def region_keys(settings: Settings) -> dict[str, RegionKeys]:
     """Every region's KEKs; managed key files are created here when missing."""
-    keys: dict[str, RegionKeys] = {}
-    for region, conf in settings.regions.items():
-        if conf.key is None:
-            keys[region] = _managed(settings, region)
-            continue
-        current = parse_key(resolve_secret(conf.key).get_secret_value(), f"regions.{region}.key")
-        previous = [
-            parse_key(
-                resolve_secret(ref).get_secret_value(), f"regions.{region}.previous_keys[{i}]"
-            )
-            for i, ref in enumerate(conf.previous_keys)
-        ]
-        keys[region] = RegionKeys.from_raw(region, current, previous)
-    return keys
+    return {
+        region: _managed(settings, region)
+        if is_managed(settings, region)
+        else _configured(settings, region)
+        for region in settings.regions
+    }
+
+
+def existing_region_keys(settings: Settings, region: str) -> RegionKeys | None:
+    """A region's KEKs as they stand, creating nothing: None for a managed region whose key
+    file the first start has not made yet."""
+    if not is_managed(settings, region):
+        return _configured(settings, region)
+    if not (managed_dir(settings, region) / CURRENT).exists():
+        return None
+    return _managed(settings, region)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
 
 from inkbridge.errors import UnmigratedDatabase
 from inkbridge.store import attribution_journeys
@@ -30,7 +31,12 @@ def head_revision() -> str:
 
 
 def current_revision(db: RegionDatabase) -> str | None:
-    with db.engine.connect() as conn:
+    return engine_revision(db.engine)
+
+
+def engine_revision(engine: Engine) -> str | None:
+    """The revision a database's schema is at (None before the first migration)."""
+    with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -4,7 +4,7 @@ talk to the public API (the dashboard with a bearer token the operator pastes in
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 DASHBOARD = """<!doctype html>
@@ -95,11 +95,17 @@ async def dashboard(_request: Request) -> Response:
     return HTMLResponse(DASHBOARD)
 
 
+async def home(_request: Request) -> Response:
+    # The start banner prints the server's address: opening it lands somewhere useful.
+    return RedirectResponse("/dashboard", status_code=307)
+
+
 async def capture_snippet(_request: Request) -> Response:
     return Response(CAPTURE, media_type="application/javascript")
 
 
 ROUTES = [
+    Route("/", home, methods=["GET"]),
     Route("/dashboard", dashboard, methods=["GET"]),
     Route("/capture.js", capture_snippet, methods=["GET"]),
 ]

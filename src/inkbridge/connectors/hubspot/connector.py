@@ -52,6 +52,7 @@ from inkbridge.connectors.hubspot.plan import (
 from inkbridge.connectors.hubspot.rate_limits import RateLimits
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import RetryableError
+from inkbridge.vendor_http.credentials import CredentialCheck, authenticated_get
 from inkbridge.vendor_http.responses import (
     is_retryable_status,
     retry_after,
@@ -62,6 +63,7 @@ DEFAULT_URL = "https://api.hubapi.com"
 VENDOR_MAX_BATCH = 100
 # HubSpot-defined association type "task to contact".
 TASK_TO_CONTACT = 204
+ACCOUNT_INFO = "/account-info/v3/details"
 
 
 def _code(body: Any, *keys: str) -> str:
@@ -125,6 +127,17 @@ class HubSpotConnector:
             )
         reason = f"{self.name} answered {status} ({_code(data, 'category', 'status')})"
         raise step_refusal(reason, response)
+
+    async def check_credentials(self) -> CredentialCheck:
+        """The account's details: readable with any token of the account, whatever its scopes."""
+        return await authenticated_get(
+            self._client,
+            self.name,
+            self._base + ACCOUNT_INFO,
+            what=f"GET {ACCOUNT_INFO}",
+            auth=self._auth,
+            timeout=self._timeout,
+        )
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         outcomes = Outcomes()

@@ -1,0 +1,135 @@
+"""``inkbridge doctor``: a configuration checked end to end before anything is started, as a
+pass/fail table (or JSON), exiting 1 on any failure. The checks are in
+``inkbridge.services.diagnosis``; this module loads the settings, builds the vendors' clients
+the way ``serve`` does, and prints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import click
+import httpx
+
+from inkbridge import logs
+from inkbridge.cli_common import config_option
+from inkbridge.config import Settings
+from inkbridge.config_sources import load_settings, secret_problems
+from inkbridge.errors import InkbridgeError
+from inkbridge.services.diagnosis import (
+    Check,
+    Status,
+    clock_check,
+    credential_check,
+    credential_row,
+    database_check,
+    failed,
+    region_key_check,
+)
+from inkbridge.vendor_http.credentials import CredentialCheck, Verdict, not_checked
+
+SANDBOX_PART = "the built-in sandbox, served by inkbridge serve itself"
+SANDBOX_DESTINATIONS = frozenset({"sandbox_crm", "sandbox_marketing"})
+
+
+def _secret_rows(settings: Settings) -> tuple[list[Check], list[str]]:
+    problems = secret_problems(settings)
+    if not problems:
+        count = len(list(settings.secret_references()))
+        return [Check("secrets", Status.PASS, f"{count} references resolve")], []
+    return [Check("secret", Status.FAIL, problem) for problem in problems], problems
+
+
+def _missing(problems: list[str], prefix: str) -> bool:
+    return any(problem.startswith(prefix) for problem in problems)
+
+
+async def _connection(
+    settings: Settings, name: str, http: httpx.AsyncClient, problems: list[str]
+) -> CredentialCheck:
+    from inkbridge.bootstrap import build_provider
+
+    conn = settings.connections[name]
+    if _missing(problems, f"connections.{name}."):
+        return not_checked("a secret of this connection is missing (above)")
+    if conn.provider == "sandbox" and conn.api_url is None:
+        return not_checked(SANDBOX_PART)
+    try:
+        client = build_provider(settings, name, http)
+    except InkbridgeError as exc:
+        return CredentialCheck(Verdict.FAILED, str(exc))
+    return await credential_check(name, client, "receives webhooks only: no API client")
+
+
+async def _destination(
+    settings: Settings, name: str, http: httpx.AsyncClient, problems: list[str]
+) -> CredentialCheck:
+    from inkbridge.bootstrap import build_connector
+
+    dest = settings.destinations[name]
+    if _missing(problems, f"destinations.{name}."):
+        return not_checked("a secret of this destination is missing (above)")
+    if dest.kind in SANDBOX_DESTINATIONS:
+        return not_checked(SANDBOX_PART)
+    try:
+        built = build_connector(settings, name, dest, http)
+    except InkbridgeError as exc:
+        return CredentialCheck(Verdict.FAILED, str(exc))
+    return await credential_check(name, built.connector, "")
+
+
+async def diagnose(config_path: Path | None) -> list[Check]:
+    """Every check, in the order a deployment needs them to pass. A file that cannot be read
+    as settings (a syntax error, an unknown key) stops here with its one-line error, as every
+    command does: nothing else can be checked without it."""
+    settings = load_settings(config_path, check_secrets=False)
+    logs.configure(settings.log_level)
+    where = str(config_path) if config_path else "inkbridge.toml, environment or defaults"
+    checks = [Check("config", Status.PASS, f"{where}: every key known")]
+    secret_rows, problems = _secret_rows(settings)
+    checks += secret_rows
+    for region in settings.regions:
+        checks.append(database_check(settings, region))
+        checks.append(region_key_check(settings, region))
+    dates: list[tuple[str, datetime]] = []
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False) as http:
+        for name in settings.connections:
+            result = await _connection(settings, name, http, problems)
+            checks.append(credential_row(f"connection {name}", result))
+            if result.server_date is not None:
+                dates.append((name, result.server_date))
+        for name in settings.destinations:
+            result = await _destination(settings, name, http, problems)
+            checks.append(credential_row(f"destination {name}", result))
+            if result.server_date is not None:
+                dates.append((name, result.server_date))
+    checks.append(clock_check(dates, settings.signing.clock_skew))
+    return checks
+
+
+def _table(checks: list[Check]) -> str:
+    width = max(len(check.name) for check in checks)
+    lines = [f"{'check':<{width}}  {'status':<11}  detail"]
+    lines += [f"{c.name:<{width}}  {c.status.value:<11}  {c.detail}" for c in checks]
+    return "\n".join(lines)
+
+
+@click.command()
+@config_option
+@click.option(
+    "--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def doctor(config_path: Path | None, output: str) -> None:
+    """Check a configuration end to end: keys, secrets, each region's database and schema and
+    key, each provider's and destination's credentials, the clock. Exit 1 on any failure."""
+    checks = asyncio.run(diagnose(config_path))
+    if output == "json":
+        rows = [{**asdict(check), "status": check.status.value} for check in checks]
+        click.echo(json.dumps({"ok": not failed(checks), "checks": rows}, indent=2))
+    else:
+        click.echo(_table(checks))
+    if failed(checks):
+        raise SystemExit(1)

@@ -1,0 +1,81 @@
+"""A vendor's answer to "are these credentials good?": one harmless authenticated call (an
+account or user-info read), classified as accepted, refused or not reached, with the vendor's
+``Date`` header so that ``inkbridge doctor`` can compare clocks.
+
+Providers' clients and connectors that have such a call implement ``ChecksCredentials``; the
+others are reported as not checked, never as passing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.vendor_http.responses import body_error_code, send
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"  # the vendor answered the authenticated call with a 2xx
+    REFUSED = "refused"  # 401 or 403: the credentials are wrong, revoked or lack a scope
+    FAILED = "failed"  # unreachable, or another answer: the credentials are unknown
+    NOT_CHECKED = "not checked"  # no harmless authenticated call exists for this vendor
+
+
+@dataclass(frozen=True)
+class CredentialCheck:
+    verdict: Verdict
+    detail: str  # the call made and the status or short code; never a token or a body
+    server_date: datetime | None = None  # the vendor's Date header, for the clock check
+
+
+def not_checked(reason: str) -> CredentialCheck:
+    return CredentialCheck(Verdict.NOT_CHECKED, reason)
+
+
+@runtime_checkable
+class ChecksCredentials(Protocol):
+    async def check_credentials(self) -> CredentialCheck: ...
+
+
+def server_date(response: httpx.Response) -> datetime | None:
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+async def authenticated_get(
+    client: httpx.AsyncClient,
+    vendor: str,
+    url: str,
+    *,
+    what: str,
+    auth: httpx.Auth | None = None,
+    timeout: float = 10.0,
+    **kwargs: Any,
+) -> CredentialCheck:
+    """``GET url`` with the vendor's auth; ``what`` names the call in the detail."""
+    try:
+        response = await send(client, vendor, "GET", url, auth=auth, timeout=timeout, **kwargs)
+    except (RetryableError, PermanentError) as exc:
+        # A token exchange refused (PermanentError) means the grant's credentials are wrong.
+        verdict = Verdict.REFUSED if isinstance(exc, PermanentError) else Verdict.FAILED
+        return CredentialCheck(verdict, f"{what}: {exc}")
+    status = response.status_code
+    date = server_date(response)
+    if 200 <= status < 300:
+        return CredentialCheck(Verdict.ACCEPTED, f"{what}: {status}", date)
+    code = body_error_code(response)
+    shown = f"{status} ({code})" if code else str(status)
+    if status in (401, 403):
+        return CredentialCheck(Verdict.REFUSED, f"{what}: credentials refused, {shown}", date)
+    return CredentialCheck(Verdict.FAILED, f"{what}: {vendor} answered {shown}", date)
