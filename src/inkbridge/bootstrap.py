@@ -166,6 +166,7 @@ def bootstrap(
                 transport=ThrottledTransport(
                     httpx.AsyncHTTPTransport(),
                     bucket_for(dest.rate_limit_requests, dest.rate_limit_window_seconds),
+                    destination=name,
                 ),
             )
             extra_clients.append(dest_client)
