@@ -92,6 +92,7 @@ class AccessLog:
                 metrics.HTTP_SECONDS.labels(route, method).observe(elapsed)
                 log.info(
                     "http_request",
+                    request_id=request_id,
                     method=method,
                     route=route,
                     status=status,

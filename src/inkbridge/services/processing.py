@@ -228,6 +228,7 @@ class ReceiptProcessor:
             log.warning(
                 "receipt_parked",
                 receipt_id=receipt.id,
+                parked=True,
                 connection=receipt.connection,
                 reason=error,
                 attempts=receipt.attempts,
