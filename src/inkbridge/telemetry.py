@@ -45,6 +45,12 @@ class Tracing:
         else:
             self._tracer = provider.get_tracer(SCOPE, __version__)
 
+    def shutdown(self) -> None:
+        """Export what is held, stop the installed provider and go back to no-op."""
+        if self._provider is not None:
+            self._provider.shutdown()
+        self.install(None)
+
     def flush(self) -> None:
         """Export what the installed provider still holds (before a process exits)."""
         if self._provider is not None:

@@ -43,6 +43,7 @@ def test_the_docs_pages_load_every_asset_from_inkbridge_itself(
         assert answer.status_code == 200
         html = answer.text
         assert "://" not in html, "the page names an absolute URL"
+        assert "default-src 'self'" in answer.headers["content-security-policy"]
         references = _references(html)
         assert "/openapi.json" in references
         assert any(ref.endswith(".js") for ref in references)

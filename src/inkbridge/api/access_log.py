@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from starlette.routing import BaseRoute, Match, Route
 
 from inkbridge import metrics
 from inkbridge.api.webhooks import ASGIApp, Message, Receive, Scope, Send
@@ -42,21 +44,28 @@ def request_id_of(scope: Scope) -> str:
     return new_id("req")
 
 
-def route_template(scope: Scope, root_path: str) -> str:
-    """The template of the route that answered (with the mount path of a mounted app)."""
+def route_template(scope: Scope, root_path: str, routes: Sequence[BaseRoute] = ()) -> str:
+    """The template of the route that answered (with the mount path of a mounted app).
+
+    The router notes the route it chose in the scope; plain routes FastAPI dispatches itself
+    (``/openapi.json``, the pages) may not be noted, and are found again among ``routes``."""
     route: Any = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(path, str):
-        return UNMATCHED
-    mount = str(scope.get("root_path", ""))[len(root_path) :]
-    return mount + path
+    if isinstance(path, str):
+        mount = str(scope.get("root_path", ""))[len(root_path) :]
+        return mount + path
+    for candidate in routes:
+        if isinstance(candidate, Route) and candidate.matches(scope)[0] is not Match.NONE:
+            return candidate.path
+    return UNMATCHED
 
 
 class AccessLog:
     """The ASGI middleware (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
+        self.routes = routes  # the application's own, to name routes the router did not note
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +94,7 @@ class AccessLog:
                 await self.app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
-                route = route_template(scope, root_path)
+                route = route_template(scope, root_path, self.routes)
                 method = str(scope.get("method", ""))
                 method = method if method in METHODS else "OTHER"
                 metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()

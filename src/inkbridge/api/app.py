@@ -140,5 +140,5 @@ def create_app(
     limits = Limits(server.max_json_body_bytes, server.max_body_bytes, server.max_json_depth)
     # Webhook deliveries never reach the framework (see inkbridge.api.webhooks), nor the access
     # log: everything else is logged and counted by route.
-    front = AccessLog(BodyLimits(app, limits))
+    front = AccessLog(BodyLimits(app, limits), app.router.routes)
     return IngestFront(WebhookIngest(container.bindings, writers), front)

@@ -65,8 +65,9 @@ class ThrottledTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._inner = inner
         self.bucket = bucket
-        # Named, the quota the vendor reports is published as a gauge for that destination.
-        self._quota = metrics.QUOTA_REMAINING.labels(destination) if destination else None
+        # Named, the quota the vendor reports is published as a gauge for that destination (no
+        # series until a vendor reports one: a 0 would read as a quota spent).
+        self._destination = destination
         self._lock = asyncio.Lock()
         self.requests = 0
 
@@ -77,8 +78,8 @@ class ThrottledTransport(httpx.AsyncBaseTransport):
             self.bucket.take(time.monotonic())
             self.requests += 1
         response = await self._inner.handle_async_request(request)
-        if self._quota is not None and (left := quota_remaining(response)) is not None:
-            self._quota.set(left)
+        if self._destination and (left := quota_remaining(response)) is not None:
+            metrics.QUOTA_REMAINING.labels(self._destination).set(left)
         if response.status_code == 429:
             pause = retry_after(response)
             self.bucket.pause(time.monotonic(), pause if pause is not None else 1.0)
