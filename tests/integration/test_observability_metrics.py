@@ -16,6 +16,7 @@ from inkbridge import metrics
 from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container
 from inkbridge.metrics import REGISTRY
+from inkbridge.services.admin import dead_letters
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.queue_gauges import QueueGauges
 from inkbridge.store.schema import outbox, webhook_receipts
@@ -119,6 +120,8 @@ async def test_a_dead_lettered_change_logs_a_warning_and_shows_in_the_metrics(
         assert warning["destination"] == name
         assert warning["reason"] == "scripted refusal"
         assert warning["correlation_id"] == rows[0].correlation_id is not None
+    listed = [d for d in dead_letters(container.databases, name)]
+    assert [d["last_error"] for d in listed] == ["scripted refusal"] * len(rows)
     where = {"destination": name, "region": "default"}
     assert _gauge(gauges, "inkbridge_outbox_dead_letters", where) == len(rows)
     assert _gauge(gauges, "inkbridge_outbox_backlog", where) == 0
