@@ -43,7 +43,8 @@ def test_the_otlp_exporter_sends_to_the_configured_endpoint() -> None:
     )
     exporter = exporter_for(settings.telemetry)
     assert isinstance(exporter, OTLPSpanExporter)
-    assert exporter._endpoint == endpoint  # noqa: SLF001 - the exporter exposes it no other way
+    # The exporter exposes its endpoint no other way.
+    assert exporter._endpoint == endpoint
     exporter.shutdown()
 
 
