@@ -69,9 +69,9 @@ PUBLIC_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): "Prometheus counters; no personal data",
     ("GET", "/openapi.json"): "the API description",
     ("GET", "/docs"): "the API description, rendered",
-    ("GET", "/docs/oauth2-redirect"): "part of the rendered API description",
     ("GET", "/redoc"): "the API description, rendered",
     ("GET", "/"): "a redirect to the dashboard page",
+    ("GET", "/docs/assets/{name}"): "the API description pages' scripts and styles",
     ("GET", "/dashboard"): "a static page; its data is fetched with the operator's token",
     ("GET", "/capture.js"): "the static capture snippet landing pages load",
     ("GET", "/v1/schemas/standard-webhooks.json"): (

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import inspect
 
+from inkbridge import telemetry
 from inkbridge.config import (
     DestinationSettings,
     Settings,
@@ -74,6 +75,7 @@ class Container:
         for extra in self.extra_clients:
             await extra.aclose()
         self.databases.dispose()
+        telemetry.TRACING.flush()
 
 
 def build_connector(
@@ -142,6 +144,7 @@ def bootstrap(
     auto_migrate: bool = False,
 ) -> Container:
     """Wire everything from settings. Refuses an unmigrated database unless told to migrate."""
+    telemetry.configure(settings.telemetry)
     databases = region_databases(settings)
     if auto_migrate:
         migrate.upgrade_all(databases)
@@ -163,6 +166,7 @@ def bootstrap(
                 transport=ThrottledTransport(
                     httpx.AsyncHTTPTransport(),
                     bucket_for(dest.rate_limit_requests, dest.rate_limit_window_seconds),
+                    destination=name,
                 ),
             )
             extra_clients.append(dest_client)

@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from inkbridge.config_residency import ResidencySettings
 from inkbridge.config_retention import RetentionSettings
 from inkbridge.config_senders import SenderMapping, SignatureScheme
+from inkbridge.config_telemetry import TelemetrySettings
 from inkbridge.domain.signer_session import normalise_origin
 from inkbridge.errors import ConfigError
 
@@ -321,6 +322,7 @@ class Settings(BaseSettings):
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     residency: ResidencySettings = Field(default_factory=ResidencySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @field_validator("regions")
     @classmethod

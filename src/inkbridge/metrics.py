@@ -7,7 +7,8 @@ process-wide default registry.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry()
 
@@ -58,6 +59,51 @@ GROUP_COMMIT_SECONDS = Histogram(
 )
 
 
-def render() -> bytes:
-    """The registry in the Prometheus text exposition format."""
-    return bytes(generate_latest(REGISTRY))
+# Requests through the application (every route but the webhook hot path, which counts its own
+# deliveries above). Labelled by route template, never the path: no ids or values in labels.
+HTTP_REQUESTS = Counter(
+    "inkbridge_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "inkbridge_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and method.",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+
+# The circuit of each destination in the process that delivers (a worker): one series per state,
+# 1 for the state it is in.
+CIRCUIT_STATES = ("closed", "open", "half_open")
+CIRCUIT_STATE = Gauge(
+    "inkbridge_destination_circuit_state",
+    "A destination's circuit breaker: 1 for its current state (closed, open, half_open).",
+    ["destination", "state"],
+    registry=REGISTRY,
+)
+QUOTA_REMAINING = Gauge(
+    "inkbridge_destination_quota_remaining",
+    "Requests left in the vendor's rate-limit window, as its last answer reported it.",
+    ["destination"],
+    registry=REGISTRY,
+)
+
+
+def set_circuit_state(destination: str, state: str) -> None:
+    for each in CIRCUIT_STATES:
+        CIRCUIT_STATE.labels(destination, each).set(1 if each == state else 0)
+
+
+def render(*collectors: Collector) -> bytes:
+    """The registry in the Prometheus text exposition format, followed by ``collectors``
+    (computed now: gauges read from the store at scrape time)."""
+    text = bytes(generate_latest(REGISTRY))
+    if collectors:
+        scrape = CollectorRegistry(auto_describe=False)
+        for collector in collectors:
+            scrape.register(collector)
+        text += bytes(generate_latest(scrape))
+    return text

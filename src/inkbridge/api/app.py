@@ -15,6 +15,7 @@ from sqlalchemy import text
 from inkbridge import __version__, metrics
 from inkbridge.api import (
     admin_receipts,
+    api_docs,
     capture,
     datamap,
     documents,
@@ -23,12 +24,14 @@ from inkbridge.api import (
     privacy,
     problems,
 )
+from inkbridge.api.access_log import AccessLog
 from inkbridge.api.body_limits import BodyLimits, Limits
 from inkbridge.api.registration import registration_endpoint
 from inkbridge.api.routes import router
 from inkbridge.api.triggers import trigger_endpoint
 from inkbridge.api.webhooks import IngestFront, WebhookIngest
 from inkbridge.bootstrap import Container
+from inkbridge.services.queue_gauges import QueueGauges
 from inkbridge.services.rate_limits import CaptureLimits
 from inkbridge.store.receipt_writer import WriterPool
 from inkbridge.web import pages, signing_link
@@ -73,6 +76,9 @@ def create_app(
         version=__version__,
         description="E-signature as a governed step of marketing and sales workflows.",
         lifespan=lifespan,
+        # Served by api_docs with local assets instead of FastAPI's CDN-backed pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.container = container
     app.state.worker = worker
@@ -122,14 +128,19 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
+    queues = QueueGauges(container.databases, container.destinations)
+
     @app.get("/metrics", tags=["operations"])
     def prometheus(_request: Request) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+        return Response(metrics.render(queues), media_type="text/plain; version=0.0.4")
 
     for path, sub, _hooks in mounted:
         app.mount(path, sub)
     openapi.install(app)
+    api_docs.install(app)
     server = container.settings.server
     limits = Limits(server.max_json_body_bytes, server.max_body_bytes, server.max_json_depth)
-    # Webhook deliveries never reach the framework: see inkbridge.api.webhooks.
-    return IngestFront(WebhookIngest(container.bindings, writers), BodyLimits(app, limits))
+    # Webhook deliveries never reach the framework (see inkbridge.api.webhooks), nor the access
+    # log: everything else is logged and counted by route.
+    front = AccessLog(BodyLimits(app, limits), app.router.routes)
+    return IngestFront(WebhookIngest(container.bindings, writers), front)

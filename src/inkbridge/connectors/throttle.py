@@ -10,6 +10,7 @@ import time
 
 import httpx
 
+from inkbridge import metrics
 from inkbridge.domain.delivery_policy import TokenBucket
 from inkbridge.vendor_http.responses import retry_after
 
@@ -27,6 +28,15 @@ QUOTA_HEADERS = (
     ("x-hubspot-ratelimit-remaining", "x-hubspot-ratelimit-interval-milliseconds", 0.001),
     ("x-ratelimit-remaining", "x-ratelimit-reset", 1.0),
 )
+
+
+def quota_remaining(response: httpx.Response) -> int | None:
+    """Requests the vendor says are left in its window, when its answer says so."""
+    for remaining_name, _reset_name, _unit in QUOTA_HEADERS:
+        remaining = (response.headers.get(remaining_name) or "").strip()
+        if remaining.isdigit():
+            return int(remaining)
+    return None
 
 
 def quota_exhausted_for(response: httpx.Response) -> float | None:
@@ -47,9 +57,17 @@ def quota_exhausted_for(response: httpx.Response) -> float | None:
 class ThrottledTransport(httpx.AsyncBaseTransport):
     """Waits for a token before each request; a 429 pauses every later request."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, bucket: TokenBucket) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        bucket: TokenBucket,
+        destination: str | None = None,
+    ) -> None:
         self._inner = inner
         self.bucket = bucket
+        # Named, the quota the vendor reports is published as a gauge for that destination (no
+        # series until a vendor reports one: a 0 would read as a quota spent).
+        self._destination = destination
         self._lock = asyncio.Lock()
         self.requests = 0
 
@@ -60,6 +78,8 @@ class ThrottledTransport(httpx.AsyncBaseTransport):
             self.bucket.take(time.monotonic())
             self.requests += 1
         response = await self._inner.handle_async_request(request)
+        if self._destination and (left := quota_remaining(response)) is not None:
+            metrics.QUOTA_REMAINING.labels(self._destination).set(left)
         if response.status_code == 429:
             pause = retry_after(response)
             self.bucket.pause(time.monotonic(), pause if pause is not None else 1.0)

@@ -30,6 +30,7 @@ def dead_letters(databases: Databases, destination: str | None) -> list[dict[str
                 "kind": r.kind,
                 "attempts": r.attempts,
                 "correlation_id": r.correlation_id,
+                "last_error": r.last_error,
                 "created_at": r.created_at.isoformat(),
             }
             for r in rows

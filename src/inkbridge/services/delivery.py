@@ -20,10 +20,13 @@ from inkbridge.domain.delivery_policy import CircuitBreaker, RetryPolicy, TokenB
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.ids import new_id
 from inkbridge.metrics import REGISTRY
+from inkbridge.services import delivery_signals as signals
+from inkbridge.services.delivery_signals import SettledChange
 from inkbridge.services.routing import Destination, consent_of, marketing_allowed
 from inkbridge.store import audit, outbox
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.outbox import OutboxRow
+from inkbridge.telemetry import tracer
 
 log = structlog.get_logger("inkbridge.delivery")
 
@@ -173,8 +176,8 @@ def _settle(
     error: Exception | None,
     started: datetime,
     batch_id: str,
-) -> tuple[int, int, int]:
-    """Record the outcome of one batch; returns (delivered, retried, dead) change counts."""
+) -> list[SettledChange]:
+    """Record the outcome of one batch; returns each planned change with its outcome."""
     finished = datetime.now(UTC)
     settings = destination.settings
     # The outbox's numbers under the one retry policy the inbox uses too.
@@ -186,7 +189,7 @@ def _settle(
         for res in result.results:
             outcomes[res.outbox_id] = (res.ok, res.retryable, res.error)
     run = outbox.BatchRun(batch_id, started, finished)
-    delivered = retried = dead = 0
+    settled: list[SettledChange] = []
     with db.transaction() as conn:
         for item in planned:
             rows = list(item.rows)
@@ -208,25 +211,24 @@ def _settle(
                     payload=_payload_after_delivery(item.change),
                 )
                 outcome, reason = "delivered", None
-                delivered += 1
             elif retryable and not retry.gives_up(attempt):
                 delay = retry.delay(attempt)
                 if isinstance(error, RetryableError) and error.retry_after:
                     delay = max(delay, error.retry_after)
                 outbox.mark_retry(conn, ids, finished + timedelta(seconds=delay), reason or "")
                 outcome = "retry"
-                retried += 1
             else:
                 outbox.mark_dead(conn, ids, reason or "")
                 outcome = "dead"
-                dead += 1
             outbox.record_attempts(conn, rows, run, outcome, reason)
-    return delivered, retried, dead
+            settled.append(SettledChange(item.change, tuple(ids), attempt, outcome, reason))
+    return settled
 
 
 async def deliver_once(runtime: DestinationRuntime, db: RegionDatabase) -> int:
     """One pass for one destination in one region; returns how many changes were attempted."""
     destination = runtime.destination
+    signals.report_circuit(destination.name, runtime.breaker, time.monotonic())
     if not runtime.breaker.allows(time.monotonic()):
         return 0
     limit = destination.settings.batch_size * 4
@@ -243,34 +245,19 @@ async def deliver_once(runtime: DestinationRuntime, db: RegionDatabase) -> int:
             await asyncio.sleep(wait)
             wait = runtime.bucket.wait_time(time.monotonic())
         runtime.bucket.take(time.monotonic())
-        started = datetime.now(UTC)
         batch_id = new_id("bat")
-        result: BatchResult | None = None
-        error: Exception | None = None
-        try:
-            result = await destination.connector.apply([p.change for p in batch])
-        except (RetryableError, PermanentError) as exc:
-            error = exc
-        except Exception as exc:
-            error = RetryableError(f"{type(exc).__name__}: {exc}")
-        if isinstance(error, RetryableError):
-            runtime.breaker.record_failure(time.monotonic())
-            if error.retry_after:
-                runtime.bucket.pause(time.monotonic(), error.retry_after)
-            API_CALLS.labels(destination.name, "retryable").inc()
-        elif error is not None:
-            API_CALLS.labels(destination.name, "permanent").inc()
-        else:
-            runtime.breaker.record_success()
-            API_CALLS.labels(destination.name, "ok").inc()
-            if result is not None and result.retry_after:
-                runtime.bucket.pause(time.monotonic(), result.retry_after)
-        delivered, retried, dead = await asyncio.to_thread(
-            _settle, db, destination, batch, result, error, started, batch_id
-        )
-        DELIVERED.labels(destination.name, "delivered").inc(delivered)
-        DELIVERED.labels(destination.name, "retry").inc(retried)
-        DELIVERED.labels(destination.name, "dead").inc(dead)
+        with tracer().start_as_current_span(
+            "inkbridge.delivery.batch",
+            attributes={
+                "inkbridge.destination": destination.name,
+                "inkbridge.region": db.region,
+                "inkbridge.batch_id": batch_id,
+                "inkbridge.delivery.changes": len(batch),
+            },
+        ) as span:
+            error, settled = await _send(runtime, db, batch, batch_id)
+            span.set_attribute("inkbridge.delivery.outcome", signals.batch_outcome(settled))
+            span.set_attribute("inkbridge.correlation_ids", signals.correlation_ids(settled))
         attempted += len(batch)
         if error is not None:
             log.warning(
@@ -279,6 +266,7 @@ async def deliver_once(runtime: DestinationRuntime, db: RegionDatabase) -> int:
                 batch_id=batch_id,
                 changes=len(batch),
                 reason=str(error)[:200],
+                correlation_ids=signals.correlation_ids(settled),
             )
             # Give back what this pass claimed but did not send, so it keeps its order.
             rest = planned[start + size :]
@@ -286,6 +274,50 @@ async def deliver_once(runtime: DestinationRuntime, db: RegionDatabase) -> int:
                 await asyncio.to_thread(_release, db, rest)
             break
     return attempted
+
+
+async def _send(
+    runtime: DestinationRuntime, db: RegionDatabase, batch: Sequence[PlannedChange], batch_id: str
+) -> tuple[Exception | None, list[SettledChange]]:
+    """One batch: the connector call, the circuit and rate limit it informs, its settling."""
+    destination = runtime.destination
+    started = datetime.now(UTC)
+    started_ns = time.time_ns()
+    result: BatchResult | None = None
+    error: Exception | None = None
+    with tracer().start_as_current_span(
+        "inkbridge.connector.apply", attributes={"inkbridge.destination": destination.name}
+    ) as span:
+        try:
+            result = await destination.connector.apply([p.change for p in batch])
+        except (RetryableError, PermanentError) as exc:
+            error = exc
+        except Exception as exc:
+            error = RetryableError(f"{type(exc).__name__}: {exc}")
+        call = "ok" if error is None else "retryable"
+        if error is not None and not isinstance(error, RetryableError):
+            call = "permanent"
+        span.set_attribute("inkbridge.connector.result", call)
+    API_CALLS.labels(destination.name, call).inc()
+    if isinstance(error, RetryableError):
+        runtime.breaker.record_failure(time.monotonic())
+        if error.retry_after:
+            runtime.bucket.pause(time.monotonic(), error.retry_after)
+    elif error is None:
+        runtime.breaker.record_success()
+        if result is not None and result.retry_after:
+            runtime.bucket.pause(time.monotonic(), result.retry_after)
+    signals.report_circuit(destination.name, runtime.breaker, time.monotonic())
+    settled = await asyncio.to_thread(
+        _settle, db, destination, batch, result, error, started, batch_id
+    )
+    for outcome in ("delivered", "retry", "dead"):
+        DELIVERED.labels(destination.name, outcome).inc(
+            sum(1 for item in settled if item.outcome == outcome)
+        )
+    signals.trace_changes(destination.name, settled, started_ns, time.time_ns())
+    signals.report_dead_letters(destination.name, db.region, settled)
+    return error, settled
 
 
 def _payload_after_delivery(change: Change) -> dict[str, Any] | None:

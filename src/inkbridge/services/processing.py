@@ -30,6 +30,7 @@ from inkbridge.services.unit_of_work import EventHandlers, unit_of_work
 from inkbridge.store import receipts
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipts import ReceiptRecord
+from inkbridge.telemetry import CORRELATION_ID, tracer
 
 log = structlog.get_logger("inkbridge.processing")
 
@@ -58,6 +59,7 @@ class ProcessResult:
     status: str
     events: int = 0
     accepted: int = 0
+    correlation_id: str | None = None
 
 
 def _request_of(receipt: ReceiptRecord) -> InboundRequest:
@@ -93,7 +95,23 @@ class ReceiptProcessor:
 
     def process_receipt_in(self, conn: Connection, receipt: ReceiptRecord) -> ProcessResult:
         """Process one receipt inside the caller's transaction, in a savepoint of its own: a
-        receipt that fails rolls back alone and is retried; the others commit."""
+        receipt that fails rolls back alone and is retried; the others commit. Traced as one
+        ``inkbridge.receipt`` span, its events' state changes as its children."""
+        attributes: dict[str, str | int] = {
+            "inkbridge.receipt_id": receipt.id,
+            "inkbridge.connection": receipt.connection,
+            "inkbridge.region": receipt.region,
+            "inkbridge.receipt.source": receipt.source,
+        }
+        with tracer().start_as_current_span("inkbridge.receipt", attributes=attributes) as span:
+            result = self._process(conn, receipt)
+            span.set_attribute("inkbridge.receipt.status", result.status)
+            correlation_id = result.correlation_id or receipt.correlation_id
+            if correlation_id:
+                span.set_attribute(CORRELATION_ID, correlation_id)
+            return result
+
+    def _process(self, conn: Connection, receipt: ReceiptRecord) -> ProcessResult:
         binding = self.bindings.get(receipt.connection)
         now = datetime.now(UTC)
         if binding is None:
@@ -101,6 +119,13 @@ class ReceiptProcessor:
                 conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error="unknown connection"
             )
             RECEIPTS_PROCESSED.labels("failed").inc()
+            log.warning(
+                "receipt_failed",
+                receipt_id=receipt.id,
+                connection=receipt.connection[:100],
+                reason="unknown connection",
+                correlation_id=receipt.correlation_id,
+            )
             return ProcessResult(receipt.id, "failed")
         # A webhook is read by its connection's adapter; a reconciliation report by its own.
         source = self.sources.get(receipt.source, binding.adapter)
@@ -111,7 +136,13 @@ class ReceiptProcessor:
         except MalformedPayload as exc:
             receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=str(exc))
             RECEIPTS_PROCESSED.labels("failed").inc()
-            log.warning("receipt_unreadable", receipt_id=receipt.id, reason=str(exc))
+            log.warning(
+                "receipt_failed",
+                receipt_id=receipt.id,
+                connection=receipt.connection,
+                reason=f"unreadable: {exc}",
+                correlation_id=receipt.correlation_id,
+            )
             return ProcessResult(receipt.id, "failed")
         if not events:
             return self._ignore(conn, receipt, NOTHING_TO_APPLY, now)
@@ -132,15 +163,22 @@ class ReceiptProcessor:
         try:
             with unit_of_work(conn, self.handlers) as uow:
                 for index, event in enumerate(events):
-                    update = update_envelope(
-                        conn,
-                        receipt,
-                        index,
-                        event,
-                        provider=binding.provider,
-                        source=source,
-                        now=now,
-                    )
+                    with tracer().start_as_current_span(
+                        "inkbridge.envelope.event",
+                        attributes={"inkbridge.event.type": str(event.type), "index": index},
+                    ) as span:
+                        update = update_envelope(
+                            conn,
+                            receipt,
+                            index,
+                            event,
+                            provider=binding.provider,
+                            source=source,
+                            now=now,
+                        )
+                        span.set_attribute("inkbridge.event.outcome", str(update.outcome))
+                        span.set_attribute("inkbridge.facts", len(update.facts))
+                        span.set_attribute(CORRELATION_ID, update.correlation_id)
                     uow.collect(update.facts)
                     # Each event's effects land before the next event is read, as a lead's
                     # consent recorded on completion is part of what later records carry.
@@ -176,7 +214,9 @@ class ReceiptProcessor:
             accepted=accepted,
             correlation_id=correlation_id,
         )
-        return ProcessResult(receipt.id, "done", events=len(events), accepted=accepted)
+        return ProcessResult(
+            receipt.id, "done", len(events), accepted, correlation_id=correlation_id
+        )
 
     @staticmethod
     def _ignore(
@@ -212,7 +252,18 @@ class ReceiptProcessor:
         else:
             delay = RECEIPT_RETRY.delay(receipt.attempts)
             receipts.release(conn, receipt.id, error=error, retry_at=now + timedelta(seconds=delay))
-        log.error("receipt_processing_error", receipt_id=receipt.id, parked=failed, error=error)
+        if failed:
+            log.warning(
+                "receipt_parked",
+                receipt_id=receipt.id,
+                parked=True,
+                connection=receipt.connection,
+                reason=error,
+                attempts=receipt.attempts,
+                correlation_id=receipt.correlation_id,
+            )
+        else:
+            log.error("receipt_processing_error", receipt_id=receipt.id, parked=False, error=error)
         return ProcessResult(receipt.id, "failed" if failed else "retry")
 
     def process_pending(self, db: RegionDatabase, limit: int = 50) -> int:

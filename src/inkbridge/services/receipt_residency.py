@@ -24,7 +24,7 @@ from inkbridge.domain.events import NormalizedEvent
 from inkbridge.domain.residency import Refusal
 from inkbridge.ids import hash_identifier
 from inkbridge.metrics import REGISTRY
-from inkbridge.services.envelope_tracking import META_ENVELOPE, META_LEAD
+from inkbridge.services.envelope_tracking import META_CORRELATION, META_ENVELOPE, META_LEAD
 from inkbridge.store import audit, receipts
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store import leads as lead_store
@@ -50,6 +50,8 @@ class ResidencyRefusal:
 
     reason: Refusal
     named: dict[str, str]
+    # The correlation id the refused event's metadata carried, if any (an opaque id).
+    correlation_id: str | None = None
 
 
 def _lead_held(lead_id: str) -> Held:
@@ -96,7 +98,8 @@ class ReceiptResidency:
                         for key, value in named.items()
                         if value
                     }
-                    return ResidencyRefusal(reason, hashed)
+                    correlation_id = event.metadata.get(META_CORRELATION) or None
+                    return ResidencyRefusal(reason, hashed, correlation_id)
         return None
 
     def _held_elsewhere(self, region: str, held: Held) -> bool:
@@ -134,4 +137,5 @@ class ReceiptResidency:
             region=receipt.region,
             connection=receipt.connection,
             reason=refusal.reason.value,
+            correlation_id=refusal.correlation_id or receipt.correlation_id,
         )

@@ -39,6 +39,7 @@ class OutboxRow:
     correlation_id: str | None
     created_at: datetime
     lease_expired: bool = False
+    last_error: str | None = None  # the reason of the last failed attempt (a dead letter's)
 
 
 # Built once and executed with parameters: SQLAlchemy reuses the compiled statement.
@@ -131,6 +132,7 @@ def _row(conn: Connection, record: Any, lease_expired: bool = False) -> OutboxRo
         correlation_id=record.correlation_id,
         created_at=record.created_at,
         lease_expired=lease_expired,
+        last_error=record.last_error,
     )
 
 

@@ -1,0 +1,56 @@
+"""How deep the two queues are, for metrics read at scrape time.
+
+Each query is bounded by an index: the outbox ones by ``ix_outbox_claim`` (destination, status),
+the inbox one by ``ix_webhook_receipts_claim`` (status, id). They touch only live rows (the
+backlog) and count dead letters from the index alone, so a scrape costs the same however much
+delivered history the tables hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from inkbridge.domain.queue_states import OUTBOX_LIVE, RECEIPT_CLAIMABLE, OutboxStatus
+from inkbridge.store.schema import outbox, webhook_receipts
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """Rows waiting in a queue and when the oldest of them was written (None: empty)."""
+
+    waiting: int
+    oldest: datetime | None
+
+
+def outbox_backlog(conn: Connection, destination: str) -> QueueDepth:
+    """Changes still owed to ``destination`` (pending or in flight)."""
+    row = conn.execute(
+        select(func.count(), func.min(outbox.c.created_at)).where(
+            outbox.c.destination == destination, outbox.c.status.in_(OUTBOX_LIVE)
+        )
+    ).one()
+    return QueueDepth(int(row[0]), row[1])
+
+
+def dead_letters(conn: Connection, destination: str) -> int:
+    """Changes given up on for ``destination`` (replayable with ``inkbridge dlq``)."""
+    query = select(func.count()).where(
+        outbox.c.destination == destination, outbox.c.status == OutboxStatus.DEAD
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def inbox_backlog(conn: Connection) -> QueueDepth:
+    """Receipts not yet settled by a worker, and when the oldest of them was received."""
+    live = webhook_receipts.c.status.in_(RECEIPT_CLAIMABLE)
+    waiting = int(conn.execute(select(func.count()).where(live)).scalar_one())
+    if not waiting:
+        return QueueDepth(0, None)
+    # The lowest id is the first received: one index step, then one row.
+    oldest = conn.execute(
+        select(webhook_receipts.c.received_at).where(live).order_by(webhook_receipts.c.id).limit(1)
+    ).scalar()
+    return QueueDepth(waiting, oldest)
