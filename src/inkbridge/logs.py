@@ -184,12 +184,14 @@ def configure(level: str = "info", hash_key: bytes | None = None) -> PersonalDat
     root.handlers = [handler]
     root.setLevel(numeric)
     # A server configured before us (uvicorn's own log config, an embedding application) may
-    # have given its loggers handlers of their own: those lines would skip the guard.
+    # have given its loggers handlers and levels of their own: those lines would skip the guard
+    # or the level asked for here.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         foreign = logging.getLogger(name)
         foreign.handlers = []
         foreign.propagate = True
         foreign.disabled = False
+        foreign.setLevel(logging.NOTSET)
     # httpx logs every request URL at INFO; vendor lookups can carry an email in the query.
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
