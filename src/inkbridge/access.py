@@ -24,24 +24,30 @@ SANDBOX_SERVICE = "sandbox:service"
 # The data map names database locations, hosts and backup directories: operator knowledge, so
 # it needs admin rather than read (read tokens sit in dashboards and reporting jobs).
 DATAMAP_SCOPE = ADMIN
+# `inkbridge golive` runs the go-live checks against a deployment with a token of this scope
+# alone: it may call exactly the routes that declare it as an alternative (``require(scope,
+# GOLIVE)``), and erase only the leads of its own test namespace.
+GOLIVE = "golive"
 ATTRIBUTE = "__inkbridge_access__"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
 class Access:
-    """A route's requirement: ``scope`` to hold, or none (public) with the ``reason`` why."""
+    """A route's requirement: ``scope`` to hold, or none (public) with the ``reason`` why;
+    ``alternatives`` are narrower scopes also admitted (the go-live checks)."""
 
     scope: str | None
     reason: str = ""
+    alternatives: tuple[str, ...] = ()
 
     @property
     def public(self) -> bool:
         return self.scope is None
 
 
-def requires(scope: str) -> Access:
-    return Access(scope=scope)
+def requires(scope: str, *alternatives: str) -> Access:
+    return Access(scope=scope, alternatives=alternatives)
 
 
 def public(reason: str) -> Access:

@@ -24,6 +24,7 @@ from inkbridge.cli_common import (
 )
 from inkbridge.cli_credentials import publishable_keys, tokens
 from inkbridge.cli_doctor import doctor
+from inkbridge.cli_golive import golive
 from inkbridge.cli_keys import keys
 from inkbridge.cli_privacy import backup, datamap, restore, retention
 from inkbridge.cli_reports import report
@@ -360,6 +361,7 @@ def verify(config_path: Path | None) -> None:
 
 
 main.add_command(report)
+main.add_command(golive)
 main.add_command(tokens)
 main.add_command(publishable_keys)
 main.add_command(datamap)

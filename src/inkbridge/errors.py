@@ -63,6 +63,16 @@ class SignerMismatch(InkbridgeError):
 
 
 @dataclass
+class OutsideTestNamespace(InkbridgeError):
+    """A go-live token asked to change a lead that is not one of the go-live test leads."""
+
+    lead_id: str
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id!r} is not in the go-live test namespace"
+
+
+@dataclass
 class ResidencyViolation(InkbridgeError):
     """Personal data would cross from one region to another, which policy forbids."""
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container, bootstrap
 from inkbridge.services.publishable_keys import create_key
 from inkbridge.services.tokens import create_token
+from tests.support.api_calls import call_api
 from tests.support.builders import make_settings
 
 
@@ -25,20 +22,11 @@ def api(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[Container, dict[str, 
     container.databases.dispose()
 
 
-def _call(container: Container, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(container))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, path, **kwargs)
-
-    return asyncio.run(go())
-
-
 def test_consent_records_cannot_be_changed_or_deleted_through_the_api(
     api: tuple[Container, dict[str, str]],
 ) -> None:
     container, auth = api
-    lead = _call(
+    lead = call_api(
         container,
         "POST",
         "/v1/leads",
@@ -46,11 +34,11 @@ def test_consent_records_cannot_be_changed_or_deleted_through_the_api(
         json={"email": "c@example.com", "consents": [{"kind": "marketing_email"}]},
     ).json()
     for method in ("PUT", "PATCH", "DELETE"):
-        answer = _call(container, method, "/v1/consents", headers=auth, json={})
+        answer = call_api(container, method, "/v1/consents", headers=auth, json={})
         assert answer.status_code == 405
-        answer = _call(container, method, f"/v1/consents/{lead['id']}/receipt", headers=auth)
+        answer = call_api(container, method, f"/v1/consents/{lead['id']}/receipt", headers=auth)
         assert answer.status_code == 405
-    withdrawn = _call(
+    withdrawn = call_api(
         container,
         "POST",
         "/v1/consents",
@@ -67,7 +55,7 @@ def test_a_consent_naming_a_text_version_must_match_its_hash(
     api: tuple[Container, dict[str, str]],
 ) -> None:
     container, auth = api
-    text = _call(
+    text = call_api(
         container,
         "POST",
         "/v1/consent-texts",
@@ -77,16 +65,16 @@ def test_a_consent_naming_a_text_version_must_match_its_hash(
     assert len(text["sha256"]) == 64
     good = {"kind": "privacy_notice", "text_version_id": text["id"], "text_sha256": text["sha256"]}
     bad = {**good, "text_sha256": "0" * 64}
-    ok = _call(
+    ok = call_api(
         container, "POST", "/v1/leads", headers=auth, json={"email": "a@x.io", "consents": [good]}
     )
     assert ok.status_code == 201
-    refused = _call(
+    refused = call_api(
         container, "POST", "/v1/leads", headers=auth, json={"email": "b@x.io", "consents": [bad]}
     )
     assert refused.status_code == 422
     assert refused.headers["content-type"].startswith("application/problem+json")
-    receipt = _call(container, "GET", f"/v1/consents/{ok.json()['id']}/receipt", headers=auth)
+    receipt = call_api(container, "GET", f"/v1/consents/{ok.json()['id']}/receipt", headers=auth)
     assert receipt.json()["records"][0]["notice"]["sha256"] == text["sha256"]
 
 
@@ -94,18 +82,18 @@ def test_first_touch_cannot_be_patched_but_the_owner_can(
     api: tuple[Container, dict[str, str]],
 ) -> None:
     container, auth = api
-    lead = _call(
+    lead = call_api(
         container,
         "POST",
         "/v1/leads",
         headers=auth,
         json={"email": "o@example.com", "utm_campaign": "launch", "owner": "ann"},
     ).json()
-    refused = _call(
+    refused = call_api(
         container, "PATCH", f"/v1/leads/{lead['id']}", headers=auth, json={"first_touch": {}}
     )
     assert refused.status_code == 422
-    changed = _call(
+    changed = call_api(
         container, "PATCH", f"/v1/leads/{lead['id']}", headers=auth, json={"owner": "bob"}
     ).json()
     assert changed["owner"] == "bob"
@@ -114,12 +102,12 @@ def test_first_touch_cannot_be_patched_but_the_owner_can(
 
 def test_errors_are_problem_details(api: tuple[Container, dict[str, str]]) -> None:
     container, auth = api
-    missing = _call(container, "GET", "/v1/leads/lead_nope", headers=auth)
+    missing = call_api(container, "GET", "/v1/leads/lead_nope", headers=auth)
     assert missing.status_code == 404
     assert missing.json()["title"] == "Not found"
-    invalid = _call(container, "POST", "/v1/leads", headers=auth, json={"email": "not-an-email"})
+    invalid = call_api(container, "POST", "/v1/leads", headers=auth, json={"email": "not-an-email"})
     assert invalid.status_code == 422
-    assert _call(container, "GET", "/v1/leads/x").status_code == 401
+    assert call_api(container, "GET", "/v1/leads/x").status_code == 401
 
 
 def test_anonymous_touches_stitch_into_the_first_touch_when_the_visitor_converts(
@@ -129,7 +117,7 @@ def test_anonymous_touches_stitch_into_the_first_touch_when_the_visitor_converts
     _, key = create_key(container.databases, "site", ["https://www.example.com"])
     early = {"anonymous_id": "anon-42", "utm_source": "podcast", "utm_campaign": "q3-audio"}
     # Public: a publishable key and an origin it allows, no bearer token.
-    answer = _call(
+    answer = call_api(
         container,
         "POST",
         f"/v1/touchpoints?key={key}",
@@ -137,7 +125,7 @@ def test_anonymous_touches_stitch_into_the_first_touch_when_the_visitor_converts
         headers={"Origin": "https://www.example.com"},
     )
     assert answer.status_code == 202
-    lead = _call(
+    lead = call_api(
         container,
         "POST",
         "/v1/leads",

@@ -10,14 +10,11 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from inkbridge.api.app import create_app
 from inkbridge.bootstrap import Container, region_databases
 from inkbridge.cli import main
 from inkbridge.privacy.configured_keys import managed_dir
@@ -25,6 +22,7 @@ from inkbridge.services.leads import lead_view
 from inkbridge.services.tokens import create_token
 from inkbridge.store.database import Databases
 from inkbridge.store.schema import data_keys, envelopes, metadata, webhook_receipts
+from tests.support.api_calls import call_api
 from tests.support.builders import (
     SECRET,
     event_body,
@@ -64,19 +62,10 @@ def stack(tmp_path: Path, db_url: str) -> Iterator[tuple[Container, dict[str, st
     container.databases.dispose()
 
 
-def _call(container: Container, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(container))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, path, **kwargs)
-
-    return asyncio.run(go())
-
-
 def _journey(container: Container, auth: dict[str, str]) -> tuple[str, str]:
     """Capture a lead, send it an envelope, deliver its lifecycle and a hand-sent envelope's
     event naming the lead by email, process and deliver everything: (lead id, envelope id)."""
-    captured = _call(
+    captured = call_api(
         container,
         "POST",
         "/v1/leads",
@@ -148,11 +137,11 @@ def test_the_database_holds_no_plaintext_personal_data_and_the_api_reads_it_back
         assert b"newsletter" in raw
         assert [n for n in NEEDLES if n.lower().encode() in raw] == []
 
-    lead = _call(container, "GET", f"/v1/leads/{lead_id}", headers=auth).json()
+    lead = call_api(container, "GET", f"/v1/leads/{lead_id}", headers=auth).json()
     assert {k: lead[k] for k in PERSON} == PERSON
     assert lead["first_touch"]["referrer"] == f"https://mail.example/open?u={EMAIL}"
     assert lead["first_touch"]["utm_campaign"] == "engines"
-    envelope = _call(container, "GET", f"/v1/envelopes/{envelope_id}", headers=auth).json()
+    envelope = call_api(container, "GET", f"/v1/envelopes/{envelope_id}", headers=auth).json()
     assert envelope["state"] == "completed"
     assert envelope["attribution"]["landing_page"] == "https://www.example.com/?who=Augusta"
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from inkbridge.access import DATAMAP_SCOPE
+from inkbridge.access import DATAMAP_SCOPE, GOLIVE
 from inkbridge.api.auth import require
 from inkbridge.bootstrap import Container
 from inkbridge.services.datamap import data_map
@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1")
 )
 def get_datamap(
     request: Request,
-    _: Annotated[TokenIdentity, Depends(require(DATAMAP_SCOPE))],
+    _: Annotated[TokenIdentity, Depends(require(DATAMAP_SCOPE, GOLIVE))],
     fmt: Annotated[Literal["json", "markdown"], Query(alias="format")] = "json",
 ) -> Response:
     """Every store, processor and data category, with regions, encryption, retention windows

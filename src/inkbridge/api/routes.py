@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from inkbridge.access import GOLIVE
 from inkbridge.api.auth import require
 from inkbridge.api.schemas import (
     ConsentRecordIn,
@@ -43,6 +44,9 @@ CanRead = Annotated[TokenIdentity, Depends(require("read"))]
 CanWriteLeads = Annotated[TokenIdentity, Depends(require("leads:write"))]
 CanWriteEnvelopes = Annotated[TokenIdentity, Depends(require("envelopes:write"))]
 IsAdmin = Annotated[TokenIdentity, Depends(require("admin"))]
+# The routes the go-live checks call: their test leads and envelopes, and what they read back.
+GoLiveRead = Annotated[TokenIdentity, Depends(require("read", GOLIVE))]
+GoLiveWriteLeads = Annotated[TokenIdentity, Depends(require("leads:write", GOLIVE))]
 
 
 def _container(request: Request) -> Container:
@@ -51,7 +55,7 @@ def _container(request: Request) -> Container:
 
 
 @router.post("/leads", status_code=201, tags=["leads"])
-def capture_lead(body: LeadIn, request: Request, _: CanWriteLeads) -> JSONResponse:
+def capture_lead(body: LeadIn, request: Request, _: GoLiveWriteLeads) -> JSONResponse:
     """Capture a lead with its attribution, touchpoints and consent records."""
     container = _container(request)
     ip = request.client.host if request.client else None
@@ -68,13 +72,13 @@ def capture_lead(body: LeadIn, request: Request, _: CanWriteLeads) -> JSONRespon
 
 
 @router.get("/leads/{lead_id}", tags=["leads"])
-def get_lead(lead_id: str, request: Request, _: CanRead) -> dict[str, Any]:
+def get_lead(lead_id: str, request: Request, _: GoLiveRead) -> dict[str, Any]:
     return lead_service.lead_view(_container(request).databases, lead_id)
 
 
 @router.patch("/leads/{lead_id}", tags=["leads"])
 def update_lead(
-    lead_id: str, body: LeadUpdateIn, request: Request, _: CanWriteLeads
+    lead_id: str, body: LeadUpdateIn, request: Request, _: GoLiveWriteLeads
 ) -> dict[str, Any]:
     """Change owner, names or company; first-touch attribution can never change."""
     container = _container(request)
@@ -89,7 +93,7 @@ def update_lead(
 
 @router.get("/consents", tags=["consent"])
 def get_consents(
-    request: Request, _: CanRead, lead_id: Annotated[str, Query(max_length=100)]
+    request: Request, _: GoLiveRead, lead_id: Annotated[str, Query(max_length=100)]
 ) -> dict[str, Any]:
     """The consent ledger of a lead and its current status per kind (a projection)."""
     view = lead_service.lead_view(_container(request).databases, lead_id)
@@ -111,7 +115,7 @@ def append_consent(body: ConsentRecordIn, request: Request, _: CanWriteLeads) ->
 
 
 @router.get("/consents/{lead_id}/receipt", tags=["consent"])
-def consent_receipt(lead_id: str, request: Request, _: CanRead) -> dict[str, Any]:
+def consent_receipt(lead_id: str, request: Request, _: GoLiveRead) -> dict[str, Any]:
     """A consent receipt (Kantara CR v1.1 fields, ISO/IEC TS 27560 records) for a lead."""
     container = _container(request)
     return consent_service.consent_receipt(
@@ -147,7 +151,7 @@ async def create_envelope(body: EnvelopeIn, request: Request, _: CanWriteEnvelop
 @router.get("/envelopes", tags=["envelopes"])
 def find_envelopes(
     request: Request,
-    _: CanRead,
+    _: GoLiveRead,
     provider_envelope_id: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
@@ -159,7 +163,7 @@ def find_envelopes(
 
 
 @router.get("/envelopes/{envelope_id}", tags=["envelopes"])
-def get_envelope(envelope_id: str, request: Request, _: CanRead) -> dict[str, Any]:
+def get_envelope(envelope_id: str, request: Request, _: GoLiveRead) -> dict[str, Any]:
     """The envelope with its recipients, timeline of events and deliveries."""
     return _container(request).services.envelopes.envelope_view(envelope_id)
 
@@ -202,7 +206,7 @@ async def signing_session(
 
 
 @router.get("/trace/{correlation_id}", tags=["trace"])
-def get_trace(correlation_id: str, request: Request, _: CanRead) -> dict[str, Any]:
+def get_trace(correlation_id: str, request: Request, _: GoLiveRead) -> dict[str, Any]:
     """Campaign → lead → envelope → receipts → transitions → deliveries."""
     return trace(_container(request).databases, correlation_id)
 
@@ -320,7 +324,7 @@ def report_time_to_sign(
 @router.get("/reports/attribution", tags=["reports"])
 def report_attribution(
     request: Request,
-    _: CanRead,
+    _: GoLiveRead,
     report_filter: ReportQuery,
     model: Annotated[list[report_service.Model] | None, Query()] = None,
     group_by: report_service.CreditBy = report_service.CreditBy.CHANNEL,

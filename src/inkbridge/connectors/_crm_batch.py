@@ -106,6 +106,14 @@ def first_touch_targets(mapping: Mapping[str, str]) -> set[str]:
     return {target for name, target in mapping.items() if target and is_first_touch(name)}
 
 
+def task_key(change: Change, outcomes: Outcomes) -> str | None:
+    """The inkbridge key of the change's task; None, the change failed, when it has none."""
+    key = change.record.task.key
+    if not key:
+        outcomes.fail([change.outbox_id], "task without a key")
+    return key or None
+
+
 def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

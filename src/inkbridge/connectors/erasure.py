@@ -10,7 +10,7 @@ retry after a timeout never turns into a failure.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -18,7 +18,7 @@ from inkbridge.connectors.base import BatchResult, Change, ChangeResult, Connect
 from inkbridge.connectors.kinds import LEAD_ERASED
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge.vendor_http.credentials import ChecksCredentials, CredentialCheck, not_checked
-from inkbridge.vendor_http.responses import body_error_code, raise_for_status
+from inkbridge.vendor_http.responses import body_error_code, raise_for_status, send
 
 # The person (or the record naming them) is not there: nothing left to erase.
 GONE_STATUSES = frozenset({404, 410})
@@ -44,6 +44,45 @@ def erasure_identifiers(change: Change) -> tuple[str, str | None]:
     if not lead.id:
         raise PermanentError("the erasure change names no lead")
     return lead.id, lead.email
+
+
+def erasure_email(change: Change, vendor_finds: str) -> str:
+    """The email a ``lead.erased`` change names, for a vendor that finds people by email
+    (``vendor_finds``: "HubSpot finds contacts"); PermanentError when it names none."""
+    _, email = erasure_identifiers(change)
+    if not email:
+        raise PermanentError(f"{vendor_finds} by email: the erasure names none")
+    return email
+
+
+class HttpEraser:
+    """What the erasers that send one request per record share: the vendor's name, the
+    connector's HTTP client and auth, its timeout and fixed headers (none left unset)."""
+
+    def __init__(
+        self,
+        name: str,
+        client: httpx.AsyncClient,
+        *,
+        auth: httpx.Auth | None = None,
+        timeout: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._name = name
+        self._client = client
+        # Only what is set is passed on: the client's own defaults stay for the rest.
+        self._options: dict[str, Any] = {
+            key: value
+            for key, value in (("auth", auth), ("timeout", timeout), ("headers", headers))
+            if value is not None
+        }
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await send(self._client, self._name, method, url, **self._options, **kwargs)
+
+    async def _delete_record(self, method: str, url: str, **kwargs: Any) -> None:
+        """One erasure request; 2xx, 404 and 410 all mean the record is gone."""
+        erased_or_gone(self._name, await self._send(method, url, **kwargs))
 
 
 class ErasingConnector:

@@ -19,8 +19,11 @@ from inkbridge.store import api_tokens, audit
 from inkbridge.store.database import Databases
 
 # ``documents``: signed documents streamed from the providers (every access audited);
-# ``privacy``: erasure of a lead (data subject requests).
-SCOPES = frozenset({"leads:write", "envelopes:write", "read", "documents", "privacy", "admin"})
+# ``privacy``: erasure of a lead (data subject requests); ``golive``: the go-live checks, on
+# the routes that declare it and on the test namespace only.
+SCOPES = frozenset(
+    {"leads:write", "envelopes:write", "read", "documents", "privacy", "admin", "golive"}
+)
 TOKEN_PREFIX = "ibk_"  # noqa: S105 - a format prefix, not a secret
 # last_used_at is a hint for operators, not a ledger: refreshing it at most this often keeps
 # the authentication read path from writing on every request.

@@ -9,7 +9,7 @@ keep every hashed column as it was, so their chains still verify after an erasur
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,32 +42,19 @@ def find(conn: Connection, lead_id: str) -> ErasureRow | None:
     row = conn.execute(select(erasures).where(erasures.c.lead_id == lead_id)).first()
     if row is None:
         return None
-    return ErasureRow(
-        id=row.id,
-        region=row.region,
-        lead_id=row.lead_id,
-        actor=row.actor,
-        requested_at=row.requested_at,
-        destinations=tuple(row.destinations),
-        cancelled_changes=int(row.cancelled_changes),
-        correlation_id=row.correlation_id,
-    )
+    # The table's columns are the row's fields; JSON and integer columns read back typed.
+    values = dict(row._mapping)
+    typed = {
+        "destinations": tuple(values["destinations"]),
+        "cancelled_changes": int(values["cancelled_changes"]),
+    }
+    return ErasureRow(**(values | typed))
 
 
 def insert(conn: Connection, row: ErasureRow) -> None:
     """Record an erasure; a second one for the same lead violates the unique lead id."""
-    conn.execute(
-        erasures.insert().values(
-            id=row.id,
-            region=row.region,
-            lead_id=row.lead_id,
-            actor=row.actor,
-            requested_at=row.requested_at,
-            destinations=list(row.destinations),
-            cancelled_changes=row.cancelled_changes,
-            correlation_id=row.correlation_id,
-        )
-    )
+    values = asdict(row) | {"destinations": list(row.destinations)}
+    conn.execute(erasures.insert().values(**values))
 
 
 def lock_lead(conn: Connection, lead_id: str) -> dict[str, Any] | None:

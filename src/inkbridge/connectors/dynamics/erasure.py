@@ -9,13 +9,12 @@ import httpx
 
 from inkbridge.connectors.base import Change
 from inkbridge.connectors.dynamics.plan import CONTACT_KEY, odata_key
-from inkbridge.connectors.erasure import erased_or_gone, erasure_identifiers
-from inkbridge.vendor_http.responses import send
+from inkbridge.connectors.erasure import HttpEraser, erasure_identifiers
 
 HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
 
 
-class DynamicsErasure:
+class DynamicsErasure(HttpEraser):
     """``Eraser`` for one Dataverse environment (the connector's client and auth)."""
 
     def __init__(
@@ -27,21 +26,11 @@ class DynamicsErasure:
         auth: httpx.Auth,
         timeout: float = 10.0,
     ) -> None:
-        self._name = name
+        super().__init__(name, client, auth=auth, timeout=timeout, headers=HEADERS)
         self._api = api_url.rstrip("/")
-        self._client = client
-        self._auth = auth
-        self._timeout = timeout
 
     async def erase(self, change: Change) -> None:
         lead_id, _ = erasure_identifiers(change)
-        response = await send(
-            self._client,
-            self._name,
-            "DELETE",
-            f"{self._api}/{odata_key('contacts', CONTACT_KEY, lead_id)}",
-            headers=HEADERS,
-            auth=self._auth,
-            timeout=self._timeout,
+        await self._delete_record(
+            "DELETE", f"{self._api}/{odata_key('contacts', CONTACT_KEY, lead_id)}"
         )
-        erased_or_gone(self._name, response)

@@ -10,15 +10,13 @@ from __future__ import annotations
 import httpx
 
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.erasure import erased_or_gone, erasure_identifiers
+from inkbridge.connectors.erasure import HttpEraser, erasure_email
 from inkbridge.connectors.hubspot.auth import HubSpotAuth
-from inkbridge.errors import PermanentError
-from inkbridge.vendor_http.responses import send
 
 GDPR_DELETE = "/crm/v3/objects/contacts/gdpr-delete"
 
 
-class HubSpotErasure:
+class HubSpotErasure(HttpEraser):
     """``Eraser`` for one HubSpot account (the connector's client and auth)."""
 
     def __init__(
@@ -30,24 +28,11 @@ class HubSpotErasure:
         auth: HubSpotAuth,
         timeout: float = 10.0,
     ) -> None:
-        self._name = name
+        super().__init__(name, client, auth=auth, timeout=timeout)
         self._url = base_url.rstrip("/") + GDPR_DELETE
-        self._client = client
-        self._auth = auth
-        self._timeout = timeout
 
     async def erase(self, change: Change) -> None:
-        _, email = erasure_identifiers(change)
-        if not email:
-            raise PermanentError("HubSpot finds contacts by email: the erasure names none")
-        body = {"objectId": email, "idProperty": "email"}
-        response = await send(
-            self._client,
-            self._name,
-            "POST",
-            self._url,
-            json=body,
-            auth=self._auth,
-            timeout=self._timeout,
+        email = erasure_email(change, "HubSpot finds contacts")
+        await self._delete_record(
+            "POST", self._url, json={"objectId": email, "idProperty": "email"}
         )
-        erased_or_gone(self._name, response)

@@ -21,6 +21,7 @@ from inkbridge.connectors._crm_batch import (
     Outcomes,
     merge,
     object_fields,
+    task_key,
 )
 from inkbridge.connectors.base import Change
 from inkbridge.connectors.fields import canonical_fields, map_fields
@@ -203,11 +204,10 @@ class HubSpotPlanner:
     def _task(
         self, plan: HubSpotPlan, outcomes: Outcomes, change: Change, fields: Mapping[str, str]
     ) -> None:
-        task = change.record.task
-        key = task.key
-        if not key:
-            outcomes.fail([change.outbox_id], "task without a key")
+        key = task_key(change, outcomes)
+        if key is None:
             return
+        task = change.record.task
         email = self._contact(plan, change, fields)
         props = {
             TASK_KEY: key,

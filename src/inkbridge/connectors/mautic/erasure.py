@@ -10,10 +10,9 @@ from collections.abc import Mapping
 import httpx
 
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.erasure import erasure_identifiers
+from inkbridge.connectors.erasure import erasure_email
 from inkbridge.connectors.mautic.api import MauticApi
 from inkbridge.connectors.outbound import as_mapping
-from inkbridge.errors import PermanentError
 
 
 class MauticErasure:
@@ -23,9 +22,7 @@ class MauticErasure:
         self._api = api
 
     async def erase(self, change: Change) -> None:
-        _, email = erasure_identifiers(change)
-        if not email:
-            raise PermanentError("Mautic finds contacts by email: the erasure names none")
+        email = erasure_email(change, "Mautic finds contacts")
         for contact_id in await self._contacts(email):
             await self._api.call("DELETE", f"/api/contacts/{contact_id}/delete", missing_ok=True)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.rest_api import RestApi
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.vendor_http.responses import raise_for_answer, wait_hint
@@ -70,6 +71,25 @@ class PipedriveApi(RestApi):
         if not isinstance(answer, dict) or answer.get("success") is not True:
             raise PermanentError(f"{self.name} answered success=false")
         return answer.get("data")
+
+    async def persons_with_email(self, email: str, limit: int) -> list[int]:
+        """The ids of the persons whose emails include ``email`` (case aside), found by
+        Pipedrive's exact-match search, in the order it answers."""
+        key = email.strip().lower()
+        params: dict[str, str | int] = {
+            "term": email,
+            "fields": "email",
+            "exact_match": "true",
+            "limit": limit,
+        }
+        data = as_mapping(await self.call("GET", "/api/v2/persons/search", params=params))
+        items = (as_mapping(entry).get("item") for entry in data.get("items") or [])
+        return [
+            int(item["id"])
+            for item in items
+            if isinstance(item, Mapping)
+            and key in {str(e).lower() for e in item.get("emails") or []}
+        ]
 
     def _note_limits(self, response: httpx.Response) -> None:
         for header, key in (

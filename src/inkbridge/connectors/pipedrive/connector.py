@@ -14,6 +14,7 @@ written to a deal are exactly those mapped in ``[destinations.NAME.fields]``; no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -21,13 +22,14 @@ import httpx
 
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
-from inkbridge.connectors.base import BatchResult, Change, ChangeResult
+from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
+from inkbridge.connectors.one_by_one import apply_in_order
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.pipedrive.api import PipedriveApi
 from inkbridge.connectors.pipedrive.erasure import PipedriveErasure
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.errors import ConfigError, PermanentError
 
 DEFAULT_URL = "https://api.pipedrive.com"
 # Deal custom field keys are per-account hashes: nothing can be mapped by default.
@@ -109,23 +111,8 @@ class PipedriveConnector:
         the whole call; a later one stops the run and marks the rest retryable. Every write is
         found again by key on a retry, so a change cut off half-way is safe to repeat."""
         self._api.requests = 0
-        results: list[ChangeResult] = []
-        for index, change in enumerate(changes):
-            try:
-                await self._apply_one(change)
-            except RetryableError as exc:
-                if not results:
-                    raise
-                results.extend(
-                    ChangeResult(c.outbox_id, ok=False, retryable=True, error=exc.reason)
-                    for c in changes[index:]
-                )
-                return BatchResult(results, retry_after=exc.retry_after, meta=self._meta())
-            except PermanentError as exc:
-                results.append(ChangeResult(change.outbox_id, ok=False, error=exc.reason))
-            else:
-                results.append(ChangeResult(change.outbox_id, ok=True))
-        return BatchResult(results, meta=self._meta())
+        done = await apply_in_order(changes, self._apply_one)
+        return replace(done, meta=self._meta())
 
     def _meta(self) -> dict[str, Any]:
         return {"requests": self._api.requests, **self._api.limits}
@@ -152,19 +139,7 @@ class PipedriveConnector:
         key = email.strip().lower()
         if key in self._person_ids:
             return self._person_ids[key]
-        params: dict[str, str | int] = {
-            "term": email,
-            "fields": "email",
-            "exact_match": "true",
-            "limit": 10,
-        }
-        data = as_mapping(await self._api.call("GET", "/api/v2/persons/search", params=params))
-        found = [
-            int(item["id"])
-            for item in (as_mapping(entry).get("item") for entry in data.get("items") or [])
-            if isinstance(item, Mapping)
-            and key in {str(e).lower() for e in item.get("emails") or []}
-        ]
+        found = await self._api.persons_with_email(email, limit=10)
         if not found:
             return None
         # Several persons may share an email in Pipedrive; always pick the oldest, so every

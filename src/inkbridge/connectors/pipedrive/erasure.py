@@ -6,13 +6,9 @@ and a search that finds none means there is nothing left to erase.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.erasure import erasure_identifiers
-from inkbridge.connectors.outbound import as_mapping
+from inkbridge.connectors.erasure import erasure_email
 from inkbridge.connectors.pipedrive.api import PipedriveApi
-from inkbridge.errors import PermanentError
 
 
 class PipedriveErasure:
@@ -22,28 +18,10 @@ class PipedriveErasure:
         self._api = api
 
     async def erase(self, change: Change) -> None:
-        _, email = erasure_identifiers(change)
-        if not email:
-            raise PermanentError("Pipedrive finds persons by email: the erasure names none")
+        email = erasure_email(change, "Pipedrive finds persons")
         for person_id in await self._persons(email):
             # None: a 404, the person is gone already.
             await self._api.call("DELETE", f"/api/v2/persons/{person_id}")
 
     async def _persons(self, email: str) -> list[int]:
-        key = email.strip().lower()
-        params: dict[str, str | int] = {
-            "term": email,
-            "fields": "email",
-            "exact_match": "true",
-            "limit": 100,
-        }
-        data = as_mapping(await self._api.call("GET", "/api/v2/persons/search", params=params))
-        items = (as_mapping(entry).get("item") for entry in data.get("items") or [])
-        return sorted(
-            {
-                int(item["id"])
-                for item in items
-                if isinstance(item, Mapping)
-                and key in {str(e).lower() for e in item.get("emails") or []}
-            }
-        )
+        return sorted(set(await self._api.persons_with_email(email, limit=100)))

@@ -14,14 +14,14 @@ from urllib.parse import quote
 import httpx
 
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.erasure import erased_or_gone, erasure_identifiers
+from inkbridge.connectors.erasure import HttpEraser, erased_or_gone, erasure_identifiers
 from inkbridge.connectors.salesforce.auth import SalesforceAuth
 from inkbridge.connectors.salesforce.plan import INDIVIDUAL_KEY, LEAD_KEY
 from inkbridge.errors import RetryableError
-from inkbridge.vendor_http.responses import body_error_code, retry_after, send
+from inkbridge.vendor_http.responses import body_error_code, retry_after
 
 
-class SalesforceErasure:
+class SalesforceErasure(HttpEraser):
     """``Eraser`` for one Salesforce org (the connector's client and auth)."""
 
     def __init__(
@@ -35,13 +35,11 @@ class SalesforceErasure:
         base_url: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._name = name
-        self._client = client
+        super().__init__(name, client, auth=auth, timeout=timeout)
         self._auth = auth
         self._person = person_object
         self._version = api_version
         self._base = base_url.rstrip("/") if base_url else None
-        self._timeout = timeout
 
     async def erase(self, change: Change) -> None:
         lead_id, _ = erasure_identifiers(change)
@@ -54,14 +52,7 @@ class SalesforceErasure:
         session = await self._auth.session()
         base = self._base or session.instance_url
         path = f"/sobjects/{sobject}/{key_field}/{quote(value, safe='')}"
-        response = await send(
-            self._client,
-            self._name,
-            "DELETE",
-            f"{base}/services/data/{self._version}{path}",
-            auth=self._auth,
-            timeout=self._timeout,
-        )
+        response = await self._send("DELETE", f"{base}/services/data/{self._version}{path}")
         if body_error_code(response, "errorCode") == "REQUEST_LIMIT_EXCEEDED":
             raise RetryableError(
                 f"{self._name} answered {response.status_code} (limit)",

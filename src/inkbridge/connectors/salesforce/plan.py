@@ -19,6 +19,7 @@ from inkbridge.connectors._crm_batch import (
     Outcomes,
     merge,
     object_fields,
+    task_key,
 )
 from inkbridge.connectors.base import Change
 from inkbridge.connectors.fields import canonical_fields, map_fields
@@ -191,11 +192,10 @@ class SalesforcePlanner:
     def _task(
         self, plan: SalesforcePlan, outcomes: Outcomes, change: Change, lead_id: str | None
     ) -> None:
-        task = change.record.task
-        key = task.key
-        if not key:
-            outcomes.fail([change.outbox_id], "task without a key")
+        key = task_key(change, outcomes)
+        if key is None:
             return
+        task = change.record.task
         # Status is left out: Salesforce defaults it on insert, and a retry (an upsert) must
         # not reopen a task the owner has meanwhile completed.
         record: dict[str, Any] = {

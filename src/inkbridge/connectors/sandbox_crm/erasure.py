@@ -9,29 +9,18 @@ from collections.abc import Mapping
 import httpx
 
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.erasure import erased_or_gone, erasure_identifiers
-from inkbridge.vendor_http.responses import send
+from inkbridge.connectors.erasure import HttpEraser, erasure_identifiers
 
 
-class SandboxCrmErasure:
+class SandboxCrmErasure(HttpEraser):
     """``Eraser`` for the sandbox CRM or marketing tool (``base_url`` includes its mount)."""
 
     def __init__(
         self, name: str, base_url: str, client: httpx.AsyncClient, headers: Mapping[str, str]
     ) -> None:
-        self._name = name
+        super().__init__(name, client, headers=dict(headers))
         self._url = base_url.rstrip("/") + "/records/erase"
-        self._client = client
-        self._headers = dict(headers)
 
     async def erase(self, change: Change) -> None:
         lead_id, _ = erasure_identifiers(change)
-        response = await send(
-            self._client,
-            self._name,
-            "POST",
-            self._url,
-            json={"lead_id": lead_id},
-            headers=self._headers,
-        )
-        erased_or_gone(self._name, response)
+        await self._delete_record("POST", self._url, json={"lead_id": lead_id})

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from inkbridge.connectors.base import BatchResult, Change, ChangeResult
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.connectors.base import BatchResult, Change
+from inkbridge.connectors.one_by_one import apply_in_order
+from inkbridge.errors import ConfigError
 from inkbridge.vendor_http.responses import raise_for_answer, send
 from inkbridge.vendor_http.signing import secret_key, signed_headers
 
@@ -64,25 +65,7 @@ class OutboundWebhookConnector:
         for the whole call. Otherwise a retryable failure stops the run (the receiver is
         struggling) and marks the rest retryable, while a permanent one marks only that change.
         """
-        results: list[ChangeResult] = []
-        for index, change in enumerate(changes):
-            try:
-                await self._send(change)
-            except RetryableError as exc:
-                if not results:
-                    raise
-                results.extend(
-                    ChangeResult(c.outbox_id, ok=False, retryable=True, error=exc.reason)
-                    for c in changes[index:]
-                )
-                return BatchResult(results, retry_after=exc.retry_after)
-            except PermanentError as exc:
-                if len(changes) == 1:
-                    raise
-                results.append(ChangeResult(change.outbox_id, ok=False, error=exc.reason))
-            else:
-                results.append(ChangeResult(change.outbox_id, ok=True))
-        return BatchResult(results)
+        return await apply_in_order(changes, self._send, lone_permanent_raises=True)
 
     async def _send(self, change: Change) -> None:
         body = message_body(change)

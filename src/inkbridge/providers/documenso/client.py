@@ -26,7 +26,7 @@ from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.downloads import stream_pdf
-from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
+from inkbridge.vendor_http.endpoint import VendorEndpoint
 
 PROVIDER = "documenso"
 DEFAULT_BASE_URL = "https://app.documenso.com"
@@ -50,6 +50,9 @@ class DocumensoClient:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._api_token = api_token
+        self._api = VendorEndpoint(
+            client, PROVIDER, f"{self._base}/api/v2", {"Authorization": api_token}, ("code",)
+        )
         self._client = client
         self._send_emails = send_emails
 
@@ -166,17 +169,7 @@ class DocumensoClient:
     async def _call(
         self, method: str, path: str, body: Any = None, files: Any = None
     ) -> dict[str, Any]:
-        response = await send(
-            self._client,
-            PROVIDER,
-            method,
-            f"{self._base}/api/v2{path}",
-            json=body,
-            files=files,
-            headers={"Authorization": self._api_token},
-        )
-        raise_for_status(PROVIDER, response, body_error_code(response, "code"))
-        return json_object(PROVIDER, response)
+        return await self._api.json_object(method, path, json=body, files=files)
 
 
 def _time(value: Any, field: str) -> datetime:

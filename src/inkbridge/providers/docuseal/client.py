@@ -27,7 +27,7 @@ from inkbridge.providers._common import (
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.downloads import stream_pdf
-from inkbridge.vendor_http.responses import body_error_code, raise_for_status, send
+from inkbridge.vendor_http.endpoint import VendorEndpoint
 
 PROVIDER = "docuseal"
 DEFAULT_BASE_URL = "https://api.docuseal.com"
@@ -61,7 +61,10 @@ class DocuSealClient:
         send_emails: bool = False,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._api_token = api_token
+        # DocuSeal's errors are {"error": "<message>"}; only short ones are kept, as codes.
+        self._api = VendorEndpoint(
+            client, PROVIDER, self._base, {"X-Auth-Token": api_token}, code_keys=("error",)
+        )
         self._client = client
         self._roles = tuple(roles)
         self._send_emails = send_emails
@@ -175,17 +178,7 @@ class DocuSealClient:
     async def _call(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
     ) -> Any:
-        response = await send(
-            self._client,
-            PROVIDER,
-            method,
-            self._base + path,
-            json=body,
-            params=params,
-            headers={"X-Auth-Token": self._api_token},
-        )
-        # DocuSeal's errors are {"error": "<message>"}; only short ones are kept, as codes.
-        raise_for_status(PROVIDER, response, body_error_code(response, "error"))
+        response = await self._api.request(method, path, json=body, params=params)
         try:
             return response.json()
         except ValueError:

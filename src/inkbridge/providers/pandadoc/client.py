@@ -23,24 +23,17 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
+from inkbridge.providers.pandadoc.adapter import STATUSES as WEBHOOK_STATUSES
 from inkbridge.vendor_http.downloads import stream_pdf
-from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
+from inkbridge.vendor_http.endpoint import VendorEndpoint
 
 PROVIDER = "pandadoc"
 DEFAULT_BASE_URL = "https://api.pandadoc.com/public/v1"
 DEFAULT_APP_URL = "https://app.pandadoc.com"
 
-STATUSES: dict[str, EventType] = {
-    "document.sent": EventType.DOCUMENT_SENT,
-    "document.viewed": EventType.DOCUMENT_VIEWED,
-    "document.completed": EventType.DOCUMENT_COMPLETED,
-    # Paid means completed and paid for; inkbridge cares about the completion.
-    "document.paid": EventType.DOCUMENT_COMPLETED,
-    "document.declined": EventType.DOCUMENT_DECLINED,
-    "document.cancelled": EventType.DOCUMENT_VOIDED,
-    # PandaDoc's status list documents ``document.voided`` as "the document expired".
-    "document.voided": EventType.DOCUMENT_EXPIRED,
-}
+# The statuses webhooks report, and paid: completed and paid for (inkbridge cares about the
+# completion), a status the API answers and no webhook carries.
+STATUSES: dict[str, EventType] = WEBHOOK_STATUSES | {"document.paid": EventType.DOCUMENT_COMPLETED}
 PROCESSING = "document.uploaded"
 DRAFT = "document.draft"
 FAILED = "document.error"
@@ -73,6 +66,9 @@ class PandaDocClient:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._api_key = api_key
+        self._api = VendorEndpoint(
+            client, PROVIDER, self._base, {"Authorization": f"API-Key {api_key}"}, ("type",)
+        )
         self._client = client
         self._app_url = app_url.rstrip("/")
         self._roles = tuple(roles)
@@ -192,14 +188,4 @@ class PandaDocClient:
         body: Any = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        response = await send(
-            self._client,
-            PROVIDER,
-            method,
-            self._base + path,
-            json=body,
-            params=params,
-            headers={"Authorization": f"API-Key {self._api_key}"},
-        )
-        raise_for_status(PROVIDER, response, body_error_code(response, "type"))
-        return json_object(PROVIDER, response)
+        return await self._api.json_object(method, path, json=body, params=params)

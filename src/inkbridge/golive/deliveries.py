@@ -1,0 +1,120 @@
+"""The checks of the webhook door: signatures (a correctly signed delivery is acknowledged
+exactly as the vendor expects; tampered, stale and future ones are refused and store nothing)
+and duplicates (the same delivery many times at once and again later makes one change)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from inkbridge.golive.outcome import CheckResult, failed, judged, not_applicable
+from inkbridge.golive.target import Delivery, Target, new_msg_id
+
+# The acknowledgement each vendor format expects, by provider name (status, exact body).
+ACKNOWLEDGEMENTS: dict[str, tuple[int, bytes]] = {
+    "sandbox": (200, b'{"ok":true}'),
+    "standard_webhooks": (200, b'{"ok":true}'),
+}
+SKEW_SECONDS = 3600  # far outside any tolerance a deployment may configure
+DUPLICATES = 12
+
+
+def _tampered_body(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+    return headers, body.replace(b"golive-signer", b"golive-signeR", 1)
+
+
+def _tampered_signature(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+    scheme, _, digest = headers["webhook-signature"].partition(",")
+    raw = bytearray(base64.b64decode(digest))
+    raw[0] ^= 0x01
+    return {**headers, "webhook-signature": f"{scheme},{base64.b64encode(raw).decode()}"}, body
+
+
+def signatures(target: Target, connection: str, provider: str) -> CheckResult:
+    name = f"signatures[{connection}]"
+    expected = ACKNOWLEDGEMENTS.get(provider)
+    if expected is None:
+        return not_applicable(name, f"golive does not yet speak the {provider!r} vendor format")
+    lead = target.capture_lead("sig")
+    problems: list[str] = []
+    evidence: dict[str, Any] = {}
+    now = int(time.time())
+    refused: dict[str, str] = {}
+    cases: dict[str, dict[str, Any]] = {
+        "tampered body": {"tamper": _tampered_body},
+        "tampered signature": {"tamper": _tampered_signature},
+        "stale timestamp": {"timestamp": now - SKEW_SECONDS},
+        "future timestamp": {"timestamp": now + SKEW_SECONDS},
+    }
+    for case, options in cases.items():
+        pid = target.name("refused")
+        answer = target.deliver(connection, target.event("document_viewed", pid, lead), **options)
+        evidence[case] = answer.status
+        refused[case] = pid
+        if answer.status != 401:
+            problems.append(f"{case}: answered {answer.status}, expected 401")
+    good = target.name("signed")
+    answer = target.deliver(connection, target.event("document_viewed", good, lead))
+    evidence["signed"] = answer.status
+    if (answer.status, answer.body) != expected:
+        problems.append(
+            f"signed delivery: answered {answer.status} {answer.body[:80]!r}, expected "
+            f"{expected[0]} {expected[1]!r}"
+        )
+    tracked = target.wait_for(lambda: target.envelope(good))
+    if tracked is None:
+        problems.append(f"the signed delivery made no envelope for {good}")
+    else:
+        evidence["envelope"] = tracked["id"]
+    # Refused deliveries were posted first: by the time the signed one is processed, anything
+    # they stored would have been processed too.
+    stored = sorted(case for case, pid in refused.items() if target.envelopes_for(pid))
+    if stored:
+        problems.append(f"refused deliveries stored something: {', '.join(stored)}")
+    return judged(name, problems, "signed accepted; tampered, stale, future refused", **evidence)
+
+
+def duplicates(target: Target, connection: str) -> CheckResult:
+    """The same delivery (same message id, body and signature) many times concurrently and
+    once more after a pause: every copy acknowledged alike, one event on the timeline."""
+    name = f"duplicates[{connection}]"
+    if connection not in target.secrets:
+        return failed(name, "no signing secret given for the connection")
+    lead = target.capture_lead("dup")
+    pid = target.name("dup")
+    body = target.event("document_viewed", pid, lead)
+    msg_id = new_msg_id()
+
+    def once(_: int) -> Delivery:
+        return target.deliver(connection, body, msg_id=msg_id)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(once, range(DUPLICATES)))
+    time.sleep(target.settle_seconds / 2)
+    answers.append(once(0))
+    statuses = sorted({a.status for a in answers})
+    bodies = {a.body for a in answers}
+    problems: list[str] = []
+    if statuses != [200] or len(bodies) != 1:
+        problems.append(f"copies answered differently: statuses {statuses}, {len(bodies)} bodies")
+    tracked = target.wait_for(lambda: target.envelope(pid))
+    if tracked is None:
+        return failed(name, f"no envelope was made for {pid}", statuses=statuses)
+    time.sleep(target.settle_seconds)
+    view = target.get(f"/v1/envelopes/{tracked['id']}")
+    viewed = [e for e in view["timeline"] if e["event_type"] == "document_viewed"]
+    envelopes = len(target.envelopes_for(pid))
+    if len(viewed) != 1 or envelopes != 1:
+        problems.append(
+            f"{DUPLICATES + 1} copies made {len(viewed)} timeline events on {envelopes} envelopes"
+        )
+    return judged(
+        name,
+        problems,
+        f"{DUPLICATES + 1} copies, one change",
+        envelope=tracked["id"],
+        copies=DUPLICATES + 1,
+        timeline_events=len(viewed),
+    )

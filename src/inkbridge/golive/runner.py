@@ -1,0 +1,147 @@
+"""One go-live run: read the deployment's connections from its data map, run every check in
+order (each in its own guard, so one check's trouble is its own failed row), then clean up.
+The clean-up always runs once anything was created."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from inkbridge.golive import deliveries, lifecycle, records
+from inkbridge.golive.outcome import CheckResult, failed, not_applicable
+from inkbridge.golive.target import Target, TargetError
+
+CHECKS = (
+    "signatures",
+    "duplicates",
+    "order",
+    "conflicting-terminal",
+    "consent",
+    "attribution",
+    "residency",
+    "evidence",
+    "clean-up",
+)
+# On the checklist, not yet run by golive (each is a not-applicable row saying so).
+# The checks that read the lifecycle test lead (captured only when one of them runs).
+LEAD_CHECKS = ("order", "conflicting-terminal", "attribution", "consent", "residency")
+NOT_YET = {
+    "failure-injection": "not implemented yet: needs destinations the deployment marks faultable",
+    "legal-state": "not implemented yet: needs the destination's record read through the API",
+    "hygiene": "not implemented yet: needs the deployment's logs reachable to golive",
+}
+
+
+@dataclass(frozen=True)
+class Connection:
+    name: str
+    provider: str
+    region: str
+
+
+class TargetRefused(Exception):
+    """golive will not run against this target (its configuration cannot be read)."""
+
+
+def connections(target: Target, wanted: Sequence[str]) -> list[Connection]:
+    """The connections to check, as the deployment's data map declares them."""
+    try:
+        datamap = target.get("/v1/datamap")
+    except TargetError as exc:
+        raise TargetRefused(f"cannot read the deployment's configuration: {exc}") from None
+    declared = {
+        str(p["name"]).removeprefix("connection:"): Connection(
+            str(p["name"]).removeprefix("connection:"), str(p["vendor"]), str(p["regions"][0])
+        )
+        for p in datamap["processors"]
+        if p["kind"] == "provider"
+    }
+    unknown = sorted(set(wanted) - set(declared))
+    if unknown:
+        raise TargetRefused(f"the deployment declares no connection {', '.join(unknown)}")
+    return [declared[name] for name in wanted or sorted(declared)]
+
+
+@dataclass
+class Run:
+    """The rows of one run, each check guarded so its trouble is its own failed row."""
+
+    target: Target
+    selected: Callable[[str], bool]
+    progress: Callable[[str], None]
+    results: list[CheckResult] = field(default_factory=list)
+
+    def row(self, name: str, check: Callable[[], CheckResult]) -> CheckResult | None:
+        if not self.selected(name.split("[")[0]):
+            return None
+        self.progress(name)
+        try:
+            found = check()
+        except (TargetError, KeyError, TypeError, ValueError) as exc:
+            found = failed(name, f"{type(exc).__name__}: {exc}")
+        self.results.append(found)
+        return found
+
+    def connection_checks(self, conn: Connection) -> None:
+        target = self.target
+        if conn.name not in target.secrets:
+            self.results.append(
+                failed(f"signatures[{conn.name}]", "no signing secret given (--secret-file)")
+            )
+            return
+        self.row(
+            f"signatures[{conn.name}]",
+            partial(deliveries.signatures, target, conn.name, conn.provider),
+        )
+        self.row(f"duplicates[{conn.name}]", partial(deliveries.duplicates, target, conn.name))
+        if not any(map(self.selected, LEAD_CHECKS)):
+            return
+        try:
+            lead = target.capture_lead("lifecycle", region=conn.region)
+        except TargetError as exc:
+            self.results.append(failed(f"order[{conn.name}]", str(exc)))
+            return
+        done: list[str] = []
+
+        def ordered() -> CheckResult:
+            result, pid = lifecycle.order(target, conn.name, lead)
+            done.append(pid)
+            return result
+
+        self.row(f"order[{conn.name}]", ordered)
+        self.row("consent", partial(records.consent, target, lead))
+        self.row(
+            "residency", partial(records.residency, target, lead, list(target.provider_envelopes))
+        )
+        if not done:
+            return
+        self.row("attribution", partial(lifecycle.attribution, target, lead, done[0]))
+        self.row(
+            f"conflicting-terminal[{conn.name}]",
+            partial(lifecycle.conflicting_terminal, target, conn.name, lead, done[0]),
+        )
+
+
+def run(
+    target: Target,
+    chosen: Sequence[Connection],
+    *,
+    selected: Callable[[str], bool] = lambda _: True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[CheckResult]:
+    """Every selected check against ``chosen`` connections, then the clean-up (always, once
+    anything was created)."""
+    current = Run(target, selected, progress)
+    try:
+        for conn in chosen:
+            current.connection_checks(conn)
+        current.row("evidence", partial(records.evidence, target))
+        for name, reason in NOT_YET.items():
+            if selected(name):
+                current.results.append(not_applicable(name, reason))
+    finally:
+        if target.leads:
+            current.selected = lambda _: True
+            current.row("clean-up", partial(records.cleanup, target))
+    return current.results

@@ -1,0 +1,194 @@
+"""The deployment under test as ``golive`` sees it: its public HTTP API with a ``golive`` token,
+the connections' signing secrets it was given, and the test namespace of one run (the leads and
+provider envelope ids it made, so the clean-up knows what to erase)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from inkbridge.sandbox.provider_wire import build_event, encode_event
+from inkbridge.services.golive_namespace import TEST_EMAIL_DOMAIN
+from inkbridge.vendor_http.signing import signed_headers
+
+T = TypeVar("T")
+# A fixed consent text: its hash is what the consent check expects the ledger to keep.
+CONSENT_SOURCE = "inkbridge golive"
+CONSENT_TEXT = "inkbridge golive test consent: this record is synthetic and will be erased."
+
+
+class TargetError(Exception):
+    """The deployment answered something a check cannot go on from (a status, a shape)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery as sent: its headers, exact body and the answer."""
+
+    status: int
+    body: bytes
+
+
+@dataclass
+class Target:
+    """The HTTP client of one deployment and what this run created there."""
+
+    client: httpx.Client
+    secrets: Mapping[str, str]
+    run_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    settle_seconds: float = 2.0
+    timeout_seconds: float = 30.0
+    leads: list[str] = field(default_factory=list)
+    provider_envelopes: list[str] = field(default_factory=list)
+    _counter: int = 0
+
+    @property
+    def campaign(self) -> str:
+        return f"golive-{self.run_id}"
+
+    def name(self, purpose: str) -> str:
+        """A unique provider envelope id (or other name) of this run."""
+        self._counter += 1
+        return f"golive-{self.run_id}-{purpose}-{self._counter}"
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        found: dict[str, Any] = self._json(self.client.get(path, params=params or None))
+        return found
+
+    def send(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        return self._json(self.client.request(method, path, json=body))
+
+    def _json(self, answer: httpx.Response) -> Any:
+        if answer.status_code >= 300:
+            raise TargetError(
+                f"{answer.request.method} {answer.request.url.path} answered "
+                f"{answer.status_code}: {answer.text[:200]}"
+            )
+        try:
+            return answer.json()
+        except json.JSONDecodeError:
+            raise TargetError(f"{answer.request.url.path} answered no JSON") from None
+
+    # -- the test namespace --------------------------------------------------------------------
+
+    def test_email(self, purpose: str) -> str:
+        return f"{self.name(purpose)}@{TEST_EMAIL_DOMAIN}"
+
+    def capture_lead(self, purpose: str, *, region: str | None = None) -> dict[str, Any]:
+        """A test lead of this run's campaign, with a signing and a marketing consent."""
+        text_hash = consent_text_sha256()
+        consents = [
+            {
+                "kind": kind,
+                "status": "granted",
+                "text_sha256": text_hash,
+                "locale": "en-GB",
+                "jurisdiction": "GB",
+                "source": CONSENT_SOURCE,
+            }
+            for kind in ("contract_execution", "marketing_email")
+        ]
+        lead: dict[str, Any] = self.send(
+            "POST",
+            "/v1/leads",
+            {
+                "email": self.test_email(purpose),
+                "first_name": "Golive",
+                "last_name": f"Test {self.run_id}",
+                "utm_source": "golive",
+                "utm_medium": "test",
+                "utm_campaign": self.campaign,
+                "consents": consents,
+                **({"region": region} if region else {}),
+            },
+        )
+        self.leads.append(str(lead["id"]))
+        return lead
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    def event(
+        self,
+        event_type: str,
+        provider_envelope_id: str,
+        lead: Mapping[str, Any],
+        *,
+        occurred_at: datetime | None = None,
+    ) -> bytes:
+        """The exact body of one sandbox-format event about a test envelope of ``lead``."""
+        if provider_envelope_id not in self.provider_envelopes:
+            self.provider_envelopes.append(provider_envelope_id)
+        return encode_event(
+            build_event(
+                event_type,
+                envelope_id=provider_envelope_id,
+                occurred_at=occurred_at or datetime.now(UTC),
+                metadata={"inkbridge_lead_id": str(lead["id"]), "golive_run": self.run_id},
+                recipient_id="golive-signer",
+                recipient_email=str(lead["email"]),
+            )
+        )
+
+    def deliver(
+        self,
+        connection: str,
+        body: bytes,
+        *,
+        msg_id: str | None = None,
+        timestamp: int | None = None,
+        tamper: Callable[[dict[str, str], bytes], tuple[dict[str, str], bytes]] | None = None,
+        client: httpx.Client | None = None,
+    ) -> Delivery:
+        """Sign ``body`` with the connection's secret and post it (after ``tamper``, if any)."""
+        stamp = int(time.time()) if timestamp is None else timestamp
+        headers = {
+            "content-type": "application/json",
+            **signed_headers(self.secrets[connection], msg_id or new_msg_id(), stamp, body),
+        }
+        if tamper is not None:
+            headers, body = tamper(headers, body)
+        answer = (client or self.client).post(
+            f"/v1/webhooks/{connection}", content=body, headers=headers
+        )
+        return Delivery(answer.status_code, answer.content)
+
+    # -- reading back --------------------------------------------------------------------------
+
+    def envelopes_for(self, provider_envelope_id: str) -> list[dict[str, Any]]:
+        found = self.get("/v1/envelopes", provider_envelope_id=provider_envelope_id)
+        return list(found["envelopes"])
+
+    def envelope(self, provider_envelope_id: str) -> dict[str, Any] | None:
+        """The full view of the envelope tracked for a provider envelope id, or None."""
+        found = self.envelopes_for(provider_envelope_id)
+        if not found:
+            return None
+        view: dict[str, Any] = self.get(f"/v1/envelopes/{found[0]['id']}")
+        return view
+
+    def wait_for(self, condition: Callable[[], T | None]) -> T | None:
+        """Poll ``condition`` until it returns something truthy or the timeout passes."""
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            seen = condition()
+            if seen or time.monotonic() > deadline:
+                return seen
+            time.sleep(0.1)
+
+
+def new_msg_id() -> str:
+    return "msg_golive_" + secrets.token_hex(12)
+
+
+def consent_text_sha256() -> str:
+    return hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()

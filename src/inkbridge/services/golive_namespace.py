@@ -1,0 +1,40 @@
+"""The go-live test namespace: which leads ``inkbridge golive`` may erase with its own token.
+
+A go-live run captures its leads with addresses at ``example.invalid`` (RFC 2606: a domain that
+can never name a person's mailbox), so a ``golive`` token can clean up after itself without the
+``privacy`` scope's power to erase anyone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from inkbridge.errors import NotFound, OutsideTestNamespace
+from inkbridge.services.erasure import Erasure, erase_lead, find_erasure
+from inkbridge.services.leads import find_lead
+from inkbridge.services.routing import Destination
+from inkbridge.store.database import Databases
+
+TEST_EMAIL_DOMAIN = "example.invalid"
+
+
+def is_test_email(email: str | None) -> bool:
+    return email is not None and email.lower().endswith("@" + TEST_EMAIL_DOMAIN)
+
+
+def erase_test_lead(
+    databases: Databases,
+    lead_id: str,
+    *,
+    destinations: Mapping[str, Destination],
+    actor: str,
+) -> Erasure:
+    """Erase a go-live test lead; a lead of anyone else is refused (OutsideTestNamespace). A
+    test lead already erased (its address is gone) answers with its erasure, as for ``privacy``."""
+    try:
+        return find_erasure(databases, lead_id)
+    except NotFound:
+        pass
+    _, lead = find_lead(databases, lead_id)
+    if not is_test_email(lead["email"]):
+        raise OutsideTestNamespace(lead_id)
+    return erase_lead(databases, lead_id, destinations=destinations, actor=actor)
