@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from inkbridge.errors import InkbridgeError
 from inkbridge.services.tokens import SCOPES, authenticate
 from inkbridge.store import api_tokens, audit, console_sessions
 from inkbridge.store.console_sessions import StoredSession
@@ -23,9 +24,9 @@ DEFAULT_LIFETIME = timedelta(hours=8)
 SOURCE = "console"
 
 
-class SignInRefused(Exception):
-    """The credential offered to the console does not admit anyone (unknown, revoked, expired):
-    the page says so without saying which."""
+class SignInRefused(InkbridgeError):
+    """The credential offered to the console admits no one (unknown, revoked, expired, or
+    without the ``read`` scope every page needs): the page says so without saying which."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ def open_session(
     """Start a session for ``actor`` holding ``scopes`` (an identity provider's sign-in calls
     this with its own actor, e.g. ``oidc:<issuer>#<subject>``, and ``method="oidc"``)."""
     granted = sorted(scopes & SCOPES)
+    if not {"read", "admin"} & set(granted):
+        # Every console page reads: a session that could open none of them is refused.
+        raise SignInRefused
     now = datetime.now(UTC)
     session_id = secrets.token_urlsafe(32)
     stored = StoredSession(
