@@ -121,9 +121,9 @@ def layout(title: str, body: str, session: ConsoleSession | None, current: str =
             for href, label in NAV
         )
         who = (
-            f'<p class="who">Signed in as {esc(session.name)} '
+            f'<div class="who">Signed in as {esc(session.name)} '
             f"({esc(' '.join(sorted(session.scopes)))}) "
-            f"{post_form('/console/sign-out', session.csrf_token, 'Sign out')}</p>"
+            f"{post_form('/console/sign-out', session.csrf_token, 'Sign out')}</div>"
         )
         nav = f'<nav aria-label="Console">{who}<ul>{items}</ul></nav>'
     return (
@@ -142,7 +142,7 @@ header{background:#f6f8fa;border-bottom:1px solid #d0d7de;padding:.5rem 1rem}
 .brand{font-weight:700;margin:.2rem 0}
 nav ul{list-style:none;padding:0;margin:.3rem 0;display:flex;flex-wrap:wrap;gap:.2rem 1rem}
 nav a{color:#0550ae} nav a[aria-current=page]{font-weight:700;color:#1b1f24}
-.who{float:right;margin:0;font-size:.9rem}
+.who{float:right;font-size:.9rem}
 main{max-width:72rem;margin:1rem auto;padding:0 1rem}
 h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:1.6rem}
 table{border-collapse:collapse;width:100%;margin:.6rem 0 1.2rem}
