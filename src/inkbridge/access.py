@@ -1,8 +1,9 @@
 """What each HTTP route requires, in a form code and tests can read.
 
-A route either needs a credential holding a scope (a bearer token scope, or the sandbox service
-credential) or is public for a stated reason. Routes declare it where they are defined: the
-``require(scope)`` dependency of the API, ``guarded``/``public`` on the sandbox apps' endpoints,
+A route either needs a credential holding a scope (a bearer token scope, the sandbox service
+credential, or, for the console's pages, a signed-in session) or is public for a stated reason.
+Routes declare it where they are defined: the ``require(scope)`` dependency of the API,
+``guarded``/``public`` on the sandbox apps' endpoints, ``console_page(scope)`` on the console's,
 or ``PUBLIC_ROUTES`` below for routes inkbridge does not write itself (FastAPI's docs). The
 route x scope matrix test walks the app with ``route_table`` and fails on a route that declares
 nothing.
@@ -32,14 +33,20 @@ ATTRIBUTE = "__inkbridge_access__"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+BEARER = "bearer"
+SESSION = "session"  # the console's session cookie; a bearer token never admits these routes
+
+
 @dataclass(frozen=True)
 class Access:
     """A route's requirement: ``scope`` to hold, or none (public) with the ``reason`` why;
-    ``alternatives`` are narrower scopes also admitted (the go-live checks)."""
+    ``alternatives`` are narrower scopes also admitted (the go-live checks); ``via`` is the
+    credential that must carry the scope."""
 
     scope: str | None
     reason: str = ""
     alternatives: tuple[str, ...] = ()
+    via: str = BEARER
 
     @property
     def public(self) -> bool:
@@ -48,6 +55,11 @@ class Access:
 
 def requires(scope: str, *alternatives: str) -> Access:
     return Access(scope=scope, alternatives=alternatives)
+
+
+def requires_session(scope: str) -> Access:
+    """A console route: a signed-in session holding ``scope``."""
+    return Access(scope=scope, via=SESSION)
 
 
 def public(reason: str) -> Access:
@@ -76,9 +88,9 @@ PUBLIC_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/openapi.json"): "the API description",
     ("GET", "/docs"): "the API description, rendered",
     ("GET", "/redoc"): "the API description, rendered",
-    ("GET", "/"): "a redirect to the dashboard page",
+    ("GET", "/"): "a redirect to the console",
     ("GET", "/docs/assets/{name}"): "the API description pages' scripts and styles",
-    ("GET", "/dashboard"): "a static page; its data is fetched with the operator's token",
+    ("GET", "/dashboard"): "a redirect to the console (its former address)",
     ("GET", "/capture.js"): "the static capture snippet landing pages load",
     ("GET", "/v1/schemas/standard-webhooks.json"): (
         "the generic connection's payload format for sender authors; a wire format, no data"

@@ -71,7 +71,7 @@ def _banner(settings: Settings, container: Container) -> None:
     issued = ensure_admin_token(container.databases)
     base = settings.server.base_url
     click.echo(f"inkbridge {'(sandbox) ' if settings.sandbox else ''}listening on {base}/")
-    click.echo(f"  dashboard:   {base}/dashboard")
+    click.echo(f"  console:     {base}/console")
     click.echo(f"  API docs:    {base}/docs")
     if issued is not None:
         click.echo(f"  admin token: {issued.token}")

@@ -1,6 +1,6 @@
 """In headless Chromium, as a person would: a signer opens a verified signer session's link,
 lands on the sandbox signing page bound to that browser and signs;
-an operator opens the dashboard with a token; a visitor's landing page loads the capture
+an operator signs in to the console with a token; a visitor's landing page loads the capture
 snippet with the site's publishable key and the touch becomes the lead's first touch."""
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ def test_a_used_session_link_and_a_stranger_browser_are_turned_away(
     assert "Mutual non-disclosure agreement" not in stranger.content()
 
 
-def test_the_dashboard_lists_envelopes_for_a_valid_token_only(stack: Stack, browser: Any) -> None:
+def test_the_dashboard_address_opens_the_console_for_a_valid_token_only(
+    stack: Stack, browser: Any
+) -> None:
     with stack.client() as api:
         lead = api.post("/v1/leads", json={"email": "d@example.com", "utm_campaign": "dash"})
         envelope_id = api.post(
@@ -130,12 +132,16 @@ def test_the_dashboard_lists_envelopes_for_a_valid_token_only(stack: Stack, brow
     page = browser.new_page()
     page.goto(stack.base + "/dashboard")
     page.get_by_label("API token").fill("ibk_wrong")
-    page.get_by_role("button", name="Show").click()
-    page.wait_for_selector("#status.error")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("text=does not open the console")
     page.get_by_label("API token").fill(stack.token)
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("text=Signed in as")
+    page.goto(stack.base + "/console/envelopes")
     page.wait_for_selector(f"text={envelope_id}")
-    assert "dash" in page.inner_text("#envelopes")
+    assert "dash" in page.inner_text("main")
+    stored = page.evaluate("JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
+    assert stack.token not in stored
 
 
 def test_the_capture_snippet_records_the_first_touch(stack: Stack, browser: Any) -> None:

@@ -34,7 +34,7 @@ from inkbridge.bootstrap import Container
 from inkbridge.services.queue_gauges import QueueGauges
 from inkbridge.services.rate_limits import CaptureLimits
 from inkbridge.store.receipt_writer import WriterPool
-from inkbridge.web import pages, signing_link
+from inkbridge.web import console, pages, signing_link
 from inkbridge.worker import Worker
 
 
@@ -105,6 +105,7 @@ def create_app(
     app.include_router(payload_schema.router)
     for page in pages.ROUTES:
         app.router.routes.append(page)
+    app.router.routes.extend(console.ROUTES)
     # Public: a verified signer session's one-time link (the opaque token is the credential).
     app.router.routes.extend(signing_link.ROUTES)
 

@@ -77,6 +77,40 @@ def replay_dead_letters(
     return total
 
 
+def replay_dead_letter(
+    databases: Databases,
+    region: str,
+    outbox_id: int,
+    coalescing: frozenset[str] = frozenset(),
+    *,
+    source: str,
+    actor: str,
+) -> bool:
+    """Replay one dead letter of one region (outbox ids are per region); False when that region
+    has no such dead letter (already replayed, or superseded by a newer delivered change)."""
+    if region not in databases.names:
+        return False
+    db = databases[region]
+    with db.transaction() as conn:
+        count = outbox.retry_dead(
+            conn,
+            datetime.now(UTC),
+            ids=[outbox_id],
+            coalescing=coalescing,
+            coalescing_kinds=COALESCING_KINDS,
+        )
+        if count:
+            audit.record_operator_action(
+                conn,
+                db.region,
+                actor,
+                f"{source}:dead_letters:replayed",
+                str(outbox_id),
+                {"count": count, "ids": [outbox_id], "region": region},
+            )
+    return count > 0
+
+
 async def reconcile_now(
     databases: Databases, reconciler: Reconciler, *, source: str, actor: str, limit: int
 ) -> dict[str, ReconcileResult]:

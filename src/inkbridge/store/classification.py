@@ -291,6 +291,12 @@ TABLES: Mapping[str, Table] = {
             "token_hash": Field((AUTHENTICATION,)),
         },
     ),
+    "console_sessions": Table(
+        R.RECORDS,
+        NOBODY,
+        no_personal_data("actor name scopes token_id created_at expires_at")
+        | {"id_hash": Field((AUTHENTICATION,)), "csrf_token": Field((AUTHENTICATION,))},
+    ),
     "publishable_keys": Table(
         R.RECORDS,
         NOBODY,

@@ -54,3 +54,13 @@ def inbox_backlog(conn: Connection) -> QueueDepth:
         select(webhook_receipts.c.received_at).where(live).order_by(webhook_receipts.c.id).limit(1)
     ).scalar()
     return QueueDepth(waiting, oldest)
+
+
+def parked_receipt_counts(conn: Connection, statuses: tuple[str, ...]) -> dict[str, int]:
+    """How many receipts are parked in each of ``statuses`` (refused, ignored, failed)."""
+    rows = conn.execute(
+        select(webhook_receipts.c.status, func.count())
+        .where(webhook_receipts.c.status.in_(statuses))
+        .group_by(webhook_receipts.c.status)
+    )
+    return {str(status): int(count) for status, count in rows}

@@ -45,12 +45,14 @@ NONE_LABEL = "(none)"
 @dataclass(frozen=True)
 class ReportFilter:
     """Which leads a report looks at: the cohort created in ``[since, until)``, optionally only
-    those whose first-touch campaign is ``campaign``, and only envelopes of ``template``."""
+    those whose first-touch campaign is ``campaign`` (and channel, the first touch's medium, is
+    ``channel``), and only envelopes of ``template``."""
 
     since: datetime | None = None
     until: datetime | None = None
     campaign: str | None = None
     template: str | None = None
+    channel: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
         return {
@@ -58,6 +60,7 @@ class ReportFilter:
             "until": self.until.isoformat() if self.until else None,
             "campaign": self.campaign,
             "template": self.template,
+            **({"channel": self.channel} if self.channel is not None else {}),
         }
 
     def lead_conditions(self) -> list[ColumnElement[bool]]:
@@ -83,6 +86,8 @@ class ReportFilter:
         conditions: list[ColumnElement[bool]] = []
         if self.campaign is not None:
             conditions.append(envelopes.c.utm_campaign == self.campaign)
+        if self.channel is not None:
+            conditions.append(envelopes.c.utm_medium == self.channel)
         if self.template is not None:
             conditions.append(envelopes.c.template_key == self.template)
         return conditions
@@ -123,6 +128,8 @@ def funnel_lead_counts(report_filter: ReportFilter) -> Select[Any]:
     conditions = report_filter.lead_conditions()
     if report_filter.campaign is not None:
         conditions.append(leads.c.first_touch["utm_campaign"].as_string() == report_filter.campaign)
+    if report_filter.channel is not None:
+        conditions.append(leads.c.first_touch["utm_medium"].as_string() == report_filter.channel)
     return select(func.count(), func.coalesce(func.sum(qualified), 0)).where(*conditions)
 
 

@@ -31,6 +31,7 @@ from inkbridge.domain.queue_states import OutboxStatus, ReceiptStatus
 from inkbridge.store.schema_base import SEQ, TS
 from inkbridge.store.schema_base import metadata as metadata
 from inkbridge.store.schema_governance import api_tokens as api_tokens
+from inkbridge.store.schema_governance import console_sessions as console_sessions
 from inkbridge.store.schema_governance import data_keys as data_keys
 from inkbridge.store.schema_governance import erasures as erasures
 from inkbridge.store.schema_governance import publishable_keys as publishable_keys

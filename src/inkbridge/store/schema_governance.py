@@ -1,6 +1,7 @@
-"""The tables of a region's database that govern access and privacy: API tokens, publishable
-capture keys, signer sessions, erasures and the data keys that seal personal fields. They share
-``schema.metadata`` (and so its migrations and its classification) with the other tables.
+"""The tables of a region's database that govern access and privacy: API tokens, console
+sessions, publishable capture keys, signer sessions, erasures and the data keys that seal
+personal fields. They share ``schema.metadata`` (and so its migrations and its classification)
+with the other tables.
 """
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ api_tokens = Table(
     Column("expires_at", TS),  # none: never expires
     Column("last_used_at", TS),  # refreshed at most once a minute
     Column("rotated_to", String(40)),  # the successor minted by `tokens rotate`
+)
+
+
+# The console's signed-in people: only the opaque session id's SHA-256 is stored; ``actor`` is
+# who audit entries name, ``token_id`` the API token signed in with (none for a future IdP).
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("actor", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("token_id", String(40)),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False, index=True),
 )
 
 
