@@ -33,6 +33,7 @@ from inkbridge.privacy.configured_keys import region_keys
 from inkbridge.providers import registry as provider_registry
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
+from inkbridge.services.destination_quota import SharedQuota
 from inkbridge.services.documents import Documents, document_url
 from inkbridge.services.envelopes import Envelopes
 from inkbridge.services.event_handlers import envelope_handlers
@@ -165,7 +166,13 @@ def bootstrap(
                 timeout=httpx.Timeout(dest.timeout_seconds),
                 transport=ThrottledTransport(
                     httpx.AsyncHTTPTransport(),
-                    bucket_for(dest.rate_limit_requests, dest.rate_limit_window_seconds),
+                    # Every process of the deployment spends one budget, kept in the home
+                    # region's database (it holds no personal data).
+                    SharedQuota(
+                        databases.home,
+                        name,
+                        bucket_for(dest.rate_limit_requests, dest.rate_limit_window_seconds),
+                    ),
                     destination=name,
                 ),
             )

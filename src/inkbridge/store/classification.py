@@ -355,6 +355,9 @@ TABLES: Mapping[str, Table] = {
             "first_campaign": personal(BROWSING),
         },
     ),
+    "destination_quota": Table(
+        R.RECORDS, NOBODY, no_personal_data("destination tokens refilled_at paused_until")
+    ),
 }
 
 
