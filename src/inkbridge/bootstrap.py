@@ -22,7 +22,7 @@ from inkbridge.config import (
     resolve_secret,
 )
 from inkbridge.connectors import registry as connector_registry
-from inkbridge.connectors.throttle import ThrottledTransport, bucket_for
+from inkbridge.connectors.throttle import ThrottledTransport
 
 # Re-exported: the sandbox mounts and tests read where the sandbox apps live from here.
 from inkbridge.local_site import SANDBOX_CRM_PATH as SANDBOX_CRM_PATH
@@ -168,10 +168,11 @@ def bootstrap(
                     httpx.AsyncHTTPTransport(),
                     # Every process of the deployment spends one budget, kept in the home
                     # region's database (it holds no personal data).
-                    SharedQuota(
+                    SharedQuota.for_limit(
                         databases.home,
                         name,
-                        bucket_for(dest.rate_limit_requests, dest.rate_limit_window_seconds),
+                        dest.rate_limit_requests,
+                        dest.rate_limit_window_seconds,
                     ),
                     destination=name,
                 ),

@@ -16,9 +16,15 @@ from __future__ import annotations
 import asyncio
 import random
 
+from inkbridge.connectors.throttle import bucket_for
 from inkbridge.domain.delivery_policy import TokenBucket
 from inkbridge.store import destination_quota
 from inkbridge.store.database import RegionDatabase
+
+# The bucket's clock is the database's, the vendor's is its own: requests taken by different
+# processes reach the vendor after different delays (a busy host, a slow connection), so the
+# budget is spread over a slightly longer window than the vendor counts.
+ARRIVAL_SLACK_SECONDS = 0.5
 
 
 class SharedQuota:
@@ -29,6 +35,13 @@ class SharedQuota:
         self.destination = destination
         self.rate = bucket.rate
         self.burst = bucket.burst
+
+    @classmethod
+    def for_limit(
+        cls, db: RegionDatabase, destination: str, requests: int, window_seconds: float
+    ) -> SharedQuota:
+        """At most ``requests`` in any ``window_seconds`` as the vendor counts them."""
+        return cls(db, destination, bucket_for(requests, window_seconds + ARRIVAL_SLACK_SECONDS))
 
     def try_take(self) -> float:
         """Spend one request now: 0.0 when spent, else the seconds to wait before asking."""
