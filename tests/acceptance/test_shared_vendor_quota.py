@@ -1,7 +1,8 @@
 """One vendor quota across worker processes: three ``inkbridge worker`` processes on one
 PostgreSQL database deliver a backlog to the HubSpot emulator, which allows 20 requests in any
-rolling two seconds (HubSpot's ten, shortened to keep the test short). The backlog needs several windows; together the workers stay inside the
-quota (not one 429), and every change is delivered once."""
+rolling two seconds (HubSpot's ten, shortened to keep the test short). The backlog needs several
+windows; together the workers stay inside the quota (not one 429), and every change is delivered
+once."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ Rate limit: ``rate_limit_per_10s`` requests in any rolling ten seconds (default 
 none; ``--window-seconds`` shortens the window for a test), answered with 429 ``policyName:
 "TEN_SECONDLY_ROLLING"``; a daily limit answers ``policyName: "DAILY"``. Every answer but search
 carries ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` (and ``-Daily``/
-``-Daily-Remaining`` for private-app tokens), as HubSpot's do. Like HubSpot, a throttled answer has no
-``Retry-After``: clients read the headers; an injected ``rate_limit`` fault does send one.
+``-Daily-Remaining`` for private-app tokens), as HubSpot's do. Like HubSpot, a throttled answer
+has no ``Retry-After``: clients read the headers (an injected ``rate_limit`` fault sends one).
 
 Inspection: ``GET /_state`` (objects, tasks, associations, consents, lists, request counters and
 the most requests seen in any window), ``GET|POST /_faults``, ``GET|POST /_limits``
@@ -125,9 +125,7 @@ class HubSpotEmulator:
     def rate_headers(self, auth: str | None) -> dict[str, str]:
         headers: dict[str, str] = {}
         if self.window.limit is not None:
-            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(
-                int(self.window.window_seconds * 1000)
-            )
+            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(self.window.interval_ms)
             headers["X-HubSpot-RateLimit-Max"] = str(self.window.limit)
             headers["X-HubSpot-RateLimit-Remaining"] = str(self.window.remaining())
         # HubSpot leaves the daily headers off OAuth calls: those apps have no daily limit.
