@@ -22,7 +22,7 @@ from inkbridge.config import (
     resolve_secret,
 )
 from inkbridge.connectors import registry as connector_registry
-from inkbridge.connectors.throttle import ThrottledTransport, bucket_for
+from inkbridge.connectors.throttle import ThrottledTransport
 
 # Re-exported: the sandbox mounts and tests read where the sandbox apps live from here.
 from inkbridge.local_site import SANDBOX_CRM_PATH as SANDBOX_CRM_PATH
@@ -33,6 +33,7 @@ from inkbridge.privacy.configured_keys import region_keys
 from inkbridge.providers import registry as provider_registry
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
+from inkbridge.services.destination_quota import SharedQuota
 from inkbridge.services.documents import Documents, document_url
 from inkbridge.services.envelopes import Envelopes
 from inkbridge.services.event_handlers import envelope_handlers
@@ -165,7 +166,14 @@ def bootstrap(
                 timeout=httpx.Timeout(dest.timeout_seconds),
                 transport=ThrottledTransport(
                     httpx.AsyncHTTPTransport(),
-                    bucket_for(dest.rate_limit_requests, dest.rate_limit_window_seconds),
+                    # Every process of the deployment spends one budget, kept in the home
+                    # region's database (it holds no personal data).
+                    SharedQuota.for_limit(
+                        databases.home,
+                        name,
+                        dest.rate_limit_requests,
+                        dest.rate_limit_window_seconds,
+                    ),
                     destination=name,
                 ),
             )

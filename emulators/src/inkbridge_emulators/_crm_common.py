@@ -254,6 +254,11 @@ class SlidingWindow:
     def set_limit(self, limit: int | None) -> None:
         self.limit = limit
 
+    @property
+    def interval_ms(self) -> int:
+        """The window in milliseconds, as the vendors' rate-limit headers state it."""
+        return int(self.window_seconds * 1000)
+
     def stats(self) -> dict[str, Any]:
         return {
             "requests_total": self.requests_total,

@@ -15,16 +15,16 @@ API (``Authorization: Bearer <private-app token | OAuth access token>``; errors 
 - ``POST /crm/v3/objects/contacts/gdpr-delete`` (``hubspot_erasure``; ``gdpr_deletes`` in state)
 
 Rate limit: ``rate_limit_per_10s`` requests in any rolling ten seconds (default 100, None for
-none), answered with 429 ``policyName: "TEN_SECONDLY_ROLLING"``; a daily limit answers
-``policyName: "DAILY"``. Every data-API answer except search carries
-``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` (and ``-Daily``/``-Daily-Remaining``
-for private-app tokens), as HubSpot's do. Like HubSpot, a throttled answer has no
-``Retry-After``: clients read the headers; an injected ``rate_limit`` fault does send one.
+none; ``--window-seconds`` shortens the window for a test), answered with 429 ``policyName:
+"TEN_SECONDLY_ROLLING"``; a daily limit answers ``policyName: "DAILY"``. Every answer but search
+carries ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` (and ``-Daily``/
+``-Daily-Remaining`` for private-app tokens), as HubSpot's do. Like HubSpot, a throttled answer
+has no ``Retry-After``: clients read the headers (an injected ``rate_limit`` fault sends one).
 
 Inspection: ``GET /_state`` (objects, tasks, associations, consents, lists, request counters and
-the most requests seen in any ten-second window), ``GET|POST /_faults``, ``GET|POST /_limits``
-``{"rate_limit_per_10s": N|null}``, ``POST /_tokens/expire``, ``DELETE /_all``.
-``python -m inkbridge_emulators.hubspot --port N [--db PATH] [--rate-limit-per-10s N]``.
+the most requests seen in any window), ``GET|POST /_faults``, ``GET|POST /_limits``
+``{"rate_limit_per_10s": N|null}``, ``POST /_tokens/expire``, ``DELETE /_all``. ``python -m
+inkbridge_emulators.hubspot --port N [--db PATH] [--rate-limit-per-10s N] [--window-seconds S]``.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class HubSpotEmulator:
     def rate_headers(self, auth: str | None) -> dict[str, str]:
         headers: dict[str, str] = {}
         if self.window.limit is not None:
-            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(int(WINDOW_SECONDS * 1000))
+            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(self.window.interval_ms)
             headers["X-HubSpot-RateLimit-Max"] = str(self.window.limit)
             headers["X-HubSpot-RateLimit-Remaining"] = str(self.window.remaining())
         # HubSpot leaves the daily headers off OAuth calls: those apps have no daily limit.
@@ -384,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``python -m inkbridge_emulators.hubspot --port N``: the emulator as a process."""
     parser = emulator_arguments("Run the inkbridge HubSpot emulator.", 8110)
     parser.add_argument("--rate-limit-per-10s", type=int, default=100)
+    parser.add_argument("--window-seconds", type=float, default=WINDOW_SECONDS)
     parser.add_argument("--private-app-token", default="pat-emulator")
     args = parser.parse_args(argv)
     app = create_hubspot_app(
@@ -391,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rate_limit_per_10s=args.rate_limit_per_10s,
         private_app_tokens=(args.private_app_token,),
     )
+    app.state.hubspot.window.window_seconds = args.window_seconds
     serve(app, args)
 
 

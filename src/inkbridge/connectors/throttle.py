@@ -1,12 +1,14 @@
 """Client-side rate limiting per destination, at the level of HTTP requests: a connector may
 make several calls per batch (read, upsert, associate), and every one counts against the
 vendor's quota. A token bucket sized so that no rolling window ever holds more than the limit,
-paused by the vendor's ``Retry-After``."""
+paused by the vendor's ``Retry-After``. The bucket is a ``RequestQuota``: this process's own
+(``LocalQuota``) or one every worker process shares (``services.destination_quota``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
 import httpx
 
@@ -54,17 +56,40 @@ def quota_exhausted_for(response: httpx.Response) -> float | None:
     return None
 
 
+class RequestQuota(Protocol):
+    """A destination's request budget: wait for one request's share; pause on the vendor's word."""
+
+    async def acquire(self) -> None: ...
+
+    async def pause(self, seconds: float) -> None: ...
+
+
+class LocalQuota:
+    """A budget this process keeps to itself (one process, or no database to share it in)."""
+
+    def __init__(self, bucket: TokenBucket) -> None:
+        self.bucket = bucket
+
+    async def acquire(self) -> None:
+        while (wait := self.bucket.wait_time(time.monotonic())) > 0:
+            await asyncio.sleep(wait)
+        self.bucket.take(time.monotonic())
+
+    async def pause(self, seconds: float) -> None:
+        self.bucket.pause(time.monotonic(), seconds)
+
+
 class ThrottledTransport(httpx.AsyncBaseTransport):
-    """Waits for a token before each request; a 429 pauses every later request."""
+    """Waits for the quota before each request; a 429 pauses every later request."""
 
     def __init__(
         self,
         inner: httpx.AsyncBaseTransport,
-        bucket: TokenBucket,
+        quota: TokenBucket | RequestQuota,
         destination: str | None = None,
     ) -> None:
         self._inner = inner
-        self.bucket = bucket
+        self.quota = LocalQuota(quota) if isinstance(quota, TokenBucket) else quota
         # Named, the quota the vendor reports is published as a gauge for that destination (no
         # series until a vendor reports one: a 0 would read as a quota spent).
         self._destination = destination
@@ -72,21 +97,21 @@ class ThrottledTransport(httpx.AsyncBaseTransport):
         self.requests = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        async with self._lock:  # one waiter at a time keeps the bucket's arithmetic exact
-            while (wait := self.bucket.wait_time(time.monotonic())) > 0:
-                await asyncio.sleep(wait)
-            self.bucket.take(time.monotonic())
+        # One waiter at a time: this process's requests queue here, in order, rather than
+        # racing each other (and other processes) for the next token.
+        async with self._lock:
+            await self.quota.acquire()
             self.requests += 1
         response = await self._inner.handle_async_request(request)
         if self._destination and (left := quota_remaining(response)) is not None:
             metrics.QUOTA_REMAINING.labels(self._destination).set(left)
         if response.status_code == 429:
             pause = retry_after(response)
-            self.bucket.pause(time.monotonic(), pause if pause is not None else 1.0)
+            await self.quota.pause(pause if pause is not None else 1.0)
         elif (exhausted := quota_exhausted_for(response)) is not None:
             # The vendor says the window is spent before we think so (another client shares the
             # quota): wait for its reset instead of running into a 429.
-            self.bucket.pause(time.monotonic(), exhausted)
+            await self.quota.pause(exhausted)
         return response
 
     async def aclose(self) -> None:

@@ -23,7 +23,8 @@ from inkbridge.local_site import (
 from inkbridge.privacy.configured_keys import is_managed, managed_dir
 from inkbridge.services.backups import backup_dirs, sqlite_path
 from inkbridge.services.processors import processors
-from inkbridge.store.classification import ColumnClass, classified
+from inkbridge.store.classification import classified
+from inkbridge.store.data_categories import ColumnClass
 
 LOG_SINK = "stderr"
 LOG_RETENTION = "the operator's log sink (inkbridge writes no log file)"

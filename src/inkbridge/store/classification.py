@@ -11,97 +11,35 @@ table is one ``Table(...)`` entry with its default retention and readers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from sqlalchemy import MetaData
 
 from inkbridge.domain.retention import RetentionCategory
-
-# fideslang data categories (taxonomy v3): personal ones under ``user``, the rest ``system``.
-EMAIL = "user.contact.email"
-NAME = "user.name"
-PHONE = "user.contact.phone_number"
-IP_ADDRESS = "user.device.ip_address"
-DEVICE = "user.device"  # fideslang has no user-agent leaf: the parent "Device Data"
-COOKIE_ID = "user.device.cookie_id"
-UNIQUE_ID = "user.unique_id"  # pseudonymous ids assigned by us or a vendor, hashes of them
-BROWSING = "user.behavior.browsing_history"  # referrer, landing page, campaign parameters
-WORKPLACE = "user.professional_information.workplace"
-PRIVACY = "user.privacy_preferences"  # consent kinds and statuses
-PRIVATE_CONTENT = "user.content.private"  # what a signer's documents and merge fields hold
-OPERATIONS = "system.operations"
-AUTHENTICATION = "system.authentication"
-
-# Who can read a value through the HTTP API: ``admin`` holds every scope.
-READ = frozenset({"read", "admin"})
-ADMIN = frozenset({"admin"})
-NOBODY: frozenset[str] = frozenset()
-
-R = RetentionCategory
-
-
-@dataclass(frozen=True)
-class Field:
-    """One column as written below: what it holds, and where it differs from its table."""
-
-    categories: tuple[str, ...]
-    # At rest, once the region key encrypts it (issue 11, item 2): the map is right when it lands.
-    encrypted: bool = False
-    retention: RetentionCategory | None = None  # None: the table's
-    readable_by: frozenset[str] | None = None  # None: the table's
-
-
-def ops(
-    *, retention: RetentionCategory | None = None, readable_by: frozenset[str] | None = None
-) -> Field:
-    """A column of no personal data (ids of our own, states, counters, times)."""
-    return Field((OPERATIONS,), retention=retention, readable_by=readable_by)
-
-
-def no_personal_data(names: str) -> dict[str, Field]:
-    """Columns of no personal data, named in one space-separated string."""
-    return {name: ops() for name in names.split()}
-
-
-def personal(
-    *categories: str,
-    encrypted: bool = False,
-    retention: RetentionCategory | None = None,
-    readable_by: frozenset[str] | None = None,
-) -> Field:
-    return Field(categories, encrypted, retention, readable_by)
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table's defaults and its columns."""
-
-    retention: RetentionCategory
-    readable_by: frozenset[str]
-    columns: Mapping[str, Field] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ColumnClass:
-    """One column, fully resolved: what the data map shows."""
-
-    table: str
-    column: str
-    categories: tuple[str, ...]
-    encrypted: bool
-    retention: RetentionCategory
-    readable_by: frozenset[str]
-
-    @property
-    def name(self) -> str:
-        return f"{self.table}.{self.column}"
-
-    @property
-    def personal(self) -> bool:
-        return any(c.startswith("user.") for c in self.categories)
-
-
-LEAD_PERSONAL = R.UNCONVERTED_LEADS
+from inkbridge.store.classification_governance import GOVERNANCE_TABLES
+from inkbridge.store.data_categories import (
+    AUTHENTICATION,
+    BROWSING,
+    COOKIE_ID,
+    DEVICE,
+    EMAIL,
+    IP_ADDRESS,
+    LEAD_PERSONAL,
+    NAME,
+    NOBODY,
+    PHONE,
+    PRIVACY,
+    PRIVATE_CONTENT,
+    READ,
+    UNIQUE_ID,
+    WORKPLACE,
+    ColumnClass,
+    Field,
+    R,
+    Table,
+    no_personal_data,
+    ops,
+    personal,
+)
 
 TABLES: Mapping[str, Table] = {
     "leads": Table(
@@ -281,70 +219,10 @@ TABLES: Mapping[str, Table] = {
             "outcome status_code error"
         ),
     ),
-    "api_tokens": Table(
-        R.RECORDS,
-        NOBODY,
-        {
-            **no_personal_data(
-                "id name scopes created_at revoked_at expires_at last_used_at rotated_to"
-            ),
-            "token_hash": Field((AUTHENTICATION,)),
-        },
-    ),
-    "console_sessions": Table(
-        R.RECORDS,
-        NOBODY,
-        no_personal_data("actor name scopes token_id created_at expires_at")
-        | {"id_hash": Field((AUTHENTICATION,)), "csrf_token": Field((AUTHENTICATION,))},
-    ),
-    "publishable_keys": Table(
-        R.RECORDS,
-        NOBODY,
-        {
-            **no_personal_data("id name origins region rate_per_minute created_at revoked_at"),
-            "key_hash": Field((AUTHENTICATION,)),
-        },
-    ),
     "anonymous_visitors": Table(
         R.TOUCHPOINTS,
         NOBODY,
         {"anonymous_id": personal(COOKIE_ID), "first_seen_at": ops()},
-    ),
-    "signer_sessions": Table(
-        R.RECORDS,
-        READ,
-        {
-            **no_personal_data(
-                "id envelope_id recipient_id auth_method authenticated_at return_url "
-                "issued_at expires_at redeemed_at revoked_at correlation_id"
-            ),
-            "token_hash": Field((AUTHENTICATION,), readable_by=NOBODY),
-            "subject_hash": personal(UNIQUE_ID),
-            "redeemed_ip": personal(IP_ADDRESS, encrypted=True),
-            "redeemed_user_agent": personal(DEVICE, encrypted=True),
-        },
-    ),
-    # Who asked for a lead's erasure, when, and which destinations were told: evidence.
-    "erasures": Table(
-        R.EVIDENCE,
-        READ,
-        {
-            **no_personal_data(
-                "id region actor requested_at destinations cancelled_changes correlation_id"
-            ),
-            "lead_id": personal(UNIQUE_ID),
-        },
-    ),
-    # One data key per subject (lead, envelope without a lead, visitor, outbox record) and the
-    # region's blind-index key, each wrapped by the region key; shredding NULLs wrapped_key.
-    "data_keys": Table(
-        R.RECORDS,
-        NOBODY,
-        {
-            **no_personal_data("id region subject_type kek_id created_at shredded_at"),
-            "subject_id": personal(UNIQUE_ID),
-            "wrapped_key": Field((AUTHENTICATION,)),
-        },
     ),
     "journey_touches": Table(
         R.RECORDS,
@@ -361,6 +239,7 @@ TABLES: Mapping[str, Table] = {
             "first_campaign": personal(BROWSING),
         },
     ),
+    **GOVERNANCE_TABLES,
 }
 
 

@@ -340,3 +340,16 @@ journey_touches = Table(
     Column("template_key", String(100)),
     sqlite_with_rowid=False,
 )
+
+
+# A destination's request budget, shared by every worker process of the deployment (kept in the
+# home region's database): a token bucket (``tokens`` as of ``refilled_at``) and the pause a
+# vendor asked for (a 429's ``Retry-After``). store.destination_quota owns its rows.
+destination_quota = Table(
+    "destination_quota",
+    metadata,
+    Column("destination", String(100), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("refilled_at", TS, nullable=False),
+    Column("paused_until", TS),
+)
