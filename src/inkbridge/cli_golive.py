@@ -20,18 +20,16 @@ STYLE = {"pass": "green", "fail": "bold red", "not applicable": "yellow"}
 CHECK_NAMES = (*CHECKS, *NOT_YET)
 
 
-def _secrets(pairs: tuple[str, ...]) -> dict[str, str]:
+def _secrets(pairs: tuple[str, ...], option: str = "--secret-file") -> dict[str, str]:
     found = {}
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or not name or not path:
-            raise click.BadParameter(f"{pair!r}: expected NAME=FILE", param_hint="--secret-file")
+            raise click.BadParameter(f"{pair!r}: expected NAME=FILE", param_hint=option)
         try:
             found[name] = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise click.BadParameter(
-                f"{path}: {exc.strerror}", param_hint="--secret-file"
-            ) from None
+            raise click.BadParameter(f"{path}: {exc.strerror}", param_hint=option) from None
     return found
 
 
@@ -58,6 +56,18 @@ def _token(token_file: Path | None) -> str:
     help="The webhook signing secret of connection NAME, read from FILE.",
 )
 @click.option(
+    "--retired-secret-file",
+    "retired_files",
+    multiple=True,
+    metavar="NAME=FILE",
+    help="A signing secret connection NAME no longer accepts (the rotated-out key), from FILE.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The deployment's log file, searched for the run's test emails and names.",
+)
+@click.option(
     "--token-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A file holding a token with the golive scope (else INKBRIDGE_GOLIVE_TOKEN).",
@@ -73,6 +83,8 @@ def golive(
     url: str,
     wanted: tuple[str, ...],
     secret_files: tuple[str, ...],
+    retired_files: tuple[str, ...],
+    log_file: Path | None,
     token_file: Path | None,
     fmt: str,
     only: tuple[str, ...],
@@ -82,11 +94,16 @@ def golive(
 ) -> None:
     """Run the go-live checks against a deployment, in a test namespace erased afterwards."""
     secrets = _secrets(secret_files)
+    retired = _secrets(retired_files, "--retired-secret-file")
     headers = {"Authorization": f"Bearer {_token(token_file)}"}
     err = Console(stderr=True)
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=30.0) as client:
         target = Target(
-            client, secrets, settle_seconds=settle_seconds, timeout_seconds=timeout_seconds
+            client,
+            secrets,
+            settle_seconds=settle_seconds,
+            timeout_seconds=timeout_seconds,
+            retired_secrets=retired,
         )
         try:
             chosen = connections(target, wanted)
@@ -102,6 +119,7 @@ def golive(
                 chosen,
                 selected=selected,
                 progress=lambda name: status.update(f"golive: {name}"),
+                log_file=log_file,
             )
     if fmt == "json":
         click.echo(to_json(url, target.run_id, results))

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from inkbridge import __version__, metrics
 from inkbridge.api import (
     admin_receipts,
+    admin_verify,
     api_docs,
     capture,
     datamap,
@@ -98,6 +99,7 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(admin_receipts.router)
+    app.include_router(admin_verify.router)
     app.include_router(documents.router)
     app.include_router(capture.router)
     app.include_router(datamap.router)

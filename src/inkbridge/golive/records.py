@@ -1,7 +1,7 @@
 """The checks of what the deployment keeps about a lead: consent (each kind queryable with its
 text hash, locale, jurisdiction, time and chain hash, and the receipt exports), residency (the
 lead and its envelopes in one region, whose database and backups the data map declares for that
-region only), evidence (chain verification, where the API exposes it) and the clean-up (the
+region only) and the clean-up (the
 run's leads erased, nothing of the namespace left readable)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from inkbridge.golive.outcome import CheckResult, failed, judged, not_applicable
+from inkbridge.golive.outcome import CheckResult, judged
 from inkbridge.golive.target import CONSENT_SOURCE, Target, TargetError, consent_text_sha256
 
 CONSENT_KINDS = ("contract_execution", "marketing_email")
@@ -89,20 +89,6 @@ def residency(target: Target, lead: dict[str, Any], provider_ids: list[str]) -> 
 
 def _views(target: Target, pid: str) -> list[dict[str, Any]]:
     return [target.get(f"/v1/envelopes/{e['id']}") for e in target.envelopes_for(pid)]
-
-
-def evidence(target: Target) -> CheckResult:
-    """The audit, event log and consent chains verify; only where the API exposes it."""
-    spec = target.client.get("/openapi.json")
-    paths = spec.json().get("paths", {}) if spec.status_code == 200 else {}
-    exposed = sorted(p for p in paths if "verif" in p)
-    if not exposed:
-        return not_applicable(
-            "evidence",
-            "the deployment exposes no chain verification over HTTP; run `inkbridge verify` "
-            "and `inkbridge consent verify` on it",
-        )
-    return failed("evidence", f"golive does not read {exposed} yet", paths=exposed)
 
 
 def cleanup(target: Target) -> CheckResult:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
-from inkbridge.golive import deliveries, lifecycle, records
+from inkbridge.golive import deliveries, legal_state, lifecycle, operations, records
 from inkbridge.golive.outcome import CheckResult, failed, not_applicable
 from inkbridge.golive.target import Target, TargetError
 
@@ -20,16 +21,17 @@ CHECKS = (
     "consent",
     "attribution",
     "residency",
+    "legal-state",
+    "rotated-key",
     "evidence",
     "clean-up",
+    "hygiene",
 )
 # On the checklist, not yet run by golive (each is a not-applicable row saying so).
 # The checks that read the lifecycle test lead (captured only when one of them runs).
 LEAD_CHECKS = ("order", "conflicting-terminal", "attribution", "consent", "residency")
 NOT_YET = {
     "failure-injection": "not implemented yet: needs destinations the deployment marks faultable",
-    "legal-state": "not implemented yet: needs the destination's record read through the API",
-    "hygiene": "not implemented yet: needs the deployment's logs reachable to golive",
 }
 
 
@@ -95,6 +97,8 @@ class Run:
             partial(deliveries.signatures, target, conn.name, conn.provider),
         )
         self.row(f"duplicates[{conn.name}]", partial(deliveries.duplicates, target, conn.name))
+        self.row(f"rotated-key[{conn.name}]", partial(operations.rotated_key, target, conn.name))
+        self.row(f"legal-state[{conn.name}]", partial(legal_state.legal_state, target, conn.name))
         if not any(map(self.selected, LEAD_CHECKS)):
             return
         try:
@@ -129,14 +133,15 @@ def run(
     *,
     selected: Callable[[str], bool] = lambda _: True,
     progress: Callable[[str], None] = lambda _: None,
+    log_file: Path | None = None,
 ) -> list[CheckResult]:
     """Every selected check against ``chosen`` connections, then the clean-up (always, once
-    anything was created)."""
+    anything was created), then log hygiene (last: the clean-up may log too)."""
     current = Run(target, selected, progress)
     try:
         for conn in chosen:
             current.connection_checks(conn)
-        current.row("evidence", partial(records.evidence, target))
+        current.row("evidence", partial(operations.evidence, target))
         for name, reason in NOT_YET.items():
             if selected(name):
                 current.results.append(not_applicable(name, reason))
@@ -144,4 +149,6 @@ def run(
         if target.leads:
             current.selected = lambda _: True
             current.row("clean-up", partial(records.cleanup, target))
+            current.selected = selected
+    current.row("hygiene", partial(operations.hygiene, target, log_file))
     return current.results

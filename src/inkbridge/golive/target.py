@@ -48,6 +48,10 @@ class Target:
     timeout_seconds: float = 30.0
     leads: list[str] = field(default_factory=list)
     provider_envelopes: list[str] = field(default_factory=list)
+    # Secrets a connection used before a rotation, which it must no longer accept.
+    retired_secrets: Mapping[str, str] = field(default_factory=dict)
+    # Every email and name this run wrote: what must not appear in the deployment's logs.
+    written: list[str] = field(default_factory=list)
     _counter: int = 0
 
     @property
@@ -87,6 +91,8 @@ class Target:
     def capture_lead(self, purpose: str, *, region: str | None = None) -> dict[str, Any]:
         """A test lead of this run's campaign, with a signing and a marketing consent."""
         text_hash = consent_text_sha256()
+        email, last_name = self.test_email(purpose), f"Test {self.run_id}"
+        self.written.extend((email, last_name))
         consents = [
             {
                 "kind": kind,
@@ -102,9 +108,9 @@ class Target:
             "POST",
             "/v1/leads",
             {
-                "email": self.test_email(purpose),
+                "email": email,
                 "first_name": "Golive",
-                "last_name": f"Test {self.run_id}",
+                "last_name": last_name,
                 "utm_source": "golive",
                 "utm_medium": "test",
                 "utm_campaign": self.campaign,
@@ -115,6 +121,11 @@ class Target:
         self.leads.append(str(lead["id"]))
         return lead
 
+    def personal_values(self) -> list[str]:
+        """The test emails and names this run wrote (the first name is shared by every run, so
+        the run's own last name stands for the name)."""
+        return list(dict.fromkeys(self.written))
+
     # -- webhooks ------------------------------------------------------------------------------
 
     def event(
@@ -124,6 +135,7 @@ class Target:
         lead: Mapping[str, Any],
         *,
         occurred_at: datetime | None = None,
+        recipient: str = "golive-signer",
     ) -> bytes:
         """The exact body of one sandbox-format event about a test envelope of ``lead``."""
         if provider_envelope_id not in self.provider_envelopes:
@@ -134,7 +146,7 @@ class Target:
                 envelope_id=provider_envelope_id,
                 occurred_at=occurred_at or datetime.now(UTC),
                 metadata={"inkbridge_lead_id": str(lead["id"]), "golive_run": self.run_id},
-                recipient_id="golive-signer",
+                recipient_id=recipient,
                 recipient_email=str(lead["email"]),
             )
         )
@@ -148,12 +160,15 @@ class Target:
         timestamp: int | None = None,
         tamper: Callable[[dict[str, str], bytes], tuple[dict[str, str], bytes]] | None = None,
         client: httpx.Client | None = None,
+        secret: str | None = None,
     ) -> Delivery:
-        """Sign ``body`` with the connection's secret and post it (after ``tamper``, if any)."""
+        """Sign ``body`` with the connection's secret (or ``secret``) and post it (after
+        ``tamper``, if any)."""
         stamp = int(time.time()) if timestamp is None else timestamp
+        key = self.secrets[connection] if secret is None else secret
         headers = {
             "content-type": "application/json",
-            **signed_headers(self.secrets[connection], msg_id or new_msg_id(), stamp, body),
+            **signed_headers(key, msg_id or new_msg_id(), stamp, body),
         }
         if tamper is not None:
             headers, body = tamper(headers, body)
