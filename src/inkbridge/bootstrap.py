@@ -33,6 +33,7 @@ from inkbridge.privacy.configured_keys import region_keys
 from inkbridge.providers import registry as provider_registry
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
+from inkbridge.services.console_oidc import OidcSignIn
 from inkbridge.services.destination_quota import SharedQuota
 from inkbridge.services.documents import Documents, document_url
 from inkbridge.services.envelopes import Envelopes
@@ -58,6 +59,8 @@ class Services:
     signer_sessions: SignerSessions
     triggers: Triggers
     documents: Documents
+    # The console's single sign-on, when [console.oidc] is configured.
+    console_oidc: OidcSignIn | None = None
 
 
 @dataclass
@@ -240,4 +243,13 @@ def build_services(
             databases, http, settings.triggers, envelopes, settings.worker.lease_seconds
         ),
         documents=Documents(databases, providers),
+        console_oidc=console_oidc(settings, databases),
     )
+
+
+def console_oidc(settings: Settings, databases: Databases) -> OidcSignIn | None:
+    oidc = settings.console.oidc
+    if oidc is None:
+        return None
+    secret = resolve_secret(oidc.client_secret).get_secret_value()
+    return OidcSignIn(databases, oidc, secret, settings.server.base_url)

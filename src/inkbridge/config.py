@@ -4,19 +4,18 @@ Each table is a model that forbids unknown keys, so a misspelling is an error ra
 setting silently dropped (``inkbridge.config_sources`` reads the file and the environment and
 names the key). Secrets are written as references (``env:NAME`` or ``file:PATH``) and resolved
 into ``SecretStr`` values, so they never show in a ``repr`` or a log line. This module and
-``config_sources`` are the only ones that read the process environment.
+``config_sources`` (with ``config_secrets``, which resolves references) are the only ones that
+read the process environment.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,44 +25,21 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from inkbridge.config_console import ConsoleSettings
 from inkbridge.config_residency import ResidencySettings
 from inkbridge.config_retention import RetentionSettings
+
+# Secret references live in config_secrets (config_console needs them too); re-exported here.
+from inkbridge.config_secrets import REFERENCE_REQUIRED as REFERENCE_REQUIRED
+from inkbridge.config_secrets import SecretReference as SecretReference
+from inkbridge.config_secrets import resolve_secret as resolve_secret
 from inkbridge.config_senders import SenderMapping, SignatureScheme
 from inkbridge.config_telemetry import TelemetrySettings
 from inkbridge.domain.signer_session import normalise_origin
-from inkbridge.errors import ConfigError
 
 CONFIG_ENV = "INKBRIDGE_CONFIG"
 ENV_PREFIX = "INKBRIDGE_"
 SANDBOX_CONNECTION = "sandbox"
-REFERENCE_REQUIRED = "inline secrets are refused; use env:NAME or file:/path"
-
-
-def resolve_secret(reference: str, environ: dict[str, str] | None = None) -> SecretStr:
-    """Turn ``env:NAME`` or ``file:PATH`` into the secret it names."""
-    env = os.environ if environ is None else environ
-    if reference.startswith("env:"):
-        name = reference[4:]
-        if name not in env:
-            raise ConfigError(f"secret reference {reference!r}: environment variable is not set")
-        return SecretStr(env[name])
-    if reference.startswith("file:"):
-        path = Path(reference[5:])
-        try:
-            return SecretStr(path.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise ConfigError(f"secret reference {reference!r}: {exc.strerror}") from exc
-    raise ConfigError(REFERENCE_REQUIRED)
-
-
-def _reference(value: str) -> str:
-    if not value.startswith(("env:", "file:")):
-        raise ValueError(REFERENCE_REQUIRED)
-    return value
-
-
-# A secret written as a reference; the secret itself is never in the file.
-SecretReference = Annotated[str, AfterValidator(_reference)]
 DATABASE_SCHEMES = ("sqlite", "postgresql")
 
 
@@ -323,6 +299,7 @@ class Settings(BaseSettings):
     residency: ResidencySettings = Field(default_factory=ResidencySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("regions")
     @classmethod
@@ -383,6 +360,8 @@ class Settings(BaseSettings):
                 yield ("triggers", name, "api_token"), trigger.api_token
         if self.signing.subject_hash_key:
             yield ("signing", "subject_hash_key"), self.signing.subject_hash_key
+        if self.console.oidc is not None:
+            yield ("console", "oidc", "client_secret"), self.console.oidc.client_secret
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inkbridge.access import declare, public
-from inkbridge.web.console import envelope_pages, operations_pages, report_pages, sign_in
+from inkbridge.web.console import (
+    envelope_pages,
+    oidc_sign_in,
+    operations_pages,
+    report_pages,
+    sign_in,
+)
 from inkbridge.web.console.html import CSS, CSS_PATH
 
 
@@ -27,6 +33,8 @@ ROUTES = [
     Route("/console/sign-in", sign_in.sign_in_form, methods=["GET"]),
     Route("/console/sign-in", sign_in.sign_in, methods=["POST"]),
     Route("/console/sign-out", sign_in.sign_out, methods=["POST"]),
+    Route(oidc_sign_in.START_PATH, oidc_sign_in.start_sign_in, methods=["GET"]),
+    Route("/console/oidc/callback", oidc_sign_in.callback, methods=["GET"]),
     Route("/console", report_pages.overview_page, methods=["GET"]),
     Route("/console/funnel", report_pages.funnel_page, methods=["GET"]),
     Route("/console/time-to-sign", report_pages.time_to_sign_page, methods=["GET"]),

@@ -47,8 +47,14 @@ def _form(request: Request, message: str = "", status: int = 200) -> Response:
     nonce = secrets.token_urlsafe(24)
     target = escape(safe_next(request.query_params.get("next")))
     alert = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
+    sso = ""
+    if request.app.state.container.services.console_oidc is not None:
+        sso = (
+            f'<p><a class="button" href="/console/sign-in/oidc?next={target}">Sign in with SSO'
+            "</a></p><p>Or, without the identity provider:</p>"
+        )
     body = (
-        f"{alert}<p>Sign in with an API token holding the <code>read</code> scope "
+        f"{alert}{sso}<p>Sign in with an API token holding the <code>read</code> scope "
         "(<code>admin</code> to replay dead letters). The token is checked once and never "
         "kept by the browser.</p>"
         f'<form method="post" action="{SIGN_IN_PATH}?next={target}">'
