@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
 from inkbridge.privacy.keyring import Subject
-from inkbridge.store import sealed_fields
+from inkbridge.store import sealed_fields, work_signals
 from inkbridge.store.column_types import UTCDateTime
 from inkbridge.store.schema import deliveries, outbox
 
@@ -85,7 +85,11 @@ def enqueue(
         "created_at": now,
     }
     result = conn.execute(_ENQUEUE[conn.dialect.name], values)
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    # Delivery loops wake when this commits instead of on their next poll.
+    work_signals.announce(conn, "outbox")
+    return True
 
 
 # The redundant ``status IN`` lets the planner walk ix_outbox_claim (live rows only) instead of
@@ -348,6 +352,8 @@ def retry_dead(
         .where(and_(*conditions))
         .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, last_error=None)
     )
+    if result.rowcount:
+        work_signals.announce(conn, "outbox")
     return int(result.rowcount)
 
 
