@@ -42,14 +42,15 @@ class OutboxRow:
     last_error: str | None = None  # the reason of the last failed attempt (a dead letter's)
 
 
-# Built once and executed with parameters: SQLAlchemy reuses the compiled statement.
+# Built once and executed with parameters: SQLAlchemy reuses the compiled statement. RETURNING
+# tells an insert from a conflict: psycopg's rowcount reports 1 for both.
 _ENQUEUE = {
-    "postgresql": postgresql.insert(outbox).on_conflict_do_nothing(
-        index_elements=["destination", "idempotency_key"]
-    ),
-    "sqlite": sqlite.insert(outbox).on_conflict_do_nothing(
-        index_elements=["destination", "idempotency_key"]
-    ),
+    "postgresql": postgresql.insert(outbox)
+    .on_conflict_do_nothing(index_elements=["destination", "idempotency_key"])
+    .returning(outbox.c.id),
+    "sqlite": sqlite.insert(outbox)
+    .on_conflict_do_nothing(index_elements=["destination", "idempotency_key"])
+    .returning(outbox.c.id),
 }
 
 
@@ -84,8 +85,7 @@ def enqueue(
         "correlation_id": correlation_id,
         "created_at": now,
     }
-    result = conn.execute(_ENQUEUE[conn.dialect.name], values)
-    if not result.rowcount:
+    if conn.execute(_ENQUEUE[conn.dialect.name], values).first() is None:
         return False
     # Delivery loops wake when this commits instead of on their next poll.
     work_signals.announce(conn, "outbox")
