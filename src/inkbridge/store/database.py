@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from sqlalchemy.pool import NullPool
 from inkbridge.errors import NotFound
 from inkbridge.privacy.keyring import Keyring
 from inkbridge.privacy.region_keys import RegionKeys
+from inkbridge.store import work_signals
+from inkbridge.store.work_signals import LocalSignals
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -146,6 +148,8 @@ class RegionDatabase:
     # SQLite has one writer at a time. Within a process, writers queue here and wake the moment
     # it is their turn; SQLite's own busy handler would sleep in steps of up to 100 ms.
     _write_lock: WriteQueue = field(default_factory=WriteQueue, repr=False)
+    # Work committed through this object, for subscribers in this process (``work_signals``).
+    signals: LocalSignals = field(default_factory=LocalSignals, repr=False)
 
     def __post_init__(self) -> None:
         if self.keyring is None:
@@ -153,6 +157,7 @@ class RegionDatabase:
 
     def _with_keys(self, conn: Connection) -> Connection:
         conn.info["inkbridge.keyring"] = self.keyring
+        conn.info["inkbridge.region"] = self.region
         return conn
 
     @property
@@ -167,12 +172,16 @@ class RegionDatabase:
     def transaction(self, *, urgent: bool = False) -> Iterator[Connection]:
         """One write transaction: commit on success, roll back on any error. ``urgent`` puts it
         ahead of the queue of this process's SQLite writers (see ``WriteQueue``)."""
-        if not self.is_sqlite:
-            with self.engine.begin() as conn:
+        # Only this process's SQLite writers queue; PostgreSQL takes its writers concurrently.
+        queued = self._write_lock.held(urgent) if self.is_sqlite else nullcontext()
+        with queued, self.engine.begin() as conn:
+            announced = work_signals.track(conn)
+            try:
                 yield self._with_keys(conn)
-            return
-        with self._write_lock.held(urgent), self.engine.begin() as conn:
-            yield self._with_keys(conn)
+                work_signals.before_commit(conn, self.region, announced)
+            finally:
+                work_signals.untrack(conn)
+        self.signals.publish(self.region, announced)
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:

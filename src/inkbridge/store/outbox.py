@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
 from inkbridge.privacy.keyring import Subject
-from inkbridge.store import sealed_fields
+from inkbridge.store import sealed_fields, work_signals
 from inkbridge.store.column_types import UTCDateTime
 from inkbridge.store.schema import deliveries, outbox
 
@@ -42,14 +42,15 @@ class OutboxRow:
     last_error: str | None = None  # the reason of the last failed attempt (a dead letter's)
 
 
-# Built once and executed with parameters: SQLAlchemy reuses the compiled statement.
+# Built once and executed with parameters: SQLAlchemy reuses the compiled statement. RETURNING
+# tells an insert from a conflict: psycopg's rowcount reports 1 for both.
 _ENQUEUE = {
-    "postgresql": postgresql.insert(outbox).on_conflict_do_nothing(
-        index_elements=["destination", "idempotency_key"]
-    ),
-    "sqlite": sqlite.insert(outbox).on_conflict_do_nothing(
-        index_elements=["destination", "idempotency_key"]
-    ),
+    "postgresql": postgresql.insert(outbox)
+    .on_conflict_do_nothing(index_elements=["destination", "idempotency_key"])
+    .returning(outbox.c.id),
+    "sqlite": sqlite.insert(outbox)
+    .on_conflict_do_nothing(index_elements=["destination", "idempotency_key"])
+    .returning(outbox.c.id),
 }
 
 
@@ -84,8 +85,11 @@ def enqueue(
         "correlation_id": correlation_id,
         "created_at": now,
     }
-    result = conn.execute(_ENQUEUE[conn.dialect.name], values)
-    return bool(result.rowcount)
+    if conn.execute(_ENQUEUE[conn.dialect.name], values).first() is None:
+        return False
+    # Delivery loops wake when this commits instead of on their next poll.
+    work_signals.announce(conn, "outbox")
+    return True
 
 
 # The redundant ``status IN`` lets the planner walk ix_outbox_claim (live rows only) instead of
@@ -348,6 +352,8 @@ def retry_dead(
         .where(and_(*conditions))
         .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, last_error=None)
     )
+    if result.rowcount:
+        work_signals.announce(conn, "outbox")
     return int(result.rowcount)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.privacy.keyring import Keyring
-from inkbridge.store import receipt_bodies
+from inkbridge.store import receipt_bodies, work_signals
 from inkbridge.store.schema import webhook_receipts
 from inkbridge.store.sealed_fields import keyring_of
 
@@ -111,8 +111,13 @@ def insert_receipts(conn: Connection, rows: Iterable[ReceiptRow]) -> list[Outcom
     same key, and rows whose key was already stored, come back with the stored id.
     """
     if conn.dialect.name == "sqlite":
-        return _insert_receipts_sqlite(conn, rows)
-    return _insert_receipts_batched(conn, rows)
+        outcomes = _insert_receipts_sqlite(conn, rows)
+    else:
+        outcomes = _insert_receipts_batched(conn, rows)
+    if any(inserted for _id, inserted in outcomes):
+        # Workers wake when this commits (NOTIFY on PostgreSQL) instead of on their next poll.
+        work_signals.announce(conn, "receipt")
+    return outcomes
 
 
 # The SQLite path writes through the driver's own cursor, one multi-row statement per commit:
