@@ -3,8 +3,6 @@ splits, and the emulator's own limits and headers."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -13,13 +11,6 @@ from inkbridge.connectors.hubspot.auth import PrivateAppToken
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge_emulators.hubspot import HubSpotEmulator
 
-from ..faults import (
-    DOWN,
-    ERROR_500,
-    RATE_LIMIT,
-    assert_fault_is_retryable,
-    assert_timeout_is_retryable,
-)
 from ..payloads import AnswerLostOn, TimeoutOn, envelope_change, lead, lead_change, task_change
 from .support import BASE, connector
 
@@ -34,19 +25,6 @@ async def test_hubspots_own_rate_limit_is_retryable_with_the_wait_from_its_heade
 
     assert caught.value.retry_after == 10.0  # X-HubSpot-RateLimit-Interval-Milliseconds
     assert "TEN_SECONDLY_ROLLING" in caught.value.reason
-
-
-@pytest.mark.parametrize("fault", [RATE_LIMIT, ERROR_500, DOWN])
-async def test_injected_faults_are_retryable(client: httpx.AsyncClient, fault: Any) -> None:
-    await assert_fault_is_retryable(
-        client, fault, lambda: connector(client).apply([envelope_change(1)])
-    )
-
-
-async def test_a_timeout_is_retryable(app: Starlette) -> None:
-    await assert_timeout_is_retryable(
-        app, BASE, "/batch/upsert", lambda c: lambda: connector(c).apply([lead_change(1)])
-    )
 
 
 async def test_a_timeout_on_a_later_step_retries_the_batch_and_the_task_is_not_duplicated(
