@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
@@ -48,44 +49,67 @@ def hubspot_oauth(client: httpx.AsyncClient, refresh_token: str) -> HubSpotOAuth
     )
 
 
+class Paths(NamedTuple):
+    expire: str
+    timeout: str
+    task: str
+
+
 @dataclass(frozen=True)
 class CrmVendor:
     """One CRM vendor as the shared tests drive it.
 
     ``auth`` is a token source the emulator grants (it counts its ``exchanges``), ``refused``
-    one it refuses with ``refusal`` in the reason; ``expire`` is the emulator's control path
-    that ends the tokens it gave out; ``timeout_path`` a request the connector makes on every
-    apply; ``state`` the emulator's state object on the app."""
+    one it refuses with ``refusal`` in the reason; ``paths`` are the emulator's control path
+    that ends the tokens it gave out, a request the connector makes on every apply and the
+    one that writes a task; ``tasks`` reads the tasks stored in the emulator's state (on the
+    app under the vendor's name)."""
 
     name: str
     base: str
     create_app: Callable[[], Starlette]
-    state: str
     auth: Callable[[httpx.AsyncClient], Any]
     refused: Callable[[httpx.AsyncClient], Any]
     refusal: str
     connector: Callable[[httpx.AsyncClient, Any], Connector]
     from_settings: FromSettings
-    expire: str
-    timeout_path: str
+    paths: Paths
+    tasks: Callable[[Any], list[dict[str, Any]]]
     change: Callable[[int], Change]
 
     def emulator(self, app: Starlette) -> Any:
-        return getattr(app.state, self.state)
+        return getattr(app.state, self.name)
+
+    def folder_fixtures(self, emulator_name: str) -> tuple[Any, Any, Any]:
+        """The fixtures of the vendor's own test folder: ``base_url``, ``app`` and the
+        emulator's state under ``emulator_name``."""
+
+        @pytest.fixture
+        def base_url() -> str:
+            return self.base
+
+        @pytest.fixture
+        def app() -> Starlette:
+            return self.create_app()
+
+        @pytest.fixture(name=emulator_name)
+        def emulator(app: Starlette) -> Any:
+            return self.emulator(app)
+
+        return base_url, app, emulator
 
 
 DYNAMICS = CrmVendor(
     name="dynamics",
     base=dyn.BASE,
     create_app=lambda: create_dynamics_app(None),
-    state="dynamics",
     auth=dyn.auth,
     refused=lambda client: dyn.auth(client, "wrong"),
     refusal="invalid_client",
     connector=lambda client, auth: dyn.connector(client, token_source=auth),
     from_settings=dynamics_from_settings,
-    expire="/_tokens/expire",
-    timeout_path="$batch",
+    paths=Paths(expire="/_tokens/expire", timeout="$batch", task="$batch"),
+    tasks=lambda emulator: emulator.dataverse.records("tasks"),
     change=lambda n: task_change(n, f"t{n}"),
 )
 
@@ -93,14 +117,13 @@ HUBSPOT = CrmVendor(
     name="hubspot",
     base=hub.BASE,
     create_app=lambda: create_hubspot_app(None),
-    state="hubspot",
     auth=lambda client: hubspot_oauth(client, "emulator-refresh"),
     refused=lambda client: hubspot_oauth(client, "stolen"),
     refusal="BAD_REFRESH_TOKEN",
     connector=lambda client, auth: hub.connector(client, auth=auth),
     from_settings=hubspot_from_settings,
-    expire="/_tokens/expire",
-    timeout_path="/batch/upsert",
+    paths=Paths(expire="/_tokens/expire", timeout="/batch/upsert", task="/crm/v3/objects/tasks"),
+    tasks=lambda emulator: emulator.crm.records("tasks"),
     change=lead_change,
 )
 
@@ -108,7 +131,6 @@ SALESFORCE = CrmVendor(
     name="salesforce",
     base=sf.BASE,
     create_app=lambda: create_salesforce_app(None, public_key_pem=key_pair()[1]),
-    state="salesforce",
     auth=lambda client: sf.jwt_auth(client, key_pair()),
     refused=lambda client: sf.jwt_auth(client, key_pair(), username="someone@else.example"),
     refusal="invalid_grant",
@@ -116,8 +138,10 @@ SALESFORCE = CrmVendor(
         name="salesforce", client=client, auth=auth, options=sf.OPTIONS
     ),
     from_settings=salesforce_from_settings,
-    expire="/_sessions/expire",
-    timeout_path="/composite/",
+    paths=Paths(
+        expire="/_sessions/expire", timeout="/composite/", task="/composite/sobjects/Task/"
+    ),
+    tasks=lambda emulator: emulator.org.records("Task"),
     change=lead_change,
 )
 

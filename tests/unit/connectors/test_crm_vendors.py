@@ -1,6 +1,8 @@
 """What every CRM connector (Dynamics 365, HubSpot, Salesforce) does alike against its
 emulator: its token cached and refreshed once after the vendor ends it, a refused credential
-failing permanently, injected faults and timeouts retryable, and incomplete settings refused."""
+failing permanently, injected faults and timeouts retryable, a task whose answer was lost not
+written twice, journeys left to the marketing tool (but by HubSpot), and incomplete settings
+refused."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
-from inkbridge.errors import ConfigError, PermanentError
+from inkbridge.errors import ConfigError, PermanentError, RetryableError
 
 from .crm_vendors import DYNAMICS, HUBSPOT, SALESFORCE, VENDORS, CrmVendor
 from .faults import (
@@ -21,6 +23,7 @@ from .faults import (
     assert_fault_is_retryable,
     assert_timeout_is_retryable,
 )
+from .payloads import AnswerLostOn, journey_change, task_change
 
 
 @pytest.fixture(params=VENDORS, ids=lambda vendor: vendor.name)
@@ -48,7 +51,7 @@ async def test_the_token_is_cached_and_refreshed_once_after_the_vendor_ends_it(
     await connector.apply([vendor.change(1)])
     await connector.apply([vendor.change(2)])
     assert auth.exchanges == vendor.emulator(app).token_exchanges == 1
-    await client.post(vendor.expire)
+    await client.post(vendor.paths.expire)
     result = await connector.apply([vendor.change(3)])
 
     assert result.results[0].ok
@@ -79,9 +82,37 @@ async def test_a_timeout_is_retryable(vendor: CrmVendor, app: Starlette) -> None
     await assert_timeout_is_retryable(
         app,
         vendor.base,
-        vendor.timeout_path,
+        vendor.paths.timeout,
         lambda c: lambda: vendor.connector(c, vendor.auth(c)).apply([vendor.change(1)]),
     )
+
+
+async def test_a_task_whose_answer_was_lost_is_retried_without_duplicating_it(
+    vendor: CrmVendor, app: Starlette
+) -> None:
+    lossy = AnswerLostOn(app, vendor.paths.task)
+    async with httpx.AsyncClient(transport=lossy, base_url=vendor.base) as c:
+        connector = vendor.connector(c, vendor.auth(c))
+        with pytest.raises(RetryableError):
+            await connector.apply([task_change(1)])
+        retry = await connector.apply([task_change(1, uncertain=True)])
+
+    assert lossy.lost == 1
+    assert retry.results[0].ok
+    assert len(vendor.tasks(vendor.emulator(app))) == 1
+
+
+# HubSpot runs journeys itself, through its lists.
+@pytest.mark.parametrize("vendor", [DYNAMICS, SALESFORCE], ids=lambda v: v.name, indirect=True)
+async def test_journeys_are_left_to_the_marketing_tool(
+    vendor: CrmVendor, app: Starlette, client: httpx.AsyncClient
+) -> None:
+    connector = vendor.connector(client, vendor.auth(client))
+
+    result = await connector.apply([journey_change(1)])
+
+    assert result.results[0].ok
+    assert vendor.emulator(app).state()["requests"]["requests_total"] == 0
 
 
 @pytest.mark.parametrize(

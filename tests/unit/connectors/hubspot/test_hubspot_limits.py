@@ -11,7 +11,7 @@ from inkbridge.connectors.hubspot.auth import PrivateAppToken
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge_emulators.hubspot import HubSpotEmulator
 
-from ..payloads import AnswerLostOn, TimeoutOn, envelope_change, lead, lead_change, task_change
+from ..payloads import TimeoutOn, envelope_change, lead, lead_change, task_change
 from .support import BASE, connector
 
 
@@ -39,20 +39,6 @@ async def test_a_timeout_on_a_later_step_retries_the_batch_and_the_task_is_not_d
 
     assert [r.ok for r in retry.results] == [True, True]
     assert len(hub.crm.records("deals")) == 1
-    assert len(hub.crm.records("tasks")) == 1
-
-
-async def test_a_task_whose_answer_was_lost_is_not_created_again(
-    app: Starlette, hub: HubSpotEmulator
-) -> None:
-    lossy = AnswerLostOn(app, "/crm/v3/objects/tasks")
-    async with httpx.AsyncClient(transport=lossy, base_url=BASE) as c:
-        with pytest.raises(RetryableError):
-            await connector(c).apply([task_change(1)])
-        retry = await connector(c).apply([task_change(1, uncertain=True)])
-
-    assert lossy.lost == 1
-    assert retry.results[0].ok
     assert len(hub.crm.records("tasks")) == 1
 
 
