@@ -37,19 +37,27 @@ IDS = {"inkbridge_lead_id": "lead_1", "inkbridge_correlation_id": "cor_1"}
 class ClientVendor:
     """One provider client and its emulator as the tests drive them.
 
-    ``client`` makes the client under test over the emulator's API, ``wrong_client`` one whose
-    credential the emulator refuses; ``signer`` signs when a test names nobody."""
+    ``connect`` makes a client over the emulator's API with a credential: ``credential`` is
+    the one the emulator accepts; ``signer`` signs when a test names nobody."""
 
     name: str
     base_url: str
     template_id: str
     receiver: Callable[[], AdapterReceiver]
     create_emulator: Callable[..., Starlette]
-    client: Callable[[httpx.AsyncClient], Any]
-    wrong_client: Callable[[httpx.AsyncClient], Any]
+    connect: Callable[[httpx.AsyncClient, str], Any]
+    credential: str
     metadata: dict[str, str] = field(default_factory=lambda: dict(IDS))
     merge_fields: dict[str, str] = field(default_factory=dict)
     signer: Signer = ADA
+
+    def client(self, api: httpx.AsyncClient) -> Any:
+        """The client under test."""
+        return self.connect(api, self.credential)
+
+    def wrong_client(self, api: httpx.AsyncClient) -> Any:
+        """A client whose credential the emulator refuses."""
+        return self.connect(api, self.credential + "-revoked")
 
     def spec(self, *signers: Signer, envelope_id: str = "env_1") -> EnvelopeSpec:
         """The vendor's Mutual NDA envelope for ``signers`` (the default signer alone)."""
@@ -79,44 +87,64 @@ async def no_wait(_: float) -> None:
     return None
 
 
-DOCUMENSO_TOKEN = "api_emulatortoken"
-DOCUMENSO_SECRET = "emulator-webhook-secret"
-DOCUMENSO = ClientVendor(
-    name="documenso",
-    base_url="http://documenso",
+def token_vendor(
+    name: str,
+    adapter: Callable[[list[SecretStr]], Any],
+    create_emulator: Callable[..., Starlette],
+    client: Callable[[str, str, httpx.AsyncClient], Any],
+    template_id: str,
+    credentials: tuple[str, str],
+    receiver_options: dict[str, Any] | None = None,
+    **spec: Any,
+) -> ClientVendor:
+    """A vendor whose client holds one API token and whose webhooks carry one secret
+    (``credentials``: the token, the secret), at ``http://<name>``."""
+    token, secret = credentials
+    base_url = f"http://{name}"
+    return ClientVendor(
+        name=name,
+        base_url=base_url,
+        template_id=template_id,
+        receiver=lambda: AdapterReceiver(
+            adapter([SecretStr(secret)]), name, **(receiver_options or {})
+        ),
+        create_emulator=partial(create_emulator, api_token=token, webhook_secret=secret),
+        connect=lambda api, credential: client(base_url, credential, api),
+        credential=token,
+        **spec,
+    )
+
+
+DOCUMENSO = token_vendor(
+    "documenso",
+    DocumensoAdapter,
+    create_documenso_emulator,
+    DocumensoClient,
     template_id="envelope_template1",
-    receiver=lambda: AdapterReceiver(DocumensoAdapter([SecretStr(DOCUMENSO_SECRET)]), "documenso"),
-    create_emulator=partial(
-        create_documenso_emulator, api_token=DOCUMENSO_TOKEN, webhook_secret=DOCUMENSO_SECRET
-    ),
-    client=partial(DocumensoClient, "http://documenso", DOCUMENSO_TOKEN),
-    wrong_client=partial(DocumensoClient, "http://documenso", "api_wrong"),
+    credentials=("api_emulatortoken", "emulator-webhook-secret"),
     metadata={"inkbridge_lead_id": "lead_1"},
 )
 
-DOCUSEAL_TOKEN = "emulator-api-token"
-DOCUSEAL_SECRET = "whsec_emulatorwebhooksecret"
-DOCUSEAL = ClientVendor(
-    name="docuseal",
-    base_url="http://docuseal",
+DOCUSEAL = token_vendor(
+    "docuseal",
+    DocuSealAdapter,
+    create_docuseal_emulator,
+    DocuSealClient,
     template_id="1000001",
-    receiver=lambda: AdapterReceiver(
-        DocuSealAdapter([SecretStr(DOCUSEAL_SECRET)]),
-        "docuseal",
-        event_key="event_type",
-        fail_status=500,
-    ),
-    create_emulator=partial(
-        create_docuseal_emulator, api_token=DOCUSEAL_TOKEN, webhook_secret=DOCUSEAL_SECRET
-    ),
-    client=partial(DocuSealClient, "http://docuseal", DOCUSEAL_TOKEN),
-    wrong_client=partial(DocuSealClient, "http://docuseal", "wrong"),
+    credentials=("emulator-api-token", "whsec_emulatorwebhooksecret"),
+    receiver_options={"event_key": "event_type", "fail_status": 500},
     merge_fields={"Company": "Analytical Engines"},
 )
 
 ACROBAT_CLIENT_ID = "emulator-client-id"
 ACROBAT_SECRET = "emulator-client-secret"
 ACROBAT_REFRESH = "emulator-refresh-token"
+# The OAuth app the emulator knows, and the refresh token it granted.
+ACROBAT_APP: dict[str, Any] = {
+    "client_id": ACROBAT_CLIENT_ID,
+    "client_secret": ACROBAT_SECRET,
+    "refresh_token": ACROBAT_REFRESH,
+}
 # Acrobat Sign names its participants: inkbridge's signers carry their recipient ids.
 ACROBAT_ADA = Signer(email="ada@example.test", name="Ada Lovelace", recipient_id="1")
 ACROBAT_GRACE = Signer(email="grace@example.test", name="Grace Hopper", recipient_id="2")
@@ -125,18 +153,11 @@ ACROBAT_SIGN = ClientVendor(
     base_url="http://acrobat",
     template_id="CBJCHBCAABAAlibrary1",
     receiver=lambda: AdapterReceiver(AcrobatSignAdapter([SecretStr(ACROBAT_CLIENT_ID)]), "acrobat"),
-    create_emulator=partial(
-        create_acrobat_sign_emulator,
-        client_id=ACROBAT_CLIENT_ID,
-        client_secret=ACROBAT_SECRET,
-        refresh_token=ACROBAT_REFRESH,
+    create_emulator=partial(create_acrobat_sign_emulator, **ACROBAT_APP),
+    connect=lambda api, refresh: AcrobatSignClient(
+        "http://acrobat", ACROBAT_CLIENT_ID, ACROBAT_SECRET, refresh, api
     ),
-    client=partial(
-        AcrobatSignClient, "http://acrobat", ACROBAT_CLIENT_ID, ACROBAT_SECRET, ACROBAT_REFRESH
-    ),
-    wrong_client=partial(
-        AcrobatSignClient, "http://acrobat", ACROBAT_CLIENT_ID, ACROBAT_SECRET, "not-it"
-    ),
+    credential=ACROBAT_REFRESH,
     merge_fields={"company": "Analytical Engines"},
     signer=ACROBAT_ADA,
 )
@@ -155,12 +176,8 @@ PANDADOC = ClientVendor(
         shared_key=PANDADOC_SHARED_KEY,
         draft_after_reads=3,
     ),
-    client=lambda api: PandaDocClient(
-        PANDADOC_BASE, api_key=PANDADOC_API_KEY, client=api, sleep=no_wait
-    ),
-    wrong_client=lambda api: PandaDocClient(
-        PANDADOC_BASE, api_key="not-it", client=api, sleep=no_wait
-    ),
+    connect=lambda api, key: PandaDocClient(PANDADOC_BASE, api_key=key, client=api, sleep=no_wait),
+    credential=PANDADOC_API_KEY,
     merge_fields={"Client.Company": "Analytical Engines"},
 )
 
