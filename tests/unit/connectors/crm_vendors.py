@@ -13,13 +13,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from inkbridge.config import DestinationSettings
 from inkbridge.connectors.base import Change, Connector
-from inkbridge.connectors.dynamics.connector import from_settings as dynamics_from_settings
 from inkbridge.connectors.hubspot.auth import HubSpotOAuth
-from inkbridge.connectors.hubspot.settings import from_settings as hubspot_from_settings
 from inkbridge.connectors.salesforce.connector import SalesforceConnector
-from inkbridge.connectors.salesforce.connector import from_settings as salesforce_from_settings
 from inkbridge_emulators.dynamics import create_dynamics_app
 from inkbridge_emulators.hubspot import create_hubspot_app
 from inkbridge_emulators.salesforce import create_salesforce_app
@@ -29,8 +25,7 @@ from .dynamics import support as dyn
 from .hubspot import support as hub
 from .payloads import lead_change, task_change
 from .salesforce import support as sf
-
-FromSettings = Callable[[str, DestinationSettings, httpx.AsyncClient], Connector]
+from .vendor_tables import Vendor
 
 
 @cache
@@ -56,7 +51,7 @@ class Paths(NamedTuple):
 
 
 @dataclass(frozen=True)
-class CrmVendor:
+class CrmVendor(Vendor):
     """One CRM vendor as the shared tests drive it.
 
     ``auth`` is a token source the emulator grants (it counts its ``exchanges``), ``refused``
@@ -65,14 +60,10 @@ class CrmVendor:
     one that writes a task; ``tasks`` reads the tasks stored in the emulator's state (on the
     app under the vendor's name)."""
 
-    name: str
-    base: str
-    create_app: Callable[[], Starlette]
     auth: Callable[[httpx.AsyncClient], Any]
     refused: Callable[[httpx.AsyncClient], Any]
     refusal: str
     connector: Callable[[httpx.AsyncClient, Any], Connector]
-    from_settings: FromSettings
     paths: Paths
     tasks: Callable[[Any], list[dict[str, Any]]]
     change: Callable[[int], Change]
@@ -101,13 +92,11 @@ class CrmVendor:
 
 DYNAMICS = CrmVendor(
     name="dynamics",
-    base=dyn.BASE,
     create_app=lambda: create_dynamics_app(None),
     auth=dyn.auth,
     refused=lambda client: dyn.auth(client, "wrong"),
     refusal="invalid_client",
     connector=lambda client, auth: dyn.connector(client, token_source=auth),
-    from_settings=dynamics_from_settings,
     paths=Paths(expire="/_tokens/expire", timeout="$batch", task="$batch"),
     tasks=lambda emulator: emulator.dataverse.records("tasks"),
     change=lambda n: task_change(n, f"t{n}"),
@@ -115,13 +104,11 @@ DYNAMICS = CrmVendor(
 
 HUBSPOT = CrmVendor(
     name="hubspot",
-    base=hub.BASE,
     create_app=lambda: create_hubspot_app(None),
     auth=lambda client: hubspot_oauth(client, "emulator-refresh"),
     refused=lambda client: hubspot_oauth(client, "stolen"),
     refusal="BAD_REFRESH_TOKEN",
     connector=lambda client, auth: hub.connector(client, auth=auth),
-    from_settings=hubspot_from_settings,
     paths=Paths(expire="/_tokens/expire", timeout="/batch/upsert", task="/crm/v3/objects/tasks"),
     tasks=lambda emulator: emulator.crm.records("tasks"),
     change=lead_change,
@@ -129,7 +116,6 @@ HUBSPOT = CrmVendor(
 
 SALESFORCE = CrmVendor(
     name="salesforce",
-    base=sf.BASE,
     create_app=lambda: create_salesforce_app(None, public_key_pem=key_pair()[1]),
     auth=lambda client: sf.jwt_auth(client, key_pair()),
     refused=lambda client: sf.jwt_auth(client, key_pair(), username="someone@else.example"),
@@ -137,7 +123,6 @@ SALESFORCE = CrmVendor(
     connector=lambda client, auth: SalesforceConnector(
         name="salesforce", client=client, auth=auth, options=sf.OPTIONS
     ),
-    from_settings=salesforce_from_settings,
     paths=Paths(
         expire="/_sessions/expire", timeout="/composite/", task="/composite/sobjects/Task/"
     ),

@@ -24,22 +24,9 @@ from .faults import (
     assert_timeout_is_retryable,
 )
 from .payloads import AnswerLostOn, journey_change, task_change
+from .vendor_tables import vendor_fixtures
 
-
-@pytest.fixture(params=VENDORS, ids=lambda vendor: vendor.name)
-def vendor(request: pytest.FixtureRequest) -> CrmVendor:
-    chosen: CrmVendor = request.param
-    return chosen
-
-
-@pytest.fixture
-def base_url(vendor: CrmVendor) -> str:
-    return vendor.base
-
-
-@pytest.fixture
-def app(vendor: CrmVendor) -> Starlette:
-    return vendor.create_app()
+vendor, base_url, app = vendor_fixtures(VENDORS)
 
 
 async def test_the_token_is_cached_and_refreshed_once_after_the_vendor_ends_it(
@@ -158,4 +145,4 @@ async def test_from_settings_refuses_incomplete_config(
 
     async with httpx.AsyncClient() as http:
         with pytest.raises(ConfigError):
-            crm.from_settings("crm", dest, http)
+            crm.from_settings(dest, http)
