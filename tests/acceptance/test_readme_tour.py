@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import INKBRIDGE, free_port, wait_http
+from tests.support.processes import INKBRIDGE, free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.slow
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -66,12 +66,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         [token] = TOKEN.findall(banner)
         yield Served(base=base, banner=banner, token=token)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def _banner_links(banner: str) -> list[tuple[str, bool]]:

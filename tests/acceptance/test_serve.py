@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import INKBRIDGE, free_port, wait_http
+from tests.support.processes import INKBRIDGE, free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.slow
 TOKEN = re.compile(r"ibk_[A-Za-z0-9_-]{20,}")
@@ -66,15 +66,6 @@ def _serve(tmp_path: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
         )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def test_serve_starts_on_a_remote_address_when_told_and_shows_the_admin_token_once(
     tmp_path: Path,
 ) -> None:
@@ -90,7 +81,7 @@ def test_serve_starts_on_a_remote_address_when_told_and_shows_the_admin_token_on
         # The sandbox is up and asks for a token.
         assert httpx.get(base + "/sandbox/crm/records", timeout=5).status_code == 401
     finally:
-        _stop(first)
+        stop_process(first)
     [token] = TOKEN.findall(first_log.read_text())
     assert "shown once" in first_log.read_text()
 
@@ -102,7 +93,7 @@ def test_serve_starts_on_a_remote_address_when_told_and_shows_the_admin_token_on
         )
         assert records.status_code == 200
     finally:
-        _stop(second)
+        stop_process(second)
     later = second_log.read_text()
     assert not TOKEN.search(later)
     assert "inkbridge tokens create --scope admin" in later

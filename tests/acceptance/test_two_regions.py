@@ -34,6 +34,7 @@ from tests.acceptance.two_regions_stack import (
     two_region_run,
 )
 from tests.support.builders import event_body, signed
+from tests.support.regions import REFUSED_RECEIPT_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -124,16 +125,7 @@ def test_a_forged_webhook_naming_a_us_envelope_and_lead_is_refused_and_visible(s
     by_reason = {r["reason"]: r for r in seen.refused}
     forged = by_reason["lead_in_other_region"]
     assert forged["region"] == "eu" and forged["connection"] == "sandbox"
-    assert set(forged) == {
-        "id",
-        "region",
-        "connection",
-        "source",
-        "status",
-        "reason",
-        "received_at",
-        "processed_at",
-    }
+    assert set(forged) == REFUSED_RECEIPT_KEYS
     assert _metric(seen.metrics, "lead_in_other_region") == 1.0
     # Nothing was tracked for it: each region holds its own two envelopes and no more.
     assert seen.envelope_regions == ["eu", "eu", "us", "us"]

@@ -29,7 +29,12 @@ from inkbridge.store.schema import (
     webhook_receipts,
 )
 from tests.support.builders import event_body, store_delivery
-from tests.support.regions import region_urls, two_region_settings
+from tests.support.regions import (
+    CONNECTIONS,
+    REFUSED_RECEIPT_KEYS,
+    region_urls,
+    two_region_settings,
+)
 
 US_EMAIL = "grace.hopper@example.us"
 EU_EMAIL = "ada.lovelace@example.eu"
@@ -52,16 +57,16 @@ def _lead(container: Container, email: str, region: str) -> str:
 
 def _deliver(
     container: Container,
-    region: str,
-    connection: str,
     *,
     envelope_ref: str,
     metadata: dict[str, str] | None = None,
     email: str | None = None,
+    region: str = "eu",
 ) -> str:
-    """Store one signed-and-verified delivery at ``connection`` and run ``region``'s worker
-    once; returns the receipt's status."""
+    """Store one signed-and-verified delivery at ``region``'s own connection and run its
+    worker once; returns the receipt's status."""
     db = container.databases[region]
+    connection = CONNECTIONS[region]
     body = event_body(
         "recipient_signed", envelope_ref, datetime.now(UTC), "1", metadata, recipient_email=email
     )
@@ -95,8 +100,7 @@ def _us_envelope(container: Container, lead_id: str) -> str:
     """A ``us`` envelope, tracked from its first event at the ``us`` connection."""
     status = _deliver(
         container,
-        "us",
-        "sandbox-us",
+        region="us",
         envelope_ref="sbx_us_1",
         metadata={"inkbridge_lead_id": lead_id},
         email=US_EMAIL,
@@ -114,8 +118,6 @@ def test_a_receipt_naming_a_lead_of_another_region_is_refused_and_nothing_of_it_
 
     status = _deliver(
         regions,
-        "eu",
-        "sandbox",
         envelope_ref="sbx_forged",
         metadata={"inkbridge_lead_id": us_lead},
         email=US_EMAIL,
@@ -145,8 +147,6 @@ def test_a_receipt_naming_an_envelope_of_another_region_is_refused(regions: Cont
 
     status = _deliver(
         regions,
-        "eu",
-        "sandbox",
         envelope_ref="sbx_other",
         metadata={"inkbridge_envelope_id": us_envelope},
     )
@@ -156,16 +156,7 @@ def test_a_receipt_naming_an_envelope_of_another_region_is_refused(regions: Cont
     [listed] = parked_receipts(regions.databases, ReceiptStatus.REFUSED_RESIDENCY)
     assert listed["region"] == "eu" and listed["connection"] == "sandbox"
     assert listed["reason"] == "envelope_in_other_region"
-    assert set(listed) == {
-        "id",
-        "region",
-        "connection",
-        "source",
-        "status",
-        "reason",
-        "received_at",
-        "processed_at",
-    }
+    assert set(listed) == REFUSED_RECEIPT_KEYS
 
 
 def test_a_receipt_whose_signer_is_a_lead_of_another_region_only_is_refused(
@@ -174,7 +165,7 @@ def test_a_receipt_whose_signer_is_a_lead_of_another_region_only_is_refused(
     _lead(regions, US_EMAIL, "us")
 
     # Sent by hand at the eu vendor account: no inkbridge ids, only the signer's email.
-    status = _deliver(regions, "eu", "sandbox", envelope_ref="sbx_by_hand", email=US_EMAIL)
+    status = _deliver(regions, envelope_ref="sbx_by_hand", email=US_EMAIL)
 
     assert status == "refused_residency"
     _nothing_of_it_in_eu(regions)
@@ -190,7 +181,7 @@ def test_a_signer_who_is_a_lead_in_both_regions_is_linked_to_the_local_lead(
     _lead(regions, US_EMAIL, "us")
     eu_lead = _lead(regions, US_EMAIL, "eu")
 
-    status = _deliver(regions, "eu", "sandbox", envelope_ref="sbx_both", email=US_EMAIL)
+    status = _deliver(regions, envelope_ref="sbx_both", email=US_EMAIL)
 
     assert status == "done"
     with regions.databases["eu"].reader() as conn:
@@ -206,8 +197,6 @@ def test_a_receipt_about_this_regions_lead_is_processed_and_queued_for_its_desti
 
     status = _deliver(
         regions,
-        "eu",
-        "sandbox",
         envelope_ref="sbx_eu",
         metadata={"inkbridge_lead_id": eu_lead},
         email=EU_EMAIL,
@@ -226,8 +215,6 @@ def test_a_receipt_about_nobody_any_region_knows_is_tracked_unlinked_as_before(
 ) -> None:
     status = _deliver(
         regions,
-        "eu",
-        "sandbox",
         envelope_ref="sbx_stranger",
         metadata={"inkbridge_lead_id": "lead_unknown"},
         email="stranger@example.org",
@@ -246,8 +233,6 @@ def test_a_refused_body_leaves_no_bytes_in_the_sqlite_file_or_its_log(tmp_path: 
             us_lead = _lead(container, US_EMAIL, "us")
             status = _deliver(
                 container,
-                "eu",
-                "sandbox",
                 envelope_ref="sbx_forged",
                 metadata={"inkbridge_lead_id": us_lead},
                 email=US_EMAIL,

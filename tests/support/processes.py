@@ -38,6 +38,16 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """Stop ``proc`` with SIGTERM, killing it if it has not exited within ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @dataclass
 class Process:
     """A child process with its log file; stopped gracefully or killed with SIGKILL."""
@@ -61,12 +71,7 @@ class Process:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc, grace=10.0)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

@@ -16,6 +16,10 @@ from tests.support.builders import SECRET
 
 REGIONS = ("eu", "us")
 CONNECTIONS = {"eu": "sandbox", "us": "sandbox-us"}
+# What a receipt refused for residency is listed with: where and why, never its payload.
+REFUSED_RECEIPT_KEYS = frozenset(
+    {"id", "region", "connection", "source", "status", "reason", "received_at", "processed_at"}
+)
 
 
 def region_urls(backend: str, tmp_path: Path) -> Iterator[dict[str, str]]:

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
 from inkbridge.connectors.mautic.connector import JourneyTarget, MauticConnector, from_settings
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.errors import ConfigError, PermanentError
 from inkbridge_emulators.mautic import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -285,31 +285,6 @@ async def test_basic_auth_works_and_a_wrong_password_is_permanent(app: Starlette
             await wrong.apply([lead_change()])
 
 
-async def test_an_expired_token_is_fetched_again(app: Starlette, client: httpx.AsyncClient) -> None:
-    mautic = connector(client)
-    await mautic.apply([lead_change()])
-    await client.post("/_expire_tokens")
-
-    result = await mautic.apply([consent_change("withdrawn")])
-
-    assert result.results[0].ok
-    assert emulator_of(app).tokens_issued == 2
-
-
-async def test_rejected_client_credentials_are_permanent(client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentError):
-        await connector(client, client_secret="wrong").apply([lead_change()])
-
-
-async def test_429_is_retryable_with_retry_after(client: httpx.AsyncClient) -> None:
-    await client.post("/_faults", json={"mode": "rate_limit", "count": 1, "retry_after": 7})
-
-    with pytest.raises(RetryableError) as caught:
-        await connector(client).apply([lead_change()])
-
-    assert caught.value.retry_after == 7
-
-
 async def test_a_failure_after_writing_marks_the_rest_retryable(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
@@ -362,13 +337,6 @@ async def test_from_settings_builds_working_oauth_and_basic_connectors(
     assert journey.results[0].ok and update.results[0].ok
     assert set(emulator_of(app).members("segment")) == {3}
     assert contact_fields(app)["firstname"] == "Augusta"
-
-
-def test_from_settings_needs_a_url_and_credentials() -> None:
-    with pytest.raises(ConfigError):
-        from_settings("m", DestinationSettings(kind="mautic", url=BASE), httpx.AsyncClient())
-    with pytest.raises(ConfigError):
-        from_settings("m", DestinationSettings(kind="mautic"), httpx.AsyncClient())
 
 
 async def _apply_with_fault_after(

@@ -10,14 +10,13 @@ from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
 from inkbridge.connectors.pipedrive.connector import PipedriveConnector, from_settings
-from inkbridge.errors import ConfigError, RetryableError
+from inkbridge.errors import RetryableError
 from inkbridge_emulators.pipedrive import (
     DEFAULT_API_TOKEN,
     PipedriveEmulator,
     PipedriveLimits,
     create_pipedrive_app,
 )
-from tests.unit.connectors.faults import assert_fault_is_retryable
 
 from .marketing_payloads import (
     EMAIL,
@@ -31,9 +30,10 @@ from .marketing_payloads import (
     suppress_change,
     task_change,
 )
+from .marketing_vendors import PIPEDRIVE_KEY_FIELD
 
 BASE = "http://pipedrive.test"
-KEY_FIELD = "9f1c0e1b2a3d4c5e6f708192a3b4c5d6e7f80912"
+KEY_FIELD = PIPEDRIVE_KEY_FIELD
 STATUS_FIELD = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
 SENT_FIELD = "2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e"
 COMPLETED_FIELD = "3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f"
@@ -296,12 +296,6 @@ async def test_the_remaining_rate_limit_is_exposed_in_meta() -> None:
     assert result.meta["ratelimit_remaining"] == 98
 
 
-async def test_server_errors_are_retryable(client: httpx.AsyncClient) -> None:
-    await assert_fault_is_retryable(
-        client, {"mode": "error500", "count": 1}, lambda: connector(client).apply([lead_change()])
-    )
-
-
 async def test_a_rejected_token_fails_the_change_permanently(client: httpx.AsyncClient) -> None:
     pipedrive = PipedriveConnector(
         "pipedrive", BASE, client, key_field=KEY_FIELD, api_token="wrong", fields=FIELDS
@@ -356,21 +350,3 @@ async def test_from_settings_builds_a_working_connector(
     assert built.max_batch == 1 and result.results[0].ok
     (deal,) = emulator_of(app).deals.values()
     assert (deal["owner_id"], deal["custom_fields"][STATUS_FIELD]) == (12, "sent")
-
-
-def test_from_settings_needs_a_key_field_and_a_credential(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("PIPEDRIVE_TOKEN", "tok")
-    with pytest.raises(ConfigError):
-        from_settings(
-            "pipedrive",
-            DestinationSettings(kind="pipedrive", credentials={"api_token": "env:PIPEDRIVE_TOKEN"}),
-            httpx.AsyncClient(),
-        )
-    with pytest.raises(ConfigError):
-        from_settings(
-            "pipedrive",
-            DestinationSettings(kind="pipedrive", options={"key_field": KEY_FIELD}),
-            httpx.AsyncClient(),
-        )

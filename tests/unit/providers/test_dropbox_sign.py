@@ -318,9 +318,3 @@ def test_a_tracked_event_without_a_signature_request_id_is_a_malformed_payload()
     del document["signature_request"]["signature_request_id"]
     with pytest.raises(MalformedPayload):
         parse(document)
-
-
-def test_parse_of_an_unreadable_body_is_a_malformed_payload() -> None:
-    request = inbound(b"--x\r\n\r\n", content_type="multipart/form-data; boundary=x")
-    with pytest.raises(MalformedPayload):
-        DropboxSignAdapter(secrets(API_KEY)).parse(request)

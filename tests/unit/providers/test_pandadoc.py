@@ -244,8 +244,3 @@ def test_a_tracked_notification_without_a_document_id_is_malformed() -> None:
     del item["data"]["id"]
     with pytest.raises(MalformedPayload):
         parse(item)
-
-
-def test_parse_of_an_unreadable_body_is_a_malformed_payload() -> None:
-    with pytest.raises(MalformedPayload):
-        PandaDocAdapter(secrets(SHARED_KEY)).parse(inbound(b"[{"))

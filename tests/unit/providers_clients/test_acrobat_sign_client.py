@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import httpx
 import pytest
@@ -16,58 +15,42 @@ from inkbridge.domain.events import EventType
 from inkbridge.errors import PermanentError
 from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
 from inkbridge.providers.acrobat_sign.client import AcrobatSignClient
-from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest
-from inkbridge_emulators.acrobat_sign import create_acrobat_sign_emulator
+from inkbridge.providers.base import SigningRequest
 from tests.support.provider_worlds import (
-    AdapterReceiver,
     EmulatorWorld,
     acrobat_bearer,
     acrobat_webhook,
-    assert_terminal_state_reported,
-    each_terminal_action,
     signed_by_both,
-    world_fixture,
 )
-
-CLIENT_ID = "emulator-client-id"
-SECRET = "emulator-client-secret"
-REFRESH = "emulator-refresh-token"
-ADA = Signer(email="ada@example.test", name="Ada Lovelace", recipient_id="1")
-GRACE = Signer(email="grace@example.test", name="Grace Hopper", recipient_id="2")
-
-
-def spec(*signers: Signer) -> EnvelopeSpec:
-    return EnvelopeSpec(
-        envelope_id="env_1",
-        template_id="CBJCHBCAABAAlibrary1",
-        title="Mutual NDA",
-        signers=signers or (ADA,),
-        metadata={"inkbridge_lead_id": "lead_1", "inkbridge_correlation_id": "cor_1"},
-        merge_fields={"company": "Analytical Engines"},
-    )
-
+from tests.unit.providers_clients.client_vendors import (
+    ACROBAT_ADA as ADA,
+)
+from tests.unit.providers_clients.client_vendors import (
+    ACROBAT_CLIENT_ID as CLIENT_ID,
+)
+from tests.unit.providers_clients.client_vendors import (
+    ACROBAT_GRACE as GRACE,
+)
+from tests.unit.providers_clients.client_vendors import (
+    ACROBAT_REFRESH as REFRESH,
+)
+from tests.unit.providers_clients.client_vendors import (
+    ACROBAT_SECRET as SECRET,
+)
+from tests.unit.providers_clients.client_vendors import (
+    ACROBAT_SIGN,
+    create_and_deliver,
+)
 
 World = EmulatorWorld[AcrobatSignClient]
 
 
-world = world_fixture(
-    lambda: AdapterReceiver(AcrobatSignAdapter([SecretStr(CLIENT_ID)]), "acrobat"),
-    partial(
-        create_acrobat_sign_emulator,
-        client_id=CLIENT_ID,
-        client_secret=SECRET,
-        refresh_token=REFRESH,
-    ),
-    partial(AcrobatSignClient, "http://acrobat", CLIENT_ID, SECRET, REFRESH),
-    "http://acrobat",
-)
+world = ACROBAT_SIGN.world_fixture()
 
 
 async def test_creating_an_agreement_carries_inkbridge_ids_and_notifies(world: World) -> None:
-    created = await world.client.create_envelope(spec())
-    assert await world.emulator.drain(10)
+    created, agreement = await create_and_deliver(world, ACROBAT_SIGN.spec())
 
-    agreement = world.emulator.book.get(created.provider_envelope_id)
     assert agreement.external_id == "env_1"
     assert agreement.merge_fields == {"company": "Analytical Engines"}
     assert json.loads(agreement.extra["note"]) == {
@@ -82,7 +65,7 @@ async def test_creating_an_agreement_carries_inkbridge_ids_and_notifies(world: W
 
 
 async def test_signing_url_is_the_current_signers_esign_url(world: World) -> None:
-    created = await world.client.create_envelope(spec(ADA, GRACE))
+    created = await world.client.create_envelope(ACROBAT_SIGN.spec(ADA, GRACE))
     url = await world.client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
     assert url.startswith("https://secure.acrobat-emulator.test/public/apiesign?pid=")
     with pytest.raises(PermanentError):
@@ -91,7 +74,7 @@ async def test_signing_url_is_the_current_signers_esign_url(world: World) -> Non
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:
-    agreement_id = await signed_by_both(world, spec(ADA, GRACE))
+    agreement_id = await signed_by_both(world, ACROBAT_SIGN.spec(ADA, GRACE))
 
     received = [e.type for e in world.receiver.events]
     assert received == [
@@ -111,15 +94,8 @@ async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: Wor
     assert history[-1].metadata == {"inkbridge_envelope_id": "env_1"}
 
 
-@each_terminal_action
-async def test_fetch_status_maps_each_terminal_state(
-    world: World, action: str, terminal: EventType
-) -> None:
-    await assert_terminal_state_reported(world, spec(), action, terminal)
-
-
 async def test_the_access_token_is_cached_and_refreshed_once_on_401(world: World) -> None:
-    created = await world.client.create_envelope(spec())
+    created = await world.client.create_envelope(ACROBAT_SIGN.spec())
     await world.client.fetch_status(created.provider_envelope_id)
     assert world.emulator.refresh_count == 1
 
@@ -149,12 +125,6 @@ async def test_an_access_token_near_expiry_is_refreshed_before_use() -> None:
         now[0] += timedelta(minutes=9)  # within the refresh margin of the hour
         await client.fetch_status("a1")
         assert refreshes == 2
-
-
-async def test_a_wrong_refresh_token_is_permanent(world: World) -> None:
-    client = AcrobatSignClient("http://acrobat", CLIENT_ID, SECRET, "not-it", world.api)
-    with pytest.raises(PermanentError):
-        await client.create_envelope(spec())
 
 
 async def test_the_emulator_refuses_calls_without_a_token(world: World) -> None:

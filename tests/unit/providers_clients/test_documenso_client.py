@@ -5,59 +5,25 @@ DocumensoAdapter."""
 from __future__ import annotations
 
 import json
-from functools import partial
 
 import pytest
-from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType
 from inkbridge.errors import PermanentError
-from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest
-from inkbridge.providers.documenso.adapter import DocumensoAdapter
+from inkbridge.providers.base import SigningRequest
 from inkbridge.providers.documenso.client import DocumensoClient
-from inkbridge_emulators.documenso import create_documenso_emulator
-from tests.support.provider_worlds import (
-    ADA,
-    BOTH_SIGNED,
-    GRACE,
-    AdapterReceiver,
-    EmulatorWorld,
-    assert_terminal_state_reported,
-    each_terminal_action,
-    signed_by_both,
-    world_fixture,
-)
-
-TOKEN = "api_emulatortoken"
-SECRET = "emulator-webhook-secret"
-
-
-def spec(*signers: Signer) -> EnvelopeSpec:
-    return EnvelopeSpec(
-        envelope_id="env_1",
-        template_id="envelope_template1",
-        title="Mutual NDA",
-        signers=signers or (ADA,),
-        metadata={"inkbridge_lead_id": "lead_1"},
-    )
-
+from tests.support.provider_worlds import ADA, BOTH_SIGNED, GRACE, EmulatorWorld, signed_by_both
+from tests.unit.providers_clients.client_vendors import DOCUMENSO, create_and_deliver
 
 World = EmulatorWorld[DocumensoClient]
 
 
-world = world_fixture(
-    lambda: AdapterReceiver(DocumensoAdapter([SecretStr(SECRET)]), "documenso"),
-    partial(create_documenso_emulator, api_token=TOKEN, webhook_secret=SECRET),
-    partial(DocumensoClient, "http://documenso", TOKEN),
-    "http://documenso",
-)
+world = DOCUMENSO.world_fixture()
 
 
 async def test_create_fills_the_template_slots_and_distributes(world: World) -> None:
-    created = await world.client.create_envelope(spec(ADA, GRACE))
-    assert await world.emulator.drain(10)
+    created, envelope = await create_and_deliver(world, DOCUMENSO.spec(ADA, GRACE))
 
-    envelope = world.emulator.book.get(created.provider_envelope_id)
     assert envelope.external_id == "env_1"
     assert envelope.status == "sent"
     assert envelope.extra["distribution"] == "NONE"
@@ -72,11 +38,11 @@ async def test_create_fills_the_template_slots_and_distributes(world: World) -> 
 async def test_a_template_with_too_few_slots_is_permanent(world: World) -> None:
     world.emulator.template_recipients = 1
     with pytest.raises(PermanentError):
-        await world.client.create_envelope(spec(ADA, GRACE))
+        await world.client.create_envelope(DOCUMENSO.spec(ADA, GRACE))
 
 
 async def test_signing_url_uses_the_recipients_token(world: World) -> None:
-    created = await world.client.create_envelope(spec())
+    created = await world.client.create_envelope(DOCUMENSO.spec())
     url = await world.client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
     token = world.emulator.book.get(created.provider_envelope_id).signers[0].token
     assert url == f"http://documenso/sign/{token}"
@@ -85,7 +51,7 @@ async def test_signing_url_uses_the_recipients_token(world: World) -> None:
 
 
 async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: World) -> None:
-    envelope_id = await signed_by_both(world, spec(ADA, GRACE))
+    envelope_id = await signed_by_both(world, DOCUMENSO.spec(ADA, GRACE))
 
     assert [e.type for e in world.receiver.events] == BOTH_SIGNED
     assert [e.recipient_email for e in world.receiver.events[2:4]] == [ADA.email, GRACE.email]
@@ -99,16 +65,9 @@ async def test_a_full_signing_reaches_the_receiver_and_the_status_api(world: Wor
     assert history[1].recipient_email == ADA.email
 
 
-@each_terminal_action
-async def test_fetch_status_maps_each_terminal_state(
-    world: World, action: str, terminal: EventType
-) -> None:
-    await assert_terminal_state_reported(world, spec(), action, terminal)
-
-
 async def test_created_at_changes_on_retry_but_the_dedup_key_does_not(world: World) -> None:
     world.receiver.fail = {"DOCUMENT_SENT": 2}
-    await world.client.create_envelope(spec())
+    await world.client.create_envelope(DOCUMENSO.spec())
     assert await world.emulator.drain(10)
 
     attempts = zip(world.receiver.keys, world.receiver.bodies, strict=True)
@@ -118,8 +77,3 @@ async def test_created_at_changes_on_retry_but_the_dedup_key_does_not(world: Wor
     assert len(sent) == 3
     assert len({key for key, _ in sent}) == 1
     assert len({created_at for _, created_at in sent}) == 3
-
-
-async def test_a_wrong_token_is_permanent(world: World) -> None:
-    with pytest.raises(PermanentError):
-        await DocumensoClient("http://documenso", "api_wrong", world.api).create_envelope(spec())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import httpx
 
@@ -49,27 +49,31 @@ def error_for(name: str, code: str) -> RetryableError | PermanentError:
     return PermanentError(reason)
 
 
+class MarketoLogin(TypedDict, total=False):
+    """How a Marketo API signs in: the LaunchPoint service's client id and secret, the identity
+    URL when it is not ``<base_url>/identity``, and the timeout of each request (10 s)."""
+
+    client_id: Required[str]
+    client_secret: Required[str]
+    identity_url: str | None
+    timeout: float
+
+
 class MarketoApi(RestApi):
     """Authenticated calls to one Marketo instance; ``requests`` counts REST calls made."""
 
     def __init__(
-        self,
-        name: str,
-        base_url: str,
-        client: httpx.AsyncClient,
-        *,
-        client_id: str,
-        client_secret: str,
-        identity_url: str | None = None,
-        timeout: float = 10.0,
+        self, name: str, base_url: str, client: httpx.AsyncClient, **login: Unpack[MarketoLogin]
     ) -> None:
-        self._identity = (identity_url or base_url.rstrip("/") + "/identity").rstrip("/")
+        identity_url = login.get("identity_url") or base_url.rstrip("/") + "/identity"
+        timeout = login.get("timeout", 10.0)
+        self._identity = identity_url.rstrip("/")
         self._token = MarketoAuth(
             token_url=self._identity + "/oauth/token",
             client=client,
             label=f"{name} identity",
-            client_id=client_id,
-            client_secret=client_secret,
+            client_id=login["client_id"],
+            client_secret=login["client_secret"],
             default_lifetime=0.0,
             timeout=timeout,
             margin=TOKEN_MARGIN_SECONDS,

@@ -15,7 +15,7 @@ import asyncio
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
@@ -32,7 +32,7 @@ from inkbridge.connectors.marketing import (
     marketing_email_status,
     rounds_by_key,
 )
-from inkbridge.connectors.marketo.api import TRANSIENT_CODES, MarketoApi
+from inkbridge.connectors.marketo.api import TRANSIENT_CODES, MarketoApi, MarketoLogin
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
 from inkbridge.errors import PermanentError, RetryableError
@@ -125,27 +125,16 @@ class MarketoConnector:
         base_url: str,
         client: httpx.AsyncClient,
         *,
-        client_id: str,
-        client_secret: str,
-        identity_url: str | None = None,
         lookup_field: str = "email",
         fields: Mapping[str, str] | None = None,
         journeys: Mapping[str, JourneyTarget] | None = None,
         suppress_list_id: int | None = None,
         max_batch: int = VENDOR_MAX_BATCH,
-        timeout: float = 10.0,
+        **login: Unpack[MarketoLogin],
     ) -> None:
         self.name = name
         self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
-        self._api = MarketoApi(
-            name,
-            base_url,
-            client,
-            client_id=client_id,
-            client_secret=client_secret,
-            identity_url=identity_url,
-            timeout=timeout,
-        )
+        self._api = MarketoApi(name, base_url, client, **login)
         self._lookup_field = lookup_field
         self._fields = dict(fields or {})
         self._journeys = dict(journeys or {})

@@ -9,7 +9,7 @@ import httpx
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.marketing import journey_ids
-from inkbridge.connectors.marketo.api import MarketoApi
+from inkbridge.connectors.marketo.api import MarketoApi, MarketoLogin
 from inkbridge.connectors.marketo.connector import VENDOR_MAX_BATCH, JourneyTarget, MarketoConnector
 from inkbridge.connectors.marketo.erasure import MarketoErasure
 from inkbridge.errors import ConfigError
@@ -43,27 +43,23 @@ def from_settings(
         raise ConfigError(f"destination {name!r}: options.suppress_list_id must be an integer")
     secret = resolve_secret(secret_ref).get_secret_value()
     lookup_field = str(options.get("lookup_field") or "email")
+    # The connector and the eraser each hold their own API (and count their own requests).
+    login: MarketoLogin = {
+        "client_id": client_id,
+        "client_secret": secret,
+        "identity_url": options.get("identity_url"),
+        "timeout": dest.timeout_seconds,
+    }
     connector = MarketoConnector(
         name,
         url,
         client,
-        client_id=client_id,
-        client_secret=secret,
-        identity_url=options.get("identity_url"),
+        **login,
         lookup_field=lookup_field,
         fields=dest.fields,
         journeys=_journeys(name, options.get("journeys") or {}),
         suppress_list_id=suppress,
         max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
-        timeout=dest.timeout_seconds,
     )
-    api = MarketoApi(
-        name,
-        url,
-        client,
-        client_id=client_id,
-        client_secret=secret,
-        identity_url=options.get("identity_url"),
-        timeout=dest.timeout_seconds,
-    )
+    api = MarketoApi(name, url, client, **login)
     return ErasingConnector(connector, MarketoErasure(api, lookup_field))

@@ -4,7 +4,7 @@ until shortly before it expires, fetched again once on a 401) or HTTP basic auth
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -16,21 +16,26 @@ from inkbridge.vendor_http.responses import raise_for_answer
 TOKEN_MARGIN_SECONDS = 60.0
 
 
+class MauticLogin(TypedDict, total=False):
+    """How a Mautic API signs in: an OAuth2 client id and secret, or a username and password
+    (basic auth); and the timeout of each request (10 s)."""
+
+    client_id: str | None
+    client_secret: str | None
+    username: str | None
+    password: str | None
+    timeout: float
+
+
 class MauticApi(RestApi):
     """Authenticated calls to one Mautic instance; ``requests`` counts API calls made."""
 
     def __init__(
-        self,
-        name: str,
-        base_url: str,
-        client: httpx.AsyncClient,
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        timeout: float = 10.0,
+        self, name: str, base_url: str, client: httpx.AsyncClient, **login: Unpack[MauticLogin]
     ) -> None:
+        client_id, client_secret = login.get("client_id"), login.get("client_secret")
+        username, password = login.get("username"), login.get("password")
+        timeout = login.get("timeout", 10.0)
         auth: httpx.Auth
         if client_id and client_secret:
             auth = ClientCredentialsAuth[str](

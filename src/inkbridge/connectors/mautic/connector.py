@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
@@ -31,7 +31,7 @@ from inkbridge.connectors.marketing import (
     marketing_email_status,
     rounds_by_key,
 )
-from inkbridge.connectors.mautic.api import MauticApi
+from inkbridge.connectors.mautic.api import MauticApi, MauticLogin
 from inkbridge.connectors.mautic.erasure import MauticErasure
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
@@ -115,28 +115,15 @@ class MauticConnector:
         base_url: str,
         client: httpx.AsyncClient,
         *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
         fields: Mapping[str, str] | None = None,
         journeys: Mapping[str, JourneyTarget] | None = None,
         suppress_segment_id: int | None = None,
         max_batch: int = VENDOR_MAX_BATCH,
-        timeout: float = 10.0,
+        **login: Unpack[MauticLogin],
     ) -> None:
         self.name = name
         self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
-        self._api = MauticApi(
-            name,
-            base_url,
-            client,
-            client_id=client_id,
-            client_secret=client_secret,
-            username=username,
-            password=password,
-            timeout=timeout,
-        )
+        self._api = MauticApi(name, base_url, client, **login)
         self._fields = dict(fields or {})
         self._journeys = dict(journeys or {})
         self._suppress_segment_id = suppress_segment_id
@@ -348,11 +335,13 @@ def from_settings(
     suppress = options.get("suppress_segment_id")
     if suppress is not None and not isinstance(suppress, int):
         raise ConfigError(f"destination {name!r}: options.suppress_segment_id must be an integer")
-    login: dict[str, Any] = {
+    # The connector and the eraser each hold their own API (and count their own requests).
+    login: MauticLogin = {
         "client_id": options.get("client_id"),
         "client_secret": secret("client_secret"),
         "username": options.get("username"),
         "password": secret("password"),
+        "timeout": dest.timeout_seconds,
     }
     connector = MauticConnector(
         name,
@@ -363,7 +352,6 @@ def from_settings(
         journeys=_journeys(name, options.get("journeys") or {}),
         suppress_segment_id=suppress,
         max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
-        timeout=dest.timeout_seconds,
     )
-    api = MauticApi(name, dest.url, client, **login, timeout=dest.timeout_seconds)
+    api = MauticApi(name, dest.url, client, **login)
     return ErasingConnector(connector, MauticErasure(api))

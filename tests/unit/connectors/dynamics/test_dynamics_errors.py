@@ -3,25 +3,15 @@ retries or reports."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from inkbridge.connectors.dynamics.connector import DynamicsOptions
 from inkbridge.errors import RetryableError
 from inkbridge_emulators.dynamics import DynamicsEmulator
 
-from ..faults import (
-    DOWN,
-    ERROR_500,
-    RATE_LIMIT,
-    assert_fault_is_retryable,
-    assert_timeout_is_retryable,
-)
-from ..payloads import AnswerLostOn, envelope_change, lead, lead_change, task_change
-from .support import BASE, ENVELOPES, OPTIONS, connector
+from ..payloads import envelope_change, lead, lead_change, task_change
+from .support import ENVELOPES, OPTIONS, connector
 
 
 async def test_a_refused_change_set_fails_alone_and_is_rolled_back(
@@ -66,33 +56,6 @@ async def test_service_protection_429_is_retryable_with_its_retry_after(
 
     assert "0x80072322" in caught.value.reason
     assert caught.value.retry_after is not None and 290 <= caught.value.retry_after <= 300
-
-
-@pytest.mark.parametrize("fault", [RATE_LIMIT, ERROR_500, DOWN])
-async def test_injected_faults_are_retryable(client: httpx.AsyncClient, fault: Any) -> None:
-    await assert_fault_is_retryable(
-        client, fault, lambda: connector(client).apply([task_change(1)])
-    )
-
-
-async def test_a_timeout_is_retryable(app: Starlette) -> None:
-    await assert_timeout_is_retryable(
-        app, BASE, "$batch", lambda c: lambda: connector(c).apply([task_change(1)])
-    )
-
-
-async def test_a_batch_whose_answer_was_lost_is_retried_without_duplicating_the_task(
-    app: Starlette, client: httpx.AsyncClient, dyn: DynamicsEmulator
-) -> None:
-    lossy = AnswerLostOn(app, "$batch")
-    async with httpx.AsyncClient(transport=lossy, base_url=BASE) as c:
-        with pytest.raises(RetryableError):
-            await connector(c).apply([task_change(1)])
-        retry = await connector(c).apply([task_change(1, uncertain=True)])
-
-    assert lossy.lost == 1
-    assert retry.results[0].ok
-    assert len(dyn.dataverse.records("tasks")) == 1
 
 
 async def test_burst_remaining_is_exposed_in_meta(client: httpx.AsyncClient) -> None:

@@ -13,7 +13,6 @@ from ..payloads import (
     consent_change,
     envelope_change,
     first_touch,
-    journey_change,
     lead,
     lead_change,
     task_change,
@@ -131,15 +130,6 @@ async def test_a_task_is_created_once_even_when_a_retry_is_uncertain(
     assert task["_ownerid_value"] == USER_7
     assert task["_regardingobjectid_value"] == only(dyn, "contacts")["contactid"]
     assert task["statecode"] == 1  # create-only: the retry did not touch it
-
-
-async def test_journeys_are_left_to_the_marketing_tool(
-    client: httpx.AsyncClient, dyn: DynamicsEmulator
-) -> None:
-    result = await connector(client).apply([journey_change(1)])
-
-    assert result.results[0].ok
-    assert dyn.state()["requests"]["requests_total"] == 0
 
 
 async def _token(client: httpx.AsyncClient) -> str:

@@ -14,7 +14,6 @@ from inkbridge.connectors.marketo.connector import LOCK_STRIPES
 from inkbridge.errors import PermanentError, RetryableError
 from inkbridge_emulators.marketo import MarketoLimits, create_marketo_app
 
-from ..faults import assert_fault_is_retryable
 from ..marketing_payloads import asgi_client, consent_change, envelope_change, lead, lead_change
 from .support import BASE, connector, emulator_of
 
@@ -97,19 +96,6 @@ async def test_an_invalid_token_601_refreshes_the_token_and_retries_once(
     assert emulator_of(app).tokens_issued == 2
 
 
-async def test_an_expired_token_602_refreshes_the_token(
-    app: Starlette, client: httpx.AsyncClient
-) -> None:
-    marketo = connector(client)
-    await marketo.apply([lead_change()])
-    await client.post("/_expire_tokens")
-
-    result = await marketo.apply([consent_change("granted")])
-
-    assert result.results[0].ok
-    assert emulator_of(app).tokens_issued == 2
-
-
 async def test_a_token_refused_twice_is_retryable(client: httpx.AsyncClient) -> None:
     await client.post("/_errors", json={"code": "601", "count": 2})
 
@@ -147,17 +133,6 @@ async def test_an_unknown_field_is_skipped_with_1006() -> None:
         result = await connector(client).apply([envelope_change("sent")])
 
     assert result.results[0].error == "marketo skipped the lead (1006)"
-
-
-async def test_rejected_client_credentials_are_permanent(client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentError):
-        await connector(client, client_secret="wrong").apply([lead_change()])
-
-
-async def test_server_errors_are_retryable(client: httpx.AsyncClient) -> None:
-    await assert_fault_is_retryable(
-        client, {"mode": "down", "count": 1}, lambda: connector(client).apply([lead_change()])
-    )
 
 
 def _emails_in_different_lock_stripes(count: int) -> list[str]:

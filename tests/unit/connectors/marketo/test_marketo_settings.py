@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 
 from inkbridge.config import DestinationSettings
 from inkbridge.connectors.marketo.settings import from_settings
-from inkbridge.errors import ConfigError, PermanentError
+from inkbridge.errors import PermanentError
 from inkbridge_emulators.marketo import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 from ..marketing_payloads import journey_change, lead, lead_change, suppress_change
@@ -61,23 +61,3 @@ async def test_from_settings_derives_the_url_from_the_munchkin_id(
             await from_settings("marketo", dest, http).apply([lead_change()])
 
     assert hosts == ["123-abc-456.mktorest.com"]
-
-
-def test_from_settings_rejects_incomplete_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MARKETO_SECRET", "s3cret")
-    secret = {"client_secret": "env:MARKETO_SECRET"}
-    with pytest.raises(ConfigError):
-        from_settings(
-            "m", DestinationSettings(kind="marketo", credentials=secret), httpx.AsyncClient()
-        )
-    with pytest.raises(ConfigError):
-        from_settings(
-            "m",
-            DestinationSettings(
-                kind="marketo",
-                url=BASE,
-                options={"client_id": "cid", "journeys": {"x": {}}},
-                credentials=secret,
-            ),
-            httpx.AsyncClient(),
-        )

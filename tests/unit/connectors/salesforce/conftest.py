@@ -1,38 +1,24 @@
-"""Salesforce test fixtures: a key pair for the JWT flow, the emulator app and its state, the
-URL the client talks to and the connector."""
+"""Salesforce test fixtures: the key pair of the JWT flow, the emulator app and its state
+(``sf``), the URL the client talks to and the connector."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from inkbridge.connectors.salesforce.connector import SalesforceConnector
-from inkbridge_emulators.salesforce import SalesforceEmulator, create_salesforce_app
-from tests.support.keys import rsa_pem
 
-from .support import BASE, OPTIONS, jwt_auth
+from ..crm_vendors import SALESFORCE
+from ..crm_vendors import key_pair as shared_key_pair
+from .support import OPTIONS, jwt_auth
+
+base_url, app, sf = SALESFORCE.folder_fixtures("sf")
 
 
 @pytest.fixture
-def base_url() -> str:
-    return BASE
-
-
-@pytest.fixture(scope="module")
 def key_pair() -> tuple[str, str]:
-    return rsa_pem()
-
-
-@pytest.fixture
-def app(key_pair: tuple[str, str]) -> Starlette:
-    return create_salesforce_app(None, public_key_pem=key_pair[1])
-
-
-@pytest.fixture
-def sf(app: Starlette) -> SalesforceEmulator:
-    emulator: SalesforceEmulator = app.state.salesforce
-    return emulator
+    """The key pair whose public half the emulator app holds."""
+    return shared_key_pair()
 
 
 @pytest.fixture

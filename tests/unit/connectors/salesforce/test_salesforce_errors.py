@@ -3,19 +3,15 @@ the emulator's own limits and all-or-none rollback."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from inkbridge.connectors.salesforce.connector import SalesforceConnector, SalesforceOptions
 from inkbridge.errors import RetryableError
 from inkbridge_emulators.salesforce import SalesforceEmulator
 
-from ..faults import DOWN, ERROR_500, Apply, assert_fault_is_retryable, assert_timeout_is_retryable
 from ..payloads import envelope_change, lead, lead_change
-from .support import BASE, OPTIONS, jwt_auth
+from .support import OPTIONS, jwt_auth
 
 
 async def test_a_locked_row_is_retryable_for_that_record_only(
@@ -81,32 +77,6 @@ async def test_the_daily_quota_is_retryable_after_a_long_wait(
 
     assert "REQUEST_LIMIT_EXCEEDED" in caught.value.reason
     assert caught.value.retry_after == 3600.0
-
-
-async def test_an_injected_limit_honours_retry_after(
-    connector: SalesforceConnector, client: httpx.AsyncClient
-) -> None:
-    await client.post("/_faults", json={"mode": "rate_limit", "count": 1, "retry_after": 120})
-
-    with pytest.raises(RetryableError) as caught:
-        await connector.apply([lead_change(1)])
-
-    assert caught.value.retry_after == 120.0
-
-
-@pytest.mark.parametrize("fault", [ERROR_500, DOWN])
-async def test_server_errors_are_retryable(
-    connector: SalesforceConnector, client: httpx.AsyncClient, fault: Any
-) -> None:
-    await assert_fault_is_retryable(client, fault, lambda: connector.apply([lead_change(1)]))
-
-
-async def test_a_timeout_is_retryable(app: Starlette, key_pair: tuple[str, str]) -> None:
-    def apply(c: httpx.AsyncClient) -> Apply:
-        connector = SalesforceConnector(name="salesforce", client=c, auth=jwt_auth(c, key_pair))
-        return lambda: connector.apply([lead_change(1)])
-
-    await assert_timeout_is_retryable(app, BASE, "/composite/", apply)
 
 
 async def test_api_usage_is_exposed_in_meta(connector: SalesforceConnector) -> None:

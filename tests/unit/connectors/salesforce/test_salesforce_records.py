@@ -4,24 +4,19 @@ and tasks; against the Salesforce emulator, in process over httpx.ASGITransport.
 from __future__ import annotations
 
 import httpx
-import pytest
-from starlette.applications import Starlette
 
 from inkbridge.connectors.salesforce.connector import SalesforceConnector, SalesforceOptions
-from inkbridge.errors import RetryableError
 from inkbridge_emulators.salesforce import SalesforceEmulator
 
 from ..payloads import (
-    AnswerLostOn,
     consent_change,
     envelope_change,
     first_touch,
-    journey_change,
     lead,
     lead_change,
     task_change,
 )
-from .support import BASE, OPTIONS, USER_7, USER_8, jwt_auth, only
+from .support import OPTIONS, USER_7, USER_8, jwt_auth, only
 
 
 async def test_an_envelope_lifecycle_upserts_one_status_record_linked_to_its_lead(
@@ -148,23 +143,6 @@ async def test_a_task_retry_does_not_reopen_a_task_the_owner_completed(
     assert only(sf, "Task")["Status"] == "Completed"
 
 
-async def test_a_task_whose_answer_was_lost_is_upserted_not_duplicated(
-    app: Starlette, key_pair: tuple[str, str], sf: SalesforceEmulator
-) -> None:
-    lossy = AnswerLostOn(app, "/composite/sobjects/Task/")
-    async with httpx.AsyncClient(transport=lossy, base_url=BASE) as c:
-        connector = SalesforceConnector(
-            name="salesforce", client=c, auth=jwt_auth(c, key_pair), options=OPTIONS
-        )
-        with pytest.raises(RetryableError):
-            await connector.apply([task_change(1)])
-        retry = await connector.apply([task_change(1, uncertain=True)])
-
-    assert lossy.lost == 1
-    assert retry.results[0].ok
-    assert len(sf.org.records("Task")) == 1
-
-
 async def test_first_touch_on_the_envelope_record_is_opt_in_and_kept(
     client: httpx.AsyncClient, key_pair: tuple[str, str], sf: SalesforceEmulator
 ) -> None:
@@ -190,15 +168,6 @@ async def test_first_touch_on_the_envelope_record_is_opt_in_and_kept(
     assert record["First_Touch_Source__c"] == "partner"
     assert record["First_Touch_Medium__c"] == "email"
     assert sf.by_route["query"] == 2  # the Lead's and the envelope record's current values
-
-
-async def test_journeys_are_left_to_the_marketing_tool(
-    connector: SalesforceConnector, sf: SalesforceEmulator
-) -> None:
-    result = await connector.apply([journey_change(1)])
-
-    assert result.results[0].ok
-    assert sf.state()["requests"]["requests_total"] == 0
 
 
 async def test_children_of_one_lead_are_sent_together(

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
 from inkbridge.providers.docusign.client import DocuSignClient
-from inkbridge_emulators.docusign import DocuSignEmulator
+from inkbridge_emulators.docusign import DocuSignEmulator, create_docusign_emulator
 from tests.support.keys import rsa_pem
 from tests.support.provider_worlds import AdapterReceiver
 from tests.unit.providers.support import vendor_dir
@@ -60,6 +60,20 @@ def make_receiver(fail_first: int = 0) -> AdapterReceiver:
     """inkbridge's intake reduced to verify + dedup + parse; can fail the first N deliveries."""
     adapter = DocuSignConnectAdapter([SecretStr(k) for k in CONNECT_KEYS])
     return AdapterReceiver(adapter, "docusign", fail_first=fail_first, strict=True)
+
+
+def create_emulator() -> Starlette:
+    """The DocuSign emulator for these tests: Connect off until a test configures it, the
+    published schema checked when it is present."""
+    return create_docusign_emulator(
+        connect_url=None,
+        connect_keys=CONNECT_KEYS,
+        account_id=ACCOUNT,
+        schema_dir=SCHEMA_DIR if HAVE_VENDOR else None,
+        public_key_pem=PUBLIC_PEM,
+        integration_key=INTEGRATION_KEY,
+        user_id=USER_ID,
+    )
 
 
 @dataclass

@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from inkbridge.providers.base import EnvelopeSpec, Signer
 from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
 from inkbridge.providers.dropbox_sign.client import DropboxSignClient, DropboxSignTemplate
-from inkbridge_emulators.dropbox_sign import DropboxSignEmulator
+from inkbridge_emulators.dropbox_sign import DropboxSignEmulator, create_dropbox_sign_emulator
 from tests.support.provider_worlds import AdapterReceiver
 from tests.unit.providers.support import vendor_dir
 
@@ -59,6 +60,17 @@ def make_receiver(wrong_acks: int = 0) -> AdapterReceiver:
         fail_status=200,
         fail_body="OK",
         strict=True,
+    )
+
+
+def create_emulator() -> Starlette:
+    """The Dropbox Sign emulator for these tests: callbacks off until a test configures them,
+    the published OpenAPI file checked when it is present."""
+    return create_dropbox_sign_emulator(
+        callback_url=None,
+        api_key=API_KEY,
+        schema_path=OPENAPI if HAVE_VENDOR else None,
+        client_id=CLIENT_ID,
     )
 
 

@@ -1,0 +1,59 @@
+"""What every provider client (Documenso, DocuSeal, Acrobat Sign, PandaDoc) does alike against
+its emulator: each terminal state reported by the status API and the last webhook, a refused
+credential failing permanently, and a create repeated for one envelope id making one
+envelope where the vendor keys it by that id."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from inkbridge.domain.events import EventType
+from inkbridge.errors import PermanentError
+from tests.support.provider_worlds import (
+    EmulatorWorld,
+    assert_terminal_state_reported,
+    each_terminal_action,
+    emulator_world,
+)
+
+from .client_vendors import DOCUSEAL, PANDADOC, VENDORS, ClientVendor
+
+World = EmulatorWorld[Any]
+
+
+@pytest.fixture(params=VENDORS, ids=lambda vendor: vendor.name)
+def vendor(request: pytest.FixtureRequest) -> ClientVendor:
+    chosen: ClientVendor = request.param
+    return chosen
+
+
+@pytest.fixture
+async def world(vendor: ClientVendor) -> AsyncIterator[World]:
+    async with emulator_world(
+        vendor.receiver(), vendor.create_emulator, vendor.client, vendor.base_url
+    ) as made:
+        yield made
+
+
+@each_terminal_action
+async def test_fetch_status_maps_each_terminal_state(
+    vendor: ClientVendor, world: World, action: str, terminal: EventType
+) -> None:
+    await assert_terminal_state_reported(world, vendor.spec(), action, terminal)
+
+
+async def test_a_refused_credential_is_permanent(vendor: ClientVendor, world: World) -> None:
+    with pytest.raises(PermanentError):
+        await vendor.wrong_client(world.api).create_envelope(vendor.spec())
+
+
+@pytest.mark.parametrize("vendor", [DOCUSEAL, PANDADOC], ids=lambda v: v.name, indirect=True)
+async def test_create_is_idempotent_on_the_envelope_id(vendor: ClientVendor, world: World) -> None:
+    first = await world.client.create_envelope(vendor.spec())
+    again = await world.client.create_envelope(vendor.spec())
+
+    assert again == first
+    assert len(world.emulator.book.envelopes) == 1
