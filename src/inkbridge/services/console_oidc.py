@@ -18,15 +18,27 @@ import binascii
 import hashlib
 import json
 import secrets
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.oidc.core import CodeIDToken
+
+# Authlib 1.9 warns, at import, that its httpx integration will move to an "httpx2" package:
+# a notice for Authlib's own plans that every command would otherwise print on start.
+# (``authlib.deprecate`` installs an "always" filter of its own when first imported, so ours
+# goes in after it.)
+with warnings.catch_warnings():
+    from authlib.deprecate import AuthlibDeprecationWarning
+
+    warnings.filterwarnings(
+        "ignore", message="The httpx module is deprecated", category=AuthlibDeprecationWarning
+    )
+    from authlib.common.errors import AuthlibBaseError
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
