@@ -1,10 +1,13 @@
 """The console in headless Chromium, as a person would use it: a lead arrives from a campaign
 with consent, its signer signs through a verified session, and an operator signs in to the
 console and finds the signature in the funnel, the attribution chart and the envelope's trace.
-Each page is photographed into docs/console/ (the README shows them)."""
+Each page is photographed: into docs/console/ (the README shows them) when
+``INKBRIDGE_SCREENSHOTS=docs`` is set, else into the test's temporary directory, so a test run
+leaves the checkout as it was."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
 ]
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 CAMPAIGN = "spring-webinar"
 
 
@@ -77,13 +80,14 @@ def _signed_envelope(stack: Stack, browser: Any) -> dict[str, Any]:
 
 
 def test_an_operator_finds_a_campaigns_signature_in_every_console_page(
-    stack: Stack, browser: Any
+    stack: Stack, browser: Any, tmp_path: Path
 ) -> None:
+    shots = DOCS_SHOTS if os.environ.get("INKBRIDGE_SCREENSHOTS") == "docs" else tmp_path
     envelope = _signed_envelope(stack, browser)
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     page.goto(stack.base + "/console/funnel")
     assert "/console/sign-in" in page.url
-    page.screenshot(path=str(SHOTS / "sign-in.png"))
+    page.screenshot(path=str(shots / "sign-in.png"))
     page.get_by_label("API token").fill(stack.token)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_selector("text=Drop-off per step")
@@ -106,7 +110,7 @@ def test_an_operator_finds_a_campaigns_signature_in_every_console_page(
         assert answer is not None and answer.status == 200, path
         assert expected in page.inner_text("main"), path
         assert stack.token not in page.content()
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
     page.goto(f"{stack.base}/console/funnel?campaign={CAMPAIGN}")
     completed = page.locator("tr", has_text="completed").first.inner_text()
