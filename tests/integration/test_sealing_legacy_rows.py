@@ -35,8 +35,13 @@ from inkbridge.store.schema import (
 )
 from inkbridge.store.schema_governance import signer_sessions
 from tests.support.api_calls import call_api
-from tests.support.builders import SECRET, event_body, lifecycle_bodies, sandbox_container
-from tests.support.builders import store_delivery
+from tests.support.builders import (
+    SECRET,
+    event_body,
+    lifecycle_bodies,
+    sandbox_container,
+    store_delivery,
+)
 from tests.support.fakes import RecordingConnector
 from tests.support.worker import add_fake_destination, deliver_all, drain_receipts
 

@@ -11,6 +11,7 @@ chain (new records are sealed before they are hashed).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ def _page(query: Select[Any], key: Any, after: Any, limit: int) -> Select[Any]:
     return query.where(key > after) if after is not None else query
 
 
-def _done(rows: list[Any], limit: int, last: Any, sealed: Counter[str]) -> Batch:
+def _done(rows: Sequence[Any], limit: int, last: Any, sealed: Counter[str]) -> Batch:
     return Batch(last if len(rows) == limit else None, sealed)
 
 
