@@ -51,8 +51,11 @@ def replay_dead_letters(
     *,
     source: str = "api",
     actor: str = "admin",
+    action: str = "replayed",
 ) -> int:
-    """Give dead letters a fresh attempt budget; the delivery loop sends them in record order."""
+    """Give dead letters a fresh attempt budget; the delivery loop sends them in record order.
+    ``ids`` None: every dead letter (of ``destination``, when named) in every region, each
+    region's replay one audit entry ``<source>:dead_letters:<action>`` with its count."""
     total = 0
     for db in databases:
         with db.transaction() as conn:
@@ -69,7 +72,7 @@ def replay_dead_letters(
                     conn,
                     db.region,
                     actor,
-                    f"{source}:dead_letters:replayed",
+                    f"{source}:dead_letters:{action}",
                     destination,
                     {"count": count, "ids": ids},
                 )

@@ -1,9 +1,11 @@
 """The console's overview: what is owed to each destination and how old the oldest change is,
-dead letters per destination, receipts parked as refused, ignored or failed, and this process's
-webhook, circuit and quota figures from the metrics registry.
+dead letters per destination, receipts parked as refused, ignored or failed, webhooks per
+minute by connection and outcome (``webhook_rates``), and this process's webhook, circuit and
+quota figures from the metrics registry.
 
-The queue figures come from every region's store (right whichever process answers); the
-webhook counters are the answering process's own since it started, as ``/metrics`` shows them.
+The queue figures and the webhooks per minute come from every region's store (right whichever
+process answers); the webhook counters are the answering process's own since it started, as
+``/metrics`` shows them, and the only count of deliveries rejected before they were stored.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from inkbridge import metrics
 from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.services.routing import Destination
+from inkbridge.services.webhook_rates import WebhookRates, webhook_rates
 from inkbridge.store import queue_depths
 from inkbridge.store.database import Databases
 
@@ -39,6 +42,7 @@ class Overview:
     inbox_oldest_age_seconds: float
     parked_receipts: dict[str, int]
     webhooks: list[tuple[str, str, int]] = field(default_factory=list)
+    rates: WebhookRates = field(default_factory=lambda: WebhookRates((), ()))
 
     @property
     def dead_letters(self) -> int:
@@ -110,4 +114,5 @@ def overview(databases: Databases, destinations: Mapping[str, Destination]) -> O
                 )
         inbox_waiting += inbox.waiting
         inbox_oldest = max(inbox_oldest, _age(now, inbox.oldest))
-    return Overview(health, inbox_waiting, inbox_oldest, parked, webhook_counts())
+    rates = webhook_rates(databases, now)
+    return Overview(health, inbox_waiting, inbox_oldest, parked, webhook_counts(), rates)

@@ -44,6 +44,7 @@ ROUTES = [
     Route("/console/receipts", envelope_pages.receipts_page, methods=["GET"]),
     Route("/console/dead-letters", operations_pages.dead_letters_page, methods=["GET"]),
     Route("/console/dead-letters/replay", operations_pages.replay_page, methods=["POST"]),
+    Route("/console/dead-letters/replay-all", operations_pages.replay_all_page, methods=["POST"]),
     Route("/console/consent", operations_pages.consent_page, methods=["GET"]),
     Route(
         "/console/consent/{lead_id}/receipt",

@@ -1,6 +1,6 @@
 """Small charts drawn server-side as inline SVG: horizontal bars with their values written next
-to them, a title and a description for screen readers (the same figures are always in a table
-next to the chart as well)."""
+to them, and sparklines; each with a title for screen readers (the same figures are always in
+a table next to the chart as well)."""
 
 from __future__ import annotations
 
@@ -43,4 +43,28 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float]], unit: str = "") -> 
         f'<title id="{slug}">{escape(title)}: {escape(summary)}</title>'
         + "".join(rows)
         + f"</svg><figcaption>{escape(title)}</figcaption></figure>"
+    )
+
+
+SPARK_WIDTH = 150
+SPARK_HEIGHT = 28
+
+
+def sparkline(title: str, values: Sequence[int]) -> Raw:
+    """A small line of ``values`` (oldest first), scaled to the largest; its title reads them
+    out for screen readers."""
+    if not values:
+        return Raw("")
+    top = max(values) or 1
+    step = SPARK_WIDTH / max(len(values) - 1, 1)
+    points = " ".join(
+        f"{i * step:.1f},{SPARK_HEIGHT - 2 - (SPARK_HEIGHT - 4) * v / top:.1f}"
+        for i, v in enumerate(values)
+    )
+    summary = ", ".join(str(v) for v in values)
+    return Raw(
+        f'<svg class="spark" role="img" width="{SPARK_WIDTH}" height="{SPARK_HEIGHT}" '
+        f'viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{escape(title)}: {escape(summary)}</title>"
+        f'<polyline points="{points}"></polyline></svg>'
     )

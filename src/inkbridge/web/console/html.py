@@ -159,4 +159,5 @@ button{font:inherit;padding:.25rem .7rem;cursor:pointer}
 .figures li{border:1px solid #d0d7de;border-radius:6px;padding:.5rem .8rem;min-width:10rem}
 .figures strong{display:block;font-size:1.3rem}
 svg text{font-size:12px;fill:#1b1f24} svg .bar{fill:#0969da}
+svg.spark polyline{fill:none;stroke:#0969da;stroke-width:1.5}
 """

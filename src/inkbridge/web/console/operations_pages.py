@@ -1,6 +1,7 @@
-"""The console's operations pages: dead letters with their last error and a replay button
-(POST, ``admin``, audited as the signed-in person), a lead's consent ledger with its current
-status, chain status and receipt download, and the data map (``admin``, as in the API)."""
+"""The console's operations pages: dead letters with their last error, a replay button for
+each and one replaying them all (POSTs, ``admin``, audited as the signed-in person), a lead's
+consent ledger with its current status, chain status and receipt download, and the data map
+(``admin``, as in the API)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,18 @@ from inkbridge.access import ADMIN, DATAMAP_SCOPE
 from inkbridge.errors import NotFound
 from inkbridge.services import consent as consent_service
 from inkbridge.services import leads as lead_service
-from inkbridge.services.admin import coalescing_destinations, dead_letters, replay_dead_letter
+from inkbridge.services.admin import (
+    coalescing_destinations,
+    dead_letters,
+    replay_dead_letter,
+    replay_dead_letters,
+)
 from inkbridge.services.console_sessions import ConsoleSession
 from inkbridge.services.datamap import data_map
 from inkbridge.store import leads as lead_store
 from inkbridge.web.console.gate import console_page, databases, html
 from inkbridge.web.console.html import (
+    Raw,
     esc,
     filter_form,
     layout,
@@ -30,14 +37,41 @@ from inkbridge.web.console.html import (
 )
 
 REPLAYED = {"1": "The dead letter is pending again.", "0": "Nothing to replay: already done."}
+MAX_DESTINATION = 100
+
+
+def _notice(request: Request) -> str | None:
+    replayed_all = request.query_params.get("replayed_all", "")
+    if replayed_all.isdigit() and len(replayed_all) < 10:
+        return f"Replayed all: {int(replayed_all)} dead letters are pending again."
+    return REPLAYED.get(request.query_params.get("replayed", ""))
+
+
+def _replay_all_form(session: ConsoleSession, destination: str | None) -> Raw:
+    label = (
+        f"Replay every dead letter of {destination} (all regions)"
+        if destination
+        else "Replay every dead letter of every destination (all regions)"
+    )
+    return Raw(
+        "<h2>Replay all</h2><p>Gives every dead letter listed here, and any beyond the first "
+        "500 per region, a fresh attempt budget; changes a newer delivery has overtaken are "
+        "superseded instead.</p>"
+        + post_form(
+            "/console/dead-letters/replay-all",
+            session.csrf_token,
+            label,
+            {"destination": destination or ""},
+        )
+    )
 
 
 @console_page("read")
 async def dead_letters_page(request: Request, session: ConsoleSession) -> Response:
     current = "/console/dead-letters"
-    destination = request.query_params.get("destination", "").strip()[:100] or None
+    destination = request.query_params.get("destination", "").strip()[:MAX_DESTINATION] or None
     found = await run_in_threadpool(dead_letters, databases(request), destination)
-    notice = REPLAYED.get(request.query_params.get("replayed", ""))
+    notice = _notice(request)
     admin = session.allows(ADMIN)
     rows = table(
         "Dead letters" + (f" of {destination}" if destination else ""),
@@ -71,6 +105,8 @@ async def dead_letters_page(request: Request, session: ConsoleSession) -> Respon
         empty="none.",
     )
     body = (f'<p class="notice" role="status">{esc(notice)}</p>' if notice else "") + rows
+    if admin and found:
+        body += _replay_all_form(session, destination)
     if not admin:
         body += "<p>Replaying a dead letter needs the <code>admin</code> scope.</p>"
     return html(layout("Dead letters", body, session, current))
@@ -95,6 +131,30 @@ async def replay_page(request: Request, session: ConsoleSession) -> Response:
         )
     )
     target = f"/console/dead-letters?replayed={int(replayed)}"
+    return RedirectResponse(target, status_code=303)
+
+
+@console_page(ADMIN)
+async def replay_all_page(request: Request, session: ConsoleSession) -> Response:
+    form = await request.form()
+    raw = form.get("destination", "")
+    destination = raw.strip() if isinstance(raw, str) else None
+    container = request.app.state.container
+    if destination is None or (destination and destination not in container.destinations):
+        body = '<p class="error" role="alert">No such destination.</p>'
+        return html(layout("Dead letters", body, session, "/console/dead-letters"), 422)
+    replayed = await run_in_threadpool(
+        lambda: replay_dead_letters(
+            container.databases,
+            None,
+            destination or None,
+            coalescing_destinations(container.settings),
+            source="console",
+            actor=session.actor,
+            action="replayed_all",
+        )
+    )
+    target = f"/console/dead-letters?replayed_all={replayed}"
     return RedirectResponse(target, status_code=303)
 
 

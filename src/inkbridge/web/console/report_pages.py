@@ -14,7 +14,8 @@ from inkbridge.errors import InvalidInput
 from inkbridge.services import console_overview, sign_time_distribution
 from inkbridge.services import reports as report_service
 from inkbridge.services.console_sessions import ConsoleSession
-from inkbridge.web.console.chart import bar_chart
+from inkbridge.services.webhook_rates import WebhookRates
+from inkbridge.web.console.chart import bar_chart, sparkline
 from inkbridge.web.console.gate import console_page, databases, html
 from inkbridge.web.console.html import (
     Raw,
@@ -78,6 +79,34 @@ def invalid(title: str, session: ConsoleSession, error: InvalidInput, current: s
     return html(layout(title, body, session, current), 422)
 
 
+def webhook_rates_section(rates: WebhookRates) -> Raw:
+    """Receipts per minute by connection and outcome, a sparkline per connection."""
+    minutes = [m.strftime("%H:%M") for m in rates.minutes]
+    window = f"{minutes[0]} to {minutes[-1]} UTC" if minutes else ""
+    sparks = table(
+        f"Webhooks per minute by connection, last {len(minutes)} minutes ({window})",
+        ["connection", "per minute", "receipts"],
+        [
+            (connection, sparkline(f"{connection}, receipts per minute", counts), sum(counts))
+            for connection, counts in rates.by_connection().items()
+        ],
+        empty=f"no receipt stored in the last {len(minutes)} minutes.",
+    )
+    outcomes = table(
+        "Webhooks per minute by connection and outcome (the receipt's status)",
+        ["connection", "outcome", *minutes, "total"],
+        [(r.connection, r.outcome, *r.per_minute, r.total) for r in rates.rates],
+        empty="none.",
+    )
+    note = (
+        "<p>Counted from the receipts every region stored. Deliveries rejected before they "
+        "were stored (a bad signature, a body too large) have no receipt: only the metrics "
+        "count them (below, and <code>inkbridge_webhooks_total</code> at "
+        "<code>/metrics</code>).</p>"
+    )
+    return Raw(f"<h2>Webhooks per minute</h2>{sparks}{outcomes if rates.rates else ''}{note}")
+
+
 @console_page("read")
 async def overview_page(request: Request, session: ConsoleSession) -> Response:
     container = request.app.state.container
@@ -119,12 +148,12 @@ async def overview_page(request: Request, session: ConsoleSession) -> Response:
         ],
     )
     webhooks = table(
-        "Webhooks by connection and outcome (this process, since it started)",
+        "Webhooks this process answered since it started, by connection and outcome",
         ["connection", "outcome", "deliveries"],
         found.webhooks,
         empty="none received by this process yet.",
     )
-    body = f"{figures}{destinations}{parked}{webhooks}"
+    body = f"{figures}{destinations}{parked}{webhook_rates_section(found.rates)}{webhooks}"
     return html(layout("Overview", body, session, "/console"))
 
 
