@@ -31,8 +31,9 @@ class KeyUnavailable(InkbridgeError):
         return (
             f"region {self.region!r} holds data keys wrapped under key id {self.key_id!r}, "
             f"which is not configured: restore it as regions.{self.region}.key or in "
-            f"regions.{self.region}.previous_keys (then run `inkbridge keys rotate "
-            f"--region {self.region}`)"
+            f"regions.{self.region}.previous_keys, or, for a managed key, put its file back as "
+            f"keys/{self.region}/current.key in the data directory (then run `inkbridge keys "
+            f"rotate --region {self.region}`)"
         )
 
 
