@@ -36,45 +36,26 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from math import floor
 from pathlib import Path
 from typing import Any
 
+from ingest_load import webhook
+from ingest_servers import SECRET
+
 BENCH = Path(__file__).resolve().parent
-SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # any base64 secret; both sides use it
 CONCURRENCY = 32
 TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
 def signed_deliveries(count: int) -> list[dict[str, Any]]:
-    """``count`` unique deliveries, signed with the official package (before any counting)."""
-    from standardwebhooks.webhooks import Webhook
-
-    signer, now = Webhook(SECRET), datetime.now(UTC)
+    """``count`` unique deliveries, built and signed as ``bench/ingest.py`` sends them (before
+    any counting)."""
+    now = datetime.now(UTC)
     deliveries = []
     for _ in range(count):
-        msg_id = "msg_" + uuid.uuid4().hex
-        body = json.dumps(
-            {
-                "type": "document_completed",
-                "timestamp": now.isoformat(),
-                "data": {
-                    "envelope_id": f"env-{msg_id}",
-                    "recipient_id": "1",
-                    "recipient_email": "signer@example.com",
-                    "occurred_at": now.isoformat(),
-                    "metadata": {"inkbridge_envelope_id": f"ink-{msg_id}", "campaign": "bench"},
-                },
-            }
-        )
-        headers = {
-            "content-type": "application/json",
-            "content-length": str(len(body)),
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(floor(now.timestamp())),
-            "webhook-signature": signer.sign(msg_id, now, body),
-        }
-        deliveries.append({"body": body, "headers": headers})
+        body, headers = webhook("msg_" + uuid.uuid4().hex, now)
+        headers["content-length"] = str(len(body))
+        deliveries.append({"body": body.decode(), "headers": headers})
     return deliveries
 
 
