@@ -91,7 +91,9 @@ def _occurred_at(payload: dict[str, Any], summary: dict[str, Any], received: dat
     )
 
 
-def _custom_fields(summary: dict[str, Any]) -> dict[str, str]:
+def custom_fields(summary: dict[str, Any]) -> dict[str, str]:
+    """inkbridge's ids from an envelope's text custom fields (a Connect envelope summary or an
+    envelope read from the API: both carry ``customFields`` alike)."""
     fields = object_at(summary, "customFields").get("textCustomFields")
     if not isinstance(fields, list):
         return {}
@@ -170,6 +172,6 @@ class DocuSignConnectAdapter(WebhookAdapter):
                 recipient_id=recipient_id,
                 recipient_email=_recipient_email(summary, recipient_id) if recipient_id else None,
                 vendor_event=vendor_event,
-                metadata=_custom_fields(summary),
+                metadata=custom_fields(summary),
             )
         ]
