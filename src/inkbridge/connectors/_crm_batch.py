@@ -16,14 +16,10 @@ import httpx
 
 from inkbridge.connectors.base import Change, ChangeResult
 from inkbridge.connectors.fields import is_first_touch
-from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.vendor_http.responses import is_retryable_status, retry_after
 
 T = TypeVar("T")
-
-# The first-touch names after ``first_touch_``, in the order vendors' fields are declared.
-FIRST_TOUCH_NAMES = (*UTM_FIELDS, "referrer", "landing_page", "at", *CLICK_IDS)
 
 
 class StepRejected(PermanentError):
