@@ -10,15 +10,13 @@ deliberately left out of the key. Expiry has no event of its own: it arrives as
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-
-from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers._common import (
+    SecretsAdapter,
     any_secret_matches,
     composite_key,
     hmac_sha256,
@@ -28,7 +26,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest
 
 SIGNATURE_HEADER_PREFIX = "x-docusign-signature-"
 # DocuSign allows up to 100 active Connect keys, hence up to 100 signature headers.
@@ -105,7 +103,7 @@ def custom_fields(summary: dict[str, Any]) -> dict[str, str]:
     return inkbridge_metadata(pairs)
 
 
-class DocuSignConnectAdapter(WebhookAdapter):
+class DocuSignConnectAdapter(SecretsAdapter):
     """Inbound adapter for DocuSign Connect JSON SIM messages. Acknowledged with the default
     200: any 2xx acknowledges a Connect delivery (with "Require Acknowledgement" on)."""
 
@@ -114,9 +112,6 @@ class DocuSignConnectAdapter(WebhookAdapter):
     secret_headers = frozenset(
         f"{SIGNATURE_HEADER_PREFIX}{n}" for n in range(1, MAX_SIGNATURE_HEADERS + 1)
     )
-
-    def __init__(self, secrets: Sequence[SecretStr]) -> None:
-        self._secrets = list(secrets)
 
     def verify(self, request: InboundRequest) -> None:
         offered = [
