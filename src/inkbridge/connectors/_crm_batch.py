@@ -1,5 +1,6 @@
-"""What the HubSpot, Salesforce and Dynamics connectors share: per-change outcomes of one batch,
-records merged from several changes, and the per-object field mapping.
+"""What the HubSpot, Salesforce and Dynamics connectors share: what they are built from
+(``CrmConnector``), per-change outcomes of one batch, records merged from several changes, and
+the per-object field mapping.
 
 A CRM batch takes several vendor calls (read, upsert people, upsert envelopes, consent, tasks).
 ``Outcomes`` keeps the first failure of each change: later steps skip records whose changes all
@@ -10,20 +11,71 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, Required, TypedDict, TypeVar
 
 import httpx
 
-from inkbridge.connectors.base import Change, ChangeResult
+from inkbridge.config import DestinationSettings
+from inkbridge.connectors.base import Change, ChangeResult, checked_batch
 from inkbridge.connectors.fields import is_first_touch
-from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
 from inkbridge.vendor_http.responses import is_retryable_status, retry_after
 
 T = TypeVar("T")
+AuthT = TypeVar("AuthT")
+OptionsT = TypeVar("OptionsT")
 
-# The first-touch names after ``first_touch_``, in the order vendors' fields are declared.
-FIRST_TOUCH_NAMES = (*UTM_FIELDS, "referrer", "landing_page", "at", *CLICK_IDS)
+
+class CrmParts(TypedDict, Generic[AuthT, OptionsT], total=False):
+    """What every CRM connector is built from besides its vendor's URL."""
+
+    name: Required[str]
+    client: Required[httpx.AsyncClient]
+    auth: Required[AuthT]
+    options: OptionsT | None
+    field_overrides: Mapping[str, str] | None
+    max_batch: int
+    timeout: float
+
+
+def crm_parts(
+    name: str,
+    dest: DestinationSettings,
+    client: httpx.AsyncClient,
+    auth: AuthT,
+    options: OptionsT,
+    vendor_max_batch: int,
+) -> CrmParts[AuthT, OptionsT]:
+    """A CRM connector's parts from its ``[destinations.NAME]`` settings: the field overrides,
+    the timeout, and the batch size brought within what the vendor takes."""
+    return {
+        "name": name,
+        "client": client,
+        "auth": auth,
+        "options": options,
+        "field_overrides": dest.fields,
+        "max_batch": max(1, min(dest.batch_size, vendor_max_batch)),
+        "timeout": dest.timeout_seconds,
+    }
+
+
+class CrmConnector(Generic[AuthT, OptionsT]):
+    """The parts a CRM connector holds: its name and batch size (at most ``vendor_max_batch``,
+    ``default_batch`` unless given), the shared HTTP client, the vendor's auth, the request
+    timeout, its options and the field overrides its planner maps fields with."""
+
+    vendor_max_batch: ClassVar[int]
+    default_batch: ClassVar[int]
+
+    def __init__(self, parts: CrmParts[AuthT, OptionsT], default_options: OptionsT) -> None:
+        self.name = parts["name"]
+        max_batch = parts.get("max_batch", self.default_batch)
+        self.max_batch = checked_batch(self.name, max_batch, self.vendor_max_batch)
+        self._client = parts["client"]
+        self._auth = parts["auth"]
+        self._options = parts.get("options") or default_options
+        self._field_overrides = parts.get("field_overrides") or {}
+        self._timeout = parts.get("timeout", 10.0)
 
 
 class StepRejected(PermanentError):

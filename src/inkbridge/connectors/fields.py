@@ -18,11 +18,14 @@ Canonical names:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from inkbridge.connectors.outbound import FirstTouch, OutboundRecord, text
-from inkbridge.domain.attribution import UTM_FIELDS
+from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
 
 FIRST_TOUCH_PREFIX = "first_touch_"
+# The first-touch names after ``first_touch_``, in the order vendors' fields are declared.
+FIRST_TOUCH_NAMES = (*UTM_FIELDS, "referrer", "landing_page", "at", *CLICK_IDS)
 
 
 def canonical_fields(record: OutboundRecord) -> dict[str, str]:
@@ -74,6 +77,11 @@ def map_fields(
     mapped to "" is switched off."""
     mapping = {**defaults, **overrides}
     return {mapping[name]: value for name, value in fields.items() if mapping.get(name)}
+
+
+def is_blank(value: Any) -> bool:
+    """Whether a vendor field holds nothing (absent, null or empty): first touch may fill it."""
+    return value is None or value == ""
 
 
 def is_first_touch(canonical_name: str) -> bool:

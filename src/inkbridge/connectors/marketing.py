@@ -1,14 +1,28 @@
-"""What the marketing destinations (Marketo, Mautic) share: sending at most one change per lead
-at a time, reading ``options.journeys``, whether a journey may be entered, and what a consent
-change says about marketing email."""
+"""What the marketing destinations (Marketo, Mautic) share: the change kinds they take, a change
+on its way (``PendingWrite``), sending at most one change per lead at a time
+(``apply_in_rounds``), reading ``options.journeys``, whether a journey may be entered, and what a
+consent change says about marketing email."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from inkbridge.connectors import kinds
+from inkbridge.connectors.base import BatchResult, Change, ChangeResult
 from inkbridge.connectors.outbound import OutboundRecord, as_mapping
-from inkbridge.errors import ConfigError
+from inkbridge.errors import ConfigError, PermanentError, RetryableError
+
+SUPPORTED = frozenset(
+    {
+        kinds.ENVELOPE_STATE,
+        kinds.LEAD_UPDATED,
+        kinds.CONTACT_CONSENT,
+        kinds.JOURNEY_ENTER,
+        kinds.MARKETING_SUPPRESS,
+    }
+)
 
 
 class Keyed(Protocol):
@@ -34,6 +48,69 @@ def rounds_by_key(pending: Sequence[KeyedT]) -> list[list[KeyedT]]:
             rounds.append([])
         rounds[index].append(item)
     return rounds
+
+
+@dataclass
+class PendingWrite:
+    """One change on its way to a marketing destination: the lead ``key`` it is sent in order
+    by, the vendor fields to write, the first-touch fields (written only where the lead has
+    none), the campaigns to add the lead to, and its result once it failed. Each connector
+    adds what its vendor needs (lists or segments, do-not-contact, the vendor's lead id)."""
+
+    change: Change
+    key: str
+    fields: dict[str, Any]
+    first_touch: dict[str, str]
+    campaign_ids: tuple[int, ...] = ()
+    failed: ChangeResult | None = None
+
+    def fail(self, error: str, retryable: bool = False) -> None:
+        self.failed = ChangeResult(self.change.outbox_id, False, retryable, error)
+
+
+PendingT = TypeVar("PendingT", bound=PendingWrite)
+RoundStep = Callable[[Sequence[PendingT]], Awaitable[None]]
+
+
+async def apply_in_rounds(
+    changes: Sequence[Change],
+    prepared: Sequence[PendingT],
+    write: RoundStep[PendingT],
+    follow_up: RoundStep[PendingT],
+    requests: Callable[[], int],
+) -> BatchResult:
+    """Send the prepared changes in rounds (one change per lead per round, see
+    ``rounds_by_key``): ``write`` the round's leads, then ``follow_up`` (memberships, campaigns,
+    do-not-contact). A failure before anything was written is raised for the whole call; after
+    that the changes not yet done get the failure as their result. ``requests`` reads how many
+    vendor requests the call made."""
+    results = {p.change.outbox_id: p.failed for p in prepared if p.failed is not None}
+    sendable = [p for p in prepared if p.failed is None]
+    rounds = rounds_by_key(sendable)
+    retry_after: float | None = None
+    wrote = False
+    try:
+        for batch in rounds:
+            await write(batch)
+            wrote = True
+            await follow_up(batch)
+            for item in batch:
+                results[item.change.outbox_id] = item.failed or ChangeResult(
+                    item.change.outbox_id, ok=True
+                )
+    except (RetryableError, PermanentError) as exc:
+        if not wrote and not results:
+            raise
+        retryable = isinstance(exc, RetryableError)
+        retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+        for item in sendable:
+            results.setdefault(
+                item.change.outbox_id,
+                item.failed or ChangeResult(item.change.outbox_id, False, retryable, exc.reason),
+            )
+    ordered = [results[change.outbox_id] for change in changes]
+    meta = {"requests": requests(), "rounds": len(rounds)}
+    return BatchResult(ordered, retry_after=retry_after, meta=meta)
 
 
 def journey_ids(name: str, raw: Any, target_key: str) -> dict[str, tuple[int | None, int | None]]:

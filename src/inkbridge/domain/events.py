@@ -22,17 +22,11 @@ class EventType(StrEnum):
     REMINDER_SENT = "reminder_sent"
 
 
-# The short names a sender mapping may use for each type (``sent``), besides the full ones.
+# The short names a sender mapping may use for each type, besides the full ones: the full name
+# without the subject it is about (``sent`` for ``document_sent``, ``signed`` for
+# ``recipient_signed``; ``reminder_sent`` names no subject and stays as it is).
 SHORT_NAMES: dict[str, EventType] = {
-    "sent": EventType.DOCUMENT_SENT,
-    "viewed": EventType.DOCUMENT_VIEWED,
-    "signed": EventType.RECIPIENT_SIGNED,
-    "completed": EventType.DOCUMENT_COMPLETED,
-    "declined": EventType.DOCUMENT_DECLINED,
-    "voided": EventType.DOCUMENT_VOIDED,
-    "expired": EventType.DOCUMENT_EXPIRED,
-    "delivery_failed": EventType.DOCUMENT_DELIVERY_FAILED,
-    "reminder_sent": EventType.REMINDER_SENT,
+    kind.value.removeprefix("document_").removeprefix("recipient_"): kind for kind in EventType
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from inkbridge.domain.events import DomainEvent, EventType, NormalizedEvent
 
@@ -132,8 +133,20 @@ class Applied:
     previous_state: EnvelopeState
 
 
+def envelope_fact_key(envelope_id: str, fact: str) -> str:
+    """The key of one fact about an envelope (``envelope:<id>:state:completed``)."""
+    return f"envelope:{envelope_id}:{fact}"
+
+
 def state_fact_key(envelope_id: str, state: EnvelopeState) -> str:
-    return f"envelope:{envelope_id}:state:{state.value}"
+    return envelope_fact_key(envelope_id, f"state:{state.value}")
+
+
+def envelope_fact(
+    envelope_id: str, kind: str, fact: str, occurred_at: datetime, data: dict[str, Any]
+) -> DomainEvent:
+    """A domain event about one envelope, keyed by ``fact`` under it: emitted once per fact."""
+    return DomainEvent(kind, envelope_id, envelope_fact_key(envelope_id, fact), occurred_at, data)
 
 
 def apply_event(snapshot: EnvelopeSnapshot, event: NormalizedEvent) -> Applied:
@@ -164,24 +177,24 @@ def apply_event(snapshot: EnvelopeSnapshot, event: NormalizedEvent) -> Applied:
             recipients[event.recipient_id] = wanted
             side_change = True
             domain_events.append(
-                DomainEvent(
-                    kind="recipient.status_changed",
-                    envelope_id=env_id,
-                    fact_key=f"envelope:{env_id}:recipient:{event.recipient_id}:{wanted.value}",
-                    occurred_at=event.occurred_at,
-                    data={"recipient_id": event.recipient_id, "status": wanted.value},
+                envelope_fact(
+                    env_id,
+                    "recipient.status_changed",
+                    f"recipient:{event.recipient_id}:{wanted.value}",
+                    event.occurred_at,
+                    {"recipient_id": event.recipient_id, "status": wanted.value},
                 )
             )
 
     if event.type is EventType.DOCUMENT_DELIVERY_FAILED and not delivery_failed:
         delivery_failed = True
         domain_events.append(
-            DomainEvent(
-                kind="envelope.delivery_failed",
-                envelope_id=env_id,
-                fact_key=f"envelope:{env_id}:delivery_failed",
-                occurred_at=event.occurred_at,
-                data={"recipient_id": event.recipient_id},
+            envelope_fact(
+                env_id,
+                "envelope.delivery_failed",
+                "delivery_failed",
+                event.occurred_at,
+                {"recipient_id": event.recipient_id},
             )
         )
 
@@ -194,23 +207,23 @@ def apply_event(snapshot: EnvelopeSnapshot, event: NormalizedEvent) -> Applied:
                 if target not in conflicts:
                     conflicts = conflicts | {target}
                     domain_events.append(
-                        DomainEvent(
-                            kind="envelope.conflict_detected",
-                            envelope_id=env_id,
-                            fact_key=f"envelope:{env_id}:conflict:{target.value}",
-                            occurred_at=event.occurred_at,
-                            data={"state": state.value, "claimed": target.value},
+                        envelope_fact(
+                            env_id,
+                            "envelope.conflict_detected",
+                            f"conflict:{target.value}",
+                            event.occurred_at,
+                            {"state": state.value, "claimed": target.value},
                         )
                     )
         elif target in TERMINAL or RANK[target] > RANK[state]:
             domain_events.insert(
                 0,
-                DomainEvent(
-                    kind="envelope.state_changed",
-                    envelope_id=env_id,
-                    fact_key=state_fact_key(env_id, target),
-                    occurred_at=event.occurred_at,
-                    data={"from": state.value, "to": target.value},
+                envelope_fact(
+                    env_id,
+                    "envelope.state_changed",
+                    f"state:{target.value}",
+                    event.occurred_at,
+                    {"from": state.value, "to": target.value},
                 ),
             )
             state = target
@@ -254,23 +267,23 @@ def resolve_terminal(
     current = snapshot.state
     if current != state and (current in TERMINAL or RANK[state] > RANK[current]):
         events.append(
-            DomainEvent(
-                kind="envelope.state_changed",
-                envelope_id=env_id,
-                fact_key=state_fact_key(env_id, state),
-                occurred_at=occurred_at,
-                data={"from": current.value, "to": state.value, "authoritative": True},
+            envelope_fact(
+                env_id,
+                "envelope.state_changed",
+                f"state:{state.value}",
+                occurred_at,
+                {"from": current.value, "to": state.value, "authoritative": True},
             )
         )
         current = state
     if snapshot.conflicts:
         events.append(
-            DomainEvent(
-                kind="envelope.conflict_resolved",
-                envelope_id=env_id,
-                fact_key=f"envelope:{env_id}:conflict_resolved:{state.value}",
-                occurred_at=occurred_at,
-                data={"state": state.value, "claims": sorted(c.value for c in snapshot.conflicts)},
+            envelope_fact(
+                env_id,
+                "envelope.conflict_resolved",
+                f"conflict_resolved:{state.value}",
+                occurred_at,
+                {"state": state.value, "claims": sorted(c.value for c in snapshot.conflicts)},
             )
         )
     if not events:

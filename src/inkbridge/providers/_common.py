@@ -1,6 +1,6 @@
 """Small helpers the vendor webhook adapters share: reading JSON bodies, reading vendor times,
-building bounded dedup keys, comparing secrets in constant time and picking inkbridge's ids out
-of a vendor's metadata slot.
+building bounded dedup keys, comparing secrets in constant time (``SecretsAdapter``) and picking
+inkbridge's ids out of a vendor's metadata slot.
 
 Nothing here knows a vendor; each adapter module owns its own format.
 """
@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from inkbridge import untrusted_json
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload
+from inkbridge.providers.base import WebhookAdapter
 
 # The receipts table's dedup_key width (see api.webhooks.MAX_DEDUP_KEY_LENGTH).
 MAX_DEDUP_KEY_LENGTH = 500
@@ -121,6 +122,23 @@ def any_secret_matches(
 def hmac_sha256(key: str, message: bytes) -> bytes:
     """HMAC-SHA256 with a text key taken as UTF-8 (how every vendor here documents it)."""
     return hmac.new(key.encode(), message, hashlib.sha256).digest()
+
+
+class SecretsAdapter(WebhookAdapter):
+    """A vendor adapter verified with its connection's secrets: every configured one is accepted
+    (several while one is being rotated)."""
+
+    def __init__(self, secrets: Sequence[SecretStr]) -> None:
+        self._secrets = list(secrets)
+
+    def hex_hmac_matches(self, message: bytes, offered: str) -> bool:
+        """Whether ``offered`` is the hex HMAC-SHA256 of ``message`` under any of the secrets
+        (in either case; see ``any_secret_matches``)."""
+
+        def expected(key: str) -> bytes:
+            return hmac_sha256(key, message).hex().encode()
+
+        return any_secret_matches(self._secrets, expected, [offered.lower().encode()])
 
 
 def inkbridge_metadata(pairs: Mapping[str, Any]) -> dict[str, str]:

@@ -66,8 +66,19 @@ class ClientSetup:
 @dataclass(frozen=True)
 class ProviderKind:
     """One e-signature vendor: how its webhooks are verified and, when it has one, how its API
-    client is built (the builder returns None for a webhooks-only connection)."""
+    client is built.
+
+    A connection with no API settings at all only receives webhooks: no client is built for it,
+    unless ``client_without_settings`` (the sandbox, whose API this server mounts itself)."""
 
     name: str
     adapter: Callable[[WebhookSetup], WebhookAdapter]
-    client: Callable[[ClientSetup], ProviderClient | None] | None = None
+    client: Callable[[ClientSetup], ProviderClient] | None = None
+    client_without_settings: bool = False
+
+    def build_client(self, setup: ClientSetup) -> ProviderClient | None:
+        """The connection's API client; None when this vendor has none or the connection
+        receives webhooks only."""
+        if self.client is None or (setup.webhooks_only and not self.client_without_settings):
+            return None
+        return self.client(setup)

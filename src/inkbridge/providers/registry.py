@@ -82,10 +82,7 @@ def build_client(
     name: str, conn: ConnectionSettings, http: httpx.AsyncClient, site: LocalSite
 ) -> ProviderClient | None:
     """The API client of a connection, or None when it only receives webhooks."""
-    kind = kind_of(name, conn)
-    if kind.client is None:
-        return None
-    return kind.client(ClientSetup(name, conn, http, site))
+    return kind_of(name, conn).build_client(ClientSetup(name, conn, http, site))
 
 
 def build_bindings(settings: Settings) -> Mapping[str, ConnectionBinding]:

@@ -12,7 +12,7 @@ from inkbridge.connectors.kinds import COALESCING_KINDS
 from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.services.reconcile import Reconciler, ReconcileResult
 from inkbridge.store import audit, outbox, receipts
-from inkbridge.store.database import Databases
+from inkbridge.store.database import Databases, RegionDatabase
 
 
 def dead_letters(databases: Databases, destination: str | None) -> list[dict[str, Any]]:
@@ -58,25 +58,16 @@ def replay_dead_letters(
     region's replay one audit entry ``<source>:dead_letters:<action>`` with its count."""
     total = 0
     for db in databases:
-        with db.transaction() as conn:
-            count = outbox.retry_dead(
-                conn,
-                datetime.now(UTC),
-                ids=ids,
-                destination=destination,
-                coalescing=coalescing,
-                coalescing_kinds=COALESCING_KINDS,
-            )
-            if count:
-                audit.record_operator_action(
-                    conn,
-                    db.region,
-                    actor,
-                    f"{source}:dead_letters:{action}",
-                    destination,
-                    {"count": count, "ids": ids},
-                )
-        total += count
+        total += _retry_dead(
+            db,
+            ids,
+            destination,
+            coalescing,
+            actor=actor,
+            action=f"{source}:dead_letters:{action}",
+            subject=destination,
+            details={"ids": ids},
+        )
     return total
 
 
@@ -93,25 +84,46 @@ def replay_dead_letter(
     has no such dead letter (already replayed, or superseded by a newer delivered change)."""
     if region not in databases.names:
         return False
-    db = databases[region]
+    count = _retry_dead(
+        databases[region],
+        [outbox_id],
+        None,
+        coalescing,
+        actor=actor,
+        action=f"{source}:dead_letters:replayed",
+        subject=str(outbox_id),
+        details={"ids": [outbox_id], "region": region},
+    )
+    return count > 0
+
+
+def _retry_dead(
+    db: RegionDatabase,
+    ids: list[int] | None,
+    destination: str | None,
+    coalescing: frozenset[str],
+    *,
+    actor: str,
+    action: str,
+    subject: str | None,
+    details: dict[str, Any],
+) -> int:
+    """Retry one region's dead letters (``ids``, else all of ``destination``, else all) and,
+    when any were, audit it in the same transaction with their count; the number retried."""
     with db.transaction() as conn:
         count = outbox.retry_dead(
             conn,
             datetime.now(UTC),
-            ids=[outbox_id],
+            ids=ids,
+            destination=destination,
             coalescing=coalescing,
             coalescing_kinds=COALESCING_KINDS,
         )
         if count:
             audit.record_operator_action(
-                conn,
-                db.region,
-                actor,
-                f"{source}:dead_letters:replayed",
-                str(outbox_id),
-                {"count": count, "ids": [outbox_id], "region": region},
+                conn, db.region, actor, action, subject, {"count": count, **details}
             )
-    return count > 0
+    return count
 
 
 async def reconcile_now(

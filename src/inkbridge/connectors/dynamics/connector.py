@@ -22,21 +22,24 @@ batch or for the change sets that got them; any other refusal is permanent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors._crm_batch import (
+    CrmConnector,
+    CrmParts,
     Outcomes,
     StepRejected,
     chunks,
+    crm_parts,
     first_touch_targets,
     json_body,
     step_refusal,
     str_map,
 )
-from inkbridge.connectors.base import BatchResult, Change, checked_batch
+from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.dynamics.batch import (
     Operation,
     OperationResult,
@@ -81,30 +84,19 @@ class DynamicsAuth(ClientCredentialsAuth[str]):
     default_lifetime = TOKEN_SECONDS
 
 
-class DynamicsConnector:
+class DynamicsConnector(CrmConnector[DynamicsAuth, DynamicsOptions]):
     """``Connector`` for one Dataverse environment (``org_url`` like
     ``https://contoso.crm.dynamics.com``)."""
 
+    vendor_max_batch = VENDOR_MAX_BATCH
+    default_batch = DEFAULT_BATCH
+
     def __init__(
-        self,
-        *,
-        name: str,
-        org_url: str,
-        client: httpx.AsyncClient,
-        auth: DynamicsAuth,
-        options: DynamicsOptions | None = None,
-        field_overrides: Mapping[str, str] | None = None,
-        max_batch: int = DEFAULT_BATCH,
-        timeout: float = 10.0,
+        self, *, org_url: str, **parts: Unpack[CrmParts[DynamicsAuth, DynamicsOptions]]
     ) -> None:
-        self.name = name
-        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
+        super().__init__(parts, DynamicsOptions())
         self._api = org_url.rstrip("/") + API_PATH
-        self._client = client
-        self._auth = auth
-        self._options = options or DynamicsOptions()
-        self._planner = DynamicsPlanner(self._options, field_overrides or {})
-        self._timeout = timeout
+        self._planner = DynamicsPlanner(self._options, self._field_overrides)
         self.burst_remaining: int | None = None
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -321,14 +313,7 @@ def from_settings(
         donotemail_on_withdrawal=bool(options.get("donotemail_on_withdrawal", False)),
     )
     connector = DynamicsConnector(
-        name=name,
-        org_url=org_url,
-        client=client,
-        auth=auth,
-        options=dyn_options,
-        field_overrides=dest.fields,
-        max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
-        timeout=dest.timeout_seconds,
+        org_url=org_url, **crm_parts(name, dest, client, auth, dyn_options, VENDOR_MAX_BATCH)
     )
     eraser = DynamicsErasure(
         name=name,

@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 from inkbridge.connectors import kinds
-from inkbridge.connectors._crm_batch import FIRST_TOUCH_NAMES, Outcomes, object_fields
+from inkbridge.connectors._crm_batch import Outcomes, object_fields
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.fields import canonical_fields, map_fields
+from inkbridge.connectors.fields import FIRST_TOUCH_NAMES, canonical_fields, map_fields
 from inkbridge.connectors.outbound import Task
 from inkbridge.domain.lifecycle import MILESTONES
 

@@ -24,11 +24,11 @@ input HubSpot refuses, so one bad record does not dead-letter its neighbours.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx
+from typing import Any, Unpack
 
 from inkbridge.connectors._crm_batch import (
+    CrmConnector,
+    CrmParts,
     MergedRecord,
     Outcomes,
     StepRejected,
@@ -38,7 +38,7 @@ from inkbridge.connectors._crm_batch import (
     short_code,
     step_refusal,
 )
-from inkbridge.connectors.base import BatchResult, Change, checked_batch
+from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.hubspot.auth import HubSpotAuth
 from inkbridge.connectors.hubspot.plan import (
     ENVELOPE_KEY,
@@ -71,29 +71,17 @@ def _code(body: Any, *keys: str) -> str:
     return next((c for c in found if c), "unknown")
 
 
-class HubSpotConnector:
+class HubSpotConnector(CrmConnector[HubSpotAuth, HubSpotOptions]):
     """``Connector`` for one HubSpot account."""
 
+    vendor_max_batch = default_batch = VENDOR_MAX_BATCH
+
     def __init__(
-        self,
-        *,
-        name: str,
-        base_url: str,
-        client: httpx.AsyncClient,
-        auth: HubSpotAuth,
-        options: HubSpotOptions | None = None,
-        field_overrides: Mapping[str, str] | None = None,
-        max_batch: int = VENDOR_MAX_BATCH,
-        timeout: float = 10.0,
+        self, *, base_url: str, **parts: Unpack[CrmParts[HubSpotAuth, HubSpotOptions]]
     ) -> None:
-        self.name = name
-        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
+        super().__init__(parts, HubSpotOptions())
         self._base = base_url.rstrip("/")
-        self._client = client
-        self._auth = auth
-        self._options = options or HubSpotOptions()
-        self._planner = HubSpotPlanner(self._options, field_overrides or {})
-        self._timeout = timeout
+        self._planner = HubSpotPlanner(self._options, self._field_overrides)
         self.rate_limits = RateLimits()
 
     async def _call(self, outcomes: Outcomes, method: str, path: str, body: Any) -> Any:

@@ -16,7 +16,6 @@ from typing import Any
 
 from inkbridge.connectors import kinds
 from inkbridge.connectors._crm_batch import (
-    FIRST_TOUCH_NAMES,
     MergedRecord,
     Outcomes,
     merge,
@@ -24,7 +23,7 @@ from inkbridge.connectors._crm_batch import (
     task_key,
 )
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.fields import canonical_fields, map_fields
+from inkbridge.connectors.fields import FIRST_TOUCH_NAMES, canonical_fields, map_fields
 from inkbridge.domain.lifecycle import MILESTONES
 
 ENVELOPE_KEY = "inkbridge_envelope_id"

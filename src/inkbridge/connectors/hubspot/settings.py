@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from inkbridge.config import DestinationSettings, resolve_secret
-from inkbridge.connectors._crm_batch import str_map
+from inkbridge.connectors._crm_batch import crm_parts, str_map
 from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.hubspot.auth import HubSpotAuth, HubSpotOAuth, PrivateAppToken
 from inkbridge.connectors.hubspot.connector import DEFAULT_URL, VENDOR_MAX_BATCH, HubSpotConnector
@@ -72,14 +72,7 @@ def from_settings(
         deal_stages=str_map(name, options, "deal_stages"),
     )
     connector = HubSpotConnector(
-        name=name,
-        base_url=base,
-        client=client,
-        auth=auth,
-        options=hub_options,
-        field_overrides=dest.fields,
-        max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
-        timeout=dest.timeout_seconds,
+        base_url=base, **crm_parts(name, dest, client, auth, hub_options, VENDOR_MAX_BATCH)
     )
     eraser = HubSpotErasure(
         name=name, base_url=base, client=client, auth=auth, timeout=dest.timeout_seconds

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Unpack
 
 import httpx
@@ -22,45 +22,29 @@ import httpx
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change, ChangeResult, checked_batch
 from inkbridge.connectors.fields import (
+    FIRST_TOUCH_NAMES,
     FIRST_TOUCH_PREFIX,
     canonical_fields,
+    is_blank,
     map_split,
 )
 from inkbridge.connectors.marketing import (
+    SUPPORTED,
+    PendingWrite,
+    apply_in_rounds,
     ids,
     journey_refusal,
     marketing_email_status,
-    rounds_by_key,
 )
 from inkbridge.connectors.marketo.api import TRANSIENT_CODES, MarketoApi, MarketoLogin
 from inkbridge.connectors.outbound import as_mapping
-from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
+from inkbridge.domain.lifecycle import MILESTONES
 from inkbridge.errors import PermanentError, RetryableError
 
 VENDOR_MAX_BATCH = 300
 MAX_CAMPAIGN_LEADS = 100
-SUPPORTED = frozenset(
-    {
-        kinds.ENVELOPE_STATE,
-        kinds.LEAD_UPDATED,
-        kinds.CONTACT_CONSENT,
-        kinds.JOURNEY_ENTER,
-        kinds.MARKETING_SUPPRESS,
-    }
-)
 LOCK_STRIPES = 64
 
-_MILESTONES = (
-    "sent_at",
-    "first_viewed_at",
-    "first_signed_at",
-    "completed_at",
-    "declined_at",
-    "voided_at",
-    "expired_at",
-    "delivery_failed_at",
-    "first_reminder_at",
-)
 _INKBRIDGE_FIELDS = (
     "envelope_id",
     "envelope_status",
@@ -72,9 +56,8 @@ _INKBRIDGE_FIELDS = (
     "document_url",
     "correlation_id",
     "lead_id",
-    *_MILESTONES,
-    *(FIRST_TOUCH_PREFIX + name for name in (*UTM_FIELDS, "referrer", "landing_page", "at")),
-    *(FIRST_TOUCH_PREFIX + name for name in CLICK_IDS),
+    *MILESTONES,
+    *(FIRST_TOUCH_PREFIX + name for name in FIRST_TOUCH_NAMES),
 )
 
 
@@ -101,19 +84,9 @@ class JourneyTarget:
 
 
 @dataclass
-class _Pending:
-    change: Change
-    key: str
-    record: dict[str, Any]
-    first_touch: dict[str, str]
+class _Pending(PendingWrite):
     list_ids: tuple[int, ...] = ()
-    campaign_ids: tuple[int, ...] = ()
     lead_id: int | None = None
-    failed: ChangeResult | None = field(default=None)
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == ""
 
 
 class MarketoConnector:
@@ -162,11 +135,11 @@ class MarketoConnector:
                 pending.list_ids = ids(target.list_id)
                 pending.campaign_ids = ids(target.campaign_id)
         if problem is not None:
-            pending.failed = ChangeResult(change.outbox_id, ok=False, error=problem)
+            pending.fail(problem)
             return pending
         plain, pending.first_touch = map_split(fields, DEFAULT_FIELDS, self._fields)
         lead: dict[str, Any] = {**plain, self._lookup_field: key_value}
-        pending.record = lead
+        pending.fields = lead
         if change.kind == kinds.CONTACT_CONSENT:
             status = marketing_email_status(record)
             if status is not None:
@@ -181,49 +154,25 @@ class MarketoConnector:
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         """Upsert the batch in rounds (one change per lead per round), then add leads to lists
-        and request campaigns. A failure before anything was written is raised for the whole
-        call; after that the changes not yet done get the failure as their result."""
+        and request campaigns (see ``apply_in_rounds``)."""
         self._api.requests = 0
         prepared = [self._prepare(change) for change in changes]
-        results = {p.change.outbox_id: p.failed for p in prepared if p.failed is not None}
-        sendable = [p for p in prepared if p.failed is None]
-        stripes = sorted({zlib.crc32(p.key.encode()) % LOCK_STRIPES for p in sendable})
-        rounds = rounds_by_key(sendable)
-        retry_after: float | None = None
-        wrote = False
+        keys = {p.key for p in prepared if p.failed is None}
+        stripes = sorted({zlib.crc32(key.encode()) % LOCK_STRIPES for key in keys})
         # Serialise per lead across concurrent apply calls too (see rounds_by_key).
         for index in stripes:
             await self._stripes[index].acquire()
         try:
-            for batch in rounds:
-                await self._fill_first_touch(batch)
-                await self._upsert(batch)
-                wrote = True
-                await self._run_actions(batch)
-                for item in batch:
-                    results.setdefault(
-                        item.change.outbox_id,
-                        item.failed or ChangeResult(item.change.outbox_id, ok=True),
-                    )
-        except (RetryableError, PermanentError) as exc:
-            if not wrote and not results:
-                raise
-            retryable = isinstance(exc, RetryableError)
-            retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
-            for item in sendable:
-                results.setdefault(
-                    item.change.outbox_id,
-                    item.failed
-                    or ChangeResult(
-                        item.change.outbox_id, ok=False, retryable=retryable, error=exc.reason
-                    ),
-                )
+            return await apply_in_rounds(
+                changes, prepared, self._write, self._run_actions, lambda: self._api.requests
+            )
         finally:
             for index in stripes:
                 self._stripes[index].release()
-        ordered = [results[change.outbox_id] for change in changes]
-        meta = {"requests": self._api.requests, "rounds": len(rounds)}
-        return BatchResult(ordered, retry_after=retry_after, meta=meta)
+
+    async def _write(self, batch: Sequence[_Pending]) -> None:
+        await self._fill_first_touch(batch)
+        await self._upsert(batch)
 
     async def _fill_first_touch(self, batch: Sequence[_Pending]) -> None:
         """Add first-touch fields to records whose lead has them empty (or does not exist)."""
@@ -245,16 +194,16 @@ class MarketoConnector:
         for lead in found:
             lead = as_mapping(lead)
             key = str(lead.get(self._lookup_field) or "").strip().lower()
-            filled.setdefault(key, set()).update(n for n in wanted if not _empty(lead.get(n)))
+            filled.setdefault(key, set()).update(n for n in wanted if not is_blank(lead.get(n)))
         for item in batch:
             taken = filled.get(item.key, set())
-            item.record.update({k: v for k, v in item.first_touch.items() if k not in taken})
+            item.fields.update({k: v for k, v in item.first_touch.items() if k not in taken})
 
     async def _upsert(self, batch: Sequence[_Pending]) -> None:
         body = {
             "action": "createOrUpdate",
             "lookupField": self._lookup_field,
-            "input": [item.record for item in batch],
+            "input": [item.fields for item in batch],
         }
         result = await self._api.call("POST", "/rest/v1/leads.json", body=body)
         if len(result) != len(batch):

@@ -21,20 +21,22 @@ import httpx
 
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
-from inkbridge.connectors.base import BatchResult, Change, ChangeResult, checked_batch
+from inkbridge.connectors.base import BatchResult, Change, checked_batch
 from inkbridge.connectors.erasure import ErasingConnector
-from inkbridge.connectors.fields import canonical_fields, map_split
+from inkbridge.connectors.fields import canonical_fields, is_blank, map_split
 from inkbridge.connectors.marketing import (
+    SUPPORTED,
+    PendingWrite,
+    apply_in_rounds,
     ids,
     journey_ids,
     journey_refusal,
     marketing_email_status,
-    rounds_by_key,
 )
 from inkbridge.connectors.mautic.api import MauticApi, MauticLogin
 from inkbridge.connectors.mautic.erasure import MauticErasure
 from inkbridge.connectors.outbound import as_mapping
-from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.errors import ConfigError, PermanentError
 from inkbridge.vendor_http.responses import is_retryable_status
 
 VENDOR_MAX_BATCH = 200  # Mautic's default api_batch_max_limit
@@ -48,15 +50,6 @@ STANDARD_ALIASES = {
 UNMAPPED = frozenset({"owner", "marketing_allowed"})
 MANUAL_DNC = 3  # Mautic's DoNotContact::MANUAL
 DNC_COMMENT_PREFIX = "inkbridge:"
-SUPPORTED = frozenset(
-    {
-        kinds.ENVELOPE_STATE,
-        kinds.LEAD_UPDATED,
-        kinds.CONTACT_CONSENT,
-        kinds.JOURNEY_ENTER,
-        kinds.MARKETING_SUPPRESS,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -68,24 +61,11 @@ class JourneyTarget:
 
 
 @dataclass
-class _Pending:
-    change: Change
-    key: str
-    fields: dict[str, Any]
-    first_touch: dict[str, str]
+class _Pending(PendingWrite):
     dnc: str | None = None  # "add" or "remove"
     dnc_comment: str = ""
     segment_ids: tuple[int, ...] = ()
-    campaign_ids: tuple[int, ...] = ()
     contact_id: int | None = None
-    failed: ChangeResult | None = None
-
-    def fail(self, error: str, retryable: bool = False) -> None:
-        self.failed = ChangeResult(self.change.outbox_id, False, retryable, error)
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == ""
 
 
 def default_aliases(names: Sequence[str]) -> dict[str, str]:
@@ -163,40 +143,17 @@ class MauticConnector:
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         """Write the batch in rounds (one change per contact per round): find contacts, create
-        or PATCH them, then set do-not-contact and memberships. A failure before anything was
-        written is raised for the whole call; after that the changes not yet done get it."""
+        or PATCH them, then set do-not-contact and memberships (see ``apply_in_rounds``)."""
         self._api.requests = 0
         prepared = [self._prepare(change) for change in changes]
-        results = {p.change.outbox_id: p.failed for p in prepared if p.failed is not None}
-        sendable = [p for p in prepared if p.failed is None]
-        rounds = rounds_by_key(sendable)
-        retry_after: float | None = None
-        wrote = False
-        try:
-            for batch in rounds:
-                contacts = await self._find(batch)
-                self._plan(batch, contacts)
-                await self._write(batch)
-                wrote = True
-                await self._follow_up(batch)
-                for item in batch:
-                    results[item.change.outbox_id] = item.failed or ChangeResult(
-                        item.change.outbox_id, ok=True
-                    )
-        except (RetryableError, PermanentError) as exc:
-            if not wrote and not results:
-                raise
-            retryable = isinstance(exc, RetryableError)
-            retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
-            for item in sendable:
-                results.setdefault(
-                    item.change.outbox_id,
-                    item.failed
-                    or ChangeResult(item.change.outbox_id, False, retryable, exc.reason),
-                )
-        ordered = [results[change.outbox_id] for change in changes]
-        meta = {"requests": self._api.requests, "rounds": len(rounds)}
-        return BatchResult(ordered, retry_after=retry_after, meta=meta)
+        return await apply_in_rounds(
+            changes, prepared, self._write_round, self._follow_up, lambda: self._api.requests
+        )
+
+    async def _write_round(self, batch: Sequence[_Pending]) -> None:
+        contacts = await self._find(batch)
+        self._plan(batch, contacts)
+        await self._write(batch)
 
     async def _find(self, batch: Sequence[_Pending]) -> dict[str, Mapping[str, Any]]:
         """Look up the contacts whose id is unknown, or whose fields or DNC entries are needed."""
@@ -236,7 +193,7 @@ class MauticConnector:
             contact = contacts.get(item.key)
             current = as_mapping(as_mapping(as_mapping(contact).get("fields")).get("all"))
             item.fields.update(
-                {k: v for k, v in item.first_touch.items() if _empty(current.get(k))}
+                {k: v for k, v in item.first_touch.items() if is_blank(current.get(k))}
             )
             if item.dnc == "remove" and not self._ours_to_remove(contact):
                 item.dnc = None

@@ -24,7 +24,7 @@ from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors import kinds
 from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.erasure import ErasingConnector
-from inkbridge.connectors.fields import canonical_fields, is_first_touch, map_fields
+from inkbridge.connectors.fields import canonical_fields, is_blank, is_first_touch, map_fields
 from inkbridge.connectors.one_by_one import apply_in_order
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.pipedrive.api import PipedriveApi
@@ -39,10 +39,6 @@ ACTIVITY_PAGE = 500
 # Pipedrive's marketing_status for each consent status of marketing_email.
 MARKETING_STATUS = {"granted": "subscribed", "withdrawn": "unsubscribed", "denied": "no_consent"}
 NOT_MARKETABLE = frozenset({"unsubscribed", "no_consent"})
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == ""
 
 
 def inkbridge_key(record_key: str) -> str:
@@ -264,7 +260,7 @@ class PipedriveConnector:
                 # write, so read the deal first.
                 deal = await self._api.call("GET", f"/api/v2/deals/{deal_id}")
                 current = as_mapping(as_mapping(deal).get("custom_fields"))
-                first = {k: v for k, v in first.items() if _empty(current.get(k))}
+                first = {k: v for k, v in first.items() if is_blank(current.get(k))}
             update = {**body, "custom_fields": {**custom, **first}}
             if await self._api.call("PATCH", f"/api/v2/deals/{deal_id}", body=update) is not None:
                 self._deal_ids[key] = deal_id

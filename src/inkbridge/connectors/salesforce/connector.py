@@ -23,23 +23,26 @@ permanent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlsplit
 
 import httpx
 
 from inkbridge.config import DestinationSettings, resolve_secret
 from inkbridge.connectors._crm_batch import (
+    CrmConnector,
+    CrmParts,
     MergedRecord,
     Outcomes,
     StepRejected,
+    crm_parts,
     first_touch_targets,
     json_body,
     short_code,
     step_refusal,
     str_map,
 )
-from inkbridge.connectors.base import BatchResult, Change, checked_batch
+from inkbridge.connectors.base import BatchResult, Change
 from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.salesforce.auth import (
@@ -106,29 +109,20 @@ def api_usage(headers: httpx.Headers) -> tuple[int, int] | None:
     return None
 
 
-class SalesforceConnector:
-    """``Connector`` for one Salesforce org."""
+class SalesforceConnector(CrmConnector[SalesforceAuth, SalesforceOptions]):
+    """``Connector`` for one Salesforce org (``base_url``: the instance the session names)."""
+
+    vendor_max_batch = default_batch = VENDOR_MAX_BATCH
 
     def __init__(
         self,
         *,
-        name: str,
-        client: httpx.AsyncClient,
-        auth: SalesforceAuth,
         base_url: str | None = None,
-        options: SalesforceOptions | None = None,
-        field_overrides: Mapping[str, str] | None = None,
-        max_batch: int = VENDOR_MAX_BATCH,
-        timeout: float = 10.0,
+        **parts: Unpack[CrmParts[SalesforceAuth, SalesforceOptions]],
     ) -> None:
-        self.name = name
-        self.max_batch = checked_batch(name, max_batch, VENDOR_MAX_BATCH)
-        self._client = client
-        self._auth = auth
+        super().__init__(parts, SalesforceOptions())
         self._base = base_url.rstrip("/") if base_url else None
-        self._options = options or SalesforceOptions()
-        self._planner = SalesforcePlanner(self._options, field_overrides or {})
-        self._timeout = timeout
+        self._planner = SalesforcePlanner(self._options, self._field_overrides)
         self.api_usage: tuple[int, int] | None = None
 
     async def _call(
@@ -364,14 +358,7 @@ def from_settings(
         limit_retry_seconds=float(options.get("limit_retry_seconds", LIMIT_RETRY_SECONDS)),
     )
     connector = SalesforceConnector(
-        name=name,
-        client=client,
-        auth=auth,
-        base_url=dest.url,
-        options=sf_options,
-        field_overrides=dest.fields,
-        max_batch=max(1, min(dest.batch_size, VENDOR_MAX_BATCH)),
-        timeout=dest.timeout_seconds,
+        base_url=dest.url, **crm_parts(name, dest, client, auth, sf_options, VENDOR_MAX_BATCH)
     )
     eraser = SalesforceErasure(
         name=name,

@@ -14,7 +14,6 @@ from typing import Any
 
 from inkbridge.connectors import kinds
 from inkbridge.connectors._crm_batch import (
-    FIRST_TOUCH_NAMES,
     MergedRecord,
     Outcomes,
     merge,
@@ -22,7 +21,7 @@ from inkbridge.connectors._crm_batch import (
     task_key,
 )
 from inkbridge.connectors.base import Change
-from inkbridge.connectors.fields import canonical_fields, map_fields
+from inkbridge.connectors.fields import FIRST_TOUCH_NAMES, canonical_fields, map_fields
 
 LEAD_KEY = "Inkbridge_Lead_Id__c"
 ENVELOPE_OBJECT = "Inkbridge_Envelope__c"

@@ -7,9 +7,7 @@ from inkbridge.providers.acrobat_sign.client import AcrobatSignClient
 from inkbridge.providers.kind import ClientSetup, ProviderKind
 
 
-def _client(setup: ClientSetup) -> AcrobatSignClient | None:
-    if setup.webhooks_only:
-        return None
+def _client(setup: ClientSetup) -> AcrobatSignClient:
     return AcrobatSignClient(
         setup.api_url("https://api.na1.adobesign.com"),
         setup.option("client_id"),

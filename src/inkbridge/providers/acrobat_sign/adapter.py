@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Sequence
 from typing import Any
-
-from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers._common import (
+    SecretsAdapter,
     bounded_key,
     inkbridge_metadata,
     load_json_object,
@@ -28,7 +26,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
+from inkbridge.providers.base import Acknowledgement, InboundRequest
 
 CLIENT_ID_HEADER = "x-adobesign-clientid"
 ECHO_HEADER = "X-AdobeSign-ClientId"
@@ -46,17 +44,14 @@ EVENTS: dict[str, EventType] = {
 }
 
 
-class AcrobatSignAdapter(WebhookAdapter):
-    """Inbound adapter for Acrobat Sign agreement notifications and webhook registration."""
+class AcrobatSignAdapter(SecretsAdapter):
+    """Inbound adapter for Acrobat Sign agreement notifications and webhook registration. Each
+    secret is an accepted client id (several while an application is being replaced)."""
 
     provider = "acrobat_sign"
     content_types = frozenset({"application/json"})
     # The client id is this connection's only credential; it is not kept with receipts.
     secret_headers = frozenset({CLIENT_ID_HEADER})
-
-    def __init__(self, secrets: Sequence[SecretStr]) -> None:
-        # Each secret is an accepted client id (several while an application is being replaced).
-        self._client_ids = list(secrets)
 
     def _known_client_id(self, request: InboundRequest) -> str:
         """The configured client id the request names; ``SignatureInvalid`` when it names none."""
@@ -65,7 +60,7 @@ class AcrobatSignAdapter(WebhookAdapter):
             raise SignatureInvalid("no X-ADOBESIGN-CLIENTID header")
         known: str | None = None
         # Every configured id is compared (no early exit) so timing does not rank the ids.
-        for client_id in self._client_ids:
+        for client_id in self._secrets:
             candidate = client_id.get_secret_value()
             if hmac.compare_digest(candidate.encode(), offered):
                 known = candidate

@@ -8,9 +8,7 @@ from inkbridge.providers.documenso.client import DocumensoClient
 from inkbridge.providers.kind import ClientSetup, ProviderKind
 
 
-def _client(setup: ClientSetup) -> DocumensoClient | None:
-    if setup.webhooks_only:
-        return None
+def _client(setup: ClientSetup) -> DocumensoClient:
     if not setup.settings.api_url:
         raise ConfigError(f"connection {setup.connection!r} needs api_url (your Documenso origin)")
     return DocumensoClient(setup.settings.api_url, setup.api_key(), setup.http)

@@ -12,16 +12,15 @@ acted, so the acting recipient is inferred from recipient statuses (see ``_actin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-
-from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers._common import (
     META_ENVELOPE,
+    SecretsAdapter,
     any_secret_matches,
     bounded_key,
     composite_key,
@@ -30,7 +29,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest
 
 SECRET_HEADER = "x-documenso-secret"  # noqa: S105 - a header name, not a secret
 DELIVERY_ID_HEADER = "x-documenso-delivery-id"
@@ -102,16 +101,13 @@ def _envelope_id(document: dict[str, Any]) -> str | None:
     return text_or_none(document.get("envelopeId")) or text_or_none(document.get("id"))
 
 
-class DocumensoAdapter(WebhookAdapter):
+class DocumensoAdapter(SecretsAdapter):
     """Inbound adapter for Documenso document webhooks. Acknowledged with the default 200
     within 10 s: a redirect would count as a failure, so none is ever sent."""
 
     provider = "documenso"
     content_types = frozenset({"application/json"})
     secret_headers = frozenset({SECRET_HEADER})
-
-    def __init__(self, secrets: Sequence[SecretStr]) -> None:
-        self._secrets = list(secrets)
 
     def verify(self, request: InboundRequest) -> None:
         offered = request.headers.get(SECRET_HEADER, "")

@@ -11,9 +11,7 @@ def _adapter(setup: WebhookSetup) -> DocuSealAdapter:
     return DocuSealAdapter(setup.secrets, tolerance_seconds=setup.tolerance_seconds)
 
 
-def _client(setup: ClientSetup) -> DocuSealClient | None:
-    if setup.webhooks_only:
-        return None
+def _client(setup: ClientSetup) -> DocuSealClient:
     return DocuSealClient(setup.api_url("https://api.docuseal.com"), setup.api_key(), setup.http)
 
 

@@ -20,16 +20,15 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers._common import (
     META_ENVELOPE,
-    any_secret_matches,
+    SecretsAdapter,
     composite_key,
-    hmac_sha256,
     inkbridge_metadata,
     load_json_object,
     object_at,
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest
 
 SIGNATURE_HEADER = "x-docuseal-signature"
 
@@ -61,7 +60,7 @@ def _metadata(data: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-class DocuSealAdapter(WebhookAdapter):
+class DocuSealAdapter(SecretsAdapter):
     """Inbound adapter for DocuSeal form and submission webhooks. Acknowledged with the
     default 200: DocuSeal counts any status below 400 as delivered."""
 
@@ -70,7 +69,7 @@ class DocuSealAdapter(WebhookAdapter):
     secret_headers = frozenset({SIGNATURE_HEADER})
 
     def __init__(self, secrets: Sequence[SecretStr], tolerance_seconds: int = 300) -> None:
-        self._secrets = list(secrets)
+        super().__init__(secrets)
         self._tolerance = tolerance_seconds
 
     def verify(self, request: InboundRequest) -> None:
@@ -84,12 +83,7 @@ class DocuSealAdapter(WebhookAdapter):
             raise SignatureInvalid("the signature timestamp is too old")
         if skew < -self._tolerance:
             raise SignatureInvalid("the signature timestamp is in the future")
-        signed = f"{stamp}.".encode() + request.body
-
-        def expected(secret: str) -> bytes:
-            return hmac_sha256(secret, signed).hex().encode()
-
-        if not any_secret_matches(self._secrets, expected, [offered.lower().encode()]):
+        if not self.hex_hmac_matches(f"{stamp}.".encode() + request.body, offered):
             raise SignatureInvalid("no signature matched")
 
     def dedup_key(self, request: InboundRequest) -> str:

@@ -7,9 +7,7 @@ from inkbridge.providers.docusign.client import DocuSignClient
 from inkbridge.providers.kind import ClientSetup, ProviderKind
 
 
-def _client(setup: ClientSetup) -> DocuSignClient | None:
-    if setup.webhooks_only:
-        return None
+def _client(setup: ClientSetup) -> DocuSignClient:
     return DocuSignClient(
         setup.api_url("https://demo.docusign.net/restapi"),
         setup.option("account_id"),

@@ -10,15 +10,13 @@ deliberately left out of the key. Expiry has no event of its own: it arrives as
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-
-from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers._common import (
+    SecretsAdapter,
     any_secret_matches,
     composite_key,
     hmac_sha256,
@@ -28,7 +26,7 @@ from inkbridge.providers._common import (
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest
 
 SIGNATURE_HEADER_PREFIX = "x-docusign-signature-"
 # DocuSign allows up to 100 active Connect keys, hence up to 100 signature headers.
@@ -91,7 +89,9 @@ def _occurred_at(payload: dict[str, Any], summary: dict[str, Any], received: dat
     )
 
 
-def _custom_fields(summary: dict[str, Any]) -> dict[str, str]:
+def custom_fields(summary: dict[str, Any]) -> dict[str, str]:
+    """inkbridge's ids from an envelope's text custom fields (a Connect envelope summary or an
+    envelope read from the API: both carry ``customFields`` alike)."""
     fields = object_at(summary, "customFields").get("textCustomFields")
     if not isinstance(fields, list):
         return {}
@@ -103,7 +103,7 @@ def _custom_fields(summary: dict[str, Any]) -> dict[str, str]:
     return inkbridge_metadata(pairs)
 
 
-class DocuSignConnectAdapter(WebhookAdapter):
+class DocuSignConnectAdapter(SecretsAdapter):
     """Inbound adapter for DocuSign Connect JSON SIM messages. Acknowledged with the default
     200: any 2xx acknowledges a Connect delivery (with "Require Acknowledgement" on)."""
 
@@ -112,9 +112,6 @@ class DocuSignConnectAdapter(WebhookAdapter):
     secret_headers = frozenset(
         f"{SIGNATURE_HEADER_PREFIX}{n}" for n in range(1, MAX_SIGNATURE_HEADERS + 1)
     )
-
-    def __init__(self, secrets: Sequence[SecretStr]) -> None:
-        self._secrets = list(secrets)
 
     def verify(self, request: InboundRequest) -> None:
         offered = [
@@ -170,6 +167,6 @@ class DocuSignConnectAdapter(WebhookAdapter):
                 recipient_id=recipient_id,
                 recipient_email=_recipient_email(summary, recipient_id) if recipient_id else None,
                 vendor_event=vendor_event,
-                metadata=_custom_fields(summary),
+                metadata=custom_fields(summary),
             )
         ]

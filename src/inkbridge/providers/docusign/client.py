@@ -24,7 +24,6 @@ from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import (
     META_ENVELOPE,
     ReportEvents,
-    inkbridge_metadata,
     object_at,
     parse_time,
     text_or_none,
@@ -36,7 +35,11 @@ from inkbridge.providers.base import (
     SignerAuthentication,
     SigningRequest,
 )
-from inkbridge.providers.docusign.adapter import EXPIRED_VOID_REASON, RECIPIENT_GROUPS
+from inkbridge.providers.docusign.adapter import (
+    EXPIRED_VOID_REASON,
+    RECIPIENT_GROUPS,
+    custom_fields,
+)
 from inkbridge.providers.docusign.auth import DocuSignJwtAuth
 from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
@@ -300,7 +303,7 @@ def envelope_events(
 ) -> list[NormalizedEvent]:
     """An envelope (with recipients) as the normalized events that led to its state, oldest
     first, named after the Connect events that would have reported them."""
-    metadata = _custom_fields(envelope)
+    metadata = custom_fields(envelope)
     status = str(envelope.get("status") or "").lower()
     changed = envelope.get("statusChangedDateTime") or envelope.get("lastModifiedDateTime")
     events: list[NormalizedEvent] = []
@@ -366,15 +369,3 @@ def envelope_events(
             add(event_type, when, vendor_event)
     events.sort(key=lambda e: e.occurred_at)
     return events
-
-
-def _custom_fields(envelope: dict[str, Any]) -> dict[str, str]:
-    fields = object_at(envelope, "customFields").get("textCustomFields")
-    if not isinstance(fields, list):
-        return {}
-    pairs = {
-        f["name"]: f.get("value")
-        for f in fields
-        if isinstance(f, dict) and isinstance(f.get("name"), str)
-    }
-    return inkbridge_metadata(pairs)

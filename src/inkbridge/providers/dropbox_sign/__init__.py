@@ -7,9 +7,7 @@ from inkbridge.providers.dropbox_sign.client import DropboxSignClient
 from inkbridge.providers.kind import ClientSetup, ProviderKind
 
 
-def _client(setup: ClientSetup) -> DropboxSignClient | None:
-    if setup.webhooks_only:
-        return None
+def _client(setup: ClientSetup) -> DropboxSignClient:
     options = setup.settings.options
     return DropboxSignClient(
         setup.api_url("https://api.hellosign.com/v3"),

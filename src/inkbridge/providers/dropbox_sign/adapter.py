@@ -11,25 +11,21 @@ delivery as failed unless the reply body is exactly ``Hello API Event Received``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
-
-from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers._common import (
-    any_secret_matches,
+    SecretsAdapter,
     composite_key,
-    hmac_sha256,
     inkbridge_metadata,
     load_json_object,
     object_at,
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import Acknowledgement, InboundRequest, WebhookAdapter
+from inkbridge.providers.base import Acknowledgement, InboundRequest
 from inkbridge.providers.form_field import multipart_field
 
 ACK_BODY = b"Hello API Event Received"
@@ -97,8 +93,9 @@ def _signer_email(signature_request: dict[str, Any], signature_id: str) -> str |
     return None
 
 
-class DropboxSignAdapter(WebhookAdapter):
-    """Inbound adapter for Dropbox Sign account and app callbacks."""
+class DropboxSignAdapter(SecretsAdapter):
+    """Inbound adapter for Dropbox Sign account and app callbacks. Each secret is an API key
+    whose account (or app owner) may send callbacks here."""
 
     provider = "dropbox_sign"
     content_types = frozenset({MULTIPART, FORM_URLENCODED})
@@ -106,10 +103,6 @@ class DropboxSignAdapter(WebhookAdapter):
     # only once the API confirms it (the worker holds it and asks the reconciler).
     terminal_needs_confirmation = True
     secret_headers: frozenset[str] = frozenset()  # the hash rides inside the body
-
-    def __init__(self, secrets: Sequence[SecretStr]) -> None:
-        # Each secret is an API key whose account (or app owner) may send callbacks here.
-        self._secrets = list(secrets)
 
     def verify(self, request: InboundRequest) -> None:
         # Read leniently: a signed body with, say, a repeated key is a 400 from dedup_key (which
@@ -122,11 +115,7 @@ class DropboxSignAdapter(WebhookAdapter):
         if offered is None:
             raise SignatureInvalid("event.event_hash is missing")
         signed = f"{event['event_time']}{event['event_type']}".encode()
-
-        def expected(api_key: str) -> bytes:
-            return hmac_sha256(api_key, signed).hex().encode()
-
-        if not any_secret_matches(self._secrets, expected, [offered.lower().encode()]):
+        if not self.hex_hmac_matches(signed, offered):
             raise SignatureInvalid("event_hash did not match")
 
     def dedup_key(self, request: InboundRequest) -> str:

@@ -7,9 +7,7 @@ from inkbridge.providers.pandadoc.adapter import PandaDocAdapter
 from inkbridge.providers.pandadoc.client import PandaDocClient
 
 
-def _client(setup: ClientSetup) -> PandaDocClient | None:
-    if setup.webhooks_only:
-        return None
+def _client(setup: ClientSetup) -> PandaDocClient:
     return PandaDocClient(
         setup.api_url("https://api.pandadoc.com/public/v1"),
         api_key=setup.api_key(),

@@ -9,26 +9,22 @@ header (stable across retries) when present, else a composite of every notificat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-
-from pydantic import SecretStr
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers._common import (
-    any_secret_matches,
+    SecretsAdapter,
     bounded_key,
     composite_key,
-    hmac_sha256,
     inkbridge_metadata,
     load_json,
     object_at,
     parse_time,
     text_or_none,
 )
-from inkbridge.providers.base import InboundRequest, WebhookAdapter
+from inkbridge.providers.base import InboundRequest
 
 SIGNATURE_PARAM = "signature"
 EVENT_ID_HEADER = "x-pandadoc-webhook-event-id"
@@ -69,7 +65,7 @@ def _completed_by(data: dict[str, Any]) -> tuple[str | None, str | None]:
     return text_or_none(action_by.get("id")), email
 
 
-class PandaDocAdapter(WebhookAdapter):
+class PandaDocAdapter(SecretsAdapter):
     """Inbound adapter for PandaDoc document webhooks. Acknowledged with the default 200;
     never 410, which would deactivate the webhook."""
 
@@ -77,18 +73,11 @@ class PandaDocAdapter(WebhookAdapter):
     content_types = frozenset({"application/json"})
     secret_headers: frozenset[str] = frozenset()  # the signature rides in the query string
 
-    def __init__(self, secrets: Sequence[SecretStr]) -> None:
-        self._secrets = list(secrets)
-
     def verify(self, request: InboundRequest) -> None:
-        offered = request.query.get(SIGNATURE_PARAM, "").strip().lower()
+        offered = request.query.get(SIGNATURE_PARAM, "").strip()
         if not offered:
             raise SignatureInvalid("no signature query parameter")
-
-        def expected(key: str) -> bytes:
-            return hmac_sha256(key, request.body).hex().encode()
-
-        if not any_secret_matches(self._secrets, expected, [offered.encode()]):
+        if not self.hex_hmac_matches(request.body, offered):
             raise SignatureInvalid("no signature matched")
 
     def dedup_key(self, request: InboundRequest) -> str:

@@ -20,4 +20,6 @@ def _client(setup: ClientSetup) -> SandboxProviderClient:
     )
 
 
-SANDBOX = ProviderKind("sandbox", adapter=standard_webhooks_adapter, client=_client)
+SANDBOX = ProviderKind(
+    "sandbox", adapter=standard_webhooks_adapter, client=_client, client_without_settings=True
+)
