@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from inkbridge.golive import deliveries, legal_state, lifecycle, operations, records
+from inkbridge.golive import (
+    deliveries,
+    failure_injection,
+    legal_state,
+    lifecycle,
+    operations,
+    records,
+)
 from inkbridge.golive.outcome import CheckResult, failed, not_applicable
 from inkbridge.golive.target import Target, TargetError
 
@@ -23,16 +30,15 @@ CHECKS = (
     "residency",
     "legal-state",
     "rotated-key",
+    "failure-injection",
     "evidence",
     "clean-up",
     "hygiene",
 )
-# On the checklist, not yet run by golive (each is a not-applicable row saying so).
 # The checks that read the lifecycle test lead (captured only when one of them runs).
 LEAD_CHECKS = ("order", "conflicting-terminal", "attribution", "consent", "residency")
-NOT_YET = {
-    "failure-injection": "not implemented yet: needs destinations the deployment marks faultable",
-}
+# On the checklist, not yet run by golive (each is a not-applicable row saying so).
+NOT_YET: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,11 @@ def run(
     try:
         for conn in chosen:
             current.connection_checks(conn)
+        with_secrets = [(c.name, c.region) for c in chosen if c.name in target.secrets]
+        current.row(
+            "failure-injection",
+            partial(failure_injection.failure_injection, target, with_secrets),
+        )
         current.row("evidence", partial(operations.evidence, target))
         for name, reason in NOT_YET.items():
             if selected(name):
