@@ -56,15 +56,22 @@ def connections(target: Target, wanted: Sequence[str]) -> list[Connection]:
     """The connections to check, as the deployment's data map declares them."""
     try:
         datamap = target.get("/v1/datamap")
+        declared = {
+            str(p["name"]).removeprefix("connection:"): Connection(
+                str(p["name"]).removeprefix("connection:"), str(p["vendor"]), str(p["regions"][0])
+            )
+            for p in datamap["processors"]
+            if p["kind"] == "provider"
+        }
     except TargetError as exc:
         raise TargetRefused(f"cannot read the deployment's configuration: {exc}") from None
-    declared = {
-        str(p["name"]).removeprefix("connection:"): Connection(
-            str(p["name"]).removeprefix("connection:"), str(p["vendor"]), str(p["regions"][0])
-        )
-        for p in datamap["processors"]
-        if p["kind"] == "provider"
-    }
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
+        # Whatever answered is not an inkbridge data map (a stub that answers 200 to anything).
+        raise TargetRefused(
+            f"the deployment's data map is not one golive can read: {exc!r}"
+        ) from None
+    if not declared:
+        raise TargetRefused("the deployment's data map declares no connection")
     unknown = sorted(set(wanted) - set(declared))
     if unknown:
         raise TargetRefused(f"the deployment declares no connection {', '.join(unknown)}")
