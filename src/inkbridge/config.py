@@ -123,6 +123,8 @@ DestinationKind = Literal[
     "mautic",
 ]
 MARKETING_KINDS = frozenset({"sandbox_marketing", "marketo", "mautic"})
+# The built-in sandbox twins: the only destinations inkbridge can make fail on request.
+SANDBOX_DESTINATION_KINDS = frozenset({"sandbox_crm", "sandbox_marketing"})
 _RECORD_EVENTS = {"envelope.state_changed", "lead.updated", "contact.consent"}
 DEFAULT_EVENTS: dict[str, frozenset[str]] = {
     "crm": frozenset(_RECORD_EVENTS | {"crm.task"}),
@@ -163,6 +165,18 @@ class DestinationSettings(Section):
     timeout_seconds: float = 10.0
     circuit_failures: int = 5  # consecutive failed batches that open the circuit
     circuit_cooldown_seconds: float = 30.0  # then one trial batch after this long
+    # `inkbridge golive` may make this destination fail (5xx, 429, timeouts, a refused write)
+    # to prove nothing is lost: only a sandbox twin, and only when the deployment says so.
+    golive_may_fault: bool = False
+
+    @model_validator(mode="after")
+    def _only_sandbox_faults(self) -> DestinationSettings:
+        if self.golive_may_fault and self.kind not in SANDBOX_DESTINATION_KINDS:
+            raise ValueError(
+                "golive_may_fault: only a sandbox destination (sandbox_crm, sandbox_marketing) "
+                "can be faulted"
+            )
+        return self
 
     @property
     def subscribed_events(self) -> frozenset[str]:

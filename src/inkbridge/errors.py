@@ -73,6 +73,18 @@ class OutsideTestNamespace(InkbridgeError):
 
 
 @dataclass
+class NotFaultable(InkbridgeError):
+    """A go-live token asked to make a destination fail that the deployment does not mark as
+    one it may fault (``golive_may_fault``), or that this process cannot reach."""
+
+    destination: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"destination {self.destination!r} may not be faulted: {self.reason}"
+
+
+@dataclass
 class ResidencyViolation(InkbridgeError):
     """Personal data would cross from one region to another, which policy forbids."""
 

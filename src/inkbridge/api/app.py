@@ -20,6 +20,7 @@ from inkbridge.api import (
     capture,
     datamap,
     documents,
+    golive,
     openapi,
     payload_schema,
     privacy,
@@ -84,6 +85,8 @@ def create_app(
     app.state.container = container
     app.state.worker = worker
     app.state.capture_limits = CaptureLimits(container.settings.capture)
+    # The sandbox apps mounted here, by path: golive's control of the sandbox twins reaches them.
+    app.state.sandbox_apps = {path: sub for path, sub, _hooks in mounted}
     problems.install(app)
     app.add_route(
         "/v1/webhooks/{connection}",
@@ -103,6 +106,7 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(capture.router)
     app.include_router(datamap.router)
+    app.include_router(golive.router)
     app.include_router(privacy.router)
     app.include_router(payload_schema.router)
     for page in pages.ROUTES:

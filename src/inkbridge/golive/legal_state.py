@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from inkbridge.golive import downstream
 from inkbridge.golive.outcome import CheckResult, failed, judged, not_applicable
 from inkbridge.golive.target import Target
 
@@ -56,6 +57,11 @@ def legal_state(target: Target, connection: str) -> CheckResult:
         problems.append(
             f"the completed fact was routed after one signature of two: {len(early)} deliveries"
         )
+    held_early = _held_as_signed(target, lead, envelope_id)
+    if held_early:
+        problems.append(
+            f"{', '.join(held_early)} held the envelope as completed after one signature of two"
+        )
     deliver("recipient_signed", 3, SIGNERS[1])
     deliver("document_completed", 4, SIGNERS[1])
 
@@ -80,5 +86,21 @@ def legal_state(target: Target, connection: str) -> CheckResult:
         "signed/won delivered only after legal completion",
         envelope=envelope_id,
         state_after_one_signature=halfway["state"],
+        destinations_signed_early=held_early,
         completed_deliveries={str(d["destination"]): str(d["status"]) for d in completed},
     )
+
+
+def _held_as_signed(target: Target, lead: dict[str, Any], envelope_id: str) -> list[str]:
+    """The readable destinations holding the envelope's record as completed, once what the
+    lead's changes so far have been delivered."""
+    if not downstream.deliveries(target, lead):
+        return []
+    downstream.wait_settled(target, lead, lambda d: True)
+    record = f"envelope:{envelope_id}"
+    held = []
+    for name in downstream.readable(target):
+        log = downstream.writes(target, name, str(lead["id"]))
+        if any(r["id"] == record and r["status"] == "completed" for r in log["records"]):
+            held.append(name)
+    return held

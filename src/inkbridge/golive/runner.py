@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from inkbridge.golive import deliveries, legal_state, lifecycle, operations, records
+from inkbridge.golive import (
+    deliveries,
+    failure_injection,
+    legal_state,
+    lifecycle,
+    operations,
+    records,
+)
 from inkbridge.golive.outcome import CheckResult, failed, not_applicable
 from inkbridge.golive.target import Target, TargetError
 
@@ -23,16 +30,15 @@ CHECKS = (
     "residency",
     "legal-state",
     "rotated-key",
+    "failure-injection",
     "evidence",
     "clean-up",
     "hygiene",
 )
-# On the checklist, not yet run by golive (each is a not-applicable row saying so).
 # The checks that read the lifecycle test lead (captured only when one of them runs).
 LEAD_CHECKS = ("order", "conflicting-terminal", "attribution", "consent", "residency")
-NOT_YET = {
-    "failure-injection": "not implemented yet: needs destinations the deployment marks faultable",
-}
+# On the checklist, not yet run by golive (each is a not-applicable row saying so).
+NOT_YET: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -50,15 +56,22 @@ def connections(target: Target, wanted: Sequence[str]) -> list[Connection]:
     """The connections to check, as the deployment's data map declares them."""
     try:
         datamap = target.get("/v1/datamap")
+        declared = {
+            str(p["name"]).removeprefix("connection:"): Connection(
+                str(p["name"]).removeprefix("connection:"), str(p["vendor"]), str(p["regions"][0])
+            )
+            for p in datamap["processors"]
+            if p["kind"] == "provider"
+        }
     except TargetError as exc:
         raise TargetRefused(f"cannot read the deployment's configuration: {exc}") from None
-    declared = {
-        str(p["name"]).removeprefix("connection:"): Connection(
-            str(p["name"]).removeprefix("connection:"), str(p["vendor"]), str(p["regions"][0])
-        )
-        for p in datamap["processors"]
-        if p["kind"] == "provider"
-    }
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
+        # Whatever answered is not an inkbridge data map (a stub that answers 200 to anything).
+        raise TargetRefused(
+            f"the deployment's data map is not one golive can read: {exc!r}"
+        ) from None
+    if not declared:
+        raise TargetRefused("the deployment's data map declares no connection")
     unknown = sorted(set(wanted) - set(declared))
     if unknown:
         raise TargetRefused(f"the deployment declares no connection {', '.join(unknown)}")
@@ -141,6 +154,11 @@ def run(
     try:
         for conn in chosen:
             current.connection_checks(conn)
+        with_secrets = [(c.name, c.region) for c in chosen if c.name in target.secrets]
+        current.row(
+            "failure-injection",
+            partial(failure_injection.failure_injection, target, with_secrets),
+        )
         current.row("evidence", partial(operations.evidence, target))
         for name, reason in NOT_YET.items():
             if selected(name):

@@ -8,6 +8,8 @@ API:
   naming the lead, with their write log); ``GET /erasures`` lists the erasure calls received
 - ``GET /records``, ``GET /records/{id}``, ``GET /writes[?record=]``, ``DELETE /_all``
 - ``GET|POST /_faults`` failure injection for the upsert and erase endpoints
+- ``GET|POST /_defects`` a refused write, double writes, early statuses taken as signed
+  (``sandbox.crm_defects``)
 - ``GET|POST /_limits`` the built-in token bucket; ``GET /_stats`` counters of upsert requests
   (requests_total, rejected_total by the bucket, faulted_total, max_seen_in_window per 10 s)
 
@@ -38,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inkbridge.access import ADMIN, SANDBOX_SERVICE
+from inkbridge.sandbox.crm_defects import CrmDefects, DefectBody
 from inkbridge.sandbox.crm_store import CrmStore, UpsertInput
 from inkbridge.sandbox.faults import FaultBody, FaultPlan, suffer
 from inkbridge.sandbox.guard import Authorizer, Endpoint, guarded
@@ -119,13 +122,15 @@ class Throttle:
 
 
 class SandboxCrm:
-    """One sandbox CRM: its store, its fault plan and its throttle (``app.state.sandbox``)."""
+    """One sandbox CRM: its store, its fault plan, its defects and its throttle
+    (``app.state.sandbox``)."""
 
     def __init__(self, store: CrmStore, kind: str, rate_limit_per_10s: int | None) -> None:
         self.store = store
         self.kind = kind
         self.service = f"sandbox-{kind}"
         self.faults = FaultPlan()
+        self.defects = CrmDefects()
         self.throttle = Throttle(rate_limit_per_10s)
 
 
@@ -189,6 +194,9 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
         refusal = await refused(request)
         if refusal is not None:
             return refusal
+        if crm.defects.take_rejection():
+            crm.throttle.faulted_total += 1
+            return _fail(400, "VALIDATION_ERROR", "injected: the records were refused as invalid")
         try:
             raw = await request.json()
         except ValueError:
@@ -202,10 +210,8 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
             return _fail(400, "VALIDATION_ERROR", _validation(exc))
         started = datetime.now(UTC).isoformat()
         # A durable commit: off the event loop, which serves webhooks in the same process.
-        results = await asyncio.to_thread(
-            crm.store.upsert,
-            [UpsertInput(i.id, i.properties, tuple(i.facts)) for i in body.inputs],
-        )
+        inputs = [UpsertInput(i.id, i.properties, tuple(i.facts)) for i in body.inputs]
+        results = await asyncio.to_thread(crm.store.upsert, crm.defects.applied(inputs))
         return _json(
             {
                 "status": "COMPLETE",
@@ -247,6 +253,7 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
     async def reset(request: Request) -> Response:
         crm.store.reset()
         crm.faults = FaultPlan()
+        crm.defects = CrmDefects()
         crm.throttle = Throttle(crm.throttle.limit)
         return _json({"ok": True})
 
@@ -257,6 +264,14 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
                 return body
             crm.faults = FaultPlan.from_body(body)
         return _json(asdict(crm.faults))
+
+    async def defects(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _control_body(request, DefectBody)
+            if isinstance(body, JSONResponse):
+                return body
+            crm.defects = CrmDefects.from_body(body)
+        return _json(crm.defects.as_dict())
 
     async def limits(request: Request) -> Response:
         if request.method == "POST":
@@ -285,6 +300,7 @@ def _routes(crm: SandboxCrm, authorizer: Authorizer | None) -> Sequence[Route]:
         Route("/erasures", admin(list_erasures), methods=["GET"]),
         Route("/_all", admin(reset), methods=["DELETE"]),
         Route("/_faults", admin(faults), methods=["GET", "POST"]),
+        Route("/_defects", admin(defects), methods=["GET", "POST"]),
         Route("/_limits", admin(limits), methods=["GET", "POST"]),
         Route("/_stats", admin(stats), methods=["GET"]),
     ]

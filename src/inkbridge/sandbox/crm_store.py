@@ -152,6 +152,16 @@ class CrmStore:
             for r in rows
         ]
 
+    def records_naming(self, lead_id: str) -> list[str]:
+        """The ids of the lead's record and of every record naming the lead (as ``erase``)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id FROM records WHERE id = ?"
+                " OR json_extract(properties, '$.inkbridge_lead_id') = ? ORDER BY created_at, id",
+                (f"lead:{lead_id}", lead_id),
+            ).fetchall()
+        return [str(r["id"]) for r in rows]
+
     def erase(self, lead_id: str) -> int:
         """Delete the person: the lead's record, every record naming the lead, and their
         write log; the call itself is logged (lead id only). Returns the records deleted."""

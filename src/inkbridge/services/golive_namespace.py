@@ -7,6 +7,7 @@ can never name a person's mailbox), so a ``golive`` token can clean up after its
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from inkbridge.errors import NotFound, OutsideTestNamespace
 from inkbridge.services.erasure import Erasure, erase_lead, find_erasure
@@ -19,6 +20,14 @@ TEST_EMAIL_DOMAIN = "example.invalid"
 
 def is_test_email(email: str | None) -> bool:
     return email is not None and email.lower().endswith("@" + TEST_EMAIL_DOMAIN)
+
+
+def find_test_lead(databases: Databases, lead_id: str) -> tuple[str, dict[str, Any]]:
+    """(region, lead row) of a go-live test lead; any other lead is OutsideTestNamespace."""
+    region, lead = find_lead(databases, lead_id)
+    if not is_test_email(lead["email"]):
+        raise OutsideTestNamespace(lead_id)
+    return region, lead
 
 
 def erase_test_lead(
