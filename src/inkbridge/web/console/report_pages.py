@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from inkbridge.access import ADMIN
 from inkbridge.errors import InvalidInput
 from inkbridge.services import console_overview, sign_time_distribution
 from inkbridge.services import reports as report_service
@@ -111,6 +112,8 @@ async def overview_page(request: Request, session: ConsoleSession) -> Response:
     found = await run_in_threadpool(
         console_overview.overview, container.databases, container.destinations
     )
+    # The dead letters' and receipts' pages need admin: a read session sees the counts only.
+    operator = session.allows(ADMIN)
     figures = (
         f'<ul class="figures"><li><strong>{found.inbox_backlog}</strong>receipts waiting</li>'
         f"<li><strong>{duration(found.inbox_oldest_age_seconds)}</strong>oldest waiting "
@@ -128,8 +131,8 @@ async def overview_page(request: Request, session: ConsoleSession) -> Response:
                 d.backlog,
                 duration(d.oldest_pending_age_seconds),
                 link("/console/dead-letters", d.dead_letters, destination=d.destination)
-                if d.dead_letters
-                else 0,
+                if d.dead_letters and operator
+                else d.dead_letters,
                 d.circuit,
                 d.quota_remaining,
             )
@@ -141,7 +144,7 @@ async def overview_page(request: Request, session: ConsoleSession) -> Response:
         "Parked receipts",
         ["status", "receipts"],
         [
-            (link("/console/receipts", status, status=status), count)
+            (link("/console/receipts", status, status=status) if operator else status, count)
             for status, count in found.parked_receipts.items()
         ],
     )
