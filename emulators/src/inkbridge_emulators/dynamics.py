@@ -82,11 +82,13 @@ def _aad_error(status: int, error: str, code: int, description: str) -> JSONResp
     }
     return JSONResponse(body, status)
 
+
 WHO_AM_I = {
     "BusinessUnitId": "5e3a1f0c-0000-4000-8000-000000000001",
     "UserId": "5e3a1f0c-0000-4000-8000-000000000002",
     "OrganizationId": "5e3a1f0c-0000-4000-8000-000000000003",
 }
+
 
 class DynamicsEmulator:
     """One emulated environment: Dataverse rows, the app registration, limits and faults."""
