@@ -166,7 +166,8 @@ def api(migrate: bool, **serving: Any) -> None:
 @config_option
 @click.option("--migrate", is_flag=True, help="Migrate the databases first.")
 def worker(config_path: Path | None, migrate: bool) -> None:
-    """Background loops: process receipts and deliver the outbox."""
+    """Background loops: process receipts and deliver the outbox ([worker] metrics_port:
+    also serve GET /metrics)."""
     from inkbridge.worker import Worker
 
     settings = settings_from(config_path)
@@ -174,6 +175,14 @@ def worker(config_path: Path | None, migrate: bool) -> None:
     async def run() -> None:
         container = bootstrap(settings, auto_migrate=migrate)
         runner = Worker(container)
+        exposed = None
+        if settings.worker.metrics_port is not None:
+            from inkbridge.worker_metrics import MetricsServer
+
+            exposed = MetricsServer(
+                container, settings.worker.metrics_host, settings.worker.metrics_port
+            )
+            await exposed.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(runner.stop()))
@@ -181,6 +190,8 @@ def worker(config_path: Path | None, migrate: bool) -> None:
             await runner.run_forever()
         finally:
             await runner.stop()
+            if exposed is not None:
+                await exposed.stop()
             await container.aclose()
 
     asyncio.run(run())

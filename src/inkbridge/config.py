@@ -268,6 +268,10 @@ class WorkerSettings(Section):
     # SQLite only: a processing transaction takes more receipts while it has run less than this.
     # Webhook acknowledgements in the same process wait for it to commit.
     sqlite_transaction_seconds: float = Field(default=0.02, gt=0)
+    # A worker run alone (`inkbridge worker`) serves GET /metrics on this port when set; off
+    # by default. `serve` and `api` already serve /metrics on the API's port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
 
 class CaptureSettings(Section):

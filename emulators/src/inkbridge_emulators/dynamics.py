@@ -83,6 +83,13 @@ def _aad_error(status: int, error: str, code: int, description: str) -> JSONResp
     return JSONResponse(body, status)
 
 
+WHO_AM_I = {
+    "BusinessUnitId": "5e3a1f0c-0000-4000-8000-000000000001",
+    "UserId": "5e3a1f0c-0000-4000-8000-000000000002",
+    "OrganizationId": "5e3a1f0c-0000-4000-8000-000000000003",
+}
+
+
 class DynamicsEmulator:
     """One emulated environment: Dataverse rows, the app registration, limits and faults."""
 
@@ -189,6 +196,15 @@ class DynamicsEmulator:
             headers = {k.lower(): v for k, v in request.headers.items()}
             result = self.dataverse.upsert(path, await read_json(request), headers, base)
             return Response(status_code=result.status, headers=result.headers)
+        if request.method == "GET" and path == "WhoAmI":
+            # The WhoAmI function: who the application user behind the token is.
+            return JSONResponse(
+                {
+                    "@odata.context": f"{base}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM"
+                    ".WhoAmIResponse",
+                    **WHO_AM_I,
+                }
+            )
         if request.method == "GET":
             rows = self.dataverse.query(
                 path, request.query_params.get("$select"), request.query_params.get("$filter")

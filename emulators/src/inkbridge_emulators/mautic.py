@@ -135,7 +135,14 @@ def _routes(emulator: MauticEmulator) -> Sequence[Route]:
             return JSONResponse(body, status_code=exc.status)
 
     async def list_contacts(request: Request) -> Response:
-        found = emulator.search(_search_email(request))
+        query = request.query_params
+        if not any(k == "search" or k.startswith("where[") for k in query):
+            # A plain listing (?limit=N): the first contacts by id, as Mautic pages them.
+            limit = int(query["limit"]) if query.get("limit", "").isdigit() else 30
+            contacts = sorted(emulator.contacts.items())[:limit]
+            found = [emulator.show(contact) for _, contact in contacts]
+        else:
+            found = emulator.search(_search_email(request))
         # An empty result is an object too: Mautic keeps the type stable for its clients.
         body = {"total": str(len(found)), "contacts": {str(c["id"]): c for c in found}}
         return JSONResponse(body)

@@ -185,7 +185,11 @@ def _routes(emulator: PipedriveEmulator) -> Sequence[Route]:
     def api(method: str, path: str, handler: Handler, cost: str) -> Route:
         return Route(f"/api/v2/{path}", _guarded(emulator, handler, cost), methods=[method])
 
+    async def current_user(_request: Request) -> Response:
+        return _ok({"id": 1, "name": "Emulated user", "company_id": 1, "active_flag": True})
+
     return [
+        Route("/api/v1/users/me", _guarded(emulator, current_user, "get"), methods=["GET"]),
         api("GET", "deals/search", _searches(emulator.search_deals), "search"),
         api("POST", "deals", _creates(emulator.create_deal), "write"),
         api("GET", "deals/{deal_id:int}", reads("deal", "deal_id"), "get"),

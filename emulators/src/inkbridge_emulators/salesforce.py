@@ -276,8 +276,15 @@ def _routes(sf: SalesforceEmulator) -> list[Route]:
         org.table.reset()
         return JSONResponse({"ok": True})
 
+    async def org_limits(request: Request) -> Response:
+        # The org's limits as Salesforce names them; only the API requests are emulated.
+        daily = sf.window.limit or 15000
+        remaining = max(0, daily - sf.window.used())
+        return JSONResponse({"DailyApiRequests": {"Max": daily, "Remaining": remaining}})
+
     data = "/services/data/{version}"
     return [
+        Route(data + "/limits", sf.api("limits", org_limits), methods=["GET"]),
         Route("/services/oauth2/token", token, methods=["POST"]),
         Route(
             data + "/composite/sobjects/{sobject}/{field}",

@@ -260,6 +260,9 @@ Since = Annotated[datetime | None, Query(description="cohort: leads created at o
 Until = Annotated[datetime | None, Query(description="cohort: leads created before")]
 Campaign = Annotated[str | None, Query(max_length=200, description="first-touch campaign")]
 Template = Annotated[str | None, Query(max_length=100, description="envelope template key")]
+Channel = Annotated[
+    str | None, Query(max_length=200, description="first-touch channel (utm_medium)")
+]
 STITCH_WINDOW_DAYS = report_service.DEFAULT_STITCH_WINDOW.total_seconds() / 86400
 
 
@@ -270,11 +273,19 @@ def _as_utc(moment: datetime | None) -> datetime | None:
 
 
 def _report_filter(
-    since: Since = None, until: Until = None, campaign: Campaign = None, template: Template = None
+    since: Since = None,
+    until: Until = None,
+    campaign: Campaign = None,
+    template: Template = None,
+    channel: Channel = None,
 ) -> report_service.ReportFilter:
     """The cohort and envelope filter every report takes, read from the query string."""
     return report_service.ReportFilter(
-        since=_as_utc(since), until=_as_utc(until), campaign=campaign, template=template
+        since=_as_utc(since),
+        until=_as_utc(until),
+        campaign=campaign,
+        template=template,
+        channel=channel,
     )
 
 

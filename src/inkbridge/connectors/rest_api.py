@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from inkbridge.errors import RetryableError
+from inkbridge.vendor_http.credentials import CredentialCheck, authenticated_get
 from inkbridge.vendor_http.responses import send
 
 
@@ -38,6 +39,25 @@ class RestApi:
         )
         self.requests += 1 + len(response.history)
         return response
+
+    async def check_get(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> CredentialCheck:
+        """``GET path`` with this API's credentials, for ``inkbridge doctor``: a token
+        exchange refused or a 401/403 means the credentials are."""
+        return await authenticated_get(
+            self._client,
+            self.name,
+            self._base + path,
+            what=f"GET {path}",
+            auth=self._auth,
+            timeout=self._timeout.read or 10.0,
+            params=params,
+            headers=headers,
+        )
 
     def _json(self, response: httpx.Response, problem: str = "answered without JSON") -> Any:
         """The decoded body; a body that is no JSON (a proxy's error page) is retryable."""

@@ -280,9 +280,6 @@ def attribution_report(
     Journeys are read as stored at write time for the default stitching window; any other
     ``stitch_window`` assembles them at query time (same credits, several times slower)."""
     report_filter = report_filter or ReportFilter()
-    if report_filter.channel is not None:
-        # Journeys keep the first touch's campaign, not its medium: fail closed, not unfiltered.
-        raise InvalidInput("attribution cannot be filtered by channel", field="channel")
     if not models:
         raise InvalidInput("name at least one attribution model", field="model")
     if not half_life_days > 0:

@@ -50,7 +50,7 @@ from inkbridge.domain.attribution_models import (
 from inkbridge.store.attribution_journeys import STORED_STITCH_WINDOW
 from inkbridge.store.journey_assembly import Over, PerConversion, conversions, journey_rows
 from inkbridge.store.report_queries import NONE_LABEL, ReportFilter
-from inkbridge.store.schema import journey_touches
+from inkbridge.store.schema import envelopes, journey_touches
 
 # Exponents stay within ±1000 so powers of two neither underflow nor overflow a double (and
 # PostgreSQL, which raises on either, never sees one).
@@ -226,6 +226,12 @@ def _stored_conditions(report_filter: ReportFilter) -> list[ColumnElement[bool]]
         conditions.append(j.first_campaign == report_filter.campaign)
     if report_filter.template is not None:
         conditions.append(j.template_key == report_filter.template)
+    if report_filter.channel is not None:
+        # The channel is the lead's first-touch medium, which journey_touches does not copy:
+        # the envelope's copy of it (utm_medium, frozen at creation) selects the same leads as
+        # the funnel's and time-to-sign's channel filter.
+        medium = select(envelopes.c.id).where(envelopes.c.utm_medium == report_filter.channel)
+        conditions.append(j.envelope_id.in_(medium))
     return conditions
 
 

@@ -68,8 +68,9 @@ async def authenticated_get(
         response = await send(client, vendor, "GET", url, auth=auth, timeout=timeout, **kwargs)
     except (RetryableError, PermanentError) as exc:
         # A token exchange refused (PermanentError) means the grant's credentials are wrong.
-        verdict = Verdict.REFUSED if isinstance(exc, PermanentError) else Verdict.FAILED
-        return CredentialCheck(verdict, f"{what}: {exc}")
+        if isinstance(exc, PermanentError):
+            return CredentialCheck(Verdict.REFUSED, f"{what}: credentials refused, {exc}")
+        return CredentialCheck(Verdict.FAILED, f"{what}: {exc}")
     status = response.status_code
     date = server_date(response)
     if 200 <= status < 300:

@@ -62,6 +62,7 @@ from inkbridge.connectors.erasure import ErasingConnector
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, RetryableError
 from inkbridge.vendor_http.auth import ClientCredentialsAuth
+from inkbridge.vendor_http.credentials import CredentialCheck, authenticated_get
 from inkbridge.vendor_http.responses import (
     is_retryable_status,
     parse_retry_after,
@@ -98,6 +99,19 @@ class DynamicsConnector(CrmConnector[DynamicsAuth, DynamicsOptions]):
         self._api = org_url.rstrip("/") + API_PATH
         self._planner = DynamicsPlanner(self._options, self._field_overrides)
         self.burst_remaining: int | None = None
+
+    async def check_credentials(self) -> CredentialCheck:
+        """``WhoAmI``: the application user the token stands for (after the Entra ID token
+        exchange, whose refusal counts as the credentials refused)."""
+        return await authenticated_get(
+            self._client,
+            self.name,
+            self._api + "/WhoAmI",
+            what=f"GET {API_PATH}/WhoAmI",
+            auth=self._auth,
+            timeout=self._timeout,
+            headers={"OData-MaxVersion": "4.0", "OData-Version": "4.0"},
+        )
 
     # -- HTTP ---------------------------------------------------------------------------------
 

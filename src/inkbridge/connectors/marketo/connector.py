@@ -40,6 +40,7 @@ from inkbridge.connectors.marketo.api import TRANSIENT_CODES, MarketoApi, Market
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.domain.lifecycle import MILESTONES
 from inkbridge.errors import PermanentError, RetryableError
+from inkbridge.vendor_http.credentials import CredentialCheck
 
 VENDOR_MAX_BATCH = 300
 MAX_CAMPAIGN_LEADS = 100
@@ -151,6 +152,13 @@ class MarketoConnector:
         return pending
 
     # -- applying ------------------------------------------------------------------------------
+
+    async def check_credentials(self) -> CredentialCheck:
+        """The identity token exchange, then a lead lookup by an id no lead has: a read any
+        API user with the token may make, which changes nothing."""
+        return await self._api.check_get(
+            "/rest/v1/leads.json", params={"filterType": "id", "filterValues": "0"}
+        )
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         """Upsert the batch in rounds (one change per lead per round), then add leads to lists

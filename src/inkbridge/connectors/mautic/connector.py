@@ -37,6 +37,7 @@ from inkbridge.connectors.mautic.api import MauticApi, MauticLogin
 from inkbridge.connectors.mautic.erasure import MauticErasure
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.errors import ConfigError, PermanentError
+from inkbridge.vendor_http.credentials import CredentialCheck
 from inkbridge.vendor_http.responses import is_retryable_status
 
 VENDOR_MAX_BATCH = 200  # Mautic's default api_batch_max_limit
@@ -140,6 +141,10 @@ class MauticConnector:
             if self._suppress_segment_id is not None:
                 pending.segment_ids = (self._suppress_segment_id,)
         return pending
+
+    async def check_credentials(self) -> CredentialCheck:
+        """One contact listed (OAuth: after the token exchange), the API's cheapest read."""
+        return await self._api.check_get("/api/contacts", params={"limit": "1"})
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         """Write the batch in rounds (one change per contact per round): find contacts, create

@@ -15,7 +15,10 @@ import httpx
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.rest_api import RestApi
 from inkbridge.errors import ConfigError, PermanentError, RetryableError
+from inkbridge.vendor_http.credentials import CredentialCheck
 from inkbridge.vendor_http.responses import raise_for_answer, wait_hint
+
+USER_ME = "/api/v1/users/me"  # Pipedrive's "current user" (v1: there is no v2 route for it)
 
 
 def _number(value: str | None) -> float | None:
@@ -71,6 +74,10 @@ class PipedriveApi(RestApi):
         if not isinstance(answer, dict) or answer.get("success") is not True:
             raise PermanentError(f"{self.name} answered success=false")
         return answer.get("data")
+
+    async def check_credentials(self) -> CredentialCheck:
+        """The user the token belongs to: readable with any valid token."""
+        return await self.check_get(USER_ME, headers=self._headers)
 
     async def persons_with_email(self, email: str, limit: int) -> list[int]:
         """The ids of the persons whose emails include ``email`` (case aside), found by

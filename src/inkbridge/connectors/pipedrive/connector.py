@@ -30,6 +30,7 @@ from inkbridge.connectors.outbound import as_mapping
 from inkbridge.connectors.pipedrive.api import PipedriveApi
 from inkbridge.connectors.pipedrive.erasure import PipedriveErasure
 from inkbridge.errors import ConfigError, PermanentError
+from inkbridge.vendor_http.credentials import CredentialCheck
 
 DEFAULT_URL = "https://api.pipedrive.com"
 # Deal custom field keys are per-account hashes: nothing can be mapped by default.
@@ -101,6 +102,9 @@ class PipedriveConnector:
         self._deal_ids: dict[str, int] = {}
         self._person_ids: dict[str, int] = {}
         self._task_ids: dict[str, int] = {}
+
+    async def check_credentials(self) -> CredentialCheck:
+        return await self._api.check_credentials()
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         """Apply the changes in order. A retryable failure of the first change is raised for

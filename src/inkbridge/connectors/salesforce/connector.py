@@ -51,6 +51,7 @@ from inkbridge.connectors.salesforce.auth import (
     SalesforceClientCredentials,
     SalesforceJwtAuth,
 )
+from inkbridge.connectors.salesforce.credentials import check_limits
 from inkbridge.connectors.salesforce.erasure import SalesforceErasure
 from inkbridge.connectors.salesforce.plan import (
     API_VERSION,
@@ -66,6 +67,7 @@ from inkbridge.connectors.salesforce.plan import (
     SalesforcePlanner,
 )
 from inkbridge.errors import ConfigError, RetryableError
+from inkbridge.vendor_http.credentials import CredentialCheck
 from inkbridge.vendor_http.responses import (
     retry_after,
     send,
@@ -124,6 +126,11 @@ class SalesforceConnector(CrmConnector[SalesforceAuth, SalesforceOptions]):
         self._base = base_url.rstrip("/") if base_url else None
         self._planner = SalesforcePlanner(self._options, self._field_overrides)
         self.api_usage: tuple[int, int] | None = None
+
+    async def check_credentials(self) -> CredentialCheck:
+        version = self._options.api_version
+        args = (self._client, self.name, self._auth, self._base, version, self._timeout)
+        return await check_limits(*args)
 
     async def _call(
         self,

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from inkbridge.access import ADMIN
 from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.errors import NotFound
 from inkbridge.services.admin import parked_receipts
@@ -219,7 +220,9 @@ async def envelope_page(request: Request, session: ConsoleSession) -> Response:
     return html(layout(f"Envelope {envelope_id}", body, session, "/console/envelopes"))
 
 
-@console_page("read")
+# Receipts name connections, sources and parking reasons: operator knowledge, admin as
+# GET /v1/admin/receipts.
+@console_page(ADMIN)
 async def receipts_page(request: Request, session: ConsoleSession) -> Response:
     current = "/console/receipts"
     status = request.query_params.get("status", ReceiptStatus.IGNORED.value)

@@ -8,19 +8,22 @@ from datetime import datetime
 from html import escape
 from urllib.parse import urlencode
 
+from inkbridge.access import ADMIN, DATAMAP_SCOPE
 from inkbridge.services.console_sessions import ConsoleSession
 
 CSS_PATH = "/console/assets/console.css"
-NAV: tuple[tuple[str, str], ...] = (
-    ("/console", "Overview"),
-    ("/console/funnel", "Funnel"),
-    ("/console/time-to-sign", "Time to sign"),
-    ("/console/attribution", "Attribution"),
-    ("/console/envelopes", "Envelopes"),
-    ("/console/receipts", "Receipts"),
-    ("/console/dead-letters", "Dead letters"),
-    ("/console/consent", "Consent"),
-    ("/console/data-map", "Data map"),
+# Each page with the scope it needs, as its route declares it (the API's scope for the same
+# data): a session is shown the links it may follow, never one that answers 403.
+NAV: tuple[tuple[str, str, str], ...] = (
+    ("/console", "Overview", "read"),
+    ("/console/funnel", "Funnel", "read"),
+    ("/console/time-to-sign", "Time to sign", "read"),
+    ("/console/attribution", "Attribution", "read"),
+    ("/console/envelopes", "Envelopes", "read"),
+    ("/console/receipts", "Receipts", ADMIN),
+    ("/console/dead-letters", "Dead letters", ADMIN),
+    ("/console/consent", "Consent", "read"),
+    ("/console/data-map", "Data map", DATAMAP_SCOPE),
 )
 
 CURRENT = ' aria-current="page"'
@@ -118,7 +121,8 @@ def layout(title: str, body: str, session: ConsoleSession | None, current: str =
     if session is not None:
         items = "".join(
             f'<li><a href="{href}"{CURRENT if href == current else ""}>{label}</a></li>'
-            for href, label in NAV
+            for href, label, scope in NAV
+            if session.allows(scope)
         )
         who = (
             f'<div class="who">Signed in as {esc(session.name)} '

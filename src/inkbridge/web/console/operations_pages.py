@@ -1,5 +1,6 @@
 """The console's operations pages: dead letters with their last error, a replay button for
-each and one replaying them all (POSTs, ``admin``, audited as the signed-in person), a lead's
+each and one replaying them all (``admin``, as in the API; replays audited as the signed-in
+person), a lead's
 consent ledger with its current status, chain status and receipt download, and the data map
 (``admin``, as in the API)."""
 
@@ -66,17 +67,27 @@ def _replay_all_form(session: ConsoleSession, destination: str | None) -> Raw:
     )
 
 
-@console_page("read")
+# Admin, as GET /v1/admin/dead-letters: a dead letter's record and last error are operator
+# knowledge, and everyone who may see them may replay them.
+@console_page(ADMIN)
 async def dead_letters_page(request: Request, session: ConsoleSession) -> Response:
     current = "/console/dead-letters"
     destination = request.query_params.get("destination", "").strip()[:MAX_DESTINATION] or None
     found = await run_in_threadpool(dead_letters, databases(request), destination)
     notice = _notice(request)
-    admin = session.allows(ADMIN)
     rows = table(
         "Dead letters" + (f" of {destination}" if destination else ""),
-        ["change", "region", "destination", "kind", "record", "attempts", "last error", "since"]
-        + (["replay"] if admin else []),
+        [
+            "change",
+            "region",
+            "destination",
+            "kind",
+            "record",
+            "attempts",
+            "last error",
+            "since",
+            "replay",
+        ],
         [
             (
                 d["id"],
@@ -87,17 +98,11 @@ async def dead_letters_page(request: Request, session: ConsoleSession) -> Respon
                 d["attempts"],
                 d["last_error"],
                 d["created_at"],
-                *(
-                    [
-                        post_form(
-                            "/console/dead-letters/replay",
-                            session.csrf_token,
-                            f"Replay {d['id']}",
-                            {"id": str(d["id"]), "region": d["region"]},
-                        )
-                    ]
-                    if admin
-                    else []
+                post_form(
+                    "/console/dead-letters/replay",
+                    session.csrf_token,
+                    f"Replay {d['id']}",
+                    {"id": str(d["id"]), "region": d["region"]},
                 ),
             )
             for d in found
@@ -105,10 +110,8 @@ async def dead_letters_page(request: Request, session: ConsoleSession) -> Respon
         empty="none.",
     )
     body = (f'<p class="notice" role="status">{esc(notice)}</p>' if notice else "") + rows
-    if admin and found:
+    if found:
         body += _replay_all_form(session, destination)
-    if not admin:
-        body += "<p>Replaying a dead letter needs the <code>admin</code> scope.</p>"
     return html(layout("Dead letters", body, session, current))
 
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from inkbridge.access import ADMIN
 from inkbridge.errors import InvalidInput
 from inkbridge.services import console_overview, sign_time_distribution
 from inkbridge.services import reports as report_service
@@ -49,7 +50,7 @@ def _day(request: Request, name: str) -> datetime | None:
         raise InvalidInput("a date as YYYY-MM-DD", field=name) from None
 
 
-def report_filter(request: Request, *, channel: bool = True) -> report_service.ReportFilter:
+def report_filter(request: Request) -> report_service.ReportFilter:
     """Campaign, channel, template and the period [from, to] (whole days, UTC)."""
     until = _day(request, "to")
     return report_service.ReportFilter(
@@ -57,21 +58,19 @@ def report_filter(request: Request, *, channel: bool = True) -> report_service.R
         until=until + timedelta(days=1) if until else None,
         campaign=_text(request, "campaign"),
         template=_text(request, "template"),
-        channel=_text(request, "channel") if channel else None,
+        channel=_text(request, "channel"),
     )
 
 
-def filter_fields(request: Request, *, channel: bool = True) -> list[Raw]:
+def filter_fields(request: Request) -> list[Raw]:
     q = request.query_params
-    fields = [text_field("campaign", "Campaign", q.get("campaign"))]
-    if channel:
-        fields.append(text_field("channel", "Channel (medium)", q.get("channel")))
-    fields += [
+    return [
+        text_field("campaign", "Campaign", q.get("campaign")),
+        text_field("channel", "Channel (medium)", q.get("channel")),
         text_field("template", "Template", q.get("template")),
         text_field("from", "From (YYYY-MM-DD)", q.get("from")),
         text_field("to", "To (YYYY-MM-DD)", q.get("to")),
     ]
-    return fields
 
 
 def invalid(title: str, session: ConsoleSession, error: InvalidInput, current: str) -> Response:
@@ -113,6 +112,8 @@ async def overview_page(request: Request, session: ConsoleSession) -> Response:
     found = await run_in_threadpool(
         console_overview.overview, container.databases, container.destinations
     )
+    # The dead letters' and receipts' pages need admin: a read session sees the counts only.
+    operator = session.allows(ADMIN)
     figures = (
         f'<ul class="figures"><li><strong>{found.inbox_backlog}</strong>receipts waiting</li>'
         f"<li><strong>{duration(found.inbox_oldest_age_seconds)}</strong>oldest waiting "
@@ -130,8 +131,8 @@ async def overview_page(request: Request, session: ConsoleSession) -> Response:
                 d.backlog,
                 duration(d.oldest_pending_age_seconds),
                 link("/console/dead-letters", d.dead_letters, destination=d.destination)
-                if d.dead_letters
-                else 0,
+                if d.dead_letters and operator
+                else d.dead_letters,
                 d.circuit,
                 d.quota_remaining,
             )
@@ -143,7 +144,7 @@ async def overview_page(request: Request, session: ConsoleSession) -> Response:
         "Parked receipts",
         ["status", "receipts"],
         [
-            (link("/console/receipts", status, status=status), count)
+            (link("/console/receipts", status, status=status) if operator else status, count)
             for status, count in found.parked_receipts.items()
         ],
     )
@@ -243,7 +244,7 @@ async def attribution_page(request: Request, session: ConsoleSession) -> Respons
     model = request.query_params.get("model", report_service.Model.LINEAR.value)
     credit = request.query_params.get("group_by", report_service.CreditBy.CHANNEL.value)
     try:
-        chosen = report_filter(request, channel=False)
+        chosen = report_filter(request)
         if model not in MODELS:
             raise InvalidInput(f"one of {MODELS}", field="model")
         if credit not in CREDIT:
@@ -260,7 +261,7 @@ async def attribution_page(request: Request, session: ConsoleSession) -> Respons
     )
     credited = [(str(r[credit] or "(none)"), float(r[model])) for r in report["rows"]]
     fields = [
-        *filter_fields(request, channel=False),
+        *filter_fields(request),
         select_field("model", "Model", MODELS, model),
         select_field("group_by", "Credit to", CREDIT, credit),
     ]

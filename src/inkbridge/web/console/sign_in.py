@@ -55,7 +55,7 @@ def _form(request: Request, message: str = "", status: int = 200) -> Response:
         )
     body = (
         f"{alert}{sso}<p>Sign in with an API token holding the <code>read</code> scope "
-        "(<code>admin</code> to replay dead letters). The token is checked once and never "
+        "(<code>admin</code> for receipts and dead letters). The token is checked once and never "
         "kept by the browser.</p>"
         f'<form method="post" action="{SIGN_IN_PATH}?next={target}">'
         f'<input type="hidden" name="csrf" value="{nonce}">'
