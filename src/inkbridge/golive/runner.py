@@ -62,7 +62,9 @@ def connections(target: Target, wanted: Sequence[str]) -> list[Connection]:
     unknown = sorted(set(wanted) - set(declared))
     if unknown:
         raise TargetRefused(f"the deployment declares no connection {', '.join(unknown)}")
-    return [declared[name] for name in wanted or sorted(declared)]
+    chosen = [declared[name] for name in wanted or sorted(declared)]
+    target.providers.update({conn.name: conn.provider for conn in chosen})
+    return chosen
 
 
 @dataclass
