@@ -47,7 +47,7 @@ def signatures(target: Target, connection: str, provider: str) -> CheckResult:
     if wire is None:
         return not_applicable(name, f"golive does not speak the {provider!r} vendor format")
     secret = target.secrets[connection]
-    lead = target.capture_lead("sig")
+    lead = target.capture_lead("sig", region=target.regions.get(connection))
     problems: list[str] = []
     cases, unsigned = _refusal_cases(wire, int(time.time()))
     evidence: dict[str, Any] = {"format": wire.provider}
@@ -91,7 +91,7 @@ def duplicates(target: Target, connection: str) -> CheckResult:
     name = f"duplicates[{connection}]"
     if connection not in target.secrets:
         return failed(name, "no signing secret given for the connection")
-    lead = target.capture_lead("dup")
+    lead = target.capture_lead("dup", region=target.regions.get(connection))
     pid = target.name("dup")
     body = target.event("document_viewed", pid, lead)
     msg_id = new_msg_id()

@@ -1,8 +1,6 @@
 """The checks of what the deployment keeps about a lead: consent (each kind queryable with its
-text hash, locale, jurisdiction, time and chain hash, and the receipt exports), residency (the
-lead and its envelopes in one region, whose database and backups the data map declares for that
-region only) and the clean-up (the
-run's leads erased, nothing of the namespace left readable)."""
+text hash, locale, jurisdiction, time and chain hash, and the receipt exports) and the clean-up
+(the run's leads erased, nothing of the namespace left readable); residency is its own module."""
 
 from __future__ import annotations
 
@@ -55,35 +53,6 @@ def consent(target: Target, lead: dict[str, Any]) -> CheckResult:
         records=len(found["ledger"]),
         status=kinds,
         receipt=receipt.status_code,
-    )
-
-
-def residency(target: Target, lead: dict[str, Any], provider_ids: list[str]) -> CheckResult:
-    name = "residency"
-    region = str(target.get(f"/v1/leads/{lead['id']}")["region"])
-    regions = {str(e["region"]) for pid in provider_ids for e in _views(target, pid)}
-    datamap = target.get("/v1/datamap")
-    problems: list[str] = []
-    if regions - {region}:
-        problems.append(f"the lead is in {region} but its envelopes in {sorted(regions)}")
-    stores = [s for s in datamap["stores"] if region in s.get("regions", [])]
-    spread = sorted(
-        s["name"]
-        for s in stores
-        if s["name"].startswith(("database", "backups")) and s["regions"] != [region]
-    )
-    if spread:
-        problems.append(f"stores holding {region}'s data span other regions: {spread}")
-    backups = sorted(s["location"] for s in stores if s["name"] == f"backups:{region}")
-    if region not in datamap["regions"]:
-        problems.append(f"the data map does not list region {region}")
-    return judged(
-        name,
-        problems,
-        "the lead, its envelopes and its stores in one region",
-        region=region,
-        envelope_regions=sorted(regions),
-        backups=backups or "none declared",
     )
 
 

@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-from inkbridge.golive import deliveries, legal_state, lifecycle, operations, records
+from inkbridge.golive import deliveries, legal_state, lifecycle, operations, records, residency
 from inkbridge.golive.outcome import CheckResult, failed, not_applicable
 from inkbridge.golive.target import Target, TargetError
 
@@ -64,6 +65,7 @@ def connections(target: Target, wanted: Sequence[str]) -> list[Connection]:
         raise TargetRefused(f"the deployment declares no connection {', '.join(unknown)}")
     chosen = [declared[name] for name in wanted or sorted(declared)]
     target.providers.update({conn.name: conn.provider for conn in chosen})
+    target.regions.update({conn.name: conn.region for conn in chosen})
     return chosen
 
 
@@ -75,6 +77,8 @@ class Run:
     selected: Callable[[str], bool]
     progress: Callable[[str], None]
     results: list[CheckResult] = field(default_factory=list)
+    # The lifecycle lead of each region with a checked connection (the residency check's).
+    region_leads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def row(self, name: str, check: Callable[[], CheckResult]) -> CheckResult | None:
         if not self.selected(name.split("[")[0]):
@@ -117,9 +121,7 @@ class Run:
 
         self.row(f"order[{conn.name}]", ordered)
         self.row("consent", partial(records.consent, target, lead))
-        self.row(
-            "residency", partial(records.residency, target, lead, list(target.provider_envelopes))
-        )
+        self.region_leads.setdefault(conn.region, lead)
         if not done:
             return
         self.row("attribution", partial(lifecycle.attribution, target, lead, done[0]))
@@ -143,6 +145,7 @@ def run(
     try:
         for conn in chosen:
             current.connection_checks(conn)
+        current.row("residency", partial(residency.residency, target, current.region_leads))
         current.row("evidence", partial(operations.evidence, target))
         for name, reason in NOT_YET.items():
             if selected(name):

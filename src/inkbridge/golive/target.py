@@ -50,10 +50,15 @@ class Target:
     timeout_seconds: float = 30.0
     leads: list[str] = field(default_factory=list)
     provider_envelopes: list[str] = field(default_factory=list)
+    # The provider envelope ids of each test lead's events.
+    lead_envelopes: dict[str, list[str]] = field(default_factory=dict)
     # Secrets a connection used before a rotation, which it must no longer accept.
     retired_secrets: Mapping[str, str] = field(default_factory=dict)
     # Each checked connection's provider (its vendor format), as the data map declares it.
     providers: dict[str, str] = field(default_factory=dict)
+    # Each checked connection's region: a test lead is captured where its deliveries arrive
+    # (a delivery naming a lead of another region is refused, as residency demands).
+    regions: dict[str, str] = field(default_factory=dict)
     # Every email and name this run wrote: what must not appear in the deployment's logs.
     written: list[str] = field(default_factory=list)
     _counter: int = 0
@@ -144,6 +149,9 @@ class Target:
         """The exact body of one sandbox-format event about a test envelope of ``lead``."""
         if provider_envelope_id not in self.provider_envelopes:
             self.provider_envelopes.append(provider_envelope_id)
+        of_lead = self.lead_envelopes.setdefault(str(lead["id"]), [])
+        if provider_envelope_id not in of_lead:
+            of_lead.append(provider_envelope_id)
         return encode_event(
             build_event(
                 event_type,
