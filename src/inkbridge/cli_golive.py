@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from inkbridge.golive.outcome import exit_code, table_rows, to_json, to_junit
@@ -130,6 +131,7 @@ def golive(
         for column in ("check", "outcome", "evidence"):
             table.add_column(column)
         for name, outcome, text in table_rows(results):
-            table.add_row(name, f"[{STYLE[outcome]}]{outcome}[/]", text)
+            # Row names carry brackets (signatures[conn]) that rich would read as markup.
+            table.add_row(escape(name), f"[{STYLE[outcome]}]{outcome}[/]", escape(text))
         Console().print(table)
     sys.exit(exit_code(results))

@@ -126,8 +126,9 @@ def test_a_destination_declared_for_another_region_too_fails_the_residency_check
     failing = rows["residency"]
     assert code == 1
     assert failing["outcome"] == "fail"
-    assert failing["evidence"]["destinations"]["crm"] == ["default", "eu"]
-    assert "went to destinations declared for {'crm': ['default', 'eu']}" in failing["detail"]
+    assert failing["evidence"]["regions"]["default"]["destinations"]["crm"] == ["default", "eu"]
+    declared = "default's lead went to destinations declared for {'crm': ['default', 'eu']}"
+    assert declared in failing["detail"]
 
 
 def test_a_region_whose_database_is_another_regions_fails_the_residency_check(

@@ -9,10 +9,7 @@ duplicate of an earlier one.
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Callable
@@ -24,6 +21,12 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 from inkbridge.vendor_http.signing import sign as sign_standard
+from inkbridge.vendor_http.vendor_signatures import (
+    docuseal_signature,
+    docusign_signature,
+    dropbox_sign_event_hash,
+    pandadoc_signature,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -38,10 +41,6 @@ DOCUSEAL_SECRET = "whsec_ZG9jdXNlYWwtaG9zdGlsZQ=="
 
 def _fixture(vendor: str, name: str) -> Any:
     return json.loads((FIXTURES / vendor / name).read_text())
-
-
-def _hmac_hex(key: str, message: bytes) -> str:
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -102,8 +101,7 @@ def _standard_document() -> Any:
 
 
 def _docusign_signer(body: bytes, secret: str, _: str) -> tuple[dict[str, str], dict[str, str]]:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return {"x-docusign-signature-1": base64.b64encode(digest).decode()}, {}
+    return {"x-docusign-signature-1": docusign_signature(secret, body)}, {}
 
 
 def _docusign_fresh(doc: Any, token: str) -> Any:
@@ -114,8 +112,9 @@ def _docusign_fresh(doc: Any, token: str) -> Any:
 def _dropbox_document() -> Any:
     doc = _fixture("dropbox_sign", "signature_request_signed.json")
     event = doc["event"]
-    signed = f"{event['event_time']}{event['event_type']}".encode()
-    event["event_hash"] = _hmac_hex(DROPBOX_API_KEY, signed)
+    event["event_hash"] = dropbox_sign_event_hash(
+        DROPBOX_API_KEY, str(event["event_time"]), event["event_type"]
+    )
     return doc
 
 
@@ -139,7 +138,7 @@ def _acrobat_fresh(doc: Any, token: str) -> Any:
 
 
 def _pandadoc_signer(body: bytes, secret: str, token: str) -> tuple[dict[str, str], dict[str, str]]:
-    return {"x-pandadoc-webhook-event-id": token}, {"signature": _hmac_hex(secret, body)}
+    return {"x-pandadoc-webhook-event-id": token}, {"signature": pandadoc_signature(secret, body)}
 
 
 def _documenso_signer(
@@ -150,7 +149,7 @@ def _documenso_signer(
 
 def _docuseal_signer(body: bytes, secret: str, _: str) -> tuple[dict[str, str], dict[str, str]]:
     stamp = floor(datetime.now(UTC).timestamp())
-    return {"x-docuseal-signature": f"{stamp}.{_hmac_hex(secret, f'{stamp}.'.encode() + body)}"}, {}
+    return {"x-docuseal-signature": docuseal_signature(secret, stamp, body)}, {}
 
 
 def _docuseal_fresh(doc: Any, token: str) -> Any:

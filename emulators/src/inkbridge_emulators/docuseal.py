@@ -18,7 +18,6 @@ used as is (UTF-8), as DocuSeal does. ``form.*`` events carry a submitter in ``d
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import itertools
 import json
@@ -31,6 +30,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from inkbridge.vendor_http.vendor_signatures import docuseal_signature
 from inkbridge_emulators._book import (
     BookEnvelope,
     BookSigner,
@@ -230,14 +230,13 @@ class DocuSealEmulator(VendorEmulator):
         body = json.dumps(
             {"event_type": event, "timestamp": iso(transition.at), "data": data}
         ).encode()
-        url, secret = self.webhook_url, self._secret.encode()
+        url, secret = self.webhook_url, self._secret
 
         def build() -> tuple[str, dict[str, str], bytes]:
-            stamp = str(int(time.time()))  # the time of this attempt, not of the event
-            digest = hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            stamp = int(time.time())  # the time of this attempt, not of the event
             headers = {
                 "Content-Type": "application/json",
-                "X-Docuseal-Signature": f"{stamp}.{digest}",
+                "X-Docuseal-Signature": docuseal_signature(secret, stamp, body),
             }
             return url, headers, body
 

@@ -25,9 +25,6 @@ Standalone, the app's lifespan starts the emitter; otherwise call ``app.state.em
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 import uuid
@@ -44,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inkbridge.errors import ConfigError
+from inkbridge.vendor_http.vendor_signatures import docusign_signature
 from inkbridge_emulators.docusign_api import DocuSignApi
 from inkbridge_emulators.docusign_state import (
     Emitted,
@@ -191,8 +189,7 @@ class DocuSignEmulator(EmitsWebhooks):
             attempts += 1
             headers = {"Content-Type": "application/json", "User-Agent": "DocuSign Connect"}
             for number, key in enumerate(self._keys, start=1):
-                digest = hmac.new(key.encode(), body, hashlib.sha256).digest()
-                headers[f"X-DocuSign-Signature-{number}"] = base64.b64encode(digest).decode()
+                headers[f"X-DocuSign-Signature-{number}"] = docusign_signature(key, body)
             return url, headers, body
 
         return build

@@ -8,11 +8,11 @@ it was canceled (the API then answers 410) or it expired.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+
+from inkbridge.vendor_http.vendor_signatures import dropbox_sign_event_hash
 
 ACTIONS = frozenset({"view", "sign", "decline", "void", "expire", "bounce"})
 MAX_METADATA_KEYS = 10
@@ -28,12 +28,6 @@ class Refusal(Exception):
         self.status = status
         self.name = name
         self.message = message
-
-
-def event_hash(api_key: str, event_time: str, event_type: str) -> str:
-    """Dropbox Sign's callback signature: hex HMAC-SHA256 of event_time + event_type."""
-    message = f"{event_time}{event_type}".encode()
-    return hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -233,7 +227,7 @@ def callback_document(
         "event": {
             "event_time": stamp,
             "event_type": event_type,
-            "event_hash": event_hash(api_key, stamp, event_type),
+            "event_hash": dropbox_sign_event_hash(api_key, stamp, event_type),
             "event_metadata": {
                 "related_signature_id": signature.signature_id if signature else None,
                 "reported_for_account_id": account_id,

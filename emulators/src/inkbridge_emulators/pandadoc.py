@@ -19,7 +19,6 @@ a sender's cancellation ``document.cancelled``.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -31,6 +30,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from inkbridge.vendor_http.vendor_signatures import pandadoc_signature
 from inkbridge_emulators._book import (
     BookEnvelope,
     BookSigner,
@@ -186,7 +186,7 @@ class PandaDocEmulator(VendorEmulator):
 
     def _post(self, batch: list[dict[str, Any]]) -> None:
         body = json.dumps(batch).encode()
-        signature = hmac.new(self._shared_key.encode(), body, hashlib.sha256).hexdigest()
+        signature = pandadoc_signature(self._shared_key, body)
         joiner = "&" if "?" in self.webhook_url else "?"
         url = f"{self.webhook_url}{joiner}signature={signature}"
         headers = {"Content-Type": "application/json"}

@@ -1,12 +1,11 @@
 """The checks of the webhook door: signatures (a correctly signed delivery is acknowledged
-exactly as the vendor expects; tampered, stale and future ones are refused and store nothing)
-and duplicates (the same delivery many times at once and again later makes one change on the
-timeline, one outbox change per destination, and one write where the destination's write log is
-readable)."""
+exactly as the vendor expects, in the connection's own vendor format; tampered, stale and
+future ones are refused and store nothing) and duplicates (the same delivery many times at once
+and again later makes one change on the timeline, one outbox change per destination, and one
+write where the destination's write log is readable)."""
 
 from __future__ import annotations
 
-import base64
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,48 +13,52 @@ from typing import Any
 from inkbridge.golive import downstream
 from inkbridge.golive.outcome import CheckResult, failed, judged, not_applicable
 from inkbridge.golive.target import Delivery, Target, TargetError, new_msg_id
+from inkbridge.golive.vendor_formats import VendorFormat, format_of
 
-# The acknowledgement each vendor format expects, by provider name (status, exact body).
-ACKNOWLEDGEMENTS: dict[str, tuple[int, bytes]] = {
-    "sandbox": (200, b'{"ok":true}'),
-    "standard_webhooks": (200, b'{"ok":true}'),
-}
 SKEW_SECONDS = 3600  # far outside any tolerance a deployment may configure
 DUPLICATES = 12
 
 
-def _tampered_body(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
-    return headers, body.replace(b"golive-signer", b"golive-signeR", 1)
+def _redacted(text: bytes, secret: str) -> str:
+    # An acknowledgement may echo a credential (Acrobat Sign's client id): never report it.
+    return repr(text[:80]).replace(secret, "***") if secret else repr(text[:80])
 
 
-def _tampered_signature(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
-    scheme, _, digest = headers["webhook-signature"].partition(",")
-    raw = bytearray(base64.b64decode(digest))
-    raw[0] ^= 0x01
-    return {**headers, "webhook-signature": f"{scheme},{base64.b64encode(raw).decode()}"}, body
+def _refusal_cases(wire: VendorFormat, now: int) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The forged deliveries this vendor's signature can refuse, and the cases it cannot."""
+    cases: dict[str, dict[str, Any]] = {"tampered signature": {"tamper": wire.tamper_signature}}
+    unsigned = []
+    if wire.tamper_body is not None:
+        cases["tampered body"] = {"tamper": wire.tamper_body}
+    else:
+        unsigned.append("tampered body")
+    if wire.signs_time:
+        cases["stale timestamp"] = {"timestamp": now - SKEW_SECONDS}
+        cases["future timestamp"] = {"timestamp": now + SKEW_SECONDS}
+    else:
+        unsigned += ["stale timestamp", "future timestamp"]
+    return cases, unsigned
 
 
 def signatures(target: Target, connection: str, provider: str) -> CheckResult:
+    """A delivery signed in the connection's own vendor format is answered with the vendor's
+    exact acknowledgement; each forgery the vendor's scheme can catch answers 401 and stores
+    nothing (what the scheme does not sign is named in the evidence, not counted)."""
     name = f"signatures[{connection}]"
-    expected = ACKNOWLEDGEMENTS.get(provider)
-    if expected is None:
-        return not_applicable(name, f"golive does not yet speak the {provider!r} vendor format")
+    wire = format_of(provider)
+    if wire is None:
+        return not_applicable(name, f"golive does not speak the {provider!r} vendor format")
+    secret = target.secrets[connection]
     problems: list[str] = []
-    evidence: dict[str, Any] = {}
     try:
-        lead = target.capture_lead("sig")
+        lead = target.capture_lead("sig", region=target.regions.get(connection))
     except (TargetError, KeyError, TypeError) as exc:
         # A target that keeps no lead is still judged at its webhook door.
         lead = {"id": target.name("no-lead"), "email": target.test_email("sig")}
         problems.append(f"no test lead was captured ({type(exc).__name__}: {exc})")
-    now = int(time.time())
+    cases, unsigned = _refusal_cases(wire, int(time.time()))
+    evidence: dict[str, Any] = {"format": wire.provider}
     refused: dict[str, str] = {}
-    cases: dict[str, dict[str, Any]] = {
-        "tampered body": {"tamper": _tampered_body},
-        "tampered signature": {"tamper": _tampered_signature},
-        "stale timestamp": {"timestamp": now - SKEW_SECONDS},
-        "future timestamp": {"timestamp": now + SKEW_SECONDS},
-    }
     for case, options in cases.items():
         pid = target.name("refused")
         answer = target.deliver(connection, target.event("document_viewed", pid, lead), **options)
@@ -63,13 +66,17 @@ def signatures(target: Target, connection: str, provider: str) -> CheckResult:
         refused[case] = pid
         if answer.status != 401:
             problems.append(f"{case}: answered {answer.status}, expected 401")
+    if unsigned:
+        evidence["not signed by the vendor"] = unsigned
     good = target.name("signed")
     answer = target.deliver(connection, target.event("document_viewed", good, lead))
+    expected = wire.acknowledgement(secret)
     evidence["signed"] = answer.status
+    evidence["acknowledgement"] = "exact" if (answer.status, answer.body) == expected else "other"
     if (answer.status, answer.body) != expected:
         problems.append(
-            f"signed delivery: answered {answer.status} {answer.body[:80]!r}, expected "
-            f"{expected[0]} {expected[1]!r}"
+            f"signed delivery: answered {answer.status} {_redacted(answer.body, secret)}, "
+            f"expected {expected[0]} {_redacted(expected[1], secret)}"
         )
     try:
         tracked = target.wait_for(lambda: target.envelope(good))
@@ -85,7 +92,8 @@ def signatures(target: Target, connection: str, provider: str) -> CheckResult:
         stored = []
     if stored:
         problems.append(f"refused deliveries stored something: {', '.join(stored)}")
-    return judged(name, problems, "signed accepted; tampered, stale, future refused", **evidence)
+    refusals = ", ".join(cases)
+    return judged(name, problems, f"signed accepted; {refusals} refused", **evidence)
 
 
 def duplicates(target: Target, connection: str) -> CheckResult:
@@ -94,7 +102,7 @@ def duplicates(target: Target, connection: str) -> CheckResult:
     name = f"duplicates[{connection}]"
     if connection not in target.secrets:
         return failed(name, "no signing secret given for the connection")
-    lead = target.capture_lead("dup")
+    lead = target.capture_lead("dup", region=target.regions.get(connection))
     pid = target.name("dup")
     body = target.event("document_viewed", pid, lead)
     msg_id = new_msg_id()

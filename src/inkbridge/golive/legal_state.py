@@ -26,7 +26,7 @@ def _completed_facts(trace: dict[str, Any], envelope_id: str) -> list[dict[str, 
 
 def legal_state(target: Target, connection: str) -> CheckResult:
     name = f"legal-state[{connection}]"
-    lead = target.capture_lead("legal")
+    lead = target.capture_lead("legal", region=target.regions.get(connection))
     pid = target.name("legal")
     start = datetime.now(UTC) - timedelta(minutes=10)
 

@@ -47,7 +47,7 @@ def rotated_key(target: Target, connection: str) -> CheckResult:
     retired = target.retired_secrets.get(connection)
     if retired is None:
         return not_applicable(name, "no retired secret given (--retired-secret-file NAME=FILE)")
-    lead = target.capture_lead("rotated")
+    lead = target.capture_lead("rotated", region=target.regions.get(connection))
     pid = target.name("rotated")
     answer = target.deliver(connection, target.event("document_viewed", pid, lead), secret=retired)
     problems = []

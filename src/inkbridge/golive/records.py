@@ -1,9 +1,6 @@
 """The checks of what the deployment keeps about a lead: consent (each kind queryable with its
-text hash, locale, jurisdiction, time and chain hash, and the receipt exports), residency (the
-lead and its envelopes in one region, whose database and backups the data map declares for that
-region only, at locations no other region's store shares, and the destinations its data went to
-declared for that region only) and the clean-up (the run's leads erased, nothing of the
-namespace left readable)."""
+text hash, locale, jurisdiction, time and chain hash, and the receipt exports) and the clean-up
+(the run's leads erased, nothing of the namespace left readable); residency is its own module."""
 
 from __future__ import annotations
 
@@ -57,68 +54,6 @@ def consent(target: Target, lead: dict[str, Any]) -> CheckResult:
         status=kinds,
         receipt=receipt.status_code,
     )
-
-
-def residency(target: Target, lead: dict[str, Any], provider_ids: list[str]) -> CheckResult:
-    name = "residency"
-    region = str(target.get(f"/v1/leads/{lead['id']}")["region"])
-    regions = {str(e["region"]) for pid in provider_ids for e in _views(target, pid)}
-    datamap = target.get("/v1/datamap")
-    problems: list[str] = []
-    if regions - {region}:
-        problems.append(f"the lead is in {region} but its envelopes in {sorted(regions)}")
-    stores = [s for s in datamap["stores"] if region in s.get("regions", [])]
-    spread = sorted(
-        s["name"]
-        for s in stores
-        if s["name"].startswith(("database", "backups")) and s["regions"] != [region]
-    )
-    if spread:
-        problems.append(f"stores holding {region}'s data span other regions: {spread}")
-    shared = _shared_locations(datamap["stores"], region)
-    if shared:
-        problems.append(f"{region}'s stores share a location with another region's: {shared}")
-    received = _destinations_of(target, lead, datamap)
-    elsewhere = {dest: where for dest, where in received.items() if where != [region]}
-    if elsewhere:
-        problems.append(f"{region}'s lead went to destinations declared for {elsewhere}")
-    backups = sorted(s["location"] for s in stores if s["name"] == f"backups:{region}")
-    if region not in datamap["regions"]:
-        problems.append(f"the data map does not list region {region}")
-    return judged(
-        name,
-        problems,
-        "the lead, its envelopes, its stores and its destinations in one region",
-        region=region,
-        envelope_regions=sorted(regions),
-        destinations=received,
-        backups=backups or "none declared",
-    )
-
-
-def _shared_locations(stores: list[dict[str, Any]], region: str) -> list[str]:
-    """The region's database and backup stores whose location another region's store names
-    too: the region's data lands in a store the data map declares as another region's."""
-    own = [s for s in stores if s["name"].startswith(("database:", "backups:"))]
-    theirs = {str(s["location"]) for s in own if region not in s["regions"]}
-    return sorted(s["name"] for s in own if region in s["regions"] and s["location"] in theirs)
-
-
-def _destinations_of(
-    target: Target, lead: dict[str, Any], datamap: dict[str, Any]
-) -> dict[str, list[str]]:
-    """The destinations the lead's changes were routed to, with the regions each is declared
-    for in the data map."""
-    routed = {
-        str(d["destination"])
-        for d in target.get(f"/v1/trace/{lead['correlation_id']}")["deliveries"]
-    }
-    declared = {
-        str(p["name"]).removeprefix("destination:"): sorted(p["regions"])
-        for p in datamap["processors"]
-        if p["kind"] == "destination"
-    }
-    return {name: declared.get(name, []) for name in sorted(routed)}
 
 
 def _views(target: Target, pid: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from inkbridge.golive import (
     deliveries,
@@ -16,6 +17,7 @@ from inkbridge.golive import (
     lifecycle,
     operations,
     records,
+    residency,
 )
 from inkbridge.golive.outcome import CheckResult, failed, not_applicable
 from inkbridge.golive.target import Target, TargetError
@@ -75,7 +77,10 @@ def connections(target: Target, wanted: Sequence[str]) -> list[Connection]:
     unknown = sorted(set(wanted) - set(declared))
     if unknown:
         raise TargetRefused(f"the deployment declares no connection {', '.join(unknown)}")
-    return [declared[name] for name in wanted or sorted(declared)]
+    chosen = [declared[name] for name in wanted or sorted(declared)]
+    target.providers.update({conn.name: conn.provider for conn in chosen})
+    target.regions.update({conn.name: conn.region for conn in chosen})
+    return chosen
 
 
 @dataclass
@@ -86,6 +91,8 @@ class Run:
     selected: Callable[[str], bool]
     progress: Callable[[str], None]
     results: list[CheckResult] = field(default_factory=list)
+    # The lifecycle lead of each region with a checked connection (the residency check's).
+    region_leads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def row(self, name: str, check: Callable[[], CheckResult]) -> CheckResult | None:
         if not self.selected(name.split("[")[0]):
@@ -128,9 +135,7 @@ class Run:
 
         self.row(f"order[{conn.name}]", ordered)
         self.row("consent", partial(records.consent, target, lead))
-        self.row(
-            "residency", partial(records.residency, target, lead, list(target.provider_envelopes))
-        )
+        self.region_leads.setdefault(conn.region, lead)
         if not done:
             return
         self.row("attribution", partial(lifecycle.attribution, target, lead, done[0]))
@@ -159,6 +164,7 @@ def run(
             "failure-injection",
             partial(failure_injection.failure_injection, target, with_secrets),
         )
+        current.row("residency", partial(residency.residency, target, current.region_leads))
         current.row("evidence", partial(operations.evidence, target))
         for name, reason in NOT_YET.items():
             if selected(name):

@@ -1,6 +1,7 @@
 """The deployment under test as ``golive`` sees it: its public HTTP API with a ``golive`` token,
-the connections' signing secrets it was given, and the test namespace of one run (the leads and
-provider envelope ids it made, so the clean-up knows what to erase)."""
+the connections' signing secrets it was given and the vendor format each speaks, and the test
+namespace of one run (the leads and provider envelope ids it made, so the clean-up knows what to
+erase)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from typing import Any, TypeVar
 
 import httpx
 
+from inkbridge.golive.vendor_bodies import GoliveEvent
+from inkbridge.golive.vendor_formats import Signed, VendorFormat, format_of
 from inkbridge.sandbox.provider_wire import build_event, encode_event
 from inkbridge.services.golive_namespace import TEST_EMAIL_DOMAIN
-from inkbridge.vendor_http.signing import signed_headers
 
 T = TypeVar("T")
 # A fixed consent text: its hash is what the consent check expects the ledger to keep.
@@ -48,8 +50,15 @@ class Target:
     timeout_seconds: float = 30.0
     leads: list[str] = field(default_factory=list)
     provider_envelopes: list[str] = field(default_factory=list)
+    # The provider envelope ids of each test lead's events.
+    lead_envelopes: dict[str, list[str]] = field(default_factory=dict)
     # Secrets a connection used before a rotation, which it must no longer accept.
     retired_secrets: Mapping[str, str] = field(default_factory=dict)
+    # Each checked connection's provider (its vendor format), as the data map declares it.
+    providers: dict[str, str] = field(default_factory=dict)
+    # Each checked connection's region: a test lead is captured where its deliveries arrive
+    # (a delivery naming a lead of another region is refused, as residency demands).
+    regions: dict[str, str] = field(default_factory=dict)
     # Every email and name this run wrote: what must not appear in the deployment's logs.
     written: list[str] = field(default_factory=list)
     _counter: int = 0
@@ -140,6 +149,9 @@ class Target:
         """The exact body of one sandbox-format event about a test envelope of ``lead``."""
         if provider_envelope_id not in self.provider_envelopes:
             self.provider_envelopes.append(provider_envelope_id)
+        of_lead = self.lead_envelopes.setdefault(str(lead["id"]), [])
+        if provider_envelope_id not in of_lead:
+            of_lead.append(provider_envelope_id)
         return encode_event(
             build_event(
                 event_type,
@@ -151,6 +163,15 @@ class Target:
             )
         )
 
+    def vendor_format(self, connection: str) -> VendorFormat:
+        """How ``connection``'s vendor encodes and signs (inkbridge's own format when the
+        connection's provider is not known)."""
+        provider = self.providers.get(connection, "sandbox")
+        found = format_of(provider)
+        if found is None:
+            raise TargetError(f"golive does not speak the {provider!r} vendor format")
+        return found
+
     def deliver(
         self,
         connection: str,
@@ -158,22 +179,25 @@ class Target:
         *,
         msg_id: str | None = None,
         timestamp: int | None = None,
-        tamper: Callable[[dict[str, str], bytes], tuple[dict[str, str], bytes]] | None = None,
+        tamper: Callable[[Signed], Signed] | None = None,
         client: httpx.Client | None = None,
         secret: str | None = None,
     ) -> Delivery:
-        """Sign ``body`` with the connection's secret (or ``secret``) and post it (after
-        ``tamper``, if any)."""
+        """Post the event ``body`` (in the sandbox format) in the connection's vendor format,
+        signed with the connection's secret (or ``secret``), after ``tamper`` if any.
+        ``msg_id`` is the delivery id where the vendor has one; a vendor without one
+        deduplicates on the event itself."""
         stamp = int(time.time()) if timestamp is None else timestamp
         key = self.secrets[connection] if secret is None else secret
-        headers = {
-            "content-type": "application/json",
-            **signed_headers(key, msg_id or new_msg_id(), stamp, body),
-        }
+        wire = self.vendor_format(connection)
+        signed = wire.sign(GoliveEvent.from_sandbox(body), key, msg_id or new_msg_id(), stamp)
         if tamper is not None:
-            headers, body = tamper(headers, body)
+            signed = tamper(signed)
         answer = (client or self.client).post(
-            f"/v1/webhooks/{connection}", content=body, headers=headers
+            f"/v1/webhooks/{connection}",
+            content=signed.body,
+            headers=dict(signed.headers),
+            params=dict(signed.query) or None,
         )
         return Delivery(answer.status_code, answer.content)
 
