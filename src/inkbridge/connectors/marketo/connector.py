@@ -35,6 +35,7 @@ from inkbridge.connectors.marketing import (
 from inkbridge.connectors.marketo.api import TRANSIENT_CODES, MarketoApi, MarketoLogin
 from inkbridge.connectors.outbound import as_mapping
 from inkbridge.domain.attribution import CLICK_IDS, UTM_FIELDS
+from inkbridge.domain.lifecycle import MILESTONES
 from inkbridge.errors import PermanentError, RetryableError
 
 VENDOR_MAX_BATCH = 300
@@ -50,17 +51,6 @@ SUPPORTED = frozenset(
 )
 LOCK_STRIPES = 64
 
-_MILESTONES = (
-    "sent_at",
-    "first_viewed_at",
-    "first_signed_at",
-    "completed_at",
-    "declined_at",
-    "voided_at",
-    "expired_at",
-    "delivery_failed_at",
-    "first_reminder_at",
-)
 _INKBRIDGE_FIELDS = (
     "envelope_id",
     "envelope_status",
@@ -72,7 +62,7 @@ _INKBRIDGE_FIELDS = (
     "document_url",
     "correlation_id",
     "lead_id",
-    *_MILESTONES,
+    *MILESTONES,
     *(FIRST_TOUCH_PREFIX + name for name in (*UTM_FIELDS, "referrer", "landing_page", "at")),
     *(FIRST_TOUCH_PREFIX + name for name in CLICK_IDS),
 )
