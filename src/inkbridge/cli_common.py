@@ -8,6 +8,8 @@ cannot be opened.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from inkbridge import logs
 from inkbridge.config import Settings, resolve_secret
 from inkbridge.config_sources import load_settings
 from inkbridge.errors import DatabaseUnavailable, InkbridgeError
+from inkbridge.store import migrate as migrations
 from inkbridge.store.database import Databases, driver_reason, make_engine, redacted_url
 
 config_option = click.option(
@@ -110,6 +113,19 @@ def databases_of(settings: Settings) -> Databases:
         databases.dispose()
         raise
     return databases
+
+
+@contextmanager
+def opened_databases(settings: Settings, *, migrated: bool = False) -> Iterator[Databases]:
+    """The region databases (as ``databases_of``) for the span of a command, disposed of
+    however it ends; ``migrated`` first refuses a schema that is behind the code."""
+    databases = databases_of(settings)
+    try:
+        if migrated:
+            migrations.ensure_migrated(databases)
+        yield databases
+    finally:
+        databases.dispose()
 
 
 def databases_from(config_path: Path | None) -> Databases:

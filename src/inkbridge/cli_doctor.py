@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import click
@@ -33,6 +35,7 @@ from inkbridge.vendor_http.credentials import CredentialCheck, Verdict, not_chec
 
 SANDBOX_PART = "the built-in sandbox, served by inkbridge serve itself"
 SANDBOX_DESTINATIONS = frozenset({"sandbox_crm", "sandbox_marketing"})
+WEBHOOKS_ONLY = "receives webhooks only: no API client"
 
 
 def _secret_rows(settings: Settings) -> tuple[list[Check], list[str]]:
@@ -47,21 +50,37 @@ def _missing(problems: list[str], prefix: str) -> bool:
     return any(problem.startswith(prefix) for problem in problems)
 
 
+async def _vendor_check(
+    part: str,
+    name: str,
+    problems: list[str],
+    sandbox: bool,
+    build: Callable[[], object | None],
+    absent: str,
+) -> CredentialCheck:
+    """What the vendor of a connection or destination says of its credentials: not checked
+    while one of its secrets is missing or it is the built-in sandbox, failed when its client
+    cannot be built; ``absent`` says why a built part has no client to check."""
+    if _missing(problems, f"{part}s.{name}."):
+        return not_checked(f"a secret of this {part} is missing (above)")
+    if sandbox:
+        return not_checked(SANDBOX_PART)
+    try:
+        client = build()
+    except InkbridgeError as exc:
+        return CredentialCheck(Verdict.FAILED, str(exc))
+    return await credential_check(name, client, absent)
+
+
 async def _connection(
     settings: Settings, name: str, http: httpx.AsyncClient, problems: list[str]
 ) -> CredentialCheck:
     from inkbridge.bootstrap import build_provider
 
     conn = settings.connections[name]
-    if _missing(problems, f"connections.{name}."):
-        return not_checked("a secret of this connection is missing (above)")
-    if conn.provider == "sandbox" and conn.api_url is None:
-        return not_checked(SANDBOX_PART)
-    try:
-        client = build_provider(settings, name, http)
-    except InkbridgeError as exc:
-        return CredentialCheck(Verdict.FAILED, str(exc))
-    return await credential_check(name, client, "receives webhooks only: no API client")
+    sandbox = conn.provider == "sandbox" and conn.api_url is None
+    build = partial(build_provider, settings, name, http)
+    return await _vendor_check("connection", name, problems, sandbox, build, WEBHOOKS_ONLY)
 
 
 async def _destination(
@@ -70,15 +89,12 @@ async def _destination(
     from inkbridge.bootstrap import build_connector
 
     dest = settings.destinations[name]
-    if _missing(problems, f"destinations.{name}."):
-        return not_checked("a secret of this destination is missing (above)")
-    if dest.kind in SANDBOX_DESTINATIONS:
-        return not_checked(SANDBOX_PART)
-    try:
-        built = build_connector(settings, name, dest, http)
-    except InkbridgeError as exc:
-        return CredentialCheck(Verdict.FAILED, str(exc))
-    return await credential_check(name, built.connector, "")
+
+    def build() -> object:
+        return build_connector(settings, name, dest, http).connector
+
+    sandbox = dest.kind in SANDBOX_DESTINATIONS
+    return await _vendor_check("destination", name, problems, sandbox, build, absent="")
 
 
 async def diagnose(config_path: Path | None) -> list[Check]:
@@ -96,16 +112,15 @@ async def diagnose(config_path: Path | None) -> list[Check]:
         checks.append(region_key_check(settings, region))
     dates: list[tuple[str, datetime]] = []
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False) as http:
-        for name in settings.connections:
-            result = await _connection(settings, name, http, problems)
-            checks.append(credential_row(f"connection {name}", result))
-            if result.server_date is not None:
-                dates.append((name, result.server_date))
-        for name in settings.destinations:
-            result = await _destination(settings, name, http, problems)
-            checks.append(credential_row(f"destination {name}", result))
-            if result.server_date is not None:
-                dates.append((name, result.server_date))
+        for part, names, check in (
+            ("connection", settings.connections, _connection),
+            ("destination", settings.destinations, _destination),
+        ):
+            for name in names:
+                result = await check(settings, name, http, problems)
+                checks.append(credential_row(f"{part} {name}", result))
+                if result.server_date is not None:
+                    dates.append((name, result.server_date))
     checks.append(clock_check(dates, settings.signing.clock_skew))
     return checks
 

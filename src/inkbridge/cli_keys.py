@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from inkbridge.cli_common import CommandLineError, config_option, databases_of, settings_from
+from inkbridge.cli_common import CommandLineError, config_option, opened_databases, settings_from
 from inkbridge.store import migrate as migrations
 
 
@@ -32,17 +32,12 @@ def keys_rotate(config_path: Path | None, region: str) -> None:
     settings = settings_from(config_path)
     if region not in settings.regions:
         raise CommandLineError(f"unknown region {region!r}")
-    databases = databases_of(settings)  # refuses a database needing a key that is missing
-    try:
+    # Opening refuses a database needing a key that is missing.
+    with opened_databases(settings) as databases:
         migrations.ensure_migrated(databases)
-    finally:
-        databases.dispose()
     managed = start_managed_rotation(settings, region) if is_managed(settings, region) else None
-    databases = databases_of(settings)  # the keys as they are now, the new one current
-    try:
+    with opened_databases(settings) as databases:  # the keys as they are now, the new one current
         done = rotate_region(databases[region])
-    finally:
-        databases.dispose()
     if managed is not None and done.left_behind == 0:
         managed.retire()
     click.echo(
@@ -79,13 +74,10 @@ def keys_seal(config_path: Path | None, region: str, batch: int) -> None:
     settings = settings_from(config_path)
     if region not in settings.regions:
         raise CommandLineError(f"unknown region {region!r}")
-    databases = databases_of(settings)  # refuses a database needing a key that is missing
-    try:
-        migrations.ensure_migrated(databases)
+    # Opening refuses a database needing a key that is missing.
+    with opened_databases(settings, migrated=True) as databases:
         done = seal_region(databases[region], batch=batch)
         postgres = databases[region].is_postgres
-    finally:
-        databases.dispose()
     for column, count in done.sealed.items():
         click.echo(f"  {column}: {count}")
     click.echo(f"{region}: {done.total} values sealed")

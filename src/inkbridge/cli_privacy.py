@@ -11,10 +11,9 @@ import click
 from inkbridge.cli_common import (
     config_option,
     configuration_from,
-    databases_of,
+    opened_databases,
     settings_from,
 )
-from inkbridge.store import migrate as migrations
 
 
 @click.command()
@@ -52,9 +51,7 @@ def retention_run(config_path: Path | None, dry_run: bool, region: str | None) -
     from inkbridge.services.retention import run_all
 
     settings = settings_from(config_path)
-    databases = databases_of(settings)
-    try:
-        migrations.ensure_migrated(databases)
+    with opened_databases(settings, migrated=True) as databases:
         runs = run_all(
             databases,
             settings.retention,
@@ -63,8 +60,6 @@ def retention_run(config_path: Path | None, dry_run: bool, region: str | None) -
             dry_run=dry_run,
             region=region,
         )
-    finally:
-        databases.dispose()
     verb = "would purge" if dry_run else "purged"
     for run in runs:
         for outcome in run.categories:
@@ -97,11 +92,8 @@ def backup(config_path: Path | None, region: str, target: Path) -> None:
     from inkbridge.services import backups
 
     settings = settings_from(config_path)
-    databases = databases_of(settings)
-    try:
+    with opened_databases(settings) as databases:
         done = backups.backup(settings, databases, region, target, actor="cli")
-    finally:
-        databases.dispose()
     click.echo(f"{region}: backed up to {done.path} (schema {done.revision})")
 
 
@@ -121,10 +113,7 @@ def restore(config_path: Path | None, region: str, source: Path) -> None:
     from inkbridge.services import backups
 
     settings = settings_from(config_path)
-    databases = databases_of(settings)
-    try:
+    with opened_databases(settings) as databases:
         done = backups.restore(settings, databases, region, source, actor="cli")
-    finally:
-        databases.dispose()
     click.echo(f"{region}: restored from {done.path} (schema {done.revision})")
     click.echo("run `inkbridge migrate` if that schema is older than this version's")

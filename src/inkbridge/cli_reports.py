@@ -9,9 +9,8 @@ from typing import Any
 
 import click
 
-from inkbridge.cli_common import config_option, databases_from
+from inkbridge.cli_common import config_option, opened_databases, settings_from
 from inkbridge.services import reports as report_service
-from inkbridge.store import migrate as migrations
 from inkbridge.store.database import Databases
 
 
@@ -51,9 +50,7 @@ def _run_report(
     campaign: str | None,
     template: str | None,
 ) -> None:
-    databases = databases_from(config_path)
-    try:
-        migrations.ensure_migrated(databases)
+    with opened_databases(settings_from(config_path), migrated=True) as databases:
         # click.DateTime parses naive moments; the report cohort is in UTC.
         cohort = report_service.ReportFilter(
             since=since.replace(tzinfo=UTC) if since else None,
@@ -62,8 +59,6 @@ def _run_report(
             template=template,
         )
         result = build(databases, cohort)
-    finally:
-        databases.dispose()
     from inkbridge.services import report_format
 
     if fmt == "json":

@@ -6,10 +6,22 @@ import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 
 class InkbridgeError(Exception):
-    """Root of every error inkbridge raises on purpose."""
+    """Root of every error inkbridge raises on purpose.
+
+    An error that carries fields names its text once, as ``message``: a format string over its
+    own fields (``"{kind} {identifier!r} not found"``), so callers read the fields and logs read
+    the text without each error writing its own ``__str__``."""
+
+    message: ClassVar[str | None] = None
+
+    def __str__(self) -> str:
+        if self.message is None:
+            return super().__str__()
+        return self.message.format_map(vars(self))
 
 
 @dataclass
@@ -19,8 +31,7 @@ class NotFound(InkbridgeError):
     kind: str
     identifier: str
 
-    def __str__(self) -> str:
-        return f"{self.kind} {self.identifier!r} not found"
+    message = "{kind} {identifier!r} not found"
 
 
 @dataclass
@@ -43,8 +54,7 @@ class StateConflict(InkbridgeError):
     identifier: str
     state: str
 
-    def __str__(self) -> str:
-        return f"{self.kind} {self.identifier!r} is {self.state}"
+    message = "{kind} {identifier!r} is {state}"
 
 
 @dataclass
@@ -55,11 +65,7 @@ class SignerMismatch(InkbridgeError):
     envelope_id: str
     recipient_id: str
 
-    def __str__(self) -> str:
-        return (
-            f"the signer does not match recipient {self.recipient_id!r} "
-            f"of envelope {self.envelope_id!r}"
-        )
+    message = "the signer does not match recipient {recipient_id!r} of envelope {envelope_id!r}"
 
 
 @dataclass
@@ -68,8 +74,7 @@ class OutsideTestNamespace(InkbridgeError):
 
     lead_id: str
 
-    def __str__(self) -> str:
-        return f"lead {self.lead_id!r} is not in the go-live test namespace"
+    message = "lead {lead_id!r} is not in the go-live test namespace"
 
 
 @dataclass
@@ -91,8 +96,7 @@ class ResidencyViolation(InkbridgeError):
     record_region: str
     target: str
 
-    def __str__(self) -> str:
-        return f"data of region {self.record_region!r} may not go to {self.target!r}"
+    message = "data of region {record_region!r} may not go to {target!r}"
 
 
 @dataclass
@@ -101,8 +105,7 @@ class ConfigError(InkbridgeError):
 
     detail: str
 
-    def __str__(self) -> str:
-        return self.detail
+    message = "{detail}"
 
 
 @dataclass
@@ -114,8 +117,7 @@ class DatabaseUnavailable(InkbridgeError):
     url: str
     reason: str
 
-    def __str__(self) -> str:
-        return f"regions.{self.region}.database_url: cannot open {self.url}: {self.reason}"
+    message = "regions.{region}.database_url: cannot open {url}: {reason}"
 
 
 @dataclass
@@ -124,8 +126,7 @@ class SignatureInvalid(InkbridgeError):
 
     reason: str
 
-    def __str__(self) -> str:
-        return self.reason
+    message = "{reason}"
 
 
 @dataclass
@@ -134,8 +135,7 @@ class MalformedPayload(InkbridgeError):
 
     reason: str
 
-    def __str__(self) -> str:
-        return self.reason
+    message = "{reason}"
 
 
 @dataclass
@@ -147,8 +147,7 @@ class DeliveryIgnored(InkbridgeError):
     kind: str
     detail: str
 
-    def __str__(self) -> str:
-        return self.detail
+    message = "{detail}"
 
 
 @dataclass
@@ -159,11 +158,10 @@ class UnmigratedDatabase(InkbridgeError):
     current: str | None
     head: str
 
-    def __str__(self) -> str:
-        return (
-            f"database of region {self.region!r} is at revision {self.current!r}, "
-            f"code needs {self.head!r}: run `inkbridge migrate`"
-        )
+    message = (
+        "database of region {region!r} is at revision {current!r}, "
+        "code needs {head!r}: run `inkbridge migrate`"
+    )
 
 
 class RetryableError(InkbridgeError):
@@ -189,8 +187,7 @@ class PublishableKeyRefused(InkbridgeError):
 
     reason: str
 
-    def __str__(self) -> str:
-        return self.reason
+    message = "{reason}"
 
 
 @dataclass
@@ -198,8 +195,7 @@ class OriginNotAllowed(InkbridgeError):
     """A public capture call came from an origin its publishable key does not allow (or from
     none). The origin itself is not repeated: it is caller-controlled text."""
 
-    def __str__(self) -> str:
-        return "the request's Origin is not on this key's allow-list"
+    message = "the request's Origin is not on this key's allow-list"
 
 
 @dataclass
@@ -209,8 +205,7 @@ class RateLimited(InkbridgeError):
     limit: str  # what ran out: "ip" or "key"
     retry_after: int
 
-    def __str__(self) -> str:
-        return f"too many requests for this {self.limit}; retry after {self.retry_after} s"
+    message = "too many requests for this {limit}; retry after {retry_after} s"
 
 
 @dataclass
@@ -221,8 +216,7 @@ class BackupRefused(InkbridgeError):
     region: str
     reason: str
 
-    def __str__(self) -> str:
-        return f"backup of region {self.region!r} refused: {self.reason}"
+    message = "backup of region {region!r} refused: {reason}"
 
 
 def redacted_error(exc: BaseException) -> str:

@@ -19,21 +19,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inkbridge import untrusted_json
-from inkbridge.api.webhooks import ASGIApp, Message, Receive, Scope, Send, respond_problem
+from inkbridge.api.webhooks import (
+    ASGIApp,
+    Disconnected,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    respond_problem,
+)
 
 API_PREFIX = "/v1/"
 TRIGGER_PREFIX = "/v1/triggers/"
 # Routes a browser posts to with a "simple" content type, so that no CORS preflight is needed.
 TEXT_JSON_PATHS = frozenset({"/v1/touchpoints"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _Disconnected(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -58,23 +59,6 @@ def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected()
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge()
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
 class BodyLimits:
     """The middleware (see the module docstring)."""
 
@@ -94,11 +78,11 @@ class BodyLimits:
             await respond_problem(send, 413, f"the body may be at most {limit} bytes")
             return
         try:
-            body = await _read_body(receive, limit)
-        except _TooLarge:
-            await respond_problem(send, 413, f"the body may be at most {limit} bytes")
+            body = await read_body(receive, limit)
+        except Disconnected:
             return
-        except _Disconnected:
+        if body is None:
+            await respond_problem(send, 413, f"the body may be at most {limit} bytes")
             return
         refusal = self._refusal(scope, path, api_json, media_type, body)
         if refusal is not None:

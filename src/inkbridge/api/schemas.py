@@ -61,17 +61,9 @@ class TouchpointIn(LandingFields):
         moment = self.occurred_at or default_time
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return Touchpoint(
-            occurred_at=moment,
-            utm_source=self.utm_source,
-            utm_medium=self.utm_medium,
-            utm_campaign=self.utm_campaign,
-            utm_term=self.utm_term,
-            utm_content=self.utm_content,
-            click_ids=click_ids,
-            referrer=self.referrer,
-            landing_page=self.landing_page,
-        )
+        # The other fields carry the domain's names (the flat click ids are folded in above).
+        touch = self.model_dump(exclude={"gclid", "fbclid", "msclkid"})
+        return Touchpoint(**{**touch, "occurred_at": moment, "click_ids": click_ids})
 
 
 class ConsentIn(BaseModel):
@@ -116,17 +108,10 @@ class LeadIn(LandingFields):
         flat = TouchpointIn(**landing)
         if any(landing.values()):
             touches.append(flat.to_domain(now))
+        # The lead's own fields carry the capture's names; the touches and consents are built.
+        person = self.model_dump(exclude={*LandingFields.model_fields, "touchpoints", "consents"})
         return LeadCapture(
-            email=self.email,
-            first_name=self.first_name,
-            last_name=self.last_name,
-            company=self.company,
-            phone=self.phone,
-            anonymous_id=self.anonymous_id,
-            owner=self.owner,
-            region=self.region,
-            publishable_key=self.publishable_key,
-            country=self.country,
+            **person,
             touchpoints=tuple(touches),
             consents=tuple(ConsentInput(**c.model_dump()) for c in self.consents),
             evidence_ip=ip,
@@ -167,14 +152,7 @@ class SigningSessionIn(BaseModel):
     )
 
     def to_request(self) -> SessionRequest:
-        return SessionRequest(
-            recipient_id=self.recipient_id,
-            email=self.email,
-            subject=self.subject,
-            auth_method=self.auth_method,
-            authenticated_at=self.authenticated_at,
-            return_url=self.return_url,
-        )
+        return SessionRequest(**self.model_dump())
 
 
 class SigningSessionOut(BaseModel):

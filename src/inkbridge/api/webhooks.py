@@ -53,7 +53,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RawHeaders = list[tuple[bytes, bytes]]
 
 
-class _Disconnected(Exception):
+class Disconnected(Exception):
     """The sender hung up before its body arrived."""
 
 
@@ -96,7 +96,7 @@ def _header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     }
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole body, or ``None`` as soon as it grows past ``limit`` (chunked uploads).
 
     A webhook body nearly always arrives in one message, so that case joins nothing.
@@ -107,7 +107,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     while more_body:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _Disconnected()
+            raise Disconnected()
         chunk: bytes = message.get("body", b"")
         more_body = message.get("more_body", False)
         size += len(chunk)
@@ -173,8 +173,8 @@ class WebhookIngest:
             await connection.too_large(send)
             return
         try:
-            body = await _read_body(receive, binding.max_body_bytes)
-        except _Disconnected:
+            body = await read_body(receive, binding.max_body_bytes)
+        except Disconnected:
             return  # nobody is left to read an answer
         if body is None:
             await connection.too_large(send)

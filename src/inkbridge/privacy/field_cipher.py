@@ -26,13 +26,12 @@ class SealedValueUnreadable(InkbridgeError):
     """A sealed value did not open: altered, moved to another column, or under another key.
     Carries where, never the value."""
 
+    message = "the sealed value of {column} cannot be opened: {reason}"
+
     def __init__(self, column: str, reason: str) -> None:
         super().__init__(column, reason)
         self.column = column
         self.reason = reason
-
-    def __str__(self) -> str:
-        return f"the sealed value of {self.column} cannot be opened: {self.reason}"
 
 
 def new_key() -> bytes:

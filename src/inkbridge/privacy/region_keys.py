@@ -27,14 +27,13 @@ class KeyUnavailable(InkbridgeError):
     region: str
     key_id: str
 
-    def __str__(self) -> str:
-        return (
-            f"region {self.region!r} holds data keys wrapped under key id {self.key_id!r}, "
-            f"which is not configured: restore it as regions.{self.region}.key or in "
-            f"regions.{self.region}.previous_keys, or, for a managed key, put its file back as "
-            f"keys/{self.region}/current.key in the data directory (then run `inkbridge keys "
-            f"rotate --region {self.region}`)"
-        )
+    message = (
+        "region {region!r} holds data keys wrapped under key id {key_id!r}, "
+        "which is not configured: restore it as regions.{region}.key or in "
+        "regions.{region}.previous_keys, or, for a managed key, put its file back as "
+        "keys/{region}/current.key in the data directory (then run `inkbridge keys "
+        "rotate --region {region}`)"
+    )
 
 
 @dataclass
@@ -44,8 +43,7 @@ class KeyUnwrapFailed(InkbridgeError):
     region: str
     key_id: str
 
-    def __str__(self) -> str:
-        return f"region {self.region!r}: a data key under key id {self.key_id!r} does not unwrap"
+    message = "region {region!r}: a data key under key id {key_id!r} does not unwrap"
 
 
 def parse_key(material: str, where: str) -> bytes:
@@ -66,11 +64,9 @@ class InvalidKeyMaterial(InkbridgeError):
 
     where: str
 
-    def __str__(self) -> str:
-        return (
-            f"{self.where}: a region key must be 32 random bytes in base64 "
-            "(e.g. `openssl rand -base64 32`)"
-        )
+    message = (
+        "{where}: a region key must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`)"
+    )
 
 
 def encode_key(raw: bytes) -> str:

@@ -95,16 +95,15 @@ def create_key(
     key = KEY_PREFIX + secrets.token_urlsafe(24)
     key_id = new_id("pk")
     with databases.home.transaction() as conn:
-        key_store.insert(
-            conn,
-            key_id=key_id,
+        stored = key_store.StoredKey(
+            id=key_id,
             name=name,
-            key_hash=_digest(key),
             origins=allowed,
             region=region,
             rate_per_minute=rate_per_minute,
-            now=datetime.now(UTC),
+            created_at=datetime.now(UTC),
         )
+        key_store.insert(conn, stored, key_hash=_digest(key))
         audit.record_operator_action(
             conn,
             databases.home_region,

@@ -88,15 +88,10 @@ def _insert(
 ) -> IssuedToken:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = new_id("tok")
-    api_tokens.insert(
-        conn,
-        token_id=token_id,
-        name=name,
-        token_hash=_digest(token),
-        scopes=scopes,
-        now=now,
-        expires_at=expires_at,
+    stored = api_tokens.StoredToken(
+        id=token_id, name=name, scopes=scopes, created_at=now, expires_at=expires_at
     )
+    api_tokens.insert(conn, stored, token_hash=_digest(token))
     return IssuedToken(token_id, token, tuple(scopes), expires_at)
 
 

@@ -3,12 +3,13 @@ by guarded updates. The rules (scopes, lifetimes, audit) live in ``services.toke
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, or_, select, update
 
+from inkbridge.store.records import columns_of, record_from
 from inkbridge.store.schema import api_tokens
 from inkbridge.store.set_once import set_once
 
@@ -22,39 +23,21 @@ class StoredToken:
     scopes: list[str]
     created_at: datetime
     expires_at: datetime | None
-    last_used_at: datetime | None
-    rotated_to: str | None
-    revoked_at: datetime | None
+    last_used_at: datetime | None = None
+    rotated_to: str | None = None
+    revoked_at: datetime | None = None
 
 
 # The columns a StoredToken is read from: they carry its field names (never the hash).
-_FIELDS = [api_tokens.c[f.name] for f in fields(StoredToken)]
+_FIELDS = columns_of(api_tokens, StoredToken)
 
 
 def _tokens(query: Select[Any], conn: Connection) -> list[StoredToken]:
-    return [StoredToken(**r._mapping) for r in conn.execute(query)]
+    return [record_from(StoredToken, r) for r in conn.execute(query)]
 
 
-def insert(
-    conn: Connection,
-    *,
-    token_id: str,
-    name: str,
-    token_hash: str,
-    scopes: list[str],
-    now: datetime,
-    expires_at: datetime | None,
-) -> None:
-    conn.execute(
-        api_tokens.insert().values(
-            id=token_id,
-            name=name,
-            token_hash=token_hash,
-            scopes=scopes,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
+def insert(conn: Connection, token: StoredToken, *, token_hash: str) -> None:
+    conn.execute(api_tokens.insert().values(**asdict(token), token_hash=token_hash))
 
 
 def unrevoked(conn: Connection) -> list[StoredToken]:

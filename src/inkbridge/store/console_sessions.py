@@ -4,11 +4,12 @@ at sign-out or once expired. The rules (lifetime, scopes, audit) live in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, select
 
+from inkbridge.store.records import columns_of, record_from
 from inkbridge.store.schema import console_sessions
 
 
@@ -26,34 +27,17 @@ class StoredSession:
 
 
 def insert(conn: Connection, id_hash: str, session: StoredSession) -> None:
-    conn.execute(
-        console_sessions.insert().values(
-            id_hash=id_hash,
-            actor=session.actor,
-            name=session.name,
-            scopes=session.scopes,
-            token_id=session.token_id,
-            csrf_token=session.csrf_token,
-            created_at=session.created_at,
-            expires_at=session.expires_at,
-        )
-    )
+    conn.execute(console_sessions.insert().values(id_hash=id_hash, **asdict(session)))
 
 
 def find(conn: Connection, id_hash: str, now: datetime) -> StoredSession | None:
     """The unexpired session with this id hash, or None."""
     row = conn.execute(
-        select(
-            console_sessions.c.actor,
-            console_sessions.c.name,
-            console_sessions.c.scopes,
-            console_sessions.c.token_id,
-            console_sessions.c.csrf_token,
-            console_sessions.c.created_at,
-            console_sessions.c.expires_at,
-        ).where(console_sessions.c.id_hash == id_hash, console_sessions.c.expires_at > now)
+        select(*columns_of(console_sessions, StoredSession)).where(
+            console_sessions.c.id_hash == id_hash, console_sessions.c.expires_at > now
+        )
     ).first()
-    return StoredSession(**row._mapping) if row is not None else None
+    return record_from(StoredSession, row) if row is not None else None
 
 
 def remove(conn: Connection, id_hash: str) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.intervals import INTERVAL_COLUMNS, interval_columns
-from inkbridge.domain.lifecycle import EnvelopeSnapshot, EnvelopeState, RecipientState
+from inkbridge.domain.lifecycle import MILESTONES, EnvelopeSnapshot, EnvelopeState, RecipientState
 from inkbridge.store import attribution_journeys, sealed_fields
 from inkbridge.store.schema import envelopes, recipients
 from inkbridge.store.set_once import set_once
@@ -42,17 +42,9 @@ def find_by_provider_id(conn: Connection, provider_envelope_id: str) -> list[Row
     )
 
 
-# Milestones kept as plain columns too, so reports scan columns instead of JSON.
-REPORT_MILESTONES = (
-    "sent_at",
-    "first_viewed_at",
-    "first_signed_at",
-    "completed_at",
-    "declined_at",
-    "voided_at",
-    "expired_at",
-    "first_reminder_at",
-)
+# Milestones kept as plain columns too, so reports scan columns instead of JSON: every one but
+# the delivery failure, which no report reads (it stays in ``milestones`` only).
+REPORT_MILESTONES = tuple(name for name in MILESTONES if name != "delivery_failed_at")
 
 
 def with_report_columns(values: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, select, update
+from sqlalchemy import Connection, Select, Table, select, update
 
 from inkbridge.privacy import field_cipher
 from inkbridge.privacy.keyring import Subject
@@ -163,45 +163,44 @@ def seal_envelopes(conn: Connection, after: str | None, limit: int) -> Batch:
         if changes:
             conn.execute(update(envelopes).where(c.id == row.id).values(**changes))
             sealed.update(f"envelopes.{name}" for name in changes)
-        sealed.update(_seal_recipients(conn, row.id, subject))
-        sealed.update(_seal_signer_sessions(conn, row.id, subject))
+        for table, key, names in _ENVELOPE_ROWS:
+            sealed.update(_seal_envelope_rows(conn, subject, row.id, table, key, names))
     return _done(rows, limit, rows[-1].id if rows else None, sealed)
 
 
-def _seal_recipients(conn: Connection, envelope_id: str, subject: Subject) -> Counter[str]:
-    c = recipients.c
+# The rows of an envelope sealed with it: (table, the key of a row within the envelope, texts).
+_ENVELOPE_ROWS = (
+    (recipients, "recipient_id", ("email", "name")),
+    (signer_sessions, "id", ("redeemed_ip", "redeemed_user_agent")),
+)
+
+
+def _seal_envelope_rows(
+    conn: Connection,
+    subject: Subject,
+    envelope_id: str,
+    table: Table,
+    key: str,
+    names: tuple[str, ...],
+) -> Counter[str]:
+    """Seal the plain texts ``names`` of ``table``'s rows of one envelope (its recipients, its
+    signer sessions), each row written back by the envelope and its ``key``."""
+    c = table.c
     rows = conn.execute(
-        select(c.recipient_id, c.email, c.name)
+        select(c[key], *(c[name] for name in names))
         .where(c.envelope_id == envelope_id)
         .with_for_update()
     ).all()
     sealed: Counter[str] = Counter()
     for row in rows:
-        changes = _seal_texts(conn, subject, "recipients", row, ("email", "name"))
+        changes = _seal_texts(conn, subject, table.name, row, names)
         if changes:
             conn.execute(
-                update(recipients)
-                .where(c.envelope_id == envelope_id, c.recipient_id == row.recipient_id)
+                update(table)
+                .where(c.envelope_id == envelope_id, c[key] == row._mapping[key])
                 .values(**changes)
             )
-            sealed.update(f"recipients.{name}" for name in changes)
-    return sealed
-
-
-def _seal_signer_sessions(conn: Connection, envelope_id: str, subject: Subject) -> Counter[str]:
-    c = signer_sessions.c
-    rows = conn.execute(
-        select(c.id, c.redeemed_ip, c.redeemed_user_agent)
-        .where(c.envelope_id == envelope_id)
-        .with_for_update()
-    ).all()
-    sealed: Counter[str] = Counter()
-    for row in rows:
-        names = ("redeemed_ip", "redeemed_user_agent")
-        changes = _seal_texts(conn, subject, "signer_sessions", row, names)
-        if changes:
-            conn.execute(update(signer_sessions).where(c.id == row.id).values(**changes))
-            sealed.update(f"signer_sessions.{name}" for name in changes)
+            sealed.update(f"{table.name}.{name}" for name in changes)
     return sealed
 
 

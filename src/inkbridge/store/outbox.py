@@ -22,6 +22,7 @@ from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxSta
 from inkbridge.privacy.keyring import Subject
 from inkbridge.store import sealed_fields, work_signals
 from inkbridge.store.column_types import UTCDateTime
+from inkbridge.store.records import record_from
 from inkbridge.store.schema import deliveries, outbox
 
 
@@ -123,20 +124,12 @@ def payload_subject(payload: dict[str, Any], record_key: str) -> Subject:
 
 
 def _row(conn: Connection, record: Any, lease_expired: bool = False) -> OutboxRow:
-    return OutboxRow(
-        id=int(record.id),
-        region=record.region,
-        destination=record.destination,
-        idempotency_key=record.idempotency_key,
-        record_key=record.record_key,
-        kind=record.kind,
+    return record_from(
+        OutboxRow,
+        record,
         payload=dict(sealed_fields.open_json(conn, "outbox.payload", record.payload) or {}),
         status=OutboxStatus(record.status),
-        attempts=int(record.attempts),
-        correlation_id=record.correlation_id,
-        created_at=record.created_at,
         lease_expired=lease_expired,
-        last_error=record.last_error,
     )
 
 

@@ -3,11 +3,12 @@ guarded update. The rules (origins, rates, audit) live in ``services.publishable
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
 
+from inkbridge.store.records import columns_of, record_from
 from inkbridge.store.schema import publishable_keys
 from inkbridge.store.set_once import set_once
 
@@ -22,35 +23,15 @@ class StoredKey:
     region: str | None
     rate_per_minute: int | None
     created_at: datetime
-    revoked_at: datetime | None
+    revoked_at: datetime | None = None
 
 
 # The columns a StoredKey is read from: they carry its field names (never the hash).
-_FIELDS = [publishable_keys.c[f.name] for f in fields(StoredKey)]
+_FIELDS = columns_of(publishable_keys, StoredKey)
 
 
-def insert(
-    conn: Connection,
-    *,
-    key_id: str,
-    name: str,
-    key_hash: str,
-    origins: list[str],
-    region: str | None,
-    rate_per_minute: int | None,
-    now: datetime,
-) -> None:
-    conn.execute(
-        publishable_keys.insert().values(
-            id=key_id,
-            name=name,
-            key_hash=key_hash,
-            origins=origins,
-            region=region,
-            rate_per_minute=rate_per_minute,
-            created_at=now,
-        )
-    )
+def insert(conn: Connection, key: StoredKey, *, key_hash: str) -> None:
+    conn.execute(publishable_keys.insert().values(**asdict(key), key_hash=key_hash))
 
 
 def revoke(conn: Connection, key_id: str, now: datetime) -> bool:
@@ -61,7 +42,7 @@ def revoke(conn: Connection, key_id: str, now: datetime) -> bool:
 def all_keys(conn: Connection) -> list[StoredKey]:
     """Every key, revoked ones included, oldest first."""
     query = select(*_FIELDS).order_by(publishable_keys.c.created_at)
-    return [StoredKey(**r._mapping) for r in conn.execute(query)]
+    return [record_from(StoredKey, r) for r in conn.execute(query)]
 
 
 def active_by_hash(conn: Connection, key_hash: str) -> StoredKey | None:
@@ -70,4 +51,4 @@ def active_by_hash(conn: Connection, key_hash: str) -> StoredKey | None:
             publishable_keys.c.key_hash == key_hash, publishable_keys.c.revoked_at.is_(None)
         )
     ).first()
-    return StoredKey(**row._mapping) if row is not None else None
+    return record_from(StoredKey, row) if row is not None else None

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, select, text, update
 from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.store import receipt_bodies
 from inkbridge.store.column_types import UTCDateTime
+from inkbridge.store.records import columns_of, record_from
 from inkbridge.store.schema import webhook_receipts
 from inkbridge.store.sealed_fields import keyring_of
 
@@ -49,19 +50,7 @@ LIMIT :limit
 
 def _record(conn: Connection, row: Any) -> ReceiptRecord:
     headers, body = receipt_bodies.opened(keyring_of(conn), row)
-    return ReceiptRecord(
-        id=int(row.id),
-        region=row.region,
-        connection=row.connection,
-        dedup_key=row.dedup_key,
-        source=row.source,
-        content_type=row.content_type,
-        headers=headers,
-        body=body,
-        received_at=row.received_at,
-        attempts=int(row.attempts),
-        correlation_id=row.correlation_id,
-    )
+    return record_from(ReceiptRecord, row, headers=headers, body=body)
 
 
 def claim(
@@ -182,31 +171,12 @@ def parked(conn: Connection, status: ReceiptStatus, *, limit: int) -> list[Parke
     """The newest receipts in ``status`` (no body, no headers), newest first."""
     columns = webhook_receipts.c
     rows = conn.execute(
-        select(
-            columns.id,
-            columns.region,
-            columns.connection,
-            columns.source,
-            columns.received_at,
-            columns.processed_at,
-            columns.error,
-        )
+        select(*columns_of(webhook_receipts, ParkedReceipt, reason="error"))
         .where(columns.status == status)
         .order_by(columns.id.desc())
         .limit(limit)
     )
-    return [
-        ParkedReceipt(
-            id=int(r.id),
-            region=r.region,
-            connection=r.connection,
-            source=r.source,
-            received_at=r.received_at,
-            processed_at=r.processed_at,
-            reason=r.error,
-        )
-        for r in rows
-    ]
+    return [record_from(ParkedReceipt, r) for r in rows]
 
 
 _SETTLED = frozenset({ReceiptStatus.DONE, ReceiptStatus.IGNORED, ReceiptStatus.FAILED})

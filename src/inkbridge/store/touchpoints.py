@@ -5,17 +5,17 @@ URL fields are sealed under the lead's key, or the visitor's while the touch has
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from inkbridge.domain.attribution import Touchpoint
 from inkbridge.store import attribution_journeys, sealed_fields
+from inkbridge.store.records import columns_of
 from inkbridge.store.schema import touchpoints
 
 # The columns a Touchpoint is read from: they carry its field names.
-_FIELDS = [touchpoints.c[f.name] for f in fields(Touchpoint)]
+_FIELDS = columns_of(touchpoints, Touchpoint)
 
 
 def _touch(conn: Connection, row: Any) -> Touchpoint:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from inkbridge.access import declare, requires_session
-from inkbridge.services.console_sessions import ConsoleSession, current_session
+from inkbridge.services.console_sessions import ConsoleSession, OpenedSession, current_session
 from inkbridge.store.database import Databases
 from inkbridge.web.console.html import layout
 
@@ -45,6 +47,42 @@ def databases(request: Request) -> Databases:
 
 def is_https(request: Request) -> bool:
     return request.url.scheme == "https"
+
+
+def set_cookie(
+    answer: Response,
+    request: Request,
+    name: str,
+    value: str,
+    *,
+    path: str,
+    max_age: int,
+    samesite: Literal["lax", "strict"] = "strict",
+) -> None:
+    """Every cookie the console sets: HttpOnly, and Secure when the console is reached over
+    HTTPS."""
+    answer.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        secure=is_https(request),
+        samesite=samesite,
+    )
+
+
+def hold_session(answer: Response, request: Request, opened: OpenedSession) -> None:
+    """Hand the browser its session cookie, which expires with the session, whichever way it
+    signed in."""
+    lifetime = max(int((opened.session.expires_at - datetime.now(UTC)).total_seconds()), 1)
+    set_cookie(answer, request, COOKIE, opened.session_id, path="/console", max_age=lifetime)
+
+
+def drop_session(answer: Response, request: Request) -> None:
+    answer.delete_cookie(
+        COOKIE, path="/console", httponly=True, secure=is_https(request), samesite="strict"
+    )
 
 
 def html(body: str, status: int = 200) -> HTMLResponse:

@@ -11,7 +11,6 @@ so the browser sends the Strict session cookie on a navigation from this very si
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html import escape
 
 from starlette.requests import Request
@@ -20,12 +19,12 @@ from starlette.responses import RedirectResponse, Response
 from inkbridge.access import declare, public
 from inkbridge.services.console_oidc import CALLBACK_PATH, OidcRefused, OidcSignIn, PendingSignIn
 from inkbridge.web.console.gate import (
-    COOKIE,
     SECURITY_HEADERS,
+    hold_session,
     html,
-    is_https,
     refusal,
     safe_next,
+    set_cookie,
 )
 from inkbridge.web.console.html import layout
 
@@ -55,13 +54,13 @@ async def start_sign_in(request: Request) -> Response:
         return _refused(request, problem)
     answer = RedirectResponse(url, status_code=303)
     answer.headers.update(SECURITY_HEADERS)
-    answer.set_cookie(
+    set_cookie(
+        answer,
+        request,
         FLOW_COOKIE,
         pending.encode(),
-        max_age=FLOW_LIFETIME_SECONDS,
         path=CALLBACK_PATH,
-        httponly=True,
-        secure=is_https(request),
+        max_age=FLOW_LIFETIME_SECONDS,
         samesite="lax",
     )
     return answer
@@ -85,16 +84,7 @@ async def callback(request: Request) -> Response:
         "<head>", f'<head><meta http-equiv="refresh" content="0;url={target}">', 1
     )
     answer = html(page)
-    lifetime = int((opened.session.expires_at - datetime.now(UTC)).total_seconds())
-    answer.set_cookie(
-        COOKIE,
-        opened.session_id,
-        max_age=max(lifetime, 1),
-        path="/console",
-        httponly=True,
-        secure=is_https(request),
-        samesite="strict",
-    )
+    hold_session(answer, request, opened)
     answer.delete_cookie(FLOW_COOKIE, path=CALLBACK_PATH)
     return answer
 

@@ -9,7 +9,6 @@ login CSRF by a one-off value held both in a short-lived cookie and in the form,
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from html import escape
 
 from starlette.concurrency import run_in_threadpool
@@ -29,12 +28,14 @@ from inkbridge.web.console.gate import (
     SIGN_IN_PATH,
     console_page,
     databases,
+    drop_session,
+    hold_session,
     html,
-    is_https,
     refusal,
     safe_next,
     same_origin,
     session_of,
+    set_cookie,
     token_matches,
 )
 from inkbridge.web.console.html import layout
@@ -64,14 +65,8 @@ def _form(request: Request, message: str = "", status: int = 200) -> Response:
         'size="50"></p><p><button type="submit">Sign in</button></p></form>'
     )
     answer = html(layout("Sign in", body, None), status)
-    answer.set_cookie(
-        FORM_COOKIE,
-        nonce,
-        max_age=FORM_LIFETIME_SECONDS,
-        path=SIGN_IN_PATH,
-        httponly=True,
-        secure=is_https(request),
-        samesite="strict",
+    set_cookie(
+        answer, request, FORM_COOKIE, nonce, path=SIGN_IN_PATH, max_age=FORM_LIFETIME_SECONDS
     )
     return answer
 
@@ -96,16 +91,7 @@ async def sign_in(request: Request) -> Response:
         return _form(request, "That token does not open the console.", 401)
     answer = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     answer.headers.update(SECURITY_HEADERS)
-    lifetime = int((opened.session.expires_at - datetime.now(UTC)).total_seconds())
-    answer.set_cookie(
-        COOKIE,
-        opened.session_id,
-        max_age=max(lifetime, 1),
-        path="/console",
-        httponly=True,
-        secure=is_https(request),
-        samesite="strict",
-    )
+    hold_session(answer, request, opened)
     answer.delete_cookie(FORM_COOKIE, path=SIGN_IN_PATH)
     return answer
 
@@ -115,9 +101,7 @@ async def sign_out(request: Request, _session: ConsoleSession) -> Response:
     session_id = request.cookies.get(COOKIE, "")
     await run_in_threadpool(close_session, databases(request), session_id)
     answer = RedirectResponse(SIGN_IN_PATH, status_code=303)
-    answer.delete_cookie(
-        COOKIE, path="/console", httponly=True, secure=is_https(request), samesite="strict"
-    )
+    drop_session(answer, request)
     return answer
 
 

@@ -21,8 +21,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 # (column, later moment, earlier moment), as of this revision.
 INTERVALS = (

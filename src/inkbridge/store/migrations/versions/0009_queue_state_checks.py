@@ -15,8 +15,6 @@ from alembic import op
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 RECEIPT_STATES = ("pending", "processing", "done", "ignored", "failed")
 OUTBOX_STATES = ("pending", "inflight", "delivered", "superseded", "suppressed", "dead")

@@ -15,8 +15,6 @@ from alembic import op
 
 revision = "0010"
 down_revision = "0009"
-branch_labels = None
-depends_on = None
 
 BEFORE = ("pending", "processing", "done", "ignored", "failed")
 AFTER = (*BEFORE, "refused_residency")

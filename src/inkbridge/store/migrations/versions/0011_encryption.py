@@ -20,8 +20,6 @@ from alembic import op
 
 revision = "0011"
 down_revision = "0010"
-branch_labels = None
-depends_on = None
 
 TS = sa.DateTime(timezone=True)
 
