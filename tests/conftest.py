@@ -60,15 +60,16 @@ def pg_url() -> Iterator[str]:
 @dataclass(frozen=True)
 class PgSchema:
     """A fresh schema: its name and the SQLAlchemy URL whose search_path is it, for processes
-    under test; ``connect`` reads it with psycopg, as a test checking on them does."""
+    under test; ``rows`` reads it with psycopg, as a test checking on them does."""
 
     name: str
     url: str
 
-    def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
-        conn = psycopg.connect(PG_ADMIN_URL)
-        conn.execute(f"SET search_path TO {self.name}")
-        return conn
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        """Every row ``query`` returns, run in this schema."""
+        with psycopg.connect(PG_ADMIN_URL) as conn:
+            conn.execute(f"SET search_path TO {self.name}")
+            return conn.execute(query).fetchall()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ snippet with the site's publishable key and the touch becomes the lead's first t
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,34 +13,19 @@ from typing import Any
 import pytest
 
 from inkbridge.domain.signer_session import SIGNER_COOKIE
+from tests.acceptance.chromium import BROWSER_MARKS, launched_chromium
 from tests.acceptance.conftest import Stack
 from tests.acceptance.signer_links import signing_link, wait_state
 from tests.support.processes import cli
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-]
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched_chromium() as instance:
         yield instance
-        instance.close()
 
 
 def _signing_session(stack: Stack, email: str) -> tuple[str, str]:

@@ -8,33 +8,26 @@ leaves the checkout as it was."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.acceptance.chromium import BROWSER_MARKS, launched_chromium
 from tests.acceptance.conftest import Stack
 from tests.acceptance.signer_links import signing_link, wait_state
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-]
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = BROWSER_MARKS
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 CAMPAIGN = "spring-webinar"
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched_chromium() as instance:
         yield instance
-        instance.close()
 
 
 def _signed_envelope(stack: Stack, browser: Any) -> dict[str, Any]:

@@ -54,15 +54,13 @@ def test_two_worker_processes_on_postgres_deliver_every_fact_once(
 
         deadline = time.monotonic() + 120
         while True:
-            with pg_schema.connect() as conn:
-                states = [r[0] for r in conn.execute("SELECT state FROM envelopes")]
-                busy = conn.execute(
-                    "SELECT COUNT(*) FROM outbox WHERE status IN ('pending','inflight')"
-                ).fetchone()
-                accepted = conn.execute(
-                    "SELECT COUNT(*) FROM envelope_events WHERE outcome = 'accepted'"
-                ).fetchone()
-            assert busy is not None and accepted is not None
+            states = [r[0] for r in pg_schema.rows("SELECT state FROM envelopes")]
+            [busy] = pg_schema.rows(
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending','inflight')"
+            )
+            [accepted] = pg_schema.rows(
+                "SELECT COUNT(*) FROM envelope_events WHERE outcome = 'accepted'"
+            )
             if states.count("completed") == 80 and busy[0] == 0:
                 break
             assert time.monotonic() < deadline, "the workers did not drain in time"

@@ -54,27 +54,21 @@ def hubspot_destination(root: Path, url: str) -> dict[str, Any]:
 
 def outbox_counts(schema: PgSchema) -> dict[str, int] | None:
     """The outbox's rows by status once every webhook is processed (None before)."""
-    with schema.connect() as conn:
-        completed = conn.execute(
-            "SELECT COUNT(*) FROM envelopes WHERE state = 'completed'"
-        ).fetchone()
-        unsettled = conn.execute(
-            "SELECT COUNT(*) FROM webhook_receipts WHERE status IN ('pending', 'processing')"
-        ).fetchone()
-        rows = conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
-    assert completed is not None and unsettled is not None
+    [completed] = schema.rows("SELECT COUNT(*) FROM envelopes WHERE state = 'completed'")
+    [unsettled] = schema.rows(
+        "SELECT COUNT(*) FROM webhook_receipts WHERE status IN ('pending', 'processing')"
+    )
     if completed[0] < ENVELOPES or unsettled[0]:
         return None
+    rows = schema.rows("SELECT status, COUNT(*) FROM outbox GROUP BY status")
     return {str(status): int(count) for status, count in rows}
 
 
 def attempts_per_change(schema: PgSchema) -> list[tuple[int, int, str]]:
     """(outbox id, attempts, outcomes) of every change the workers sent."""
-    with schema.connect() as conn:
-        rows = conn.execute(
-            "SELECT outbox_id, COUNT(*), string_agg(outcome, ',') FROM deliveries "
-            "GROUP BY outbox_id"
-        ).fetchall()
+    rows = schema.rows(
+        "SELECT outbox_id, COUNT(*), string_agg(outcome, ',') FROM deliveries GROUP BY outbox_id"
+    )
     return [(int(i), int(n), str(o)) for i, n, o in rows]
 
 
