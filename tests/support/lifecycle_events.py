@@ -87,5 +87,10 @@ def apply_all(snapshot: EnvelopeSnapshot, *events: NormalizedEvent) -> list[Appl
     return results
 
 
+def apply_to_new(*events: NormalizedEvent) -> list[Applied]:
+    """``apply_all`` to a new envelope: created, nothing seen yet."""
+    return apply_all(EnvelopeSnapshot(envelope_id=ENV), *events)
+
+
 CR, SE, DL, VW, PS = S.CREATED, S.SENT, S.DELIVERED, S.VIEWED, S.PARTIALLY_SIGNED
 CO, DE, VO, EX = S.COMPLETED, S.DECLINED, S.VOIDED, S.EXPIRED
