@@ -154,21 +154,6 @@ def test_the_external_id_comes_back_as_the_inkbridge_envelope_id() -> None:
 
 
 @pytest.mark.parametrize(
-    ("vendor_event", "expected"),
-    [
-        ("AGREEMENT_REJECTED", EventType.DOCUMENT_DECLINED),
-        ("AGREEMENT_RECALLED", EventType.DOCUMENT_VOIDED),
-        ("AGREEMENT_EXPIRED", EventType.DOCUMENT_EXPIRED),
-        ("AGREEMENT_EMAIL_BOUNCED", EventType.DOCUMENT_DELIVERY_FAILED),
-        ("AGREEMENT_REMINDER_SENT", EventType.REMINDER_SENT),
-    ],
-)
-def test_the_other_paths_map_onto_normalized_events(vendor_event: str, expected: EventType) -> None:
-    (event,) = parse(notification(vendor_event))
-    assert event.type is expected
-
-
-@pytest.mark.parametrize(
     "vendor_event", ["AGREEMENT_CREATED", "AGREEMENT_MODIFIED", "WIDGET_CREATED", "NEW_THING"]
 )
 def test_unknown_and_untracked_events_parse_to_nothing(vendor_event: str) -> None:

@@ -1,6 +1,7 @@
 """What every provider adapter does alike: a body it cannot read is a malformed payload (never
-a crash, never a silent nothing), and the headers that carry its webhook secret or signature
-are never stored with the delivery."""
+a crash, never a silent nothing), the headers that carry its webhook secret or signature are
+never stored with the delivery, and each vendor's other paths (declined, voided, expired, a
+bounce, a reminder) map onto the normalized events."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload
 from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
 from inkbridge.providers.base import InboundRequest, WebhookAdapter
@@ -16,6 +18,12 @@ from inkbridge.providers.docuseal.adapter import DocuSealAdapter
 from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
 from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
 from inkbridge.providers.pandadoc.adapter import PandaDocAdapter
+from tests.unit.providers import (
+    test_acrobat_sign,
+    test_documenso,
+    test_dropbox_sign,
+    test_pandadoc,
+)
 from tests.unit.providers.support import inbound, secrets
 
 Make = Callable[[], WebhookAdapter]
@@ -81,3 +89,41 @@ def test_parse_of_an_unreadable_body_is_a_malformed_payload(
 )
 def test_the_secret_and_signature_headers_are_never_stored(make: Make, headers: set[str]) -> None:
     assert headers <= make().secret_headers
+
+
+# A vendor's own name for an event (PandaDoc's: a document status) in the shape of its fixture,
+# delivered and parsed by its adapter.
+PARSED_AS: dict[str, Callable[[str], list[NormalizedEvent]]] = {
+    "acrobat_sign": lambda name: test_acrobat_sign.parse(test_acrobat_sign.notification(name)),
+    "documenso": lambda name: test_documenso.parse(test_documenso.webhook(name)),
+    "dropbox_sign": lambda name: test_dropbox_sign.parse(test_dropbox_sign.callback(name)),
+    "pandadoc": lambda name: test_pandadoc.parse(test_pandadoc.state_changed(name)),
+}
+
+
+@pytest.mark.parametrize(
+    ("vendor", "vendor_event", "expected"),
+    [
+        ("acrobat_sign", "AGREEMENT_REJECTED", EventType.DOCUMENT_DECLINED),
+        ("acrobat_sign", "AGREEMENT_RECALLED", EventType.DOCUMENT_VOIDED),
+        ("acrobat_sign", "AGREEMENT_EXPIRED", EventType.DOCUMENT_EXPIRED),
+        ("acrobat_sign", "AGREEMENT_EMAIL_BOUNCED", EventType.DOCUMENT_DELIVERY_FAILED),
+        ("acrobat_sign", "AGREEMENT_REMINDER_SENT", EventType.REMINDER_SENT),
+        ("documenso", "DOCUMENT_CANCELLED", EventType.DOCUMENT_VOIDED),
+        ("documenso", "RECIPIENT_EXPIRED", EventType.DOCUMENT_EXPIRED),
+        ("documenso", "DOCUMENT_RECIPIENT_COMPLETED", EventType.RECIPIENT_SIGNED),
+        ("documenso", "DOCUMENT_REMINDER_SENT", EventType.REMINDER_SENT),
+        ("dropbox_sign", "signature_request_declined", EventType.DOCUMENT_DECLINED),
+        ("dropbox_sign", "signature_request_canceled", EventType.DOCUMENT_VOIDED),
+        ("dropbox_sign", "signature_request_expired", EventType.DOCUMENT_EXPIRED),
+        ("dropbox_sign", "signature_request_email_bounce", EventType.DOCUMENT_DELIVERY_FAILED),
+        ("dropbox_sign", "signature_request_remind", EventType.REMINDER_SENT),
+        ("pandadoc", "document.declined", EventType.DOCUMENT_DECLINED),
+        ("pandadoc", "document.cancelled", EventType.DOCUMENT_VOIDED),
+    ],
+)
+def test_the_other_paths_map_onto_normalized_events(
+    vendor: str, vendor_event: str, expected: EventType
+) -> None:
+    (event,) = PARSED_AS[vendor](vendor_event)
+    assert event.type is expected

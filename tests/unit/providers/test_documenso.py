@@ -194,20 +194,6 @@ def test_a_rejection_is_declined_and_names_who_rejected() -> None:
     assert event.recipient_id == "52"
 
 
-@pytest.mark.parametrize(
-    ("vendor_event", "expected"),
-    [
-        ("DOCUMENT_CANCELLED", EventType.DOCUMENT_VOIDED),
-        ("RECIPIENT_EXPIRED", EventType.DOCUMENT_EXPIRED),
-        ("DOCUMENT_RECIPIENT_COMPLETED", EventType.RECIPIENT_SIGNED),
-        ("DOCUMENT_REMINDER_SENT", EventType.REMINDER_SENT),
-    ],
-)
-def test_the_other_paths_map_onto_normalized_events(vendor_event: str, expected: EventType) -> None:
-    (event,) = parse(webhook(vendor_event))
-    assert event.type is expected
-
-
 @pytest.mark.parametrize("vendor_event", ["DOCUMENT_CREATED", "TEMPLATE_USED", "SOMETHING_NEW"])
 def test_unknown_and_untracked_events_parse_to_nothing(vendor_event: str) -> None:
     assert parse(webhook(vendor_event)) == []

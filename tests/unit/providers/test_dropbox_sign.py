@@ -278,21 +278,6 @@ def test_metadata_carries_only_inkbridge_ids() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("event_type", "expected"),
-    [
-        ("signature_request_declined", EventType.DOCUMENT_DECLINED),
-        ("signature_request_canceled", EventType.DOCUMENT_VOIDED),
-        ("signature_request_expired", EventType.DOCUMENT_EXPIRED),
-        ("signature_request_email_bounce", EventType.DOCUMENT_DELIVERY_FAILED),
-        ("signature_request_remind", EventType.REMINDER_SENT),
-    ],
-)
-def test_the_other_paths_map_onto_normalized_events(event_type: str, expected: EventType) -> None:
-    (event,) = parse(callback(event_type))
-    assert event.type is expected
-
-
 def test_a_callback_test_verifies_and_parses_to_nothing() -> None:
     document = {
         "event": {

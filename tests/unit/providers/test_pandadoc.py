@@ -207,18 +207,6 @@ def test_metadata_carries_the_inkbridge_ids() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [
-        ("document.declined", EventType.DOCUMENT_DECLINED),
-        ("document.cancelled", EventType.DOCUMENT_VOIDED),
-    ],
-)
-def test_declined_and_voided_paths(status: str, expected: EventType) -> None:
-    (event,) = parse(state_changed(status))
-    assert event.type is expected
-
-
 def test_the_vector_body_parses_with_the_arrival_time_standing_in() -> None:
     adapter = PandaDocAdapter(secrets(SHARED_KEY))
     request = inbound(VECTOR_BODY)
