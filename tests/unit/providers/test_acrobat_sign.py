@@ -115,14 +115,6 @@ def test_the_dedup_key_is_the_notification_id_and_stable_across_retries() -> Non
     assert first == retry == NOTIFICATION
 
 
-@pytest.mark.parametrize(
-    "body", [b"nope", b"[]", b'{"event": "AGREEMENT_CREATED"}', b'{"webhookNotificationId": ""}']
-)
-def test_a_body_without_a_notification_id_is_a_malformed_payload(body: bytes) -> None:
-    with pytest.raises(MalformedPayload):
-        AcrobatSignAdapter(secrets(CLIENT_ID)).dedup_key(inbound(body))
-
-
 # Parsing
 
 

@@ -1,7 +1,7 @@
-"""What every provider adapter does alike: a body it cannot read is a malformed payload (never
-a crash, never a silent nothing), the headers that carry its webhook secret or signature are
-never stored with the delivery, and each vendor's other paths (declined, voided, expired, a
-bounce, a reminder) map onto the normalized events."""
+"""What every provider adapter does alike: a body it cannot read is a malformed payload, to
+parse and for a dedup key (never a crash, never a silent nothing), the headers that carry its
+webhook secret or signature are never stored with the delivery, and each vendor's other paths
+(declined, voided, expired, a bounce, a reminder) map onto the normalized events."""
 
 from __future__ import annotations
 
@@ -75,6 +75,38 @@ def test_parse_of_an_unreadable_body_is_a_malformed_payload(
 ) -> None:
     with pytest.raises(MalformedPayload):
         make().parse(request_)
+
+
+@pytest.mark.parametrize(
+    ("make", "body"),
+    [
+        (acrobat_sign, b"nope"),
+        (acrobat_sign, b"[]"),
+        (acrobat_sign, b'{"event": "AGREEMENT_CREATED"}'),
+        (acrobat_sign, b'{"webhookNotificationId": ""}'),
+        (documenso, b"nope"),
+        (documenso, b"[]"),
+        (documenso, b'{"event": "DOCUMENT_SIGNED"}'),
+        (documenso, b'{"payload": {"id": 1}}'),
+        (docuseal, b"nope"),
+        (docuseal, b"[]"),
+        (docuseal, b'{"event_type": "form.completed"}'),
+        (docuseal, b'{"data": {"id": 1}}'),
+        (docusign, b"not json"),
+        (docusign, b"[1, 2]"),
+        (docusign, b'{"event": "envelope-sent", "data": {}}'),
+        (docusign, b'{"data": {"x": 1}}'),
+        (pandadoc, b"nope"),
+        (pandadoc, b'{"event": "document_state_changed"}'),
+        (pandadoc, b"[1, 2]"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_the_dedup_key_of_an_unreadable_body_is_a_malformed_payload(
+    make: Make, body: bytes
+) -> None:
+    with pytest.raises(MalformedPayload):
+        make().dedup_key(inbound(body))
 
 
 @pytest.mark.parametrize(

@@ -104,14 +104,6 @@ def test_two_signers_signing_get_different_keys() -> None:
     assert json.loads(adapter.dedup_key(delivered(second)))[2] == "52"
 
 
-@pytest.mark.parametrize(
-    "body", [b"nope", b"[]", b'{"event": "DOCUMENT_SIGNED"}', b'{"payload": {"id": 1}}']
-)
-def test_an_unreadable_body_is_a_malformed_payload(body: bytes) -> None:
-    with pytest.raises(MalformedPayload):
-        DocumensoAdapter(secrets(SECRET)).dedup_key(inbound(body))
-
-
 # Acknowledgement
 
 
