@@ -1,7 +1,8 @@
 """What every provider adapter does alike: a body it cannot read is a malformed payload, to
 parse and for a dedup key (never a crash, never a silent nothing), the headers that carry its
-webhook secret or signature are never stored with the delivery, and each vendor's other paths
-(declined, voided, expired, a bounce, a reminder) map onto the normalized events."""
+webhook secret or signature are never stored with the delivery, each vendor's other paths
+(declined, voided, expired, a bounce, a reminder) map onto the normalized events, and the
+metadata parsed is inkbridge's own ids only."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from inkbridge.providers.pandadoc.adapter import PandaDocAdapter
 from tests.unit.providers import (
     test_acrobat_sign,
     test_documenso,
+    test_docusign,
     test_dropbox_sign,
     test_pandadoc,
 )
@@ -123,10 +125,17 @@ def test_the_secret_and_signature_headers_are_never_stored(make: Make, headers: 
     assert headers <= make().secret_headers
 
 
+# The ids inkbridge gave the fixtures' envelopes when it created them.
+INKBRIDGE_IDS = {
+    "inkbridge_envelope_id": "env_01HQ7Z0000000000000000000A",
+    "inkbridge_lead_id": "lead_01HQ7Z0000000000000000000B",
+    "inkbridge_correlation_id": "cor_01HQ7Z0000000000000000000C",
+}
 # A vendor's own name for an event (PandaDoc's: a document status) in the shape of its fixture,
 # delivered and parsed by its adapter.
 PARSED_AS: dict[str, Callable[[str], list[NormalizedEvent]]] = {
     "acrobat_sign": lambda name: test_acrobat_sign.parse(test_acrobat_sign.notification(name)),
+    "docusign": lambda name: [test_docusign.parse_one(test_docusign.message(name))],
     "documenso": lambda name: test_documenso.parse(test_documenso.webhook(name)),
     "dropbox_sign": lambda name: test_dropbox_sign.parse(test_dropbox_sign.callback(name)),
     "pandadoc": lambda name: test_pandadoc.parse(test_pandadoc.state_changed(name)),
@@ -159,3 +168,16 @@ def test_the_other_paths_map_onto_normalized_events(
 ) -> None:
     (event,) = PARSED_AS[vendor](vendor_event)
     assert event.type is expected
+
+
+@pytest.mark.parametrize(
+    ("vendor", "vendor_event"),
+    [
+        ("docusign", "recipient-completed"),  # from the envelope's custom fields
+        ("dropbox_sign", "signature_request_signed"),
+        ("pandadoc", "document.sent"),
+    ],
+)
+def test_metadata_carries_only_the_inkbridge_ids(vendor: str, vendor_event: str) -> None:
+    (event,) = PARSED_AS[vendor](vendor_event)
+    assert event.metadata == INKBRIDGE_IDS

@@ -203,15 +203,6 @@ def test_the_event_time_is_the_generated_time() -> None:
     assert event.occurred_at == datetime(2026, 3, 2, 10, 15, 42, 123456, tzinfo=UTC)
 
 
-def test_metadata_carries_only_inkbridge_ids_from_custom_fields() -> None:
-    event = parse_one(message("recipient-completed"))
-    assert event.metadata == {
-        "inkbridge_envelope_id": "env_01HQ7Z0000000000000000000A",
-        "inkbridge_lead_id": "lead_01HQ7Z0000000000000000000B",
-        "inkbridge_correlation_id": "cor_01HQ7Z0000000000000000000C",
-    }
-
-
 def test_envelope_delivered_counts_as_viewed() -> None:
     assert parse_one(message("envelope-delivered", None)).type is EventType.DOCUMENT_VIEWED
 

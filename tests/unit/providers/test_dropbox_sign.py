@@ -269,15 +269,6 @@ def test_the_event_time_is_the_callbacks_event_time() -> None:
     assert event.occurred_at == datetime(2026, 3, 2, 10, 15, 42, tzinfo=UTC)
 
 
-def test_metadata_carries_only_inkbridge_ids() -> None:
-    (event,) = parse(callback("signature_request_signed"))
-    assert event.metadata == {
-        "inkbridge_envelope_id": "env_01HQ7Z0000000000000000000A",
-        "inkbridge_lead_id": "lead_01HQ7Z0000000000000000000B",
-        "inkbridge_correlation_id": "cor_01HQ7Z0000000000000000000C",
-    }
-
-
 def test_a_callback_test_verifies_and_parses_to_nothing() -> None:
     document = {
         "event": {

@@ -192,15 +192,6 @@ def test_the_event_time_of_a_state_change_is_date_modified() -> None:
     assert event.vendor_event == "document_state_changed:document.sent"
 
 
-def test_metadata_carries_the_inkbridge_ids() -> None:
-    (event,) = parse(state_changed("document.sent"))
-    assert event.metadata == {
-        "inkbridge_envelope_id": "env_01HQ7Z0000000000000000000A",
-        "inkbridge_lead_id": "lead_01HQ7Z0000000000000000000B",
-        "inkbridge_correlation_id": "cor_01HQ7Z0000000000000000000C",
-    }
-
-
 def test_the_vector_body_parses_with_the_arrival_time_standing_in() -> None:
     adapter = PandaDocAdapter(secrets(SHARED_KEY))
     request = inbound(VECTOR_BODY)
