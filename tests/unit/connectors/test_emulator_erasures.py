@@ -27,6 +27,8 @@ from inkbridge_emulators.mautic import create_mautic_app
 from inkbridge_emulators.pipedrive import create_pipedrive_app
 from inkbridge_emulators.salesforce import create_salesforce_app
 
+from .vendor_tables import settings_with_secret
+
 BASE = "http://vendor.test"
 LEAD, EMAIL, OTHER = "lead_1", "ada@example.com", "bo@example.com"
 SECRET = "vendor-secret"
@@ -49,15 +51,7 @@ class Case:
 
 
 def _settings(kind: str, credential: str, url: str | None = BASE, **options: str) -> dict[str, Any]:
-    """Destination settings of ``kind`` whose ``credential`` is read from ``VENDOR_SECRET``."""
-    settings: dict[str, Any] = {
-        "kind": kind,
-        "credentials": {credential: "env:VENDOR_SECRET"},
-        "options": options,
-    }
-    if url is not None:
-        settings["url"] = url
-    return settings
+    return settings_with_secret(kind, credential, "VENDOR_SECRET", url, **options)
 
 
 async def _salesforce() -> Case:
