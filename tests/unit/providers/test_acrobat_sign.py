@@ -12,7 +12,7 @@ from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers.acrobat_sign.adapter import AcrobatSignAdapter
 from inkbridge.providers.base import InboundRequest
-from tests.unit.providers.support import dumps, fixture, inbound, secrets
+from tests.unit.providers.support import assert_parsed, dumps, fixture, inbound, secrets
 
 CLIENT_ID = "UB7E5BXCXY"
 NEXT_CLIENT_ID = "CBJCHBCAABAAnextclientid"
@@ -127,10 +127,7 @@ def test_a_full_lifecycle_maps_onto_normalized_events() -> None:
     ]
     for vendor_event, expected in steps:
         (event,) = parse(notification(vendor_event))
-        assert event.type is expected
-        assert event.provider == "acrobat_sign"
-        assert event.provider_envelope_id == AGREEMENT
-        assert event.vendor_event == vendor_event
+        assert_parsed(event, expected, "acrobat_sign", AGREEMENT, vendor_event)
 
 
 def test_a_participant_event_names_the_participant() -> None:

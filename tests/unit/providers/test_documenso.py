@@ -12,7 +12,7 @@ from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers.base import InboundRequest
 from inkbridge.providers.documenso.adapter import DocumensoAdapter
-from tests.unit.providers.support import dumps, fixture, inbound, secrets
+from tests.unit.providers.support import assert_parsed, dumps, fixture, inbound, secrets
 
 SECRET = "documenso-test-secret"
 NEXT_SECRET = "documenso-next-secret"
@@ -124,10 +124,7 @@ def test_a_full_lifecycle_maps_onto_normalized_events() -> None:
     ]
     for vendor_event, expected in steps:
         (event,) = parse(webhook(vendor_event, completedAt="2026-03-02T10:30:00.000Z"))
-        assert event.type is expected
-        assert event.provider == "documenso"
-        assert event.provider_envelope_id == ENVELOPE
-        assert event.vendor_event == vendor_event
+        assert_parsed(event, expected, "documenso", ENVELOPE, vendor_event)
 
 
 def test_a_signature_names_the_signer_and_uses_their_signing_time() -> None:

@@ -14,7 +14,7 @@ import pytest
 from inkbridge.domain.events import EventType
 from inkbridge.errors import SignatureInvalid
 from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
-from tests.unit.providers.support import dumps, fixture, inbound, secrets, vendor_dir
+from tests.unit.providers.support import assert_parsed, dumps, fixture, inbound, secrets, vendor_dir
 
 # The docusign_connect vector of vendor/vectors.json.
 VECTOR_KEY = "test-connect-key"
@@ -185,11 +185,8 @@ def test_a_full_lifecycle_maps_onto_normalized_events() -> None:
     ]
     for document, expected_type, recipient in steps:
         event = parse_one(document)
-        assert event.type is expected_type
-        assert event.provider == "docusign"
-        assert event.provider_envelope_id == ENVELOPE
+        assert_parsed(event, expected_type, "docusign", ENVELOPE, document["event"])
         assert event.recipient_id == recipient
-        assert event.vendor_event == document["event"]
 
 
 def test_a_recipient_event_names_the_recipient_and_their_address() -> None:

@@ -16,7 +16,7 @@ from inkbridge.domain.events import EventType
 from inkbridge.errors import MalformedPayload, SignatureInvalid
 from inkbridge.providers.base import InboundRequest
 from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
-from tests.unit.providers.support import fixture, inbound, secrets, vendor_dir
+from tests.unit.providers.support import assert_parsed, fixture, inbound, secrets, vendor_dir
 
 # The dropbox_sign vector of vendor/vectors.json (from the vendor SDK's own test suite).
 API_KEY = "324e3b0840f065eb51f3fd63231d0d33daa35d4ed10d27718839e81737065782"
@@ -251,11 +251,8 @@ def test_a_full_lifecycle_maps_onto_normalized_events() -> None:
     ]
     for event_type, signature_id, expected in steps:
         (event,) = parse(callback(event_type, signature_id))
-        assert event.type is expected
-        assert event.provider == "dropbox_sign"
-        assert event.provider_envelope_id == REQUEST_ID
+        assert_parsed(event, expected, "dropbox_sign", REQUEST_ID, event_type)
         assert event.recipient_id == signature_id
-        assert event.vendor_event == event_type
 
 
 def test_a_signer_event_names_the_signer_and_their_address() -> None:
