@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -53,6 +55,31 @@ def pg_schema_url() -> Iterator[str]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     yield from pg_schema_url()
+
+
+@dataclass(frozen=True)
+class PgSchema:
+    """A fresh schema: its name and the SQLAlchemy URL whose search_path is it, for processes
+    under test; ``rows`` reads it with psycopg, as a test checking on them does."""
+
+    name: str
+    url: str
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        """Every row ``query`` returns, run in this schema."""
+        with psycopg.connect(PG_ADMIN_URL) as conn:
+            conn.execute(f"SET search_path TO {self.name}")
+            return conn.execute(query).fetchall()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[PgSchema]:
+    """A fresh schema for the length of a test (skips the test without PostgreSQL)."""
+    if not PG_AVAILABLE:
+        pytest.skip("PostgreSQL is not reachable")
+    name, url = new_pg_schema()
+    yield PgSchema(name, url)
+    drop_pg_schema(name)
 
 
 @pytest.fixture

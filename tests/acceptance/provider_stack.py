@@ -77,6 +77,12 @@ class ProviderStack(Inkbridge):
         assert view["provider"] == provider and view["provider_envelope_id"], view
         return view
 
+    def sent(self, provider: str) -> dict[str, Any]:
+        """A new envelope at ``provider`` (``create_envelope``), once inkbridge has it sent."""
+        view = self.create_envelope(provider)
+        self.wait_envelope(view["id"], lambda v: v["state"] == "sent", "state 'sent'")
+        return view
+
     def envelope(self, envelope_id: str) -> dict[str, Any]:
         answer = self.api.get(f"/v1/envelopes/{envelope_id}")
         assert answer.status_code == 200, answer.text
@@ -165,9 +171,8 @@ class ProviderStack(Inkbridge):
         """One envelope per provider taken through sent, viewed, signed and completed with the
         emulator's control endpoints (made once, then shared by the tests that need one)."""
         if provider not in self._completed:
-            view = self.create_envelope(provider)
+            view = self.sent(provider)
             envelope_id, ref = view["id"], view["provider_envelope_id"]
-            self.wait_envelope(envelope_id, lambda v: v["state"] == "sent", "state 'sent'")
             self.act(provider, ref, "view")
             self.wait_envelope(envelope_id, lambda v: v["state"] == "viewed", "state 'viewed'")
             self.act(provider, ref, "sign")
@@ -175,6 +180,13 @@ class ProviderStack(Inkbridge):
             self.settle(provider)
             self._completed[provider] = self.envelope(envelope_id)
         return self._completed[provider]
+
+    def completed_deliveries(self, provider: str) -> tuple[dict[str, Any], list[Delivery]]:
+        """The ``completed`` envelope and every delivery of it, once the emulator has delivered
+        all it queued."""
+        view = self.completed(provider)
+        self.settle(provider)
+        return view, self.deliveries(provider, view["provider_envelope_id"])
 
 
 def start_provider_stack(root: Path, *, stale_after_seconds: float = 3.0) -> ProviderStack:

@@ -5,54 +5,27 @@ snippet with the site's publishable key and the touch becomes the lead's first t
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from inkbridge.domain.signer_session import SIGNER_COOKIE
+from tests.acceptance.chromium import BROWSER_MARKS, launched_chromium
 from tests.acceptance.conftest import Stack
+from tests.acceptance.signer_links import signing_link, wait_state
 from tests.support.processes import cli
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-]
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched_chromium() as instance:
         yield instance
-        instance.close()
-
-
-def _wait_state(stack: Stack, envelope_id: str, state: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    with stack.client() as api:
-        while time.monotonic() < deadline:
-            view: dict[str, Any] = api.get(f"/v1/envelopes/{envelope_id}").json()
-            if view["state"] == state:
-                return view
-            time.sleep(0.2)
-    raise AssertionError(f"envelope never reached {state}")
 
 
 def _signing_session(stack: Stack, email: str) -> tuple[str, str]:
@@ -64,17 +37,7 @@ def _signing_session(stack: Stack, email: str) -> tuple[str, str]:
             "/v1/envelopes", json={"lead_id": lead.json()["id"], "template_key": "nda"}
         )
         envelope_id = envelope.json()["id"]
-        session = api.post(
-            f"/v1/envelopes/{envelope_id}/signing-session",
-            json={
-                "email": email,
-                "subject": "integrator-user-42",
-                "auth_method": "otp",
-                "authenticated_at": datetime.now(UTC).isoformat(),
-            },
-        )
-        assert session.status_code == 200, session.text
-    return envelope_id, str(session.json()["url"])
+        return envelope_id, signing_link(api, envelope_id, email, "integrator-user-42")
 
 
 def test_a_signer_signs_through_a_verified_session(
@@ -93,7 +56,7 @@ def test_a_signer_signs_through_a_verified_session(
     page.get_by_role("button", name="Sign").click()
     page.wait_for_load_state()
     assert page.locator("#outcome").get_attribute("data-outcome") == "signed"
-    view = _wait_state(stack, envelope_id, "completed")
+    view = wait_state(stack, envelope_id, "completed")
     assert [e["to_state"] for e in view["timeline"] if e["outcome"] == "accepted"][
         -1
     ] == "completed"

@@ -8,34 +8,26 @@ leaves the checkout as it was."""
 from __future__ import annotations
 
 import os
-import shutil
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.acceptance.chromium import BROWSER_MARKS, launched_chromium
 from tests.acceptance.conftest import Stack
+from tests.acceptance.signer_links import signing_link, wait_state
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-]
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = BROWSER_MARKS
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 CAMPAIGN = "spring-webinar"
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched_chromium() as instance:
         yield instance
-        instance.close()
 
 
 def _signed_envelope(stack: Stack, browser: Any) -> dict[str, Any]:
@@ -56,27 +48,12 @@ def _signed_envelope(stack: Stack, browser: Any) -> dict[str, Any]:
         envelope = api.post(
             "/v1/envelopes", json={"lead_id": lead["id"], "template_key": "nda"}
         ).json()
-        session = api.post(
-            f"/v1/envelopes/{envelope['id']}/signing-session",
-            json={
-                "email": email,
-                "subject": "crm-user-7",
-                "auth_method": "otp",
-                "authenticated_at": datetime.now(UTC).isoformat(),
-            },
-        ).json()
+        url = signing_link(api, envelope["id"], email, "crm-user-7")
     signer = browser.new_context().new_page()
-    signer.goto(session["url"])
+    signer.goto(url)
     signer.get_by_role("button", name="Sign").click()
     signer.wait_for_load_state()
-    deadline = time.monotonic() + 30
-    with stack.client() as api:
-        while time.monotonic() < deadline:
-            view: dict[str, Any] = api.get(f"/v1/envelopes/{envelope['id']}").json()
-            if view["state"] == "completed":
-                return {**view, "lead_id": lead["id"]}
-            time.sleep(0.2)
-    raise AssertionError("the envelope never completed")
+    return {**wait_state(stack, envelope["id"], "completed"), "lead_id": lead["id"]}
 
 
 def test_an_operator_finds_a_campaigns_signature_in_every_console_page(

@@ -6,88 +6,31 @@ only its own test leads."""
 from __future__ import annotations
 
 import base64
-import json
-import os
 import secrets
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import INKBRIDGE, Process, cli, free_port, wait_http
+from tests.acceptance.golive_target import GoliveTarget, golive_target
+from tests.support.processes import cli
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Deployment:
-    root: Path
-    base: str
-    token_file: Path
-
-    @property
-    def secret_file(self) -> Path:
-        return self.root / "data" / "sandbox-webhook.secret"
-
-    def golive(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                *INKBRIDGE,
-                "golive",
-                "--target",
-                self.base,
-                "--token-file",
-                str(self.token_file),
-                "--format",
-                "json",
-                "--settle-seconds",
-                "1",
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-
-
-def _env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INKBRIDGE_")}
-    return {**env, "INKBRIDGE_DATA_DIR": str(root / "data")}
-
-
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("golive")
-    port = free_port()
-    env = _env(root)
-    server = Process([*INKBRIDGE, "serve", "--port", str(port)], root / "serve.log", env=env)
-    os.chdir(root)  # no inkbridge.toml of the checkout is picked up
-    server.start()
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", proc=server.proc)
-        token = cli(["tokens", "create", "--scope", "golive"], env=env).strip()
-        token_file = root / "golive.token"
-        token_file.write_text(token, encoding="utf-8")
-        yield Deployment(root, f"http://127.0.0.1:{port}", token_file)
-    finally:
-        server.stop()
-
-
-def _rows(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, object]]:
-    report = json.loads(done.stdout)
-    return {row["name"]: row for row in report["checks"]}
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoliveTarget]:
+    with golive_target(tmp_path_factory.mktemp("golive")) as target:
+        yield target
 
 
 def test_every_implemented_check_passes_against_serve_and_nothing_is_left(
-    deployment: Deployment,
+    deployment: GoliveTarget,
 ) -> None:
-    done = deployment.golive("--secret-file", f"sandbox={deployment.secret_file}")
-    rows = _rows(done)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = deployment.golive_signed()
+    rows = done.rows
+    assert done.code == 0, done.output
     for name in (
         "signatures[sandbox]",
         "duplicates[sandbox]",
@@ -105,24 +48,23 @@ def test_every_implemented_check_passes_against_serve_and_nothing_is_left(
 
 
 def test_a_secret_other_than_the_deployments_fails_the_signature_check(
-    deployment: Deployment, tmp_path: Path
+    deployment: GoliveTarget, tmp_path: Path
 ) -> None:
     wrong = tmp_path / "wrong.secret"
     wrong.write_text("whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
     done = deployment.golive(
         "--secret-file", f"sandbox={wrong}", "--only", "signatures", "--only", "clean-up"
     )
-    rows = _rows(done)
-    assert done.returncode == 1
+    rows = done.rows
+    assert done.code == 1
     failing = rows["signatures[sandbox]"]
     assert failing["outcome"] == "fail"
     assert "signed delivery: answered 401" in str(failing["detail"])
     assert rows["clean-up"]["outcome"] == "pass"
 
 
-def test_a_golive_token_erases_only_its_own_test_leads(deployment: Deployment) -> None:
-    env = _env(deployment.root)
-    admin = cli(["tokens", "create", "--scope", "admin"], env=env).strip()
+def test_a_golive_token_erases_only_its_own_test_leads(deployment: GoliveTarget) -> None:
+    admin = cli(["tokens", "create", "--scope", "admin"], env=deployment.env).strip()
     with httpx.Client(base_url=deployment.base, timeout=30) as client:
         person = client.post(
             "/v1/leads",

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from tests.acceptance.conftest import crm_writes, make_stack, start_crm
-from tests.conftest import PG_AVAILABLE, drop_pg_schema, new_pg_schema
+from tests.conftest import PG_AVAILABLE, PgSchema
 from tests.support.builders import lifecycle_bodies, signed
 
 pytestmark = [
@@ -26,17 +24,10 @@ pytestmark = [
 T0 = datetime.now(UTC) - timedelta(hours=3)
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[tuple[str, str]]:
-    name, url = new_pg_schema()
-    yield name, url
-    drop_pg_schema(name)
-
-
 def test_two_worker_processes_on_postgres_deliver_every_fact_once(
-    tmp_path: Path, pg_schema: tuple[str, str]
+    tmp_path: Path, pg_schema: PgSchema
 ) -> None:
-    schema, url = pg_schema
+    url = pg_schema.url
     crm, crm_url = start_crm(tmp_path)
     stack = make_stack(tmp_path, database_url=url, crm_url=crm_url)
     try:
@@ -61,19 +52,15 @@ def test_two_worker_processes_on_postgres_deliver_every_fact_once(
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             assert set(pool.map(send, deliveries + deliveries[::3])) == {200}
 
-        admin = url.split("?")[0].replace("postgresql+psycopg://", "postgresql://")
         deadline = time.monotonic() + 120
         while True:
-            with psycopg.connect(admin) as conn:
-                conn.execute(f"SET search_path TO {schema}")
-                states = [r[0] for r in conn.execute("SELECT state FROM envelopes")]
-                busy = conn.execute(
-                    "SELECT COUNT(*) FROM outbox WHERE status IN ('pending','inflight')"
-                ).fetchone()
-                accepted = conn.execute(
-                    "SELECT COUNT(*) FROM envelope_events WHERE outcome = 'accepted'"
-                ).fetchone()
-            assert busy is not None and accepted is not None
+            states = [r[0] for r in pg_schema.rows("SELECT state FROM envelopes")]
+            [busy] = pg_schema.rows(
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending','inflight')"
+            )
+            [accepted] = pg_schema.rows(
+                "SELECT COUNT(*) FROM envelope_events WHERE outcome = 'accepted'"
+            )
             if states.count("completed") == 80 and busy[0] == 0:
                 break
             assert time.monotonic() < deadline, "the workers did not drain in time"

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from tests.acceptance.destination_vendors import HUBSPOT_TOKEN, OWNERS, Emulator
 from tests.acceptance.stack import base_config, secret_ref, write_config
-from tests.conftest import PG_AVAILABLE, drop_pg_schema, new_pg_schema
+from tests.conftest import PG_AVAILABLE, PgSchema
 from tests.support.builders import lifecycle_bodies, signed
 from tests.support.processes import INKBRIDGE, Process, cli, free_port, wait_http
 
@@ -33,13 +31,6 @@ LIMIT, WINDOW = 20, 2.0
 ENVELOPES = 40
 WORKERS = 3
 T0 = datetime.now(UTC) - timedelta(hours=3)
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[tuple[str, str]]:
-    name, url = new_pg_schema()
-    yield name, url
-    drop_pg_schema(name)
 
 
 def hubspot_destination(root: Path, url: str) -> dict[str, Any]:
@@ -61,39 +52,30 @@ def hubspot_destination(root: Path, url: str) -> dict[str, Any]:
     }
 
 
-def outbox_counts(admin_url: str, schema: str) -> dict[str, int] | None:
+def outbox_counts(schema: PgSchema) -> dict[str, int] | None:
     """The outbox's rows by status once every webhook is processed (None before)."""
-    with psycopg.connect(admin_url) as conn:
-        conn.execute(f"SET search_path TO {schema}")
-        completed = conn.execute(
-            "SELECT COUNT(*) FROM envelopes WHERE state = 'completed'"
-        ).fetchone()
-        unsettled = conn.execute(
-            "SELECT COUNT(*) FROM webhook_receipts WHERE status IN ('pending', 'processing')"
-        ).fetchone()
-        rows = conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
-    assert completed is not None and unsettled is not None
+    [completed] = schema.rows("SELECT COUNT(*) FROM envelopes WHERE state = 'completed'")
+    [unsettled] = schema.rows(
+        "SELECT COUNT(*) FROM webhook_receipts WHERE status IN ('pending', 'processing')"
+    )
     if completed[0] < ENVELOPES or unsettled[0]:
         return None
+    rows = schema.rows("SELECT status, COUNT(*) FROM outbox GROUP BY status")
     return {str(status): int(count) for status, count in rows}
 
 
-def attempts_per_change(admin_url: str, schema: str) -> list[tuple[int, int, str]]:
+def attempts_per_change(schema: PgSchema) -> list[tuple[int, int, str]]:
     """(outbox id, attempts, outcomes) of every change the workers sent."""
-    with psycopg.connect(admin_url) as conn:
-        conn.execute(f"SET search_path TO {schema}")
-        rows = conn.execute(
-            "SELECT outbox_id, COUNT(*), string_agg(outcome, ',') FROM deliveries "
-            "GROUP BY outbox_id"
-        ).fetchall()
+    rows = schema.rows(
+        "SELECT outbox_id, COUNT(*), string_agg(outcome, ',') FROM deliveries GROUP BY outbox_id"
+    )
     return [(int(i), int(n), str(o)) for i, n, o in rows]
 
 
 def test_three_workers_share_one_vendor_quota_and_deliver_every_change_once(
-    tmp_path: Path, pg_schema: tuple[str, str]
+    tmp_path: Path, pg_schema: PgSchema
 ) -> None:
-    schema, url = pg_schema
-    admin = url.split("?")[0].replace("postgresql+psycopg://", "postgresql://")
+    url = pg_schema.url
     hubspot = Emulator(
         "hubspot",
         tmp_path,
@@ -135,7 +117,7 @@ def test_three_workers_share_one_vendor_quota_and_deliver_every_change_once(
 
         deadline = started + 60
         while True:
-            counts = outbox_counts(admin, schema)
+            counts = outbox_counts(pg_schema)
             if counts and counts.get("pending", 0) + counts.get("inflight", 0) == 0:
                 break
             assert time.monotonic() < deadline, f"the workers did not drain in time: {counts}"
@@ -150,7 +132,7 @@ def test_three_workers_share_one_vendor_quota_and_deliver_every_change_once(
         assert requests["requests_total"] > 2 * LIMIT
         assert elapsed > 2 * WINDOW
         assert set(counts) <= {"delivered", "superseded"}, counts
-        sent = attempts_per_change(admin, schema)
+        sent = attempts_per_change(pg_schema)
         assert sum(counts.values()) == len(sent)
         assert all(n == 1 for _id, n, _o in sent), "a change was sent more than once"
         deals = state["objects"]["deals"]

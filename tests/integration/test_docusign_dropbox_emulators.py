@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -20,7 +21,13 @@ from starlette.routing import Route
 
 from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import SignatureInvalid
-from inkbridge.providers.base import EnvelopeSpec, Signer, SigningRequest, WebhookAdapter
+from inkbridge.providers.base import (
+    EnvelopeSpec,
+    ProviderClient,
+    Signer,
+    SigningRequest,
+    WebhookAdapter,
+)
 from inkbridge.providers.docusign.adapter import DocuSignConnectAdapter
 from inkbridge.providers.docusign.client import DocuSignClient
 from inkbridge.providers.dropbox_sign.adapter import DropboxSignAdapter
@@ -86,6 +93,17 @@ class Receiver:
         ack = self.adapter.acknowledge(inbound)
         return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
 
+    def assert_each_message_came_twice(self, messages: int, history: list[NormalizedEvent]) -> None:
+        """Every delivery verified; each of the emulator's ``messages`` arrived twice (its chaos
+        duplicates all) under one dedup key, the refused first delivery among them; and the
+        events parsed are a whole signing's, as the provider's status history reports them."""
+        assert self.rejected_signatures == 0
+        copies = self.copies_per_key()
+        assert len(copies) == messages
+        assert set(copies.values()) == {2}
+        assert self.refused[0] in copies
+        assert {e.type for e in self.events} == {e.type for e in history} == SIGNING_EVENTS
+
     def copies_per_key(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for key, _ in self.accepted:
@@ -107,6 +125,20 @@ def spec() -> EnvelopeSpec:
     )
 
 
+async def _sign_at(
+    client: ProviderClient, http: httpx.AsyncClient, emulator: Any, return_url: str | None = None
+) -> tuple[httpx.Response, httpx.Response, list[NormalizedEvent]]:
+    """Create ``spec()`` at the emulator through ``client``, open Ada's signing URL and sign;
+    once the emulator has delivered every message twice (its chaos duplicates each), the
+    provider's status history: (signing page, signing answer, history)."""
+    created = await client.create_envelope(spec())
+    url = await client.signing_url(SigningRequest(created.provider_envelope_id, ADA, return_url))
+    page = await http.get(url)
+    signed = await http.post(url + "/sign")
+    await wait_for(lambda: emulator.emitter.counters.delivered == 2 * len(emulator.messages))
+    return page, signed, list(await client.fetch_status(created.provider_envelope_id))
+
+
 async def test_docusign_emulator_signs_end_to_end_with_chaos_duplicates_over_real_http() -> None:
     private_pem, public_pem = rsa_pem()
     receiver = Receiver(DocuSignConnectAdapter([SecretStr(k) for k in CONNECT_KEYS]))
@@ -126,32 +158,18 @@ async def test_docusign_emulator_signs_end_to_end_with_chaos_duplicates_over_rea
                 client = DocuSignClient(
                     f"{base}/restapi", "acc-1", "ik-http", "user-http", private_pem, base, http
                 )
-                created = await client.create_envelope(spec())
-                url = await client.signing_url(
-                    SigningRequest(
-                        created.provider_envelope_id, ADA, "https://app.example.test/done"
-                    )
+                page, signed, history = await _sign_at(
+                    client, http, emulator, "https://app.example.test/done"
                 )
-                page = await http.get(url)
-                signed = await http.post(url + "/sign")
-                await wait_for(
-                    lambda: emulator.emitter.counters.delivered == 2 * len(emulator.messages)
-                )
-                history = await client.fetch_status(created.provider_envelope_id)
 
     assert page.status_code == 200
     assert signed.status_code == 303
-    assert receiver.rejected_signatures == 0
-    # Every message arrived twice (chaos) and both copies share one dedup key; the refused
-    # first delivery came back with the same key and a higher retryCount.
-    copies = receiver.copies_per_key()
-    assert len(copies) == len(emulator.messages) == 6
-    assert set(copies.values()) == {2}
-    assert receiver.refused[0] in copies
+    assert len(emulator.messages) == 6
+    receiver.assert_each_message_came_twice(len(emulator.messages), history)
+    # The refused first delivery came back with the same key and a higher retryCount.
     assert any(
         b'"retryCount":1' in body for key, body in receiver.accepted if key == receiver.refused[0]
     )
-    assert {e.type for e in receiver.events} == {e.type for e in history} == SIGNING_EVENTS
     assert all(e.metadata["inkbridge_envelope_id"] == "env_http" for e in receiver.events)
 
 
@@ -173,22 +191,9 @@ async def test_dropbox_sign_emulator_signs_end_to_end_with_chaos_duplicates_over
                 client = DropboxSignClient(
                     f"{base}/v3", api_key=DROPBOX_API_KEY, client=http, client_id="app-http"
                 )
-                created = await client.create_envelope(spec())
-                url = await client.signing_url(SigningRequest(created.provider_envelope_id, ADA))
-                page = await http.get(url)
-                signed = await http.post(url + "/sign")
-                await wait_for(
-                    lambda: emulator.emitter.counters.delivered == 2 * len(emulator.messages)
-                )
-                history = await client.fetch_status(created.provider_envelope_id)
+                page, signed, history = await _sign_at(client, http, emulator)
 
     assert page.status_code == 200 and signed.status_code == 200
-    assert receiver.rejected_signatures == 0
-    copies = receiver.copies_per_key()
-    assert (
-        len(copies) == len(emulator.messages) == 5
-    )  # sent, viewed, signed, all_signed, downloadable
-    assert set(copies.values()) == {2}
-    assert receiver.refused[0] in copies
-    assert {e.type for e in receiver.events} == {e.type for e in history} == SIGNING_EVENTS
+    assert len(emulator.messages) == 5  # sent, viewed, signed, all_signed, downloadable
+    receiver.assert_each_message_came_twice(len(emulator.messages), history)
     assert all(e.metadata["inkbridge_lead_id"] == "lead_http" for e in receiver.events)

@@ -57,16 +57,20 @@ def _lead(container: Container, email: str, region: str) -> str:
 
 def _deliver(
     container: Container,
-    *,
     envelope_ref: str,
-    metadata: dict[str, str] | None = None,
+    *,
+    lead_id: str | None = None,
+    envelope_id: str | None = None,
     email: str | None = None,
     region: str = "eu",
 ) -> str:
-    """Store one signed-and-verified delivery at ``region``'s own connection and run its
-    worker once; returns the receipt's status."""
+    """Store one signed-and-verified delivery at ``region``'s own connection, naming the
+    inkbridge lead or envelope it is about (as an integrator's metadata does) and the signer's
+    email, and run its worker once; returns the receipt's status."""
     db = container.databases[region]
     connection = CONNECTIONS[region]
+    named = {"inkbridge_lead_id": lead_id, "inkbridge_envelope_id": envelope_id}
+    metadata = {key: value for key, value in named.items() if value is not None}
     body = event_body(
         "recipient_signed", envelope_ref, datetime.now(UTC), "1", metadata, recipient_email=email
     )
@@ -98,13 +102,7 @@ def _nothing_of_it_in_eu(container: Container) -> None:
 
 def _us_envelope(container: Container, lead_id: str) -> str:
     """A ``us`` envelope, tracked from its first event at the ``us`` connection."""
-    status = _deliver(
-        container,
-        region="us",
-        envelope_ref="sbx_us_1",
-        metadata={"inkbridge_lead_id": lead_id},
-        email=US_EMAIL,
-    )
+    status = _deliver(container, "sbx_us_1", lead_id=lead_id, email=US_EMAIL, region="us")
     assert status == ReceiptStatus.DONE
     with container.databases["us"].reader() as conn:
         return str(conn.execute(select(envelopes.c.id)).scalar_one())
@@ -116,12 +114,7 @@ def test_a_receipt_naming_a_lead_of_another_region_is_refused_and_nothing_of_it_
     us_lead = _lead(regions, US_EMAIL, "us")
     before = _refused_total("eu", "lead_in_other_region")
 
-    status = _deliver(
-        regions,
-        envelope_ref="sbx_forged",
-        metadata={"inkbridge_lead_id": us_lead},
-        email=US_EMAIL,
-    )
+    status = _deliver(regions, "sbx_forged", lead_id=us_lead, email=US_EMAIL)
 
     assert status == "refused_residency"
     _nothing_of_it_in_eu(regions)
@@ -145,11 +138,7 @@ def test_a_receipt_naming_a_lead_of_another_region_is_refused_and_nothing_of_it_
 def test_a_receipt_naming_an_envelope_of_another_region_is_refused(regions: Container) -> None:
     us_envelope = _us_envelope(regions, _lead(regions, US_EMAIL, "us"))
 
-    status = _deliver(
-        regions,
-        envelope_ref="sbx_other",
-        metadata={"inkbridge_envelope_id": us_envelope},
-    )
+    status = _deliver(regions, "sbx_other", envelope_id=us_envelope)
 
     assert status == "refused_residency"
     _nothing_of_it_in_eu(regions)
@@ -165,7 +154,7 @@ def test_a_receipt_whose_signer_is_a_lead_of_another_region_only_is_refused(
     _lead(regions, US_EMAIL, "us")
 
     # Sent by hand at the eu vendor account: no inkbridge ids, only the signer's email.
-    status = _deliver(regions, envelope_ref="sbx_by_hand", email=US_EMAIL)
+    status = _deliver(regions, "sbx_by_hand", email=US_EMAIL)
 
     assert status == "refused_residency"
     _nothing_of_it_in_eu(regions)
@@ -181,7 +170,7 @@ def test_a_signer_who_is_a_lead_in_both_regions_is_linked_to_the_local_lead(
     _lead(regions, US_EMAIL, "us")
     eu_lead = _lead(regions, US_EMAIL, "eu")
 
-    status = _deliver(regions, envelope_ref="sbx_both", email=US_EMAIL)
+    status = _deliver(regions, "sbx_both", email=US_EMAIL)
 
     assert status == "done"
     with regions.databases["eu"].reader() as conn:
@@ -195,12 +184,7 @@ def test_a_receipt_about_this_regions_lead_is_processed_and_queued_for_its_desti
 ) -> None:
     eu_lead = _lead(regions, EU_EMAIL, "eu")
 
-    status = _deliver(
-        regions,
-        envelope_ref="sbx_eu",
-        metadata={"inkbridge_lead_id": eu_lead},
-        email=EU_EMAIL,
-    )
+    status = _deliver(regions, "sbx_eu", lead_id=eu_lead, email=EU_EMAIL)
 
     assert status == "done"
     with regions.databases["eu"].reader() as conn:
@@ -213,12 +197,7 @@ def test_a_receipt_about_this_regions_lead_is_processed_and_queued_for_its_desti
 def test_a_receipt_about_nobody_any_region_knows_is_tracked_unlinked_as_before(
     regions: Container,
 ) -> None:
-    status = _deliver(
-        regions,
-        envelope_ref="sbx_stranger",
-        metadata={"inkbridge_lead_id": "lead_unknown"},
-        email="stranger@example.org",
-    )
+    status = _deliver(regions, "sbx_stranger", lead_id="lead_unknown", email="stranger@example.org")
 
     assert status == "done"
     with regions.databases["eu"].reader() as conn:
@@ -231,12 +210,7 @@ def test_a_refused_body_leaves_no_bytes_in_the_sqlite_file_or_its_log(tmp_path: 
         container = bootstrap(two_region_settings(tmp_path, urls), auto_migrate=True)
         try:
             us_lead = _lead(container, US_EMAIL, "us")
-            status = _deliver(
-                container,
-                envelope_ref="sbx_forged",
-                metadata={"inkbridge_lead_id": us_lead},
-                email=US_EMAIL,
-            )
+            status = _deliver(container, "sbx_forged", lead_id=us_lead, email=US_EMAIL)
             assert status == "refused_residency"
             # Read while the engines are open: the write-ahead log is still there.
             files = [p for p in tmp_path.glob("eu.db*") if p.is_file()]

@@ -1,8 +1,10 @@
-"""The HTTP API called in-process: one request through ASGI to the app a container builds."""
+"""The HTTP API called in-process: one request through ASGI to the app a container builds,
+anonymously or with one token's headers on every request."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,3 +22,14 @@ def call_api(container: Container, method: str, path: str, **kwargs: Any) -> htt
             return await client.request(method, path, **kwargs)
 
     return asyncio.run(go())
+
+
+@dataclass(frozen=True)
+class TokenApi:
+    """``container``'s API called with the same ``headers`` (a bearer token) on every request."""
+
+    container: Container
+    headers: dict[str, str]
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return call_api(self.container, method, path, headers=self.headers, **kwargs)

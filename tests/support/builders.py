@@ -108,11 +108,17 @@ def sandbox_container(
     return built
 
 
-def store_delivery(db: RegionDatabase, body: bytes, connection: str = "sandbox") -> None:
+def store_delivery(
+    db: RegionDatabase,
+    body: bytes,
+    connection: str = "sandbox",
+    received_at: datetime | None = None,
+) -> int:
     """Store ``body`` as a sandbox webhook receipt with a fresh delivery id (what the hot path
-    does once a delivery is verified), for tests that then run the worker's processing."""
+    does once a delivery is verified), for tests that then run the worker's processing; the
+    stored receipt's id."""
     with db.transaction() as conn:
-        insert_receipt(
+        receipt_id, _ = insert_receipt(
             conn,
             ReceiptRow(
                 region=db.region,
@@ -122,6 +128,7 @@ def store_delivery(db: RegionDatabase, body: bytes, connection: str = "sandbox")
                 content_type="application/json",
                 headers={},
                 body=body,
-                received_at=datetime.now(UTC),
+                received_at=received_at or datetime.now(UTC),
             ),
         )
+    return receipt_id

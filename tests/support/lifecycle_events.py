@@ -4,6 +4,7 @@ the domain events the state machine is expected to emit, and applying events in 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from inkbridge.domain.events import DomainEvent, EventType, NormalizedEvent
 from inkbridge.domain.lifecycle import (
@@ -36,6 +37,18 @@ def event(type_: EventType, minutes: int = 0, recipient: str | None = None) -> N
     )
 
 
+def _domain_event(kind: str, fact: str, minutes: int, data: dict[str, Any]) -> DomainEvent:
+    """The domain event ``kind`` about the envelope ``ENV`` at ``minutes``, its fact key
+    ``envelope:ENV:<fact>``."""
+    return DomainEvent(
+        kind=kind,
+        envelope_id=ENV,
+        fact_key=f"envelope:{ENV}:{fact}",
+        occurred_at=at(minutes),
+        data=data,
+    )
+
+
 def state_changed(
     from_: EnvelopeState, to: EnvelopeState, minutes: int, env: str = ENV
 ) -> DomainEvent:
@@ -49,33 +62,19 @@ def state_changed(
 
 
 def conflict(state: EnvelopeState, claimed: EnvelopeState, minutes: int) -> DomainEvent:
-    return DomainEvent(
-        kind="envelope.conflict_detected",
-        envelope_id=ENV,
-        fact_key=f"envelope:{ENV}:conflict:{claimed.value}",
-        occurred_at=at(minutes),
-        data={"state": state.value, "claimed": claimed.value},
-    )
+    data = {"state": state.value, "claimed": claimed.value}
+    return _domain_event("envelope.conflict_detected", f"conflict:{claimed.value}", minutes, data)
 
 
 def delivery_failed(minutes: int, recipient: str | None = None) -> DomainEvent:
-    return DomainEvent(
-        kind="envelope.delivery_failed",
-        envelope_id=ENV,
-        fact_key=f"envelope:{ENV}:delivery_failed",
-        occurred_at=at(minutes),
-        data={"recipient_id": recipient},
-    )
+    data = {"recipient_id": recipient}
+    return _domain_event("envelope.delivery_failed", "delivery_failed", minutes, data)
 
 
 def recipient_changed(recipient: str, status: RecipientState, minutes: int) -> DomainEvent:
-    return DomainEvent(
-        kind="recipient.status_changed",
-        envelope_id=ENV,
-        fact_key=f"envelope:{ENV}:recipient:{recipient}:{status.value}",
-        occurred_at=at(minutes),
-        data={"recipient_id": recipient, "status": status.value},
-    )
+    fact = f"recipient:{recipient}:{status.value}"
+    data = {"recipient_id": recipient, "status": status.value}
+    return _domain_event("recipient.status_changed", fact, minutes, data)
 
 
 def apply_all(snapshot: EnvelopeSnapshot, *events: NormalizedEvent) -> list[Applied]:
@@ -85,6 +84,11 @@ def apply_all(snapshot: EnvelopeSnapshot, *events: NormalizedEvent) -> list[Appl
         results.append(applied)
         snapshot = applied.snapshot
     return results
+
+
+def apply_to_new(*events: NormalizedEvent) -> list[Applied]:
+    """``apply_all`` to a new envelope: created, nothing seen yet."""
+    return apply_all(EnvelopeSnapshot(envelope_id=ENV), *events)
 
 
 CR, SE, DL, VW, PS = S.CREATED, S.SENT, S.DELIVERED, S.VIEWED, S.PARTIALLY_SIGNED

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from inkbridge.domain.events import EventType
+from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.domain.lifecycle import (
     RANK,
     TERMINAL,
+    Applied,
     EnvelopeSnapshot,
     EnvelopeState,
     Outcome,
@@ -30,6 +31,7 @@ from tests.support.lifecycle_events import (
     E,
     R,
     apply_all,
+    apply_to_new,
     at,
     conflict,
     event,
@@ -39,8 +41,7 @@ from tests.support.lifecycle_events import (
 
 
 def test_the_happy_path_moves_through_every_state_with_one_event_each() -> None:
-    results = apply_all(
-        EnvelopeSnapshot(envelope_id=ENV),
+    results = apply_to_new(
         event(E.DOCUMENT_SENT, 1),
         event(E.DOCUMENT_VIEWED, 2, "ann"),
         event(E.RECIPIENT_SIGNED, 3, "ann"),
@@ -65,24 +66,27 @@ def test_ranks_rise_along_the_happy_path_and_all_terminals_share_the_top_rank() 
     assert max(RANK[s] for s in path) < min(RANK[s] for s in TERMINAL)
 
 
-def test_a_view_after_completion_records_the_milestone_but_keeps_the_state() -> None:
-    completed = apply_event(EnvelopeSnapshot(envelope_id=ENV), event(E.DOCUMENT_COMPLETED, 9))
-    applied = apply_event(completed.snapshot, event(E.DOCUMENT_VIEWED, 2))
+@pytest.mark.parametrize(
+    "first,late,state,milestone",
+    [
+        (event(E.DOCUMENT_COMPLETED, 9), event(E.DOCUMENT_VIEWED, 2), CO, "first_viewed_at"),
+        (event(E.DOCUMENT_VIEWED, 5), event(E.DOCUMENT_SENT, 1), VW, "sent_at"),
+    ],
+    ids=["a view after completion", "a sent arriving after viewed"],
+)
+def test_a_late_lower_event_records_its_milestone_without_moving_the_state_back(
+    first: NormalizedEvent, late: NormalizedEvent, state: EnvelopeState, milestone: str
+) -> None:
+    earlier = apply_event(EnvelopeSnapshot(envelope_id=ENV), first)
+    applied = apply_event(earlier.snapshot, late)
 
-    assert applied.snapshot.state is CO
+    assert applied.snapshot.state is state
     assert applied.outcome is Outcome.MILESTONE
     assert applied.events == ()
-    assert applied.snapshot.milestones == {"completed_at": at(9), "first_viewed_at": at(2)}
-
-
-def test_a_sent_arriving_after_viewed_records_sent_at_without_moving_the_state_back() -> None:
-    viewed = apply_event(EnvelopeSnapshot(envelope_id=ENV), event(E.DOCUMENT_VIEWED, 5))
-    applied = apply_event(viewed.snapshot, event(E.DOCUMENT_SENT, 1))
-
-    assert applied.snapshot.state is VW
-    assert applied.outcome is Outcome.MILESTONE
-    assert applied.events == ()
-    assert applied.snapshot.milestones["sent_at"] == at(1)
+    # The earlier event's milestone is kept; the late one is stamped at its provider time.
+    kept = earlier.snapshot.milestones
+    assert len(kept) == 1
+    assert applied.snapshot.milestones == {**kept, milestone: late.occurred_at}
 
 
 def test_a_terminal_event_from_created_jumps_straight_to_the_terminal_state() -> None:
@@ -139,8 +143,7 @@ def test_declined_after_completed_is_a_conflict_and_the_state_stays_completed() 
 
 
 def test_a_repeated_conflicting_terminal_event_is_a_conflict_that_emits_nothing_new() -> None:
-    results = apply_all(
-        EnvelopeSnapshot(envelope_id=ENV),
+    results = apply_to_new(
         event(E.DOCUMENT_COMPLETED, 5),
         event(E.DOCUMENT_DECLINED, 6),
         event(E.DOCUMENT_DECLINED, 6),
@@ -153,8 +156,7 @@ def test_a_repeated_conflicting_terminal_event_is_a_conflict_that_emits_nothing_
 
 
 def test_each_distinct_conflicting_terminal_is_recorded_once() -> None:
-    results = apply_all(
-        EnvelopeSnapshot(envelope_id=ENV),
+    results = apply_to_new(
         event(E.DOCUMENT_EXPIRED, 1),
         event(E.DOCUMENT_VOIDED, 2),
         event(E.DOCUMENT_COMPLETED, 3),
@@ -172,14 +174,11 @@ def test_each_distinct_conflicting_terminal_is_recorded_once() -> None:
 
 
 def test_the_same_terminal_event_twice_is_stale_not_a_conflict() -> None:
-    first, second = apply_all(
-        EnvelopeSnapshot(envelope_id=ENV),
+    first, second = apply_to_new(
         event(E.DOCUMENT_COMPLETED, 5),
         event(E.DOCUMENT_COMPLETED, 7),
     )
-    assert second.outcome is Outcome.STALE
-    assert second.events == ()
-    assert second.snapshot == first.snapshot
+    assert_stale(first, second)
     assert second.snapshot.conflicts == frozenset()
 
 
@@ -208,8 +207,7 @@ def test_is_terminal_is_true_exactly_for_completed_declined_voided_and_expired(
 
 
 def test_the_earliest_provider_time_wins_for_a_milestone() -> None:
-    results = apply_all(
-        EnvelopeSnapshot(envelope_id=ENV),
+    results = apply_to_new(
         event(E.DOCUMENT_VIEWED, 30, "ann"),
         event(E.DOCUMENT_VIEWED, 10, "bob"),
         event(E.DOCUMENT_VIEWED, 20, "cat"),
@@ -218,8 +216,7 @@ def test_the_earliest_provider_time_wins_for_a_milestone() -> None:
 
 
 def test_an_earlier_copy_of_an_event_corrects_the_milestone_without_emitting_anything() -> None:
-    _, second = apply_all(
-        EnvelopeSnapshot(envelope_id=ENV),
+    _, second = apply_to_new(
         event(E.DOCUMENT_SENT, 10),
         event(E.DOCUMENT_SENT, 4),
     )
@@ -245,9 +242,7 @@ def test_a_milestone_takes_the_provider_time_not_the_order_of_arrival() -> None:
 def test_a_duplicate_event_emits_nothing(etype: EventType) -> None:
     dup = event(etype, 3, "ann")
     first, second = apply_all(EnvelopeSnapshot(envelope_id=ENV, state=SE), dup, dup)
-    assert second.outcome is Outcome.STALE
-    assert second.events == ()
-    assert second.snapshot == first.snapshot
+    assert_stale(first, second)
 
 
 def test_apply_event_leaves_the_input_snapshot_untouched() -> None:
@@ -325,3 +320,10 @@ def test_replay_of_no_events_is_a_fresh_envelope() -> None:
 def test_replay_does_not_depend_on_arrival_order_for_a_single_terminal() -> None:
     history = [e for e in HISTORY if e.type is not E.DOCUMENT_EXPIRED]
     assert replay(ENV, history) == replay(ENV, list(reversed(history)))
+
+
+def assert_stale(first: Applied, second: Applied) -> None:
+    """``second`` was stale after ``first``: it changed nothing and emitted nothing."""
+    assert second.outcome is Outcome.STALE
+    assert second.events == ()
+    assert second.snapshot == first.snapshot

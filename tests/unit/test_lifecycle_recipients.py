@@ -16,6 +16,7 @@ from tests.support.lifecycle_events import (
     E,
     R,
     apply_all,
+    apply_to_new,
     at,
     delivery_failed,
     event,
@@ -25,8 +26,7 @@ from tests.support.lifecycle_events import (
 
 
 def test_a_recipient_moves_sent_viewed_signed_with_one_event_each() -> None:
-    results = apply_all(
-        EnvelopeSnapshot(envelope_id=ENV),
+    results = apply_to_new(
         event(E.DOCUMENT_SENT, 1, "ann"),
         event(E.DOCUMENT_VIEWED, 2, "ann"),
         event(E.RECIPIENT_SIGNED, 3, "ann"),

@@ -25,6 +25,10 @@ ACROBAT_POLL_SKIP = (
     "Acrobat Sign agreements are polled right after creation and then at most once per 60 s, "
     "so the repairing poll would come a minute later (beyond this module's time budget)"
 )
+POLLED_PROVIDERS = [
+    pytest.param(p, marks=pytest.mark.skip(reason=ACROBAT_POLL_SKIP)) if p == "acrobat_sign" else p
+    for p in PROVIDERS
+]
 
 
 def entry_of(view: dict[str, Any], receipt_id: int) -> dict[str, Any]:
@@ -71,15 +75,12 @@ def test_dropbox_sign_terminal_webhook_is_held_until_the_api_confirms_it(
 # 6. Reconciliation: lost completions and terminal conflicts.
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", POLLED_PROVIDERS)
 def test_reconciliation_repairs_an_envelope_whose_completion_webhooks_were_lost(
     world: ProviderStack, provider: str
 ) -> None:
-    if provider == "acrobat_sign":
-        pytest.skip(ACROBAT_POLL_SKIP)
-    view = world.create_envelope(provider)
+    view = world.sent(provider)
     ref = view["provider_envelope_id"]
-    world.wait_envelope(view["id"], lambda v: v["state"] == "sent", "state 'sent'")
     world.settle(provider)
     emitter = world.vendors[provider].emulator.emitter
     dropped_before = emitter.counters.dropped
@@ -102,17 +103,14 @@ def test_reconciliation_repairs_an_envelope_whose_completion_webhooks_were_lost(
     assert len(world.deliveries(provider, ref)) == delivered_before  # no webhook came
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", POLLED_PROVIDERS)
 def test_a_declined_claim_for_a_completed_envelope_is_resolved_for_the_provider(
     world: ProviderStack, provider: str
 ) -> None:
     """The provider completed the envelope; afterwards a correctly signed "declined" webhook
     arrives. inkbridge records the conflict, asks the provider, and keeps completed."""
-    if provider == "acrobat_sign":
-        pytest.skip(ACROBAT_POLL_SKIP)
-    view = world.create_envelope(provider)
+    view = world.sent(provider)
     ref = view["provider_envelope_id"]
-    world.wait_envelope(view["id"], lambda v: v["state"] == "sent", "state 'sent'")
     world.act(provider, ref, "sign")
     world.wait_state(view["id"], "completed")
     world.settle(provider)
@@ -139,18 +137,15 @@ def test_a_declined_claim_for_a_completed_envelope_is_resolved_for_the_provider(
     assert "declined" not in accepted_states(final)
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", POLLED_PROVIDERS)
 def test_a_terminal_state_from_a_forged_claim_is_overruled_by_the_provider(
     world: ProviderStack, provider: str
 ) -> None:
     """A correctly signed "declined" webhook arrives first; then the provider completes the
     envelope. The provider's status wins: the envelope ends completed. (Dropbox Sign never
     acts on the claim at all: its terminal webhooks wait for the API's confirmation.)"""
-    if provider == "acrobat_sign":
-        pytest.skip(ACROBAT_POLL_SKIP)
-    view = world.create_envelope(provider)
+    view = world.sent(provider)
     ref = view["provider_envelope_id"]
-    world.wait_envelope(view["id"], lambda v: v["state"] == "sent", "state 'sent'")
     world.settle(provider)
     shape = _shape_for_forgery(world.deliveries(provider, ref))
 

@@ -40,10 +40,8 @@ def acknowledged_as_the_vendor_expects(delivery: Delivery) -> bool:
 def test_vendor_deliveries_are_accepted_and_acknowledged_as_the_vendor_expects(
     world: ProviderStack, provider: str
 ) -> None:
-    view = world.completed(provider)
-    world.settle(provider)
+    view, deliveries = world.completed_deliveries(provider)
     counters = world.vendors[provider].emulator.emitter.counters
-    deliveries = world.deliveries(provider, view["provider_envelope_id"])
 
     # The emulators count a delivery only once the answer is what the vendor requires
     # (Dropbox Sign: 200 + "Hello API Event Received"; Acrobat: the client id echoed).
@@ -112,9 +110,8 @@ def test_acrobat_webhook_registration_is_answered_with_the_client_id_echo(
 def test_a_tampered_delivery_is_refused_and_nothing_is_stored(
     world: ProviderStack, provider: str
 ) -> None:
-    view = world.completed(provider)
-    world.settle(provider)
-    original = world.deliveries(provider, view["provider_envelope_id"])[-1]
+    view, deliveries = world.completed_deliveries(provider)
+    original = deliveries[-1]
     copies = tampered_copies(original)
     receipts_before = world.receipt_count(provider)
     refused_before = world.webhook_metric(provider, "invalid_signature")
@@ -140,10 +137,8 @@ def test_a_tampered_delivery_is_refused_and_nothing_is_stored(
 def test_a_redelivery_is_acknowledged_and_changes_nothing(
     world: ProviderStack, provider: str
 ) -> None:
-    view = world.completed(provider)
-    world.settle(provider)
+    view, deliveries = world.completed_deliveries(provider)
     before = world.envelope(view["id"])
-    deliveries = world.deliveries(provider, view["provider_envelope_id"])
     receipts_before = world.receipt_count(provider)
     duplicates_before = world.webhook_metric(provider, "duplicate")
 
@@ -167,12 +162,11 @@ def test_a_redelivery_is_acknowledged_and_changes_nothing(
 @pytest.mark.parametrize("provider", ["docusign", "docuseal"])
 def test_either_of_two_rotated_secrets_verifies(world: ProviderStack, provider: str) -> None:
     retiring, current = (DOCUSIGN_CONNECT_KEYS if provider == "docusign" else DOCUSEAL_KEYS)[:2]
-    view = world.completed(provider)
-    world.settle(provider)
-    delivery = world.deliveries(provider, view["provider_envelope_id"])[0]
+    _, deliveries = world.completed_deliveries(provider)
+    delivery = deliveries[0]
 
     # The emulator signs with the current secret only; inkbridge accepted all of those.
-    assert all(d.status == 200 for d in world.deliveries(provider, view["provider_envelope_id"]))
+    assert all(d.status == 200 for d in deliveries)
     by_retiring = world.send(resigned(delivery, retiring))
     assert by_retiring.status_code == 200, by_retiring.text
     assert by_retiring.headers["x-inkbridge-duplicate"] == "true"

@@ -94,8 +94,7 @@ def test_terminal_paths_end_in_the_right_state(
 ) -> None:
     if (provider, action) in NO_EVENT_FOR:
         pytest.skip(NO_EVENT_FOR[(provider, action)])
-    view = world.create_envelope(provider)
-    world.wait_envelope(view["id"], lambda v: v["state"] == "sent", "state 'sent'")
+    view = world.sent(provider)
 
     world.act(provider, view["provider_envelope_id"], action)
     final = world.wait_state(view["id"], TERMINAL_PATHS[action])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from sqlalchemy import select
 
 from inkbridge.store.schema import audit_log, outbox
@@ -34,6 +35,15 @@ def _replayed_all_entries(world: World) -> list[tuple[str, str | None, dict[str,
         return [(row.actor, row.subject_id, row.details) for row in rows]
 
 
+async def _replay_all(world: World, destination: str, csrf: str | None = None) -> httpx.Response:
+    """The replay-all form posted from the console's own origin, with the page's CSRF token
+    unless another is given."""
+    token = csrf if csrf is not None else await page_csrf(world.client)
+    return await world.client.post(
+        REPLAY_ALL, data={"csrf": token, "destination": destination}, headers=ORIGIN
+    )
+
+
 async def test_replay_all_moves_every_dead_letter_back_to_pending_and_audits_the_count(
     world: World,
 ) -> None:
@@ -44,11 +54,7 @@ async def test_replay_all_moves_every_dead_letter_back_to_pending_and_audits_the
     assert REPLAY_ALL in listing.text
     assert "Replay every dead letter of every destination" in listing.text
 
-    answer = await world.client.post(
-        REPLAY_ALL,
-        data={"csrf": await page_csrf(world.client), "destination": ""},
-        headers=ORIGIN,
-    )
+    answer = await _replay_all(world, "")
 
     assert answer.status_code == 303
     shown = await world.client.get(answer.headers["location"])
@@ -71,16 +77,12 @@ async def test_replay_all_of_one_destination_leaves_the_other_destinations_dead_
     assert re.search(rf'name="destination" value="{world.destination}"', filtered.text)
     csrf = await page_csrf(world.client)
 
-    other = await world.client.post(
-        REPLAY_ALL, data={"csrf": csrf, "destination": quiet}, headers=ORIGIN
-    )
+    other = await _replay_all(world, quiet, csrf)
     assert other.status_code == 303
     assert other.headers["location"].endswith("replayed_all=0")
     assert "pending" not in set(_statuses(world).values())
 
-    mine = await world.client.post(
-        REPLAY_ALL, data={"csrf": csrf, "destination": world.destination}, headers=ORIGIN
-    )
+    mine = await _replay_all(world, world.destination, csrf)
     assert mine.status_code == 303
     assert "dead" not in set(_statuses(world).values())
     [(_, subject, _)] = _replayed_all_entries(world)
@@ -89,11 +91,7 @@ async def test_replay_all_of_one_destination_leaves_the_other_destinations_dead_
 
 async def test_replay_all_naming_an_unknown_destination_is_refused_clearly(world: World) -> None:
     await sign_in(world.client, world.tokens["admin"])
-    answer = await world.client.post(
-        REPLAY_ALL,
-        data={"csrf": await page_csrf(world.client), "destination": "crm_nowhere"},
-        headers=ORIGIN,
-    )
+    answer = await _replay_all(world, "crm_nowhere")
     assert answer.status_code == 422
     assert "No such destination" in answer.text
     assert "pending" not in set(_statuses(world).values())
@@ -105,11 +103,7 @@ async def test_a_read_only_session_cannot_replay_all_and_sees_no_button(world: W
     listing = await world.client.get("/console/dead-letters")
     assert listing.status_code == 403
     assert REPLAY_ALL not in listing.text
-    refused = await world.client.post(
-        REPLAY_ALL,
-        data={"csrf": await page_csrf(world.client), "destination": ""},
-        headers=ORIGIN,
-    )
+    refused = await _replay_all(world, "")
     assert refused.status_code == 403
     assert "admin" in refused.text
     assert set(_statuses(world).values()) == {"dead"}
@@ -122,9 +116,7 @@ async def test_replay_all_without_the_csrf_token_or_from_another_site_is_refused
     await sign_in(world.client, world.tokens["admin"])
     csrf = await page_csrf(world.client)
     without_token = await world.client.post(REPLAY_ALL, data={"destination": ""}, headers=ORIGIN)
-    forged_token = await world.client.post(
-        REPLAY_ALL, data={"csrf": "x" * len(csrf), "destination": ""}, headers=ORIGIN
-    )
+    forged_token = await _replay_all(world, "", "x" * len(csrf))
     foreign = await world.client.post(
         REPLAY_ALL,
         data={"csrf": csrf, "destination": ""},

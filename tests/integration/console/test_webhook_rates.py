@@ -4,16 +4,15 @@ and the console's overview shows them with a sparkline per connection."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
 from inkbridge.services.webhook_rates import WINDOW_MINUTES, webhook_rates
 from inkbridge.store.database import Databases
-from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import webhook_receipts
 from tests.integration.console.conftest import World, sign_in
+from tests.support.builders import store_delivery
 
 NOW = datetime(2026, 5, 4, 10, 30, 42, tzinfo=UTC)
 CURRENT = NOW.replace(second=0)  # the window's last minute, under way
@@ -22,20 +21,8 @@ FIRST = CURRENT - timedelta(minutes=WINDOW_MINUTES - 1)
 
 def _store(databases: Databases, connection: str, status: str, received_at: datetime) -> None:
     db = databases.home
+    receipt_id = store_delivery(db, b"{}", connection, received_at)
     with db.transaction() as conn:
-        receipt_id, _ = insert_receipt(
-            conn,
-            ReceiptRow(
-                region=db.region,
-                connection=connection,
-                dedup_key=uuid.uuid4().hex,
-                source="webhook",
-                content_type="application/json",
-                headers={},
-                body=b"{}",
-                received_at=received_at,
-            ),
-        )
         conn.execute(
             update(webhook_receipts)
             .where(webhook_receipts.c.id == receipt_id)

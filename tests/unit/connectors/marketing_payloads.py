@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import httpx
 
 from inkbridge.connectors import kinds
-from inkbridge.connectors.base import Change
+from inkbridge.connectors.base import Change, Connector
 from tests.unit.connectors.payloads import first_touch
 
 _ids = itertools.count(1)
@@ -145,3 +145,11 @@ def emulator_in(app: Any, kind: type[E]) -> E:
     emulator = app.state.emulator
     assert isinstance(emulator, kind)
     return emulator
+
+
+async def apply_sent_then_completed(connector: Connector) -> None:
+    """One envelope's lifecycle delivered as two batches (sent, then completed), each change
+    written."""
+    sent = await connector.apply([envelope_change("sent")])
+    completed = await connector.apply([envelope_change("completed")])
+    assert [r.ok for r in (*sent.results, *completed.results)] == [True, True]

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from inkbridge.connectors import kinds
-from inkbridge.connectors.base import Change
+from inkbridge.connectors.base import Change, Connector
 
 MILESTONES_BY_STATE = {
     "sent": {"sent_at": "2024-05-01T09:00:00+00:00"},
@@ -228,3 +228,11 @@ class AnswerLostOn(httpx.AsyncBaseTransport):
             await response.aread()
             raise httpx.ReadTimeout("the answer was lost", request=request)
         return response
+
+
+async def apply_sent_then_completed(connector: Connector) -> None:
+    """One envelope's lifecycle delivered as two batches (outbox 1 sent, outbox 2 completed),
+    each change written."""
+    sent = await connector.apply([envelope_change(1, "sent")])
+    done = await connector.apply([envelope_change(2, "completed")])
+    assert [r.ok for r in [*sent.results, *done.results]] == [True, True]

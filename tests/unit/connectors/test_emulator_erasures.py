@@ -27,6 +27,8 @@ from inkbridge_emulators.mautic import create_mautic_app
 from inkbridge_emulators.pipedrive import create_pipedrive_app
 from inkbridge_emulators.salesforce import create_salesforce_app
 
+from .vendor_tables import settings_with_secret
+
 BASE = "http://vendor.test"
 LEAD, EMAIL, OTHER = "lead_1", "ada@example.com", "bo@example.com"
 SECRET = "vendor-secret"
@@ -48,6 +50,10 @@ class Case:
     effective: int = 1  # deletes that remove a record (Salesforce: the Lead and the Individual)
 
 
+def _settings(kind: str, credential: str, url: str | None = BASE, **options: str) -> dict[str, Any]:
+    return settings_with_secret(kind, credential, "VENDOR_SECRET", url, **options)
+
+
 async def _salesforce() -> Case:
     app = create_salesforce_app(None, client_secret=SECRET)
     org = app.state.salesforce.org
@@ -65,11 +71,10 @@ async def _salesforce() -> Case:
                 "IndividualId": individual,
             },
         )
-    settings = {
-        "kind": "salesforce",
-        "credentials": {"client_secret": "env:VENDOR_SECRET"},
-        "options": {"client_id": "emulator-connected-app", "login_url": BASE},
-    }
+    # No url: the instance URL comes back with the token from the login URL.
+    settings = _settings(
+        "salesforce", "client_secret", None, client_id="emulator-connected-app", login_url=BASE
+    )
 
     def people(state: dict[str, Any]) -> list[str]:
         objects = state["objects"]
@@ -85,16 +90,13 @@ async def _dynamics() -> Case:
         app.state.dynamics.dataverse.seed(
             "contacts", {"inkbridge_leadid": lead_id, "emailaddress1": email}
         )
-    settings = {
-        "kind": "dynamics",
-        "url": BASE,
-        "credentials": {"client_secret": "env:VENDOR_SECRET"},
-        "options": {
-            "tenant_id": "emulator-tenant",
-            "client_id": "emulator-app",
-            "token_url": f"{BASE}/emulator-tenant/oauth2/v2.0/token",
-        },
-    }
+    settings = _settings(
+        "dynamics",
+        "client_secret",
+        tenant_id="emulator-tenant",
+        client_id="emulator-app",
+        token_url=f"{BASE}/emulator-tenant/oauth2/v2.0/token",
+    )
     return Case(
         app,
         dynamics,
@@ -107,12 +109,7 @@ async def _pipedrive() -> Case:
     app = create_pipedrive_app(None, api_token=SECRET)
     for email in (EMAIL, OTHER):
         app.state.emulator.create_person({"name": "T", "emails": [{"value": email}]})
-    settings = {
-        "kind": "pipedrive",
-        "url": BASE,
-        "credentials": {"api_token": "env:VENDOR_SECRET"},
-        "options": {"key_field": "k"},
-    }
+    settings = _settings("pipedrive", "api_token", key_field="k")
     return Case(
         app,
         pipedrive,
@@ -125,24 +122,14 @@ async def _marketo() -> Case:
     app = create_marketo_app(None, client_secret=SECRET)
     await app.state.emulator.upsert_leads("createOrUpdate", "email", [{"email": EMAIL}])
     await app.state.emulator.upsert_leads("createOrUpdate", "email", [{"email": OTHER}])
-    settings = {
-        "kind": "marketo",
-        "url": BASE,
-        "credentials": {"client_secret": "env:VENDOR_SECRET"},
-        "options": {"client_id": "marketo-emulator-client"},
-    }
+    settings = _settings("marketo", "client_secret", client_id="marketo-emulator-client")
     return Case(app, marketo, settings, lambda s: [str(x["email"]) for x in s["leads"]])
 
 
 async def _mautic() -> Case:
     app = create_mautic_app(None, password=SECRET)
     app.state.emulator.new_contacts([{"email": EMAIL}, {"email": OTHER}])
-    settings = {
-        "kind": "mautic",
-        "url": BASE,
-        "credentials": {"password": "env:VENDOR_SECRET"},
-        "options": {"username": "inkbridge"},
-    }
+    settings = _settings("mautic", "password", username="inkbridge")
     return Case(
         app,
         mautic,

@@ -21,6 +21,8 @@ from inkbridge.connectors.pipedrive.connector import from_settings as pipedrive
 from inkbridge.connectors.salesforce.connector import from_settings as salesforce
 from inkbridge.errors import RetryableError
 
+from .vendor_tables import settings_with_secret
+
 BASE = "https://vendor.test"
 LEAD, EMAIL = "lead_1", "ada@example.com"
 TOKEN = {"access_token": "t", "expires_in": 3600, "instance_url": BASE}
@@ -79,6 +81,10 @@ def _nothing(_: httpx.Request) -> None:
     return None
 
 
+def _settings(kind: str, credential: str, url: str | None = BASE, **options: str) -> dict[str, Any]:
+    return settings_with_secret(kind, credential, "ERASE_SECRET", url, **options)
+
+
 def _search_answer(path: str, body: Any) -> Answer:
     return lambda request: httpx.Response(200, json=body) if request.url.path == path else None
 
@@ -89,7 +95,7 @@ def _cases() -> dict[str, tuple[Any, Vendor, dict[str, Any], tuple[str, Any]]]:
         "hubspot": (
             hubspot,
             Vendor(_nothing, "/crm/v3/objects/contacts/gdpr-delete", [503, 204]),
-            {"kind": "hubspot", "url": BASE, "credentials": {"token": "env:ERASE_SECRET"}},
+            _settings("hubspot", "token"),
             ("POST", {"objectId": EMAIL, "idProperty": "email"}),
         ),
         "salesforce": (
@@ -99,22 +105,15 @@ def _cases() -> dict[str, tuple[Any, Vendor, dict[str, Any], tuple[str, Any]]]:
                 f"/services/data/v60.0/sobjects/Lead/Inkbridge_Lead_Id__c/{LEAD}",
                 [503, 204],
             ),
-            {
-                "kind": "salesforce",
-                "credentials": {"client_secret": "env:ERASE_SECRET"},
-                "options": {"client_id": "c", "login_url": BASE},
-            },
+            _settings("salesforce", "client_secret", None, client_id="c", login_url=BASE),
             ("DELETE", None),
         ),
         "dynamics": (
             dynamics,
             Vendor(_nothing, f"/api/data/v9.2/contacts(inkbridge_leadid='{LEAD}')", [503, 204]),
-            {
-                "kind": "dynamics",
-                "url": BASE,
-                "credentials": {"client_secret": "env:ERASE_SECRET"},
-                "options": {"tenant_id": "t", "client_id": "c", "token_url": f"{BASE}/token"},
-            },
+            _settings(
+                "dynamics", "client_secret", tenant_id="t", client_id="c", token_url=f"{BASE}/token"
+            ),
             ("DELETE", None),
         ),
         "pipedrive": (
@@ -127,12 +126,7 @@ def _cases() -> dict[str, tuple[Any, Vendor, dict[str, Any], tuple[str, Any]]]:
                 "/api/v2/persons/7",
                 [503, 200],
             ),
-            {
-                "kind": "pipedrive",
-                "url": BASE,
-                "credentials": {"api_token": "env:ERASE_SECRET"},
-                "options": {"key_field": "k"},
-            },
+            _settings("pipedrive", "api_token", key_field="k"),
             ("DELETE", None),
         ),
         "mautic": (
@@ -142,12 +136,7 @@ def _cases() -> dict[str, tuple[Any, Vendor, dict[str, Any], tuple[str, Any]]]:
                 "/api/contacts/9/delete",
                 [503, 200],
             ),
-            {
-                "kind": "mautic",
-                "url": BASE,
-                "credentials": {"password": "env:ERASE_SECRET"},
-                "options": {"username": "u"},
-            },
+            _settings("mautic", "password", username="u"),
             ("DELETE", None),
         ),
     }
@@ -203,11 +192,8 @@ def _marketo_vendor(skip_reason: str | None) -> Vendor:
 async def test_marketo_deletes_the_leads_found_by_email(reason: str | None, ok: bool) -> None:
     vendor = _marketo_vendor(reason)
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: vendor.__call__(r)))
-    settings = DestinationSettings(
-        kind="marketo",
-        url=BASE,
-        credentials={"client_secret": "env:ERASE_SECRET"},
-        options={"client_id": "c"},
+    settings = DestinationSettings.model_validate(
+        _settings("marketo", "client_secret", client_id="c")
     )
     result = await marketo("dest", settings, client).apply([erasure()])
 

@@ -23,6 +23,7 @@ from inkbridge_emulators.mautic_state import MauticRefusal
 
 from .marketing_payloads import (
     EMAIL,
+    apply_sent_then_completed,
     asgi_client,
     consent_change,
     emulator_in,
@@ -80,12 +81,8 @@ def connector(client: httpx.AsyncClient, **extra: Any) -> MauticConnector:
 async def test_lifecycle_changes_create_then_patch_one_contact(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    mautic = connector(client)
+    await apply_sent_then_completed(connector(client))
 
-    sent = await mautic.apply([envelope_change("sent")])
-    completed = await mautic.apply([envelope_change("completed")])
-
-    assert [r.ok for r in (*sent.results, *completed.results)] == [True, True]
     fields = contact_fields(app)
     assert fields["inkbridge_envelope_status"] == "completed"
     assert fields["inkbridge_completed_at"] == "2024-05-01T10:00:00+00:00"

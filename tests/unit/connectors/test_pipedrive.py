@@ -20,6 +20,7 @@ from inkbridge_emulators.pipedrive import (
 
 from .marketing_payloads import (
     EMAIL,
+    apply_sent_then_completed,
     asgi_client,
     consent_change,
     emulator_in,
@@ -77,12 +78,8 @@ def connector(client: httpx.AsyncClient, **extra: object) -> PipedriveConnector:
 async def test_lifecycle_changes_update_one_deal_with_status_and_milestones(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    pipedrive = connector(client)
+    await apply_sent_then_completed(connector(client))
 
-    sent = await pipedrive.apply([envelope_change("sent")])
-    completed = await pipedrive.apply([envelope_change("completed")])
-
-    assert [r.ok for r in (*sent.results, *completed.results)] == [True, True]
     deals = list(emulator_of(app).deals.values())
     assert len(deals) == 1
     custom = deals[0]["custom_fields"]

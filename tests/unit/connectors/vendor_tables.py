@@ -1,6 +1,7 @@
 """What the vendor tables (crm_vendors.py, marketing_vendors.py) share: a vendor's name, its
 emulator app and the URL it is reached at, the fixtures that run a test once per vendor of a
-table, and the settings builder every vendor is reached through (the connector registry)."""
+table, the settings builder every vendor is reached through (the connector registry), and
+destination settings whose one secret is read from the environment."""
 
 from __future__ import annotations
 
@@ -55,3 +56,18 @@ def vendor_fixtures(vendors: Sequence[Vendor]) -> tuple[Any, Any, Any]:
         return vendor.create_app()
 
     return vendor, base_url, app
+
+
+def settings_with_secret(
+    kind: str, credential: str, env: str, url: str | None, **options: str
+) -> dict[str, Any]:
+    """Destination settings of ``kind`` at ``url`` whose ``credential`` is the environment
+    variable ``env``; ``options`` are the vendor's own."""
+    settings: dict[str, Any] = {
+        "kind": kind,
+        "credentials": {credential: f"env:{env}"},
+        "options": options,
+    }
+    if url is not None:
+        settings["url"] = url
+    return settings

@@ -1,4 +1,5 @@
-"""Builders the provider adapter tests share: inbound requests, fixtures and secrets."""
+"""Builders the provider adapter tests share: inbound requests, fixtures and secrets; and the
+check of one parsed event's identity."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.providers.base import InboundRequest
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -63,3 +65,14 @@ def secrets(*values: str) -> list[SecretStr]:
 
 def dumps(document: Any) -> bytes:
     return json.dumps(document).encode()
+
+
+def assert_parsed(
+    event: NormalizedEvent, expected: EventType, provider: str, envelope: str, vendor_event: str
+) -> None:
+    """``event`` is an ``expected`` event of ``provider``'s envelope ``envelope``, keeping the
+    vendor's own name for it."""
+    assert event.type is expected
+    assert event.provider == provider
+    assert event.provider_envelope_id == envelope
+    assert event.vendor_event == vendor_event

@@ -10,6 +10,7 @@ from inkbridge.connectors.dynamics.connector import DynamicsOptions
 from inkbridge_emulators.dynamics import DynamicsEmulator
 
 from ..payloads import (
+    apply_sent_then_completed,
     consent_change,
     envelope_change,
     first_touch,
@@ -23,12 +24,8 @@ from .support import BASE, ENVELOPES, OPTIONS, USER_7, USER_8, auth, connector, 
 async def test_an_envelope_lifecycle_upserts_one_row_bound_to_its_contact(
     client: httpx.AsyncClient, dyn: DynamicsEmulator
 ) -> None:
-    dynamics = connector(client)
+    await apply_sent_then_completed(connector(client))
 
-    sent = await dynamics.apply([envelope_change(1, "sent")])
-    done = await dynamics.apply([envelope_change(2, "completed")])
-
-    assert [r.ok for r in [*sent.results, *done.results]] == [True, True]
     contact = only(dyn, "contacts")
     assert contact["inkbridge_leadid"] == "lead_1"
     assert contact["emailaddress1"] == "ada@example.test"

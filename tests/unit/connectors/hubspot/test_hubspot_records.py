@@ -12,19 +12,22 @@ from inkbridge.connectors.hubspot.plan import HubSpotOptions
 from inkbridge_emulators.hubspot import HubSpotEmulator
 from inkbridge_emulators.hubspot_state import HubSpotRefusal
 
-from ..payloads import envelope_change, first_touch, lead, lead_change, task_change
+from ..payloads import (
+    apply_sent_then_completed,
+    envelope_change,
+    first_touch,
+    lead,
+    lead_change,
+    task_change,
+)
 from .support import OPTIONS, connector
 
 
 async def test_an_envelope_lifecycle_upserts_one_deal_and_its_contact_and_associates_them(
     client: httpx.AsyncClient, hub: HubSpotEmulator
 ) -> None:
-    hubspot = connector(client)
+    await apply_sent_then_completed(connector(client))
 
-    sent = await hubspot.apply([envelope_change(1, "sent")])
-    done = await hubspot.apply([envelope_change(2, "completed")])
-
-    assert [r.ok for r in [*sent.results, *done.results]] == [True, True]
     (deal,) = hub.crm.records("deals")
     assert deal["inkbridge_envelope_id"] == "env_1"
     assert deal["inkbridge_status"] == "completed"

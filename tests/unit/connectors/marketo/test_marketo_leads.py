@@ -10,6 +10,7 @@ from inkbridge_emulators.marketo import create_marketo_app
 
 from ..marketing_payloads import (
     EMAIL,
+    apply_sent_then_completed,
     consent_change,
     envelope_change,
     journey_change,
@@ -32,12 +33,8 @@ from .support import (
 async def test_lifecycle_changes_update_one_lead_with_status_and_milestones(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    marketo = connector(client)
+    await apply_sent_then_completed(connector(client))
 
-    sent = await marketo.apply([envelope_change("sent")])
-    completed = await marketo.apply([envelope_change("completed")])
-
-    assert [r.ok for r in (*sent.results, *completed.results)] == [True, True]
     found = lead_by_email(app)
     assert found["inkbridgeEnvelopeStatus"] == "completed"
     assert found["inkbridgeEnvelopeId"] == "env_1"

@@ -9,6 +9,7 @@ from inkbridge.connectors.salesforce.connector import SalesforceConnector, Sales
 from inkbridge_emulators.salesforce import SalesforceEmulator
 
 from ..payloads import (
+    apply_sent_then_completed,
     consent_change,
     envelope_change,
     first_touch,
@@ -22,10 +23,8 @@ from .support import OPTIONS, USER_7, USER_8, jwt_auth, only
 async def test_an_envelope_lifecycle_upserts_one_status_record_linked_to_its_lead(
     connector: SalesforceConnector, sf: SalesforceEmulator
 ) -> None:
-    sent = await connector.apply([envelope_change(1, "sent")])
-    done = await connector.apply([envelope_change(2, "completed")])
+    await apply_sent_then_completed(connector)
 
-    assert [r.ok for r in [*sent.results, *done.results]] == [True, True]
     person = only(sf, "Lead")
     assert person["Inkbridge_Lead_Id__c"] == "lead_1"
     assert person["Email"] == "ada@example.test"
