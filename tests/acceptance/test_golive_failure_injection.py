@@ -11,22 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.golive_stack import GoLiveServe, golive_serve
+from tests.acceptance.golive_target import GoliveTarget, golive_target
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def faultable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoLiveServe]:
+def faultable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoliveTarget]:
     root = tmp_path_factory.mktemp("golive-faults")
-    with golive_serve(root, destinations__crm__golive_may_fault="true") as running:
+    with golive_target(root, destinations__crm__golive_may_fault="true") as running:
         yield running
 
 
 def test_a_failing_destination_loses_nothing_keeps_order_and_replays_its_dead_letter_once(
-    faultable: GoLiveServe,
+    faultable: GoliveTarget,
 ) -> None:
-    code, rows = faultable.golive(
+    code, rows, _ = faultable.golive_signed(
         *("--only", "failure-injection", "--only", "duplicates", "--only", "clean-up")
     )
     row = rows["failure-injection"]
@@ -52,8 +52,8 @@ def test_a_failing_destination_loses_nothing_keeps_order_and_replays_its_dead_le
 
 
 def test_a_destination_not_marked_faultable_is_never_faulted(tmp_path: Path) -> None:
-    with golive_serve(tmp_path) as running:
-        code, rows = running.golive("--only", "failure-injection")
+    with golive_target(tmp_path) as running:
+        code, rows, _ = running.golive_signed("--only", "failure-injection")
         with running.golive_client() as client:
             refused = client.post(
                 "/v1/admin/golive/faults", json={"destination": "crm", "mode": "error500"}
@@ -70,7 +70,7 @@ def test_a_destination_not_marked_faultable_is_never_faulted(tmp_path: Path) -> 
 
 
 def test_the_golive_controls_show_no_write_of_a_lead_outside_the_test_namespace(
-    faultable: GoLiveServe,
+    faultable: GoliveTarget,
 ) -> None:
     with faultable.admin_client() as admin:
         person = admin.post("/v1/leads", json={"email": "ada@example.com"}).json()

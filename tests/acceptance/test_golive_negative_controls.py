@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.acceptance.golive_stack import GoLiveServe, golive_serve, run_golive
+from tests.acceptance.golive_target import GoliveRun, GoliveTarget, golive_target, run_golive
 from tests.support.processes import free_port, wait_http
 
 pytestmark = pytest.mark.slow
@@ -76,11 +76,16 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return token, secret
 
 
+def _stub_golive(base: str, files: tuple[Path, Path], *args: str) -> GoliveRun:
+    token, secret = files
+    return run_golive(base, token, "--secret-file", f"sandbox={secret}", *args)
+
+
 def test_a_stub_answering_200_to_every_webhook_fails_the_signature_check(
     files: tuple[Path, Path],
 ) -> None:
     for base in _served(_stub(DATAMAP)):
-        code, rows = run_golive(base, *files, "--only", "signatures", "--timeout-seconds", "2")
+        code, rows, _ = _stub_golive(base, files, "--only", "signatures", "--timeout-seconds", "2")
     failing = rows["signatures[sandbox]"]
     assert code == 1
     assert failing["outcome"] == "fail"
@@ -91,21 +96,21 @@ def test_a_stub_answering_200_to_every_webhook_fails_the_signature_check(
 
 def test_a_stub_whose_configuration_cannot_be_read_is_refused(files: tuple[Path, Path]) -> None:
     for base in _served(_stub(None)):
-        code, rows = run_golive(base, *files)
+        code, rows, _ = _stub_golive(base, files)
     assert code != 0
     assert "golive refuses to run" in str(rows["error"]["detail"])
 
 
-def _with_defects(serve: GoLiveServe, **defects: Any) -> None:
+def _with_defects(serve: GoliveTarget, **defects: Any) -> None:
     with serve.admin_client() as admin:
         answer = admin.post("/sandbox/crm/_defects", json=defects)
     assert answer.status_code == 200, answer.text
 
 
 def test_a_destination_that_writes_twice_fails_the_duplicate_check(tmp_path: Path) -> None:
-    with golive_serve(tmp_path) as running:
+    with golive_target(tmp_path) as running:
         _with_defects(running, write_twice=True)
-        code, rows = running.golive("--only", "duplicates", "--only", "clean-up")
+        code, rows, _ = running.golive_signed("--only", "duplicates", "--only", "clean-up")
     failing = rows["duplicates[sandbox]"]
     assert code == 1
     assert failing["outcome"] == "fail"
@@ -117,12 +122,12 @@ def test_a_destination_that_writes_twice_fails_the_duplicate_check(tmp_path: Pat
 def test_a_destination_declared_for_another_region_too_fails_the_residency_check(
     tmp_path: Path,
 ) -> None:
-    with golive_serve(
+    with golive_target(
         tmp_path,
         regions='{"default": {}, "eu": {}}',
         destinations__crm__regions='["default", "eu"]',
     ) as running:
-        code, rows = running.golive("--connection", "sandbox", "--only", "residency")
+        code, rows, _ = running.golive_signed("--connection", "sandbox", "--only", "residency")
     failing = rows["residency"]
     assert code == 1
     assert failing["outcome"] == "fail"
@@ -135,10 +140,10 @@ def test_a_region_whose_database_is_another_regions_fails_the_residency_check(
     tmp_path: Path,
 ) -> None:
     shared = f"sqlite:///{(tmp_path / 'data' / 'default.db').as_posix()}"
-    with golive_serve(
+    with golive_target(
         tmp_path, regions=f'{{"default": {{}}, "eu": {{"database_url": "{shared}"}}}}'
     ) as running:
-        code, rows = running.golive("--connection", "sandbox", "--only", "residency")
+        code, rows, _ = running.golive_signed("--connection", "sandbox", "--only", "residency")
     failing = rows["residency"]
     assert code == 1
     assert "share a location with another region's: ['database:default']" in failing["detail"]
@@ -147,10 +152,10 @@ def test_a_region_whose_database_is_another_regions_fails_the_residency_check(
 def test_a_destination_advancing_before_legal_completion_fails_the_legal_state_check(
     tmp_path: Path,
 ) -> None:
-    with golive_serve(tmp_path) as running:
+    with golive_target(tmp_path) as running:
         _with_defects(running, signed_on=["viewed", "partially_signed"])
         started = time.monotonic()
-        code, rows = running.golive("--only", "legal-state", "--only", "clean-up")
+        code, rows, _ = running.golive_signed("--only", "legal-state", "--only", "clean-up")
     failing = rows["legal-state[sandbox]"]
     assert code == 1, time.monotonic() - started
     assert failing["outcome"] == "fail"
