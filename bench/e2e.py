@@ -136,8 +136,8 @@ def wait_done(setup: Setup, total: int, lifecycles: int, limit: float) -> float:
 
 def run_setup(args: argparse.Namespace, workers: int, work: Path) -> dict[str, Any]:
     setup = Setup(work / (f"pg{workers}" if workers else "serve"), workers, batch=args.batch_size)
-    setup.start()
     try:
+        setup.start()
         lifecycles = int(args.rate * args.seconds) // 4 if args.rate else args.lifecycles
         wire = lifecycle_wire(setup.url, lifecycles, setup.name.replace("+", "_").replace("-", "_"))
         bare = bare_requests_per_s(wire[: min(len(wire), 20_000)], args.concurrency)
@@ -248,6 +248,8 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "bench/e2e.py " + " ".join(sys.argv[1:]),
         "code": git_head(),
+        # Set when an older checkout's src/ is measured with this driver.
+        "pythonpath": os.environ.get("PYTHONPATH"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "results": results,
     }

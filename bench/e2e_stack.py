@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT))
 from tests.support.builders import SECRET  # noqa: E402
 from tests.support.processes import INKBRIDGE, PYTHON, Process, cli, free_port, wait_http  # noqa: E402
 
+# Start-up on a busy 2-core machine can take longer than the tests' 30 s.
+STARTUP_SECONDS = 180.0
 PG_ADMIN_URL = os.environ.get("INKBRIDGE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -99,7 +101,7 @@ class Setup:
         ).start()
         self.processes["crm"] = crm
         crm_url = f"http://127.0.0.1:{crm_port}"
-        wait_http(crm_url + "/records", proc=crm.proc)
+        wait_http(crm_url + "/records", timeout=STARTUP_SECONDS, proc=crm.proc)
         database_url = None
         if self.workers:
             import psycopg
@@ -115,7 +117,9 @@ class Setup:
         command = "api" if self.workers else "serve"
         server = Process([*INKBRIDGE, command, "--config", str(config)], self.root / "server.log")
         self.processes[command] = server.start()
-        wait_http(f"http://127.0.0.1:{self.port}/healthz", proc=server.proc)
+        wait_http(
+            f"http://127.0.0.1:{self.port}/healthz", timeout=STARTUP_SECONDS, proc=server.proc
+        )
         for n in range(1, self.workers + 1):
             worker = Process(
                 [*INKBRIDGE, "worker", "--config", str(config)], self.root / f"w{n}.log"

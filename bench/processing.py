@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="process_pending's limit")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--cprofile", type=int, default=0, help="print the N costliest functions")
+    parser.add_argument("--label", default="", help="write bench/results/processing-<date>-<label>")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="inkbridge-processing-"))
     schema = None
@@ -132,8 +133,15 @@ def main() -> None:
         "load_average_1min": os.getloadavg()[0],
     }
     print(json.dumps(result, indent=2))
+    if args.label:
+        result["command"] = "bench/processing.py " + " ".join(sys.argv[1:])
+        result["pythonpath"] = os.environ.get("PYTHONPATH")
+        out = BENCH / "results" / f"processing-{datetime.now(UTC):%Y-%m-%d}-{args.label}.json"
+        out.write_text(json.dumps(result, indent=2) + "\n")
     if profiler:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(args.cprofile)
+        stats.sort_stats("cumulative").print_stats("inkbridge", args.cprofile)
 
 
 if __name__ == "__main__":
