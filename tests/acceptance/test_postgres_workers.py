@@ -69,7 +69,7 @@ def test_two_worker_processes_on_postgres_deliver_every_fact_once(
         assert len(written) == len(set(written)), "a fact reached the CRM twice"
         assert len(written) == accepted[0]
         for name in ("worker-1", "worker-2"):  # both workers took a share of the work
-            assert "receipt_processed" in (tmp_path / f"{name}.log").read_text()
+            assert "receipts_processed" in (tmp_path / f"{name}.log").read_text()
     finally:
         stack.stop()
         crm.stop()

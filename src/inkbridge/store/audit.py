@@ -49,6 +49,11 @@ def record(
     return seq
 
 
+def hold_chain(conn: Connection) -> None:
+    """Lock the audit chain's head for the rest of the transaction (see ``chains.hold``)."""
+    chains.hold(conn, AUDIT_CHAIN)
+
+
 def record_operator_action(
     conn: Connection,
     region: str,

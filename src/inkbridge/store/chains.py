@@ -28,6 +28,8 @@ _UPDATE_HEAD = (
     .where(chain_heads.c.name == bindparam("chain"))
     .values(last_hash=bindparam("new_hash"), length=bindparam("new_length"))
 )
+# Each chained table's insert, built on first use.
+_INSERTS: dict[str, Any] = {}
 _INSERT_HEAD = {
     "postgresql": postgresql.insert(chain_heads).on_conflict_do_nothing(),
     "sqlite": sqlite.insert(chain_heads).on_conflict_do_nothing(),
@@ -46,6 +48,13 @@ def _lock_head(conn: Connection, name: str) -> tuple[str, int]:
     return str(row.last_hash), int(row.length)
 
 
+def hold(conn: Connection, chain: str) -> None:
+    """Lock ``chain``'s head until the transaction ends (PostgreSQL; SQLite's one writer holds
+    every head already), so a transaction that will append to it takes it before any other
+    lock."""
+    _lock_head(conn, chain)
+
+
 def append(
     conn: Connection, table: Table, chain: str, content: Mapping[str, Any]
 ) -> tuple[int, str]:
@@ -54,7 +63,10 @@ def append(
     content = {k: (v.astimezone(UTC) if isinstance(v, datetime) else v) for k, v in content.items()}
     prev_hash, length = _lock_head(conn, chain)
     entry_hash = link_hash(prev_hash, content)
-    result = conn.execute(table.insert(), {**content, "prev_hash": prev_hash, "hash": entry_hash})
+    insert = _INSERTS.get(table.name)
+    if insert is None:
+        insert = _INSERTS[table.name] = table.insert()
+    result = conn.execute(insert, {**content, "prev_hash": prev_hash, "hash": entry_hash})
     conn.execute(_UPDATE_HEAD, {"chain": chain, "new_hash": entry_hash, "new_length": length + 1})
     key = result.inserted_primary_key
     return (int(key[0]) if key is not None else 0), entry_hash

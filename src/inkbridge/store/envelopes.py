@@ -18,20 +18,45 @@ from inkbridge.store import attribution_journeys, sealed_fields
 from inkbridge.store.schema import envelopes, recipients
 from inkbridge.store.set_once import set_once
 
+# The worker's statements, built once: a prebuilt statement keeps its cache key, where one
+# built per call is constructed and keyed again by SQLAlchemy's Python each time (the largest
+# share of a receipt's CPU in bench/processing.py's profile).
+_GET = select(envelopes).where(envelopes.c.id == bindparam("envelope_id"))
+_BY_PROVIDER_REF = select(envelopes).where(
+    envelopes.c.connection == bindparam("connection"),
+    envelopes.c.provider_envelope_id == bindparam("provider_envelope_id"),
+)
+_RECIPIENTS = (
+    select(recipients)
+    .where(recipients.c.envelope_id == bindparam("envelope_id"))
+    .order_by(recipients.c.recipient_id)
+)
+_UPSERT_RECIPIENT = {
+    name: dialect.insert(recipients)
+    .values(
+        envelope_id=bindparam("r_envelope_id"),
+        recipient_id=bindparam("r_recipient_id"),
+        status=bindparam("r_status"),
+        updated_at=bindparam("r_updated_at"),
+        email=bindparam("r_email"),
+    )
+    .on_conflict_do_update(
+        index_elements=["envelope_id", "recipient_id"],
+        set_={"status": bindparam("r_status"), "updated_at": bindparam("r_updated_at")},
+    )
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
 
 def get(conn: Connection, envelope_id: str) -> Row[Any] | None:
-    return conn.execute(select(envelopes).where(envelopes.c.id == envelope_id)).first()
+    return conn.execute(_GET, {"envelope_id": envelope_id}).first()
 
 
 def find_by_provider_ref(
     conn: Connection, connection: str, provider_envelope_id: str
 ) -> Row[Any] | None:
-    return conn.execute(
-        select(envelopes).where(
-            envelopes.c.connection == connection,
-            envelopes.c.provider_envelope_id == provider_envelope_id,
-        )
-    ).first()
+    params = {"connection": connection, "provider_envelope_id": provider_envelope_id}
+    return conn.execute(_BY_PROVIDER_REF, params).first()
 
 
 def find_by_provider_id(conn: Connection, provider_envelope_id: str) -> list[Row[Any]]:
@@ -130,11 +155,7 @@ def recipient_rows(conn: Connection, envelope_id: str) -> list[RecipientRow]:
             status=r.status,
             updated_at=r.updated_at,
         )
-        for r in conn.execute(
-            select(recipients)
-            .where(recipients.c.envelope_id == envelope_id)
-            .order_by(recipients.c.recipient_id)
-        )
+        for r in conn.execute(_RECIPIENTS, {"envelope_id": envelope_id})
     ]
 
 
@@ -252,23 +273,13 @@ def upsert_recipient(
     (sealed under the envelope's subject)."""
     subject = sealed_fields.envelope_subject(envelope.id, envelope.lead_id)
     values = {
-        "envelope_id": envelope.id,
-        "recipient_id": recipient_id,
-        "status": status.value,
-        "updated_at": now,
-        "email": sealed_fields.seal_text(conn, subject, "recipients.email", email),
+        "r_envelope_id": envelope.id,
+        "r_recipient_id": recipient_id,
+        "r_status": status.value,
+        "r_updated_at": now,
+        "r_email": sealed_fields.seal_text(conn, subject, "recipients.email", email),
     }
-    stmt: Any = (
-        postgresql.insert(recipients)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(recipients)
-    )
-    update_values: dict[str, Any] = {"status": status.value, "updated_at": now}
-    conn.execute(
-        stmt.values(**values).on_conflict_do_update(
-            index_elements=["envelope_id", "recipient_id"], set_=update_values
-        )
-    )
+    conn.execute(_UPSERT_RECIPIENT[conn.dialect.name], values)
 
 
 def list_ids(conn: Connection) -> list[str]:
