@@ -286,7 +286,10 @@ def dlq_list(config_path: Path | None, destination: str | None) -> None:
 @config_option
 @click.option("--destination", default=None)
 @click.option("--id", "ids", type=int, multiple=True, help="Only these outbox ids.")
-def dlq_retry(config_path: Path | None, destination: str | None, ids: tuple[int, ...]) -> None:
+@click.option("--region", default=None, help="Only this region (ids are numbered per region).")
+def dlq_retry(
+    config_path: Path | None, destination: str | None, ids: tuple[int, ...], region: str | None
+) -> None:
     from inkbridge.services.admin import coalescing_destinations, replay_dead_letters
 
     settings = settings_from(config_path)
@@ -297,6 +300,7 @@ def dlq_retry(config_path: Path | None, destination: str | None, ids: tuple[int,
         coalescing_destinations(settings),
         source="cli",
         actor="cli",
+        region=region,
     )
     click.echo(f"{count} dead letters queued for delivery again")
 

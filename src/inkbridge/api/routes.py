@@ -223,7 +223,7 @@ def list_dead_letters(
 @router.post("/admin/dead-letters/replay", tags=["admin"])
 async def replay(body: ReplayIn, request: Request, admin: IsAdmin) -> dict[str, Any]:
     count = await run_in_threadpool(
-        partial(replay_dead_letters, actor=admin.actor),
+        partial(replay_dead_letters, actor=admin.actor, region=body.region),
         _container(request).databases,
         body.ids,
         body.destination,

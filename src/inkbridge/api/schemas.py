@@ -166,6 +166,8 @@ class ReplayIn(BaseModel):
 
     ids: list[Annotated[int, Field(ge=1, le=MAX_INT64)]] | None = Field(None, max_length=1000)
     destination: Id | None = None
+    # Outbox ids are numbered per region: with more than one region, ids need their region.
+    region: Id | None = None
 
 
 class LeadUpdateIn(BaseModel):

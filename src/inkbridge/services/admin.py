@@ -10,6 +10,7 @@ from typing import Any
 from inkbridge.config import Settings
 from inkbridge.connectors.kinds import COALESCING_KINDS
 from inkbridge.domain.queue_states import ReceiptStatus
+from inkbridge.errors import InvalidInput
 from inkbridge.services.reconcile import Reconciler, ReconcileResult
 from inkbridge.store import audit, outbox, receipts
 from inkbridge.store.database import Databases, RegionDatabase
@@ -52,12 +53,21 @@ def replay_dead_letters(
     source: str = "api",
     actor: str = "admin",
     action: str = "replayed",
+    region: str | None = None,
 ) -> int:
     """Give dead letters a fresh attempt budget; the delivery loop sends them in record order.
-    ``ids`` None: every dead letter (of ``destination``, when named) in every region, each
-    region's replay one audit entry ``<source>:dead_letters:<action>`` with its count."""
+    ``ids`` None: every dead letter (of ``destination``, when named) in every region, or in
+    ``region`` only, each region's replay one audit entry ``<source>:dead_letters:<action>``
+    with its count. Outbox ids are numbered per region, so ids need ``region`` as soon as more
+    than one region is configured: the same id names a different change in each."""
+    if region is not None and region not in databases.names:
+        raise InvalidInput(f"unknown region {region!r}", field="region")
+    if ids is not None and region is None and len(databases.names) > 1:
+        raise InvalidInput("outbox ids are numbered per region: name the region", field="region")
     total = 0
     for db in databases:
+        if region is not None and db.region != region:
+            continue
         total += _retry_dead(
             db,
             ids,
