@@ -9,6 +9,7 @@ govern access and privacy (tokens, keys, signer sessions, erasures, data keys) a
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -25,9 +26,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-from inkbridge.domain.queue_states import OutboxStatus, ReceiptStatus
+from inkbridge.domain.queue_states import OUTBOX_LIVE, OutboxStatus, ReceiptStatus
 from inkbridge.store.schema_base import SEQ, TS
 from inkbridge.store.schema_base import metadata as metadata
 from inkbridge.store.schema_governance import api_tokens as api_tokens
@@ -41,6 +43,15 @@ from inkbridge.store.schema_governance import signer_sessions as signer_sessions
 def _one_of(states: type[StrEnum]) -> str:
     """A CHECK expression admitting exactly ``states`` in the ``status`` column."""
     return "status IN ({})".format(", ".join(f"'{state.value}'" for state in states))
+
+
+# An outbox row still owed to its destination (OUTBOX_LIVE), as the predicate of the partial
+# indexes on live rows. A query uses them only when its WHERE repeats this text exactly.
+OUTBOX_LIVE_ROWS = "status IN ({})".format(", ".join(f"'{state.value}'" for state in OUTBOX_LIVE))
+
+
+def _live_rows() -> dict[str, Any]:
+    return {"postgresql_where": text(OUTBOX_LIVE_ROWS), "sqlite_where": text(OUTBOX_LIVE_ROWS)}
 
 
 leads = Table(
@@ -286,6 +297,10 @@ outbox = Table(
     UniqueConstraint("destination", "idempotency_key", name="uq_outbox_fact"),
     Index("ix_outbox_claim", "destination", "status", "next_attempt_at"),
     Index("ix_outbox_record", "destination", "record_key", "id"),
+    # The live rows only (migration 0017): a claim walks them in id order and asks of each
+    # whether its record has an older live row, so it reads the backlog's front, not history.
+    Index("ix_outbox_live", "destination", "id", **_live_rows()),
+    Index("ix_outbox_live_record", "destination", "record_key", "id", **_live_rows()),
     CheckConstraint(_one_of(OutboxStatus), name="status"),
 )
 
