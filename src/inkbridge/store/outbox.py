@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
 from inkbridge.privacy.keyring import Subject
 from inkbridge.store import sealed_fields, work_signals
-from inkbridge.store.schema import deliveries, outbox
+from inkbridge.store.schema import OUTBOX_DEAD_ROWS, deliveries, outbox
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def record_attempts(
 def list_dead(conn: Connection, destination: str | None, limit: int = 100) -> list[OutboxRow]:
     query = (
         select(outbox)
-        .where(outbox.c.status == OutboxStatus.DEAD)
+        .where(text(OUTBOX_DEAD_ROWS))  # ix_outbox_dead (SQLite needs the predicate's text)
         .order_by(outbox.c.id)
         .limit(limit)
     )

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Executable, String, bindparam, column, text, 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OutboxStatus
 from inkbridge.store.column_types import UTCDateTime
 from inkbridge.store.outbox import OutboxRow, outbox_row
-from inkbridge.store.schema import OUTBOX_LIVE_ROWS, outbox
+from inkbridge.store.schema import outbox, outbox_live_rows
 
 _PENDING, _INFLIGHT = OutboxStatus.PENDING.value, OutboxStatus.INFLIGHT.value
 _POSTGRES = "postgresql"
@@ -37,13 +37,13 @@ def head_query(dialect: str) -> str:
     return f"""
 SELECT o.id, o.record_key, o.status FROM outbox o
 WHERE o.destination = :destination
-  AND o.{OUTBOX_LIVE_ROWS}
+  AND {outbox_live_rows("o")}
   AND ((o.status = '{_PENDING}' AND o.next_attempt_at <= :now)
        OR (o.status = '{_INFLIGHT}' AND o.lease_until < :now))
   AND NOT EXISTS (
       SELECT 1 FROM outbox p
       WHERE p.destination = o.destination AND p.record_key = o.record_key
-        AND p.id < o.id AND p.{OUTBOX_LIVE_ROWS}
+        AND p.id < o.id AND {outbox_live_rows("p")}
       {"OFFSET 0" if on_postgres else ""})
 ORDER BY o.id
 LIMIT :limit
@@ -53,7 +53,7 @@ LIMIT :limit
 # The later live rows of a head's record: pending ones, and ones a dead worker had leased
 # together with the head (they were coalesced with it, so they travel with it again).
 _LATER_ROWS = f"""r.destination = :destination AND r.record_key = h.record_key AND r.id > h.id
-  AND r.{OUTBOX_LIVE_ROWS} AND (r.status = '{_PENDING}' OR r.lease_until < :now)"""
+  AND {outbox_live_rows("r")} AND (r.status = '{_PENDING}' OR r.lease_until < :now)"""
 _LATER = {
     _POSTGRES: f"""
   UNION ALL
