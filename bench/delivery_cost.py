@@ -34,12 +34,13 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.fakes import RecordingConnector  # noqa: E402
+
 from inkbridge.config import DestinationSettings  # noqa: E402
 from inkbridge.services.delivery import DestinationRuntime, deliver_once  # noqa: E402
 from inkbridge.services.routing import Destination  # noqa: E402
 from inkbridge.store import migrate  # noqa: E402
 from inkbridge.store.database import Databases  # noqa: E402
-from tests.support.fakes import RecordingConnector  # noqa: E402
 
 ADMIN = os.environ.get("INKBRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 COUNTERS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
@@ -56,7 +57,7 @@ def _stats(dbname: str) -> dict[str, int]:
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         row = conn.execute(
-            f"SELECT {', '.join(COUNTERS)} FROM pg_stat_database WHERE datname = %s",  # noqa: S608
+            f"SELECT {', '.join(COUNTERS)} FROM pg_stat_database WHERE datname = %s",
             (dbname,),
         ).fetchone()
     assert row is not None
