@@ -20,6 +20,7 @@ from inkbridge.services.leads import LeadCapture, capture_lead
 from inkbridge.services.processing import SQLITE_CLAIM_CHUNK
 from inkbridge.services.replay import rebuild_all, verify_chains
 from inkbridge.store import outbox as outbox_store
+from inkbridge.store import outbox_claims
 from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import envelope_events, envelopes, outbox
 from tests.support.builders import event_body, make_settings
@@ -141,7 +142,7 @@ def test_a_dead_workers_coalesced_claim_is_taken_over_whole(container: Container
     add_fake_destination(container, "crm", fake, **CRM_SETTINGS)
     _process(container, "sbx_dead")
     with container.databases.home.transaction() as conn:  # a worker claims, then dies
-        claimed = outbox_store.claim(
+        claimed = outbox_claims.claim(
             conn,
             destination="crm",
             limit=10,

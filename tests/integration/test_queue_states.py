@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from inkbridge.domain.queue_states import OutboxStatus, ReceiptStatus
-from inkbridge.store import migrate, outbox, receipts
+from inkbridge.store import migrate, outbox, outbox_claims, receipts
 from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.receipt_inserts import ReceiptRow, insert_receipt
 from inkbridge.store.schema import outbox as outbox_table
@@ -185,7 +185,7 @@ def test_outbox_moves_leave_rows_in_another_state_alone(databases: Databases) ->
             )
         ids = [
             r.id
-            for r in outbox.claim(
+            for r in outbox_claims.claim(
                 conn,
                 destination="crm",
                 limit=1,

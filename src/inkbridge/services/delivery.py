@@ -23,7 +23,7 @@ from inkbridge.metrics import REGISTRY
 from inkbridge.services import delivery_signals as signals
 from inkbridge.services.delivery_signals import SettledChange
 from inkbridge.services.routing import Destination, consent_of, marketing_allowed
-from inkbridge.store import audit, outbox
+from inkbridge.store import audit, outbox, outbox_claims
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.outbox import OutboxRow
 from inkbridge.telemetry import tracer
@@ -132,7 +132,7 @@ def _claim(db: RegionDatabase, destination: Destination, limit: int) -> list[Out
     have been withdrawn since the action was queued) are settled as suppressed, not sent."""
     now = datetime.now(UTC)
     with db.transaction() as conn:
-        rows = outbox.claim(
+        rows = outbox_claims.claim(
             conn,
             destination=destination.name,
             limit=limit,
@@ -188,41 +188,72 @@ def _settle(
     if result is not None:
         for res in result.results:
             outcomes[res.outbox_id] = (res.ok, res.retryable, res.error)
-    run = outbox.BatchRun(batch_id, started, finished)
+    # The whole batch settles in a few statements (one per kind of move, not per change).
+    moves = _Moves()
     settled: list[SettledChange] = []
+    for item in planned:
+        rows = item.rows
+        reason: str | None
+        if error is not None:
+            ok, retryable, reason = False, isinstance(error, RetryableError), str(error)
+        else:
+            ok, retryable, reason = outcomes.get(
+                item.change.outbox_id, (False, True, "no result for change")
+            )
+        attempt = max(r.attempts for r in rows) + 1
+        if ok:
+            moves.deliver(item)
+            outcome, reason = "delivered", None
+        elif retryable and not retry.gives_up(attempt):
+            delay = moves.delays.setdefault(attempt, retry.delay(attempt))
+            if isinstance(error, RetryableError) and error.retry_after:
+                delay = max(delay, error.retry_after)
+            moves.retry(rows, finished + timedelta(seconds=delay), reason or "")
+            outcome = "retry"
+        else:
+            moves.dead.setdefault(reason or "", []).extend(r.id for r in rows)
+            outcome = "dead"
+        moves.attempts.extend(outbox.Attempt(r, outcome, reason) for r in rows)
+        ids = tuple(r.id for r in rows)
+        settled.append(SettledChange(item.change, ids, attempt, outcome, reason))
     with db.transaction() as conn:
-        for item in planned:
-            rows = list(item.rows)
-            reason: str | None
-            if error is not None:
-                ok, retryable, reason = False, isinstance(error, RetryableError), str(error)
-            else:
-                ok, retryable, reason = outcomes.get(
-                    item.change.outbox_id, (False, True, "no result for change")
-                )
-            ids = [r.id for r in rows]
-            attempt = max(r.attempts for r in rows) + 1
-            if ok:
-                outbox.mark_delivered(
-                    conn,
-                    [rows[-1].id],
-                    [r.id for r in rows[:-1]],
-                    finished,
-                    payload=_payload_after_delivery(item.change),
-                )
-                outcome, reason = "delivered", None
-            elif retryable and not retry.gives_up(attempt):
-                delay = retry.delay(attempt)
-                if isinstance(error, RetryableError) and error.retry_after:
-                    delay = max(delay, error.retry_after)
-                outbox.mark_retry(conn, ids, finished + timedelta(seconds=delay), reason or "")
-                outcome = "retry"
-            else:
-                outbox.mark_dead(conn, ids, reason or "")
-                outcome = "dead"
-            outbox.record_attempts(conn, rows, run, outcome, reason)
-            settled.append(SettledChange(item.change, tuple(ids), attempt, outcome, reason))
+        moves.apply(conn, finished, outbox.BatchRun(batch_id, started, finished))
     return settled
+
+
+@dataclass
+class _Moves:
+    """What one batch's settling writes, gathered per kind of move."""
+
+    delivered: list[int] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
+    erased: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    retries: dict[tuple[datetime, str], list[int]] = field(default_factory=dict)
+    dead: dict[str, list[int]] = field(default_factory=dict)
+    attempts: list[outbox.Attempt] = field(default_factory=list)
+    # One backoff per attempt number: the changes of a batch that failed together retry together.
+    delays: dict[int, float] = field(default_factory=dict)
+
+    def deliver(self, item: PlannedChange) -> None:
+        self.superseded.extend(r.id for r in item.rows[:-1])
+        payload = _payload_after_delivery(item.change)
+        if payload is None:
+            self.delivered.append(item.rows[-1].id)
+        else:
+            self.erased.append((item.rows[-1].id, payload))
+
+    def retry(self, rows: Sequence[OutboxRow], due: datetime, reason: str) -> None:
+        self.retries.setdefault((due, reason), []).extend(r.id for r in rows)
+
+    def apply(self, conn: Connection, finished: datetime, run: outbox.BatchRun) -> None:
+        outbox.mark_delivered(conn, self.delivered, self.superseded, finished)
+        for row_id, payload in self.erased:
+            outbox.mark_delivered(conn, [row_id], [], finished, payload=payload)
+        for (due, reason), ids in self.retries.items():
+            outbox.mark_retry(conn, ids, due, reason)
+        for reason, ids in self.dead.items():
+            outbox.mark_dead(conn, ids, reason)
+        outbox.record_attempts(conn, run, self.attempts)
 
 
 async def deliver_once(runtime: DestinationRuntime, db: RegionDatabase) -> int:

@@ -1,5 +1,6 @@
 """The transactional outbox: rows written with the state change that caused them, claimed by the
-delivery loop head-of-record first so per-record order holds with any number of workers.
+delivery loop head-of-record first (``outbox_claims``) so per-record order holds with any number
+of workers.
 
 Rows are unique on (destination, idempotency_key): enqueuing a fact twice is a no-op. Statuses
 (``OutboxStatus``): ``pending`` → ``inflight`` (leased) → ``delivered`` | ``superseded``
@@ -12,18 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
 from inkbridge.privacy.keyring import Subject
 from inkbridge.store import sealed_fields, work_signals
-from inkbridge.store.column_types import UTCDateTime
 from inkbridge.store.records import record_from
-from inkbridge.store.schema import deliveries, outbox
+from inkbridge.store.schema import OUTBOX_DEAD_ROWS, deliveries, outbox
 
 
 @dataclass(frozen=True)
@@ -93,25 +93,6 @@ def enqueue(
     return True
 
 
-# The redundant ``status IN`` lets the planner walk ix_outbox_claim (live rows only) instead of
-# every row the destination ever had: without it a claim slows down as history grows.
-# The states are written into the text as literals (constants, not input), as the plan needs.
-_PENDING, _INFLIGHT = OutboxStatus.PENDING.value, OutboxStatus.INFLIGHT.value
-_HEAD_SQL = f"""
-SELECT o.id FROM outbox o
-WHERE o.destination = :destination
-  AND o.status IN ('{_PENDING}', '{_INFLIGHT}')
-  AND ((o.status = '{_PENDING}' AND o.next_attempt_at <= :now)
-       OR (o.status = '{_INFLIGHT}' AND o.lease_until < :now))
-  AND NOT EXISTS (
-      SELECT 1 FROM outbox p
-      WHERE p.destination = o.destination AND p.record_key = o.record_key
-        AND p.id < o.id AND p.status IN ('{_PENDING}', '{_INFLIGHT}'))
-ORDER BY o.id
-LIMIT :limit
-"""  # noqa: S608 - no value in the text comes from outside this module
-
-
 def payload_subject(payload: dict[str, Any], record_key: str) -> Subject:
     """Whose data a change carries: its lead's, else its envelope's, else its record's own."""
     lead = payload.get("lead")
@@ -123,7 +104,7 @@ def payload_subject(payload: dict[str, Any], record_key: str) -> Subject:
     return ("record", record_key)
 
 
-def _row(conn: Connection, record: Any, lease_expired: bool = False) -> OutboxRow:
+def outbox_row(conn: Connection, record: Any, lease_expired: bool = False) -> OutboxRow:
     return record_from(
         OutboxRow,
         record,
@@ -131,53 +112,6 @@ def _row(conn: Connection, record: Any, lease_expired: bool = False) -> OutboxRo
         status=OutboxStatus(record.status),
         lease_expired=lease_expired,
     )
-
-
-def claim(
-    conn: Connection,
-    *,
-    destination: str,
-    limit: int,
-    lease_seconds: float,
-    now: datetime,
-    whole_records: bool,
-) -> list[OutboxRow]:
-    """Lease the oldest due change of up to ``limit`` records (plus, with ``whole_records``, every
-    later pending change of those records, for coalescing). Skips rows other workers hold."""
-    sql = _HEAD_SQL + (" FOR UPDATE OF o SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
-    # Timestamps are bound through the column type so SQLite compares like with like.
-    query = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
-    params = {"destination": destination, "now": now, "limit": limit}
-    head_ids = [int(r[0]) for r in conn.execute(query, params)]
-    if not head_ids:
-        return []
-    heads = conn.execute(select(outbox).where(outbox.c.id.in_(head_ids))).all()
-    expired = {int(r.id) for r in heads if r.status == OutboxStatus.INFLIGHT}
-    ids = set(head_ids)
-    if whole_records:
-        records = {r.record_key for r in heads}
-        # Later changes of the same records: pending ones, and ones a dead worker had leased
-        # together with the head (they were coalesced with it, so they travel with it again).
-        later = conn.execute(
-            select(outbox.c.id, outbox.c.status).where(
-                outbox.c.destination == destination,
-                outbox.c.record_key.in_(records),
-                or_(
-                    outbox.c.status == OutboxStatus.PENDING,
-                    and_(outbox.c.status == OutboxStatus.INFLIGHT, outbox.c.lease_until < now),
-                ),
-            )
-        ).all()
-        ids |= {int(r.id) for r in later}
-        expired |= {int(r.id) for r in later if r.status == OutboxStatus.INFLIGHT}
-    lease = now + timedelta(seconds=lease_seconds)
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status.in_(OUTBOX_LIVE))
-        .values(status=OutboxStatus.INFLIGHT, lease_until=lease)
-    )
-    rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id)).all()
-    return [_row(conn, r, lease_expired=int(r.id) in expired) for r in rows]
 
 
 def mark_delivered(
@@ -253,32 +187,36 @@ class BatchRun:
     finished_at: datetime
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One row's attempt in a batch and how it ended (delivered, superseded, retry, dead)."""
+
+    row: OutboxRow
+    outcome: str
+    error: str | None = None
+
+
 def record_attempts(
-    conn: Connection,
-    rows: Sequence[OutboxRow],
-    run: BatchRun,
-    outcome: str,
-    error: str | None,
-    status_code: int | None = None,
+    conn: Connection, run: BatchRun, attempts: Sequence[Attempt], status_code: int | None = None
 ) -> None:
-    """Log one attempt of each row in ``run`` with its outcome."""
-    if not rows:
+    """Log the attempts of one batch, each with its own outcome, in one statement."""
+    if not attempts:
         return
     conn.execute(
         deliveries.insert(),
         [
             {
-                "outbox_id": row.id,
-                "destination": row.destination,
+                "outbox_id": item.row.id,
+                "destination": item.row.destination,
                 "batch_id": run.batch_id,
-                "attempt": row.attempts + 1,
+                "attempt": item.row.attempts + 1,
                 "started_at": run.started_at,
                 "finished_at": run.finished_at,
-                "outcome": outcome,
+                "outcome": item.outcome,
                 "status_code": status_code,
-                "error": error[:2000] if error else None,
+                "error": item.error[:2000] if item.error else None,
             }
-            for row in rows
+            for item in attempts
         ],
     )
 
@@ -286,13 +224,13 @@ def record_attempts(
 def list_dead(conn: Connection, destination: str | None, limit: int = 100) -> list[OutboxRow]:
     query = (
         select(outbox)
-        .where(outbox.c.status == OutboxStatus.DEAD)
+        .where(text(OUTBOX_DEAD_ROWS))  # ix_outbox_dead (SQLite needs the predicate's text)
         .order_by(outbox.c.id)
         .limit(limit)
     )
     if destination:
         query = query.where(outbox.c.destination == destination)
-    return [_row(conn, r) for r in conn.execute(query)]
+    return [outbox_row(conn, r) for r in conn.execute(query)]
 
 
 def retry_dead(

@@ -1,6 +1,7 @@
 """How deep the two queues are, for metrics read at scrape time.
 
-Each query is bounded by an index: the outbox ones by ``ix_outbox_claim`` (destination, status),
+Each query is bounded by an index: the outbox ones by the partial indexes on live rows and on
+dead letters (their predicates repeated as text, as SQLite needs to use them),
 the inbox one by ``ix_webhook_receipts_claim`` (status, id). They touch only live rows (the
 backlog) and count dead letters from the index alone, so a scrape costs the same however much
 delivered history the tables hold.
@@ -11,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
-from inkbridge.domain.queue_states import OUTBOX_LIVE, RECEIPT_CLAIMABLE, OutboxStatus
-from inkbridge.store.schema import outbox, webhook_receipts
+from inkbridge.domain.queue_states import RECEIPT_CLAIMABLE
+from inkbridge.store.schema import OUTBOX_DEAD_ROWS, outbox, outbox_live_rows, webhook_receipts
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ def outbox_backlog(conn: Connection, destination: str) -> QueueDepth:
     """Changes still owed to ``destination`` (pending or in flight)."""
     row = conn.execute(
         select(func.count(), func.min(outbox.c.created_at)).where(
-            outbox.c.destination == destination, outbox.c.status.in_(OUTBOX_LIVE)
+            outbox.c.destination == destination, text(outbox_live_rows())
         )
     ).one()
     return QueueDepth(int(row[0]), row[1])
@@ -37,9 +38,7 @@ def outbox_backlog(conn: Connection, destination: str) -> QueueDepth:
 
 def dead_letters(conn: Connection, destination: str) -> int:
     """Changes given up on for ``destination`` (replayable with ``inkbridge dlq``)."""
-    query = select(func.count()).where(
-        outbox.c.destination == destination, outbox.c.status == OutboxStatus.DEAD
-    )
+    query = select(func.count()).where(outbox.c.destination == destination, text(OUTBOX_DEAD_ROWS))
     return int(conn.execute(query).scalar_one())
 
 

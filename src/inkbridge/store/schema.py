@@ -9,6 +9,7 @@ govern access and privacy (tokens, keys, signer sessions, erasures, data keys) a
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -25,9 +26,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-from inkbridge.domain.queue_states import OutboxStatus, ReceiptStatus
+from inkbridge.domain.queue_states import OUTBOX_LIVE, OutboxStatus, ReceiptStatus
 from inkbridge.store.schema_base import SEQ, TS
 from inkbridge.store.schema_base import metadata as metadata
 from inkbridge.store.schema_governance import api_tokens as api_tokens
@@ -41,6 +43,28 @@ from inkbridge.store.schema_governance import signer_sessions as signer_sessions
 def _one_of(states: type[StrEnum]) -> str:
     """A CHECK expression admitting exactly ``states`` in the ``status`` column."""
     return "status IN ({})".format(", ".join(f"'{state.value}'" for state in states))
+
+
+def outbox_live_rows(alias: str = "") -> str:
+    """The predicate of the partial indexes on live outbox rows (OUTBOX_LIVE), for ``alias``.
+
+    A query uses those indexes only when its WHERE repeats this text (SQLite matches it term by
+    term). ``destination IS NOT NULL`` (always true) is there so that only queries naming a
+    destination can use them: a guarded move by id (``id IN … AND status = 'inflight'``) implies
+    the status term alone, and a planner without statistics would otherwise walk every live
+    row through the partial index instead of looking the ids up.
+    """
+    prefix = f"{alias}." if alias else ""
+    states = ", ".join(f"'{state.value}'" for state in OUTBOX_LIVE)
+    return f"{prefix}destination IS NOT NULL AND {prefix}status IN ({states})"
+
+
+# The predicate of the partial index on dead letters; queries repeat it as text.
+OUTBOX_DEAD_ROWS = f"status = '{OutboxStatus.DEAD.value}'"
+
+
+def _where(predicate: str) -> dict[str, Any]:
+    return {"postgresql_where": text(predicate), "sqlite_where": text(predicate)}
 
 
 leads = Table(
@@ -284,8 +308,13 @@ outbox = Table(
     Column("created_at", TS, nullable=False),
     Column("delivered_at", TS),
     UniqueConstraint("destination", "idempotency_key", name="uq_outbox_fact"),
-    Index("ix_outbox_claim", "destination", "status", "next_attempt_at"),
+    # Dead letters only (migration 0017): counted and listed per destination, replayed.
+    Index("ix_outbox_dead", "destination", "id", **_where(OUTBOX_DEAD_ROWS)),
     Index("ix_outbox_record", "destination", "record_key", "id"),
+    # The live rows only (migration 0017): a claim walks them in id order and asks of each
+    # whether its record has an older live row, so it reads the backlog's front, not history.
+    Index("ix_outbox_live", "destination", "id", **_where(outbox_live_rows())),
+    Index("ix_outbox_live_record", "destination", "record_key", "id", **_where(outbox_live_rows())),
     CheckConstraint(_one_of(OutboxStatus), name="status"),
 )
 

@@ -1,0 +1,97 @@
+"""Resident memory of `inkbridge serve` at rest: the embedded default with no configuration (the
+sandbox provider and CRM, SQLite in a fresh data directory), read from ``/proc`` once it answers
+``/healthz`` and again after ``--settle`` seconds of idling (every thread, children included).
+
+    .venv/bin/python bench/serve_rss.py
+
+Writes ``bench/results/serve-rss-<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+INKBRIDGE = ROOT / ".venv" / "bin" / "inkbridge"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rss_kib(pid: int) -> int:
+    """VmRSS of ``pid`` and of its children, in KiB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for each in pids:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settle", type=float, default=30.0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as work:
+        log = Path(work) / "serve.log"
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(
+                [str(INKBRIDGE), "serve", "--port", str(port)],
+                cwd=work,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("serve did not start:\n" + log.read_text())
+                time.sleep(0.2)
+            ready = _rss_kib(proc.pid)
+            time.sleep(args.settle)
+            settled = _rss_kib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    record = {
+        "benchmark": "serve_rss",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "load_average_1min": os.getloadavg()[0],
+        "rss_mib_when_ready": round(ready / 1024, 1),
+        "rss_mib_at_rest": round(settled / 1024, 1),
+        "settle_seconds": args.settle,
+    }
+    print(json.dumps(record))
+    out = args.out or ROOT / "bench" / "results" / f"serve-rss-{datetime.now(UTC):%Y-%m-%d}.json"
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
