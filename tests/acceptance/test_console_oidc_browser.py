@@ -19,17 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.acceptance.chromium import BROWSER_MARKS, launched_chromium
 from tests.acceptance.conftest import Stack
 from tests.acceptance.stack import SANDBOX_CRM, base_config, secret_ref, wait_for, write_config
-from tests.acceptance.test_console_browser import ARGS, CHROMIUM, DOCS_SHOTS
+from tests.acceptance.test_console_browser import DOCS_SHOTS
 from tests.support.builders import lifecycle_bodies, signed
 from tests.support.processes import PYTHON, Process, cli, free_port, wait_http
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 CLIENT_SECRET = "console-sso-secret"
 READER = "reader@example.com"
 OPERATOR = "operator@example.com"
@@ -124,36 +122,32 @@ def test_people_sign_in_through_the_identity_provider_with_the_scopes_of_their_g
     stack, issuer = sso_stack
     base = stack.base
     shots = DOCS_SHOTS if os.environ.get("INKBRIDGE_SCREENSHOTS") == "docs" else tmp_path
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            reader = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-            reader.goto(base + "/console/sign-in")
-            reader.screenshot(path=str(shots / "oidc-sign-in.png"))
-            sign_in(reader, base, READER)
-            main = reader.inner_text("header")
-            assert "Rita Reader" in main and "(read)" in main
-            links = nav_links(reader)
-            assert "/console/funnel" in links
-            assert "/console/dead-letters" not in links and "/console/receipts" not in links
-            refused = reader.goto(base + "/console/dead-letters")
-            assert refused is not None and refused.status == 403
-            assert "Replay" not in reader.inner_text("main")
-            funnel = reader.goto(base + "/console/funnel")
-            assert funnel is not None and funnel.status == 200
-            sign_out(reader, base)
+    with launched_chromium() as browser:
+        reader = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        reader.goto(base + "/console/sign-in")
+        reader.screenshot(path=str(shots / "oidc-sign-in.png"))
+        sign_in(reader, base, READER)
+        main = reader.inner_text("header")
+        assert "Rita Reader" in main and "(read)" in main
+        links = nav_links(reader)
+        assert "/console/funnel" in links
+        assert "/console/dead-letters" not in links and "/console/receipts" not in links
+        refused = reader.goto(base + "/console/dead-letters")
+        assert refused is not None and refused.status == 403
+        assert "Replay" not in reader.inner_text("main")
+        funnel = reader.goto(base + "/console/funnel")
+        assert funnel is not None and funnel.status == 200
+        sign_out(reader, base)
 
-            operator = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-            sign_in(operator, base, OPERATOR)
-            assert "Otto Operator" in operator.inner_text("header")
-            assert "/console/dead-letters" in nav_links(operator)
-            operator.get_by_role("link", name="Dead letters").click()
-            [dead] = dead_letters(stack.root)
-            operator.get_by_role("button", name=f"Replay {dead}").click()
-            operator.wait_for_selector("text=pending again")
-            sign_out(operator, base)
-        finally:
-            browser.close()
+        operator = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        sign_in(operator, base, OPERATOR)
+        assert "Otto Operator" in operator.inner_text("header")
+        assert "/console/dead-letters" in nav_links(operator)
+        operator.get_by_role("link", name="Dead letters").click()
+        [dead] = dead_letters(stack.root)
+        operator.get_by_role("button", name=f"Replay {dead}").click()
+        operator.wait_for_selector("text=pending again")
+        sign_out(operator, base)
     actor = f"oidc:{issuer}#operator-1"
     assert audited(stack.root, "console:dead_letters:replayed") == [actor]
     signed_in = audited(stack.root, "console:session:signed_in")
