@@ -35,7 +35,7 @@ from inkbridge.vendor_http.credentials import CredentialCheck, Verdict, not_chec
 
 SANDBOX_PART = "the built-in sandbox, served by inkbridge serve itself"
 SANDBOX_DESTINATIONS = frozenset({"sandbox_crm", "sandbox_marketing"})
-WEBHOOKS_ONLY = "receives webhooks only: no API client"
+WEBHOOKS_ONLY = "receives webhooks only: no API credentials configured"
 
 
 def _secret_rows(settings: Settings) -> tuple[list[Check], list[str]]:
@@ -60,7 +60,7 @@ async def _vendor_check(
 ) -> CredentialCheck:
     """What the vendor of a connection or destination says of its credentials: not checked
     while one of its secrets is missing or it is the built-in sandbox, failed when its client
-    cannot be built; ``absent`` says why a built part has no client to check."""
+    cannot be built, not applicable (``absent`` says why) when it has no API client."""
     if _missing(problems, f"{part}s.{name}."):
         return not_checked(f"a secret of this {part} is missing (above)")
     if sandbox:
@@ -110,7 +110,7 @@ async def diagnose(config_path: Path | None) -> list[Check]:
     for region in settings.regions:
         checks.append(database_check(settings, region))
         checks.append(region_key_check(settings, region))
-    dates: list[tuple[str, datetime]] = []
+    dates: list[tuple[str, datetime, datetime]] = []
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False) as http:
         for part, names, check in (
             ("connection", settings.connections, _connection),
@@ -119,16 +119,17 @@ async def diagnose(config_path: Path | None) -> list[Check]:
             for name in names:
                 result = await check(settings, name, http, problems)
                 checks.append(credential_row(f"{part} {name}", result))
-                if result.server_date is not None:
-                    dates.append((name, result.server_date))
+                if result.server_date is not None and result.received_at is not None:
+                    dates.append((name, result.server_date, result.received_at))
     checks.append(clock_check(dates, settings.signing.clock_skew))
     return checks
 
 
 def _table(checks: list[Check]) -> str:
     width = max(len(check.name) for check in checks)
-    lines = [f"{'check':<{width}}  {'status':<11}  detail"]
-    lines += [f"{c.name:<{width}}  {c.status.value:<11}  {c.detail}" for c in checks]
+    wide = max(len(check.status.value) for check in checks)
+    lines = [f"{'check':<{width}}  {'status':<{wide}}  detail"]
+    lines += [f"{c.name:<{width}}  {c.status.value:<{wide}}  {c.detail}" for c in checks]
     return "\n".join(lines)
 
 

@@ -60,6 +60,12 @@ class _Endpoints:
             )
         return JSONResponse(answer)
 
+    async def base_uris(self, request: Request) -> Response:
+        """``GET /baseUris``: the account's access points, to a token of any scope."""
+        self.e.authorize(request)
+        api = str(request.base_url).rstrip("/") + "/"
+        return JSONResponse({"apiAccessPoint": api, "webAccessPoint": self.e.public_url + "/"})
+
     async def create_agreement(self, request: Request) -> Response:
         self.e.authorize(request)
         body = await read_json(request)
@@ -164,6 +170,7 @@ def _routes(emulator: AcrobatSignEmulator) -> list[RouteSpec]:
     base = "/api/rest/v6/agreements/{agreement_id}"
     return [
         ("/oauth/v2/refresh", ep.refresh, ["POST"]),
+        ("/api/rest/v6/baseUris", ep.base_uris, ["GET"]),
         ("/api/rest/v6/agreements", ep.create_agreement, ["POST"]),
         (base, ep.get_agreement, ["GET"]),
         (base + "/events", ep.events, ["GET"]),

@@ -258,6 +258,22 @@ class _Endpoints:
     def __init__(self, emulator: DocumensoEmulator) -> None:
         self.e = emulator
 
+    async def find_envelopes(self, request: Request) -> Response:
+        """``GET /envelope``: the team's envelopes, a page at a time (``page``, ``perPage``)."""
+        self.e.authorize(request)
+        page, per_page = _page_number(request, "page", 1), _page_number(request, "perPage", 10)
+        found = list(self.e.book.envelopes.values())
+        shown = found[(page - 1) * per_page : page * per_page]
+        return JSONResponse(
+            {
+                "data": [self.e.document(envelope) for envelope in shown],
+                "count": len(found),
+                "currentPage": page,
+                "perPage": per_page,
+                "totalPages": -(-len(found) // per_page),
+            }
+        )
+
     async def get_envelope(self, request: Request) -> Response:
         envelope_id = request.path_params["envelope_id"]
         self.e.authorize(request)
@@ -310,9 +326,17 @@ class _Endpoints:
         )
 
 
+def _page_number(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name, str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise EmulatorRefusal(400, "BAD_REQUEST", f"{name} must be a number from 1 to 100")
+    return int(raw)
+
+
 def _routes(emulator: DocumensoEmulator) -> list[RouteSpec]:
     ep = _Endpoints(emulator)
     return [
+        ("/api/v2/envelope", ep.find_envelopes, ["GET"]),
         ("/api/v2/envelope/use", ep.use, ["POST"]),
         ("/api/v2/envelope/{envelope_id}", ep.get_envelope, ["GET"]),
         ("/api/v2/envelope/item/{item_id}/download", ep.download_item, ["GET"]),

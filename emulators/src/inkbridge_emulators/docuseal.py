@@ -281,6 +281,19 @@ class _Endpoints:
                 return pdf_response(signed_pdf(envelope.id, envelope.title, "DocuSeal"))
         raise EmulatorRefusal(404, "not_found", "Not Found")
 
+    async def list_templates(self, request: Request) -> Response:
+        """``GET /templates``: the templates submissions were made from, ``limit`` at most."""
+        self.e.authorize(request)
+        raw = request.query_params.get("limit", "10")
+        if not raw.isdigit() or not 1 <= int(raw) <= 100:
+            raise EmulatorRefusal(422, "unprocessable", "limit must be a number from 1 to 100")
+        ids = sorted({envelope.template_id for envelope in self.e.book.envelopes.values()})
+        shown = [{"id": int(i) if i.isdigit() else i, "name": f"Template {i}"} for i in ids]
+        shown = shown[: int(raw)]
+        return JSONResponse(
+            {"data": shown, "pagination": {"count": len(shown), "next": None, "prev": None}}
+        )
+
     async def list_submitters(self, request: Request) -> Response:
         self.e.authorize(request)
         external_id = request.query_params.get("external_id")
@@ -308,6 +321,7 @@ class _Endpoints:
 def _routes(emulator: DocuSealEmulator) -> list[RouteSpec]:
     ep = _Endpoints(emulator)
     return [
+        ("/templates", ep.list_templates, ["GET"]),
         ("/submissions", ep.create, ["POST"]),
         ("/submissions/{submission_id}", ep.get_submission, ["GET"]),
         ("/submissions/{submission_id}/documents", ep.documents, ["GET"]),

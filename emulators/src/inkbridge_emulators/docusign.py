@@ -63,7 +63,15 @@ SWAGGER_FILE = "esignature.rest.swagger-v2.json"
 CONNECT_FILE = "connect.schema-v2.json"
 
 # Credentials of a process run (``--<name>`` overrides): the emulator is for tests and local runs.
-DEV_CREDENTIALS = {"connect_key": "docusign-dev-connect-key"}
+# Left empty, the JWT grant's integration key (iss), user (sub) or signature (a public key
+# file, PEM) is not checked; given, a grant that does not match is refused like DocuSign's.
+DEV_CREDENTIALS = {
+    "connect_key": "docusign-dev-connect-key",
+    "account_id": "acc-1",
+    "integration_key": "",
+    "user_id": "",
+    "public_key_file": "",
+}
 
 
 class DocuSignEmulator(EmitsWebhooks):
@@ -253,6 +261,7 @@ def create_docusign_emulator(
     app = Starlette(
         routes=[
             Route("/oauth/token", api.token, methods=["POST"]),
+            Route("/restapi/v2.1/accounts/{account_id}", api.get_account, methods=["GET"]),
             Route(prefix, api.create_envelope, methods=["POST"]),
             Route(prefix + "/{envelope_id}", api.get_envelope, methods=["GET"]),
             Route(prefix + "/{envelope_id}/views/recipient", api.recipient_view, methods=["POST"]),
@@ -272,8 +281,24 @@ def create_docusign_emulator(
     return app
 
 
-def _docusign_for_process(*, connect_url: str, connect_key: str) -> Starlette:
-    return create_docusign_emulator(connect_url=connect_url, connect_keys=[connect_key])
+def _docusign_for_process(
+    *,
+    connect_url: str,
+    connect_key: str,
+    account_id: str,
+    integration_key: str,
+    user_id: str,
+    public_key_file: str,
+) -> Starlette:
+    public_key = Path(public_key_file).read_text() if public_key_file else None
+    return create_docusign_emulator(
+        connect_url=connect_url,
+        connect_keys=[connect_key],
+        account_id=account_id,
+        integration_key=integration_key or None,
+        user_id=user_id or None,
+        public_key_pem=public_key,
+    )
 
 
 # ``python -m inkbridge_emulators.docusign --webhook-url URL [--port N]``

@@ -128,6 +128,20 @@ class DocuSignApi:
 
     # eSignature REST
 
+    async def get_account(self, request: Request) -> Response:
+        """``GET /v2.1/accounts/{accountId}``: the account, to a user who belongs to it."""
+        try:
+            self._authorize(request)
+        except Refusal as refused:
+            return ds_error(refused.status, refused.code, refused.message)
+        account = {
+            "accountIdGuid": self.e.account_id,
+            "accountName": "inkbridge emulator",
+            "distributorCode": "DEVCENTER_DEMO_APRIL2013",
+            "isDowngrade": "false",
+        }
+        return JSONResponse(account)
+
     async def create_envelope(self, request: Request) -> Response:
         try:
             self._authorize(request)

@@ -230,6 +230,7 @@ def create_dropbox_sign_emulator(
     app = Starlette(
         routes=[
             *creates,
+            Route("/v3/account", api.account, methods=["GET"]),
             Route("/v3/signature_request/{request_id}", api.get_request, methods=["GET"]),
             Route("/v3/signature_request/files/{request_id}", api.files, methods=["GET"]),
             Route("/v3/embedded/sign_url/{signature_id}", api.sign_url, methods=["GET"]),

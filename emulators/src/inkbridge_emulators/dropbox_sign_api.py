@@ -105,6 +105,23 @@ class DropboxSignApi:
         self.e.publish(request, [("signature_request_sent", None)])
         return JSONResponse({"signature_request": request.as_json(self.e.public_url)})
 
+    async def account(self, request: Request) -> Response:
+        """``GET /v3/account``: the API key's own account, as Dropbox Sign answers it."""
+        try:
+            self._authorize(request)
+        except Refusal as exc:
+            return refused(exc)
+        account = {
+            "account_id": "5008b25c7f67153e57d5a357b1687968068fb465",
+            "email_address": "api@inkbridge.example",
+            "is_locked": False,
+            "is_paid_hs": True,
+            "is_paid_hf": False,
+            "callback_url": self.e.callback_url,
+            "role_code": None,
+        }
+        return JSONResponse({"account": account})
+
     async def get_request(self, request: Request) -> Response:
         try:
             self._authorize(request)

@@ -249,6 +249,23 @@ class _Endpoints:
     def __init__(self, emulator: PandaDocEmulator) -> None:
         self.e = emulator
 
+    async def current_member(self, request: Request) -> Response:
+        """``GET /members/current``: the workspace member the API key belongs to."""
+        self.e.authorize(request)
+        return JSONResponse(
+            {
+                "user_id": "UqAjVWMSQmaUuDbYqmVPdn",
+                "membership_id": "jWkxABgRZxfUzSPKCr6uYn",
+                "email": "api@inkbridge.example",
+                "first_name": "inkbridge",
+                "last_name": "emulator",
+                "is_active": True,
+                "workspace": "3QbZxeMgGLMWq6L8T6ShWo",
+                "workspace_name": "inkbridge emulator",
+                "role": "Admin",
+            }
+        )
+
     async def create(self, request: Request) -> Response:
         self.e.authorize(request)
         envelope = self.e.book.create(**_document_input(await read_json(request)))
@@ -312,6 +329,7 @@ class _Endpoints:
 def _routes(emulator: PandaDocEmulator) -> list[RouteSpec]:
     ep = _Endpoints(emulator)
     return [
+        ("/public/v1/members/current", ep.current_member, ["GET"]),
         ("/public/v1/documents", ep.create, ["POST"]),
         ("/public/v1/documents", ep.list_documents, ["GET"]),
         ("/public/v1/documents/{document_id}", ep.status, ["GET"]),

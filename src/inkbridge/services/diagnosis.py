@@ -1,4 +1,5 @@
-"""``inkbridge doctor``'s checks of a deployment, each one row of pass, fail or not checked:
+"""``inkbridge doctor``'s checks of a deployment, each one row of pass, fail, not checked or not
+applicable:
 each region's database (reachable, migrated to head) and key, each provider connection's and
 destination's credentials (one harmless authenticated call), and the clock against the vendors'.
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import inspect, text
@@ -23,6 +24,7 @@ from inkbridge.vendor_http.credentials import (
     ChecksCredentials,
     CredentialCheck,
     Verdict,
+    not_applicable,
     not_checked,
 )
 
@@ -30,7 +32,8 @@ from inkbridge.vendor_http.credentials import (
 class Status(StrEnum):
     PASS = "pass"  # noqa: S105 - a check's outcome, not a password
     FAIL = "fail"
-    NOT_CHECKED = "not checked"
+    NOT_CHECKED = "not checked"  # there is something to check that doctor cannot
+    NOT_APPLICABLE = "not applicable"  # nothing to check: no API credentials (webhooks only)
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,10 @@ def region_key_check(settings: Settings, region: str) -> Check:
 
 
 async def credential_check(name: str, part: object | None, absent: str) -> CredentialCheck:
-    """What the vendor says of ``part``'s credentials; ``absent`` says why there is no part."""
+    """What the vendor says of ``part``'s credentials; ``absent`` says why there is no part,
+    and so no credentials to check."""
     if part is None:
-        return not_checked(absent)
+        return not_applicable(absent)
     if not isinstance(part, ChecksCredentials):
         return not_checked("the vendor has no harmless authenticated call inkbridge makes")
     try:
@@ -116,6 +120,7 @@ _STATUS = {
     Verdict.REFUSED: Status.FAIL,
     Verdict.FAILED: Status.FAIL,
     Verdict.NOT_CHECKED: Status.NOT_CHECKED,
+    Verdict.NOT_APPLICABLE: Status.NOT_APPLICABLE,
 }
 
 
@@ -123,20 +128,15 @@ def credential_row(name: str, result: CredentialCheck) -> Check:
     return Check(name, _STATUS[result.verdict], result.detail)
 
 
-def clock_check(
-    vendor_dates: Iterable[tuple[str, datetime]], allowed: timedelta, now: datetime | None = None
-) -> Check:
-    """This machine's clock against the ``Date`` of each vendor answer: signatures and signer
-    sessions are checked against time windows, so a clock off by more than ``allowed`` fails.
-    ``Date`` has whole seconds and the answer took a moment, so a second is forgiven."""
-    dates = list(vendor_dates)
-    if not dates:
+def clock_check(answers: Iterable[tuple[str, datetime, datetime]], allowed: timedelta) -> Check:
+    """This machine's clock against the ``Date`` of each vendor answer (name, the vendor's
+    ``Date``, this machine's time when the answer arrived): signatures and signer sessions are
+    checked against time windows, so a clock off by more than ``allowed`` fails. ``Date`` has
+    whole seconds and the answer took a moment, so a second is forgiven."""
+    offsets = [(name, (local - date).total_seconds()) for name, date, local in answers]
+    if not offsets:
         return Check("clock", Status.NOT_CHECKED, "no vendor answered with a Date header")
-    current = now or datetime.now(UTC)
-    worst_name, worst = max(
-        ((name, (current - date).total_seconds()) for name, date in dates),
-        key=lambda item: abs(item[1]),
-    )
+    worst_name, worst = max(offsets, key=lambda item: abs(item[1]))
     detail = f"{abs(worst):.0f} s {'ahead of' if worst > 0 else 'behind'} {worst_name}"
     if abs(worst) > allowed.total_seconds() + 1:
         return Check("clock", Status.FAIL, f"{detail} (at most {allowed.total_seconds():.0f} s)")

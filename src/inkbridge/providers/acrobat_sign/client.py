@@ -25,11 +25,13 @@ from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.vendor_http.auth import RefreshTokenAuth
+from inkbridge.vendor_http.credentials import CredentialCheck, authenticated_get
 from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
 PROVIDER = "acrobat_sign"
 API = "/api/rest/v6"
+BASE_URIS = API + "/baseUris"
 # Refresh this long before the token's stated expiry, so a call never starts with a dying token.
 REFRESH_MARGIN_SECONDS = 120.0
 # Right after creation Acrobat is still processing documents; signingUrls says so with this code.
@@ -87,6 +89,13 @@ class AcrobatSignClient:
 
     def __repr__(self) -> str:  # the secrets stay out of logs and tracebacks
         return f"AcrobatSignClient(base_url={self._base!r})"
+
+    async def check_credentials(self) -> CredentialCheck:
+        """The account's access points (``inkbridge doctor``), after the refresh-token grant:
+        Acrobat Sign answers ``baseUris`` to a token of any scope."""
+        return await authenticated_get(
+            self._client, PROVIDER, self._base + BASE_URIS, auth=self.auth
+        )
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope:
         if not spec.signers:

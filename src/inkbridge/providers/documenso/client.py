@@ -25,6 +25,7 @@ from inkbridge.domain.events import EventType, NormalizedEvent
 from inkbridge.errors import MalformedPayload, PermanentError
 from inkbridge.providers._common import META_ENVELOPE, ReportEvents, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
+from inkbridge.vendor_http.credentials import CredentialCheck
 from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.endpoint import VendorEndpoint
 
@@ -58,6 +59,11 @@ class DocumensoClient:
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         return f"DocumensoClient(base_url={self._base!r})"
+
+    async def check_credentials(self) -> CredentialCheck:
+        """One envelope of the token's team at most (``inkbridge doctor``): Documenso has no
+        account or user read in its API, and this is its cheapest authenticated one."""
+        return await self._api.check_get("/envelope", {"perPage": "1"})
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope:
         template = await self._call("GET", f"/envelope/{spec.template_id}")

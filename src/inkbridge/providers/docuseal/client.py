@@ -26,6 +26,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
+from inkbridge.vendor_http.credentials import CredentialCheck
 from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.endpoint import VendorEndpoint
 
@@ -71,6 +72,11 @@ class DocuSealClient:
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         return f"DocuSealClient(base_url={self._base!r})"
+
+    async def check_credentials(self) -> CredentialCheck:
+        """One template at most (``inkbridge doctor``): DocuSeal's API has no user read, and
+        any valid token may list its templates."""
+        return await self._api.check_get("/templates", {"limit": "1"})
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope:
         earlier = await self._call("GET", "/submitters", params={"external_id": spec.envelope_id})

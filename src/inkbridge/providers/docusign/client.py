@@ -41,6 +41,7 @@ from inkbridge.providers.docusign.adapter import (
     custom_fields,
 )
 from inkbridge.providers.docusign.auth import DocuSignJwtAuth
+from inkbridge.vendor_http.credentials import CredentialCheck, authenticated_get
 from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import body_error_code, json_object, raise_for_status, send
 
@@ -127,6 +128,18 @@ class DocuSignClient:
 
     def __repr__(self) -> str:
         return f"DocuSignClient(provider={self.provider!r})"
+
+    async def check_credentials(self) -> CredentialCheck:
+        """The account itself (``inkbridge doctor``), after the JWT grant: a refused grant, or a
+        user who is no member of the account, shows here before any envelope is sent."""
+        return await authenticated_get(
+            self._client,
+            "docusign",
+            self._account,
+            auth=self.auth,
+            code_keys=("errorCode",),
+            headers={"Accept": "application/json"},
+        )
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope:
         data = await self._call("POST", "/envelopes", self.envelope_definition(spec))

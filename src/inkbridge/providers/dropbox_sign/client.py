@@ -33,6 +33,7 @@ from inkbridge.providers._common import (
     text_or_none,
 )
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, Signer, SigningRequest
+from inkbridge.vendor_http.credentials import CredentialCheck, authenticated_get
 from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.responses import raise_for_status, send, short_code
 
@@ -103,6 +104,12 @@ class DropboxSignClient:
 
     def __repr__(self) -> str:
         return f"DropboxSignClient(provider={self.provider!r}, test_mode={self.test_mode})"
+
+    async def check_credentials(self) -> CredentialCheck:
+        """The API key's account (``inkbridge doctor``): ``GET /account`` reads nothing else."""
+        return await authenticated_get(
+            self._client, "dropbox_sign", self._base + "/account", auth=self._auth
+        )
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope:
         path, body = self.request_for(spec)

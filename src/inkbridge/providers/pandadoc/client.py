@@ -24,6 +24,7 @@ from inkbridge.errors import MalformedPayload, PermanentError, RetryableError
 from inkbridge.providers._common import META_ENVELOPE, parse_time, text_or_none
 from inkbridge.providers.base import CreatedEnvelope, EnvelopeSpec, SigningRequest
 from inkbridge.providers.pandadoc.adapter import STATUSES as WEBHOOK_STATUSES
+from inkbridge.vendor_http.credentials import CredentialCheck
 from inkbridge.vendor_http.downloads import stream_pdf
 from inkbridge.vendor_http.endpoint import VendorEndpoint
 
@@ -80,6 +81,10 @@ class PandaDocClient:
 
     def __repr__(self) -> str:  # the API key stays out of logs and tracebacks
         return f"PandaDocClient(base_url={self._base!r})"
+
+    async def check_credentials(self) -> CredentialCheck:
+        """The member the API key belongs to (``inkbridge doctor``): any valid key reads it."""
+        return await self._api.check_get("/members/current")
 
     async def create_envelope(self, spec: EnvelopeSpec) -> CreatedEnvelope:
         found = await self._call(
