@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from inkbridge.golive.outcome import CheckResult, judged
-from inkbridge.golive.target import Target
+from inkbridge.golive.target import Target, TargetError
 
 DESTINATION = "destination:"
 
@@ -72,9 +72,6 @@ def _region_problems(
     elsewhere = {dest: where for dest, where in received.items() if where != [region]}
     if elsewhere:
         problems.append(f"{region}'s lead went to destinations declared for {elsewhere}")
-    shared = _shared_locations(datamap["stores"], region)
-    if shared:
-        problems.append(f"{region}'s stores share a location with another region's: {shared}")
     stores = {str(s["name"]): s for s in datamap["stores"]}
     database = stores.get(f"database:{region}")
     if database is None or database["regions"] != [region]:
@@ -108,8 +105,17 @@ def residency(target: Target, leads: Mapping[str, Mapping[str, Any]]) -> CheckRe
     problems: list[str] = []
     evidence: dict[str, Any] = {}
     for region in datamap["regions"]:
-        lead = leads.get(region) or target.capture_lead(f"residency-{region}", region=region)
-        found, seen = _region_problems(target, datamap, str(region), lead)
+        # What the data map declares is judged first: a region whose store is another's may
+        # refuse the test lead itself (its data keys are not the region's).
+        shared = _shared_locations(datamap["stores"], str(region))
+        if shared:
+            problems.append(f"{region}'s stores share a location with another region's: {shared}")
+        try:
+            lead = leads.get(region) or target.capture_lead(f"residency-{region}", region=region)
+            found, seen = _region_problems(target, datamap, str(region), lead)
+        except TargetError as exc:
+            problems.append(f"{region}: no test lead could be kept and read back ({exc})")
+            continue
         problems += found
         evidence[str(region)] = seen
     return judged(

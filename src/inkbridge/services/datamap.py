@@ -43,7 +43,22 @@ def database_location(url: str) -> str:
     bare = URL.create(
         parsed.drivername, host=parsed.host, port=parsed.port, database=parsed.database
     )
-    return bare.render_as_string(hide_password=True)
+    where = bare.render_as_string(hide_password=True)
+    # Regions may share one PostgreSQL database in schemas of their own: the schema is where.
+    schema = _search_path(parsed.query.get("options"))
+    return where if schema is None else f"{where} (search_path {schema})"
+
+
+def _search_path(options: str | tuple[str, ...] | None) -> str | None:
+    """The search_path a libpq ``options`` value sets (``-csearch_path=x`` or
+    ``-c search_path=x``), if any."""
+    texts = (options,) if isinstance(options, str) else options or ()
+    for text in texts:
+        for part in text.replace("-c ", "-c").split():
+            name, _, value = part.removeprefix("-c").partition("=")
+            if name.strip() == "search_path" and value:
+                return value
+    return None
 
 
 def _database_stores(settings: Settings) -> list[dict[str, Any]]:
