@@ -95,9 +95,9 @@ def speaking(target: Target, chosen: Sequence[Connection]) -> list[Connection]:
     apply. A deployment without the route is spoken to in each vendor's own format."""
     try:
         listed = target.get("/v1/admin/golive/connections")["connections"]
-    except TargetError:
+        details = {str(c["name"]): dict(c) for c in listed}
+    except (TargetError, KeyError, TypeError, ValueError):
         return list(chosen)
-    details = {str(c["name"]): c for c in listed}
     found = []
     for conn in chosen:
         detail = details.get(conn.name, {})

@@ -107,7 +107,7 @@ def test_each_event_is_sent_in_the_senders_vocabulary_and_reads_back_as_meant(
     assert adapter.dedup_key(request)
     [event] = adapter.parse(request)
     assert (str(event.type), event.provider_envelope_id) == (kind, "golive-abc-signed-1")
-    assert event.vendor_event in ACME["events"]  # type: ignore[operator]
+    assert event.vendor_event in ACME["events"]
     assert event.occurred_at == OCCURRED
     assert (event.recipient_id, event.recipient_email) == (
         "golive-signer",
