@@ -100,6 +100,8 @@ class ConnectionSettings(Section):
     # A standard_webhooks sender's own vocabulary and signature scheme (config_senders).
     mapping: SenderMapping | None = None
     signature: SignatureScheme = Field(default_factory=SignatureScheme)
+    # api_url is a vendor emulator whose test requests `inkbridge golive` may create and sign.
+    golive_may_seed: bool = False
 
     @field_validator("return_origins")
     @classmethod

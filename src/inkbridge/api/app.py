@@ -21,6 +21,7 @@ from inkbridge.api import (
     datamap,
     documents,
     golive,
+    golive_connections,
     openapi,
     payload_schema,
     privacy,
@@ -107,6 +108,7 @@ def create_app(
     app.include_router(capture.router)
     app.include_router(datamap.router)
     app.include_router(golive.router)
+    app.include_router(golive_connections.router)
     app.include_router(privacy.router)
     app.include_router(payload_schema.router)
     for page in pages.ROUTES:

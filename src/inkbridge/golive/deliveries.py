@@ -45,7 +45,7 @@ def signatures(target: Target, connection: str, provider: str) -> CheckResult:
     exact acknowledgement; each forgery the vendor's scheme can catch answers 401 and stores
     nothing (what the scheme does not sign is named in the evidence, not counted)."""
     name = f"signatures[{connection}]"
-    wire = format_of(provider)
+    wire = target.senders.get(connection) or format_of(provider)
     if wire is None:
         return not_applicable(name, f"golive does not speak the {provider!r} vendor format")
     secret = target.secrets[connection]

@@ -27,17 +27,21 @@ def _completed_facts(trace: dict[str, Any], envelope_id: str) -> list[dict[str, 
 def legal_state(target: Target, connection: str) -> CheckResult:
     name = f"legal-state[{connection}]"
     lead = target.capture_lead("legal", region=target.regions.get(connection))
-    pid = target.name("legal")
+    # Where golive seeds the vendor, each signer signs there before its event is delivered.
+    pid, signers = target.vendor_envelope(connection, "legal", lead, SIGNERS)
     start = datetime.now(UTC) - timedelta(minutes=10)
 
-    def deliver(kind: str, minute: int, recipient: str = SIGNERS[0]) -> None:
+    def deliver(kind: str, minute: int, recipient: str | None = None) -> None:
         occurred = start + timedelta(minutes=minute)
-        body = target.event(kind, pid, lead, occurred_at=occurred, recipient=recipient)
+        body = target.event(
+            kind, pid, lead, occurred_at=occurred, recipient=recipient or signers[0]
+        )
         target.deliver(connection, body)
 
     deliver("document_sent", 0)
     deliver("document_viewed", 1)
-    deliver("recipient_signed", 2, SIGNERS[0])
+    target.vendor_signed(connection, pid, signers[0])
+    deliver("recipient_signed", 2, signers[0])
 
     def partly_signed() -> dict[str, Any] | None:
         view = target.envelope(pid)
@@ -62,8 +66,9 @@ def legal_state(target: Target, connection: str) -> CheckResult:
         problems.append(
             f"{', '.join(held_early)} held the envelope as completed after one signature of two"
         )
-    deliver("recipient_signed", 3, SIGNERS[1])
-    deliver("document_completed", 4, SIGNERS[1])
+    target.vendor_signed(connection, pid, signers[1])
+    deliver("recipient_signed", 3, signers[1])
+    deliver("document_completed", 4, signers[1])
 
     def delivered() -> list[dict[str, Any]] | None:
         trace = target.get(f"/v1/trace/{lead['correlation_id']}")

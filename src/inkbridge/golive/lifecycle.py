@@ -12,35 +12,46 @@ from inkbridge.golive.outcome import CheckResult, failed, judged
 from inkbridge.golive.target import Target
 
 LIFECYCLE = ("document_sent", "document_viewed", "recipient_signed", "document_completed")
+SIGNER = "golive-signer"
 
 
 def _deliver_lifecycle(
-    target: Target, connection: str, lead: dict[str, Any], pid: str, order: list[int]
-) -> None:
+    target: Target, connection: str, lead: dict[str, Any], purpose: str, order: list[int]
+) -> str:
+    """The lifecycle of one new envelope delivered in ``order``; its provider id. Where golive
+    seeds the vendor, the request is signed there first, as the vendor holds it by the time
+    its completion is delivered."""
+    pid, (signer,) = target.vendor_envelope(connection, purpose, lead, (SIGNER,))
+    target.vendor_signed(connection, pid, signer)
     start = datetime.now(UTC) - timedelta(minutes=10)
     bodies = [
-        target.event(kind, pid, lead, occurred_at=start + timedelta(minutes=i))
+        target.event(kind, pid, lead, occurred_at=start + timedelta(minutes=i), recipient=signer)
         for i, kind in enumerate(LIFECYCLE)
     ]
     for index in order:
         target.deliver(connection, bodies[index])
+    return pid
 
 
-def _settled(target: Target, pid: str) -> dict[str, Any] | None:
+def _settled(target: Target, pid: str, *, confirmed: bool) -> dict[str, Any] | None:
+    """The envelope once its lifecycle is processed and, where the vendor confirms completion
+    (``confirmed``), once the deployment has asked the vendor's API."""
     view = target.envelope(pid)
     events = len(view["timeline"]) if view else 0
-    return view if view is not None and events >= len(LIFECYCLE) else None
+    if view is None or events < len(LIFECYCLE) or (confirmed and view["needs_reconcile"]):
+        return None
+    return view
 
 
 def order(target: Target, connection: str, lead: dict[str, Any]) -> tuple[CheckResult, str]:
     """Returns the row and the provider id of the in-order envelope (completed, for the checks
     that read a completed envelope of ``lead``)."""
     name = f"order[{connection}]"
-    in_order, shuffled = target.name("in-order"), target.name("shuffled")
-    _deliver_lifecycle(target, connection, lead, in_order, [0, 1, 2, 3])
-    _deliver_lifecycle(target, connection, lead, shuffled, [3, 1, 0, 2])
-    first = target.wait_for(lambda: _settled(target, in_order))
-    second = target.wait_for(lambda: _settled(target, shuffled))
+    in_order = _deliver_lifecycle(target, connection, lead, "in-order", [0, 1, 2, 3])
+    shuffled = _deliver_lifecycle(target, connection, lead, "shuffled", [3, 1, 0, 2])
+    confirmed = connection in target.seeders
+    first = target.wait_for(lambda: _settled(target, in_order, confirmed=confirmed))
+    second = target.wait_for(lambda: _settled(target, shuffled, confirmed=confirmed))
     if first is None or second is None:
         return failed(
             name,

@@ -5,7 +5,7 @@ The clean-up always runs once anything was created."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,10 @@ from inkbridge.golive import (
     residency,
 )
 from inkbridge.golive.outcome import CheckResult, failed, not_applicable
+from inkbridge.golive.seeding import SEEDERS, SeedError, unconfirmed_reason
+from inkbridge.golive.sender_formats import SenderFormat
 from inkbridge.golive.target import Target, TargetError
+from inkbridge.golive.vendor_bodies import NotSpoken
 
 CHECKS = (
     "signatures",
@@ -48,6 +51,8 @@ class Connection:
     name: str
     provider: str
     region: str
+    # Why its lifecycle rows cannot run (a vendor confirming completion, not seeded), or None.
+    unconfirmed: str | None = None
 
 
 class TargetRefused(Exception):
@@ -80,7 +85,45 @@ def connections(target: Target, wanted: Sequence[str]) -> list[Connection]:
     chosen = [declared[name] for name in wanted or sorted(declared)]
     target.providers.update({conn.name: conn.provider for conn in chosen})
     target.regions.update({conn.name: conn.region for conn in chosen})
-    return chosen
+    return speaking(target, chosen)
+
+
+def speaking(target: Target, chosen: Sequence[Connection]) -> list[Connection]:
+    """``chosen`` as golive speaks to each, from the deployment's
+    ``GET /v1/admin/golive/connections``: a mapped sender's vocabulary, and for a vendor whose
+    completion its API confirms, the emulator golive seeds or why its lifecycle rows do not
+    apply. A deployment without the route is spoken to in each vendor's own format."""
+    try:
+        listed = target.get("/v1/admin/golive/connections")["connections"]
+        details = {str(c["name"]): dict(c) for c in listed}
+    except (TargetError, KeyError, TypeError, ValueError):
+        return list(chosen)
+    found = []
+    for conn in chosen:
+        detail = details.get(conn.name, {})
+        if detail.get("mapping"):
+            sender = SenderFormat.read(detail["mapping"], detail.get("signature") or {})
+            target.senders[conn.name] = sender.vendor_format()
+        found.append(replace(conn, unconfirmed=_seeded(target, conn, detail)))
+    return found
+
+
+def _seeded(target: Target, conn: Connection, detail: dict[str, Any]) -> str | None:
+    """Seed ``conn``'s vendor emulator when its completion needs confirming; else why not."""
+    if not detail.get("terminal_needs_confirmation"):
+        return None
+    seed, seeder = detail.get("seed"), SEEDERS.get(conn.provider)
+    if not seed or conn.name not in target.secrets:
+        return unconfirmed_reason(conn.provider)
+    if seeder is None:
+        return f"golive seeds no {conn.provider} emulator; {unconfirmed_reason(conn.provider)}"
+    emulator = seeder(str(seed["api_url"]), target.secrets[conn.name])
+    try:
+        emulator.check()
+    except SeedError as exc:
+        return f"{exc}; {unconfirmed_reason(conn.provider)}"
+    target.seeders[conn.name] = emulator
+    return None
 
 
 @dataclass
@@ -100,10 +143,17 @@ class Run:
         self.progress(name)
         try:
             found = check()
-        except (TargetError, KeyError, TypeError, ValueError) as exc:
+        except NotSpoken as exc:
+            found = not_applicable(name, str(exc))
+        except (TargetError, SeedError, KeyError, TypeError, ValueError) as exc:
             found = failed(name, f"{type(exc).__name__}: {exc}")
         self.results.append(found)
         return found
+
+    def _unconfirmed(self, conn: Connection) -> Callable[[str, Callable[[], CheckResult]], object]:
+        """A row that is not applicable for ``conn``, its check not run."""
+        reason = str(conn.unconfirmed)
+        return lambda name, _check: self.row(name, partial(not_applicable, name, reason))
 
     def connection_checks(self, conn: Connection) -> None:
         target = self.target
@@ -118,7 +168,12 @@ class Run:
         )
         self.row(f"duplicates[{conn.name}]", partial(deliveries.duplicates, target, conn.name))
         self.row(f"rotated-key[{conn.name}]", partial(operations.rotated_key, target, conn.name))
-        self.row(f"legal-state[{conn.name}]", partial(legal_state.legal_state, target, conn.name))
+        # A vendor confirming completion, not seeded: its lifecycles would never complete, so
+        # the rows reading one cannot prove anything, and say so.
+        lifecycle_check = self.row if conn.unconfirmed is None else self._unconfirmed(conn)
+        lifecycle_check(
+            f"legal-state[{conn.name}]", partial(legal_state.legal_state, target, conn.name)
+        )
         if not any(map(self.selected, LEAD_CHECKS)):
             return
         try:
@@ -133,9 +188,12 @@ class Run:
             done.append(pid)
             return result
 
-        self.row(f"order[{conn.name}]", ordered)
+        lifecycle_check(f"order[{conn.name}]", ordered)
         self.row("consent", partial(records.consent, target, lead))
         self.region_leads.setdefault(conn.region, lead)
+        if conn.unconfirmed is not None:
+            name = f"conflicting-terminal[{conn.name}]"
+            self.row(name, partial(not_applicable, name, conn.unconfirmed))
         if not done:
             return
         self.row("attribution", partial(lifecycle.attribution, target, lead, done[0]))
@@ -159,7 +217,13 @@ def run(
     try:
         for conn in chosen:
             current.connection_checks(conn)
-        with_secrets = [(c.name, c.region) for c in chosen if c.name in target.secrets]
+        # A vendor confirming completion is left out: its refused completion would wait on
+        # the vendor's API, not on the destination's failure.
+        with_secrets = [
+            (c.name, c.region)
+            for c in chosen
+            if c.name in target.secrets and c.unconfirmed is None and c.name not in target.seeders
+        ]
         current.row(
             "failure-injection",
             partial(failure_injection.failure_injection, target, with_secrets),

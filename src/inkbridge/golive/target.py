@@ -9,13 +9,14 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 
+from inkbridge.golive.seeding import DropboxSignEmulator
 from inkbridge.golive.vendor_bodies import GoliveEvent
 from inkbridge.golive.vendor_formats import Signed, VendorFormat, format_of
 from inkbridge.sandbox.provider_wire import build_event, encode_event
@@ -59,6 +60,10 @@ class Target:
     # Each checked connection's region: a test lead is captured where its deliveries arrive
     # (a delivery naming a lead of another region is refused, as residency demands).
     regions: dict[str, str] = field(default_factory=dict)
+    # A mapped sender's format (its vocabulary, from the deployment), by connection.
+    senders: dict[str, VendorFormat] = field(default_factory=dict)
+    # The vendor emulator golive creates and signs test requests in, by connection.
+    seeders: dict[str, DropboxSignEmulator] = field(default_factory=dict)
     # Every email and name this run wrote: what must not appear in the deployment's logs.
     written: list[str] = field(default_factory=list)
     _counter: int = 0
@@ -163,9 +168,32 @@ class Target:
             )
         )
 
+    def vendor_envelope(
+        self, connection: str, purpose: str, lead: Mapping[str, Any], signers: Sequence[str]
+    ) -> tuple[str, tuple[str, ...]]:
+        """A provider envelope id for a test lifecycle and its signers' recipient ids: this
+        run's own names, or a request created in the connection's vendor emulator (its id and
+        signature ids)."""
+        seeder = self.seeders.get(connection)
+        if seeder is None:
+            return self.name(purpose), tuple(signers)
+        metadata = {"inkbridge_lead_id": str(lead["id"]), "golive_run": self.run_id}
+        emails = [str(lead["email"])] * len(signers)
+        pid, ids = seeder.create(self.name(purpose), emails, metadata)
+        self.provider_envelopes.append(pid)
+        return pid, ids
+
+    def vendor_signed(self, connection: str, provider_envelope_id: str, recipient: str) -> None:
+        """The signer signs at the vendor too, where golive seeded the request."""
+        seeder = self.seeders.get(connection)
+        if seeder is not None:
+            seeder.sign(provider_envelope_id, recipient)
+
     def vendor_format(self, connection: str) -> VendorFormat:
-        """How ``connection``'s vendor encodes and signs (inkbridge's own format when the
-        connection's provider is not known)."""
+        """How ``connection``'s vendor encodes and signs: a mapped sender's vocabulary, the
+        vendor's format, or inkbridge's own when the connection's provider is not known."""
+        if connection in self.senders:
+            return self.senders[connection]
         provider = self.providers.get(connection, "sandbox")
         found = format_of(provider)
         if found is None:

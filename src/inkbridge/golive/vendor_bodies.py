@@ -47,11 +47,15 @@ class GoliveEvent:
         return self.occurred_at.isoformat().replace("+00:00", "Z")
 
 
+class NotSpoken(ValueError):
+    """An event golive cannot say in a connection's format (its row does not apply)."""
+
+
 def _vendor_event(kind: str, names: Mapping[str, str], vendor: str) -> str:
     try:
         return names[kind]
     except KeyError:
-        raise ValueError(f"golive sends no {kind!r} event in the {vendor} format") from None
+        raise NotSpoken(f"golive sends no {kind!r} event in the {vendor} format") from None
 
 
 DOCUSIGN_EVENTS = {
