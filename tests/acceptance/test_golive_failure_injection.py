@@ -37,8 +37,12 @@ def test_a_failing_destination_loses_nothing_keeps_order_and_replays_its_dead_le
     assert evidence["replayed"] == [evidence["dead_letter"]]
     # 2 x 500, 2 x 429, 1 timeout and the refused write: each reached the sandbox CRM.
     assert evidence["faulted_requests"] >= 6
-    assert evidence["attempts"]["sent"] >= 3
-    assert evidence["attempts"]["completed"] >= 2
+    # Each faulted request carried at least one change, and some change was tried again; how
+    # the faults fall across the changes depends on how the worker batched them.
+    attempts = evidence["attempts"]
+    assert set(attempts) == {"sent", "viewed", "partially_signed", "completed"}
+    assert sum(attempts.values()) >= evidence["faulted_requests"]
+    assert max(attempts.values()) >= 2
     duplicates = rows["duplicates[sandbox]"]
     assert duplicates["outcome"] == "pass", duplicates
     assert duplicates["evidence"]["downstream_writes"] == {"crm": 1, "marketing": 1}

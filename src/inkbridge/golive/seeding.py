@@ -34,7 +34,7 @@ def unconfirmed_reason(provider: str) -> str:
 
 @dataclass(frozen=True)
 class DropboxSignEmulator:
-    """The Dropbox Sign emulator (``python -m inkbridge_emulators.dropbox_sign``) behind a
+    """The Dropbox Sign emulator (the vendor emulators' own distribution) behind a
     connection's ``api_url``: requests created with the connection's API key (the key Dropbox
     Sign also signs callbacks with, so golive's ``--secret-file`` holds it), signed through the
     emulator's test control. Its own requests: golive's token never goes to the vendor."""
