@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,21 @@ def rows(config: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str
     code, out = doctor(config, "--format", "json", env=env)
     report = json.loads(out[out.index("{") :])
     return code, {row["name"]: row for row in report["checks"]}
+
+
+def refused(config: Path, kind: str, names: Collection[str]) -> tuple[dict[str, Any], str]:
+    """doctor run where each of ``names`` (rows ``<kind> <name>``) refuses its credentials: it
+    exits 1, each such row fails naming the cause, and they are the table's failing rows."""
+    code, checks = rows(config)
+    assert code == 1
+    for name in names:
+        row = checks[f"{kind} {name}"]
+        assert row["status"] == "fail", row
+        assert "credentials refused" in row["detail"], row
+    _, table = doctor(config)
+    failing = [line for line in table.splitlines() if " fail " in line]
+    assert {line.split()[1] for line in failing} == set(names)
+    return checks, table
 
 
 @pytest.fixture(scope="module")

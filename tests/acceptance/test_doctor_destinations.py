@@ -13,7 +13,7 @@ import pytest
 
 from tests.acceptance.destination_vendors import Emulator, destination_settings
 from tests.acceptance.stack import base_config, secret_ref
-from tests.acceptance.test_doctor import doctor, migrated, rows
+from tests.acceptance.test_doctor import migrated, refused, rows
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
@@ -78,14 +78,5 @@ def test_every_vendor_destination_with_good_credentials_passes_naming_its_call(
 def test_every_vendor_destination_refusing_its_credentials_fails_naming_the_cause(
     tmp_path: Path, vendors: dict[str, str]
 ) -> None:
-    config = _config(tmp_path, vendors, wrong=True)
-    code, checks = rows(config)
-    assert code == 1
-    for vendor in VENDORS:
-        row = checks[f"destination {vendor}"]
-        assert row["status"] == "fail", row
-        assert "credentials refused" in row["detail"], row
-    _, table = doctor(config)
-    failing = [line for line in table.splitlines() if " fail " in line]
-    assert {line.split()[1] for line in failing} == set(VENDORS)
+    _, table = refused(_config(tmp_path, vendors, wrong=True), "destination", VENDORS)
     assert WRONG not in table

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from inkbridge.sandbox.crm import create_crm_app
-from tests.acceptance.stack import SANDBOX_CRM, base_config, secret_ref, write_config
-from tests.acceptance.two_regions_stack import KINDS, REGIONS, US_SECRET
+from tests.acceptance.stack import base_config, secret_ref, write_config
+from tests.acceptance.two_regions_stack import KINDS, REGIONS, US_SECRET, region_destinations
 from tests.conftest import PG_ADMIN_URL, PG_AVAILABLE, drop_pg_schema, new_pg_schema
 from tests.support.builders import SECRET
 from tests.support.processes import INKBRIDGE, Process, cli, free_port, wait_http
@@ -52,16 +52,7 @@ def _tree(root: Path, port: int, urls: dict[str, str], stores: dict[str, Served]
         name: {"provider": "sandbox", "region": region, "secrets": [secret_ref(root, name, value)]}
         for region, (name, value) in CONNECTIONS.items()
     }
-    tree["destinations"] = {
-        f"{region}-{kind}": {
-            **SANDBOX_CRM,
-            "kind": f"sandbox_{kind}",
-            "url": stores[f"{region}-{kind}"].url,
-            "regions": [region],
-        }
-        for region in REGIONS
-        for kind in KINDS
-    }
+    tree["destinations"] = region_destinations(stores)
     return tree
 
 

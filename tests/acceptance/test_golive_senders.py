@@ -19,6 +19,7 @@ import pytest
 from tests.acceptance.golive_target import GoliveRun, run_golive
 from tests.acceptance.stack import base_config, secret_ref, write_config
 from tests.support.processes import INKBRIDGE, PYTHON, Process, cli, free_port, wait_http
+from tests.support.senders import ACME_MAPPING as SENDER_MAPPING
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +28,8 @@ PLAIN_SECRET = "plain-golive-hmac-secret"
 DROPBOX_KEY = "dropbox-golive-emulator-key"
 UNSEEDED_KEY = "dropbox-golive-unseeded-key"
 ACME_MAPPING = {
-    "events": {
-        "envelope.sent": "sent",
-        "envelope.viewed": "viewed",
-        "signer.signed": "signed",
-        "envelope.completed": "completed",
-        "envelope.declined": "declined",
-    },
-    "occurred_at": "timestamp",
+    **SENDER_MAPPING,
     "envelope_id": "data.document.id",
-    "recipient_id": "data.signer.id",
-    "recipient_email": "/data/signer/email",
     "metadata": "data.document.tags",
 }
 PLAIN_MAPPING = {

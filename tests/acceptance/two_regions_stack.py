@@ -8,12 +8,12 @@ key, by an explicit region) and their envelopes signed to completion."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -165,16 +165,7 @@ def _config(root: Path, port: int, stores: dict[str, Served]) -> Path:
             "secrets": [secret_ref(root, "sandbox-us", US_SECRET)],
         },
     }
-    tree["destinations"] = {
-        f"{region}-{kind}": {
-            **SANDBOX_CRM,
-            "kind": f"sandbox_{kind}",
-            "url": stores[f"{region}-{kind}"].url,
-            "regions": [region],
-        }
-        for region in REGIONS
-        for kind in KINDS
-    }
+    tree["destinations"] = region_destinations(stores)
     tree["residency"] = {"countries": {"DE": "eu", "US": "us"}}
     return write_config(root, tree)
 
@@ -314,3 +305,18 @@ def crossings(paths: list[Path], people: list[Person]) -> list[str]:
                 if value.encode() in raw:
                     hits.append(f"{value} in {path.name}")
     return hits
+
+
+def region_destinations(stores: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A sandbox CRM and marketing destination per region, each declared for its region alone
+    and writing to its own store (``stores`` by ``<region>-<kind>``)."""
+    return {
+        f"{region}-{kind}": {
+            **SANDBOX_CRM,
+            "kind": f"sandbox_{kind}",
+            "url": stores[f"{region}-{kind}"].url,
+            "regions": [region],
+        }
+        for region in REGIONS
+        for kind in KINDS
+    }

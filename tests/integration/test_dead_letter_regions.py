@@ -4,7 +4,6 @@ its region (else it is refused, and nothing is replayed anywhere)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -17,27 +16,12 @@ from inkbridge.cli import main as cli
 from inkbridge.services.tokens import create_token
 from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.schema import outbox
+from tests.support.outbox_rows import insert_dead_letter
 from tests.support.regions import REGIONS, two_region_settings
 
 
 def _dead_letter(db: RegionDatabase, region: str) -> int:
-    now = datetime.now(UTC)
-    with db.transaction() as conn:
-        result = conn.execute(
-            outbox.insert().values(
-                region=region,
-                destination=f"{region}_crm",
-                idempotency_key=f"fact-{region}",
-                record_key="envelope:env_1",
-                kind="envelope.state_changed",
-                payload={},
-                status="dead",
-                attempts=8,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        return int(result.inserted_primary_key[0])
+    return insert_dead_letter(db, region=region, destination=f"{region}_crm", key=f"fact-{region}")
 
 
 def _statuses(databases: Databases) -> dict[str, list[str]]:

@@ -25,22 +25,11 @@ from inkbridge.services.tokens import create_token
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.vendor_http.body_hmac import body_signature
 from tests.support.builders import SECRET, event_body, make_settings, signed
+from tests.support.senders import ACME_MAPPING  # the sender's own vocabulary
 from tests.support.worker import deliver_all, drain_receipts
 
 BASE = "http://127.0.0.1:8000"
 PLAIN_SECRET = "acme-plain-hmac-secret"
-# The sender's own vocabulary (``envelope.sent`` …), over Standard Webhooks.
-ACME_MAPPING = {
-    "events": {
-        "envelope.sent": "sent",
-        "envelope.viewed": "viewed",
-        "signer.signed": "signed",
-        "envelope.completed": "completed",
-    },
-    "occurred_at": "timestamp",
-    "recipient_id": "data.signer.id",
-    "recipient_email": "/data/signer/email",
-}
 # Another sender that signs with a plain HMAC-SHA256 body header and has its own shape.
 PLAIN_MAPPING = {
     "events": {"user.document.complete": "completed"},

@@ -30,8 +30,9 @@ from inkbridge.services.tokens import (
     rotate_token,
 )
 from inkbridge.store.database import Databases
-from inkbridge.store.schema import api_tokens, audit_log, outbox
+from inkbridge.store.schema import api_tokens, audit_log
 from tests.support.builders import make_settings
+from tests.support.outbox_rows import insert_dead_letter
 
 NOW = datetime.now(UTC)
 
@@ -226,23 +227,8 @@ def test_the_cli_creates_lists_rotates_and_revokes_tokens(
 
 
 def _dead_letter(databases: Databases) -> int:
-    now = datetime.now(UTC)
-    with databases.home.transaction() as conn:
-        result = conn.execute(
-            outbox.insert().values(
-                region="default",
-                destination="crm",
-                idempotency_key=f"fact-{now.timestamp()}",
-                record_key="envelope:env_1",
-                kind="envelope.state_changed",
-                payload={},
-                status="dead",
-                attempts=8,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        return int(result.inserted_primary_key[0])
+    key = f"fact-{datetime.now(UTC).timestamp()}"
+    return insert_dead_letter(databases.home, region="default", destination="crm", key=key)
 
 
 def test_privileged_cli_commands_are_audited_with_the_cli_as_actor(

@@ -14,16 +14,15 @@ from pydantic import SecretStr
 from inkbridge.config_senders import SenderMapping, SignatureScheme
 from inkbridge.errors import SignatureInvalid
 from inkbridge.golive.sender_formats import SenderFormat, place
-from inkbridge.golive.vendor_bodies import GoliveEvent, NotSpoken
+from inkbridge.golive.vendor_bodies import NotSpoken
 from inkbridge.golive.vendor_formats import Signed, VendorFormat
-from inkbridge.providers.base import InboundRequest, WebhookAdapter
+from inkbridge.providers.base import WebhookAdapter
 from inkbridge.providers.kind import WebhookSetup
 from inkbridge.providers.registry import KINDS
-from inkbridge.sandbox.provider_wire import build_event, encode_event
+from tests.unit.golive.wire import KINDS_SENT, OCCURRED, golive_event, inbound_request
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 PLAIN = "acme-plain-hmac-secret"
-OCCURRED = datetime(2026, 3, 2, 10, 15, 42, tzinfo=UTC)
 ACME = {
     "events": {
         "envelope.sent": "sent",
@@ -40,13 +39,6 @@ ACME = {
     "metadata": "doc.tags",
 }
 PLAIN_SCHEME = {"scheme": "hmac_sha256", "header": "X-Plain-Signature", "prefix": "sha256="}
-KINDS_SENT = (
-    "document_sent",
-    "document_viewed",
-    "recipient_signed",
-    "document_completed",
-    "document_declined",
-)
 
 
 def _setup(mapping: dict[str, Any], scheme: dict[str, Any], secret: str) -> WebhookSetup:
@@ -67,33 +59,8 @@ def _sides(scheme: dict[str, Any], secret: str) -> tuple[VendorFormat, WebhookAd
     return sender.vendor_format(), KINDS["standard_webhooks"].adapter(setup)
 
 
-def _event(kind: str) -> GoliveEvent:
-    body = encode_event(
-        build_event(
-            kind,
-            envelope_id="golive-abc-signed-1",
-            occurred_at=OCCURRED,
-            metadata={"inkbridge_lead_id": "lead_golive", "golive_run": "abc"},
-            recipient_id="golive-signer",
-            recipient_email="golive-abc@example.invalid",
-        )
-    )
-    return GoliveEvent.from_sandbox(body)
-
-
-def _request(signed: Signed) -> InboundRequest:
-    return InboundRequest(
-        connection="acme",
-        method="POST",
-        headers={k.lower(): v for k, v in signed.headers.items()},
-        query=dict(signed.query),
-        body=signed.body,
-        received_at=datetime.now(UTC),
-    )
-
-
 def _sign(wire: VendorFormat, kind: str, secret: str) -> Signed:
-    return wire.sign(_event(kind), secret, "msg_golive_1", int(datetime.now(UTC).timestamp()))
+    return wire.sign(golive_event(kind), secret, "msg_golive_1", int(datetime.now(UTC).timestamp()))
 
 
 @pytest.mark.parametrize(("scheme", "secret"), [({}, SECRET), (PLAIN_SCHEME, PLAIN)])
@@ -102,7 +69,7 @@ def test_each_event_is_sent_in_the_senders_vocabulary_and_reads_back_as_meant(
     scheme: dict[str, Any], secret: str, kind: str
 ) -> None:
     wire, adapter = _sides(scheme, secret)
-    request = _request(_sign(wire, kind, secret))
+    request = inbound_request(_sign(wire, kind, secret), "acme")
     adapter.verify(request)
     assert adapter.dedup_key(request)
     [event] = adapter.parse(request)
@@ -125,14 +92,14 @@ def test_forged_deliveries_to_a_mapped_sender_are_refused(
     assert wire.tamper_body is not None
     for forged in (wire.tamper_body(signed), wire.tamper_signature(signed)):
         with pytest.raises(SignatureInvalid):
-            adapter.verify(_request(forged))
+            adapter.verify(inbound_request(forged, "acme"))
 
 
 def test_a_kind_the_mapping_does_not_name_is_not_spoken() -> None:
     narrow = {**ACME, "events": {"envelope.sent": "sent"}}
     sender = SenderFormat.read(narrow, {})
     with pytest.raises(NotSpoken, match="document_viewed"):
-        sender.vendor_format().sign(_event("document_viewed"), SECRET, "msg_1", 0)
+        sender.vendor_format().sign(golive_event("document_viewed"), SECRET, "msg_1", 0)
 
 
 def test_a_path_through_an_array_makes_the_array() -> None:

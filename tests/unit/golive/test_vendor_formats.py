@@ -12,12 +12,11 @@ import pytest
 from pydantic import SecretStr
 
 from inkbridge.errors import SignatureInvalid
-from inkbridge.golive.vendor_bodies import GoliveEvent
 from inkbridge.golive.vendor_formats import FORMATS, Signed, VendorFormat
-from inkbridge.providers.base import InboundRequest, WebhookAdapter
+from inkbridge.providers.base import WebhookAdapter
 from inkbridge.providers.kind import WebhookSetup
 from inkbridge.providers.registry import KINDS, PROVIDERS
-from inkbridge.sandbox.provider_wire import build_event, encode_event
+from tests.unit.golive.wire import KINDS_SENT, OCCURRED, golive_event, inbound_request
 
 SECRETS = {
     "sandbox": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
@@ -29,14 +28,6 @@ SECRETS = {
     "documenso": "documenso-secret-golive",
     "docuseal": "whsec_ZG9jdXNlYWwtZ29saXZl",
 }
-KINDS_SENT = (
-    "document_sent",
-    "document_viewed",
-    "recipient_signed",
-    "document_completed",
-    "document_declined",
-)
-OCCURRED = datetime(2026, 3, 2, 10, 15, 42, tzinfo=UTC)
 # The events whose vendor form names no recipient: envelope-level events, and every PandaDoc
 # state change.
 ENVELOPE_LEVEL = {
@@ -50,34 +41,9 @@ def _adapter(provider: str, secret: str | None = None) -> WebhookAdapter:
     return KINDS[provider].adapter(setup)
 
 
-def _event(kind: str) -> GoliveEvent:
-    body = encode_event(
-        build_event(
-            kind,
-            envelope_id="golive-abc-signed-1",
-            occurred_at=OCCURRED,
-            metadata={"inkbridge_lead_id": "lead_golive", "golive_run": "abc"},
-            recipient_id="golive-signer",
-            recipient_email="golive-abc@example.invalid",
-        )
-    )
-    return GoliveEvent.from_sandbox(body)
-
-
-def _request(signed: Signed, at: datetime | None = None) -> InboundRequest:
-    return InboundRequest(
-        connection="c",
-        method="POST",
-        headers={k.lower(): v for k, v in signed.headers.items()},
-        query=dict(signed.query),
-        body=signed.body,
-        received_at=at or datetime.now(UTC),
-    )
-
-
 def _signed(wire: VendorFormat, kind: str = "document_viewed", **options: Any) -> Signed:
     stamp = options.get("stamp", int(datetime.now(UTC).timestamp()))
-    return wire.sign(_event(kind), SECRETS[wire.provider], "msg_golive_1", stamp)
+    return wire.sign(golive_event(kind), SECRETS[wire.provider], "msg_golive_1", stamp)
 
 
 def test_every_provider_inkbridge_knows_has_a_vendor_format() -> None:
@@ -88,7 +54,7 @@ def test_every_provider_inkbridge_knows_has_a_vendor_format() -> None:
 @pytest.mark.parametrize("kind", KINDS_SENT)
 def test_each_event_golive_sends_verifies_and_reads_back_as_sent(provider: str, kind: str) -> None:
     adapter = _adapter(provider)
-    request = _request(_signed(FORMATS[provider], kind))
+    request = inbound_request(_signed(FORMATS[provider], kind))
     adapter.verify(request)
     assert adapter.dedup_key(request)
     [event] = adapter.parse(request)
@@ -103,7 +69,7 @@ def test_each_event_golive_sends_verifies_and_reads_back_as_sent(provider: str, 
 @pytest.mark.parametrize("provider", sorted(FORMATS))
 def test_the_acknowledgement_golive_expects_is_the_adapters(provider: str) -> None:
     wire = FORMATS[provider]
-    request = _request(_signed(wire))
+    request = inbound_request(_signed(wire))
     answer = _adapter(provider).acknowledge(request)
     if provider in ("sandbox", "standard_webhooks"):
         # The webhook endpoint answers inkbridge's own format with its JSON body.
@@ -120,7 +86,7 @@ def test_dropbox_signs_its_acknowledgement_body_exactly() -> None:
 def test_a_tampered_signature_is_refused(provider: str) -> None:
     wire = FORMATS[provider]
     with pytest.raises(SignatureInvalid):
-        _adapter(provider).verify(_request(wire.tamper_signature(_signed(wire))))
+        _adapter(provider).verify(inbound_request(wire.tamper_signature(_signed(wire))))
 
 
 @pytest.mark.parametrize("provider", sorted(p for p, w in FORMATS.items() if w.tamper_body))
@@ -130,7 +96,7 @@ def test_a_tampered_body_is_refused_where_the_vendor_signs_it(provider: str) -> 
     forged = wire.tamper_body(_signed(wire))
     assert forged.body != _signed(wire).body
     with pytest.raises(SignatureInvalid):
-        _adapter(provider).verify(_request(forged))
+        _adapter(provider).verify(inbound_request(forged))
 
 
 @pytest.mark.parametrize("provider", sorted(p for p, w in FORMATS.items() if w.signs_time))
@@ -140,7 +106,7 @@ def test_a_stale_or_future_time_is_refused_where_the_vendor_signs_one(
 ) -> None:
     stamp = int(datetime.now(UTC).timestamp()) + skew
     with pytest.raises(SignatureInvalid):
-        _adapter(provider).verify(_request(_signed(FORMATS[provider], stamp=stamp)))
+        _adapter(provider).verify(inbound_request(_signed(FORMATS[provider], stamp=stamp)))
 
 
 @pytest.mark.parametrize("provider", sorted(FORMATS))
@@ -148,4 +114,4 @@ def test_a_delivery_signed_with_another_secret_is_refused(provider: str) -> None
     other = {"sandbox": "whsec_b3RoZXItc2VjcmV0LTAxMjM0NTY3", "docuseal": "whsec_b3RoZXI="}
     adapter = _adapter(provider, other.get(provider, "another-secret"))
     with pytest.raises(SignatureInvalid):
-        adapter.verify(_request(_signed(FORMATS[provider])))
+        adapter.verify(inbound_request(_signed(FORMATS[provider])))

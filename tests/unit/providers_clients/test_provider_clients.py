@@ -5,7 +5,6 @@ envelope where the vendor keys it by that id."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,26 +15,11 @@ from tests.support.provider_worlds import (
     EmulatorWorld,
     assert_terminal_state_reported,
     each_terminal_action,
-    emulator_world,
 )
 
-from .client_vendors import DOCUSEAL, PANDADOC, VENDORS, ClientVendor
+from .client_vendors import DOCUSEAL, PANDADOC, ClientVendor
 
 World = EmulatorWorld[Any]
-
-
-@pytest.fixture(params=VENDORS, ids=lambda vendor: vendor.name)
-def vendor(request: pytest.FixtureRequest) -> ClientVendor:
-    chosen: ClientVendor = request.param
-    return chosen
-
-
-@pytest.fixture
-async def world(vendor: ClientVendor) -> AsyncIterator[World]:
-    async with emulator_world(
-        vendor.receiver(), vendor.create_emulator, vendor.client, vendor.base_url
-    ) as made:
-        yield made
 
 
 @each_terminal_action

@@ -4,15 +4,12 @@ vendor knows and refused with another, the call named and the credential never s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from inkbridge.vendor_http.credentials import ChecksCredentials, Verdict
-from tests.support.provider_worlds import EmulatorWorld, emulator_world
+from tests.support.provider_worlds import EmulatorWorld
 
-from .client_vendors import VENDORS, ClientVendor
+from .client_vendors import ClientVendor
 
 World = EmulatorWorld[Any]
 
@@ -23,20 +20,6 @@ CALLS = {
     "acrobat_sign": "GET /api/rest/v6/baseUris",
     "pandadoc": "GET /public/v1/members/current",
 }
-
-
-@pytest.fixture(params=VENDORS, ids=lambda vendor: vendor.name)
-def vendor(request: pytest.FixtureRequest) -> ClientVendor:
-    chosen: ClientVendor = request.param
-    return chosen
-
-
-@pytest.fixture
-async def world(vendor: ClientVendor) -> AsyncIterator[World]:
-    async with emulator_world(
-        vendor.receiver(), vendor.create_emulator, vendor.client, vendor.base_url
-    ) as made:
-        yield made
 
 
 async def test_the_credential_the_vendor_knows_is_accepted_naming_the_call(
