@@ -237,8 +237,12 @@ class Envelopes:
         return db.region, row
 
     def envelope_view(self, envelope_id: str) -> dict[str, Any]:
-        region, row = self._find(envelope_id)
+        region, _ = self._find(envelope_id)
         with self.databases[region].reader() as conn:
+            # The row again, in the snapshot its timeline and deliveries are read in.
+            row = envelope_store.get(conn, envelope_id)
+            if row is None:
+                raise NotFound("envelope", envelope_id)
             recipient_list = envelope_store.recipient_rows(conn, envelope_id)
             attribution = envelope_store.attribution_of(conn, row)
             events = event_log.for_envelope(conn, envelope_id)

@@ -185,7 +185,14 @@ class RegionDatabase:
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
+        """A read-only transaction whose statements all see one snapshot: a view read in
+        several queries (an envelope and its timeline) never mixes states from before and
+        after a worker's commit. SQLite's transaction already is one; PostgreSQL's default
+        (read committed) takes a snapshot per statement, so readers ask for repeatable read,
+        which never fails a transaction that only reads."""
         with self.engine.connect() as conn:
+            if self.is_postgres:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             yield self._with_keys(conn)
             conn.rollback()
 
