@@ -75,7 +75,8 @@ def test_a_worker_alone_serves_its_queues_circuit_and_lag_as_prometheus_metrics(
         answer = httpx.get(scrape, timeout=5)
         assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
         crm = {"destination": "crm", "region": "default"}
-        assert sample(text, "inkbridge_outbox_dead_letters", **crm) == 1
+        # The batches already on their way when the circuit opened were dead-lettered too.
+        assert (sample(text, "inkbridge_outbox_dead_letters", **crm) or 0) >= 1
         assert (sample(text, "inkbridge_outbox_backlog", **crm) or 0) >= 1
         assert (sample(text, "inkbridge_outbox_oldest_pending_age_seconds", **crm) or 0) > 0
         assert (
