@@ -4,12 +4,11 @@ commit with events from after it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import Connection, func, select
 
 from inkbridge.store.database import Databases
 from inkbridge.store.schema import outbox
+from tests.support.outbox_rows import insert_change
 
 
 def _count(conn: Connection) -> int:
@@ -17,22 +16,8 @@ def _count(conn: Connection) -> int:
 
 
 def _commit_a_change(databases: Databases, key: str) -> None:
-    now = datetime.now(UTC)
-    with databases.home.transaction() as conn:
-        conn.execute(
-            outbox.insert().values(
-                region=databases.home.region,
-                destination="crm",
-                idempotency_key=key,
-                record_key="envelope:env_1",
-                kind="envelope.state_changed",
-                payload={},
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+    home = databases.home
+    insert_change(home, region=home.region, destination="crm", key=key)
 
 
 def test_a_commit_made_while_a_reader_reads_is_not_seen_by_its_later_statements(

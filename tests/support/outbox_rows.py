@@ -11,6 +11,13 @@ from inkbridge.store.schema import outbox
 
 def insert_dead_letter(db: RegionDatabase, *, region: str, destination: str, key: str) -> int:
     """A change that ran out of attempts; its outbox id."""
+    return insert_change(db, region=region, destination=destination, key=key, status="dead")
+
+
+def insert_change(
+    db: RegionDatabase, *, region: str, destination: str, key: str, status: str = "pending"
+) -> int:
+    """A change for envelope ``env_1`` in ``status``; its outbox id."""
     now = datetime.now(UTC)
     with db.transaction() as conn:
         result = conn.execute(
@@ -21,8 +28,8 @@ def insert_dead_letter(db: RegionDatabase, *, region: str, destination: str, key
                 record_key="envelope:env_1",
                 kind="envelope.state_changed",
                 payload={},
-                status="dead",
-                attempts=8,
+                status=status,
+                attempts=8 if status == "dead" else 0,
                 next_attempt_at=now,
                 created_at=now,
             )
