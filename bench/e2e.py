@@ -44,13 +44,7 @@ from tests.support.builders import event_body, signed  # noqa: E402
 from e2e_stack import Setup, pg_stats  # noqa: E402
 from ingest_load import fire_raw, raw_request  # noqa: E402
 from ingest_servers import start_server  # noqa: E402
-
-STEPS = [
-    ("document_sent", None),
-    ("document_viewed", "1"),
-    ("recipient_signed", "1"),
-    ("document_completed", None),
-]
+from serve_ingest import STEPS  # noqa: E402  (one lifecycle: sent, viewed, signed, completed)
 
 
 def lifecycle_wire(url: str, lifecycles: int, tag: str) -> list[bytes]:
