@@ -2,12 +2,13 @@
 with the golive scope (or admin). ``GET destinations``: which destinations golive may fault and
 whose write log it can read; ``POST faults``: make a destination the deployment marks
 ``golive_may_fault`` fail (5xx, 429, timeouts, a refused write) for N requests; ``GET writes``: the
-writes that reached a sandbox destination about one test lead (facts and status, never personal
-fields); ``POST dead-letters/replay``: replay one test lead's dead letters.
+writes that reached a sandbox destination, or a destination's sandbox twin (``golive_twin``),
+about one test lead (facts, status and test mark, never personal fields); ``POST
+dead-letters/replay``: replay one test lead's dead letters.
 
-Only the sandbox twins mounted in this process are reachable, and only the test namespace's
-leads are shown or replayed. The fault plan lives in this process: with several API processes
-behind a balancer, each has its own."""
+Only the sandbox destinations mounted in this process (and the twins in its data directory) are
+reachable, and only the test namespace's leads are shown or replayed. The fault plan lives in
+this process: with several API processes behind a balancer, each has its own."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ from inkbridge.access import ADMIN, GOLIVE
 from inkbridge.api.auth import require
 from inkbridge.bootstrap import Container
 from inkbridge.config import SANDBOX_DESTINATION_KINDS, DestinationSettings
+from inkbridge.connectors.sandbox_crm.connector import TEST_MARK
 from inkbridge.errors import NotFaultable, NotFound
 from inkbridge.local_site import SANDBOX_CRM_PATH, SANDBOX_MARKETING_PATH
 from inkbridge.sandbox.crm import SandboxCrm
+from inkbridge.sandbox.crm_store import CrmStore
 from inkbridge.sandbox.faults import FaultPlan
+from inkbridge.sandbox.twin import open_twin, twin_path
 from inkbridge.services.admin import coalescing_destinations
 from inkbridge.services.golive_controls import record_fault, replay_test_dead_letters
 from inkbridge.services.golive_namespace import find_test_lead
@@ -67,6 +71,15 @@ def _mounted_crm(request: Request, dest: DestinationSettings) -> SandboxCrm | No
     return crm if isinstance(crm, SandboxCrm) else None
 
 
+def _write_log(request: Request, name: str, dest: DestinationSettings) -> CrmStore | None:
+    """The store whose write log golive reads for a destination: its sandbox twin's when it
+    has one, else the mounted sandbox CRM's (None for a vendor golive cannot read)."""
+    if dest.golive_twin == "sandbox":
+        return open_twin(twin_path(_container(request).settings.data_dir, name))
+    crm = _mounted_crm(request, dest)
+    return None if crm is None else crm.store
+
+
 def _destination(request: Request, name: str) -> tuple[DestinationSettings, SandboxCrm | None]:
     dest = _container(request).settings.destinations.get(name)
     if dest is None:
@@ -76,19 +89,20 @@ def _destination(request: Request, name: str) -> tuple[DestinationSettings, Sand
 
 @router.get("/destinations")
 def list_destinations(request: Request, _: CanGoLive) -> dict[str, Any]:
-    """Every destination: its kind and regions, whether golive may fault it and whether its
-    write log is readable here."""
+    """Every destination: its kind and regions, whether golive may fault it, whether its
+    write log is readable here and whether a sandbox twin stands in for it (``golive_twin``)."""
     found = []
     for name, dest in _container(request).settings.destinations.items():
-        readable = _mounted_crm(request, dest) is not None
+        mounted = _mounted_crm(request, dest) is not None
         found.append(
             {
                 "name": name,
                 "kind": dest.kind,
                 "regions": dest.regions,
-                "faultable": dest.golive_may_fault and readable,
+                "faultable": dest.golive_may_fault and mounted,
                 "marked_faultable": dest.golive_may_fault,
-                "write_log": readable,
+                "write_log": mounted or dest.golive_twin is not None,
+                "golive_twin": dest.golive_twin,
             }
         )
     return {"destinations": found}
@@ -144,20 +158,28 @@ def list_writes(
     destination: Annotated[str, Query(max_length=100)],
     lead_id: Annotated[str, Query(max_length=100)],
 ) -> dict[str, Any]:
-    """Every write that reached the sandbox destination about a test lead's records, oldest
-    first: the record, the facts it carried and the status written; and each record's status
-    as the destination holds it."""
-    crm = _destination(request, destination)[1]
-    if crm is None:
-        raise NotFound("sandbox destination mounted here", destination)
+    """Every write that reached the sandbox destination (or the destination's sandbox twin)
+    about a test lead's records, oldest first: the record, the facts it carried, the status
+    written and whether it carried the test mark; and each record's status as the destination
+    holds it."""
+    dest = _container(request).settings.destinations.get(destination)
+    store = None if dest is None else _write_log(request, destination, dest)
+    if dest is None or store is None:
+        raise NotFound("sandbox destination or twin readable here", destination)
     find_test_lead(_container(request).databases, lead_id)
-    records = crm.store.records_naming(lead_id)
-    writes = sorted(
-        (w for record in records for w in crm.store.writes(record)), key=lambda w: w["seq"]
-    )
-    held = [crm.store.record(record) for record in records]
+    try:
+        found = _writes_of(store, lead_id)
+    finally:
+        if dest.golive_twin is not None:
+            store.close()
+    return {"destination": destination, "twin": dest.golive_twin, **found}
+
+
+def _writes_of(store: CrmStore, lead_id: str) -> dict[str, Any]:
+    records = store.records_naming(lead_id)
+    writes = sorted((w for record in records for w in store.writes(record)), key=lambda w: w["seq"])
+    held = [store.record(record) for record in records]
     return {
-        "destination": destination,
         "records": [
             {"id": r["id"], "status": r["properties"].get("inkbridge_status")}
             for r in held
@@ -169,6 +191,7 @@ def list_writes(
                 "record": w["record_id"],
                 "facts": w["facts"],
                 "status": w["properties"].get("inkbridge_status"),
+                "test": w["properties"].get(TEST_MARK) == "true",
                 "at": w["at"],
             }
             for w in writes
