@@ -10,24 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inkbridge.connectors.base import BatchResult, Change, ChangeResult, Connector
+from inkbridge.connectors.base import (
+    BatchResult,
+    Change,
+    ChangeResult,
+    Connector,
+    ConnectorWrapper,
+)
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.vendor_http.credentials import ChecksCredentials, CredentialCheck, not_checked
 
 
-class TwinnedConnector:
+class TwinnedConnector(ConnectorWrapper):
     """``Connector`` that sends test-marked changes to ``twin`` and the rest to ``connector``."""
 
     def __init__(self, connector: Connector, twin: Connector) -> None:
-        self.connector = connector
+        super().__init__(connector)
         self.twin = twin
-        self.name = connector.name
-        self.max_batch = connector.max_batch
-
-    async def check_credentials(self) -> CredentialCheck:
-        if isinstance(self.connector, ChecksCredentials):
-            return await self.connector.check_credentials()
-        return not_checked("no harmless authenticated call for this destination")
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         tests = [c for c in changes if c.record.test]
