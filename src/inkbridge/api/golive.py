@@ -71,15 +71,6 @@ def _mounted_crm(request: Request, dest: DestinationSettings) -> SandboxCrm | No
     return crm if isinstance(crm, SandboxCrm) else None
 
 
-def _write_log(request: Request, name: str, dest: DestinationSettings) -> CrmStore | None:
-    """The store whose write log golive reads for a destination: its sandbox twin's when it
-    has one, else the mounted sandbox CRM's (None for a vendor golive cannot read)."""
-    if dest.golive_twin == "sandbox":
-        return open_twin(twin_path(_container(request).settings.data_dir, name))
-    crm = _mounted_crm(request, dest)
-    return None if crm is None else crm.store
-
-
 def _destination(request: Request, name: str) -> tuple[DestinationSettings, SandboxCrm | None]:
     dest = _container(request).settings.destinations.get(name)
     if dest is None:
@@ -162,16 +153,20 @@ def list_writes(
     about a test lead's records, oldest first: the record, the facts it carried, the status
     written and whether it carried the test mark; and each record's status as the destination
     holds it."""
-    dest = _container(request).settings.destinations.get(destination)
-    store = None if dest is None else _write_log(request, destination, dest)
-    if dest is None or store is None:
+    container = _container(request)
+    dest = container.settings.destinations.get(destination)
+    crm = None if dest is None else _mounted_crm(request, dest)
+    if dest is None or (dest.golive_twin is None and crm is None):
         raise NotFound("sandbox destination or twin readable here", destination)
-    find_test_lead(_container(request).databases, lead_id)
+    find_test_lead(container.databases, lead_id)
+    if dest.golive_twin is None and crm is not None:
+        return {"destination": destination, "twin": None, **_writes_of(crm.store, lead_id)}
+    # The twin's store is the worker's file under data_dir: opened for this read only.
+    twin = open_twin(twin_path(container.settings.data_dir, destination))
     try:
-        found = _writes_of(store, lead_id)
+        found = _writes_of(twin, lead_id)
     finally:
-        if dest.golive_twin is not None:
-            store.close()
+        twin.close()
     return {"destination": destination, "twin": dest.golive_twin, **found}
 
 
