@@ -23,6 +23,7 @@ from inkbridge.config import (
 )
 from inkbridge.connectors import registry as connector_registry
 from inkbridge.connectors.throttle import ThrottledTransport
+from inkbridge.connectors.twin import TwinnedConnector
 
 # Re-exported: the sandbox mounts and tests read where the sandbox apps live from here.
 from inkbridge.local_site import SANDBOX_CRM_PATH as SANDBOX_CRM_PATH
@@ -33,6 +34,7 @@ from inkbridge.privacy.configured_keys import region_keys
 from inkbridge.providers import registry as provider_registry
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
+from inkbridge.sandbox.twin import SandboxTwin, twin_path
 from inkbridge.services.console_oidc import OidcSignIn
 from inkbridge.services.destination_quota import SharedQuota
 from inkbridge.services.documents import Documents, document_url
@@ -88,6 +90,10 @@ def build_connector(
     """The connector of a destination, built by its kind's record in the connector registry."""
     kind = connector_registry.kind_of(name, dest)
     connector = kind.build(name, dest, http, local_site(settings))
+    if dest.golive_twin == "sandbox":
+        # The changes about golive's test leads go to the sandbox twin, never to the vendor.
+        twin = SandboxTwin(name, twin_path(settings.data_dir, name))
+        connector = TwinnedConnector(connector, twin)
     return Destination(name=name, settings=dest, connector=connector, coalesce=kind.coalesce)
 
 

@@ -26,6 +26,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from inkbridge.config_console import ConsoleSettings
+from inkbridge.config_golive import SANDBOX_DESTINATION_KINDS as SANDBOX_DESTINATION_KINDS
+from inkbridge.config_golive import DestinationGolive
 from inkbridge.config_residency import ResidencySettings
 from inkbridge.config_retention import RetentionSettings
 
@@ -125,8 +127,6 @@ DestinationKind = Literal[
     "mautic",
 ]
 MARKETING_KINDS = frozenset({"sandbox_marketing", "marketo", "mautic"})
-# The built-in sandbox twins: the only destinations inkbridge can make fail on request.
-SANDBOX_DESTINATION_KINDS = frozenset({"sandbox_crm", "sandbox_marketing"})
 _RECORD_EVENTS = {"envelope.state_changed", "lead.updated", "contact.consent"}
 DEFAULT_EVENTS: dict[str, frozenset[str]] = {
     "crm": frozenset(_RECORD_EVENTS | {"crm.task"}),
@@ -143,8 +143,9 @@ DEFAULT_EVENTS: dict[str, frozenset[str]] = {
 }
 
 
-class DestinationSettings(Section):
-    """One CRM, marketing or outbound-webhook destination fed by the outbox."""
+class DestinationSettings(DestinationGolive, Section):
+    """One CRM, marketing or outbound-webhook destination fed by the outbox (its golive keys:
+    ``config_golive``)."""
 
     kind: DestinationKind = "sandbox_crm"
     url: str | None = None
@@ -167,18 +168,6 @@ class DestinationSettings(Section):
     timeout_seconds: float = 10.0
     circuit_failures: int = 5  # consecutive failed batches that open the circuit
     circuit_cooldown_seconds: float = 30.0  # then one trial batch after this long
-    # `inkbridge golive` may make this destination fail (5xx, 429, timeouts, a refused write)
-    # to prove nothing is lost: only a sandbox twin, and only when the deployment says so.
-    golive_may_fault: bool = False
-
-    @model_validator(mode="after")
-    def _only_sandbox_faults(self) -> DestinationSettings:
-        if self.golive_may_fault and self.kind not in SANDBOX_DESTINATION_KINDS:
-            raise ValueError(
-                "golive_may_fault: only a sandbox destination (sandbox_crm, sandbox_marketing) "
-                "can be faulted"
-            )
-        return self
 
     @property
     def subscribed_events(self) -> frozenset[str]:

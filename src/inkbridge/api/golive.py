@@ -2,12 +2,13 @@
 with the golive scope (or admin). ``GET destinations``: which destinations golive may fault and
 whose write log it can read; ``POST faults``: make a destination the deployment marks
 ``golive_may_fault`` fail (5xx, 429, timeouts, a refused write) for N requests; ``GET writes``: the
-writes that reached a sandbox destination about one test lead (facts and status, never personal
-fields); ``POST dead-letters/replay``: replay one test lead's dead letters.
+writes that reached a sandbox destination, or a destination's sandbox twin (``golive_twin``),
+about one test lead (facts, status and test mark, never personal fields); ``POST
+dead-letters/replay``: replay one test lead's dead letters.
 
-Only the sandbox twins mounted in this process are reachable, and only the test namespace's
-leads are shown or replayed. The fault plan lives in this process: with several API processes
-behind a balancer, each has its own."""
+Only the sandbox destinations mounted in this process (and the twins in its data directory) are
+reachable, and only the test namespace's leads are shown or replayed. The fault plan lives in
+this process: with several API processes behind a balancer, each has its own."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ from inkbridge.access import ADMIN, GOLIVE
 from inkbridge.api.auth import require
 from inkbridge.bootstrap import Container
 from inkbridge.config import SANDBOX_DESTINATION_KINDS, DestinationSettings
+from inkbridge.connectors.sandbox_crm.connector import TEST_MARK
 from inkbridge.errors import NotFaultable, NotFound
 from inkbridge.local_site import SANDBOX_CRM_PATH, SANDBOX_MARKETING_PATH
 from inkbridge.sandbox.crm import SandboxCrm
+from inkbridge.sandbox.crm_store import CrmStore
 from inkbridge.sandbox.faults import FaultPlan
+from inkbridge.sandbox.twin import open_twin, twin_path
 from inkbridge.services.admin import coalescing_destinations
 from inkbridge.services.golive_controls import record_fault, replay_test_dead_letters
 from inkbridge.services.golive_namespace import find_test_lead
@@ -76,19 +80,20 @@ def _destination(request: Request, name: str) -> tuple[DestinationSettings, Sand
 
 @router.get("/destinations")
 def list_destinations(request: Request, _: CanGoLive) -> dict[str, Any]:
-    """Every destination: its kind and regions, whether golive may fault it and whether its
-    write log is readable here."""
+    """Every destination: its kind and regions, whether golive may fault it, whether its
+    write log is readable here and whether a sandbox twin stands in for it (``golive_twin``)."""
     found = []
     for name, dest in _container(request).settings.destinations.items():
-        readable = _mounted_crm(request, dest) is not None
+        mounted = _mounted_crm(request, dest) is not None
         found.append(
             {
                 "name": name,
                 "kind": dest.kind,
                 "regions": dest.regions,
-                "faultable": dest.golive_may_fault and readable,
+                "faultable": dest.golive_may_fault and mounted,
                 "marked_faultable": dest.golive_may_fault,
-                "write_log": readable,
+                "write_log": mounted or dest.golive_twin is not None,
+                "golive_twin": dest.golive_twin,
             }
         )
     return {"destinations": found}
@@ -144,20 +149,32 @@ def list_writes(
     destination: Annotated[str, Query(max_length=100)],
     lead_id: Annotated[str, Query(max_length=100)],
 ) -> dict[str, Any]:
-    """Every write that reached the sandbox destination about a test lead's records, oldest
-    first: the record, the facts it carried and the status written; and each record's status
-    as the destination holds it."""
-    crm = _destination(request, destination)[1]
-    if crm is None:
-        raise NotFound("sandbox destination mounted here", destination)
-    find_test_lead(_container(request).databases, lead_id)
-    records = crm.store.records_naming(lead_id)
-    writes = sorted(
-        (w for record in records for w in crm.store.writes(record)), key=lambda w: w["seq"]
-    )
-    held = [crm.store.record(record) for record in records]
+    """Every write that reached the sandbox destination (or the destination's sandbox twin)
+    about a test lead's records, oldest first: the record, the facts it carried, the status
+    written and whether it carried the test mark; and each record's status as the destination
+    holds it."""
+    container = _container(request)
+    dest = container.settings.destinations.get(destination)
+    crm = None if dest is None else _mounted_crm(request, dest)
+    if dest is None or (dest.golive_twin is None and crm is None):
+        raise NotFound("sandbox destination or twin readable here", destination)
+    find_test_lead(container.databases, lead_id)
+    if dest.golive_twin is None and crm is not None:
+        return {"destination": destination, "twin": None, **_writes_of(crm.store, lead_id)}
+    # The twin's store is the worker's file under data_dir: opened for this read only.
+    twin = open_twin(twin_path(container.settings.data_dir, destination))
+    try:
+        found = _writes_of(twin, lead_id)
+    finally:
+        twin.close()
+    return {"destination": destination, "twin": dest.golive_twin, **found}
+
+
+def _writes_of(store: CrmStore, lead_id: str) -> dict[str, Any]:
+    records = store.records_naming(lead_id)
+    writes = sorted((w for record in records for w in store.writes(record)), key=lambda w: w["seq"])
+    held = [store.record(record) for record in records]
     return {
-        "destination": destination,
         "records": [
             {"id": r["id"], "status": r["properties"].get("inkbridge_status")}
             for r in held
@@ -169,6 +186,7 @@ def list_writes(
                 "record": w["record_id"],
                 "facts": w["facts"],
                 "status": w["properties"].get("inkbridge_status"),
+                "test": w["properties"].get(TEST_MARK) == "true",
                 "at": w["at"],
             }
             for w in writes

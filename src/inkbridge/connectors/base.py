@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from inkbridge.connectors.outbound import OutboundRecord
 from inkbridge.errors import ConfigError
+from inkbridge.vendor_http.credentials import ChecksCredentials, CredentialCheck, not_checked
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,21 @@ class Connector(Protocol):
     max_batch: int
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult: ...
+
+
+class ConnectorWrapper:
+    """What a connector around a vendor's connector shares (erasures, a sandbox twin): the
+    vendor connector's name, batch size and credential check."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self.name = connector.name
+        self.max_batch = connector.max_batch
+
+    async def check_credentials(self) -> CredentialCheck:
+        if isinstance(self.connector, ChecksCredentials):
+            return await self.connector.check_credentials()
+        return not_checked("no harmless authenticated call for this destination")
 
 
 def checked_batch(name: str, max_batch: int, vendor_max: int) -> int:

@@ -14,10 +14,15 @@ from typing import Any, Protocol
 
 import httpx
 
-from inkbridge.connectors.base import BatchResult, Change, ChangeResult, Connector
+from inkbridge.connectors.base import (
+    BatchResult,
+    Change,
+    ChangeResult,
+    Connector,
+    ConnectorWrapper,
+)
 from inkbridge.connectors.kinds import LEAD_ERASED
 from inkbridge.errors import PermanentError, RetryableError
-from inkbridge.vendor_http.credentials import ChecksCredentials, CredentialCheck, not_checked
 from inkbridge.vendor_http.responses import body_error_code, raise_for_status, send
 
 # The person (or the record naming them) is not there: nothing left to erase.
@@ -85,20 +90,13 @@ class HttpEraser:
         erased_or_gone(self._name, await self._send(method, url, **kwargs))
 
 
-class ErasingConnector:
+class ErasingConnector(ConnectorWrapper):
     """A vendor's connector with its erasures: ``lead.erased`` changes go to ``eraser`` after
     the other changes of the batch (so a person written in the same batch is deleted last)."""
 
     def __init__(self, connector: Connector, eraser: Eraser) -> None:
-        self.connector = connector
+        super().__init__(connector)
         self.eraser = eraser
-        self.name = connector.name
-        self.max_batch = connector.max_batch
-
-    async def check_credentials(self) -> CredentialCheck:
-        if isinstance(self.connector, ChecksCredentials):
-            return await self.connector.check_credentials()
-        return not_checked("no harmless authenticated call for this destination")
 
     async def apply(self, changes: Sequence[Change]) -> BatchResult:
         erasures = [c for c in changes if c.kind == LEAD_ERASED]

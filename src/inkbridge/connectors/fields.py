@@ -12,7 +12,10 @@ Canonical names:
   expired_at, delivery_failed_at, first_reminder_at),
   first_touch_<utm field>, first_touch_referrer, first_touch_landing_page, first_touch_at,
   first_touch_<click id>   (FIRST_TOUCH fields: write only when the vendor's value is empty),
-  consent_<kind> (granted | denied | withdrawn), marketing_allowed (true | false).
+  consent_<kind> (granted | denied | withdrawn), marketing_allowed (true | false),
+  test ("true" on a change about an ``inkbridge golive`` test lead, absent otherwise; no
+  connector maps it by default: map it to a vendor property, e.g.
+  ``[destinations.crm.fields] test = "inkbridge_test__c"``, to keep the mark there).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ def canonical_fields(record: OutboundRecord) -> dict[str, str]:
         fields[f"consent_{kind}"] = status
     if lead.marketing_flag is not None:
         fields["marketing_allowed"] = text(lead.marketing_flag)
+    if record.test:
+        fields["test"] = "true"
     return {key: value for key, value in fields.items() if value is not None}
 
 

@@ -157,6 +157,8 @@ class OutboundRecord:
     occurred_at: str | None = None
     journey: str = ""
     task: Task = field(default_factory=Task)
+    # The change is about a go-live test lead (the payload's ``"test": true``).
+    test: bool = False
 
     @classmethod
     def from_payload(cls, payload: Any) -> OutboundRecord:
@@ -171,6 +173,7 @@ class OutboundRecord:
             occurred_at=text(event.get("occurred_at")),
             journey=text(as_mapping(body.get("journey")).get("name")) or "",
             task=Task.from_json(body.get("task")),
+            test=body.get("test") is True,
         )
 
     @property

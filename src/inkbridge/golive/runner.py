@@ -15,6 +15,7 @@ from inkbridge.golive import (
     failure_injection,
     legal_state,
     lifecycle,
+    marking,
     operations,
     records,
     residency,
@@ -37,6 +38,7 @@ CHECKS = (
     "rotated-key",
     "failure-injection",
     "evidence",
+    "test-marks",
     "clean-up",
     "hygiene",
 )
@@ -230,6 +232,7 @@ def run(
         )
         current.row("residency", partial(residency.residency, target, current.region_leads))
         current.row("evidence", partial(operations.evidence, target))
+        current.row("test-marks", partial(marking.marked_writes, target))
         for name, reason in NOT_YET.items():
             if selected(name):
                 current.results.append(not_applicable(name, reason))

@@ -50,6 +50,8 @@ class Target:
     settle_seconds: float = 2.0
     timeout_seconds: float = 30.0
     leads: list[str] = field(default_factory=list)
+    # Each test lead as captured (its correlation id names its deliveries), by lead id.
+    captured: dict[str, dict[str, Any]] = field(default_factory=dict)
     provider_envelopes: list[str] = field(default_factory=list)
     # The provider envelope ids of each test lead's events.
     lead_envelopes: dict[str, list[str]] = field(default_factory=dict)
@@ -133,6 +135,7 @@ class Target:
             },
         )
         self.leads.append(str(lead["id"]))
+        self.captured[str(lead["id"])] = lead
         return lead
 
     def personal_values(self) -> list[str]:

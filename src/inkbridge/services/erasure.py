@@ -26,6 +26,7 @@ from inkbridge.connectors.kinds import LEAD_ERASED
 from inkbridge.domain.residency import may_send
 from inkbridge.errors import NotFound
 from inkbridge.ids import hash_identifier, new_id
+from inkbridge.services.golive_mark import marked
 from inkbridge.services.leads import find_lead
 from inkbridge.services.routing import Destination
 from inkbridge.store import audit, data_keys, outbox, receipt_bodies
@@ -169,6 +170,7 @@ def _enqueue_erasure(
         "lead": identifiers,
         "correlation_id": erasure.correlation_id,
     }
+    payload = marked(payload)  # a golive test lead's erasure carries the test mark too
     sent_to = []
     for dest in destinations.values():
         if not may_send(erasure.region, dest.settings.regions):

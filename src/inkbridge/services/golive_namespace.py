@@ -1,7 +1,7 @@
 """The go-live test namespace: which leads ``inkbridge golive`` may erase with its own token.
 
-A go-live run captures its leads with addresses at ``example.invalid`` (RFC 2606: a domain that
-can never name a person's mailbox), so a ``golive`` token can clean up after itself without the
+A go-live run captures its leads with addresses at ``example.invalid`` (the rule is
+``golive_mark.is_test_email``), so a ``golive`` token can clean up after itself without the
 ``privacy`` scope's power to erase anyone."""
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ from typing import Any
 
 from inkbridge.errors import NotFound, OutsideTestNamespace
 from inkbridge.services.erasure import Erasure, erase_lead, find_erasure
+from inkbridge.services.golive_mark import TEST_EMAIL_DOMAIN as TEST_EMAIL_DOMAIN
+from inkbridge.services.golive_mark import is_test_email
 from inkbridge.services.leads import find_lead
 from inkbridge.services.routing import Destination
 from inkbridge.store.database import Databases
-
-TEST_EMAIL_DOMAIN = "example.invalid"
-
-
-def is_test_email(email: str | None) -> bool:
-    return email is not None and email.lower().endswith("@" + TEST_EMAIL_DOMAIN)
 
 
 def find_test_lead(databases: Databases, lead_id: str) -> tuple[str, dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Routing business facts to destinations: who subscribes to a kind of change, who may hold the
 region's data (residency), and the outbox rows that carry it — written in the caller's
-transaction, so a fact and its deliveries commit together."""
+transaction, so a fact and its deliveries commit together. A change about a golive test lead
+carries the test mark (``golive_mark``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from inkbridge.connectors.base import Connector
 from inkbridge.domain.consent import ConsentKind, ConsentStatus, current_status
 from inkbridge.domain.residency import may_send
 from inkbridge.metrics import REGISTRY
+from inkbridge.services.golive_mark import marked
 from inkbridge.store import consents, outbox
 from inkbridge.store import leads as lead_store
 
@@ -80,6 +82,7 @@ def enqueue_for(
     names: Iterable[str] = (),
 ) -> list[str]:
     """Write one outbox row per routed destination; returns the destination names."""
+    payload = marked(payload)
     sent_to = []
     for dest in route(destinations, kind, region, role=role, names=names):
         outbox.enqueue(

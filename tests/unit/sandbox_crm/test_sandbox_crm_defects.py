@@ -45,6 +45,7 @@ async def test_a_crm_advancing_early_holds_viewed_as_completed(crm: httpx.AsyncC
         "reject_next": 0,
         "write_twice": False,
         "signed_on": [],
+        "drop_test_mark": False,
     }
 
 

@@ -1,8 +1,9 @@
 """The destination connector for the sandbox CRM and sandbox marketing tool (``sandbox.crm``).
 
 Each change becomes one upsert input keyed by the record key inkbridge owns, carrying the
-envelope's state and milestones, the lead's contact fields and its frozen first-touch
-attribution; a batch goes out as one ``POST /records/batch/upsert``.
+envelope's state and milestones, the lead's contact fields, its frozen first-touch attribution
+and, for a go-live test lead, the test mark (``inkbridge_test``); a batch goes out as one
+``POST /records/batch/upsert``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from inkbridge.vendor_http.responses import raise_for_answer, send
 
 VENDOR_MAX_BATCH = 100
 LAST_FACT = "inkbridge_last_fact"
+TEST_MARK = "inkbridge_test"
 MAX_RECORD_KEY = 255
 
 
@@ -44,6 +46,7 @@ def record_properties(change: Change) -> dict[str, str]:
         # The newest fact this record carries: lets a retry after an unknown outcome read back
         # whether the earlier write landed, instead of writing it again.
         LAST_FACT: text(change.idempotency_key),
+        TEST_MARK: "true" if record.test else None,
     }
     for milestone, at in envelope.milestones.items():
         props[f"inkbridge_{milestone}"] = at
