@@ -80,3 +80,19 @@ def test_the_mounted_sandbox_crm_receives_only_the_regions_of_destinations_witho
 
     assert stores["sandbox:crm"]["regions"] == ["eu"]
     assert stores["sandbox:marketing"]["regions"] == []
+
+
+def test_a_destination_with_a_sandbox_twin_lists_the_twin_store_in_its_regions(
+    tmp_path: Path,
+) -> None:
+    hook = {"kind": "webhook", "url": "https://hooks.example.com/in", "regions": ["us"]}
+    settings = _settings(
+        tmp_path,
+        sandbox=False,
+        destinations={"hook": {**hook, "golive_twin": "sandbox"}, "plain": hook},
+    )
+    stores = _stores(settings)
+    twin = stores["sandbox:twin-hook"]
+    assert twin["location"] == (tmp_path / "data" / "sandbox" / "twin-hook.db").as_posix()
+    assert twin["regions"] == ["us"]
+    assert "sandbox:twin-plain" not in stores

@@ -21,6 +21,7 @@ from inkbridge.local_site import (
     sandbox_provider_state_file,
 )
 from inkbridge.privacy.configured_keys import is_managed, managed_dir
+from inkbridge.sandbox.twin import twin_path
 from inkbridge.services.backups import backup_dirs, sqlite_path
 from inkbridge.services.processors import processors
 from inkbridge.store.classification import classified
@@ -136,6 +137,22 @@ def _sandbox_stores(settings: Settings) -> list[dict[str, Any]]:
     return sorted([*providers, *destinations], key=lambda store: str(store["name"]))
 
 
+def _twin_stores(settings: Settings) -> list[dict[str, Any]]:
+    """The sandbox twins of destinations with ``golive_twin``: each keeps the go-live test
+    leads' records it was sent instead of the vendor, whether or not the sandbox is mounted."""
+    return [
+        {
+            "name": f"sandbox:twin-{name}",
+            "kind": "sqlite",
+            "location": twin_path(settings.data_dir, name).as_posix(),
+            "regions": sorted(destination.regions),
+            "holds": "go-live test leads' records sent to the destination's twin (test data)",
+        }
+        for name, destination in sorted(settings.destinations.items())
+        if destination.golive_twin is not None
+    ]
+
+
 def _key_stores(settings: Settings) -> list[dict[str, Any]]:
     """The managed key files of the regions that configure no key of their own; a configured
     key is a secret reference, kept wherever the operator keeps secrets."""
@@ -221,6 +238,7 @@ def data_map(settings: Settings) -> dict[str, Any]:
     stores = [
         *_database_stores(settings),
         *_sandbox_stores(settings),
+        *_twin_stores(settings),
         *_log_stores(settings),
         *_backup_stores(settings),
         *_key_stores(settings),
