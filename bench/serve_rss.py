@@ -1,6 +1,8 @@
 """Resident memory of `inkbridge serve` at rest: the embedded default with no configuration (the
 sandbox provider and CRM, SQLite in a fresh data directory), read from ``/proc`` once it answers
 ``/healthz`` and again after ``--settle`` seconds of idling (every thread, children included).
+Twice: the first start, which creates and migrates the database, and a restart on the same
+directory, whose schema is already current (how a deployed server starts).
 
     .venv/bin/python bench/serve_rss.py
 
@@ -46,43 +48,52 @@ def _rss_kib(pid: int) -> int:
     return total
 
 
+def _measure(work: str, settle: float) -> tuple[int, int]:
+    """Start serve in ``work``, read its VmRSS when ready and after ``settle`` s, stop it."""
+    port = _free_port()
+    log = Path(work) / "serve.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(INKBRIDGE), "serve", "--port", str(port)],
+            cwd=work,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit("serve did not start:\n" + log.read_text())
+            time.sleep(0.2)
+        ready = _rss_kib(proc.pid)
+        time.sleep(settle)
+        settled = _rss_kib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return ready, settled
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settle", type=float, default=30.0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    port = _free_port()
     with tempfile.TemporaryDirectory() as work:
-        log = Path(work) / "serve.log"
-        with log.open("wb") as sink:
-            proc = subprocess.Popen(
-                [str(INKBRIDGE), "serve", "--port", str(port)],
-                cwd=work,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("serve did not start:\n" + log.read_text())
-                time.sleep(0.2)
-            ready = _rss_kib(proc.pid)
-            time.sleep(args.settle)
-            settled = _rss_kib(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        first_ready, first_settled = _measure(work, args.settle)
+        ready, settled = _measure(work, args.settle)
     record = {
         "benchmark": "serve_rss",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "load_average_1min": os.getloadavg()[0],
+        "first_start_rss_mib_when_ready": round(first_ready / 1024, 1),
+        "first_start_rss_mib_at_rest": round(first_settled / 1024, 1),
         "rss_mib_when_ready": round(ready / 1024, 1),
         "rss_mib_at_rest": round(settled / 1024, 1),
         "settle_seconds": args.settle,
