@@ -10,6 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
@@ -59,8 +60,8 @@ def test_the_head_read_from_the_revision_files_is_alembics() -> None:
     assert migrate.head_revision() == alembic_head
 
 
-def test_the_revision_read_from_the_version_table_is_alembics(tmp_path: Path) -> None:
-    databases = Databases({"eu": f"sqlite:///{tmp_path / 'eu.db'}"}, home_region="eu")
+def _revisions_agree(url: str) -> None:
+    databases = Databases({"eu": url}, home_region="eu")
     db = databases["eu"]
     try:
         assert migrate.current_revision(db) is None
@@ -72,3 +73,13 @@ def test_the_revision_read_from_the_version_table_is_alembics(tmp_path: Path) ->
         assert migrate.current_revision(db) == migrate.head_revision()
     finally:
         databases.dispose()
+
+
+def test_the_revision_read_from_the_version_table_is_alembics(tmp_path: Path) -> None:
+    _revisions_agree(f"sqlite:///{tmp_path / 'eu.db'}")
+
+
+@pytest.mark.postgres
+def test_the_revision_read_on_postgresql_is_alembics(pg_url: str) -> None:
+    # The schema of pg_url is its search path: the version table is looked for there.
+    _revisions_agree(pg_url)
