@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import inspect
@@ -35,7 +36,6 @@ from inkbridge.providers import registry as provider_registry
 from inkbridge.providers.base import ProviderClient
 from inkbridge.providers.registry import ConnectionBinding, build_bindings
 from inkbridge.sandbox.twin import SandboxTwin, twin_path
-from inkbridge.services.console_oidc import OidcSignIn
 from inkbridge.services.destination_quota import SharedQuota
 from inkbridge.services.documents import Documents, document_url
 from inkbridge.services.envelopes import Envelopes
@@ -49,6 +49,9 @@ from inkbridge.services.signer_sessions import SignerSessions
 from inkbridge.services.triggers import Triggers
 from inkbridge.store import data_keys, migrate
 from inkbridge.store.database import Databases
+
+if TYPE_CHECKING:
+    from inkbridge.services.console_oidc import OidcSignIn
 
 
 @dataclass
@@ -257,5 +260,8 @@ def console_oidc(settings: Settings, databases: Databases) -> OidcSignIn | None:
     oidc = settings.console.oidc
     if oidc is None:
         return None
+    # Imported only when configured: the OpenID Connect client weighs about 8 MB.
+    from inkbridge.services.console_oidc import OidcSignIn
+
     secret = resolve_secret(oidc.client_secret).get_secret_value()
     return OidcSignIn(databases, oidc, secret, settings.server.base_url)

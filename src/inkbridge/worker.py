@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -21,8 +21,10 @@ from inkbridge.errors import redacted_error
 from inkbridge.services.delivery import DestinationRuntime, deliver_once
 from inkbridge.services.retention import run_region
 from inkbridge.store.database import RegionDatabase
-from inkbridge.store.work_listener import WorkListener
 from inkbridge.wakeups import Wakeups, pause
+
+if TYPE_CHECKING:
+    from inkbridge.store.work_listener import WorkListener
 
 log = structlog.get_logger("inkbridge.worker")
 
@@ -151,6 +153,9 @@ class Worker:
             # Commits in this process (serve), and on PostgreSQL every process's commits.
             self._unsubscribe.append(db.signals.subscribe(wakeups.signal_threadsafe))
             if db.is_postgres:
+                # psycopg is imported only where a region is on PostgreSQL.
+                from inkbridge.store.work_listener import WorkListener
+
                 listener = WorkListener(db, wakeups.signal)
                 self.listeners.append(listener)
                 self._spawn(listener.run())

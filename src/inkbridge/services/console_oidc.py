@@ -21,27 +21,10 @@ import secrets
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import httpx
-
-# Authlib 1.9 warns, at import, that its httpx integration will move to an "httpx2" package:
-# a notice for Authlib's own plans that every command would otherwise print on start.
-# (``authlib.deprecate`` installs an "always" filter of its own when first imported, so ours
-# goes in after it.)
-with warnings.catch_warnings():
-    from authlib.deprecate import AuthlibDeprecationWarning
-
-    warnings.filterwarnings(
-        "ignore", message="The httpx module is deprecated", category=AuthlibDeprecationWarning
-    )
-    from authlib.common.errors import AuthlibBaseError
-    from authlib.integrations.httpx_client import AsyncOAuth2Client
-    from authlib.oidc.core import CodeIDToken
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from inkbridge.config_console import OidcSettings
 from inkbridge.errors import ConfigError, InkbridgeError
@@ -57,6 +40,28 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES2
 TIMEOUT = httpx.Timeout(10.0)
 MAX_ACTOR = 100  # audit_log.actor and console_sessions.actor
 MAX_VALUE = 200  # state, nonce, verifier and the return path are far shorter than this
+
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from authlib.oidc.core import CodeIDToken
+
+
+def _client_class() -> type[AsyncOAuth2Client]:
+    """Authlib's client, imported on first use: with joserfc it weighs about 8 MB, which a
+    process whose console has no single sign-on (or is never signed in to) need not carry.
+
+    Authlib 1.9 warns, at import, that its httpx integration will move to an "httpx2" package:
+    a notice for Authlib's own plans that every sign-in would otherwise print once.
+    (``authlib.deprecate`` installs an "always" filter of its own when first imported, so ours
+    goes in after it.)"""
+    with warnings.catch_warnings():
+        from authlib.deprecate import AuthlibDeprecationWarning
+
+        warnings.filterwarnings(
+            "ignore", message="The httpx module is deprecated", category=AuthlibDeprecationWarning
+        )
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+    return cast("type[AsyncOAuth2Client]", AsyncOAuth2Client)
 
 
 class OidcRefused(InkbridgeError):
@@ -138,7 +143,7 @@ class OidcSignIn:
         self.redirect_uri = base_url.rstrip("/") + CALLBACK_PATH
 
     def _client(self) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
+        return _client_class()(
             client_id=self._settings.client_id,
             client_secret=self._client_secret,
             scope=" ".join(self._settings.requested_scopes),
@@ -198,6 +203,8 @@ class OidcSignIn:
         code = query.get("code", "")
         if not code or len(code) > 2048:
             raise OidcRefused("The identity provider sent no authorization code.", 400)
+        from authlib.common.errors import AuthlibBaseError
+
         async with self._client() as client:
             metadata = await self._metadata(client)
             try:
@@ -215,6 +222,11 @@ class OidcSignIn:
     def _verified_claims(
         self, token: Mapping[str, Any], jwks: dict[str, Any], metadata: dict[str, Any], nonce: str
     ) -> CodeIDToken:
+        from authlib.oidc.core import CodeIDToken
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         id_token = token.get("id_token")
         if not isinstance(id_token, str):
             raise OidcRefused("The identity provider sent no ID token.")

@@ -16,7 +16,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapp
 from typing import Any, Generic, TypeVar
 
 import httpx
-import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -342,6 +341,8 @@ class JwtBearerAuth(OAuthGrant[T]):
 
     def assertion(self) -> str:
         """A freshly signed JWT assertion for the token endpoint."""
+        import jwt  # PyJWT, only for the connections that sign assertions
+
         return jwt.encode(dict(self._claims()), self._key, algorithm="RS256")
 
     def grant_form(self) -> dict[str, str]:
