@@ -118,9 +118,11 @@ def rebuild_region(
     db: RegionDatabase,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = WRITE_BATCH,
+    progress_every: int = PROGRESS_EVERY,
 ) -> ReplayReport:
     """Stream the region's envelopes with their event logs in one snapshot, fold each and
-    write the ones that differ, ``batch_size`` to a transaction."""
+    write the ones that differ, ``batch_size`` to a transaction; ``progress`` hears of every
+    ``progress_every`` envelopes read, and of the last."""
     report = ReplayReport()
     pending: list[_Rebuilt] = []
     with db.snapshot() as conn:
@@ -134,7 +136,7 @@ def rebuild_region(
                     report.changed += _write_batch(db, pending)
                     pending = []
             report.envelopes += 1
-            if progress is not None and report.envelopes % PROGRESS_EVERY == 0:
+            if progress is not None and report.envelopes % progress_every == 0:
                 progress(report.envelopes, total)
         report.changed += _write_batch(db, pending)
     if progress is not None:
