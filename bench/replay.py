@@ -93,7 +93,7 @@ def lifecycle_rows(index: int) -> tuple[dict[str, Any], list[dict[str, Any]], di
         events.append({**content, "prev_hash": prev_hash, "hash": entry_hash})
         snapshot, prev_hash = applied.snapshot, entry_hash
     milestones = snapshot.milestones
-    row = {
+    row: dict[str, Any] = {
         "id": env_id,
         "region": "default",
         "connection": "sandbox",

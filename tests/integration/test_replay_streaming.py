@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from itertools import count
+from pathlib import Path
 
+from click.testing import CliRunner
+
+from inkbridge.cli import main
 from inkbridge.domain.lifecycle import EnvelopeSnapshot, EnvelopeState, apply_event, replay
 from inkbridge.services.replay import rebuild_all, rebuild_region, verify_chains
-from inkbridge.store import audit, event_log
+from inkbridge.store import audit, event_log, migrate
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.schema import envelopes, recipients
@@ -17,7 +21,8 @@ from tests.support.lifecycle_events import E, at, event
 
 # Histories the envelopes cycle through: events out of order, two recipients, a conflicting
 # terminal event, a delivery failure, and none at all.
-HISTORIES = (
+History = list[tuple[E, int, str | None]]
+HISTORIES: tuple[History, ...] = (
     [(E.DOCUMENT_SENT, 0, None), (E.DOCUMENT_VIEWED, 5, "1"), (E.RECIPIENT_SIGNED, 9, "1")],
     [(E.DOCUMENT_COMPLETED, 10, None), (E.DOCUMENT_SENT, 0, None), (E.RECIPIENT_SIGNED, 9, "1")],
     [(E.DOCUMENT_SENT, 0, None), (E.DOCUMENT_VIEWED, 3, "2"), (E.DOCUMENT_DECLINED, 8, "1")],
@@ -34,9 +39,7 @@ def _id(index: int) -> str:
     return f"env{'_-'[index % 2]}{'aB'[index % 3 % 2]}{(index * 7919) % 1009:04d}x{index}"
 
 
-def _worker_writes(
-    db: RegionDatabase, envelope_id: str, events: list[tuple[E, int, str | None]]
-) -> None:
+def _worker_writes(db: RegionDatabase, envelope_id: str, events: History) -> None:
     """Apply events to the envelope as the worker does: each appended to its event log, the
     row and recipients written over what they held, by compare-and-set."""
     with db.transaction() as conn:
@@ -64,8 +67,8 @@ def _worker_writes(
             envelope_store.upsert_recipient(conn, row, recipient_id, status, at(100))
 
 
-def _store_envelopes(db: RegionDatabase) -> list[str]:
-    ids = [_id(i) for i in range(COUNT)]
+def _store_envelopes(db: RegionDatabase, envelopes_count: int = COUNT) -> list[str]:
+    ids = [_id(i) for i in range(envelopes_count)]
     with db.transaction() as conn:
         for envelope_id in ids:
             values = {"id": envelope_id, "region": db.region, "connection": "sandbox"}
@@ -155,3 +158,22 @@ def test_progress_hears_of_every_envelope_read(databases: Databases) -> None:
     heard: list[tuple[int, int]] = []
     rebuild_all(databases, lambda done, total: heard.append((done, total)))
     assert heard == [(len(ids), len(ids))]
+
+
+def test_the_command_lists_the_envelopes_it_corrected(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/default.db"
+    databases = Databases({"default": url}, home_region="default")
+    migrate.upgrade_all(databases)
+    ids = _store_envelopes(databases.home, 12)
+    with databases.home.transaction() as conn:
+        conn.execute(envelopes.update().where(envelopes.c.id == ids[5]).values(state="created"))
+    databases.dispose()
+    config = tmp_path / "inkbridge.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[regions.default]\ndatabase_url = "{url}"\n'
+    )
+
+    result = CliRunner().invoke(main, ["replay", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith(f"12 envelopes replayed, 1 corrected\n  corrected {ids[5]}\n")
