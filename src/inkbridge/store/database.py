@@ -26,6 +26,10 @@ from inkbridge.privacy.region_keys import RegionKeys
 from inkbridge.store import work_signals
 from inkbridge.store.work_signals import LocalSignals
 
+# The execution option of a SQLite connection that only reads, in a snapshot of its own while
+# writers carry on (WAL): its transaction starts deferred, never taking the write lock.
+DEFERRED_BEGIN = "inkbridge_deferred_begin"
+
 
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
@@ -51,7 +55,8 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = conn.get_execution_options().get(DEFERRED_BEGIN, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -193,6 +198,20 @@ class RegionDatabase:
         with self.engine.connect() as conn:
             if self.is_postgres:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            yield self._with_keys(conn)
+            conn.rollback()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction over one snapshot that never holds writers up, for a long
+        read beside writes of the same process (replay): SQLite's begins deferred (a WAL
+        reader), not immediate as every other transaction here; PostgreSQL's is repeatable
+        read."""
+        with self.engine.connect() as conn:
+            if self.is_postgres:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            else:
+                conn = conn.execution_options(**{DEFERRED_BEGIN: True})
             yield self._with_keys(conn)
             conn.rollback()
 

@@ -5,6 +5,7 @@ envelope's subject (its lead, or the envelope itself while it has none)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -184,11 +185,16 @@ def insert_recipient(
 
 
 def snapshot_of(row: Row[Any], recipient_list: list[RecipientRow]) -> EnvelopeSnapshot:
+    return snapshot_from(row, {r.recipient_id: r.status for r in recipient_list})
+
+
+def snapshot_from(row: Row[Any], statuses: Mapping[str, str]) -> EnvelopeSnapshot:
+    """The snapshot an envelope row holds, with its recipients' statuses by recipient id."""
     return EnvelopeSnapshot(
         envelope_id=row.id,
         state=EnvelopeState(row.state),
         milestones={k: datetime.fromisoformat(v) for k, v in (row.milestones or {}).items()},
-        recipients={r.recipient_id: RecipientState(r.status) for r in recipient_list},
+        recipients={recipient: RecipientState(status) for recipient, status in statuses.items()},
         delivery_failed=bool(row.delivery_failed),
         conflicts=frozenset(EnvelopeState(c) for c in (row.conflicts or [])),
     )
