@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, String, bindparam, func, select, text, update
 
 from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.store import receipt_bodies
@@ -48,6 +48,24 @@ LIMIT :limit
 """  # noqa: S608 - no value in the text comes from outside this module
 
 
+_CLAIM = {
+    dialect: text(_CLAIM_SQL + suffix).bindparams(bindparam("now", type_=UTCDateTime()))
+    for dialect, suffix in (("postgresql", " FOR UPDATE SKIP LOCKED"), ("sqlite", ""))
+}
+# The lease of the claimed ids, returning their rows: one statement instead of an update and a
+# select (built once, like the settle below: the worker runs them for every receipt).
+_LEASE = (
+    update(webhook_receipts)
+    .where(webhook_receipts.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=ReceiptStatus.PROCESSING.value,
+        lease_until=bindparam("lease_until"),
+        attempts=webhook_receipts.c.attempts + 1,
+    )
+    .returning(*webhook_receipts.c)
+)
+
+
 def _record(conn: Connection, row: Any) -> ReceiptRecord:
     headers, body = receipt_bodies.opened(keyring_of(conn), row)
     return record_from(ReceiptRecord, row, headers=headers, body=body)
@@ -63,27 +81,13 @@ def claim(
 ) -> list[ReceiptRecord]:
     """Lease due receipts: provider deliveries and reconcile reports, or (``triggers``) inbound
     CRM triggers, which the worker runs on its event loop because they call a provider."""
-    sql = _CLAIM_SQL + (" FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
-    query = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
     params = {"now": now, "limit": limit, "triggers": triggers}
-    ids = [int(r[0]) for r in conn.execute(query, params)]
+    ids = [int(r[0]) for r in conn.execute(_CLAIM[conn.dialect.name], params)]
     if not ids:
         return []
-    conn.execute(
-        update(webhook_receipts)
-        .where(webhook_receipts.c.id.in_(ids))
-        .values(
-            status=ReceiptStatus.PROCESSING,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=webhook_receipts.c.attempts + 1,
-        )
-    )
-    rows = conn.execute(
-        select(webhook_receipts)
-        .where(webhook_receipts.c.id.in_(ids))
-        .order_by(webhook_receipts.c.id)
-    )
-    return [_record(conn, r) for r in rows]
+    lease_until = now + timedelta(seconds=lease_seconds)
+    rows = conn.execute(_LEASE, {"ids": ids, "lease_until": lease_until}).all()
+    return [_record(conn, r) for r in sorted(rows, key=lambda r: int(r.id))]
 
 
 def load(conn: Connection, receipt_id: int) -> ReceiptRecord | None:
@@ -108,17 +112,16 @@ def settle(
     changed)."""
     if status not in _SETTLED:
         raise ValueError(f"a receipt is settled as done, ignored or failed, not {status!r}")
-    values: dict[str, Any] = {
-        "status": status,
-        "processed_at": now,
-        "lease_until": None,
-        "error": error[:2000] if error else None,
+    params = {
+        "b_id": receipt_id,
+        "b_status": status.value,
+        "b_processed_at": now,
+        "b_error": error[:2000] if error else None,
+        # Kept as they are unless given (COALESCE).
+        "b_correlation_id": correlation_id or None,
+        "b_lead_id": lead_id or None,
     }
-    if correlation_id:
-        values["correlation_id"] = correlation_id
-    if lead_id:
-        values["lead_id"] = lead_id
-    return _move(conn, receipt_id, values)
+    return bool(conn.execute(_SETTLE, params).rowcount)
 
 
 def release(conn: Connection, receipt_id: int, *, error: str, retry_at: datetime) -> bool:
@@ -180,6 +183,23 @@ def parked(conn: Connection, status: ReceiptStatus, *, limit: int) -> list[Parke
 
 
 _SETTLED = frozenset({ReceiptStatus.DONE, ReceiptStatus.IGNORED, ReceiptStatus.FAILED})
+_LEASED = (webhook_receipts.c.id == bindparam("b_id")) & (
+    webhook_receipts.c.status == ReceiptStatus.PROCESSING.value
+)
+_SETTLE = (
+    update(webhook_receipts)
+    .where(_LEASED)
+    .values(
+        status=bindparam("b_status"),
+        processed_at=bindparam("b_processed_at"),
+        lease_until=None,
+        error=bindparam("b_error"),
+        correlation_id=func.coalesce(
+            bindparam("b_correlation_id", type_=String(40)), webhook_receipts.c.correlation_id
+        ),
+        lead_id=func.coalesce(bindparam("b_lead_id", type_=String(40)), webhook_receipts.c.lead_id),
+    )
+)
 
 
 def _move(conn: Connection, receipt_id: int, values: dict[str, Any]) -> bool:
