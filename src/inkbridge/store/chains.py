@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.chain import GENESIS, link_hash
 from inkbridge.store.schema import chain_heads
-from inkbridge.store.transaction_memo import TransactionMemo, memo_of, memo_scope
+from inkbridge.store.transaction_memo import MemoState, TransactionMemo, memo_of, memo_scope
 
 # Statements built once: executing a prebuilt statement with parameters reuses SQLAlchemy's
 # compiled form, which matters on the worker's path (several chain appends per receipt).
@@ -76,12 +76,71 @@ def _write_heads(conn: Connection, moved: dict[str, tuple[str, int]]) -> None:
     )
 
 
+def _flush(conn: Connection, state: MemoState) -> None:
+    """The deferred rows, in order (one statement per run of rows of one table), then the
+    moved heads."""
+    start = 0
+    rows = state.rows
+    while start < len(rows):
+        table = rows[start][0]
+        end = start
+        while end < len(rows) and rows[end][0] is table:
+            end += 1
+        conn.execute(_insert_of(table), [params for _, params in rows[start:end]])
+        start = end
+    if state.moved:
+        _write_heads(conn, {name: state.heads[name] for name in sorted(state.moved)})
+
+
 def memoized_heads(conn: Connection) -> AbstractContextManager[TransactionMemo]:
     """For the rest of the block, read each chain head once in ``conn``'s transaction and write
-    each moved head back once at the block's end (it must end before the commit); a savepoint
-    rolled back inside it takes its appends' head moves with it (``transaction_memo``). Code in
-    the block must not read ``chain_heads`` itself."""
-    return memo_scope(conn, _write_heads)
+    each moved head back once at the block's end (it must end before the commit), after the
+    rows ``append_deferred`` kept; a savepoint rolled back inside it takes its appends with it
+    (``transaction_memo``). Code in the block must not read ``chain_heads`` itself."""
+    return memo_scope(conn, _flush)
+
+
+def _insert_of(table: Table) -> Any:
+    insert = _INSERTS.get(table.name)
+    if insert is None:
+        insert = _INSERTS[table.name] = table.insert()
+    return insert
+
+
+def _linked(
+    conn: Connection, chain: str, content: Mapping[str, Any], memo: TransactionMemo | None
+) -> tuple[dict[str, Any], str, int]:
+    """The row that extends ``chain`` with ``content`` (hashing what will be read back: UTC
+    datetimes, as the columns store them), its hash and the chain's new length."""
+    content = {k: (v.astimezone(UTC) if isinstance(v, datetime) else v) for k, v in content.items()}
+    prev_hash, length = _lock_head(conn, chain, memo)
+    entry_hash = link_hash(prev_hash, content)
+    return {**content, "prev_hash": prev_hash, "hash": entry_hash}, entry_hash, length + 1
+
+
+def _moved(
+    conn: Connection, chain: str, head: tuple[str, int], memo: TransactionMemo | None
+) -> None:
+    if memo is None:
+        _write_heads(conn, {chain: head})
+    else:
+        memo.state.heads[chain] = head
+        memo.state.moved.add(chain)
+
+
+def append_deferred(conn: Connection, table: Table, chain: str, content: Mapping[str, Any]) -> str:
+    """Link ``content`` as the next entry of ``chain`` and return its hash. Inside a memo the
+    row is inserted when the memo ends, with the other deferred rows, in order (for a table
+    with no constraint an entry could break, whose keys nobody reads back: the audit log);
+    otherwise at once."""
+    memo = memo_of(conn)
+    row, entry_hash, length = _linked(conn, chain, content, memo)
+    if memo is None:
+        conn.execute(_insert_of(table), row)
+    else:
+        memo.state.rows.append((table, row))
+    _moved(conn, chain, (entry_hash, length), memo)
+    return entry_hash
 
 
 def hold(conn: Connection, chain: str) -> None:
@@ -95,20 +154,10 @@ def append(
     conn: Connection, table: Table, chain: str, content: Mapping[str, Any]
 ) -> tuple[int, str]:
     """Insert ``content`` as the next entry of ``chain`` and return (primary key, hash)."""
-    # Hash what will be read back: UTC datetimes (the columns store UTC).
-    content = {k: (v.astimezone(UTC) if isinstance(v, datetime) else v) for k, v in content.items()}
     memo = memo_of(conn)
-    prev_hash, length = _lock_head(conn, chain, memo)
-    entry_hash = link_hash(prev_hash, content)
-    insert = _INSERTS.get(table.name)
-    if insert is None:
-        insert = _INSERTS[table.name] = table.insert()
-    result = conn.execute(insert, {**content, "prev_hash": prev_hash, "hash": entry_hash})
-    if memo is None:
-        _write_heads(conn, {chain: (entry_hash, length + 1)})
-    else:
-        memo.state.heads[chain] = (entry_hash, length + 1)
-        memo.state.moved.add(chain)
+    row, entry_hash, length = _linked(conn, chain, content, memo)
+    result = conn.execute(_insert_of(table), row)
+    _moved(conn, chain, (entry_hash, length), memo)
     key = result.inserted_primary_key
     return (int(key[0]) if key is not None else 0), entry_hash
 

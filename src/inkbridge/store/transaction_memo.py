@@ -1,7 +1,8 @@
 """What a write transaction keeps in memory while it runs, so a batch of receipts does not read
 and write the same rows once per receipt: the chain heads it has locked and moved (written back
-once, before the commit) and the data keys it created (not yet committed, so not in the
-keyring's cache).
+once, before the commit), chained rows whose insert can wait for the end of the batch (the
+audit entries, inserted then in one statement, in order), and the data keys it created (not yet
+committed, so not in the keyring's cache).
 
 A memo lives in ``conn.info`` for the span of ``memo_scope`` only. Savepoints are followed
 through the engine's events: a savepoint rolled back restores the memo as it was when the
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, Table, event
 
 from inkbridge.privacy.keyring import DataKey, Subject
 
@@ -25,26 +26,30 @@ _MEMO = "inkbridge.transaction_memo"
 
 
 @dataclass
-class _State:
+class MemoState:
+    """What the transaction has seen and deferred so far."""
+
     # Chain name -> (last hash, length) as this transaction sees it.
     heads: dict[str, tuple[str, int]] = field(default_factory=dict)
     # Chains whose head moved since it was read (written back by the flush).
     moved: set[str] = field(default_factory=set)
+    # Rows to insert at the flush, in this order.
+    rows: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)
     # Data keys created in this transaction, by subject.
     keys: dict[Subject, DataKey] = field(default_factory=dict)
 
-    def copy(self) -> _State:
-        return _State(dict(self.heads), set(self.moved), dict(self.keys))
+    def copy(self) -> MemoState:
+        return MemoState(dict(self.heads), set(self.moved), list(self.rows), dict(self.keys))
 
 
 @dataclass
 class TransactionMemo:
     """The memo of one transaction; ``state`` is replaced wholesale on a savepoint rollback."""
 
-    state: _State = field(default_factory=_State)
+    state: MemoState = field(default_factory=MemoState)
     # The state when each open savepoint began, innermost last (savepoints nest: they are
     # opened and closed as context managers).
-    marks: list[_State] = field(default_factory=list)
+    marks: list[MemoState] = field(default_factory=list)
 
 
 def memo_of(conn: Connection) -> TransactionMemo | None:
@@ -53,14 +58,14 @@ def memo_of(conn: Connection) -> TransactionMemo | None:
     return memo if isinstance(memo, TransactionMemo) else None
 
 
-Flush = Callable[[Connection, dict[str, tuple[str, int]]], None]
+Flush = Callable[[Connection, MemoState], None]
 
 
 @contextmanager
-def memo_scope(conn: Connection, flush_heads: Flush) -> Iterator[TransactionMemo]:
+def memo_scope(conn: Connection, flush: Flush) -> Iterator[TransactionMemo]:
     """Keep a memo for the rest of the block, inside the caller's transaction. On a normal exit
-    the moved heads are handed to ``flush_heads`` (in the transaction, before the caller
-    commits); on an error nothing is written: the transaction is rolling back anyway."""
+    its final state is handed to ``flush`` (in the transaction, before the caller commits); on
+    an error nothing is written: the transaction is rolling back anyway."""
     if memo_of(conn) is not None:
         raise RuntimeError("a transaction memo is already open on this connection")
     _follow_savepoints(conn.engine)
@@ -68,9 +73,7 @@ def memo_scope(conn: Connection, flush_heads: Flush) -> Iterator[TransactionMemo
     conn.info[_MEMO] = memo
     try:
         yield memo
-        state = memo.state
-        if state.moved:
-            flush_heads(conn, {name: state.heads[name] for name in sorted(state.moved)})
+        flush(conn, memo.state)
     finally:
         conn.info.pop(_MEMO, None)
 
