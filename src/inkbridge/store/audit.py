@@ -64,9 +64,7 @@ def record_operator_action(
 ) -> None:
     """Append an operator's action (command line or admin API): it answers no inbound request,
     so it carries no correlation id."""
-    record(
-        conn, region=region, actor=actor, action=action, subject_id=subject_id, details=details
-    )
+    record(conn, region=region, actor=actor, action=action, subject_id=subject_id, details=details)
 
 
 def entries_about(
