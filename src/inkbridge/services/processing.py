@@ -187,13 +187,8 @@ class ReceiptProcessor:
                     correlation_id = update.correlation_id
                     lead_id = update.lead_id or lead_id
                     accepted += update.outcome is Outcome.ACCEPTED
-                receipts.settle(
-                    conn,
-                    receipt.id,
-                    status=ReceiptStatus.DONE,
-                    now=now,
-                    correlation_id=correlation_id,
-                    lead_id=lead_id,
+                receipts.settle_done_later(
+                    conn, receipt.id, now=now, correlation_id=correlation_id, lead_id=lead_id
                 )
         except (ConcurrentUpdate, IntegrityError) as exc:
             # Another worker changed the same envelope first: try again in a moment.

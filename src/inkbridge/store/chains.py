@@ -19,7 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.chain import GENESIS, link_hash
 from inkbridge.store.schema import chain_heads
-from inkbridge.store.transaction_memo import MemoState, TransactionMemo, memo_of, memo_scope
+from inkbridge.store.transaction_memo import (
+    MemoState,
+    TransactionMemo,
+    execute_later,
+    memo_of,
+    memo_scope,
+    run_deferred,
+)
 
 # Statements built once: executing a prebuilt statement with parameters reuses SQLAlchemy's
 # compiled form, which matters on the worker's path (several chain appends per receipt).
@@ -77,17 +84,8 @@ def _write_heads(conn: Connection, moved: dict[str, tuple[str, int]]) -> None:
 
 
 def _flush(conn: Connection, state: MemoState) -> None:
-    """The deferred rows, in order (one statement per run of rows of one table), then the
-    moved heads."""
-    start = 0
-    rows = state.rows
-    while start < len(rows):
-        table = rows[start][0]
-        end = start
-        while end < len(rows) and rows[end][0] is table:
-            end += 1
-        conn.execute(_insert_of(table), [params for _, params in rows[start:end]])
-        start = end
+    """The deferred writes (chained rows in order), then the moved heads."""
+    run_deferred(conn, state)
     if state.moved:
         _write_heads(conn, {name: state.heads[name] for name in sorted(state.moved)})
 
@@ -95,8 +93,9 @@ def _flush(conn: Connection, state: MemoState) -> None:
 def memoized_heads(conn: Connection) -> AbstractContextManager[TransactionMemo]:
     """For the rest of the block, read each chain head once in ``conn``'s transaction and write
     each moved head back once at the block's end (it must end before the commit), after the
-    rows ``append_deferred`` kept; a savepoint rolled back inside it takes its appends with it
-    (``transaction_memo``). Code in the block must not read ``chain_heads`` itself."""
+    writes deferred to it (``append_deferred``, ``transaction_memo.execute_later``); a savepoint
+    rolled back inside it takes its appends and deferred writes with it. Code in the block must
+    not read ``chain_heads`` itself."""
     return memo_scope(conn, _flush)
 
 
@@ -135,10 +134,7 @@ def append_deferred(conn: Connection, table: Table, chain: str, content: Mapping
     otherwise at once."""
     memo = memo_of(conn)
     row, entry_hash, length = _linked(conn, chain, content, memo)
-    if memo is None:
-        conn.execute(_insert_of(table), row)
-    else:
-        memo.state.rows.append((table, row))
+    execute_later(conn, _insert_of(table), row)
     _moved(conn, chain, (entry_hash, length), memo)
     return entry_hash
 

@@ -19,6 +19,7 @@ from inkbridge.store.column_types import UTCDateTime
 from inkbridge.store.records import columns_of, record_from
 from inkbridge.store.schema import webhook_receipts
 from inkbridge.store.sealed_fields import keyring_of
+from inkbridge.store.transaction_memo import execute_later
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,34 @@ def settle(
     changed)."""
     if status not in _SETTLED:
         raise ValueError(f"a receipt is settled as done, ignored or failed, not {status!r}")
-    params = {
+    params = _settle_params(receipt_id, status, now, error, correlation_id, lead_id)
+    return bool(conn.execute(_SETTLE, params).rowcount)
+
+
+def settle_done_later(
+    conn: Connection,
+    receipt_id: int,
+    *,
+    now: datetime,
+    correlation_id: str | None,
+    lead_id: str | None,
+) -> None:
+    """Settle a processed receipt as ``done`` (see ``settle``) with the other receipts of the
+    worker's batch, in one statement before it commits (``transaction_memo``; at once outside
+    one). Until then it stays leased, so no claim takes it again."""
+    params = _settle_params(receipt_id, ReceiptStatus.DONE, now, None, correlation_id, lead_id)
+    execute_later(conn, _SETTLE, params)
+
+
+def _settle_params(
+    receipt_id: int,
+    status: ReceiptStatus,
+    now: datetime,
+    error: str | None,
+    correlation_id: str | None,
+    lead_id: str | None,
+) -> dict[str, Any]:
+    return {
         "b_id": receipt_id,
         "b_status": status.value,
         "b_processed_at": now,
@@ -149,7 +177,6 @@ def settle(
         "b_correlation_id": correlation_id or None,
         "b_lead_id": lead_id or None,
     }
-    return bool(conn.execute(_SETTLE, params).rowcount)
 
 
 def release(conn: Connection, receipt_id: int, *, error: str, retry_at: datetime) -> bool:

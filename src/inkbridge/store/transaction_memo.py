@@ -1,8 +1,8 @@
 """What a write transaction keeps in memory while it runs, so a batch of receipts does not read
 and write the same rows once per receipt: the chain heads it has locked and moved (written back
-once, before the commit), chained rows whose insert can wait for the end of the batch (the
-audit entries, inserted then in one statement, in order), and the data keys it created (not yet
-committed, so not in the keyring's cache).
+once, before the commit), writes that can wait for the end of the batch (the audit entries and
+the settling of processed receipts: one statement each then, rows in the order they came), and
+the data keys it created (not yet committed, so not in the keyring's cache).
 
 A memo lives in ``conn.info`` for the span of ``memo_scope`` only. Savepoints are followed
 through the engine's events: a savepoint rolled back restores the memo as it was when the
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy import Connection, Engine, Executable, event
 
 from inkbridge.privacy.keyring import DataKey, Subject
 
@@ -33,13 +33,13 @@ class MemoState:
     heads: dict[str, tuple[str, int]] = field(default_factory=dict)
     # Chains whose head moved since it was read (written back by the flush).
     moved: set[str] = field(default_factory=set)
-    # Rows to insert at the flush, in this order.
-    rows: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)
+    # Statements (and their parameters) to run at the flush, in this order per statement.
+    deferred: list[tuple[Executable, dict[str, Any]]] = field(default_factory=list)
     # Data keys created in this transaction, by subject.
     keys: dict[Subject, DataKey] = field(default_factory=dict)
 
     def copy(self) -> MemoState:
-        return MemoState(dict(self.heads), set(self.moved), list(self.rows), dict(self.keys))
+        return MemoState(dict(self.heads), set(self.moved), list(self.deferred), dict(self.keys))
 
 
 @dataclass
@@ -56,6 +56,26 @@ def memo_of(conn: Connection) -> TransactionMemo | None:
     """The memo of ``conn``'s transaction, or None outside a ``memo_scope``."""
     memo = conn.info.get(_MEMO)
     return memo if isinstance(memo, TransactionMemo) else None
+
+
+def execute_later(conn: Connection, statement: Executable, params: dict[str, Any]) -> None:
+    """Run ``statement`` with ``params`` when the memo ends (at once outside one): for writes
+    nothing in the transaction reads back, whose result nobody needs, and that no constraint
+    can refuse."""
+    memo = memo_of(conn)
+    if memo is None:
+        conn.execute(statement, params)
+    else:
+        memo.state.deferred.append((statement, params))
+
+
+def run_deferred(conn: Connection, state: MemoState) -> None:
+    """The deferred writes: one statement each, its parameter sets in the order they came."""
+    grouped: dict[Executable, list[dict[str, Any]]] = {}
+    for statement, params in state.deferred:
+        grouped.setdefault(statement, []).append(params)
+    for statement, batch in grouped.items():
+        conn.execute(statement, batch)
 
 
 Flush = Callable[[Connection, MemoState], None]
