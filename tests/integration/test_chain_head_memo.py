@@ -137,3 +137,26 @@ def test_a_receipt_failing_mid_batch_rolls_back_alone_and_the_chains_verify(
     assert statuses == {"done"}
     assert heads["audit"][1] == entries
     assert heads["audit"][0] != GENESIS
+
+
+def test_a_batch_reads_each_chain_head_once_and_writes_the_moved_ones_once(
+    container: Container,
+) -> None:
+    add_fake_destination(container, "crm", RecordingConnector())
+    db = container.databases.home
+    container.settings.worker.sqlite_transaction_seconds = 60.0  # one transaction for all
+    for n in range(3):
+        for body in lifecycle_bodies(f"sbx_heads_{n}", T0):
+            store_delivery(db, body)
+    seen, listener = _head_statements(db.engine)
+    try:
+        assert container.services.receipts.process_pending(db, 50) == 12
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+    # The audit chain and one chain per envelope: each read once (a new one inserted once),
+    # and every moved head written by one statement before the commit.
+    assert seen.count("SELECT") == 4
+    assert seen.count("INSERT") <= 4
+    assert seen.count("UPDATE") == 1
+    assert verify_chains(container.databases) == []
