@@ -82,7 +82,7 @@ def resolve_envelope(
             "updated_at": now,
         },
     )
-    if not inserted:
+    if inserted is None:
         # Another worker tracked it first (its insert committed while ours waited): use theirs.
         raced = envelope_store.find_by_provider_ref(
             conn, receipt.connection, event.provider_envelope_id
@@ -99,9 +99,7 @@ def resolve_envelope(
         correlation_id=None,
         details={"connection": receipt.connection, "linked": lead is not None},
     )
-    found = envelope_store.get(conn, envelope_id)
-    assert found is not None
-    return found
+    return inserted
 
 
 def as_known_recipient(

@@ -28,7 +28,7 @@ from inkbridge.services.envelope_tracking import ConcurrentUpdate
 from inkbridge.services.envelope_updates import update_envelope
 from inkbridge.services.receipt_residency import ReceiptResidency
 from inkbridge.services.unit_of_work import EventHandlers, unit_of_work
-from inkbridge.store import audit, receipts
+from inkbridge.store import audit, chains, receipts
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipts import ReceiptRecord
 from inkbridge.telemetry import CORRELATION_ID, tracer
@@ -187,13 +187,8 @@ class ReceiptProcessor:
                     correlation_id = update.correlation_id
                     lead_id = update.lead_id or lead_id
                     accepted += update.outcome is Outcome.ACCEPTED
-                receipts.settle(
-                    conn,
-                    receipt.id,
-                    status=ReceiptStatus.DONE,
-                    now=now,
-                    correlation_id=correlation_id,
-                    lead_id=lead_id,
+                receipts.settle_done_later(
+                    conn, receipt.id, now=now, correlation_id=correlation_id, lead_id=lead_id
                 )
         except (ConcurrentUpdate, IntegrityError) as exc:
             # Another worker changed the same envelope first: try again in a moment.
@@ -280,7 +275,7 @@ class ReceiptProcessor:
                 )
             if not claimed:
                 return 0
-            with db.transaction() as conn:
+            with db.transaction() as conn, chains.memoized_heads(conn):
                 # Every accepted change appends to the region's one audit chain, whose head a
                 # transaction holds until it commits. Taken first, it lines the workers'
                 # batches up one after another; taken midway, a batch holding it could wait
@@ -294,7 +289,8 @@ class ReceiptProcessor:
         # lock, which the webhook receipt writer of this process waits for.
         deadline = time.monotonic() + self.settings.sqlite_transaction_seconds
         done = 0
-        with db.transaction() as conn:
+        # Chain heads are read once per transaction and written back once before it commits.
+        with db.transaction() as conn, chains.memoized_heads(conn):
             while done < limit:
                 chunk = min(SQLITE_CLAIM_CHUNK, limit - done)
                 claimed = receipts.claim(

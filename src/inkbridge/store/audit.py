@@ -33,9 +33,10 @@ def record(
     correlation_id: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> int:
+) -> None:
     """Append one audit entry in the caller's transaction; ``correlation_id`` names the flow it
-    belongs to, if any. Never put personal data in details."""
+    belongs to, if any. Never put personal data in details. In a worker's batch (a chain memo)
+    the entry is inserted with the batch's others, in order, before it commits."""
     content = {
         "region": region,
         "at": at or datetime.now(UTC),
@@ -45,8 +46,7 @@ def record(
         "correlation_id": correlation_id,
         "details": details or {},
     }
-    seq, _ = chains.append(conn, audit_log, AUDIT_CHAIN, content)
-    return seq
+    chains.append_deferred(conn, audit_log, AUDIT_CHAIN, content)
 
 
 def hold_chain(conn: Connection) -> None:
@@ -61,12 +61,10 @@ def record_operator_action(
     action: str,
     subject_id: str | None,
     details: dict[str, Any] | None = None,
-) -> int:
+) -> None:
     """Append an operator's action (command line or admin API): it answers no inbound request,
     so it carries no correlation id."""
-    return record(
-        conn, region=region, actor=actor, action=action, subject_id=subject_id, details=details
-    )
+    record(conn, region=region, actor=actor, action=action, subject_id=subject_id, details=details)
 
 
 def entries_about(

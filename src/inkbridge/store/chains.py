@@ -2,11 +2,14 @@
 
 The head of each chain lives in ``chain_heads`` and is locked while an entry is appended, so
 concurrent writers on PostgreSQL link one after another; SQLite writers are serialised anyway.
+Inside a transaction memo (``memoized_heads``, the worker's batches) a head is read and locked
+once, entries are linked in memory, and each moved head is written back once before the commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.chain import GENESIS, link_hash
 from inkbridge.store.schema import chain_heads
+from inkbridge.store.transaction_memo import (
+    MemoState,
+    TransactionMemo,
+    execute_later,
+    memo_of,
+    memo_scope,
+    run_deferred,
+)
 
 # Statements built once: executing a prebuilt statement with parameters reuses SQLAlchemy's
 # compiled form, which matters on the worker's path (several chain appends per receipt).
@@ -30,44 +41,119 @@ _UPDATE_HEAD = (
 )
 # Each chained table's insert, built on first use.
 _INSERTS: dict[str, Any] = {}
+# RETURNING tells our insert (the new row is ours, locked) from a concurrent writer's.
 _INSERT_HEAD = {
-    "postgresql": postgresql.insert(chain_heads).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(chain_heads).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(chain_heads)
+    .on_conflict_do_nothing()
+    .returning(chain_heads.c.name),
+    "sqlite": sqlite.insert(chain_heads).on_conflict_do_nothing().returning(chain_heads.c.name),
 }
 
 
-def _lock_head(conn: Connection, name: str) -> tuple[str, int]:
+def _read_head(conn: Connection, name: str) -> tuple[str, int]:
     postgres = conn.dialect.name == "postgresql"
     query = _SELECT_HEAD_FOR_UPDATE if postgres else _SELECT_HEAD
     row = conn.execute(query, {"chain": name}).first()
     if row is None:
-        conn.execute(
-            _INSERT_HEAD[conn.dialect.name], {"name": name, "last_hash": GENESIS, "length": 0}
-        )
+        params = {"name": name, "last_hash": GENESIS, "length": 0}
+        if conn.execute(_INSERT_HEAD[conn.dialect.name], params).first() is not None:
+            return GENESIS, 0
         row = conn.execute(query, {"chain": name}).one()
     return str(row.last_hash), int(row.length)
+
+
+def _lock_head(conn: Connection, name: str, memo: TransactionMemo | None) -> tuple[str, int]:
+    if memo is None:
+        return _read_head(conn, name)
+    found = memo.state.heads.get(name)
+    if found is None:
+        # First use in this transaction (or since a savepoint that read it rolled back, which
+        # released its lock): read and lock it.
+        found = memo.state.heads[name] = _read_head(conn, name)
+    return found
+
+
+def _write_heads(conn: Connection, moved: dict[str, tuple[str, int]]) -> None:
+    conn.execute(
+        _UPDATE_HEAD,
+        [
+            {"chain": name, "new_hash": last_hash, "new_length": length}
+            for name, (last_hash, length) in moved.items()
+        ],
+    )
+
+
+def _flush(conn: Connection, state: MemoState) -> None:
+    """The deferred writes (chained rows in order), then the moved heads."""
+    run_deferred(conn, state)
+    if state.moved:
+        _write_heads(conn, {name: state.heads[name] for name in sorted(state.moved)})
+
+
+def memoized_heads(conn: Connection) -> AbstractContextManager[TransactionMemo]:
+    """For the rest of the block, read each chain head once in ``conn``'s transaction and write
+    each moved head back once at the block's end (it must end before the commit), after the
+    writes deferred to it (``append_deferred``, ``transaction_memo.execute_later``); a savepoint
+    rolled back inside it takes its appends and deferred writes with it. Code in the block must
+    not read ``chain_heads`` itself."""
+    return memo_scope(conn, _flush)
+
+
+def _insert_of(table: Table) -> Any:
+    insert = _INSERTS.get(table.name)
+    if insert is None:
+        insert = _INSERTS[table.name] = table.insert()
+    return insert
+
+
+def _linked(
+    conn: Connection, chain: str, content: Mapping[str, Any], memo: TransactionMemo | None
+) -> tuple[dict[str, Any], str, int]:
+    """The row that extends ``chain`` with ``content`` (hashing what will be read back: UTC
+    datetimes, as the columns store them), its hash and the chain's new length."""
+    content = {k: (v.astimezone(UTC) if isinstance(v, datetime) else v) for k, v in content.items()}
+    prev_hash, length = _lock_head(conn, chain, memo)
+    entry_hash = link_hash(prev_hash, content)
+    return {**content, "prev_hash": prev_hash, "hash": entry_hash}, entry_hash, length + 1
+
+
+def _moved(
+    conn: Connection, chain: str, head: tuple[str, int], memo: TransactionMemo | None
+) -> None:
+    if memo is None:
+        _write_heads(conn, {chain: head})
+    else:
+        memo.state.heads[chain] = head
+        memo.state.moved.add(chain)
+
+
+def append_deferred(conn: Connection, table: Table, chain: str, content: Mapping[str, Any]) -> str:
+    """Link ``content`` as the next entry of ``chain`` and return its hash. Inside a memo the
+    row is inserted when the memo ends, with the other deferred rows, in order (for a table
+    with no constraint an entry could break, whose keys nobody reads back: the audit log);
+    otherwise at once."""
+    memo = memo_of(conn)
+    row, entry_hash, length = _linked(conn, chain, content, memo)
+    execute_later(conn, _insert_of(table), row)
+    _moved(conn, chain, (entry_hash, length), memo)
+    return entry_hash
 
 
 def hold(conn: Connection, chain: str) -> None:
     """Lock ``chain``'s head until the transaction ends (PostgreSQL; SQLite's one writer holds
     every head already), so a transaction that will append to it takes it before any other
     lock."""
-    _lock_head(conn, chain)
+    _lock_head(conn, chain, memo_of(conn))
 
 
 def append(
     conn: Connection, table: Table, chain: str, content: Mapping[str, Any]
 ) -> tuple[int, str]:
     """Insert ``content`` as the next entry of ``chain`` and return (primary key, hash)."""
-    # Hash what will be read back: UTC datetimes (the columns store UTC).
-    content = {k: (v.astimezone(UTC) if isinstance(v, datetime) else v) for k, v in content.items()}
-    prev_hash, length = _lock_head(conn, chain)
-    entry_hash = link_hash(prev_hash, content)
-    insert = _INSERTS.get(table.name)
-    if insert is None:
-        insert = _INSERTS[table.name] = table.insert()
-    result = conn.execute(insert, {**content, "prev_hash": prev_hash, "hash": entry_hash})
-    conn.execute(_UPDATE_HEAD, {"chain": chain, "new_hash": entry_hash, "new_length": length + 1})
+    memo = memo_of(conn)
+    row, entry_hash, length = _linked(conn, chain, content, memo)
+    result = conn.execute(_insert_of(table), row)
+    _moved(conn, chain, (entry_hash, length), memo)
     key = result.inserted_primary_key
     return (int(key[0]) if key is not None else 0), entry_hash
 

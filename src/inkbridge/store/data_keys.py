@@ -10,24 +10,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.privacy.field_cipher import new_key
 from inkbridge.privacy.keyring import DataKey, Keyring, Subject
 from inkbridge.privacy.region_keys import KeyUnavailable, RegionKeys
 from inkbridge.store.schema import data_keys
+from inkbridge.store.transaction_memo import memo_of
 
 INDEX_SUBJECT = "index"
 
+# RETURNING tells our insert from a concurrent writer's (whose key is then read back).
 _INSERT_IF_ABSENT = {
-    "postgresql": postgresql.insert(data_keys).on_conflict_do_nothing(
-        index_elements=["subject_type", "subject_id"]
-    ),
-    "sqlite": sqlite.insert(data_keys).on_conflict_do_nothing(
-        index_elements=["subject_type", "subject_id"]
-    ),
+    "postgresql": postgresql.insert(data_keys)
+    .on_conflict_do_nothing(index_elements=["subject_type", "subject_id"])
+    .returning(data_keys.c.id),
+    "sqlite": sqlite.insert(data_keys)
+    .on_conflict_do_nothing(index_elements=["subject_type", "subject_id"])
+    .returning(data_keys.c.id),
 }
+_BY_SUBJECT = select(data_keys.c.id, data_keys.c.wrapped_key, data_keys.c.kek_id).where(
+    data_keys.c.subject_type == bindparam("subject_type"),
+    data_keys.c.subject_id == bindparam("subject_id"),
+)
 
 
 def _new_key_id() -> str:
@@ -45,18 +51,23 @@ def _unwrapped(keyring: Keyring, row: Any) -> DataKey | None:
 def key_for_subject(conn: Connection, keyring: Keyring, subject: Subject) -> DataKey | None:
     """The subject's data key, created on first use; None once the subject was shredded.
 
-    A key created here is not cached: the transaction may still roll back, and a cached key
-    whose row was never committed would seal values nobody can open. The next transaction
-    reads it back and caches it."""
+    A key created here is not cached in the keyring: the transaction may still roll back, and a
+    cached key whose row was never committed would seal values nobody can open. The next
+    transaction reads it back and caches it. Inside a transaction memo (the worker's batches)
+    it is remembered until the transaction ends, or until the savepoint it was created in rolls
+    back."""
     found = keyring.cached_for(subject)
     if found is not None:
         return found
+    memo = memo_of(conn)
+    if memo is not None and subject in memo.state.keys:
+        return memo.state.keys[subject]
     row = _subject_row(conn, subject)
     created = row is None
     if row is None:
         key_id, raw = _new_key_id(), new_key()
         kek_id, wrapped = keyring.keys.wrap(raw, key_id)
-        conn.execute(
+        inserted = conn.execute(
             _INSERT_IF_ABSENT[conn.dialect.name],
             {
                 "id": key_id,
@@ -67,8 +78,13 @@ def key_for_subject(conn: Connection, keyring: Keyring, subject: Subject) -> Dat
                 "kek_id": kek_id,
                 "created_at": datetime.now(UTC),
             },
-        )
-        row = _subject_row(conn, subject)  # ours, or a concurrent writer's
+        ).first()
+        if inserted is not None:
+            created_key = DataKey(key_id, AESGCM(raw))
+            if memo is not None:
+                memo.state.keys[subject] = created_key
+            return created_key
+        row = _subject_row(conn, subject)  # a concurrent writer's
         assert row is not None
     key = _unwrapped(keyring, row)
     if key is not None and not created:
@@ -77,11 +93,8 @@ def key_for_subject(conn: Connection, keyring: Keyring, subject: Subject) -> Dat
 
 
 def _subject_row(conn: Connection, subject: Subject) -> Any:
-    return conn.execute(
-        select(data_keys.c.id, data_keys.c.wrapped_key, data_keys.c.kek_id).where(
-            data_keys.c.subject_type == subject[0], data_keys.c.subject_id == subject[1]
-        )
-    ).first()
+    params = {"subject_type": subject[0], "subject_id": subject[1]}
+    return conn.execute(_BY_SUBJECT, params).first()
 
 
 def key_by_id(conn: Connection, keyring: Keyring, key_id: str) -> DataKey | None:

@@ -48,6 +48,14 @@ _UPSERT_RECIPIENT = {
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
+# RETURNING hands the worker the row it tracked without reading it back.
+_INSERT_TRACKED = {
+    name: dialect.insert(envelopes)
+    .on_conflict_do_nothing(index_elements=["connection", "provider_envelope_id"])
+    .returning(*envelopes.c)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
 
 def get(conn: Connection, envelope_id: str) -> Row[Any] | None:
     return conn.execute(_GET, {"envelope_id": envelope_id}).first()
@@ -114,19 +122,11 @@ def insert(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(envelopes.insert().values(**_sealed(conn, with_report_columns(values))))
 
 
-def insert_tracked(conn: Connection, values: dict[str, Any]) -> bool:
-    """Insert an envelope first seen in a webhook; False if another writer tracked it first."""
-    stmt: Any = (
-        postgresql.insert(envelopes)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(envelopes)
-    )
-    result = conn.execute(
-        stmt.values(**_sealed(conn, with_report_columns(values))).on_conflict_do_nothing(
-            index_elements=["connection", "provider_envelope_id"]
-        )
-    )
-    return bool(result.rowcount)
+def insert_tracked(conn: Connection, values: dict[str, Any]) -> Row[Any] | None:
+    """Insert an envelope first seen in a webhook and return its row; None if another writer
+    tracked it first."""
+    row = _sealed(conn, with_report_columns(values))
+    return conn.execute(_INSERT_TRACKED[conn.dialect.name], row).first()
 
 
 def set_provider_ref(conn: Connection, envelope_id: str, provider_envelope_id: str) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, String, bindparam, func, select, text, update
 
 from inkbridge.domain.queue_states import ReceiptStatus
 from inkbridge.store import receipt_bodies
@@ -19,6 +19,7 @@ from inkbridge.store.column_types import UTCDateTime
 from inkbridge.store.records import columns_of, record_from
 from inkbridge.store.schema import webhook_receipts
 from inkbridge.store.sealed_fields import keyring_of
+from inkbridge.store.transaction_memo import execute_later
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,61 @@ class ReceiptRecord:
 
 
 # The states are written into the text (constants, not input) so the statement, and the plan the
-# claim index gives it, are the same as with literals.
+# claim index gives it, are the same as with literals. Each state is read from the claim index
+# (status, id) in id order on its own, at most :window rows each: asked as one OR, PostgreSQL's
+# planner, once it has statistics, walks the primary key from the oldest receipt and filters
+# out every settled one (20,000 rows read per claim over 20,000 settled receipts). The outer
+# query checks the states again (on PostgreSQL, a row a concurrent claim moved since this
+# statement began is re-read under its lock); there the candidates are an array, so the outer
+# query looks them up by primary key instead of joining them to every due row.
+_DUE = f"""((status = '{ReceiptStatus.PENDING}')
+       OR (status = '{ReceiptStatus.PROCESSING}' AND lease_until < :now))"""
 _CLAIM_SQL = f"""
 SELECT id FROM webhook_receipts
-WHERE ((status = '{ReceiptStatus.PENDING}')
-       OR (status = '{ReceiptStatus.PROCESSING}' AND lease_until < :now))
-  AND (source = 'trigger') = :triggers
+WHERE id {{candidates}} (
+    SELECT id FROM (
+        SELECT id FROM webhook_receipts
+        WHERE status = '{ReceiptStatus.PENDING}' AND (source = 'trigger') = :triggers
+        ORDER BY status, id LIMIT :window
+    ) AS pending
+    UNION ALL
+    SELECT id FROM (
+        SELECT id FROM webhook_receipts
+        WHERE status = '{ReceiptStatus.PROCESSING}' AND lease_until < :now
+          AND (source = 'trigger') = :triggers
+        ORDER BY status, id LIMIT :window
+    ) AS expired
+){{close}}
+  AND {_DUE}
 ORDER BY id
 LIMIT :limit
 """  # noqa: S608 - no value in the text comes from outside this module
+# Candidates read per state: more than a claim takes, so a concurrent claim on PostgreSQL,
+# whose locked rows this one skips, still leaves it receipts to take.
+CLAIM_WINDOW = 2
+
+
+_CLAIM = {
+    dialect: text(_CLAIM_SQL.format(candidates=candidates, close=close) + suffix).bindparams(
+        bindparam("now", type_=UTCDateTime())
+    )
+    for dialect, candidates, close, suffix in (
+        ("postgresql", "= ANY (ARRAY", ")", " FOR UPDATE SKIP LOCKED"),
+        ("sqlite", "IN", "", ""),
+    )
+}
+# The lease of the claimed ids, returning their rows: one statement instead of an update and a
+# select (built once, like the settle below: the worker runs them for every receipt).
+_LEASE = (
+    update(webhook_receipts)
+    .where(webhook_receipts.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=ReceiptStatus.PROCESSING.value,
+        lease_until=bindparam("lease_until"),
+        attempts=webhook_receipts.c.attempts + 1,
+    )
+    .returning(*webhook_receipts.c)
+)
 
 
 def _record(conn: Connection, row: Any) -> ReceiptRecord:
@@ -63,27 +110,13 @@ def claim(
 ) -> list[ReceiptRecord]:
     """Lease due receipts: provider deliveries and reconcile reports, or (``triggers``) inbound
     CRM triggers, which the worker runs on its event loop because they call a provider."""
-    sql = _CLAIM_SQL + (" FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
-    query = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
-    params = {"now": now, "limit": limit, "triggers": triggers}
-    ids = [int(r[0]) for r in conn.execute(query, params)]
+    params = {"now": now, "limit": limit, "window": limit * CLAIM_WINDOW, "triggers": triggers}
+    ids = [int(r[0]) for r in conn.execute(_CLAIM[conn.dialect.name], params)]
     if not ids:
         return []
-    conn.execute(
-        update(webhook_receipts)
-        .where(webhook_receipts.c.id.in_(ids))
-        .values(
-            status=ReceiptStatus.PROCESSING,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=webhook_receipts.c.attempts + 1,
-        )
-    )
-    rows = conn.execute(
-        select(webhook_receipts)
-        .where(webhook_receipts.c.id.in_(ids))
-        .order_by(webhook_receipts.c.id)
-    )
-    return [_record(conn, r) for r in rows]
+    lease_until = now + timedelta(seconds=lease_seconds)
+    rows = conn.execute(_LEASE, {"ids": ids, "lease_until": lease_until}).all()
+    return [_record(conn, r) for r in sorted(rows, key=lambda r: int(r.id))]
 
 
 def load(conn: Connection, receipt_id: int) -> ReceiptRecord | None:
@@ -108,17 +141,42 @@ def settle(
     changed)."""
     if status not in _SETTLED:
         raise ValueError(f"a receipt is settled as done, ignored or failed, not {status!r}")
-    values: dict[str, Any] = {
-        "status": status,
-        "processed_at": now,
-        "lease_until": None,
-        "error": error[:2000] if error else None,
+    params = _settle_params(receipt_id, status, now, error, correlation_id, lead_id)
+    return bool(conn.execute(_SETTLE, params).rowcount)
+
+
+def settle_done_later(
+    conn: Connection,
+    receipt_id: int,
+    *,
+    now: datetime,
+    correlation_id: str | None,
+    lead_id: str | None,
+) -> None:
+    """Settle a processed receipt as ``done`` (see ``settle``) with the other receipts of the
+    worker's batch, in one statement before it commits (``transaction_memo``; at once outside
+    one). Until then it stays leased, so no claim takes it again."""
+    params = _settle_params(receipt_id, ReceiptStatus.DONE, now, None, correlation_id, lead_id)
+    execute_later(conn, _SETTLE, params)
+
+
+def _settle_params(
+    receipt_id: int,
+    status: ReceiptStatus,
+    now: datetime,
+    error: str | None,
+    correlation_id: str | None,
+    lead_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "b_id": receipt_id,
+        "b_status": status.value,
+        "b_processed_at": now,
+        "b_error": error[:2000] if error else None,
+        # Kept as they are unless given (COALESCE).
+        "b_correlation_id": correlation_id or None,
+        "b_lead_id": lead_id or None,
     }
-    if correlation_id:
-        values["correlation_id"] = correlation_id
-    if lead_id:
-        values["lead_id"] = lead_id
-    return _move(conn, receipt_id, values)
 
 
 def release(conn: Connection, receipt_id: int, *, error: str, retry_at: datetime) -> bool:
@@ -180,6 +238,23 @@ def parked(conn: Connection, status: ReceiptStatus, *, limit: int) -> list[Parke
 
 
 _SETTLED = frozenset({ReceiptStatus.DONE, ReceiptStatus.IGNORED, ReceiptStatus.FAILED})
+_LEASED = (webhook_receipts.c.id == bindparam("b_id")) & (
+    webhook_receipts.c.status == ReceiptStatus.PROCESSING.value
+)
+_SETTLE = (
+    update(webhook_receipts)
+    .where(_LEASED)
+    .values(
+        status=bindparam("b_status"),
+        processed_at=bindparam("b_processed_at"),
+        lease_until=None,
+        error=bindparam("b_error"),
+        correlation_id=func.coalesce(
+            bindparam("b_correlation_id", type_=String(40)), webhook_receipts.c.correlation_id
+        ),
+        lead_id=func.coalesce(bindparam("b_lead_id", type_=String(40)), webhook_receipts.c.lead_id),
+    )
+)
 
 
 def _move(conn: Connection, receipt_id: int, values: dict[str, Any]) -> bool:
