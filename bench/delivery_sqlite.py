@@ -111,9 +111,13 @@ async def drain(
             load(db, range(start, min(args.changes, start + chunk)), records)
         began_cpu, began_wall = time.process_time(), time.perf_counter()
         METER["on"] = True
+        # As the worker's loop: another pass at once only after a full claim (an older
+        # checkout, without ``backlog``, claims until a claim comes back empty).
         while done := await deliver_once(runtime, db):
             passes += 1
             attempted += done
+            if not getattr(runtime, "backlog", True):
+                break
         METER["on"] = False
         cpu += time.process_time() - began_cpu
         wall += time.perf_counter() - began_wall

@@ -91,7 +91,9 @@ class Worker:
                 )
                 attempted = 0
                 await asyncio.sleep(1.0)
-            if attempted == 0:
+            # A pass that claimed less than it could left nothing due: wait for a wake-up
+            # (rows committed since, or during the pass, have set ``woken`` already).
+            if attempted == 0 or not runtime.backlog:
                 await self._pause(woken)
 
     async def _reconcile_loop(self, db: RegionDatabase) -> None:
