@@ -79,6 +79,7 @@ class Worker:
     async def _delivery_loop(
         self, runtime: DestinationRuntime, db: RegionDatabase, woken: asyncio.Event
     ) -> None:
+        gather = self.container.settings.worker.delivery_gather_seconds
         while not self._stopping.is_set():
             try:
                 attempted = await deliver_once(runtime, db)
@@ -95,6 +96,7 @@ class Worker:
             # (rows committed since, or during the pass, have set ``woken`` already).
             if attempted == 0 or not runtime.backlog:
                 await self._pause(woken)
+                await asyncio.sleep(gather)
 
     async def _reconcile_loop(self, db: RegionDatabase) -> None:
         interval = self.container.settings.worker.reconcile_interval_seconds
