@@ -263,9 +263,6 @@ class TriggerSettings(Section):
 
 class WorkerSettings(Section):
     poll_interval_seconds: float = 0.1
-    # After a wake-up delivery waits this long before it claims, so the changes committed
-    # meanwhile share a request (0: claim at once). A draining backlog does not wait.
-    delivery_gather_seconds: float = Field(default=0.02, ge=0, le=5)
     batch_size: int = 50
     lease_seconds: float = 30.0
     reconcile_interval_seconds: float = 30.0

@@ -26,6 +26,11 @@ from inkbridge.wakeups import Wakeups, pause
 
 log = structlog.get_logger("inkbridge.worker")
 
+# After a wake-up a delivery loop waits this long before it claims, so the changes committed
+# meanwhile share one vendor request (and coalesce): fewer, fuller requests for at most this
+# much freshness. A backlog drains without it (a full claim is followed by the next at once).
+DELIVERY_GATHER_SECONDS = 0.02
+
 
 class Worker:
     """Runs the inbox and delivery loops until ``stop`` is called."""
@@ -79,7 +84,6 @@ class Worker:
     async def _delivery_loop(
         self, runtime: DestinationRuntime, db: RegionDatabase, woken: asyncio.Event
     ) -> None:
-        gather = self.container.settings.worker.delivery_gather_seconds
         while not self._stopping.is_set():
             try:
                 attempted = await deliver_once(runtime, db)
@@ -96,7 +100,7 @@ class Worker:
             # (rows committed since, or during the pass, have set ``woken`` already).
             if attempted == 0 or not runtime.backlog:
                 await self._pause(woken)
-                await asyncio.sleep(gather)
+                await asyncio.sleep(DELIVERY_GATHER_SECONDS)
 
     async def _reconcile_loop(self, db: RegionDatabase) -> None:
         interval = self.container.settings.worker.reconcile_interval_seconds
