@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,7 @@ def run_setup(args: argparse.Namespace, workers: int, work: Path) -> dict[str, A
         wire = lifecycle_wire(setup.url, lifecycles, setup.name.replace("+", "_").replace("-", "_"))
         bare = bare_requests_per_s(wire[: min(len(wire), 20_000)], args.concurrency)
         time.sleep(1.0)  # let the workers settle after start-up
+        spy = start_profile(setup, args.profile)
         cpu_before, pg_before = setup.cpu(), pg_stats() if workers else None
         load_before = os.getloadavg()[0]
         started = time.monotonic()
@@ -149,9 +151,11 @@ def run_setup(args: argparse.Namespace, workers: int, work: Path) -> dict[str, A
         settled_during = setup.progress()[0]
         done = wait_done(setup, len(wire), lifecycles, args.timeout)
         cpu_after = setup.cpu()
+        stop_profile(spy)
         time.sleep(0.6)  # PostgreSQL publishes its counters with a short delay
         pg_after = pg_stats() if workers else None
         fresh = setup.freshness()
+        queued, written = setup.freshness_split()
         facts, accepted = setup.crm_facts(), setup.accepted_changes()
         crm_requests = setup.crm_requests()
     finally:
@@ -178,6 +182,9 @@ def run_setup(args: argparse.Namespace, workers: int, work: Path) -> dict[str, A
             "p50": round(percentile(fresh, 0.5), 3),
             "p95": round(percentile(fresh, 0.95), 3),
             "max": round(max(fresh, default=0.0), 3),
+            # The two parts: receipt -> outbox row (processing), outbox row -> CRM (delivery).
+            "queued_p50_p95": [round(percentile(queued, q), 3) for q in (0.5, 0.95)],
+            "delivered_p50_p95": [round(percentile(written, q), 3) for q in (0.5, 0.95)],
         },
         "bare_requests_per_s": round(bare, 1),
         "ratio_processed_to_bare": round(total / (done - started) / bare, 4),
@@ -198,6 +205,25 @@ def run_setup(args: argparse.Namespace, workers: int, work: Path) -> dict[str, A
             name: round((pg_after[name] - pg_before[name]) / total, 2) for name in pg_after
         }
     return result
+
+
+def start_profile(setup: Setup, path: str) -> subprocess.Popen[bytes] | None:
+    """``--profile``: py-spy samples the first inkbridge process (``serve`` or ``api``), every
+    thread, from before the burst until all is delivered (collapsed stacks, thread named)."""
+    if not path:
+        return None
+    pid = next(p.proc.pid for n, p in setup.processes.items() if n != "crm" and p.proc)
+    spy = BENCH.parent / ".venv" / "bin" / "py-spy"
+    command = [str(spy), "record", "--pid", str(pid), "--threads", "-r", "200", "-f", "raw"]
+    process = subprocess.Popen([*command, "--nonblocking", "-o", path])
+    time.sleep(1.0)  # py-spy attaches
+    return process
+
+
+def stop_profile(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
 
 
 def check(result: dict[str, Any]) -> list[str]:
@@ -229,6 +255,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50, help="[worker] batch_size")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--label", default="", help="appended to the result file's name")
+    parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of serve/api")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="inkbridge-e2e-"))
     print(f"working in {work}", file=sys.stderr)

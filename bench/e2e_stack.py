@@ -202,6 +202,24 @@ class Setup:
             rows = cur.fetchall()
         return [(_utc(d) - _utc(r)).total_seconds() for r, d in rows]
 
+    def freshness_split(self) -> tuple[list[float], list[float]]:
+        """Freshness in two parts per state change: receipt -> its outbox row queued
+        (acknowledgement, inbox wait and processing), and queued -> the CRM's acknowledgement
+        of the write that carried it (delivery; a superseded row has that write's time)."""
+        with self.query() as cur:
+            cur.execute(
+                "SELECT r.received_at, o.created_at, o.delivered_at FROM outbox o"
+                " JOIN envelope_events e"
+                "  ON o.idempotency_key = 'envelope:' || e.envelope_id || ':state:' || e.to_state"
+                "  AND e.outcome = 'accepted'"
+                " JOIN webhook_receipts r ON r.id = e.receipt_id"
+                " WHERE o.kind = 'envelope.state_changed' AND o.delivered_at IS NOT NULL"
+            )
+            rows = cur.fetchall()
+        queued = [(_utc(q) - _utc(r)).total_seconds() for r, q, _ in rows]
+        written = [(_utc(d) - _utc(q)).total_seconds() for _, q, d in rows]
+        return queued, written
+
     def crm_facts(self) -> list[str]:
         """Every fact key the CRM received, in the order written (duplicates included)."""
         with contextlib.closing(sqlite3.connect(self.crm_db, timeout=30)) as conn:

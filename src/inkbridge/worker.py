@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("inkbridge.worker")
 
+# After a wake-up a delivery loop waits this long before it claims, so the changes committed
+# meanwhile share one vendor request (and coalesce): fewer, fuller requests for at most this
+# much freshness. A backlog drains without it (a full claim is followed by the next at once).
+DELIVERY_GATHER_SECONDS = 0.02
+
 
 class Worker:
     """Runs the inbox and delivery loops until ``stop`` is called."""
@@ -93,8 +98,11 @@ class Worker:
                 )
                 attempted = 0
                 await asyncio.sleep(1.0)
-            if attempted == 0:
+            # A pass that claimed less than it could left nothing due: wait for a wake-up
+            # (rows committed since, or during the pass, have set ``woken`` already).
+            if attempted == 0 or not runtime.backlog:
                 await self._pause(woken)
+                await asyncio.sleep(DELIVERY_GATHER_SECONDS)
 
     async def _reconcile_loop(self, db: RegionDatabase) -> None:
         interval = self.container.settings.worker.reconcile_interval_seconds

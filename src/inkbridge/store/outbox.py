@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, text, update
+from sqlalchemy import BindParameter, Connection, and_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
@@ -114,6 +114,31 @@ def outbox_row(conn: Connection, record: Any, lease_expired: bool = False) -> Ou
     )
 
 
+# The moves a delivery makes on every batch, built once: the rows named by ``ids`` that are
+# still in flight (a row another worker has moved on is left alone).
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_IN_FLIGHT = update(outbox).where(outbox.c.id.in_(_IDS), outbox.c.status == OutboxStatus.INFLIGHT)
+_SETTLE = _IN_FLIGHT.values(
+    status=bindparam("status", type_=outbox.c.status.type),
+    delivered_at=bindparam("now", type_=outbox.c.delivered_at.type),
+    lease_until=None,
+)
+_FAIL = {
+    retry: _IN_FLIGHT.values(
+        status=bindparam("status", type_=outbox.c.status.type),
+        attempts=outbox.c.attempts + 1,
+        lease_until=None,
+        last_error=bindparam("error", type_=outbox.c.last_error.type),
+        **(
+            {"next_attempt_at": bindparam("due", type_=outbox.c.next_attempt_at.type)}
+            if retry
+            else {}
+        ),
+    )
+    for retry in (False, True)
+}
+
+
 def mark_delivered(
     conn: Connection,
     ids: Sequence[int],
@@ -125,24 +150,18 @@ def mark_delivered(
     """Settle delivered (and superseded) rows; ``payload``, when given, replaces the payload of
     the delivered rows in the same guarded update (an erasure's identifiers, needed by the
     vendor once, are not kept once it is done)."""
-    if ids:
-        values: dict[str, Any] = {
-            "status": OutboxStatus.DELIVERED,
-            "delivered_at": now,
-            "lease_until": None,
-        }
-        if payload is not None:
-            values["payload"] = payload
+    if ids and payload is not None:
         conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
-            .values(**values)
+            _IN_FLIGHT.values(
+                status=OutboxStatus.DELIVERED, delivered_at=now, lease_until=None, payload=payload
+            ),
+            {"ids": list(ids)},
         )
+    elif ids:
+        conn.execute(_SETTLE, {"ids": list(ids), "status": OutboxStatus.DELIVERED, "now": now})
     if superseded:
         conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(superseded), outbox.c.status == OutboxStatus.INFLIGHT)
-            .values(status=OutboxStatus.SUPERSEDED, delivered_at=now, lease_until=None)
+            _SETTLE, {"ids": list(superseded), "status": OutboxStatus.SUPERSEDED, "now": now}
         )
 
 
@@ -163,19 +182,8 @@ def _mark_failed(
 ) -> None:
     """Settle in-flight rows after a failed attempt: count it, drop the lease, keep the error;
     a row given up on keeps its last due time."""
-    values: dict[str, Any] = {
-        "status": status,
-        "attempts": outbox.c.attempts + 1,
-        "lease_until": None,
-        "last_error": error[:2000],
-    }
-    if next_attempt_at is not None:
-        values["next_attempt_at"] = next_attempt_at
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.INFLIGHT)
-        .values(values)
-    )
+    params = {"ids": list(ids), "status": status, "error": error[:2000], "due": next_attempt_at}
+    conn.execute(_FAIL[next_attempt_at is not None], params)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,17 @@ def _statement(dialect: str, whole_records: bool) -> Executable:
     return text(sql + "\nSELECT id, status AS claimed_status FROM claimed").bindparams(now)
 
 
+# SQLite's lease of the claimed rows (see ``claim``).
+_SQLITE_LEASE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)), outbox.c.status.in_(OUTBOX_LIVE))
+    .values(
+        status=OutboxStatus.INFLIGHT,
+        lease_until=bindparam("lease", type_=outbox.c.lease_until.type),
+    )
+    .returning(*outbox.c)
+)
+
 _STATEMENTS = {
     (dialect, whole): _statement(dialect, whole)
     for dialect in (_POSTGRES, "sqlite")
@@ -119,12 +130,7 @@ def claim(
     if dialect != _POSTGRES and claimed:
         # SQLite's RETURNING may not name the FROM side: the lease is a second statement (in
         # the same BEGIN IMMEDIATE transaction, so nothing moved in between).
-        found = conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(claimed), outbox.c.status.in_(OUTBOX_LIVE))
-            .values(status=OutboxStatus.INFLIGHT, lease_until=lease)
-            .returning(*outbox.c)
-        ).all()
+        found = conn.execute(_SQLITE_LEASE, {"ids": list(claimed), "lease": lease}).all()
     return [
         outbox_row(conn, r, lease_expired=claimed[int(r.id)] == _INFLIGHT)
         for r in sorted(found, key=lambda r: int(r.id))
