@@ -227,11 +227,7 @@ def _settle(
         moves.attempts.extend(outbox.Attempt(r, outcome, reason) for r in rows)
         ids = tuple(r.id for r in rows)
         settled.append(SettledChange(item.change, ids, attempt, outcome, reason))
-    # Not waiting for the disk: should a power loss undo a settle, its rows are in flight
-    # again, and once their lease runs out they go out as uncertain (read back, not written
-    # twice), as after a crash between the vendor's answer and the settle. The lease was
-    # durable before the send.
-    with db.transaction(urgent=_AHEAD, durable=False) as conn:
+    with db.transaction(urgent=_AHEAD) as conn:
         moves.apply(conn, finished, outbox.BatchRun(batch_id, started, finished))
     return settled
 

@@ -61,21 +61,6 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _synchronous(conn: Connection, level: str) -> None:
-    # On the driver's connection: SQLAlchemy would begin a transaction around it.
-    conn.connection.driver_connection.execute(f"PRAGMA synchronous={level}")  # type: ignore[union-attr]
-
-
-def _restore_full(conn: Connection) -> None:
-    """Back to ``synchronous=FULL`` before the connection returns to the pool; a connection
-    that cannot be set back is discarded, never handed to a writer that needs durability."""
-    try:
-        _synchronous(conn, "FULL")
-    except Exception:
-        conn.invalidate()
-        raise
-
-
 def redacted_url(url: str) -> str:
     """A database URL fit for a message: its password hidden."""
     try:
@@ -189,32 +174,18 @@ class RegionDatabase:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def transaction(self, *, urgent: bool = False, durable: bool = True) -> Iterator[Connection]:
+    def transaction(self, *, urgent: bool = False) -> Iterator[Connection]:
         """One write transaction: commit on success, roll back on any error. ``urgent`` puts it
-        ahead of the queue of this process's SQLite writers (see ``WriteQueue``).
-
-        ``durable=False`` (SQLite) commits without waiting for the disk (``synchronous=NORMAL``
-        for this commit): a power loss may undo it, and everything committed after it, but
-        never only a later commit, and a crash of the process alone undoes nothing. Only for
-        writes whose loss the system already recovers from (a settled delivery whose lease
-        then runs out is read back as uncertain); the writer is held the shorter for it."""
+        ahead of the queue of this process's SQLite writers (see ``WriteQueue``)."""
         # Only this process's SQLite writers queue; PostgreSQL takes its writers concurrently.
         queued = self._write_lock.held(urgent) if self.is_sqlite else nullcontext()
-        relaxed = not durable and self.is_sqlite
-        with queued, self.engine.connect() as conn:
-            if relaxed:
-                _synchronous(conn, "NORMAL")  # outside a transaction, where SQLite allows it
+        with queued, self.engine.begin() as conn:
+            announced = work_signals.track(conn)
             try:
-                with conn.begin():
-                    announced = work_signals.track(conn)
-                    try:
-                        yield self._with_keys(conn)
-                        work_signals.before_commit(conn, self.region, announced)
-                    finally:
-                        work_signals.untrack(conn)
+                yield self._with_keys(conn)
+                work_signals.before_commit(conn, self.region, announced)
             finally:
-                if relaxed:
-                    _restore_full(conn)
+                work_signals.untrack(conn)
         self.signals.publish(self.region, announced)
 
     @contextmanager
