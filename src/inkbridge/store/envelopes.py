@@ -16,34 +16,39 @@ from sqlalchemy.dialects import postgresql, sqlite
 from inkbridge.domain.intervals import INTERVAL_COLUMNS, interval_columns
 from inkbridge.domain.lifecycle import MILESTONES, EnvelopeSnapshot, EnvelopeState, RecipientState
 from inkbridge.store import attribution_journeys, sealed_fields
+from inkbridge.store.driver_statements import DriverStatement
 from inkbridge.store.schema import envelopes, recipients
 from inkbridge.store.set_once import set_once
 
-# The worker's statements, built once: a prebuilt statement keeps its cache key, where one
-# built per call is constructed and keyed again by SQLAlchemy's Python each time (the largest
-# share of a receipt's CPU in bench/processing.py's profile).
-_GET = select(envelopes).where(envelopes.c.id == bindparam("envelope_id"))
-_BY_PROVIDER_REF = select(envelopes).where(
-    envelopes.c.connection == bindparam("connection"),
-    envelopes.c.provider_envelope_id == bindparam("provider_envelope_id"),
+# The worker's statements, built once and run on the driver's cursor (``driver_statements``):
+# SQLAlchemy's execution layer was the largest share of a receipt's CPU in bench/processing.py's
+# profile. Rows read this way are ``DriverRow`` tuples, read by column name like SQLAlchemy's.
+_GET = DriverStatement(select(envelopes).where(envelopes.c.id == bindparam("envelope_id")))
+_BY_PROVIDER_REF = DriverStatement(
+    select(envelopes).where(
+        envelopes.c.connection == bindparam("connection"),
+        envelopes.c.provider_envelope_id == bindparam("provider_envelope_id"),
+    )
 )
-_RECIPIENTS = (
+_RECIPIENTS = DriverStatement(
     select(recipients)
     .where(recipients.c.envelope_id == bindparam("envelope_id"))
     .order_by(recipients.c.recipient_id)
 )
 _UPSERT_RECIPIENT = {
-    name: dialect.insert(recipients)
-    .values(
-        envelope_id=bindparam("r_envelope_id"),
-        recipient_id=bindparam("r_recipient_id"),
-        status=bindparam("r_status"),
-        updated_at=bindparam("r_updated_at"),
-        email=bindparam("r_email"),
-    )
-    .on_conflict_do_update(
-        index_elements=["envelope_id", "recipient_id"],
-        set_={"status": bindparam("r_status"), "updated_at": bindparam("r_updated_at")},
+    name: DriverStatement(
+        dialect.insert(recipients)
+        .values(
+            envelope_id=bindparam("r_envelope_id"),
+            recipient_id=bindparam("r_recipient_id"),
+            status=bindparam("r_status"),
+            updated_at=bindparam("r_updated_at"),
+            email=bindparam("r_email"),
+        )
+        .on_conflict_do_update(
+            index_elements=["envelope_id", "recipient_id"],
+            set_={"status": bindparam("r_status"), "updated_at": bindparam("r_updated_at")},
+        )
     )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
@@ -58,14 +63,16 @@ _INSERT_TRACKED = {
 
 
 def get(conn: Connection, envelope_id: str) -> Row[Any] | None:
-    return conn.execute(_GET, {"envelope_id": envelope_id}).first()
+    row: Row[Any] | None = _GET.first(conn, {"envelope_id": envelope_id})
+    return row
 
 
 def find_by_provider_ref(
     conn: Connection, connection: str, provider_envelope_id: str
 ) -> Row[Any] | None:
     params = {"connection": connection, "provider_envelope_id": provider_envelope_id}
-    return conn.execute(_BY_PROVIDER_REF, params).first()
+    row: Row[Any] | None = _BY_PROVIDER_REF.first(conn, params)
+    return row
 
 
 def find_by_provider_id(conn: Connection, provider_envelope_id: str) -> list[Row[Any]]:
@@ -156,7 +163,7 @@ def recipient_rows(conn: Connection, envelope_id: str) -> list[RecipientRow]:
             status=r.status,
             updated_at=r.updated_at,
         )
-        for r in conn.execute(_RECIPIENTS, {"envelope_id": envelope_id})
+        for r in _RECIPIENTS.rows(conn, {"envelope_id": envelope_id})
     ]
 
 
@@ -228,10 +235,9 @@ def save_snapshot(
     values["b_id"] = snapshot.envelope_id
     values["b_version"] = expected_version
     if needs_reconcile is None:
-        result = conn.execute(_SAVE, values)
+        saved = bool(_SAVE.rowcount(conn, values))
     else:
-        result = conn.execute(_SAVE_FLAGGED, {**values, "needs_reconcile": needs_reconcile})
-    saved = bool(result.rowcount)
+        saved = bool(_SAVE_FLAGGED.rowcount(conn, {**values, "needs_reconcile": needs_reconcile}))
     if saved and _changes_journey(current, snapshot):
         attribution_journeys.refresh_envelopes(conn, [snapshot.envelope_id])
     return saved
@@ -259,12 +265,13 @@ _SAVE_COLUMNS = (
     *REPORT_MILESTONES,
     *INTERVAL_COLUMNS,
 )
-_SAVE = (
+_SAVE_UPDATE = (
     update(envelopes)
     .where(envelopes.c.id == bindparam("b_id"), envelopes.c.version == bindparam("b_version"))
     .values({name: bindparam(name) for name in _SAVE_COLUMNS})
 )
-_SAVE_FLAGGED = _SAVE.values(needs_reconcile=bindparam("needs_reconcile"))
+_SAVE = DriverStatement(_SAVE_UPDATE)
+_SAVE_FLAGGED = DriverStatement(_SAVE_UPDATE.values(needs_reconcile=bindparam("needs_reconcile")))
 
 
 def upsert_recipient(
@@ -285,7 +292,7 @@ def upsert_recipient(
         "r_updated_at": now,
         "r_email": sealed_fields.seal_text(conn, subject, "recipients.email", email),
     }
-    conn.execute(_UPSERT_RECIPIENT[conn.dialect.name], values)
+    _UPSERT_RECIPIENT[conn.dialect.name].rowcount(conn, values)
 
 
 def list_ids(conn: Connection) -> list[str]:
