@@ -107,6 +107,13 @@ class DriverStatement:
             )
         return found
 
+    def row_type(self, conn: Connection) -> type[DriverRow]:
+        """The tuple type of the rows this statement returns on ``conn``'s dialect."""
+        row_type = self._for(conn.dialect).row_type
+        if row_type is None:
+            raise TypeError("this statement returns no rows")
+        return row_type
+
     def sql(self, conn: Connection) -> str:
         """The text the driver runs on ``conn``'s dialect."""
         return self._for(conn.dialect).sql
