@@ -18,7 +18,7 @@ from inkbridge.store import chains, sealed_fields
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store.schema import envelopes, recipients
 from inkbridge.store.transaction_memo import forget_reads
-from tests.integration.test_driver_statements import T0, _tracked
+from tests.integration.test_driver_statements import T0, _tracked, envelope_values
 
 T1 = datetime(2026, 11, 3, 8, 0, 0, 42, tzinfo=timezone(timedelta(hours=2)))
 
@@ -131,3 +131,23 @@ def test_a_rolled_back_savepoint_restores_the_kept_rows(container: Container) ->
         assert fresh is not None and fresh.version == 5 and _complete(conn, fresh)
     with db.reader() as conn:
         assert _stored_envelope(conn, "env_s")["completed_at"] == T1.astimezone(UTC)
+
+
+def test_an_envelope_read_ahead_as_untracked_is_found_once_another_writer_tracks_it(
+    container: Container,
+) -> None:
+    db = container.databases.home
+    seen, listener = _selects(db.engine)
+    try:
+        with db.transaction() as conn, chains.memoized_heads(conn):
+            envelope_store.read_ahead(conn, [("sandbox", "p-env_r")])
+            assert envelope_store.find_by_provider_ref(conn, "sandbox", "p-env_r") is None
+            assert len(seen) == 1  # known untracked: not asked again
+            envelope_store.insert(conn, envelope_values("env_r"))  # another writer's
+            assert envelope_store.insert_tracked(conn, envelope_values("env_x")) is not None
+            again = {**envelope_values("env_r"), "id": "env_r2"}  # the same vendor reference
+            assert envelope_store.insert_tracked(conn, again) is None
+            found = envelope_store.find_by_provider_ref(conn, "sandbox", "p-env_r")
+            assert found is not None and found.id == "env_r"
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)

@@ -28,31 +28,33 @@ T1 = datetime(2026, 11, 2, 11, 45, 0, 5, tzinfo=UTC).astimezone(timezone(timedel
 
 
 def _tracked(conn: Connection, envelope_id: str) -> Any:
-    return envelope_store.insert_tracked(
-        conn,
-        {
-            "id": envelope_id,
-            "region": "default",
-            "lead_id": None,
-            "connection": "sandbox",
-            "provider": "sandbox",
-            "provider_envelope_id": f"p-{envelope_id}",
-            "template_key": None,
-            "template_version": None,
-            "correlation_id": "cor_1",
-            "state": "created",
-            "delivery_failed": False,
-            "conflicts": [],
-            "milestones": {},
-            "attribution": {},
-            "metadata": {"inkbridge_envelope_id": envelope_id, "note": "é"},
-            "linked": False,
-            "needs_reconcile": False,
-            "version": 0,
-            "created_at": T0,
-            "updated_at": T0,
-        },
-    )
+    return envelope_store.insert_tracked(conn, envelope_values(envelope_id))
+
+
+def envelope_values(envelope_id: str) -> dict[str, Any]:
+    """A tracked envelope of connection ``sandbox``, vendor reference ``p-<id>``, no lead."""
+    return {
+        "id": envelope_id,
+        "region": "default",
+        "lead_id": None,
+        "connection": "sandbox",
+        "provider": "sandbox",
+        "provider_envelope_id": f"p-{envelope_id}",
+        "template_key": None,
+        "template_version": None,
+        "correlation_id": "cor_1",
+        "state": "created",
+        "delivery_failed": False,
+        "conflicts": [],
+        "milestones": {},
+        "attribution": {},
+        "metadata": {"inkbridge_envelope_id": envelope_id, "note": "é"},
+        "linked": False,
+        "needs_reconcile": False,
+        "version": 0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
 
 
 def _through_table(conn: Connection, table: Any, *where: Any) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def find_by_provider_ref(
     memo = memo_of(conn)
     key = ("envelope", connection, provider_envelope_id)
     if memo is not None and key in memo.state.reads:
-        kept: Row[Any] = memo.state.reads[key]
+        kept: Row[Any] | None = memo.state.reads[key]  # None: not tracked when read ahead
         return kept
     params = {"connection": connection, "provider_envelope_id": provider_envelope_id}
     row: Row[Any] | None = _BY_PROVIDER_REF.first(conn, params)
@@ -86,26 +86,21 @@ def find_by_provider_ref(
 
 def read_ahead(conn: Connection, refs: Iterable[tuple[str, str]]) -> None:
     """Read the envelopes of ``refs`` ((connection, vendor reference) pairs) and their
-    recipients into the transaction's memo, one statement each, so the batch's receipts find
-    them without a round trip each. Outside a memo, nothing happens."""
+    recipients into the transaction's memo (if any), one statement each."""
     memo = memo_of(conn)
     wanted = sorted(
         ref for ref in set(refs) if memo is not None and ("envelope", *ref) not in memo.state.reads
     )
     if memo is None or not wanted:
         return
-    columns = envelopes.c
-    found = conn.execute(
-        select(envelopes).where(
-            tuple_(columns.connection, columns.provider_envelope_id).in_(wanted)
-        )
-    )
+    pairs = tuple_(envelopes.c.connection, envelopes.c.provider_envelope_id)
+    found = conn.execute(select(envelopes).where(pairs.in_(wanted)))
+    memo.state.reads.update({("envelope", *ref): None for ref in wanted})
     row_type = _BY_PROVIDER_REF.row_type(conn)
     ids: list[str] = []
     for row in found:
-        memo.state.reads[("envelope", row.connection, row.provider_envelope_id)] = tuple.__new__(
-            row_type, tuple(row)
-        )
+        key = ("envelope", row.connection, row.provider_envelope_id)
+        memo.state.reads[key] = tuple.__new__(row_type, tuple(row))
         ids.append(row.id)
     if not ids:
         return
@@ -180,9 +175,12 @@ def insert_tracked(conn: Connection, values: dict[str, Any]) -> Row[Any] | None:
     row = _sealed(conn, with_report_columns(values))
     inserted = conn.execute(_INSERT_TRACKED[conn.dialect.name], row).first()
     memo = memo_of(conn)
-    if memo is not None and inserted is not None:
+    key = ("envelope", values["connection"], values["provider_envelope_id"])
+    if memo is not None and inserted is None:
+        memo.state.reads.pop(key, None)  # another writer's row: read it when asked
+    elif memo is not None and inserted is not None:
         kept: Any = tuple.__new__(_BY_PROVIDER_REF.row_type(conn), tuple(inserted))
-        memo.state.reads[("envelope", values["connection"], values["provider_envelope_id"])] = kept
+        memo.state.reads[key] = kept
         memo.state.reads[("recipients", values["id"])] = ()
         inserted = kept
     return inserted
