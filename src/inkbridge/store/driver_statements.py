@@ -98,13 +98,18 @@ class DriverStatement:
         self._by_dialect: weakref.WeakKeyDictionary[Dialect, _Compiled] = (
             weakref.WeakKeyDictionary()
         )
+        self._last: tuple[Dialect, _Compiled] | None = None
 
     def _for(self, dialect: Dialect) -> _Compiled:
+        last = self._last
+        if last is not None and last[0] is dialect:  # a process runs one dialect, mostly
+            return last[1]
         found = self._by_dialect.get(dialect)
         if found is None:
             found = self._by_dialect[dialect] = _compile(
                 self._statement, self._column_keys, dialect
             )
+        self._last = (dialect, found)
         return found
 
     def row_type(self, conn: Connection) -> type[DriverRow]:
