@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, bindparam, event, select
 from sqlalchemy.exc import IntegrityError
 
 from inkbridge.bootstrap import Container
@@ -197,3 +197,15 @@ def test_driver_errors_are_sqlalchemys_and_listeners_see_statements(
     finally:
         event.remove(db.engine, "before_cursor_execute", listen)
     assert sum(s.startswith("INSERT INTO recipients") for s in seen) == 2
+
+
+def test_statements_the_driver_path_cannot_run_as_sqlalchemy_would_are_refused(
+    container: Container,
+) -> None:
+    expanding = select(envelopes.c.id).where(envelopes.c.id.in_(bindparam("ids", expanding=True)))
+    with_defaults = DriverStatement(envelopes.insert(), column_keys=["id"])  # version's default
+    with container.databases.home.transaction() as conn:
+        with pytest.raises(NotImplementedError):
+            DriverStatement(expanding).rows(conn, {"ids": ["env_1"]})
+        with pytest.raises(NotImplementedError):
+            with_defaults.rowcount(conn, {"id": "env_1"})

@@ -12,7 +12,8 @@ SQLAlchemy's rows. Errors of the driver are raised as SQLAlchemy's (``IntegrityE
 rest), and the engine's ``before_cursor_execute`` listeners still see every statement.
 
 Only plain statements qualify: no expanding (IN) parameters, no Python-side column defaults to
-fill in (the caller passes every value), no executemany.
+fill in (the caller passes every value), no parameter names that need escaping, no executemany;
+``_compile`` refuses the others when first used.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def _compile(
     assert isinstance(compiled, SQLCompiler)
     if compiled.post_compile_params or compiled.literal_execute_params:
         raise NotImplementedError("expanding parameters are not run on the driver's cursor")
+    if compiled.escaped_bind_names:
+        raise NotImplementedError("parameter names the driver needs escaped are not supported")
     if compiled.insert_prefetch or compiled.update_prefetch:
         raise NotImplementedError("statements with Python-side defaults need every value given")
     row_type: type[DriverRow] | None = None
