@@ -4,9 +4,10 @@ raised come back as facts for the unit of work; their side effects are the handl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import Counter
 from sqlalchemy import Connection, Row
@@ -14,8 +15,10 @@ from sqlalchemy import Connection, Row
 from inkbridge.domain.decision import awaits_confirmation, decide
 from inkbridge.domain.events import NormalizedEvent
 from inkbridge.domain.lifecycle import EnvelopeSnapshot, Outcome
+from inkbridge.errors import DeliveryIgnored, MalformedPayload
 from inkbridge.metrics import REGISTRY
 from inkbridge.providers.base import EventSource
+from inkbridge.providers.registry import ConnectionBinding
 from inkbridge.services.envelope_tracking import (
     ConcurrentUpdate,
     as_known_recipient,
@@ -44,6 +47,29 @@ class EnvelopeUpdate:
     correlation_id: str
     facts: tuple[EnvelopeFact, ...] = ()
     lead_id: str | None = None  # the envelope's lead: the receipt is linked to it
+
+
+class Parsed(NamedTuple):
+    """What a receipt's event source made of it: its events, or why it has none (the binding
+    and source are None when its connection is unknown)."""
+
+    binding: ConnectionBinding | None
+    source: EventSource | None
+    events: list[NormalizedEvent] | DeliveryIgnored | MalformedPayload
+
+
+def read_ahead(conn: Connection, batch: Iterable[tuple[ReceiptRecord, Parsed]]) -> None:
+    """Read the envelopes (and their recipients) a batch's events are about, in one statement
+    each, into the transaction's memo (an envelope not tracked yet is read when it is)."""
+    envelope_store.read_ahead(
+        conn,
+        (
+            (receipt.connection, event.provider_envelope_id)
+            for receipt, parsed in batch
+            if isinstance(parsed.events, list)
+            for event in parsed.events
+        ),
+    )
 
 
 def update_envelope(

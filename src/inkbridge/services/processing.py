@@ -25,10 +25,10 @@ from inkbridge.metrics import REGISTRY
 from inkbridge.providers.base import EventSource, InboundRequest
 from inkbridge.providers.registry import ConnectionBinding
 from inkbridge.services.envelope_tracking import ConcurrentUpdate
-from inkbridge.services.envelope_updates import update_envelope
+from inkbridge.services.envelope_updates import Parsed, read_ahead, update_envelope
 from inkbridge.services.receipt_residency import ReceiptResidency
 from inkbridge.services.unit_of_work import EventHandlers, unit_of_work
-from inkbridge.store import audit, chains, receipts
+from inkbridge.store import audit, chains, receipts, transaction_memo
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipts import ReceiptRecord
 from inkbridge.telemetry import CORRELATION_ID, tracer
@@ -94,10 +94,13 @@ class ReceiptProcessor:
         with db.transaction() as conn:
             return self.process_receipt_in(conn, receipt)
 
-    def process_receipt_in(self, conn: Connection, receipt: ReceiptRecord) -> ProcessResult:
+    def process_receipt_in(
+        self, conn: Connection, receipt: ReceiptRecord, parsed: Parsed | None = None
+    ) -> ProcessResult:
         """Process one receipt inside the caller's transaction, in a savepoint of its own: a
         receipt that fails rolls back alone and is retried; the others commit. Traced as one
-        ``inkbridge.receipt`` span, its events' state changes as its children."""
+        ``inkbridge.receipt`` span, its events' state changes as its children. ``parsed`` is
+        what ``parse`` made of the receipt, when the batch read it ahead."""
         attributes: dict[str, str | int] = {
             "inkbridge.receipt_id": receipt.id,
             "inkbridge.connection": receipt.connection,
@@ -105,17 +108,30 @@ class ReceiptProcessor:
             "inkbridge.receipt.source": receipt.source,
         }
         with tracer().start_as_current_span("inkbridge.receipt", attributes=attributes) as span:
-            result = self._process(conn, receipt)
+            result = self._process(conn, receipt, self.parse(receipt) if parsed is None else parsed)
             span.set_attribute("inkbridge.receipt.status", result.status)
             correlation_id = result.correlation_id or receipt.correlation_id
             if correlation_id:
                 span.set_attribute(CORRELATION_ID, correlation_id)
             return result
 
-    def _process(self, conn: Connection, receipt: ReceiptRecord) -> ProcessResult:
+    def parse(self, receipt: ReceiptRecord) -> Parsed:
+        """The receipt's events, or why it has none: its connection unknown (None), a delivery
+        with nothing to act on, or an unreadable one."""
         binding = self.bindings.get(receipt.connection)
-        now = datetime.now(UTC)
         if binding is None:
+            return Parsed(None, None, [])
+        # A webhook is read by its connection's adapter; a reconciliation report by its own.
+        source = self.sources.get(receipt.source, binding.adapter)
+        try:
+            return Parsed(binding, source, source.parse(_request_of(receipt)))
+        except (DeliveryIgnored, MalformedPayload) as exc:
+            return Parsed(binding, source, exc)
+
+    def _process(self, conn: Connection, receipt: ReceiptRecord, parsed: Parsed) -> ProcessResult:
+        binding, source, events = parsed
+        now = datetime.now(UTC)
+        if binding is None or source is None:
             receipts.settle(
                 conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error="unknown connection"
             )
@@ -128,13 +144,10 @@ class ReceiptProcessor:
                 correlation_id=receipt.correlation_id,
             )
             return ProcessResult(receipt.id, "failed")
-        # A webhook is read by its connection's adapter; a reconciliation report by its own.
-        source = self.sources.get(receipt.source, binding.adapter)
-        try:
-            events = source.parse(_request_of(receipt))
-        except DeliveryIgnored as ignored:
-            return self._ignore(conn, receipt, ignored, now)
-        except MalformedPayload as exc:
+        if isinstance(events, DeliveryIgnored):
+            return self._ignore(conn, receipt, events, now)
+        if isinstance(events, MalformedPayload):
+            exc = events
             receipts.settle(conn, receipt.id, status=ReceiptStatus.FAILED, now=now, error=str(exc))
             RECEIPTS_PROCESSED.labels("failed").inc()
             log.warning(
@@ -191,7 +204,9 @@ class ReceiptProcessor:
                     conn, receipt.id, now=now, correlation_id=correlation_id, lead_id=lead_id
                 )
         except (ConcurrentUpdate, IntegrityError) as exc:
-            # Another worker changed the same envelope first: try again in a moment.
+            # Another worker changed the same envelope first: try again in a moment (the rows
+            # the batch kept may be stale: they are read again).
+            transaction_memo.forget_reads(conn)
             receipts.release(
                 conn,
                 receipt.id,
@@ -281,8 +296,12 @@ class ReceiptProcessor:
                 # batches up one after another; taken midway, a batch holding it could wait
                 # for an envelope's chain another batch holds while that one waits for it.
                 audit.hold_chain(conn)
-                for receipt in claimed:
-                    statuses[self.process_receipt_in(conn, receipt).status] += 1
+                # The batch's envelopes and recipients in two statements instead of two round
+                # trips per receipt (kept current by the batch's writes: transaction_memo).
+                parsed = [self.parse(receipt) for receipt in claimed]
+                read_ahead(conn, zip(claimed, parsed, strict=True))
+                for receipt, events in zip(claimed, parsed, strict=True):
+                    statuses[self.process_receipt_in(conn, receipt, events).status] += 1
             self._log_batch(db, statuses)
             return len(claimed)
         # Claimed a few at a time while the transaction is young: it holds SQLite's one write

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.chain import GENESIS, link_hash
+from inkbridge.store.driver_statements import DriverStatement
 from inkbridge.store.schema import chain_heads
 from inkbridge.store.transaction_memo import (
     MemoState,
@@ -41,6 +42,9 @@ _UPDATE_HEAD = (
 )
 # Each chained table's insert, built on first use.
 _INSERTS: dict[str, Any] = {}
+# Each chained table's insert returning its key, by the columns given, run on the driver's
+# cursor (``append``: an envelope's event log entry per event on the worker's path).
+_KEYED_INSERTS: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
 # RETURNING tells our insert (the new row is ours, locked) from a concurrent writer's.
 _INSERT_HEAD = {
     "postgresql": postgresql.insert(chain_heads)
@@ -146,16 +150,25 @@ def hold(conn: Connection, chain: str) -> None:
     _lock_head(conn, chain, memo_of(conn))
 
 
+def _keyed_insert_of(table: Table, columns: tuple[str, ...]) -> DriverStatement:
+    insert = _KEYED_INSERTS.get((table.name, columns))
+    if insert is None:
+        (key,) = table.primary_key.columns
+        insert = _KEYED_INSERTS[(table.name, columns)] = DriverStatement(
+            table.insert().returning(key), column_keys=columns
+        )
+    return insert
+
+
 def append(
     conn: Connection, table: Table, chain: str, content: Mapping[str, Any]
 ) -> tuple[int, str]:
     """Insert ``content`` as the next entry of ``chain`` and return (primary key, hash)."""
     memo = memo_of(conn)
     row, entry_hash, length = _linked(conn, chain, content, memo)
-    result = conn.execute(_insert_of(table), row)
+    (key,) = _keyed_insert_of(table, tuple(row)).rows(conn, row)
     _moved(conn, chain, (entry_hash, length), memo)
-    key = result.inserted_primary_key
-    return (int(key[0]) if key is not None else 0), entry_hash
+    return int(key[0]), entry_hash
 
 
 @dataclass(frozen=True)

@@ -5,45 +5,50 @@ envelope's subject (its lead, or the envelope itself while it has none)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.intervals import INTERVAL_COLUMNS, interval_columns
 from inkbridge.domain.lifecycle import MILESTONES, EnvelopeSnapshot, EnvelopeState, RecipientState
 from inkbridge.store import attribution_journeys, sealed_fields
+from inkbridge.store.driver_statements import DriverRow, DriverStatement
 from inkbridge.store.schema import envelopes, recipients
 from inkbridge.store.set_once import set_once
+from inkbridge.store.transaction_memo import memo_of
 
-# The worker's statements, built once: a prebuilt statement keeps its cache key, where one
-# built per call is constructed and keyed again by SQLAlchemy's Python each time (the largest
-# share of a receipt's CPU in bench/processing.py's profile).
-_GET = select(envelopes).where(envelopes.c.id == bindparam("envelope_id"))
-_BY_PROVIDER_REF = select(envelopes).where(
-    envelopes.c.connection == bindparam("connection"),
-    envelopes.c.provider_envelope_id == bindparam("provider_envelope_id"),
+# The worker's statements, built once and run on the driver's cursor (``driver_statements``,
+# bench/README.md): rows come back as ``DriverRow`` tuples, read by column name.
+_GET = DriverStatement(select(envelopes).where(envelopes.c.id == bindparam("envelope_id")))
+_BY_PROVIDER_REF = DriverStatement(
+    select(envelopes).where(
+        envelopes.c.connection == bindparam("connection"),
+        envelopes.c.provider_envelope_id == bindparam("provider_envelope_id"),
+    )
 )
-_RECIPIENTS = (
+_RECIPIENTS = DriverStatement(
     select(recipients)
     .where(recipients.c.envelope_id == bindparam("envelope_id"))
     .order_by(recipients.c.recipient_id)
 )
 _UPSERT_RECIPIENT = {
-    name: dialect.insert(recipients)
-    .values(
-        envelope_id=bindparam("r_envelope_id"),
-        recipient_id=bindparam("r_recipient_id"),
-        status=bindparam("r_status"),
-        updated_at=bindparam("r_updated_at"),
-        email=bindparam("r_email"),
-    )
-    .on_conflict_do_update(
-        index_elements=["envelope_id", "recipient_id"],
-        set_={"status": bindparam("r_status"), "updated_at": bindparam("r_updated_at")},
+    name: DriverStatement(
+        dialect.insert(recipients)
+        .values(
+            envelope_id=bindparam("r_envelope_id"),
+            recipient_id=bindparam("r_recipient_id"),
+            status=bindparam("r_status"),
+            updated_at=bindparam("r_updated_at"),
+            email=bindparam("r_email"),
+        )
+        .on_conflict_do_update(
+            index_elements=["envelope_id", "recipient_id"],
+            set_={"status": bindparam("r_status"), "updated_at": bindparam("r_updated_at")},
+        )
     )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
@@ -58,14 +63,56 @@ _INSERT_TRACKED = {
 
 
 def get(conn: Connection, envelope_id: str) -> Row[Any] | None:
-    return conn.execute(_GET, {"envelope_id": envelope_id}).first()
+    row: Row[Any] | None = _GET.first(conn, {"envelope_id": envelope_id})
+    return row
 
 
 def find_by_provider_ref(
     conn: Connection, connection: str, provider_envelope_id: str
 ) -> Row[Any] | None:
+    """The envelope by its vendor reference. In a transaction memo (a worker's batch) a row
+    once read is kept, current with the batch's own writes (``save_snapshot``)."""
+    memo = memo_of(conn)
+    key = ("envelope", connection, provider_envelope_id)
+    if memo is not None and key in memo.state.reads:
+        kept: Row[Any] | None = memo.state.reads[key]  # None: not tracked when read ahead
+        return kept
     params = {"connection": connection, "provider_envelope_id": provider_envelope_id}
-    return conn.execute(_BY_PROVIDER_REF, params).first()
+    row: Row[Any] | None = _BY_PROVIDER_REF.first(conn, params)
+    if memo is not None and row is not None:
+        memo.state.reads[key] = row
+    return row
+
+
+def read_ahead(conn: Connection, refs: Iterable[tuple[str, str]]) -> None:
+    """Read the envelopes of ``refs`` ((connection, vendor reference) pairs) and their
+    recipients into the transaction's memo (if any), one statement each."""
+    memo = memo_of(conn)
+    wanted = sorted(
+        ref for ref in set(refs) if memo is not None and ("envelope", *ref) not in memo.state.reads
+    )
+    if memo is None or not wanted:
+        return
+    pairs = tuple_(envelopes.c.connection, envelopes.c.provider_envelope_id)
+    found = conn.execute(select(envelopes).where(pairs.in_(wanted)))
+    memo.state.reads.update({("envelope", *ref): None for ref in wanted})
+    row_type = _BY_PROVIDER_REF.row_type(conn)
+    ids: list[str] = []
+    for row in found:
+        key = ("envelope", row.connection, row.provider_envelope_id)
+        memo.state.reads[key] = tuple.__new__(row_type, tuple(row))
+        ids.append(row.id)
+    if not ids:
+        return
+    by_envelope: dict[str, list[RecipientRow]] = {envelope_id: [] for envelope_id in ids}
+    rows = conn.execute(
+        select(recipients)
+        .where(recipients.c.envelope_id.in_(ids))
+        .order_by(recipients.c.envelope_id, recipients.c.recipient_id)
+    )
+    for r in rows:
+        by_envelope[r.envelope_id].append(_recipient_row(conn, r))
+    memo.state.reads.update({("recipients", k): tuple(v) for k, v in by_envelope.items()})
 
 
 def find_by_provider_id(conn: Connection, provider_envelope_id: str) -> list[Row[Any]]:
@@ -126,7 +173,17 @@ def insert_tracked(conn: Connection, values: dict[str, Any]) -> Row[Any] | None:
     """Insert an envelope first seen in a webhook and return its row; None if another writer
     tracked it first."""
     row = _sealed(conn, with_report_columns(values))
-    return conn.execute(_INSERT_TRACKED[conn.dialect.name], row).first()
+    inserted = conn.execute(_INSERT_TRACKED[conn.dialect.name], row).first()
+    memo = memo_of(conn)
+    key = ("envelope", values["connection"], values["provider_envelope_id"])
+    if memo is not None and inserted is None:
+        memo.state.reads.pop(key, None)  # another writer's row: read it when asked
+    elif memo is not None and inserted is not None:
+        kept: Any = tuple.__new__(_BY_PROVIDER_REF.row_type(conn), tuple(inserted))
+        memo.state.reads[key] = kept
+        memo.state.reads[("recipients", values["id"])] = ()
+        inserted = kept
+    return inserted
 
 
 def set_provider_ref(conn: Connection, envelope_id: str, provider_envelope_id: str) -> bool:
@@ -146,18 +203,28 @@ class RecipientRow:
     updated_at: datetime
 
 
+def _recipient_row(conn: Connection, r: Any) -> RecipientRow:
+    return RecipientRow(
+        envelope_id=r.envelope_id,
+        recipient_id=r.recipient_id,
+        email=sealed_fields.open_text(conn, "recipients.email", r.email),
+        name=sealed_fields.open_text(conn, "recipients.name", r.name),
+        status=r.status,
+        updated_at=r.updated_at,
+    )
+
+
 def recipient_rows(conn: Connection, envelope_id: str) -> list[RecipientRow]:
-    return [
-        RecipientRow(
-            envelope_id=r.envelope_id,
-            recipient_id=r.recipient_id,
-            email=sealed_fields.open_text(conn, "recipients.email", r.email),
-            name=sealed_fields.open_text(conn, "recipients.name", r.name),
-            status=r.status,
-            updated_at=r.updated_at,
-        )
-        for r in conn.execute(_RECIPIENTS, {"envelope_id": envelope_id})
-    ]
+    """An envelope's recipients by recipient id (kept in a transaction memo, as envelopes are
+    by ``find_by_provider_ref``, current with ``upsert_recipient``)."""
+    memo = memo_of(conn)
+    key = ("recipients", envelope_id)
+    if memo is not None and key in memo.state.reads:
+        return list(memo.state.reads[key])
+    found = [_recipient_row(conn, r) for r in _RECIPIENTS.rows(conn, {"envelope_id": envelope_id})]
+    if memo is not None:
+        memo.state.reads[key] = tuple(found)
+    return found
 
 
 def insert_recipient(
@@ -228,13 +295,34 @@ def save_snapshot(
     values["b_id"] = snapshot.envelope_id
     values["b_version"] = expected_version
     if needs_reconcile is None:
-        result = conn.execute(_SAVE, values)
+        saved = bool(_SAVE.rowcount(conn, values))
     else:
-        result = conn.execute(_SAVE_FLAGGED, {**values, "needs_reconcile": needs_reconcile})
-    saved = bool(result.rowcount)
+        values["needs_reconcile"] = needs_reconcile
+        saved = bool(_SAVE_FLAGGED.rowcount(conn, values))
+    if saved:
+        _keep_saved(conn, current, values)
     if saved and _changes_journey(current, snapshot):
         attribution_journeys.refresh_envelopes(conn, [snapshot.envelope_id])
     return saved
+
+
+def _keep_saved(conn: Connection, current: Row[Any], values: dict[str, Any]) -> None:
+    """The row a memo keeps, as the successful compare-and-set left it (timestamps in UTC, as
+    the columns read them back)."""
+    memo = memo_of(conn)
+    if memo is None or not memo.state.reads:
+        return
+    if not isinstance(current, DriverRow):  # a row read elsewhere: read them all again
+        memo.state.reads.clear()
+        return
+    key = ("envelope", current.connection, current.provider_envelope_id)
+    if key in memo.state.reads:
+        changed = {
+            name: value.astimezone(UTC) if isinstance(value, datetime) else value
+            for name, value in values.items()
+            if not name.startswith("b_")
+        }
+        memo.state.reads[key] = current._replace(**changed)
 
 
 def _changes_journey(before: Row[Any], snapshot: EnvelopeSnapshot) -> bool:
@@ -259,12 +347,13 @@ _SAVE_COLUMNS = (
     *REPORT_MILESTONES,
     *INTERVAL_COLUMNS,
 )
-_SAVE = (
+_SAVE_UPDATE = (
     update(envelopes)
     .where(envelopes.c.id == bindparam("b_id"), envelopes.c.version == bindparam("b_version"))
     .values({name: bindparam(name) for name in _SAVE_COLUMNS})
 )
-_SAVE_FLAGGED = _SAVE.values(needs_reconcile=bindparam("needs_reconcile"))
+_SAVE = DriverStatement(_SAVE_UPDATE)
+_SAVE_FLAGGED = DriverStatement(_SAVE_UPDATE.values(needs_reconcile=bindparam("needs_reconcile")))
 
 
 def upsert_recipient(
@@ -285,7 +374,24 @@ def upsert_recipient(
         "r_updated_at": now,
         "r_email": sealed_fields.seal_text(conn, subject, "recipients.email", email),
     }
-    conn.execute(_UPSERT_RECIPIENT[conn.dialect.name], values)
+    _UPSERT_RECIPIENT[conn.dialect.name].rowcount(conn, values)
+    memo = memo_of(conn)
+    key = ("recipients", envelope.id)
+    if memo is None or key not in memo.state.reads:
+        return
+    # As the upsert left them: a known recipient keeps its email; a new one has the one given
+    # (None when its subject was shredded: nothing was stored).
+    kept = {r.recipient_id: r for r in memo.state.reads[key]}
+    known = kept.get(recipient_id)
+    moment = now.astimezone(UTC)
+    if known is not None:
+        kept[recipient_id] = replace(known, status=status.value, updated_at=moment)
+    else:
+        stored = values["r_email"]
+        kept[recipient_id] = RecipientRow(
+            envelope.id, recipient_id, email if stored else stored, None, status.value, moment
+        )
+    memo.state.reads[key] = tuple(kept[name] for name in sorted(kept))
 
 
 def list_ids(conn: Connection) -> list[str]:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
 from inkbridge.privacy.keyring import Subject
 from inkbridge.store import sealed_fields, work_signals
+from inkbridge.store.driver_statements import DriverStatement
 from inkbridge.store.records import record_from
 from inkbridge.store.schema import OUTBOX_DEAD_ROWS, deliveries, outbox
 
@@ -43,15 +44,29 @@ class OutboxRow:
     last_error: str | None = None  # the reason of the last failed attempt (a dead letter's)
 
 
-# Built once and executed with parameters: SQLAlchemy reuses the compiled statement. RETURNING
-# tells an insert from a conflict: psycopg's rowcount reports 1 for both.
+# Built once and run on the driver's cursor (``driver_statements``): one per change the worker
+# settles. RETURNING tells an insert from a conflict: psycopg's rowcount reports 1 for both.
+_ENQUEUE_COLUMNS = (
+    "region",
+    "destination",
+    "idempotency_key",
+    "record_key",
+    "kind",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "correlation_id",
+    "created_at",
+)
 _ENQUEUE = {
-    "postgresql": postgresql.insert(outbox)
-    .on_conflict_do_nothing(index_elements=["destination", "idempotency_key"])
-    .returning(outbox.c.id),
-    "sqlite": sqlite.insert(outbox)
-    .on_conflict_do_nothing(index_elements=["destination", "idempotency_key"])
-    .returning(outbox.c.id),
+    name: DriverStatement(
+        dialect.insert(outbox)
+        .on_conflict_do_nothing(index_elements=["destination", "idempotency_key"])
+        .returning(outbox.c.id),
+        column_keys=_ENQUEUE_COLUMNS,
+    )
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
 
@@ -80,13 +95,13 @@ def enqueue(
         "payload": sealed_fields.seal_json(
             conn, subject or payload_subject(payload, record_key), "outbox.payload", payload
         ),
-        "status": OutboxStatus.PENDING,
+        "status": OutboxStatus.PENDING.value,
         "attempts": 0,
         "next_attempt_at": now,
         "correlation_id": correlation_id,
         "created_at": now,
     }
-    if conn.execute(_ENQUEUE[conn.dialect.name], values).first() is None:
+    if _ENQUEUE[conn.dialect.name].first(conn, values) is None:
         return False
     # Delivery loops wake when this commits instead of on their next poll.
     work_signals.announce(conn, "outbox")

@@ -1,8 +1,9 @@
 """What a write transaction keeps in memory while it runs, so a batch of receipts does not read
 and write the same rows once per receipt: the chain heads it has locked and moved (written back
 once, before the commit), writes that can wait for the end of the batch (the audit entries and
-the settling of processed receipts: one statement each then, rows in the order they came), and
-the data keys it created (not yet committed, so not in the keyring's cache).
+the settling of processed receipts: one statement each then, rows in the order they came),
+the data keys it created (not yet committed, so not in the keyring's cache), and the rows it has
+read and keeps current with its own writes (the envelopes and recipients of a batch).
 
 A memo lives in ``conn.info`` for the span of ``memo_scope`` only. Savepoints are followed
 through the engine's events: a savepoint rolled back restores the memo as it was when the
@@ -37,9 +38,18 @@ class MemoState:
     deferred: list[tuple[Executable, dict[str, Any]]] = field(default_factory=list)
     # Data keys created in this transaction, by subject.
     keys: dict[Subject, DataKey] = field(default_factory=dict)
+    # Rows read in this transaction, by a key their repository chooses, kept current by that
+    # repository's writes (immutable values: a write replaces the entry).
+    reads: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
     def copy(self) -> MemoState:
-        return MemoState(dict(self.heads), set(self.moved), list(self.deferred), dict(self.keys))
+        return MemoState(
+            dict(self.heads),
+            set(self.moved),
+            list(self.deferred),
+            dict(self.keys),
+            dict(self.reads),
+        )
 
 
 @dataclass
@@ -67,6 +77,14 @@ def execute_later(conn: Connection, statement: Executable, params: dict[str, Any
         conn.execute(statement, params)
     else:
         memo.state.deferred.append((statement, params))
+
+
+def forget_reads(conn: Connection) -> None:
+    """Drop the rows the memo keeps (another writer changed one of them first): the next use
+    reads them again."""
+    memo = memo_of(conn)
+    if memo is not None:
+        memo.state.reads.clear()
 
 
 def run_deferred(conn: Connection, state: MemoState) -> None:

@@ -1,0 +1,188 @@
+"""Running the worker's hottest statements on the database driver's own cursor, in the caller's
+transaction, with SQLAlchemy's compiled form of each reused: the SQL text, the order of its
+parameters and the type conversions of its columns are SQLAlchemy's, computed once per dialect;
+what is skipped is the per-execution work of SQLAlchemy's execution layer (building a context,
+keying the compiled cache, wrapping the result), which measured close to half the worker's CPU
+per receipt (bench/README.md, "End to end").
+
+A ``DriverStatement`` wraps one statement built once at import. Values go through the bind
+processors of their column types (UTC timestamps, JSON, booleans as each dialect stores them);
+rows come back through the result processors, as ``DriverRow`` tuples read by column name like
+SQLAlchemy's rows. Errors of the driver are raised as SQLAlchemy's (``IntegrityError`` and the
+rest), and the engine's ``before_cursor_execute`` listeners still see every statement.
+
+Only plain statements qualify: no expanding (IN) parameters, no Python-side column defaults to
+fill in (the caller passes every value), no parameter names that need escaping, no executemany;
+``_compile`` refuses the others when first used.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+_Processor = Callable[[Any], Any]
+
+
+class DriverRow(tuple[Any, ...]):
+    """A row read on the driver's cursor: a tuple whose fields are also attributes (a
+    ``namedtuple`` per statement), with ``_mapping`` as SQLAlchemy's rows have it."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...]
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """One statement as one dialect runs it."""
+
+    sql: str
+    compiled: SQLCompiler
+    # Positional drivers (SQLite): the parameter names in placeholder order; None for named.
+    order: tuple[str, ...] | None
+    binds: Mapping[str, _Processor]
+    # The row's fields and their result processors (None: no conversion), for statements that
+    # return rows.
+    row_type: type[DriverRow] | None
+    results: tuple[_Processor | None, ...]
+    dbapi_error: type[Exception]
+
+
+def _compile(
+    statement: ClauseElement, column_keys: Sequence[str] | None, dialect: Dialect
+) -> _Compiled:
+    compiled = statement.compile(dialect=dialect, column_keys=list(column_keys or ()) or None)
+    assert isinstance(compiled, SQLCompiler)
+    if compiled.post_compile_params or compiled.literal_execute_params:
+        raise NotImplementedError("expanding parameters are not run on the driver's cursor")
+    if compiled.escaped_bind_names:
+        raise NotImplementedError("parameter names the driver needs escaped are not supported")
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        raise NotImplementedError("statements with Python-side defaults need every value given")
+    row_type: type[DriverRow] | None = None
+    results: tuple[_Processor | None, ...] = ()
+    if compiled._result_columns:
+        names = [column.keyname for column in compiled._result_columns]
+        base = namedtuple("_Fields", names, rename=True)  # type: ignore[misc]
+        row_type = type("DriverRow", (DriverRow, base), {"__slots__": ()})
+        results = tuple(
+            column.type._cached_result_processor(dialect, None)
+            for column in compiled._result_columns
+        )
+    return _Compiled(
+        sql=compiled.string,
+        compiled=compiled,
+        order=tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None,
+        binds=dict(compiled._bind_processors),  # type: ignore[arg-type]
+        row_type=row_type,
+        results=results,
+        dbapi_error=dialect.loaded_dbapi.Error,
+    )
+
+
+class DriverStatement:
+    """A statement built once, compiled once per dialect, executed on the driver's cursor."""
+
+    def __init__(self, statement: ClauseElement, column_keys: Sequence[str] | None = None) -> None:
+        self._statement = statement
+        self._column_keys = tuple(column_keys or ())
+        self._by_dialect: weakref.WeakKeyDictionary[Dialect, _Compiled] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last: tuple[Dialect, _Compiled] | None = None
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        last = self._last
+        if last is not None and last[0] is dialect:  # a process runs one dialect, mostly
+            return last[1]
+        found = self._by_dialect.get(dialect)
+        if found is None:
+            found = self._by_dialect[dialect] = _compile(
+                self._statement, self._column_keys, dialect
+            )
+        self._last = (dialect, found)
+        return found
+
+    def row_type(self, conn: Connection) -> type[DriverRow]:
+        """The tuple type of the rows this statement returns on ``conn``'s dialect."""
+        row_type = self._for(conn.dialect).row_type
+        if row_type is None:
+            raise TypeError("this statement returns no rows")
+        return row_type
+
+    def sql(self, conn: Connection) -> str:
+        """The text the driver runs on ``conn``'s dialect."""
+        return self._for(conn.dialect).sql
+
+    def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Compiled]:
+        prepared = self._for(conn.dialect)
+        values = prepared.compiled.construct_params(params)
+        binds = prepared.binds
+        driver_params: Any
+        if prepared.order is not None:
+            driver_params = tuple(
+                binds[key](values[key]) if key in binds else values[key] for key in prepared.order
+            )
+        else:
+            driver_params = {
+                key: binds[key](value) if key in binds else value for key, value in values.items()
+            }
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for listener in conn.dispatch.before_cursor_execute:
+            listener(conn, cursor, prepared.sql, driver_params, None, False)
+        try:
+            cursor.execute(prepared.sql, driver_params)
+        except prepared.dbapi_error as error:
+            cursor.close()
+            raise exc.DBAPIError.instance(
+                prepared.sql, driver_params, error, prepared.dbapi_error, dialect=conn.dialect
+            ) from error
+        return cursor, prepared
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Every row the statement returns, converted as SQLAlchemy would."""
+        cursor, prepared = self._run(conn, params)
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        row_type = prepared.row_type
+        if row_type is None:
+            raise TypeError("this statement returns no rows")
+        results = prepared.results
+        new = tuple.__new__
+        return [
+            new(
+                row_type,
+                [
+                    process(value) if process is not None else value
+                    for process, value in zip(results, row, strict=True)
+                ],
+            )
+            for row in fetched
+        ]
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The first row returned, or None."""
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; how many rows it changed."""
+        cursor, _prepared = self._run(conn, params)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
