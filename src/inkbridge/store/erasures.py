@@ -169,12 +169,14 @@ def envelopes_of(conn: Connection, lead_id: str) -> list[dict[str, Any]]:
 def rewrite_envelope(
     conn: Connection, envelope_id: str, attribution: dict[str, Any], metadata: dict[str, Any]
 ) -> None:
-    """Store an envelope's minimised attribution and metadata (state and version untouched:
-    this is no state change, and a concurrent CAS on the version still wins or loses cleanly)."""
+    """Store an envelope's minimised attribution and metadata. The state is untouched but the
+    version moves: a worker that read the envelope before the erasure (a batch keeps the rows
+    it read) loses its compare-and-set and reads the minimised row again, so no change built
+    from the old attribution goes out after the erasure."""
     conn.execute(
         update(envelopes)
         .where(envelopes.c.id == envelope_id)
-        .values(attribution=attribution, metadata=metadata)
+        .values(attribution=attribution, metadata=metadata, version=envelopes.c.version + 1)
     )
 
 
