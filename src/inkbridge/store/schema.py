@@ -195,6 +195,20 @@ envelopes = Table(
     UniqueConstraint("connection", "provider_envelope_id", name="uq_envelopes_provider_ref"),
     Index("ix_envelopes_reconcile", "needs_reconcile", "state"),
     Index("ix_envelopes_report", "utm_campaign", "template_key", "created_at"),
+    # Time to sign (migration 0018): its grouping columns in order, the cohort, the intervals.
+    Index(
+        "ix_envelopes_time_to_sign",
+        "utm_campaign",
+        "utm_medium",
+        "template_key",
+        "template_version",
+        "lead_created_at",
+        "lead_to_sent_ms",
+        "sent_to_first_view_ms",
+        "first_view_to_completed_ms",
+        "sent_to_first_reminder_ms",
+        "sent_to_completed_ms",
+    ),
 )
 
 
