@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from inkbridge.domain.intervals import INTERVALS
-from inkbridge.store.schema import envelopes, leads
+from inkbridge.store.schema import REPORT_KEYS, envelopes, leads
 
 NONE_LABEL = "(none)"
 
@@ -198,7 +198,7 @@ def _interval_columns() -> list[Label[int]]:
 # The columns every time-to-sign grouping is made of, in the order of the leading columns of
 # ``ix_envelopes_time_to_sign`` (migration 0018), which also holds the cohort and the five
 # intervals: grouped by all four, SQLite reads that index in order and needs no sort.
-TIME_TO_SIGN_KEYS = ("utm_campaign", "utm_medium", "template_key", "template_version")
+TIME_TO_SIGN_KEYS = REPORT_KEYS
 
 
 def _interval_base(
