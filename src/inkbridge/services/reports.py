@@ -194,7 +194,15 @@ def _python_summary(
     values: dict[Key, list[list[float]]], group_by: GroupBy
 ) -> tuple[Summary, list[tuple[int, float | None, float | None]]]:
     """The finest groups' values joined into the report's groups, each sorted once; the total
-    reads its percentiles across the groups' sorted values."""
+    reads its percentiles across the groups' sorted values. Ungrouped, the finest groups are
+    sorted on their own and read together: sorting a few hundred short lists and bisecting
+    across them costs less than sorting one list of a million."""
+    if group_by is GroupBy.NONE:
+        for columns in values.values():
+            for column in columns:
+                column.sort()
+        total = _summarise(list(values.values()))
+        return ({(): total} if values else {}), total
     members: dict[Key, list[list[float]]] = {}
     for key, columns in values.items():
         target = members.get(report_key := grouped_key(group_by, key))
