@@ -6,10 +6,10 @@ Journeys come from ``journey_touches``, kept at write time by
 (``STORED_STITCH_WINDOW``, the default). The report is one scan of it, narrowed by plain
 conditions on its columns, crediting each touch from its position, its journey's count and its
 W-shaped anchors. Time decay also needs per-journey sums of weights, which depend on the
-half-life asked for: one group per conversion, which the table's primary key order serves
-without a sort, joined back to the conversion's touches by primary key (one-touch journeys skip
-it: their sums are their own weights). Each touch's credits are computed beside those sums, so
-the final grouping by key carries only the key and the credits.
+half-life asked for (one-touch journeys skip them: their sums are their own weights). On SQLite
+they come from one group per conversion, which the table's primary key order serves without a
+sort, joined back to the conversion's touches by primary key; on PostgreSQL from a window
+partitioned by conversion (each is the cheaper on its backend).
 
 Asked for another stitching window (or with ``assemble``), journeys are assembled at query time
 by the statement that fills the table (``inkbridge.store.journey_assembly``), restricted to the
@@ -257,10 +257,25 @@ def _stored_credits(
             *(c[credit_by.value], c.age_days, c.since_first_days),
         )
 
-    # Journeys of several touches: their sums, one group per journey (read in primary key
-    # order, no sort), joined back to their touches by primary key. A window partitioned by
-    # journey gives the same sums (same rows, same order) at twice the cost on SQLite, which
-    # buffers every partition. A one-touch journey's sums are its touch's own weights.
+    single = select(*columns(j), *_decay_alone(j, half_life_days, dialect)).where(
+        j.touches == 1, *conditions
+    )
+    if dialect != "sqlite":
+        # PostgreSQL: the journey's sums from a window partitioned by journey, as the primary
+        # key orders the rows (a fifth cheaper there than the grouping joined back below).
+        def over(function: Any) -> Any:
+            return function.over(partition_by=j.envelope_id)
+
+        longer = select(*columns(j), *_decay_sums(half_life_days, dialect)(j, over)).where(
+            j.touches > 1, *conditions
+        )
+        scored = union_all(longer, single).subquery("scored")
+        return _summed(scored.c, models, credit_by, half_life_days, dialect)
+    # SQLite: the sums of each journey of several touches from one group per journey (read in
+    # primary key order, no sort), joined back to its touches by primary key; the window gives
+    # the same sums (same rows, same order) at twice the cost, buffering every partition. Each
+    # touch's credits are computed beside the sums, so the grouping by key, which SQLite does
+    # by sorting, carries only the key and the credits.
     journeys = (
         select(j.envelope_id, *_decay_sums(half_life_days, dialect)(j, _whole_group))
         .where(j.touches > 1, *conditions)
@@ -272,11 +287,6 @@ def _stored_credits(
     longer = select(*columns(touch.c), *sums).join_from(
         journeys, touch, touch.c.envelope_id == journeys.c.envelope_id
     )
-    single = select(*columns(j), *_decay_alone(j, half_life_days, dialect)).where(
-        j.touches == 1, *conditions
-    )
-    # Each touch's credits are computed beside its journey's sums, so that the grouping only
-    # carries the key and the credits (on SQLite it sorts what it carries).
     scored = union_all(
         *(
             _credited(part.subquery(), models, credit_by, half_life_days, dialect)
