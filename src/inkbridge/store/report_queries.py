@@ -247,10 +247,15 @@ def grouped_key(group_by: GroupBy, row: Sequence[Any]) -> tuple[Any, ...]:
 
 
 def interval_percentiles(
-    report_filter: ReportFilter, group_by: GroupBy, fractions: Sequence[float]
+    report_filter: ReportFilter,
+    group_by: GroupBy,
+    fractions: Sequence[float],
+    *,
+    with_total: bool = True,
 ) -> Select[Any]:
-    """PostgreSQL only: per group and overall (``grouping`` = 1), count and ``percentile_cont``
-    of each interval in milliseconds, sorted and interpolated by the server."""
+    """PostgreSQL only: per group and overall (``total`` = 1), count and ``percentile_cont``
+    of each interval in milliseconds, sorted and interpolated by the server. Without
+    ``with_total``, the groups only (``total`` = 0)."""
     groups = group_columns(group_by)
     intervals = _interval_columns()
     inner = _interval_base(report_filter, [*groups, *intervals]).subquery("intervals")
@@ -266,6 +271,8 @@ def interval_percentiles(
         )
     if not keys:
         return select(literal(1).label("total"), *aggregates).select_from(inner)
+    if not with_total:
+        return select(literal(0).label("total"), *keys, *aggregates).group_by(*keys)
     total = func.grouping(*keys).label("total")
     grouping_sets = func.grouping_sets(tuple_(*keys), text("()"))
     return select(total, *keys, *aggregates).group_by(grouping_sets)
