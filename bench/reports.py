@@ -19,7 +19,8 @@ backends' totals are compared.
     .venv/bin/python bench/reports.py --envelopes 100000 --no-postgres
     .venv/bin/python bench/reports.py --help
 
-Results go to ``bench/results/reports-<date>.json``; bench/REPORTS.md has the recorded figures."""
+Results go to ``bench/results/reports-<date>.json`` (``reports-<date>-<label>.json`` with
+``--label``); bench/REPORTS.md has the recorded figures."""
 
 from __future__ import annotations
 
@@ -52,7 +53,12 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--pg-url", default=os.environ.get("INKBRIDGE_BENCH_PG", PG_ADMIN_URL))
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file and schema")
+    parser.add_argument(
+        "--label", default="", help="recorded as reports-<date>-<label>.json (letters, digits, -)"
+    )
     args = parser.parse_args()
+    if args.label and not args.label.replace("-", "").isalnum():
+        parser.error("--label takes letters, digits and hyphens only")
 
     load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="inkbridge-reports-"))
@@ -106,7 +112,8 @@ def main() -> None:
         "backends_agree": agreement,
     }
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"reports-{datetime.now(UTC).date().isoformat()}.json"
+    suffix = f"-{args.label}" if args.label else ""
+    path = RESULTS / f"reports-{datetime.now(UTC).date().isoformat()}{suffix}.json"
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(f"results written to {path.relative_to(BENCH.parent)}")
     print_markdown(results)

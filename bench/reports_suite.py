@@ -21,7 +21,8 @@ from inkbridge.services.reports import (
 )
 from inkbridge.store.database import Databases
 
-TARGET_SECONDS = 2.0
+# Issue 14: every report within a second (the first target was 2 s).
+TARGET_SECONDS = 1.0
 Report = Callable[[Databases], dict[str, Any]]
 
 
@@ -60,20 +61,28 @@ def time_reports(url: str, runs: int) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     try:
         for name, report in report_suite().items():
-            seconds = []
+            seconds, cpu = [], []
             for _ in range(runs):
-                begin = time.perf_counter()
+                begin, begin_cpu = time.perf_counter(), time.process_time()
                 result = report(databases)
                 seconds.append(round(time.perf_counter() - begin, 3))
+                cpu.append(round(time.process_time() - begin_cpu, 3))
             median = statistics.median(seconds)
             out[name] = {
                 "runs_s": seconds,
                 "median_s": median,
-                "under_target": median < TARGET_SECONDS,
+                # This process's CPU time: all of the work on SQLite (embedded), the client's
+                # share only on PostgreSQL. Less sensitive to other load than wall time.
+                "median_cpu_s": statistics.median(cpu),
+                "under_target": median <= TARGET_SECONDS,
                 "rows": len(result["rows"]),
                 "totals": result["totals"],
             }
-            print(f"  {name:34} median {median:6.2f} s  runs {seconds}", flush=True)
+            print(
+                f"  {name:34} median {median:6.2f} s  cpu {statistics.median(cpu):5.2f} s  "
+                f"runs {seconds}",
+                flush=True,
+            )
     finally:
         databases.dispose()
     return out

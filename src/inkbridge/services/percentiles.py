@@ -47,9 +47,9 @@ def percentile_of_runs(runs: Sequence[Sequence[float]], fraction: float) -> floa
     """``percentile`` of the values of ascending ``runs`` of whole numbers taken together: the
     same value as merging them, sorting and calling ``percentile``."""
     runs = [run for run in runs if run]
+    if len(runs) <= 1:
+        return percentile(runs[0] if runs else (), fraction)
     count = sum(len(run) for run in runs)
-    if not count:
-        return None
     rank = (count - 1) * fraction
     low = math.floor(rank)
     high = min(low + 1, count - 1)

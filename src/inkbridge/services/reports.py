@@ -15,7 +15,10 @@ the row keys, also the CSV header), ``rows`` and ``totals``; ``report_format`` r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -39,11 +42,13 @@ from inkbridge.store.database import Databases, RegionDatabase
 from inkbridge.store.report_queries import (
     FUNNEL_EXITS,
     FUNNEL_STAGES,
+    TIME_TO_SIGN_KEYS,
     GroupBy,
     ReportFilter,
     funnel_lead_counts,
     funnel_stage_counts,
     group_columns,
+    grouped_key,
     interval_percentiles,
     interval_value_lists,
 )
@@ -64,16 +69,28 @@ __all__ = [
 PERCENTILES = (0.5, 0.9)
 # The order of funnel_stage_counts' columns.
 ENVELOPE_COUNTS = ("sent", "viewed", "signed", "completed", *FUNNEL_EXITS)
+REPORT_WORK_MEM = "64MB"
+SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 PERCENTILE_METHOD = "linear interpolation between closest ranks (percentile_cont)"
 
 
 @contextmanager
-def _reading(db: RegionDatabase) -> Iterator[Connection]:
+def _reading(db: RegionDatabase, snapshot: str | None = None) -> Iterator[Connection]:
+    """A reader; on PostgreSQL, with ``snapshot``, one that sees what the reader that exported
+    it (``pg_export_snapshot``) sees."""
     with db.reader() as conn:
+        if snapshot is not None:
+            if not SNAPSHOT_ID.fullmatch(snapshot):
+                raise ValueError(f"not a snapshot id: {snapshot!r}")
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         if db.is_postgres:
             # Compiling these one-off aggregations costs more than it saves (1.5 s of a 6 s
             # attribution at a million envelopes); SET LOCAL ends with the read.
             conn.exec_driver_sql("SET LOCAL jit = off")
+            # Time to sign's percentiles sort every interval's values, per group and for the
+            # total (a million each): at the default 4 MB they spill to disk and take a third
+            # longer. Reports run one at a time per reader; the setting ends with the read.
+            conn.exec_driver_sql(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
         yield conn
 
 
@@ -149,20 +166,12 @@ Key = tuple[Any, ...]
 Summary = dict[Key, list[tuple[int, float | None, float | None]]]
 
 
-def _summarise(values: Sequence[list[float]]) -> list[tuple[int, float | None, float | None]]:
-    """Sorts each interval's values in place, then reads its percentiles."""
-    out: list[tuple[int, float | None, float | None]] = []
-    for column in values:
-        column.sort()
-        out.append((len(column), percentile(column, 0.5), percentile(column, 0.9)))
-    return out
-
-
-def _merged_total(
-    per_group: list[list[list[float]]],
+def _summarise(
+    per_group: Sequence[Sequence[list[float]]],
 ) -> list[tuple[int, float | None, float | None]]:
-    """Percentiles over every group's values at once (never an average of the groups'), read
-    from the groups' values once ``_summarise`` has sorted them, without merging them."""
+    """Per interval, the count and percentiles of the values of several groups taken together
+    (never an average of the groups'): read from each group's sorted values by bisection
+    (``percentile_of_runs``), without merging them."""
     out: list[tuple[int, float | None, float | None]] = []
     for i in range(len(INTERVALS)):
         runs = [columns[i] for columns in per_group]
@@ -174,30 +183,56 @@ def _merged_total(
 def _collect_values(
     conn: Connection,
     report_filter: ReportFilter,
-    group_by: GroupBy,
     dialect: str,
     into: dict[Key, list[list[float]]],
 ) -> None:
-    """Add one region's interval values (whole milliseconds), by group key, to ``into`` (regions
-    accumulate)."""
-    width = len(group_columns(group_by))
-    for row in conn.execute(interval_value_lists(report_filter, group_by, dialect)):
+    """Add one region's interval values (whole milliseconds) to ``into``, by the finest group
+    (``TIME_TO_SIGN_KEYS``; regions accumulate)."""
+    width = len(TIME_TO_SIGN_KEYS)
+    for row in conn.execute(interval_value_lists(report_filter, dialect)):
         columns = into.setdefault(tuple(row[:width]), [[] for _ in INTERVALS])
         for target, joined in zip(columns, row[width:], strict=True):
             if joined:
-                # Read as floats (exact below 2**53): CPython parses them faster than ints and
-                # sorts them faster than ints of 2**30 ms (12 days) and more, which it compares
-                # the slow way.
-                target.extend(map(float, joined.split(",")))
+                # json parses a list of integers in C, faster than splitting and parsing each;
+                # they become floats (exact below 2**53) because CPython sorts floats faster
+                # than ints of 2**30 ms (12 days) and more, which it compares the slow way.
+                target.extend(map(float, json.loads(f"[{joined}]")))
 
 
-def _postgres_summary(
-    conn: Connection, report_filter: ReportFilter, group_by: GroupBy
+def _python_summary(
+    values: dict[Key, list[list[float]]], group_by: GroupBy
 ) -> tuple[Summary, list[tuple[int, float | None, float | None]]]:
-    width = len(group_columns(group_by))
-    groups: Summary = {}
+    """The finest groups' values joined into the report's groups, each sorted once; the total
+    reads its percentiles across the groups' sorted values. Ungrouped, the finest groups are
+    sorted on their own and read together: sorting a few hundred short lists and bisecting
+    across them costs less than sorting one list of a million."""
+    if group_by is GroupBy.NONE:
+        for columns in values.values():
+            for column in columns:
+                column.sort()
+        total = _summarise(list(values.values()))
+        return ({(): total} if values else {}), total
+    members: dict[Key, list[list[float]]] = {}
+    for key, columns in values.items():
+        target = members.get(report_key := grouped_key(group_by, key))
+        if target is None:
+            members[report_key] = columns
+        else:
+            for joined, column in zip(target, columns, strict=True):
+                joined.extend(column)
+    for columns in members.values():
+        for column in columns:
+            column.sort()
+    groups = {key: _summarise([columns]) for key, columns in members.items()}
+    return groups, _summarise(list(members.values()))
+
+
+def _postgres_rows(
+    rows: Iterable[Any], width: int, groups: Summary
+) -> list[tuple[int, float | None, float | None]]:
+    """Read ``interval_percentiles`` rows into ``groups``; returns the total's, if any."""
     total: list[tuple[int, float | None, float | None]] = []
-    for row in conn.execute(interval_percentiles(report_filter, group_by, PERCENTILES)):
+    for row in rows:
         summary = []
         for i in range(len(INTERVALS)):
             count, fractions = row[1 + width + 2 * i], row[2 + width + 2 * i]
@@ -209,6 +244,37 @@ def _postgres_summary(
                 groups[()] = summary
         else:
             groups[tuple(row[1 : 1 + width])] = summary
+    return total
+
+
+def _postgres_total(
+    db: RegionDatabase, snapshot: str, report_filter: ReportFilter
+) -> list[tuple[int, float | None, float | None]]:
+    with _reading(db, snapshot) as conn:
+        rows = conn.execute(interval_percentiles(report_filter, GroupBy.NONE, PERCENTILES))
+        return _postgres_rows(rows.all(), 0, {})
+
+
+def _postgres_summary(
+    db: RegionDatabase, report_filter: ReportFilter, group_by: GroupBy
+) -> tuple[Summary, list[tuple[int, float | None, float | None]]]:
+    """Grouped, the groups' percentiles and the total's are two sorts of every value: they run
+    at once, on two connections that read one snapshot (the server has a core for each)."""
+    width = len(group_columns(group_by))
+    groups: Summary = {}
+    with _reading(db) as conn:
+        if not width:
+            rows = conn.execute(interval_percentiles(report_filter, group_by, PERCENTILES))
+            total = _postgres_rows(rows, 0, groups)
+        else:
+            snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                overall = pool.submit(_postgres_total, db, snapshot, report_filter)
+                statement = interval_percentiles(
+                    report_filter, group_by, PERCENTILES, with_total=False
+                )
+                _postgres_rows(conn.execute(statement), width, groups)
+                total = overall.result()
     return groups, total or [(0, None, None)] * len(INTERVALS)
 
 
@@ -222,15 +288,13 @@ def time_to_sign_report(
     report_filter = report_filter or ReportFilter()
     regions = list(databases)
     if len(regions) == 1 and regions[0].is_postgres:
-        with _reading(regions[0]) as conn:
-            groups, total = _postgres_summary(conn, report_filter, group_by)
+        groups, total = _postgres_summary(regions[0], report_filter, group_by)
     else:
         values: dict[Key, list[list[float]]] = {}
         for db in regions:
             with _reading(db) as conn:
-                _collect_values(conn, report_filter, group_by, db.engine.dialect.name, values)
-        groups = {key: _summarise(columns) for key, columns in values.items()}
-        total = _merged_total(list(values.values()))
+                _collect_values(conn, report_filter, db.engine.dialect.name, values)
+        groups, total = _python_summary(values, group_by)
     key_names = [c.name for c in group_columns(group_by)]
     rows = [
         {

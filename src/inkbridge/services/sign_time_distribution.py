@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from inkbridge.domain.intervals import INTERVALS
 from inkbridge.errors import InvalidInput
 from inkbridge.store.database import Databases
-from inkbridge.store.report_queries import GroupBy, ReportFilter, interval_value_lists
+from inkbridge.store.report_queries import TIME_TO_SIGN_KEYS, ReportFilter, interval_value_lists
 
 HOUR_MS = 3_600_000
 # Upper bounds in milliseconds; the last bucket is open.
@@ -34,13 +34,13 @@ def distribution(
 ) -> list[Bucket]:
     if interval not in INTERVALS:
         raise InvalidInput(f"must be one of {list(INTERVALS)}", field="interval")
-    position = INTERVALS.index(interval)
+    position = len(TIME_TO_SIGN_KEYS) + INTERVALS.index(interval)
     counts = [0] * len(BUCKETS)
     for db in databases:
-        statement = interval_value_lists(report_filter, GroupBy.NONE, db.engine.dialect.name)
+        statement = interval_value_lists(report_filter, db.engine.dialect.name)
         with db.reader() as conn:
-            row = conn.execute(statement).first()
-        joined = row[position] if row is not None else None
-        for value in map(float, joined.split(",")) if joined else ():
-            counts[next(i for i, (_, upper) in enumerate(BUCKETS) if value < upper)] += 1
+            lists = [row[position] for row in conn.execute(statement)]
+        for joined in lists:
+            for value in map(float, joined.split(",")) if joined else ():
+                counts[next(i for i, (_, upper) in enumerate(BUCKETS) if value < upper)] += 1
     return [Bucket(label, count) for (label, _), count in zip(BUCKETS, counts, strict=True)]

@@ -6,8 +6,10 @@ Journeys come from ``journey_touches``, kept at write time by
 (``STORED_STITCH_WINDOW``, the default). The report is one scan of it, narrowed by plain
 conditions on its columns, crediting each touch from its position, its journey's count and its
 W-shaped anchors. Time decay also needs per-journey sums of weights, which depend on the
-half-life asked for: a window partitioned by conversion, which the table's primary key order
-serves without a sort (one-touch journeys skip it: their sums are their own weights).
+half-life asked for (one-touch journeys skip them: their sums are their own weights). On SQLite
+they come from one group per conversion, which the table's primary key order serves without a
+sort, joined back to the conversion's touches by primary key; on PostgreSQL from a window
+partitioned by conversion (each is the cheaper on its backend).
 
 Asked for another stitching window (or with ``assemble``), journeys are assembled at query time
 by the statement that fills the table (``inkbridge.store.journey_assembly``), restricted to the
@@ -249,24 +251,64 @@ def _stored_credits(
     if Model.TIME_DECAY not in models:
         return _summed(j, models, credit_by, half_life_days, dialect).where(*conditions)
 
-    def over(function: Any) -> Any:
-        # The whole journey, partitioned as the primary key orders the rows.
-        return function.over(partition_by=j.envelope_id)
+    def columns(c: Any) -> tuple[ColumnElement[Any], ...]:
+        return (
+            *(c.position, c.touches, c.created_position, c.sent_position),
+            *(c[credit_by.value], c.age_days, c.since_first_days),
+        )
 
-    columns = (
-        *(j.position, j.touches, j.created_position, j.sent_position),
-        *(j[credit_by.value], j.age_days, j.since_first_days),
-    )
-    # Only journeys of several touches go through the window (most of the cost on SQLite);
-    # a one-touch journey's sums are its touch's own weights.
-    longer = select(*columns, *_decay_sums(half_life_days, dialect)(j, over)).where(
-        j.touches > 1, *conditions
-    )
-    single = select(*columns, *_decay_alone(j, half_life_days, dialect)).where(
+    single = select(*columns(j), *_decay_alone(j, half_life_days, dialect)).where(
         j.touches == 1, *conditions
     )
-    scored = union_all(longer, single).subquery("scored")
-    return _summed(scored.c, models, credit_by, half_life_days, dialect)
+    if dialect != "sqlite":
+        # PostgreSQL: the journey's sums from a window partitioned by journey, as the primary
+        # key orders the rows (a fifth cheaper there than the grouping joined back below).
+        def over(function: Any) -> Any:
+            return function.over(partition_by=j.envelope_id)
+
+        longer = select(*columns(j), *_decay_sums(half_life_days, dialect)(j, over)).where(
+            j.touches > 1, *conditions
+        )
+        scored = union_all(longer, single).subquery("scored")
+        return _summed(scored.c, models, credit_by, half_life_days, dialect)
+    # SQLite: the sums of each journey of several touches from one group per journey (read in
+    # primary key order, no sort), joined back to its touches by primary key; the window gives
+    # the same sums (same rows, same order) at twice the cost, buffering every partition. Each
+    # touch's credits are computed beside the sums, so the grouping by key, which SQLite does
+    # by sorting, carries only the key and the credits.
+    journeys = (
+        select(j.envelope_id, *_decay_sums(half_life_days, dialect)(j, _whole_group))
+        .where(j.touches > 1, *conditions)
+        .group_by(j.envelope_id)
+        .subquery("journeys")
+    )
+    touch = journey_touches.alias("touch")
+    sums = (journeys.c.latest_age, journeys.c.sum_from_conversion, journeys.c.sum_from_first)
+    longer = select(*columns(touch.c), *sums).join_from(
+        journeys, touch, touch.c.envelope_id == journeys.c.envelope_id
+    )
+    scored = union_all(
+        *(
+            _credited(part.subquery(), models, credit_by, half_life_days, dialect)
+            for part in (longer, single)
+        )
+    ).subquery("scored")
+    key = scored.c[credit_by.value]
+    return select(key, *(func.sum(scored.c[m.value]).label(m.value) for m in models)).group_by(key)
+
+
+def _whole_group(function: Any) -> Any:
+    # The aggregate as it is, over its GROUP BY group (where the assembly passes a window).
+    return function
+
+
+def _credited(
+    c: Any, models: Sequence[Model], credit_by: CreditBy, half_life_days: float, dialect: str
+) -> Select[Any]:
+    """One row per touch: its key and its credit under each model."""
+    key = func.coalesce(c.c[credit_by.value], NONE_LABEL).label(credit_by.value)
+    credits = [_credit(m, c.c, half_life_days, dialect).label(m.value) for m in models]
+    return select(key, *credits)
 
 
 # --- assembled at query time ----------------------------------------------------------------

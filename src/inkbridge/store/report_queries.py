@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from inkbridge.domain.intervals import INTERVALS
-from inkbridge.store.schema import envelopes, leads
+from inkbridge.store.schema import REPORT_KEYS, envelopes, leads
 
 NONE_LABEL = "(none)"
 
@@ -195,47 +195,67 @@ def _interval_columns() -> list[Label[int]]:
     return [envelopes.c[f"{name}_ms"].label(name) for name in INTERVALS]
 
 
+# The columns every time-to-sign grouping is made of, in the order of the leading columns of
+# ``ix_envelopes_time_to_sign`` (migration 0018), which also holds the cohort and the five
+# intervals: grouped by all four, SQLite reads that index in order and needs no sort.
+TIME_TO_SIGN_KEYS = REPORT_KEYS
+
+
 def _interval_base(
     report_filter: ReportFilter, columns: Sequence[ColumnElement[Any]]
 ) -> Select[Any]:
-    e = envelopes.c
+    # No condition on the milestones: an envelope neither sent nor viewed has no interval (every
+    # one starts at sent or first view), so it adds nothing, and the index covers the rest.
     return select(*columns).where(
-        # Every interval starts at sent or first view; envelopes with neither add nothing.
-        or_(e.sent_at.is_not(None), e.first_viewed_at.is_not(None)),
-        *report_filter.envelope_conditions(),
-        *report_filter.envelope_cohort_conditions(),
+        *report_filter.envelope_conditions(), *report_filter.envelope_cohort_conditions()
     )
 
 
-def interval_value_lists(
-    report_filter: ReportFilter, group_by: GroupBy, dialect: str
-) -> Select[Any]:
-    """One row per group: the group columns, then each interval's values in milliseconds as one
-    comma-separated text (NULLs skipped; NULL when there is none).
+def interval_value_lists(report_filter: ReportFilter, dialect: str) -> Select[Any]:
+    """One row per combination of ``TIME_TO_SIGN_KEYS`` (raw, NULLs included): those four
+    columns, then each interval's values in milliseconds as one comma-separated text (NULLs
+    skipped; NULL when there is none). A report groups these rows as it is asked to.
 
     Shipping a few long strings instead of a million rows is what makes exact percentiles
     affordable without the server's help: splitting and parsing numbers runs in C, where
     building a row object per envelope does not."""
-    groups = group_columns(group_by)
-    inner = _interval_base(report_filter, [*groups, *_interval_columns()]).subquery("iv")
-    keys = [inner.c[g.name] for g in groups]
+    keys = [envelopes.c[name] for name in TIME_TO_SIGN_KEYS]
     lists = [
         (
-            func.group_concat(inner.c[name])
+            func.group_concat(envelopes.c[f"{name}_ms"])
             if dialect == "sqlite"
-            else func.string_agg(cast(inner.c[name], Text), ",")
+            else func.string_agg(cast(envelopes.c[f"{name}_ms"], Text), ",")
         ).label(name)
         for name in INTERVALS
     ]
-    statement = select(*keys, *lists)
-    return statement.group_by(*keys) if keys else statement
+    return _interval_base(report_filter, [*keys, *lists]).group_by(*keys)
+
+
+def grouped_key(group_by: GroupBy, row: Sequence[Any]) -> tuple[Any, ...]:
+    """The report's group key of a row of ``interval_value_lists`` (its ``TIME_TO_SIGN_KEYS``),
+    labelled as ``group_columns`` labels it."""
+    campaign, medium, template, version = row[: len(TIME_TO_SIGN_KEYS)]
+    if group_by is GroupBy.CAMPAIGN:
+        return (NONE_LABEL if campaign is None else campaign,)
+    if group_by is GroupBy.CHANNEL:
+        return (NONE_LABEL if medium is None else medium,)
+    if group_by is GroupBy.TEMPLATE:
+        return (NONE_LABEL if template is None else template,)
+    if group_by is GroupBy.TEMPLATE_VERSION:
+        return (NONE_LABEL if template is None else template, version)
+    return ()
 
 
 def interval_percentiles(
-    report_filter: ReportFilter, group_by: GroupBy, fractions: Sequence[float]
+    report_filter: ReportFilter,
+    group_by: GroupBy,
+    fractions: Sequence[float],
+    *,
+    with_total: bool = True,
 ) -> Select[Any]:
-    """PostgreSQL only: per group and overall (``grouping`` = 1), count and ``percentile_cont``
-    of each interval in milliseconds, sorted and interpolated by the server."""
+    """PostgreSQL only: per group and overall (``total`` = 1), count and ``percentile_cont``
+    of each interval in milliseconds, sorted and interpolated by the server. Without
+    ``with_total``, the groups only (``total`` = 0)."""
     groups = group_columns(group_by)
     intervals = _interval_columns()
     inner = _interval_base(report_filter, [*groups, *intervals]).subquery("intervals")
@@ -251,6 +271,8 @@ def interval_percentiles(
         )
     if not keys:
         return select(literal(1).label("total"), *aggregates).select_from(inner)
+    if not with_total:
+        return select(literal(0).label("total"), *keys, *aggregates).group_by(*keys)
     total = func.grouping(*keys).label("total")
     grouping_sets = func.grouping_sets(tuple_(*keys), text("()"))
     return select(total, *keys, *aggregates).group_by(grouping_sets)

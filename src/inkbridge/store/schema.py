@@ -29,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 
+from inkbridge.domain.intervals import INTERVAL_COLUMNS
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OutboxStatus, ReceiptStatus
 from inkbridge.store.schema_base import SEQ, TS
 from inkbridge.store.schema_base import metadata as metadata
@@ -148,12 +149,17 @@ consent_texts = Table(
 )
 
 
+# What the time-to-sign report groups by, and the milestones of the funnel's stages (latest
+# first); both lead report indexes of envelopes.
+REPORT_KEYS = ("utm_campaign", "utm_medium", "template_key", "template_version")
+FUNNEL_MILESTONES = ("completed_at", "first_signed_at", "first_viewed_at", "sent_at")
+
 envelopes = Table(
     "envelopes",
     metadata,
     Column("id", String(40), primary_key=True),
     Column("region", String(40), nullable=False),
-    Column("lead_id", String(40), ForeignKey("leads.id"), index=True),
+    Column("lead_id", String(40), ForeignKey("leads.id")),
     Column("connection", String(100), nullable=False),
     Column("provider", String(40), nullable=False),
     Column("provider_envelope_id", String(200)),
@@ -195,6 +201,11 @@ envelopes = Table(
     UniqueConstraint("connection", "provider_envelope_id", name="uq_envelopes_provider_ref"),
     Index("ix_envelopes_reconcile", "needs_reconcile", "state"),
     Index("ix_envelopes_report", "utm_campaign", "template_key", "created_at"),
+    # Report indexes (migration 0018). The funnel's: each lead's envelopes and the milestones
+    # that place them (it also serves every lookup by lead). Time to sign's: its grouping
+    # columns in order, the cohort, the intervals.
+    Index("ix_envelopes_funnel", "lead_id", *FUNNEL_MILESTONES, "declined_at", "expired_at"),
+    Index("ix_envelopes_time_to_sign", *REPORT_KEYS, "lead_created_at", *INTERVAL_COLUMNS),
 )
 
 
