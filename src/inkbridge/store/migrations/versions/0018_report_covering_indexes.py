@@ -22,8 +22,6 @@ from alembic import op
 
 revision = "0018"
 down_revision = "0017"
-branch_labels = None
-depends_on = None
 
 # The grouping columns, the cohort, then the intervals (as of 0006_time_to_sign_columns).
 GROUPING = ("utm_campaign", "utm_medium", "template_key", "template_version")
