@@ -30,6 +30,10 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _Processor = Callable[[Any], Any]
+_REQUIRED = object()
+# One placeholder's value: (the caller's key, the bind name, the statement's own value or
+# _REQUIRED, its callable if any, the bind processor if any).
+_Slot = tuple[str, str, Any, Callable[[], Any] | None, _Processor | None]
 
 
 class DriverRow(tuple[Any, ...]):
@@ -50,9 +54,9 @@ class _Compiled:
 
     sql: str
     compiled: SQLCompiler
-    # Positional drivers (SQLite): the parameter names in placeholder order; None for named.
-    order: tuple[str, ...] | None
-    binds: Mapping[str, _Processor]
+    # The values in placeholder order (positional drivers: SQLite), or one per bind name.
+    slots: tuple[_Slot, ...]
+    positional: bool
     # The row's fields and their result processors (None: no conversion), for statements that
     # return rows.
     row_type: type[DriverRow] | None
@@ -84,12 +88,44 @@ def _compile(
     return _Compiled(
         sql=compiled.string,
         compiled=compiled,
-        order=tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None,
-        binds=dict(compiled._bind_processors),  # type: ignore[arg-type]
+        slots=_slots(compiled),
+        positional=bool(compiled.positional),
         row_type=row_type,
         results=results,
         dbapi_error=dialect.loaded_dbapi.Error,
     )
+
+
+def _slots(compiled: SQLCompiler) -> tuple[_Slot, ...]:
+    """What ``construct_params`` and the bind processors do per value, resolved once: a value
+    the caller gives (by the parameter's key, else its bind name), else the statement's own
+    (a literal, or its callable's), else a value is required."""
+    processors: Mapping[str, _Processor] = compiled._bind_processors  # type: ignore[assignment]
+    by_name: dict[str, _Slot] = {}
+    for bindparam, name in compiled.bind_names.items():
+        by_name[name] = (
+            bindparam.key,
+            name,
+            _REQUIRED if bindparam.required else bindparam.value,
+            bindparam.callable,
+            processors.get(name),
+        )
+    if compiled.positional:
+        return tuple(by_name[name] for name in compiled.positiontup or ())
+    return tuple(by_name.values())
+
+
+def _value(slot: _Slot, params: Mapping[str, Any]) -> Any:
+    key, name, own, call, process = slot
+    if key in params:
+        value = params[key]
+    elif name in params:
+        value = params[name]
+    elif own is _REQUIRED:
+        raise exc.InvalidRequestError(f"A value is required for bind parameter {key!r}")
+    else:
+        value = call() if call is not None else own
+    return process(value) if process is not None else value
 
 
 class DriverStatement:
@@ -128,17 +164,11 @@ class DriverStatement:
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Compiled]:
         prepared = self._for(conn.dialect)
-        values = prepared.compiled.construct_params(params)
-        binds = prepared.binds
         driver_params: Any
-        if prepared.order is not None:
-            driver_params = tuple(
-                binds[key](values[key]) if key in binds else values[key] for key in prepared.order
-            )
+        if prepared.positional:
+            driver_params = tuple([_value(slot, params) for slot in prepared.slots])
         else:
-            driver_params = {
-                key: binds[key](value) if key in binds else value for key, value in values.items()
-            }
+            driver_params = {slot[1]: _value(slot, params) for slot in prepared.slots}
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         for listener in conn.dispatch.before_cursor_execute:
             listener(conn, cursor, prepared.sql, driver_params, None, False)
