@@ -22,9 +22,11 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Table, exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -216,3 +218,17 @@ class DriverStatement:
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+
+@cache
+def insert_if_absent(
+    table: Table, conflict: tuple[str, ...], dialect_name: str, columns: tuple[str, ...]
+) -> DriverStatement:
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING`` every column of ``table``, for
+    the ``columns`` a caller gives, on ``dialect_name`` (PostgreSQL or SQLite): built once per
+    column set. No row comes back when the conflict kept another writer's row."""
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    return DriverStatement(
+        insert.on_conflict_do_nothing(index_elements=list(conflict)).returning(*table.c),
+        column_keys=columns,
+    )
