@@ -22,14 +22,15 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import Connection, Table, exc
+from sqlalchemy import Connection, Engine, Table, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ReleaseSavepointClause, SavepointClause
 
 _Processor = Callable[[Any], Any]
 _REQUIRED = object()
@@ -130,6 +131,22 @@ def _value(slot: _Slot, params: Mapping[str, Any]) -> Any:
     return process(value) if process is not None else value
 
 
+def _execute(conn: Connection, sql: str, params: Any, dbapi_error: type[Exception]) -> Any:
+    """``sql`` run on a cursor of ``conn``'s driver connection, seen by the engine's
+    ``before_cursor_execute`` listeners; the driver's errors raised as SQLAlchemy's."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for listener in conn.dispatch.before_cursor_execute:
+        listener(conn, cursor, sql, params, None, False)
+    try:
+        cursor.execute(sql, params)
+    except dbapi_error as error:
+        cursor.close()
+        raise exc.DBAPIError.instance(
+            sql, params, error, dbapi_error, dialect=conn.dialect
+        ) from error
+    return cursor
+
+
 class DriverStatement:
     """A statement built once, compiled once per dialect, executed on the driver's cursor."""
 
@@ -171,17 +188,7 @@ class DriverStatement:
             driver_params = tuple([_value(slot, params) for slot in prepared.slots])
         else:
             driver_params = {slot[1]: _value(slot, params) for slot in prepared.slots}
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        for listener in conn.dispatch.before_cursor_execute:
-            listener(conn, cursor, prepared.sql, driver_params, None, False)
-        try:
-            cursor.execute(prepared.sql, driver_params)
-        except prepared.dbapi_error as error:
-            cursor.close()
-            raise exc.DBAPIError.instance(
-                prepared.sql, driver_params, error, prepared.dbapi_error, dialect=conn.dialect
-            ) from error
-        return cursor, prepared
+        return _execute(conn, prepared.sql, driver_params, prepared.dbapi_error), prepared
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Every row the statement returns, converted as SQLAlchemy would."""
@@ -232,3 +239,26 @@ def insert_if_absent(
         insert.on_conflict_do_nothing(index_elements=list(conflict)).returning(*table.c),
         column_keys=columns,
     )
+
+
+def savepoints_on_driver(engine: Engine) -> None:
+    """Send ``engine``'s SAVEPOINT and RELEASE SAVEPOINT (one each per receipt a worker
+    processes) on the driver's cursor, with SQLAlchemy's text for each savepoint name, compiled
+    once per name (SQLAlchemy compiles them anew each time). SQLAlchemy still opens and closes
+    the nested transactions and fires their events (the transaction memo follows them); a
+    rollback to a savepoint, rare, stays SQLAlchemy's own."""
+    dialect = engine.dialect
+    texts: dict[tuple[type[ClauseElement], str], str] = {}
+    dbapi_error = dialect.loaded_dbapi.Error
+    no_params = () if dialect.paramstyle == "qmark" else None
+
+    def run(kind: Any, connection: Connection, name: str) -> None:
+        sql = texts.get((kind, name))
+        if sql is None:
+            sql = str(kind(name).compile(dialect=dialect))
+            if len(texts) < 1024:  # names repeat per connection: sa_savepoint_1, _2, ...
+                texts[(kind, name)] = sql
+        _execute(connection, sql, no_params, dbapi_error).close()
+
+    dialect.do_savepoint = partial(run, SavepointClause)  # type: ignore[method-assign]
+    dialect.do_release_savepoint = partial(run, ReleaseSavepointClause)  # type: ignore[method-assign]
