@@ -59,6 +59,9 @@ class _Compiled:
     compiled: SQLCompiler
     # The values in placeholder order (positional drivers: SQLite), or one per bind name.
     slots: tuple[_Slot, ...]
+    # The same as (caller's key, bind processor): the path when the caller gives every value.
+    keyed: tuple[tuple[str, _Processor | None], ...]
+    names: tuple[str, ...]
     positional: bool
     # The row's fields and their result processors (None: no conversion), for statements that
     # return rows.
@@ -91,7 +94,9 @@ def _compile(
     return _Compiled(
         sql=compiled.string,
         compiled=compiled,
-        slots=_slots(compiled),
+        slots=(slots := _slots(compiled)),
+        keyed=tuple((slot[0], slot[4]) for slot in slots),
+        names=tuple(slot[1] for slot in slots),
         positional=bool(compiled.positional),
         row_type=row_type,
         results=results,
@@ -183,11 +188,16 @@ class DriverStatement:
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Compiled]:
         prepared = self._for(conn.dialect)
-        driver_params: Any
-        if prepared.positional:
-            driver_params = tuple([_value(slot, params) for slot in prepared.slots])
-        else:
-            driver_params = {slot[1]: _value(slot, params) for slot in prepared.slots}
+        try:
+            values = [
+                params[key] if process is None else process(params[key])
+                for key, process in prepared.keyed
+            ]
+        except KeyError:  # a value the statement carries, or one missing
+            values = [_value(slot, params) for slot in prepared.slots]
+        driver_params: Any = (
+            tuple(values) if prepared.positional else dict(zip(prepared.names, values, strict=True))
+        )
         return _execute(conn, prepared.sql, driver_params, prepared.dbapi_error), prepared
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
