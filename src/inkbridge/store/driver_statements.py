@@ -13,7 +13,9 @@ rest), and the engine's ``before_cursor_execute`` listeners still see every stat
 
 Only plain statements qualify: no expanding (IN) parameters, no Python-side column defaults to
 fill in (the caller passes every value), no parameter names that need escaping, no executemany;
-``_compile`` refuses the others when first used.
+``_compile`` refuses the others when first used. ``insert_if_absent`` builds such an insert
+per column set. ``savepoints_on_driver`` sends an engine's SAVEPOINT and RELEASE SAVEPOINT the
+same way (one each per receipt a worker processes), their text compiled once per name.
 """
 
 from __future__ import annotations
