@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row
 from inkbridge.domain.events import NormalizedEvent
 from inkbridge.errors import InkbridgeError
 from inkbridge.ids import new_id
-from inkbridge.store import audit
+from inkbridge.store import audit, data_keys, sealed_fields
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store import leads as lead_store
 from inkbridge.store.receipts import ReceiptRecord
@@ -56,6 +56,9 @@ def resolve_envelope(
         # (through the region's blind index: emails are stored sealed).
         lead = lead_store.latest_by_email(conn, event.recipient_email)
     envelope_id = new_id("env")
+    if lead is None:
+        # A fresh id: its personal data (its own until a lead claims it) has no key yet.
+        data_keys.new_subject(conn, sealed_fields.envelope_subject(envelope_id, None))
     inserted = envelope_store.insert_tracked(
         conn,
         {

@@ -16,20 +16,33 @@ from sqlalchemy.dialects import postgresql, sqlite
 from inkbridge.privacy.field_cipher import new_key
 from inkbridge.privacy.keyring import DataKey, Keyring, Subject
 from inkbridge.privacy.region_keys import KeyUnavailable, RegionKeys
+from inkbridge.store.driver_statements import DriverStatement
 from inkbridge.store.schema import data_keys
 from inkbridge.store.transaction_memo import memo_of
 
 INDEX_SUBJECT = "index"
 
 # RETURNING tells our insert from a concurrent writer's (whose key is then read back).
+_INSERT_COLUMNS = (
+    "id",
+    "region",
+    "subject_type",
+    "subject_id",
+    "wrapped_key",
+    "kek_id",
+    "created_at",
+)
 _INSERT_IF_ABSENT = {
-    "postgresql": postgresql.insert(data_keys)
-    .on_conflict_do_nothing(index_elements=["subject_type", "subject_id"])
-    .returning(data_keys.c.id),
-    "sqlite": sqlite.insert(data_keys)
-    .on_conflict_do_nothing(index_elements=["subject_type", "subject_id"])
-    .returning(data_keys.c.id),
+    name: DriverStatement(
+        dialect.insert(data_keys)
+        .on_conflict_do_nothing(index_elements=["subject_type", "subject_id"])
+        .returning(data_keys.c.id),
+        column_keys=_INSERT_COLUMNS,
+    )
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+# The memo's mark of a subject that has no key row yet (see ``new_subject``).
+_NEW = "data_keys.new"
 _BY_SUBJECT = select(data_keys.c.id, data_keys.c.wrapped_key, data_keys.c.kek_id).where(
     data_keys.c.subject_type == bindparam("subject_type"),
     data_keys.c.subject_id == bindparam("subject_id"),
@@ -62,13 +75,14 @@ def key_for_subject(conn: Connection, keyring: Keyring, subject: Subject) -> Dat
     memo = memo_of(conn)
     if memo is not None and subject in memo.state.keys:
         return memo.state.keys[subject]
-    row = _subject_row(conn, subject)
+    is_new = memo is not None and (_NEW, *subject) in memo.state.reads
+    row = None if is_new else _subject_row(conn, subject)
     created = row is None
     if row is None:
         key_id, raw = _new_key_id(), new_key()
         kek_id, wrapped = keyring.keys.wrap(raw, key_id)
-        inserted = conn.execute(
-            _INSERT_IF_ABSENT[conn.dialect.name],
+        inserted = _INSERT_IF_ABSENT[conn.dialect.name].first(
+            conn,
             {
                 "id": key_id,
                 "region": keyring.region,
@@ -78,7 +92,7 @@ def key_for_subject(conn: Connection, keyring: Keyring, subject: Subject) -> Dat
                 "kek_id": kek_id,
                 "created_at": datetime.now(UTC),
             },
-        ).first()
+        )
         if inserted is not None:
             created_key = DataKey(key_id, AESGCM(raw))
             if memo is not None:
@@ -90,6 +104,16 @@ def key_for_subject(conn: Connection, keyring: Keyring, subject: Subject) -> Dat
     if key is not None and not created:
         keyring.remember(key, subject)
     return key
+
+
+def new_subject(conn: Connection, subject: Subject) -> None:
+    """Tell the transaction's memo that ``subject`` has no key row yet (a row with its id was
+    just inserted in this transaction), so its first key is inserted without being looked for
+    first. Only a shortcut: the insert still yields to a row that exists (it is read back
+    then); a savepoint rolled back forgets the mark with the rest of the memo's reads."""
+    memo = memo_of(conn)
+    if memo is not None:
+        memo.state.reads[(_NEW, *subject)] = True
 
 
 def _subject_row(conn: Connection, subject: Subject) -> Any:

@@ -24,6 +24,7 @@ from inkbridge.errors import NotFound
 from inkbridge.privacy.keyring import Keyring
 from inkbridge.privacy.region_keys import RegionKeys
 from inkbridge.store import work_signals
+from inkbridge.store.driver_statements import savepoints_on_driver
 from inkbridge.store.work_signals import LocalSignals
 
 # The execution option of a SQLite connection that only reads, in a snapshot of its own while
@@ -83,10 +84,13 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    if url.startswith("postgresql"):
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    return create_engine(url, poolclass=NullPool)
+        engine = _sqlite_engine(url)
+    elif url.startswith("postgresql"):
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    else:
+        return create_engine(url, poolclass=NullPool)
+    savepoints_on_driver(engine)  # a worker's savepoint per receipt, without compiling it
+    return engine
 
 
 class WriteQueue:

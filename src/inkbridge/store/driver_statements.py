@@ -13,7 +13,9 @@ rest), and the engine's ``before_cursor_execute`` listeners still see every stat
 
 Only plain statements qualify: no expanding (IN) parameters, no Python-side column defaults to
 fill in (the caller passes every value), no parameter names that need escaping, no executemany;
-``_compile`` refuses the others when first used.
+``_compile`` refuses the others when first used. ``insert_if_absent`` builds such an insert
+per column set. ``savepoints_on_driver`` sends an engine's SAVEPOINT and RELEASE SAVEPOINT the
+same way (one each per receipt a worker processes), their text compiled once per name.
 """
 
 from __future__ import annotations
@@ -22,14 +24,21 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Engine, Table, exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ReleaseSavepointClause, SavepointClause
 
 _Processor = Callable[[Any], Any]
+_REQUIRED = object()
+# One placeholder's value: (the caller's key, the bind name, the statement's own value or
+# _REQUIRED, its callable if any, the bind processor if any).
+_Slot = tuple[str, str, Any, Callable[[], Any] | None, _Processor | None]
 
 
 class DriverRow(tuple[Any, ...]):
@@ -50,9 +59,12 @@ class _Compiled:
 
     sql: str
     compiled: SQLCompiler
-    # Positional drivers (SQLite): the parameter names in placeholder order; None for named.
-    order: tuple[str, ...] | None
-    binds: Mapping[str, _Processor]
+    # The values in placeholder order (positional drivers: SQLite), or one per bind name.
+    slots: tuple[_Slot, ...]
+    # The same as (caller's key, bind processor): the path when the caller gives every value.
+    keyed: tuple[tuple[str, _Processor | None], ...]
+    names: tuple[str, ...]
+    positional: bool
     # The row's fields and their result processors (None: no conversion), for statements that
     # return rows.
     row_type: type[DriverRow] | None
@@ -84,12 +96,62 @@ def _compile(
     return _Compiled(
         sql=compiled.string,
         compiled=compiled,
-        order=tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None,
-        binds=dict(compiled._bind_processors),  # type: ignore[arg-type]
+        slots=(slots := _slots(compiled)),
+        keyed=tuple((slot[0], slot[4]) for slot in slots),
+        names=tuple(slot[1] for slot in slots),
+        positional=bool(compiled.positional),
         row_type=row_type,
         results=results,
         dbapi_error=dialect.loaded_dbapi.Error,
     )
+
+
+def _slots(compiled: SQLCompiler) -> tuple[_Slot, ...]:
+    """What ``construct_params`` and the bind processors do per value, resolved once: a value
+    the caller gives (by the parameter's key, else its bind name), else the statement's own
+    (a literal, or its callable's), else a value is required."""
+    processors: Mapping[str, _Processor] = compiled._bind_processors  # type: ignore[assignment]
+    by_name: dict[str, _Slot] = {}
+    for bindparam, name in compiled.bind_names.items():
+        by_name[name] = (
+            bindparam.key,
+            name,
+            _REQUIRED if bindparam.required else bindparam.value,
+            bindparam.callable,
+            processors.get(name),
+        )
+    if compiled.positional:
+        return tuple(by_name[name] for name in compiled.positiontup or ())
+    return tuple(by_name.values())
+
+
+def _value(slot: _Slot, params: Mapping[str, Any]) -> Any:
+    key, name, own, call, process = slot
+    if key in params:
+        value = params[key]
+    elif name in params:
+        value = params[name]
+    elif own is _REQUIRED:
+        raise exc.InvalidRequestError(f"A value is required for bind parameter {key!r}")
+    else:
+        value = call() if call is not None else own
+    return process(value) if process is not None else value
+
+
+def _execute(conn: Connection, sql: str, params: Any, dbapi_error: type[Exception]) -> Any:
+    """``sql`` run on a cursor of ``conn``'s driver connection, seen by the engine's
+    ``before_cursor_execute`` listeners; the driver's errors raised as SQLAlchemy's."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for listener in conn.dispatch.before_cursor_execute:
+        listener(conn, cursor, sql, params, None, False)
+    try:
+        cursor.execute(sql, params)
+    except dbapi_error as error:
+        cursor.close()
+        raise exc.DBAPIError.instance(
+            sql, params, error, dbapi_error, dialect=conn.dialect
+        ) from error
+    return cursor
 
 
 class DriverStatement:
@@ -128,28 +190,17 @@ class DriverStatement:
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, _Compiled]:
         prepared = self._for(conn.dialect)
-        values = prepared.compiled.construct_params(params)
-        binds = prepared.binds
-        driver_params: Any
-        if prepared.order is not None:
-            driver_params = tuple(
-                binds[key](values[key]) if key in binds else values[key] for key in prepared.order
-            )
-        else:
-            driver_params = {
-                key: binds[key](value) if key in binds else value for key, value in values.items()
-            }
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        for listener in conn.dispatch.before_cursor_execute:
-            listener(conn, cursor, prepared.sql, driver_params, None, False)
         try:
-            cursor.execute(prepared.sql, driver_params)
-        except prepared.dbapi_error as error:
-            cursor.close()
-            raise exc.DBAPIError.instance(
-                prepared.sql, driver_params, error, prepared.dbapi_error, dialect=conn.dialect
-            ) from error
-        return cursor, prepared
+            values = [
+                params[key] if process is None else process(params[key])
+                for key, process in prepared.keyed
+            ]
+        except KeyError:  # a value the statement carries, or one missing
+            values = [_value(slot, params) for slot in prepared.slots]
+        driver_params: Any = (
+            tuple(values) if prepared.positional else dict(zip(prepared.names, values, strict=True))
+        )
+        return _execute(conn, prepared.sql, driver_params, prepared.dbapi_error), prepared
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Every row the statement returns, converted as SQLAlchemy would."""
@@ -186,3 +237,40 @@ class DriverStatement:
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+
+@cache
+def insert_if_absent(
+    table: Table, conflict: tuple[str, ...], dialect_name: str, columns: tuple[str, ...]
+) -> DriverStatement:
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING`` every column of ``table``, for
+    the ``columns`` a caller gives, on ``dialect_name`` (PostgreSQL or SQLite): built once per
+    column set. No row comes back when the conflict kept another writer's row."""
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    return DriverStatement(
+        insert.on_conflict_do_nothing(index_elements=list(conflict)).returning(*table.c),
+        column_keys=columns,
+    )
+
+
+def savepoints_on_driver(engine: Engine) -> None:
+    """Send ``engine``'s SAVEPOINT and RELEASE SAVEPOINT (one each per receipt a worker
+    processes) on the driver's cursor, with SQLAlchemy's text for each savepoint name, compiled
+    once per name (SQLAlchemy compiles them anew each time). SQLAlchemy still opens and closes
+    the nested transactions and fires their events (the transaction memo follows them); a
+    rollback to a savepoint, rare, stays SQLAlchemy's own."""
+    dialect = engine.dialect
+    texts: dict[tuple[type[ClauseElement], str], str] = {}
+    dbapi_error = dialect.loaded_dbapi.Error
+    no_params = () if dialect.paramstyle == "qmark" else None
+
+    def run(kind: Any, connection: Connection, name: str) -> None:
+        sql = texts.get((kind, name))
+        if sql is None:
+            sql = str(kind(name).compile(dialect=dialect))
+            if len(texts) < 1024:  # names repeat per connection: sa_savepoint_1, _2, ...
+                texts[(kind, name)] = sql
+        _execute(connection, sql, no_params, dbapi_error).close()
+
+    dialect.do_savepoint = partial(run, SavepointClause)  # type: ignore[method-assign]
+    dialect.do_release_savepoint = partial(run, ReleaseSavepointClause)  # type: ignore[method-assign]

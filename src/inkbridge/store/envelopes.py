@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from inkbridge.domain.intervals import INTERVAL_COLUMNS, interval_columns
 from inkbridge.domain.lifecycle import MILESTONES, EnvelopeSnapshot, EnvelopeState, RecipientState
 from inkbridge.store import attribution_journeys, sealed_fields
-from inkbridge.store.driver_statements import DriverRow, DriverStatement
+from inkbridge.store.driver_statements import DriverRow, DriverStatement, insert_if_absent
 from inkbridge.store.schema import envelopes, recipients
 from inkbridge.store.set_once import set_once
 from inkbridge.store.transaction_memo import memo_of
@@ -54,12 +54,6 @@ _UPSERT_RECIPIENT = {
 }
 
 # RETURNING hands the worker the row it tracked without reading it back.
-_INSERT_TRACKED = {
-    name: dialect.insert(envelopes)
-    .on_conflict_do_nothing(index_elements=["connection", "provider_envelope_id"])
-    .returning(*envelopes.c)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
 
 
 def get(conn: Connection, envelope_id: str) -> Row[Any] | None:
@@ -173,7 +167,11 @@ def insert_tracked(conn: Connection, values: dict[str, Any]) -> Row[Any] | None:
     """Insert an envelope first seen in a webhook and return its row; None if another writer
     tracked it first."""
     row = _sealed(conn, with_report_columns(values))
-    inserted = conn.execute(_INSERT_TRACKED[conn.dialect.name], row).first()
+    # Compiled once per dialect and column set (the caller's and the report columns).
+    statement = insert_if_absent(
+        envelopes, ("connection", "provider_envelope_id"), conn.dialect.name, tuple(row)
+    )
+    inserted: Row[Any] | None = statement.first(conn, row)
     memo = memo_of(conn)
     key = ("envelope", values["connection"], values["provider_envelope_id"])
     if memo is not None and inserted is None:
