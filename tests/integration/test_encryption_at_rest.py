@@ -37,7 +37,8 @@ NEEDLES = [
     "Byron-King",
     "Analytical Engines",
     "7946 0958",
-    "7946",
+    # The phone's digits without spaces; four digits alone turn up by chance in random ids.
+    "79460958",
 ]
 
 
