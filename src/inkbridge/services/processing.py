@@ -28,7 +28,7 @@ from inkbridge.services.envelope_tracking import ConcurrentUpdate
 from inkbridge.services.envelope_updates import Parsed, read_ahead, update_envelope
 from inkbridge.services.receipt_residency import ReceiptResidency
 from inkbridge.services.unit_of_work import EventHandlers, unit_of_work
-from inkbridge.store import audit, chains, receipts, transaction_memo
+from inkbridge.store import chains, receipts, transaction_memo
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipts import ReceiptRecord
 from inkbridge.telemetry import CORRELATION_ID, tracer
@@ -292,10 +292,13 @@ class ReceiptProcessor:
                 return 0
             with db.transaction() as conn, chains.memoized_heads(conn):
                 # Every accepted change appends to the region's one audit chain, whose head a
-                # transaction holds until it commits. Taken first, it lines the workers'
-                # batches up one after another; taken midway, a batch holding it could wait
-                # for an envelope's chain another batch holds while that one waits for it.
-                audit.hold_chain(conn)
+                # transaction holds until it commits. Its entries are linked at the batch's
+                # end (``chains.memoized_heads``), the head taken only then: the workers'
+                # batches do their receipts side by side and line up for the flush and the
+                # commit alone. No deadlock through it: its holder, flushing, waits for no
+                # lock another batch could hold (see ``chains._flush``). Envelopes' chain heads
+                # two batches lock in opposite orders are a deadlock PostgreSQL breaks by
+                # failing one statement: that receipt's savepoint rolls back and it is retried.
                 # The batch's envelopes and recipients in two statements instead of two round
                 # trips per receipt (kept current by the batch's writes: transaction_memo).
                 parsed = [self.parse(receipt) for receipt in claimed]
