@@ -2,7 +2,8 @@
 appends to the audit log and commits meanwhile, the entries of each batch stay together and in
 order, and the log verifies. Two batches locking two chain heads in opposite orders deadlock;
 PostgreSQL fails one statement, only that receipt's savepoint rolls back, and its retry links
-after the other batch's entries."""
+after the other batch's entries. A batch first locks the envelopes it is about, and waits for
+another batch only if they share one."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select, text
 from sqlalchemy.exc import OperationalError
 
-from inkbridge.store import audit, chains
+from inkbridge.store import audit, batch_locks, chains
 from inkbridge.store.database import Databases
 from inkbridge.store.schema import audit_log
 
@@ -103,3 +104,17 @@ def test_opposite_lock_orders_fail_one_receipt_which_is_retried(databases: Datab
             assert chains.verify_entries(chain, entries, ["chain"], heads[chain]) is None
         assert audit.verify(conn, "default", heads["audit"]) is None
         assert _actions(conn).count("batch") == 2
+
+
+@POSTGRES_ONLY
+def test_a_batch_waits_only_for_a_batch_sharing_one_of_its_envelopes(
+    databases: Databases,
+) -> None:
+    db = databases.home
+    with db.transaction() as first:
+        batch_locks.lock_envelopes(first, [("sandbox", "env_b"), ("sandbox", "env_a")])
+        with db.transaction() as second:
+            second.execute(text("SET LOCAL lock_timeout = '500ms'"))
+            batch_locks.lock_envelopes(second, [("sandbox", "env_c"), ("other", "env_a")])
+            with pytest.raises(OperationalError, match="lock timeout"):
+                batch_locks.lock_envelopes(second, [("sandbox", "env_c"), ("sandbox", "env_a")])
