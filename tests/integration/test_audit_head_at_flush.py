@@ -112,9 +112,9 @@ def test_a_batch_waits_only_for_a_batch_sharing_one_of_its_envelopes(
 ) -> None:
     db = databases.home
     with db.transaction() as first:
-        batch_locks.lock_envelopes(first, [("sandbox", "env_b"), ("sandbox", "env_a")])
+        batch_locks.lock_envelopes(first, ["env_b", "env_a"])
         with db.transaction() as second:
             second.execute(text("SET LOCAL lock_timeout = '500ms'"))
-            batch_locks.lock_envelopes(second, [("sandbox", "env_c"), ("other", "env_a")])
+            batch_locks.lock_envelopes(second, ["env_c", "env_d"])
             with pytest.raises(OperationalError, match="lock timeout"):
-                batch_locks.lock_envelopes(second, [("sandbox", "env_c"), ("sandbox", "env_a")])
+                batch_locks.lock_envelopes(second, ["env_c", "env_a"])

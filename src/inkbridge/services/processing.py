@@ -74,12 +74,12 @@ def _request_of(receipt: ReceiptRecord) -> InboundRequest:
     )
 
 
-def _references(batch: list[tuple[ReceiptRecord, Parsed]]) -> Iterator[tuple[str, str]]:
-    """The (connection, vendor reference) of every envelope a batch's events are about."""
-    for receipt, parsed in batch:
+def _references(batch: list[tuple[ReceiptRecord, Parsed]]) -> Iterator[str]:
+    """The vendor reference of every envelope a batch's events are about."""
+    for _receipt, parsed in batch:
         if isinstance(parsed.events, list):
             for event in parsed.events:
-                yield receipt.connection, event.provider_envelope_id
+                yield event.provider_envelope_id
 
 
 @dataclass(frozen=True)

@@ -50,11 +50,6 @@ def record(
     chains.append_at_flush(conn, audit_log, AUDIT_CHAIN, content)
 
 
-def hold_chain(conn: Connection) -> None:
-    """Lock the audit chain's head for the rest of the transaction (see ``chains.hold``)."""
-    chains.hold(conn, AUDIT_CHAIN)
-
-
 def record_operator_action(
     conn: Connection,
     region: str,

@@ -8,7 +8,8 @@ that receipt is retried: a second lost per deadlock). A batch takes one transact
 advisory lock per envelope it is about, in one statement, in the order of the locks' keys:
 every batch takes them in the same order, so none waits for another while holding a lock that
 one waits for; a batch sharing no envelope with another does not wait for it at all. A hash
-collision between two references only makes a batch wait that need not have."""
+collision between two references only makes a batch wait that need not have. A rebuild
+(``services.replay``) takes the same locks."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ _LOCK_IN_ORDER = text(
 ).bindparams(bindparam("refs", type_=ARRAY(Text)))
 
 
-def lock_envelopes(conn: Connection, refs: Iterable[tuple[str, str]]) -> None:
-    """Lock the envelopes of ``refs`` ((connection, vendor reference) pairs) until the
-    transaction ends, in one order shared by every batch; nothing on SQLite."""
-    keys = sorted({f"{connection}\x1f{reference}" for connection, reference in refs})
+def lock_envelopes(conn: Connection, references: Iterable[str]) -> None:
+    """Lock the envelopes of ``references`` (their vendors' ids, whatever the connection: two
+    connections sharing one only wait for each other) until the transaction ends, in one order
+    shared by every batch; nothing on SQLite."""
+    keys = sorted(set(references))
     if conn.dialect.name != "postgresql" or not keys:
         return
     conn.execute(_LOCK_IN_ORDER, {"space": ENVELOPE_LOCKS, "refs": keys})
