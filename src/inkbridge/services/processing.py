@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +28,7 @@ from inkbridge.services.envelope_tracking import ConcurrentUpdate
 from inkbridge.services.envelope_updates import Parsed, read_ahead, update_envelope
 from inkbridge.services.receipt_residency import ReceiptResidency
 from inkbridge.services.unit_of_work import EventHandlers, unit_of_work
-from inkbridge.store import audit, chains, receipts, transaction_memo
+from inkbridge.store import batch_locks, chains, receipts, transaction_memo
 from inkbridge.store.database import RegionDatabase
 from inkbridge.store.receipts import ReceiptRecord
 from inkbridge.telemetry import CORRELATION_ID, tracer
@@ -72,6 +72,14 @@ def _request_of(receipt: ReceiptRecord) -> InboundRequest:
         body=receipt.body,
         received_at=receipt.received_at,
     )
+
+
+def _references(batch: list[tuple[ReceiptRecord, Parsed]]) -> Iterator[str]:
+    """The vendor reference of every envelope a batch's events are about."""
+    for _receipt, parsed in batch:
+        if isinstance(parsed.events, list):
+            for event in parsed.events:
+                yield event.provider_envelope_id
 
 
 @dataclass(frozen=True)
@@ -292,15 +300,23 @@ class ReceiptProcessor:
                 return 0
             with db.transaction() as conn, chains.memoized_heads(conn):
                 # Every accepted change appends to the region's one audit chain, whose head a
-                # transaction holds until it commits. Taken first, it lines the workers'
-                # batches up one after another; taken midway, a batch holding it could wait
-                # for an envelope's chain another batch holds while that one waits for it.
-                audit.hold_chain(conn)
-                # The batch's envelopes and recipients in two statements instead of two round
-                # trips per receipt (kept current by the batch's writes: transaction_memo).
+                # transaction holds until it commits. Its entries are linked at the batch's
+                # end (``chains.memoized_heads``), the head taken only then: the workers'
+                # batches do their receipts side by side and line up for the flush and the
+                # commit alone. No deadlock through it: its holder, flushing, waits for no
+                # lock another batch could hold (see ``chains._flush``). Envelopes' chain heads
+                # two batches lock in opposite orders are a deadlock PostgreSQL breaks by
+                # failing one statement (that receipt's savepoint rolls back and it is retried)
+                # after a second's wait: so the batch first locks its envelopes, in the one
+                # order every batch uses (``batch_locks``).
                 parsed = [self.parse(receipt) for receipt in claimed]
-                read_ahead(conn, zip(claimed, parsed, strict=True))
-                for receipt, events in zip(claimed, parsed, strict=True):
+                batch = list(zip(claimed, parsed, strict=True))
+                batch_locks.lock_envelopes(conn, _references(batch))
+                # The batch's envelopes and recipients in two statements instead of two round
+                # trips per receipt (kept current by the batch's writes: transaction_memo),
+                # read once their locks are held: what an earlier batch committed is seen.
+                read_ahead(conn, batch)
+                for receipt, events in batch:
                     statuses[self.process_receipt_in(conn, receipt, events).status] += 1
             self._log_batch(db, statuses)
             return len(claimed)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from inkbridge.domain.lifecycle import EnvelopeSnapshot, replay
-from inkbridge.store import audit, chains, envelope_histories, event_log
+from inkbridge.store import audit, batch_locks, chains, envelope_histories, event_log
 from inkbridge.store import envelopes as envelope_store
 from inkbridge.store.database import Databases, RegionDatabase
 
@@ -104,9 +104,12 @@ def _write_batch(db: RegionDatabase, batch: list[_Rebuilt]) -> list[str]:
     if not batch:
         return []
     lost: set[str] = set()
-    with db.transaction() as conn:
-        # Taken first, as the worker's batches take it (see services.processing).
-        audit.hold_chain(conn)
+    with db.transaction() as conn, chains.memoized_heads(conn):
+        # Locked as a worker's batch locks them: its envelopes first, in the one order every
+        # batch uses, the audit chain's head at the end (see services.processing).
+        batch_locks.lock_envelopes(
+            conn, [i.row.provider_envelope_id for i in batch if i.row.provider_envelope_id]
+        )
         for item in batch:
             if not _write(conn, db.region, item):
                 lost.add(item.row.id)

@@ -36,7 +36,8 @@ def record(
 ) -> None:
     """Append one audit entry in the caller's transaction; ``correlation_id`` names the flow it
     belongs to, if any. Never put personal data in details. In a worker's batch (a chain memo)
-    the entry is inserted with the batch's others, in order, before it commits."""
+    the entry is linked and inserted with the batch's others, in order, when the batch ends:
+    the audit chain's head is held from then until the commit only."""
     content = {
         "region": region,
         "at": at or datetime.now(UTC),
@@ -46,12 +47,7 @@ def record(
         "correlation_id": correlation_id,
         "details": details or {},
     }
-    chains.append_deferred(conn, audit_log, AUDIT_CHAIN, content)
-
-
-def hold_chain(conn: Connection) -> None:
-    """Lock the audit chain's head for the rest of the transaction (see ``chains.hold``)."""
-    chains.hold(conn, AUDIT_CHAIN)
+    chains.append_at_flush(conn, audit_log, AUDIT_CHAIN, content)
 
 
 def record_operator_action(

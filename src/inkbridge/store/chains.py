@@ -88,7 +88,23 @@ def _write_heads(conn: Connection, moved: dict[str, tuple[str, int]]) -> None:
 
 
 def _flush(conn: Connection, state: MemoState) -> None:
-    """The deferred writes (chained rows in order), then the moved heads."""
+    """The entries appended at the flush linked to their chains (each head locked now, if the
+    transaction did not hold it already), the deferred writes (chained rows in order), then the
+    moved heads.
+
+    Deadlock-freedom on PostgreSQL (the audit chain: every batch of every worker appends to
+    it): once a transaction holds a head taken here, it takes no other lock that another
+    writer's transaction could hold. What is left are inserts into an append-only table (keys
+    from a sequence: no other writer's row to wait for), the settling of receipts this
+    transaction leased (a claim skips locked rows), and the write-back of heads it locked
+    earlier. A transaction waiting for the head here may hold envelope chain heads and rows:
+    nobody holding the head waits for those, so the wait ends with the holder's commit."""
+    memo = TransactionMemo(state)
+    for table, chain, content in state.unlinked:
+        row, entry_hash, length = _linked(conn, chain, content, memo)
+        execute_later(conn, _insert_of(table), row)
+        _moved(conn, chain, (entry_hash, length), memo)
+    state.unlinked.clear()
     run_deferred(conn, state)
     if state.moved:
         _write_heads(conn, {name: state.heads[name] for name in sorted(state.moved)})
@@ -97,7 +113,7 @@ def _flush(conn: Connection, state: MemoState) -> None:
 def memoized_heads(conn: Connection) -> AbstractContextManager[TransactionMemo]:
     """For the rest of the block, read each chain head once in ``conn``'s transaction and write
     each moved head back once at the block's end (it must end before the commit), after the
-    writes deferred to it (``append_deferred``, ``transaction_memo.execute_later``); a savepoint
+    writes deferred to it (``append_at_flush``, ``transaction_memo.execute_later``); a savepoint
     rolled back inside it takes its appends and deferred writes with it. Code in the block must
     not read ``chain_heads`` itself."""
     return memo_scope(conn, _flush)
@@ -131,16 +147,22 @@ def _moved(
         memo.state.moved.add(chain)
 
 
-def append_deferred(conn: Connection, table: Table, chain: str, content: Mapping[str, Any]) -> str:
-    """Link ``content`` as the next entry of ``chain`` and return its hash. Inside a memo the
-    row is inserted when the memo ends, with the other deferred rows, in order (for a table
-    with no constraint an entry could break, whose keys nobody reads back: the audit log);
-    otherwise at once."""
+def append_at_flush(conn: Connection, table: Table, chain: str, content: Mapping[str, Any]) -> None:
+    """Append ``content`` as the next entry of ``chain``. Inside a memo it is linked and
+    inserted when the memo ends, after the block's other work, with the other entries appended
+    so, in order: the chain's head is locked only then (unless the transaction holds it
+    already: ``hold``), so a chain every transaction appends to (the audit log) is held for the
+    flush and the commit only. For a table with no constraint an entry could break, whose keys
+    nobody reads back. Outside a memo it is linked and inserted at once."""
     memo = memo_of(conn)
+    if memo is not None and (
+        chain not in memo.state.heads or any(c == chain for _, c, _ in memo.state.unlinked)
+    ):
+        memo.state.unlinked.append((table, chain, dict(content)))
+        return
     row, entry_hash, length = _linked(conn, chain, content, memo)
     execute_later(conn, _insert_of(table), row)
     _moved(conn, chain, (entry_hash, length), memo)
-    return entry_hash
 
 
 def hold(conn: Connection, chain: str) -> None:

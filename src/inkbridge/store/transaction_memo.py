@@ -1,7 +1,8 @@
 """What a write transaction keeps in memory while it runs, so a batch of receipts does not read
 and write the same rows once per receipt: the chain heads it has locked and moved (written back
-once, before the commit), writes that can wait for the end of the batch (the audit entries and
-the settling of processed receipts: one statement each then, rows in the order they came),
+once, before the commit), writes that can wait for the end of the batch (the audit entries, linked
+to their chain only then, and the settling of processed receipts: one statement each then, rows
+in the order they came),
 the data keys it created (not yet committed, so not in the keyring's cache), and the rows it has
 read and keeps current with its own writes (the envelopes and recipients of a batch).
 
@@ -36,6 +37,8 @@ class MemoState:
     moved: set[str] = field(default_factory=set)
     # Statements (and their parameters) to run at the flush, in this order per statement.
     deferred: list[tuple[Executable, dict[str, Any]]] = field(default_factory=list)
+    # Chained entries whose head is taken only at the flush, in order: (table, chain, content).
+    unlinked: list[tuple[Any, str, dict[str, Any]]] = field(default_factory=list)
     # Data keys created in this transaction, by subject.
     keys: dict[Subject, DataKey] = field(default_factory=dict)
     # Rows read in this transaction, by a key their repository chooses, kept current by that
@@ -47,6 +50,7 @@ class MemoState:
             dict(self.heads),
             set(self.moved),
             list(self.deferred),
+            list(self.unlinked),
             dict(self.keys),
             dict(self.reads),
         )
