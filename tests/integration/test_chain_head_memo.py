@@ -18,9 +18,7 @@ from inkbridge.services.unit_of_work import EnvelopeFact
 from inkbridge.store import audit, chains, sealed_fields
 from inkbridge.store.schema import audit_log, data_keys, webhook_receipts
 from inkbridge.store.transaction_memo import memo_of
-from tests.support.builders import lifecycle_bodies, store_delivery
-from tests.support.fakes import RecordingConnector
-from tests.support.worker import add_fake_destination, drain_receipts
+from tests.support.worker import drain_receipts, one_batch_of_lifecycles
 
 T0 = datetime.now(UTC) - timedelta(hours=2)
 
@@ -95,12 +93,8 @@ def test_a_data_key_created_in_a_rolled_back_savepoint_is_not_used_again(
 def test_a_receipt_failing_mid_batch_rolls_back_alone_and_the_chains_verify(
     container: Container,
 ) -> None:
-    add_fake_destination(container, "crm", RecordingConnector())
     db = container.databases.home
-    container.settings.worker.sqlite_transaction_seconds = 60.0  # one transaction for all
-    ids = [
-        store_delivery(db, body) for n in range(3) for body in lifecycle_bodies(f"sbx_memo_{n}", T0)
-    ]
+    ids = one_batch_of_lifecycles(container, "sbx_memo", T0)
     failing = ids[5]  # the second event of the second lifecycle
     calls = 0
 
@@ -142,12 +136,8 @@ def test_a_receipt_failing_mid_batch_rolls_back_alone_and_the_chains_verify(
 def test_a_batch_reads_each_chain_head_once_and_writes_the_moved_ones_once(
     container: Container,
 ) -> None:
-    add_fake_destination(container, "crm", RecordingConnector())
     db = container.databases.home
-    container.settings.worker.sqlite_transaction_seconds = 60.0  # one transaction for all
-    for n in range(3):
-        for body in lifecycle_bodies(f"sbx_heads_{n}", T0):
-            store_delivery(db, body)
+    one_batch_of_lifecycles(container, "sbx_heads", T0)
     seen, listener = _head_statements(db.engine)
     try:
         assert container.services.receipts.process_pending(db, 50) == 12

@@ -10,20 +10,14 @@ from sqlalchemy import event, select
 
 from inkbridge.bootstrap import Container
 from inkbridge.store.schema import envelopes, webhook_receipts
-from tests.support.builders import lifecycle_bodies, store_delivery
-from tests.support.fakes import RecordingConnector
-from tests.support.worker import add_fake_destination
+from tests.support.worker import one_batch_of_lifecycles
 
 T0 = datetime.now(UTC) - timedelta(hours=2)
 
 
 def test_a_batch_of_receipts_is_processed_in_one_commit(container: Container) -> None:
-    add_fake_destination(container, "crm", RecordingConnector())
     db = container.databases.home
-    container.settings.worker.sqlite_transaction_seconds = 60.0  # the whole batch fits
-    for n in range(3):
-        for body in lifecycle_bodies(f"sbx_batch_{n}", T0):
-            store_delivery(db, body)
+    one_batch_of_lifecycles(container, "sbx_batch", T0)
     commits = 0
 
     def count(_conn: Any) -> None:
