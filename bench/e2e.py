@@ -154,8 +154,8 @@ def run_setup(args: argparse.Namespace, workers: int, work: Path) -> dict[str, A
         stop_profile(spy)
         time.sleep(0.6)  # PostgreSQL publishes its counters with a short delay
         pg_after = pg_stats() if workers else None
-        fresh = setup.freshness()
         queued, written = setup.freshness_split()
+        fresh = [q + w for q, w in zip(queued, written, strict=True)]
         facts, accepted = setup.crm_facts(), setup.accepted_changes()
         crm_requests = setup.crm_requests()
     finally:

@@ -186,22 +186,6 @@ class Setup:
             cur.execute("SELECT COUNT(*) FROM envelope_events WHERE outcome = 'accepted'")
             return int(cur.fetchone()[0])
 
-    def freshness(self) -> list[float]:
-        """Seconds from the receipt of the webhook that caused a state change to the CRM's
-        acknowledgement of the write that carried it (a change coalesced into a newer one
-        counts until that newer write)."""
-        with self.query() as cur:
-            cur.execute(
-                "SELECT r.received_at, o.delivered_at FROM outbox o"
-                " JOIN envelope_events e"
-                "  ON o.idempotency_key = 'envelope:' || e.envelope_id || ':state:' || e.to_state"
-                "  AND e.outcome = 'accepted'"
-                " JOIN webhook_receipts r ON r.id = e.receipt_id"
-                " WHERE o.kind = 'envelope.state_changed' AND o.delivered_at IS NOT NULL"
-            )
-            rows = cur.fetchall()
-        return [(_utc(d) - _utc(r)).total_seconds() for r, d in rows]
-
     def freshness_split(self) -> tuple[list[float], list[float]]:
         """Freshness in two parts per state change: receipt -> its outbox row queued
         (acknowledgement, inbox wait and processing), and queued -> the CRM's acknowledgement
