@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import repeat
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float | None:
@@ -36,11 +37,21 @@ def nth_of_runs(runs: Sequence[Sequence[float]], n: int) -> float:
     high = max(run[-1] for run in runs)
     while low < high:  # the answer is in [low, high]
         middle = (low + high) // 2
-        if sum(bisect_right(run, middle) for run in runs) > n:
+        if sum(map(bisect_right, runs, repeat(middle))) > n:
             high = middle
         else:
             low = middle + 1
     return low
+
+
+def _next_of_runs(runs: Sequence[Sequence[float]], n: int, at_n: float) -> float:
+    """The ``n + 1``-th smallest of ``runs`` taken together, given the ``n``-th (``at_n``):
+    ``at_n`` again if more than ``n + 1`` values are at most it, else the least value above it
+    (one bisection per run instead of a search over the range of values)."""
+    ends = list(map(bisect_right, runs, repeat(at_n)))
+    if sum(ends) > n + 1:
+        return at_n
+    return min(run[end] for run, end in zip(runs, ends, strict=True) if end < len(run))
 
 
 def percentile_of_runs(runs: Sequence[Sequence[float]], fraction: float) -> float | None:
@@ -54,5 +65,5 @@ def percentile_of_runs(runs: Sequence[Sequence[float]], fraction: float) -> floa
     low = math.floor(rank)
     high = min(low + 1, count - 1)
     at_low = nth_of_runs(runs, low)
-    at_high = at_low if high == low else nth_of_runs(runs, high)
+    at_high = at_low if high == low else _next_of_runs(runs, low, at_low)
     return at_low + (rank - low) * (at_high - at_low)

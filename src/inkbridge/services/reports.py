@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
+from queue import Queue
 from typing import Any
 
 from sqlalchemy import Connection
@@ -187,44 +188,48 @@ def _collect_values(
     into: dict[Key, list[list[float]]],
 ) -> None:
     """Add one region's interval values (whole milliseconds) to ``into``, by the finest group
-    (``TIME_TO_SIGN_KEYS``; regions accumulate)."""
+    (``TIME_TO_SIGN_KEYS``; regions accumulate), each list sorted. The rows are read on another
+    thread while these are parsed and sorted: the database steps without holding the GIL."""
     width = len(TIME_TO_SIGN_KEYS)
-    for row in conn.execute(interval_value_lists(report_filter, dialect)):
-        columns = into.setdefault(tuple(row[:width]), [[] for _ in INTERVALS])
-        for target, joined in zip(columns, row[width:], strict=True):
-            if joined:
-                # json parses a list of integers in C, faster than splitting and parsing each;
-                # they become floats (exact below 2**53) because CPython sorts floats faster
-                # than ints of 2**30 ms (12 days) and more, which it compares the slow way.
-                target.extend(map(float, json.loads(f"[{joined}]")))
+    result = conn.execute(interval_value_lists(report_filter, dialect))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        rows: Queue[Any] = Queue()
+        reading = pool.submit(_read_into, result, rows)
+        while (row := rows.get()) is not _END:
+            columns = into.setdefault(tuple(row[:width]), [[] for _ in INTERVALS])
+            for target, joined in zip(columns, row[width:], strict=True):
+                if joined:
+                    # json parses a list of integers in C, faster than splitting and parsing
+                    # each; they become floats (exact below 2**53) because CPython sorts floats
+                    # faster than ints of 2**30 ms (12 days) and more. Sorting again after
+                    # another region's values merges two sorted runs.
+                    target.extend(map(float, json.loads(f"[{joined}]")))
+                    target.sort()
+        reading.result()
+
+
+_END = object()
+
+
+def _read_into(rows: Iterable[Any], queue: Queue[Any]) -> None:
+    try:
+        for row in rows:
+            queue.put(row)
+    finally:
+        queue.put(_END)
 
 
 def _python_summary(
     values: dict[Key, list[list[float]]], group_by: GroupBy
 ) -> tuple[Summary, list[tuple[int, float | None, float | None]]]:
-    """The finest groups' values joined into the report's groups, each sorted once; the total
-    reads its percentiles across the groups' sorted values. Ungrouped, the finest groups are
-    sorted on their own and read together: sorting a few hundred short lists and bisecting
-    across them costs less than sorting one list of a million."""
-    if group_by is GroupBy.NONE:
-        for columns in values.values():
-            for column in columns:
-                column.sort()
-        total = _summarise(list(values.values()))
-        return ({(): total} if values else {}), total
-    members: dict[Key, list[list[float]]] = {}
+    """The finest groups' sorted values read together by bisection for each
+    of the report's groups and for the total: sorting a few hundred short lists and bisecting
+    across them costs less than joining them into the report's groups and sorting those."""
+    members: dict[Key, list[list[list[float]]]] = {}
     for key, columns in values.items():
-        target = members.get(report_key := grouped_key(group_by, key))
-        if target is None:
-            members[report_key] = columns
-        else:
-            for joined, column in zip(target, columns, strict=True):
-                joined.extend(column)
-    for columns in members.values():
-        for column in columns:
-            column.sort()
-    groups = {key: _summarise([columns]) for key, columns in members.items()}
-    return groups, _summarise(list(members.values()))
+        members.setdefault(grouped_key(group_by, key), []).append(columns)
+    groups = {key: _summarise(finest) for key, finest in members.items()}
+    return groups, _summarise(list(values.values()))
 
 
 def _postgres_rows(
