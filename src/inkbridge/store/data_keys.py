@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.privacy.field_cipher import new_key
 from inkbridge.privacy.keyring import DataKey, Keyring, Subject
 from inkbridge.privacy.region_keys import KeyUnavailable, RegionKeys
-from inkbridge.store.driver_statements import DriverStatement
+from inkbridge.store.driver_statements import insert_if_absent
 from inkbridge.store.schema import data_keys
 from inkbridge.store.transaction_memo import memo_of
 
@@ -32,15 +32,14 @@ _INSERT_COLUMNS = (
     "kek_id",
     "created_at",
 )
-_INSERT_IF_ABSENT = {
-    name: DriverStatement(
-        dialect.insert(data_keys)
-        .on_conflict_do_nothing(index_elements=["subject_type", "subject_id"])
-        .returning(data_keys.c.id),
-        column_keys=_INSERT_COLUMNS,
-    )
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+# Built once per dialect (``insert_if_absent`` caches it).
+_INSERT_IF_ABSENT = partial(
+    insert_if_absent,
+    data_keys,
+    ("subject_type", "subject_id"),
+    columns=_INSERT_COLUMNS,
+    returning=("id",),
+)
 # The memo's mark of a subject that has no key row yet (see ``new_subject``).
 _NEW = "data_keys.new"
 _BY_SUBJECT = select(data_keys.c.id, data_keys.c.wrapped_key, data_keys.c.kek_id).where(
@@ -81,7 +80,7 @@ def key_for_subject(conn: Connection, keyring: Keyring, subject: Subject) -> Dat
     if row is None:
         key_id, raw = _new_key_id(), new_key()
         kek_id, wrapped = keyring.keys.wrap(raw, key_id)
-        inserted = _INSERT_IF_ABSENT[conn.dialect.name].first(
+        inserted = _INSERT_IF_ABSENT(dialect_name=conn.dialect.name).first(
             conn,
             {
                 "id": key_id,

@@ -241,14 +241,20 @@ class DriverStatement:
 
 @cache
 def insert_if_absent(
-    table: Table, conflict: tuple[str, ...], dialect_name: str, columns: tuple[str, ...]
+    table: Table,
+    conflict: tuple[str, ...],
+    dialect_name: str,
+    columns: tuple[str, ...],
+    returning: tuple[str, ...] = (),
 ) -> DriverStatement:
-    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING`` every column of ``table``, for
-    the ``columns`` a caller gives, on ``dialect_name`` (PostgreSQL or SQLite): built once per
-    column set. No row comes back when the conflict kept another writer's row."""
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING`` the ``returning`` columns of
+    ``table`` (every column when none are named), for the ``columns`` a caller gives, on
+    ``dialect_name`` (PostgreSQL or SQLite): built once per column set. No row comes back when
+    the conflict kept another writer's row."""
     insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    returned = [table.c[name] for name in returning] if returning else list(table.c)
     return DriverStatement(
-        insert.on_conflict_do_nothing(index_elements=list(conflict)).returning(*table.c),
+        insert.on_conflict_do_nothing(index_elements=list(conflict)).returning(*returned),
         column_keys=columns,
     )
 

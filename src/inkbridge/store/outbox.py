@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, and_, bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
 from inkbridge.privacy.keyring import Subject
 from inkbridge.store import sealed_fields, work_signals
-from inkbridge.store.driver_statements import DriverStatement
+from inkbridge.store.driver_statements import insert_if_absent
 from inkbridge.store.records import record_from
 from inkbridge.store.schema import OUTBOX_DEAD_ROWS, deliveries, outbox
 
@@ -59,15 +59,14 @@ _ENQUEUE_COLUMNS = (
     "correlation_id",
     "created_at",
 )
-_ENQUEUE = {
-    name: DriverStatement(
-        dialect.insert(outbox)
-        .on_conflict_do_nothing(index_elements=["destination", "idempotency_key"])
-        .returning(outbox.c.id),
-        column_keys=_ENQUEUE_COLUMNS,
-    )
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+# Built once per dialect (``insert_if_absent`` caches it).
+_ENQUEUE = partial(
+    insert_if_absent,
+    outbox,
+    ("destination", "idempotency_key"),
+    columns=_ENQUEUE_COLUMNS,
+    returning=("id",),
+)
 
 
 def enqueue(
@@ -101,7 +100,7 @@ def enqueue(
         "correlation_id": correlation_id,
         "created_at": now,
     }
-    if _ENQUEUE[conn.dialect.name].first(conn, values) is None:
+    if _ENQUEUE(dialect_name=conn.dialect.name).first(conn, values) is None:
         return False
     # Delivery loops wake when this commits instead of on their next poll.
     work_signals.announce(conn, "outbox")
