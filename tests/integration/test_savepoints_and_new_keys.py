@@ -62,7 +62,9 @@ def test_a_savepoint_rolled_back_undoes_its_writes_and_the_memo(container: Conta
     assert {"env_kept"} <= ids and "env_undone" not in ids
     assert seen.count("SAVEPOINT sa_savepoint_1") == 1
     assert seen.count("SAVEPOINT sa_savepoint_2") == 1
-    assert seen.count("RELEASE SAVEPOINT") == 1  # on the driver's cursor, as SAVEPOINT
+    # On the driver's cursor, as SAVEPOINT; on PostgreSQL a release waits for the next
+    # savepoint, and the commit keeps what the last one wrote (test_savepoint_release.py).
+    assert seen.count("RELEASE SAVEPOINT") == (1 if db.is_sqlite else 0)
 
 
 def test_a_new_subjects_key_is_inserted_without_a_read(container: Container) -> None:

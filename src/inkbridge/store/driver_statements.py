@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, exc
+from sqlalchemy import Connection, Engine, Table, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
@@ -264,19 +264,58 @@ def savepoints_on_driver(engine: Engine) -> None:
     processes) on the driver's cursor, with SQLAlchemy's text for each savepoint name, compiled
     once per name (SQLAlchemy compiles them anew each time). SQLAlchemy still opens and closes
     the nested transactions and fires their events (the transaction memo follows them); a
-    rollback to a savepoint, rare, stays SQLAlchemy's own."""
+    rollback to a savepoint, rare, stays SQLAlchemy's own.
+
+    On PostgreSQL a release waits for the connection's next savepoint and travels with it, one
+    round trip for the two (``RELEASE SAVEPOINT a; SAVEPOINT b``, parameterless, so the driver
+    sends both as one simple query): a worker's receipts follow each other in savepoints, so
+    that is one round trip per receipt instead of two. A release still waiting when the
+    transaction ends or rolls back to an enclosing savepoint is dropped: the commit keeps what
+    an unreleased savepoint wrote, and the rollback discards the savepoint itself."""
     dialect = engine.dialect
     texts: dict[tuple[type[ClauseElement], str], str] = {}
     dbapi_error = dialect.loaded_dbapi.Error
     no_params = () if dialect.paramstyle == "qmark" else None
 
-    def run(kind: Any, connection: Connection, name: str) -> None:
+    def text_of(kind: Any, name: str) -> str:
         sql = texts.get((kind, name))
         if sql is None:
             sql = str(kind(name).compile(dialect=dialect))
             if len(texts) < 1024:  # names repeat per connection: sa_savepoint_1, _2, ...
                 texts[(kind, name)] = sql
-        _execute(connection, sql, no_params, dbapi_error).close()
+        return sql
 
-    dialect.do_savepoint = partial(run, SavepointClause)  # type: ignore[method-assign]
-    dialect.do_release_savepoint = partial(run, ReleaseSavepointClause)  # type: ignore[method-assign]
+    def run(kind: Any, connection: Connection, name: str) -> None:
+        _execute(connection, text_of(kind, name), no_params, dbapi_error).close()
+
+    if dialect.name != "postgresql":
+        dialect.do_savepoint = partial(run, SavepointClause)  # type: ignore[method-assign]
+        dialect.do_release_savepoint = partial(run, ReleaseSavepointClause)  # type: ignore[method-assign]
+        return
+
+    def savepoint(connection: Connection, name: str) -> None:
+        sql = text_of(SavepointClause, name)
+        waiting = connection.info.pop(_RELEASE_WAITING, None)
+        if waiting is not None:
+            sql = f"{text_of(ReleaseSavepointClause, waiting)}; {sql}"
+        _execute(connection, sql, None, dbapi_error).close()
+
+    def release(connection: Connection, name: str) -> None:
+        # A release already waiting is of a savepoint inside this one: releasing this one
+        # releases it too.
+        connection.info[_RELEASE_WAITING] = name
+
+    dialect.do_savepoint = savepoint  # type: ignore[method-assign]
+    dialect.do_release_savepoint = release  # type: ignore[method-assign]
+    event.listen(engine, "begin", _drop_waiting_release)
+    event.listen(engine, "rollback_savepoint", _drop_waiting_release)
+    event.listen(engine, "commit", _drop_waiting_release)
+    event.listen(engine, "rollback", _drop_waiting_release)
+
+
+# The savepoint whose RELEASE waits for the connection's next SAVEPOINT (PostgreSQL).
+_RELEASE_WAITING = "inkbridge.release_waiting"
+
+
+def _drop_waiting_release(conn: Connection, *_args: Any) -> None:
+    conn.info.pop(_RELEASE_WAITING, None)

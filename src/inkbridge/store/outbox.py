@@ -14,14 +14,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, and_, bindparam, func, select, text, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Insert,
+    and_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OUTBOX_SETTLED, OutboxStatus
 from inkbridge.privacy.keyring import Subject
-from inkbridge.store import sealed_fields, work_signals
+from inkbridge.store import sealed_fields, transaction_memo, work_signals
 from inkbridge.store.driver_statements import insert_if_absent
 from inkbridge.store.records import record_from
 from inkbridge.store.schema import OUTBOX_DEAD_ROWS, deliveries, outbox
@@ -82,9 +93,10 @@ def enqueue(
     now: datetime,
     subject: Subject | None = None,
 ) -> bool:
-    """Insert one outbox row unless the same fact is already queued; True when inserted. The
-    payload (it carries the lead's contact fields) is sealed under ``subject``'s key, by
-    default its lead's (``payload_subject``)."""
+    """Insert one outbox row unless the same fact is already queued; True when inserted, or
+    when left to the end of the transaction's memo (``transaction_memo``), where a conflict
+    keeps the queued row. The payload (it carries the lead's contact fields) is sealed under
+    ``subject``'s key, by default its lead's (``payload_subject``)."""
     values = {
         "region": region,
         "destination": destination,
@@ -100,11 +112,25 @@ def enqueue(
         "correlation_id": correlation_id,
         "created_at": now,
     }
-    if _ENQUEUE(dialect_name=conn.dialect.name).first(conn, values) is None:
+    if transaction_memo.memo_of(conn) is not None:
+        # A batch of receipts (a memo is open): the row goes in with the batch's other rows at
+        # its end, one statement for them all; a fact already queued keeps its row there.
+        transaction_memo.execute_later(conn, _enqueue_later(conn.dialect.name), values)
+    elif _ENQUEUE(dialect_name=conn.dialect.name).first(conn, values) is None:
         return False
     # Delivery loops wake when this commits instead of on their next poll.
     work_signals.announce(conn, "outbox")
     return True
+
+
+@cache
+def _enqueue_later(dialect_name: str) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` of outbox rows, run once for a batch's rows."""
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(outbox)
+    statement: Insert = insert.on_conflict_do_nothing(
+        index_elements=["destination", "idempotency_key"]
+    )
+    return statement
 
 
 def payload_subject(payload: dict[str, Any], record_key: str) -> Subject:
