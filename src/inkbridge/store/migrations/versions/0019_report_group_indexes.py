@@ -5,9 +5,10 @@ Revises: 0018
 Create Date: 2026-12-04
 
 ``ix_journey_touches_single`` (both backends) holds the journeys of one touch, partial on
-``touches = 1``, keyed by channel, campaign and source, with the report's filter columns: such a
-touch takes credit 1 under every model, so the attribution report counts them per key from the
-index instead of crediting each and sorting it with the other touches.
+``touches = 1``, keyed by channel, campaign and source, with the report's filter columns and
+``touches`` (so that SQLite reads the index alone): such a touch takes credit 1 under every
+model, so the attribution report counts them per key from the index instead of crediting each
+and sorting it with the other touches.
 
 PostgreSQL only: ``ix_envelopes_tts_campaign``, ``_channel`` and ``_template`` hold every
 envelope in the order of one time-to-sign grouping (the labelled keys, template and template
@@ -25,7 +26,8 @@ from alembic import op
 revision = "0019"
 down_revision = "0018"
 
-# The journeys' credit keys, then the report's filter columns (as of 0007_journey_touches).
+# The journeys' credit keys, the report's filter columns (as of 0007_journey_touches), and the
+# predicate's column, which SQLite needs in the index to read it alone.
 SINGLE_TOUCH_COLUMNS = [
     "channel",
     "campaign",
@@ -33,6 +35,7 @@ SINGLE_TOUCH_COLUMNS = [
     "lead_created_at",
     "first_campaign",
     "template_key",
+    "touches",
 ]
 # The cohort and the intervals in milliseconds (as of 0006_time_to_sign_columns).
 VALUES = [
