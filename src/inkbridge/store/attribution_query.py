@@ -3,14 +3,15 @@ source, computed by the database in one statement per region.
 
 Journeys come from ``journey_touches``, kept at write time by
 ``inkbridge.store.attribution_journeys`` for the stored stitching window
-(``STORED_STITCH_WINDOW``, the default). The report reads it narrowed by plain conditions on
-its columns, in two parts added per key. A journey of one touch gives that touch credit 1 under
-every model, so those are counted per key from a partial index (``ix_journey_touches_single``).
-Every touch of a longer journey is credited from its position, its journey's count and its
+(``STORED_STITCH_WINDOW``, the default). The report is one scan of it, narrowed by plain
+conditions on its columns, crediting each touch from its position, its journey's count and its
 W-shaped anchors. Time decay also needs per-journey sums of weights, which depend on the
 half-life asked for. On SQLite they come from one group per conversion, which the table's
 primary key order serves without a sort, joined back to the conversion's touches by primary
 key; on PostgreSQL from a window partitioned by conversion (each is the cheaper on its backend).
+With time decay, journeys of one touch are left out of that: their touch takes credit 1 under
+every model, so they are counted per key from a partial index (``ix_journey_touches_single``)
+and added to the longer journeys' credits.
 
 Asked for another stitching window (or with ``assemble``), journeys are assembled at query time
 by the statement that fills the table (``inkbridge.store.journey_assembly``), restricted to the
@@ -256,18 +257,17 @@ def _stored_credits(
     half_life_days: float,
     dialect: str,
 ) -> Select[Any]:
-    """Journeys of several touches credited touch by touch, those of one touch counted
-    (``_single_touch_credits``), the two added per key."""
+    """With time decay, journeys of several touches credited touch by touch and those of one
+    touch counted (``_single_touch_credits``), the two added per key. Without it, one scan
+    credits every touch: counting apart saved nothing measurable there (the credits are cheap
+    next to the scan and the sort), and the sums keep their order."""
     j = journey_touches.c
     conditions = _stored_conditions(report_filter)
     if set(models) == {Model.FIRST_TOUCH}:
         return _first_touch_count(j[credit_by.value], credit_by).where(j.position == 1, *conditions)
-    single = _single_touch_credits(models, credit_by, conditions)
     if Model.TIME_DECAY not in models:
-        longer = _credited(journey_touches, models, credit_by, half_life_days, dialect).where(
-            j.touches > 1, *conditions
-        )
-        return _added(union_all(longer, single), models, credit_by)
+        return _summed(j, models, credit_by, half_life_days, dialect).where(*conditions)
+    single = _single_touch_credits(models, credit_by, conditions)
 
     def columns(c: Any) -> tuple[ColumnElement[Any], ...]:
         return (

@@ -7,8 +7,8 @@ Create Date: 2026-12-04
 ``ix_journey_touches_single`` (both backends) holds the journeys of one touch, partial on
 ``touches = 1``, keyed by channel, campaign and source, with the report's filter columns and
 ``touches`` (so that SQLite reads the index alone): such a touch takes credit 1 under every
-model, so the attribution report counts them per key from the index instead of crediting each
-and sorting it with the other touches.
+model, so the attribution report with time decay (alone or with other models) counts them per
+key from the index instead of crediting each and sorting it with the other touches.
 
 PostgreSQL only: ``ix_envelopes_tts_campaign``, ``_channel`` and ``_template`` hold every
 envelope in the order of one time-to-sign grouping (the labelled keys, template and template
