@@ -38,9 +38,9 @@ journey_touches = Table(
     Column("template_key", String(100)),
     # Journeys of one touch (migration 0019): that touch takes credit 1 under every model, so
     # the attribution report with time decay counts them per key from this index, in channel
-    # order, instead of crediting and sorting each. The report's filter columns make it covering, and so does
-    # ``touches``: SQLite 3.40 reads the predicate's column from the index too (without it,
-    # every entry looked its row up and the count took 0.62 s instead of 0.03 s).
+    # order, instead of crediting and sorting each. The report's filter columns make it
+    # covering, and so does ``touches``: SQLite 3.40 reads the predicate's column from the
+    # index too (without it, every entry looked its row up: 0.62 s instead of 0.03 s).
     Index(
         "ix_journey_touches_single",
         "channel",
