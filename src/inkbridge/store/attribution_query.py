@@ -236,7 +236,7 @@ def _single_touch_credits(
 ) -> Select[Any]:
     """Journeys of one touch, per key: that touch takes credit 1 under every model, so each
     model's credit is their count, read from ``ix_journey_touches_single`` (partial on the
-    same condition) in key order, without a credit expression or a sort by channel."""
+    same condition) without a credit expression; by channel, in the index's order."""
     j = journey_touches.c
     raw = j[credit_by.value]
     counted = (
