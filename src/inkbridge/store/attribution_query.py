@@ -6,10 +6,12 @@ Journeys come from ``journey_touches``, kept at write time by
 (``STORED_STITCH_WINDOW``, the default). The report is one scan of it, narrowed by plain
 conditions on its columns, crediting each touch from its position, its journey's count and its
 W-shaped anchors. Time decay also needs per-journey sums of weights, which depend on the
-half-life asked for (one-touch journeys skip them: their sums are their own weights). On SQLite
-they come from one group per conversion, which the table's primary key order serves without a
-sort, joined back to the conversion's touches by primary key; on PostgreSQL from a window
-partitioned by conversion (each is the cheaper on its backend).
+half-life asked for. On SQLite they come from one group per conversion, which the table's
+primary key order serves without a sort, joined back to the conversion's touches by primary
+key; on PostgreSQL from a window partitioned by conversion (each is the cheaper on its backend).
+With time decay, journeys of one touch are left out of that: their touch takes credit 1 under
+every model, so they are counted per key from a partial index (``ix_journey_touches_single``)
+and added to the longer journeys' credits.
 
 Asked for another stitching window (or with ``assemble``), journeys are assembled at query time
 by the statement that fills the table (``inkbridge.store.journey_assembly``), restricted to the
@@ -39,6 +41,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union_all,
 )
 
@@ -53,6 +56,7 @@ from inkbridge.store.attribution_journeys import STORED_STITCH_WINDOW
 from inkbridge.store.journey_assembly import Over, PerConversion, conversions, journey_rows
 from inkbridge.store.report_queries import NONE_LABEL, ReportFilter
 from inkbridge.store.schema import envelopes, journey_touches
+from inkbridge.store.schema_journeys import SINGLE_TOUCH
 
 # Exponents stay within ±1000 so powers of two neither underflow nor overflow a double (and
 # PostgreSQL, which raises on either, never sees one).
@@ -123,16 +127,6 @@ def _decay_sums(half_life_days: float, dialect: str) -> PerConversion:
         ]
 
     return columns
-
-
-def _decay_alone(c: Any, half_life_days: float, dialect: str) -> list[ColumnElement[Any]]:
-    """What ``_decay_sums`` gives a journey of one touch: that touch's own age and weights."""
-    age, since_first = _half_lives(c, half_life_days)
-    return [
-        age.label("latest_age"),
-        _from_conversion(age, dialect).label("sum_from_conversion"),
-        _from_first(since_first, dialect).label("sum_from_first"),
-    ]
 
 
 def _time_decay(c: Any, half_life_days: float, dialect: str) -> ColumnElement[float]:
@@ -237,6 +231,25 @@ def _stored_conditions(report_filter: ReportFilter) -> list[ColumnElement[bool]]
     return conditions
 
 
+def _single_touch_credits(
+    models: Sequence[Model], credit_by: CreditBy, conditions: Sequence[ColumnElement[bool]]
+) -> Select[Any]:
+    """Journeys of one touch, per key: that touch takes credit 1 under every model, so each
+    model's credit is their count, read from ``ix_journey_touches_single`` (partial on the
+    same condition) without a credit expression; by channel, in the index's order."""
+    j = journey_touches.c
+    raw = j[credit_by.value]
+    counted = (
+        select(raw.label("key"), func.count().label("journeys"))
+        .where(text(SINGLE_TOUCH), *conditions)
+        .group_by(raw)
+        .subquery("single")
+    )
+    key = func.coalesce(counted.c.key, NONE_LABEL).label(credit_by.value)
+    journeys = cast(counted.c.journeys, Float)
+    return select(key, *(journeys.label(m.value) for m in models))
+
+
 def _stored_credits(
     report_filter: ReportFilter,
     models: Sequence[Model],
@@ -244,12 +257,17 @@ def _stored_credits(
     half_life_days: float,
     dialect: str,
 ) -> Select[Any]:
+    """With time decay, journeys of several touches credited touch by touch and those of one
+    touch counted (``_single_touch_credits``), the two added per key. Without it, one scan
+    credits every touch: counting apart saved nothing measurable there (the credits are cheap
+    next to the scan and the sort), and the sums keep their order."""
     j = journey_touches.c
     conditions = _stored_conditions(report_filter)
     if set(models) == {Model.FIRST_TOUCH}:
         return _first_touch_count(j[credit_by.value], credit_by).where(j.position == 1, *conditions)
     if Model.TIME_DECAY not in models:
         return _summed(j, models, credit_by, half_life_days, dialect).where(*conditions)
+    single = _single_touch_credits(models, credit_by, conditions)
 
     def columns(c: Any) -> tuple[ColumnElement[Any], ...]:
         return (
@@ -257,20 +275,19 @@ def _stored_credits(
             *(c[credit_by.value], c.age_days, c.since_first_days),
         )
 
-    single = select(*columns(j), *_decay_alone(j, half_life_days, dialect)).where(
-        j.touches == 1, *conditions
-    )
     if dialect != "sqlite":
         # PostgreSQL: the journey's sums from a window partitioned by journey, as the primary
         # key orders the rows (a fifth cheaper there than the grouping joined back below).
         def over(function: Any) -> Any:
             return function.over(partition_by=j.envelope_id)
 
-        longer = select(*columns(j), *_decay_sums(half_life_days, dialect)(j, over)).where(
+        windowed = select(*columns(j), *_decay_sums(half_life_days, dialect)(j, over)).where(
             j.touches > 1, *conditions
         )
-        scored = union_all(longer, single).subquery("scored")
-        return _summed(scored.c, models, credit_by, half_life_days, dialect)
+        longer = _credited(
+            windowed.subquery("windowed"), models, credit_by, half_life_days, dialect
+        )
+        return _added(union_all(longer, single), models, credit_by)
     # SQLite: the sums of each journey of several touches from one group per journey (read in
     # primary key order, no sort), joined back to its touches by primary key; the window gives
     # the same sums (same rows, same order) at twice the cost, buffering every partition. Each
@@ -284,17 +301,18 @@ def _stored_credits(
     )
     touch = journey_touches.alias("touch")
     sums = (journeys.c.latest_age, journeys.c.sum_from_conversion, journeys.c.sum_from_first)
-    longer = select(*columns(touch.c), *sums).join_from(
+    joined = select(*columns(touch.c), *sums).join_from(
         journeys, touch, touch.c.envelope_id == journeys.c.envelope_id
     )
-    scored = union_all(
-        *(
-            _credited(part.subquery(), models, credit_by, half_life_days, dialect)
-            for part in (longer, single)
-        )
-    ).subquery("scored")
-    key = scored.c[credit_by.value]
-    return select(key, *(func.sum(scored.c[m.value]).label(m.value) for m in models)).group_by(key)
+    longer = _credited(joined.subquery("joined"), models, credit_by, half_life_days, dialect)
+    return _added(union_all(longer, single), models, credit_by)
+
+
+def _added(parts: Any, models: Sequence[Model], credit_by: CreditBy) -> Select[Any]:
+    """Per key, the sum of each model's credit over ``parts`` (rows of key and credits)."""
+    rows = parts.subquery("credited")
+    key = rows.c[credit_by.value]
+    return select(key, *(func.sum(rows.c[m.value]).label(m.value) for m in models)).group_by(key)
 
 
 def _whole_group(function: Any) -> Any:

@@ -37,9 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from inkbridge.domain.intervals import INTERVALS
-from inkbridge.store.schema import REPORT_KEYS, envelopes, leads
-
-NONE_LABEL = "(none)"
+from inkbridge.store.schema import NONE_LABEL as NONE_LABEL
+from inkbridge.store.schema import REPORT_KEYS, envelopes, labelled, leads
 
 
 @dataclass(frozen=True)
@@ -174,16 +173,18 @@ class GroupBy(StrEnum):
 
 
 def group_columns(group_by: GroupBy) -> list[Label[Any]]:
+    """The report's group keys, as PostgreSQL's time-to-sign indexes of migration 0019 hold
+    them (``schema.labelled``), so that grouping reads those indexes in order."""
     e = envelopes.c
     if group_by is GroupBy.CAMPAIGN:
-        return [func.coalesce(e.utm_campaign, NONE_LABEL).label("campaign")]
+        return [labelled(e.utm_campaign).label("campaign")]
     if group_by is GroupBy.CHANNEL:
-        return [func.coalesce(e.utm_medium, NONE_LABEL).label("channel")]
+        return [labelled(e.utm_medium).label("channel")]
     if group_by is GroupBy.TEMPLATE:
-        return [func.coalesce(e.template_key, NONE_LABEL).label("template")]
+        return [labelled(e.template_key).label("template")]
     if group_by is GroupBy.TEMPLATE_VERSION:
         return [
-            func.coalesce(e.template_key, NONE_LABEL).label("template"),
+            labelled(e.template_key).label("template"),
             e.template_version.label("template_version"),
         ]
     return []

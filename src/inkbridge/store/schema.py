@@ -3,7 +3,8 @@
 Append-only tables (envelope_events, audit_log, consent_records, touchpoints) are never updated
 by the code; their rows are hash-chained so a verifier can prove them intact. The tables that
 govern access and privacy (tokens, keys, signer sessions, erasures, data keys) are defined in
-``schema_governance`` and exported from here, on the same metadata.
+``schema_governance``, envelopes and their report indexes in ``schema_envelopes``, the stored
+attribution journeys in ``schema_journeys``; all are exported from here, on the same metadata.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     CheckConstraint,
     Column,
     Float,
@@ -29,16 +29,22 @@ from sqlalchemy import (
     text,
 )
 
-from inkbridge.domain.intervals import INTERVAL_COLUMNS
 from inkbridge.domain.queue_states import OUTBOX_LIVE, OutboxStatus, ReceiptStatus
 from inkbridge.store.schema_base import SEQ, TS
 from inkbridge.store.schema_base import metadata as metadata
+from inkbridge.store.schema_envelopes import FUNNEL_MILESTONES as FUNNEL_MILESTONES
+from inkbridge.store.schema_envelopes import NONE_LABEL as NONE_LABEL
+from inkbridge.store.schema_envelopes import POSTGRES_ONLY_INDEXES as POSTGRES_ONLY_INDEXES
+from inkbridge.store.schema_envelopes import REPORT_KEYS as REPORT_KEYS
+from inkbridge.store.schema_envelopes import envelopes as envelopes
+from inkbridge.store.schema_envelopes import labelled as labelled
 from inkbridge.store.schema_governance import api_tokens as api_tokens
 from inkbridge.store.schema_governance import console_sessions as console_sessions
 from inkbridge.store.schema_governance import data_keys as data_keys
 from inkbridge.store.schema_governance import erasures as erasures
 from inkbridge.store.schema_governance import publishable_keys as publishable_keys
 from inkbridge.store.schema_governance import signer_sessions as signer_sessions
+from inkbridge.store.schema_journeys import journey_touches as journey_touches
 
 
 def _one_of(states: type[StrEnum]) -> str:
@@ -146,66 +152,6 @@ consent_texts = Table(
     Column("text", Text, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("created_at", TS, nullable=False),
-)
-
-
-# What the time-to-sign report groups by, and the milestones of the funnel's stages (latest
-# first); both lead report indexes of envelopes.
-REPORT_KEYS = ("utm_campaign", "utm_medium", "template_key", "template_version")
-FUNNEL_MILESTONES = ("completed_at", "first_signed_at", "first_viewed_at", "sent_at")
-
-envelopes = Table(
-    "envelopes",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("region", String(40), nullable=False),
-    Column("lead_id", String(40), ForeignKey("leads.id")),
-    Column("connection", String(100), nullable=False),
-    Column("provider", String(40), nullable=False),
-    Column("provider_envelope_id", String(200)),
-    Column("template_key", String(100)),
-    Column("template_version", Integer),
-    Column("correlation_id", String(40), nullable=False, index=True),
-    Column("state", String(30), nullable=False),
-    Column("delivery_failed", Boolean, nullable=False, default=False),
-    Column("conflicts", JSON, nullable=False),
-    Column("milestones", JSON, nullable=False),
-    Column("attribution", JSON, nullable=False),
-    Column("metadata", JSON, nullable=False),
-    Column("linked", Boolean, nullable=False, default=True),
-    Column("needs_reconcile", Boolean, nullable=False, default=False),
-    Column("last_reconciled_at", TS),
-    # Denormalised for reports (the JSON columns stay the record): milestones and first touch.
-    Column("sent_at", TS),
-    Column("first_viewed_at", TS),
-    Column("first_signed_at", TS),
-    Column("completed_at", TS),
-    Column("declined_at", TS),
-    Column("voided_at", TS),
-    Column("expired_at", TS),
-    Column("first_reminder_at", TS),
-    Column("utm_source", String(200)),
-    Column("utm_medium", String(200)),
-    Column("utm_campaign", String(200)),
-    # Time to sign (domain.intervals): the lead's creation, copied when the envelope gets its
-    # lead, and each interval in milliseconds, NULL when either of its moments is missing.
-    Column("lead_created_at", TS),
-    Column("lead_to_sent_ms", BigInteger),
-    Column("sent_to_first_view_ms", BigInteger),
-    Column("first_view_to_completed_ms", BigInteger),
-    Column("sent_to_first_reminder_ms", BigInteger),
-    Column("sent_to_completed_ms", BigInteger),
-    Column("version", Integer, nullable=False, default=0),
-    Column("created_at", TS, nullable=False),
-    Column("updated_at", TS, nullable=False),
-    UniqueConstraint("connection", "provider_envelope_id", name="uq_envelopes_provider_ref"),
-    Index("ix_envelopes_reconcile", "needs_reconcile", "state"),
-    Index("ix_envelopes_report", "utm_campaign", "template_key", "created_at"),
-    # Report indexes (migration 0018). The funnel's: each lead's envelopes and the milestones
-    # that place them (it also serves every lookup by lead). Time to sign's: its grouping
-    # columns in order, the cohort, the intervals.
-    Index("ix_envelopes_funnel", "lead_id", *FUNNEL_MILESTONES, "declined_at", "expired_at"),
-    Index("ix_envelopes_time_to_sign", *REPORT_KEYS, "lead_created_at", *INTERVAL_COLUMNS),
 )
 
 
@@ -352,35 +298,6 @@ anonymous_visitors = Table(
     metadata,
     Column("anonymous_id", String(100), primary_key=True),
     Column("first_seen_at", TS, nullable=False),
-)
-
-
-# Each conversion's attributed journey, one row per touch in journey order (the primary key),
-# kept at write time for the stored stitching window and derived from envelopes, leads and
-# touchpoints: inkbridge.store.attribution_journeys owns its rows, the attribution report reads
-# them. Ids, positions, credit keys and day offsets only; the filter columns are copied so a
-# report never joins.
-journey_touches = Table(
-    "journey_touches",
-    metadata,
-    Column("envelope_id", String(40), primary_key=True),  # the conversion
-    Column("position", Integer, primary_key=True, autoincrement=False),  # 1 = frozen first
-    Column("lead_id", String(40), nullable=False),
-    Column("touches", Integer, nullable=False),  # of the journey
-    # W-shaped anchors: the last touch at or before the lead was created / the envelope sent.
-    Column("created_position", Integer, nullable=False),
-    Column("sent_position", Integer, nullable=False),
-    Column("channel", String(200), nullable=False),
-    Column("source", String(200)),
-    Column("campaign", String(200)),
-    # Time decay: days from the conversion back to the touch (<= 0) and from the first touch.
-    Column("age_days", Float, nullable=False),
-    Column("since_first_days", Float, nullable=False),
-    # Report filters: the cohort, the first-touch campaign and the template of the envelope.
-    Column("lead_created_at", TS, nullable=False),
-    Column("first_campaign", String(200)),
-    Column("template_key", String(100)),
-    sqlite_with_rowid=False,
 )
 
 
