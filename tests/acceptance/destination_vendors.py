@@ -164,6 +164,7 @@ class Emulator:
         ]
         self.process = Process(args, self.root / f"{self.vendor}.log").start()
         wait_http(self.url + "/_state", proc=self.process.proc)
+        self.state()  # this emulator's own answer, not another server's on a shared port
 
     def kill9(self) -> None:
         assert self.process is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -38,8 +37,10 @@ from inkbridge.providers.standard_webhooks.adapter import StandardWebhooksAdapte
 from inkbridge.sandbox.crm import create_crm_app
 from inkbridge.sandbox.provider import create_provider_app
 from inkbridge.sandbox.provider_model import cookie_binding
+from tests.support.ports import bound_socket
+from tests.support.processes import free_port
 from tests.support.provider_worlds import inbound_of
-from tests.support.served import bound_socket, serve
+from tests.support.served import serve
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 COOKIE = "browser-cookie"
@@ -89,12 +90,6 @@ async def test_the_crm_connector_over_real_http_with_timeouts_and_rate_limits() 
     assert sorted(r["id"] for r in records["results"]) == ["envelope:env_1", "envelope:env_2"]
     assert stats["requests_total"] == 4
     assert stats["faulted_total"] == 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

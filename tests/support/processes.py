@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,15 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.ports import bound_socket
+
 PYTHON = sys.executable
 INKBRIDGE = [PYTHON, "-m", "inkbridge.cli"]
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+    """A 127.0.0.1 port free now and never given out before in this run, for a process to bind."""
+    with bound_socket(reuse=False) as sock:
         return int(sock.getsockname()[1])
 
 

@@ -13,12 +13,7 @@ from typing import Any
 
 import uvicorn
 
-
-def bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+from tests.support.ports import bound_socket
 
 
 @dataclass
