@@ -60,6 +60,7 @@ def test_a_secret_other_than_the_deployments_fails_the_signature_check(
     failing = rows["signatures[sandbox]"]
     assert failing["outcome"] == "fail"
     assert "signed delivery: answered 401" in str(failing["detail"])
+    assert "made no envelope" not in str(failing["detail"])  # refused: no envelope waited for
     assert rows["clean-up"]["outcome"] == "pass"
 
 
