@@ -15,7 +15,8 @@ _GIVEN: set[int] = set()
 _LOCK = threading.Lock()
 
 
-def _claim(sock: socket.socket) -> bool:
+def claim(sock: socket.socket) -> bool:
+    """Record ``sock``'s port as given out; False if it was given out before."""
     port = int(sock.getsockname()[1])
     with _LOCK:
         if port in _GIVEN:
@@ -34,7 +35,7 @@ def bound_socket(reuse: bool = True) -> socket.socket:
             if reuse:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", 0))
-            if _claim(sock):
+            if claim(sock):
                 return sock
             refused.append(sock)  # held until a fresh port comes, so the kernel moves on
     finally:
